@@ -1,0 +1,5 @@
+import sys
+
+from phone.cli import main
+
+sys.exit(main())
