@@ -103,6 +103,9 @@ _TVS_LEVEL = re.compile(rf"\s*(?P<level>{'|'.join(TVS_LEVELS)})(?:\s+|$)")
 _HEAD_HINT = re.compile(
     rf"(?<!\S)(?:\d+:? (?:{_LVL}) |\d\d:\d\d:\d\d\.\d{{3}} \|)"
 )
+# Every header but the first on a line holds one of these; most lines hold none, and
+# str.find is far cheaper than a regex scan of the whole message.
+_HEAD_MARKS = (" |", *(f" {level} " for level in LEVELS))
 _INLINE_COMMENT = re.compile(r"(?<!\S)(?://|#####)(?!\S)")
 _TVS_UNTIMED = re.compile(r"(?:HEX_DUMP: Len = \d+:|Decoded Phone Msg:)\s*$")
 
@@ -208,7 +211,8 @@ def _pieces(line: int, text: str) -> Iterator[LogEntry | None]:
         scan_from = found[1].end()
     else:
         scan_from = start
-    for hint in _HEAD_HINT.finditer(text, scan_from):
+    hints = _HEAD_HINT.finditer(text, scan_from) if any(text.find(mark, scan_from) >= 0 for mark in _HEAD_MARKS) else ()
+    for hint in hints:
         if heads and hint.start() < heads[-1][2].end():
             continue
         found = _header(text, hint.start())
