@@ -114,6 +114,12 @@ class PhoneModel:
     #: Family, i.e. the model file it comes from: "7900", "8800", "dx", ...
     family: str
     description: str
+    #: Other names that resolve to this model ("7965", "7965G").
+    aliases: tuple[str, ...]
+    #: First part of the TVS DEVICE_NAME: "CP-7965" gives "CP-7965-SEP<MAC>".
+    device_type: str
+    #: "SEP" (phones) or "CSF" (Jabber): prefix of the device name and its files.
+    device_prefix: str
     #: Installs and enforces a CTL (mixed mode).
     supports_ctl: bool
     #: Security by Default: downloads and enforces the ITL.
@@ -121,9 +127,9 @@ class PhoneModel:
     #: Asks TVS about certificates it does not hold (needs an ITL with TVS records).
     supports_tvs: bool
     #: Digests the firmware verifies on trust-list and .sgn signatures.
-    digests: frozenset[str]
+    digests: frozenset[str] = attrs.field(converter=frozenset)
     #: RSA modulus sizes (bits) whose signatures the firmware verifies.
-    rsa_key_sizes: frozenset[int]
+    rsa_key_sizes: frozenset[int] = attrs.field(converter=frozenset)
     #: Accepts EC (ECDSA) certificates in trust lists and TLS.
     ec_certificates: bool
     #: TLS versions the phone offers as a client (TVS, HTTPS), oldest first.
@@ -139,15 +145,10 @@ class PhoneModel:
     #: How to factory-reset the device (SPEC 4.3), None if not applicable.
     factory_reset: str | None
     #: Status texts keyed by MESSAGE_EVENTS; events a model lacks are absent.
-    messages: Mapping[str, str] = attrs.field(hash=False)
+    messages: Mapping[str, str] = attrs.field(converter=lambda texts: MappingProxyType(dict(texts)),
+                                              hash=False)
     #: An example firmware load name.
     firmware: str | None
-    #: First part of the TVS DEVICE_NAME: "CP-7965" gives "CP-7965-SEP<MAC>".
-    device_type: str
-    #: "SEP" (phones) or "CSF" (Jabber): prefix of the device name and its files.
-    device_prefix: str
-    #: Other names that resolve to this model ("7965", "7965G").
-    aliases: tuple[str, ...]
     #: Documents behind the values (URLs or titles); the TOML comments say which value each backs.
     sources: tuple[str, ...]
     #: How this model resolves the SPEC's OPEN points.
@@ -207,32 +208,18 @@ class PhoneModel:
         return f"{self.device_type}-{self.device_name(device_id)}"
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field (sets become sorted lists)."""
-        return {
-            "name": self.name,
-            "family": self.family,
-            "description": self.description,
-            "aliases": list(self.aliases),
-            "device_type": self.device_type,
-            "device_prefix": self.device_prefix,
-            "supports_ctl": self.supports_ctl,
-            "supports_itl": self.supports_itl,
-            "supports_tvs": self.supports_tvs,
-            "digests": [d for d in DIGESTS if d in self.digests],
-            "rsa_key_sizes": sorted(self.rsa_key_sizes),
-            "ec_certificates": self.ec_certificates,
-            "tls_versions": list(self.tls_versions),
-            "checksum": self.checksum,
-            "log_dialect": self.log_dialect,
-            "erase_menu": self.erase_menu,
-            "separate_erase": self.separate_erase,
-            "factory_reset": self.factory_reset,
-            "firmware": self.firmware,
-            "messages": dict(self.messages),
-            "settings": self.settings.to_json(),
-            "sources": list(self.sources),
-            "origin": self.origin,
-        }
+        """A JSON-ready dict of every field, in field order (sets become sorted lists)."""
+        return attrs.asdict(self, value_serializer=_json_value)
+
+
+def _json_value(instance: Any, field: attrs.Attribute | None, value: Any) -> Any:
+    if isinstance(value, frozenset):
+        return sorted(value)
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
 
 
 @attrs.frozen
@@ -442,31 +429,8 @@ def _model_from_tables(path: Path, family: str, family_sources: tuple[str, ...],
         raise ModelFileError(path, where, "digests: must include 'sha1' (SPEC 5: every phone verifies SHA-1)")
     if values["supports_tvs"] and not values["tls_versions"]:
         raise ModelFileError(path, where, "tls_versions: a TVS-capable model needs at least one TLS version")
-    return PhoneModel(
-        name=name,
-        family=family,
-        description=values["description"],
-        supports_ctl=values["supports_ctl"],
-        supports_itl=values["supports_itl"],
-        supports_tvs=values["supports_tvs"],
-        digests=frozenset(values["digests"]),
-        rsa_key_sizes=frozenset(values["rsa_key_sizes"]),
-        ec_certificates=values["ec_certificates"],
-        tls_versions=values["tls_versions"],
-        checksum=values["checksum"],
-        log_dialect=values["log_dialect"],
-        erase_menu=values["erase_menu"],
-        separate_erase=values["separate_erase"],
-        factory_reset=values["factory_reset"],
-        messages=MappingProxyType(values["messages"]),
-        firmware=values["firmware"],
-        device_type=values["device_type"],
-        device_prefix=values["device_prefix"],
-        aliases=values["aliases"],
-        sources=values["sources"],
-        settings=_read_settings(path, where, table, family_settings),
-        origin=str(path),
-    )
+    return PhoneModel(name=name, family=family, origin=str(path),
+                      settings=_read_settings(path, where, table, family_settings), **values)
 
 
 def read_model_file(path: Path) -> list[PhoneModel]:

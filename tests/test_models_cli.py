@@ -74,6 +74,10 @@ def test_show_prints_every_field_as_text(capsys: pytest.CaptureFixture[str]) -> 
     code, out, _ = run(capsys, "show", "CP-DX80")
     assert code == 0
     assert out.startswith("CP-DX80: Cisco DX80\n")
+    fields = {line.split()[0]: line.split(None, 1)[1] for line in out.splitlines()[1:19]}
+    assert fields["aliases"] == "DX80"
+    assert fields["tls_versions"] == "1.0, 1.1, 1.2"
+    assert fields["supports_itl"] == "yes" and fields["checksum"] == "sha1"
     assert "Trust List update failed, verification failure" in out
     assert "first_ctl_with_itl" in out and "sources:" in out
 

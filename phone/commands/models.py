@@ -46,13 +46,12 @@ _COLUMNS = ("NAME", "CTL", "ITL/SBD", "TVS", "DIGESTS", "TLS", "CHECKSUM", "DIAL
 
 
 def _row(model: PhoneModel) -> tuple[str, ...]:
-    summary = model.to_json()
     return (
         model.name,
         _yes_no(model.supports_ctl),
         _yes_no(model.supports_itl),
         _yes_no(model.supports_tvs),
-        ",".join(summary["digests"]),
+        ",".join(sorted(model.digests)),
         ",".join(model.tls_versions) or "-",
         model.checksum or "-",
         model.log_dialect or "-",
