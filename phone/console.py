@@ -28,7 +28,8 @@ process_separator=None, process_gap=" ")`` with ``emit(level, process, message, 
 pid_tid=None) -> str`` and ``next_seq``; ``TvsTrace(clock, sink=None, *, indent=False)``
 with ``debug(text)``, ``enter(name)``, ``leave(name)`` (each returning the line) and
 ``hex_dump(data) -> list[str]``. A message that cannot be one console line (it holds a
-line break) raises ``UnrenderableMessage``.
+line break, or a dialect header of its own that would split it) raises
+``UnrenderableMessage`` before anything reaches the sink.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from typing import Any
 import structlog
 
 from phone.errors import UsageError
-from phone.logparse import LEVELS
+from phone.logparse import LEVELS, parse
 
 __all__ = ["Clock", "ConsoleLog", "TvsTrace", "UnrenderableMessage"]
 
@@ -64,6 +65,18 @@ def _one_line(text: str, what: str) -> str:
     if "\n" in text or "\r" in text:
         raise UnrenderableMessage(f"{what} {text!r} holds a line break; a console entry is one line")
     return text
+
+
+def _reads_back(line: str, dialect: str, message: str) -> str:
+    """``line`` if the parser reads it as one entry of ``dialect`` with ``message``.
+
+    A message that itself holds a dialect header (``... 12 NOT 10:00:00.000000 SECD: ...``)
+    would read as two entries; refusing it here keeps the promise that every line written
+    reads back with the fields it was written with."""
+    entries = parse(line)
+    if len(entries) != 1 or entries[0].dialect != dialect or entries[0].message != message.strip():
+        raise UnrenderableMessage(f"{line!r} would not read back as one {dialect} entry with its message")
+    return line
 
 
 class _LineSink:
@@ -151,18 +164,20 @@ class ConsoleLog:
         return event
 
     def _render_java(self, _logger: object, _name: str, event: MutableMapping[str, Any]) -> str:
-        return (
+        line = (
             f"{event['seq']}{self._colon} {event['level']} {_phone_time(event['at'])}"
             f"{self._gap}{event['process']}{self._separator}{event['event']}"
         )
+        return _reads_back(line, "java79xx", event["event"])
 
     def _render_enterprise(self, _logger: object, _name: str, event: MutableMapping[str, Any]) -> str:
         at = event["at"]
         ids = f" ({event['pid_tid'][0]}:{event['pid_tid'][1]})" if event["pid_tid"] else ""
-        return (
+        line = (
             f"{event['seq']} {event['level']} {_MONTHS[at.month - 1]} {at.day:02d} {_phone_time(at)}"
             f"{ids} {event['process']}-{event['event']}"
         )
+        return _reads_back(line, "enterprise", event["event"])
 
     def emit(self, level: str, process: str, message: str, *, pid_tid: tuple[int, int] | None = None) -> str:
         """Write one line and return it. ``level`` is one of NOT, ERR, WRN, INF, DEB."""
@@ -191,8 +206,8 @@ class TvsTrace:
     def _render(self, _logger: object, _name: str, event: MutableMapping[str, Any]) -> str:
         time = _tvs_time(event["at"])
         if event["marker"]:
-            return f"{time} |{event['marker']}{event['event']}"
-        return f"{time} {self._bar}debug {event['event']}"
+            return _reads_back(f"{time} |{event['marker']}{event['event']}", "cucm-tvs", event["marker"] + event["event"])
+        return _reads_back(f"{time} {self._bar}debug {event['event']}", "cucm-tvs", event["event"])
 
     def _write(self, text: str, marker: str = "") -> str:
         self._log.msg(_one_line(text, "trace text"), marker=marker)
