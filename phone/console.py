@@ -34,7 +34,6 @@ line break, or a dialect header of its own that would split it) raises
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable, MutableMapping
 from datetime import datetime
@@ -43,14 +42,13 @@ from typing import Any
 import structlog
 
 from phone.errors import UsageError
-from phone.logparse import LEVELS, parse
+from phone.logparse import LEVELS, MONTHS, parse
 
 __all__ = ["Clock", "ConsoleLog", "TvsTrace", "UnrenderableMessage"]
 
 Clock = Callable[[], datetime]
 Sink = Callable[[str], object]
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # Process names as the parser reads them back (SPEC 7.1: "SECD", "CVM"; SPEC 7.2 adds a
 # pid in parentheses, "dgetfile(870)").
 _JAVA_PROCESS = re.compile(r"[A-Za-z_][\w.]*")
@@ -149,7 +147,6 @@ class ConsoleLog:
             raise UsageError("process_separator must be ': ' or '-' and process_gap one or two spaces")
         self.dialect = dialect
         self.pid_tid = pid_tid
-        self._counter = itertools.count(first_seq)
         self.next_seq = first_seq
         self._sink = _LineSink(sink)
         render = self._render_java if dialect == "java79xx" else self._render_enterprise
@@ -159,8 +156,7 @@ class ConsoleLog:
         self._log = _pipeline(self._sink, [self._stamp_seq, _stamp_time(clock), render])
 
     def _stamp_seq(self, _logger: object, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        event["seq"] = next(self._counter)
-        self.next_seq = event["seq"] + 1
+        event["seq"] = self.next_seq  # taken for good by emit once the line is written
         return event
 
     def _render_java(self, _logger: object, _name: str, event: MutableMapping[str, Any]) -> str:
@@ -174,7 +170,7 @@ class ConsoleLog:
         at = event["at"]
         ids = f" ({event['pid_tid'][0]}:{event['pid_tid'][1]})" if event["pid_tid"] else ""
         line = (
-            f"{event['seq']} {event['level']} {_MONTHS[at.month - 1]} {at.day:02d} {_phone_time(at)}"
+            f"{event['seq']} {event['level']} {MONTHS[at.month - 1]} {at.day:02d} {_phone_time(at)}"
             f"{ids} {event['process']}-{event['event']}"
         )
         return _reads_back(line, "enterprise", event["event"])
@@ -187,6 +183,7 @@ class ConsoleLog:
         if not pattern.fullmatch(process):
             raise UnrenderableMessage(f"process name {process!r} would not read back as a process")
         self._log.msg(_one_line(message, "message"), level=level, process=process, pid_tid=pid_tid or self.pid_tid)
+        self.next_seq += 1
         return self._sink.last
 
 

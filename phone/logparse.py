@@ -61,6 +61,8 @@ from phone.errors import PhonetrustError
 __all__ = [
     "DIALECTS",
     "LEVELS",
+    "MONTHS",
+    "TVS_LEVELS",
     "LogEntry",
     "NotALogError",
     "Unread",
@@ -79,10 +81,11 @@ LEVELS = ("NOT", "ERR", "WRN", "INF", "DEB")
 #: Level words of the CUCM trace (SDI levels as they are printed; "debug" in every sample).
 TVS_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal", "notice", "trace")
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+#: Month names of enterprise dates, fixed (a locale never changes what a phone prints).
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 _LVL = "|".join(LEVELS)
-_MON = "|".join(_MONTHS)
+_MON = "|".join(MONTHS)
 
 # Each dialect's header, anchored where an entry starts. The process separator of the
 # phone dialects is ":" (optionally followed by one space) or "-" (SPEC 7.1, 7.2).

@@ -90,9 +90,10 @@ def test_per_line_pid_tid_overrides_the_console_default():
 )
 def test_what_would_not_read_back_is_refused_before_the_sink_sees_it(call, match):
     lines: list[str] = []
+    log = ConsoleLog("java79xx", fixed(), first_seq=7, sink=lines.append)
     with pytest.raises(UnrenderableMessage, match=match):
-        call(ConsoleLog("java79xx", fixed(), sink=lines.append))
-    assert lines == []
+        call(log)
+    assert lines == [] and log.next_seq == 7
 
 
 def test_tvs_trace_lines_markers_and_hex_dump():
