@@ -1,0 +1,150 @@
+"""The phone configuration file (``SEP<MAC>.cnf.xml``) as far as the trust side reads it (SPEC 4.4).
+
+What matters here is the TVS server list: ``<TVS><members><member
+priority="0"><port>2445</port><address>HOST</address></member>…</members></TVS>``,
+up to five members tried lowest priority first. The stored configuration's
+list is the one a phone uses when the next trust list arrives.
+
+The file is untrusted input (it may come from any TFTP server): it is read
+with defusedxml, DTDs and entities refused (no billion laughs, no external
+entities). CUCM writes ``xsi:type`` without declaring the ``xsi`` prefix, so
+the file is read without namespace processing, as phones do.
+"""
+
+from __future__ import annotations
+
+import xml.dom.minidom
+from xml.parsers.expat import ExpatError
+
+import attrs
+from defusedxml import DefusedXmlException
+from defusedxml.expatbuilder import parseString
+
+from phone.errors import ConfigFormatError
+
+#: SPEC 4.4: a configuration lists at most five TVS servers.
+MAX_TVS_MEMBERS = 5
+DEFAULT_TVS_PORT = 2445
+#: Far above any real configuration (CUCM's are a few KB); refuses a hostile giant file before parsing.
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+@attrs.frozen(order=True)
+class TvsMember:
+    """One TVS server of the configuration, in the order a phone tries them."""
+
+    priority: int
+    address: str
+    port: int = DEFAULT_TVS_PORT
+
+
+@attrs.frozen
+class PhoneConfig:
+    """What the trust side takes from a configuration file."""
+
+    tvs_members: tuple[TvsMember, ...] = ()
+    capf_servers: tuple[str, ...] = ()
+    device_security_mode: int | None = None
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str = "configuration") -> PhoneConfig:
+        """Read a ``SEP<MAC>.cnf.xml``; ``ConfigFormatError`` naming ``source`` if it is not safe XML."""
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigFormatError(f"{source}: {len(data)} bytes is too large for a phone configuration")
+        try:
+            document = parseString(data, namespaces=False, forbid_dtd=True)
+        except DefusedXmlException as error:
+            raise ConfigFormatError(f"{source}: refused unsafe XML ({type(error).__name__})") from None
+        except ExpatError as error:
+            raise ConfigFormatError(f"{source}: not well-formed XML at line {error.lineno}, column {error.offset}") from None
+        return cls(
+            tvs_members=_tvs_members(document, source),
+            capf_servers=tuple(_texts(document, "capf", "processNodeName")),
+            device_security_mode=_int_or_none(_first_text(document, "deviceSecurityMode")),
+        )
+
+
+def _children(node: xml.dom.minidom.Node, name: str) -> list[xml.dom.minidom.Element]:
+    return [child for child in node.childNodes if child.nodeType == child.ELEMENT_NODE and child.tagName == name]
+
+
+def _text(node: xml.dom.minidom.Element | None) -> str | None:
+    if node is None:
+        return None
+    return "".join(child.data for child in node.childNodes if child.nodeType == child.TEXT_NODE).strip()
+
+
+def _first_text(document: xml.dom.minidom.Document, tag: str) -> str | None:
+    found = document.getElementsByTagName(tag)
+    return _text(found[0]) if found else None
+
+
+def _texts(document: xml.dom.minidom.Document, parent: str, tag: str) -> list[str]:
+    values = []
+    for node in document.getElementsByTagName(parent):
+        for child in _children(node, tag):
+            value = _text(child)
+            if value:
+                values.append(value)
+    return values
+
+
+def _int_or_none(text: str | None) -> int | None:
+    return int(text) if text and text.strip().isdigit() else None
+
+
+def _tvs_members(document: xml.dom.minidom.Document, source: str) -> tuple[TvsMember, ...]:
+    members = []
+    for tvs in document.getElementsByTagName("TVS"):
+        for holder in _children(tvs, "members"):
+            for index, member in enumerate(_children(holder, "member")):
+                address = _text((_children(member, "address") or [None])[0])
+                if not address:
+                    raise ConfigFormatError(f"{source}: a TVS member without an <address>")
+                port_text = _text((_children(member, "port") or [None])[0]) or str(DEFAULT_TVS_PORT)
+                priority_text = member.getAttribute("priority") or str(index)
+                if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+                    raise ConfigFormatError(f"{source}: TVS member {address}: port {port_text!r} is not a TCP port")
+                if not priority_text.lstrip("-").isdigit():
+                    raise ConfigFormatError(f"{source}: TVS member {address}: priority {priority_text!r} is not a number")
+                members.append(TvsMember(int(priority_text), address, int(port_text)))
+    return tuple(sorted(members))[:MAX_TVS_MEMBERS]
+
+
+def render_config(
+    tvs_members: list[TvsMember] | tuple[TvsMember, ...],
+    *,
+    device_name: str,
+    capf_servers: tuple[str, ...] = (),
+    device_security_mode: int = 1,
+    call_managers: tuple[str, ...] = (),
+) -> bytes:
+    """A minimal ``SEP<MAC>.cnf.xml`` as CUCM writes one, with the trust-relevant parts."""
+    def member(m: TvsMember) -> str:
+        return (f'<member priority="{m.priority}"><port>{m.port}</port>'
+                f"<address>{xml_escape(m.address)}</address></member>")
+
+    call_manager_members = "".join(
+        f'<member priority="{i}"><callManager><name>{xml_escape(n)}</name><ports><ethernetPhonePort>2000'
+        f"</ethernetPhonePort><sipPort>5060</sipPort><securedSipPort>5061</securedSipPort></ports>"
+        f"<processNodeName>{xml_escape(n)}</processNodeName></callManager></member>"
+        for i, n in enumerate(call_managers)
+    )
+    capf = "".join(
+        f"<capf><phonePort>3804</phonePort><processNodeName>{xml_escape(c)}</processNodeName></capf>"
+        for c in capf_servers
+    )
+    text = (
+        f'<device xsi:type="axl:XIPPhone" ctiid="1" uuid="{{{device_name}}}">\n'
+        "<fullConfig>true</fullConfig>\n"
+        f"<deviceSecurityMode>{device_security_mode}</deviceSecurityMode>\n"
+        f"<devicePool><callManagerGroup><members>{call_manager_members}</members></callManagerGroup></devicePool>\n"
+        f"<TVS><members>{''.join(member(m) for m in tvs_members)}</members></TVS>\n"
+        f"<capfAuthMode>0</capfAuthMode><capfList>{capf}</capfList>\n"
+        "</device>\n"
+    )
+    return text.encode("utf-8")
+
+
+def xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
