@@ -23,5 +23,6 @@ User documentation, measured limits and benchmark figures: docs/tftp.md.
 """
 
 from phone.tftp.client import FetchResult, FetchStatus, TftpFetcher
+from phone.tftp.server import Dynamic, ServerStats, TftpFileServer
 
-__all__ = ["FetchResult", "FetchStatus", "TftpFetcher"]
+__all__ = ["Dynamic", "FetchResult", "FetchStatus", "ServerStats", "TftpFetcher", "TftpFileServer"]
