@@ -110,6 +110,26 @@ def test_request_asks_for_blksize_and_tsize(peer) -> None:
     assert scripted.received[0] == b"\x00\x01SEP001122334455.cnf.xml\x00octet\x00blksize\x001428\x00tsize\x000\x00"
 
 
+def test_repeated_options_answer_is_acknowledged_again(peer) -> None:
+    oack = b"\x00\x06blksize\x001428\x00tsize\x005\x00"
+    acks: list[bytes] = []
+
+    def reply(datagram: bytes, client: tuple[str, int]) -> list[bytes]:
+        if datagram[:2] == b"\x00\x01":
+            return [oack]
+        if datagram == b"\x00\x04\x00\x00":
+            acks.append(datagram)
+            # The first ACK 0 "was lost": the server repeats its options.
+            return [oack] if len(acks) == 1 else [data_packet(1, b"12345")]
+        return []
+
+    result = fetcher(peer(reply).port, timeout=1.0).fetch("ITLFile.tlv")
+    assert result.data == b"12345"
+    assert result.blksize == 1428
+    assert len(acks) == 2
+    assert result.elapsed < 0.5  # answered at once, not after a time-out
+
+
 def test_file_not_found_answer_is_not_found(peer) -> None:
     result = fetcher(peer(on_request([error_packet(1, "File not found")])).port).fetch("CTLSEP001122334455.tlv")
     assert result.status is FetchStatus.NOT_FOUND

@@ -85,7 +85,7 @@ class FetchResult:
     ``data`` is the file when ``status`` is FOUND, else None. ``reason`` says
     in one line why a fetch did not succeed (empty when found). ``elapsed`` is
     in seconds; ``server`` is the (host, port) asked. ``blksize`` is the block
-    size the transfer used, once the server answered with data or options.
+    size of the transfer once data flowed (found, or cut off at the cap).
     """
 
     name: str
@@ -238,10 +238,9 @@ class TftpFetcher:
                         f"no answer from {self.host}:{self.port} in {resends + 1} waits of {self.timeout:g} s",
                     )
                 resends += 1
-                try:
-                    context.state.resendLast()
-                except (TftpException, OSError) as error:
-                    return _Outcome(FetchStatus.FAILED, f"cannot resend to {self.host}:{self.port}: {error}")
+                failure = _resend(context, f"{self.host}:{self.port}")
+                if failure is not None:
+                    return failure
                 continue
             except OSError as error:
                 return _Outcome(FetchStatus.FAILED, f"receiving from {self.host}:{self.port} failed: {error}")
@@ -270,13 +269,15 @@ class TftpFetcher:
                 FetchStatus.FAILED, f"{peer} answered error {packet.errorcode} ({_error_text(packet)})"
             )
         if isinstance(packet, TftpPacketOACK):
+            if not isinstance(context.state, TftpStateSentRRQ) and context.next_block == 1:
+                # Our acknowledgement of the options was lost and the server repeats them
+                # (RFC 2347): acknowledge again. tftpy's states would call it a protocol error.
+                return _resend(context, peer)
             announced = str(packet.options.get("tsize", ""))
             if announced.isdigit() and int(announced) > sink.cap:
                 _tell_peer(context, port, DISK_FULL, f"larger than {sink.cap} bytes")
                 return _Outcome(
-                    FetchStatus.FAILED,
-                    f"{peer} announced {announced} bytes, more than the {sink.cap}-byte cap",
-                    blksize=_int_or_none(packet.options.get("blksize")),
+                    FetchStatus.FAILED, f"{peer} announced {announced} bytes, more than the {sink.cap}-byte cap"
                 )
         try:
             context.state = context.state.handle(packet, context.address, port)
@@ -316,8 +317,10 @@ def _error_text(packet: TftpPacketERR) -> str:
     return text or "no message"
 
 
-def _int_or_none(value: object) -> int | None:
+def _resend(context: TftpContextClientDownload, peer: str) -> _Outcome | None:
+    """Send our last packet again; an outcome only when that fails."""
     try:
-        return int(str(value))
-    except ValueError:
-        return None
+        context.state.resendLast()
+    except (TftpException, OSError) as error:  # tftpy gives up after 20 copies of one packet
+        return _Outcome(FetchStatus.FAILED, f"cannot resend to {peer}: {error}")
+    return None
