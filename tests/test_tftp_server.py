@@ -334,8 +334,10 @@ def test_a_server_starts_once() -> None:
 def test_taken_port_is_a_transport_error() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
+        server = TftpFileServer(None, None, port=taken.getsockname()[1])
         with pytest.raises(TransportError, match="cannot serve TFTP"):
-            TftpFileServer(None, None, port=taken.getsockname()[1]).start()
+            server.start()
+        server.stop()  # harmless after a failed start
 
 
 def test_missing_root_is_a_usage_error(tmp_path: Path) -> None:

@@ -198,6 +198,8 @@ class TftpFileServer:
         self._thread.join(_STOP_WAIT)
         if self._thread.is_alive():
             log.warning("TFTP server thread on port %s did not stop within %s s", self._port, _STOP_WAIT)
+        else:
+            self._discard_sessions()  # a loop that died on select() left its sockets open
         self._release()
 
     def stats(self) -> ServerStats:
@@ -223,6 +225,7 @@ class TftpFileServer:
                 self._discard_sessions()
 
     def _discard_sessions(self) -> None:
+        """Close what a dead (or stopped) tftpy loop left: session sockets and its own socket."""
         assert self._server is not None
         for context in list(self._server.sessions.values()):
             try:
@@ -230,7 +233,8 @@ class TftpFileServer:
             except Exception:  # already broken; we only want its socket closed
                 log.debug("closing a dead TFTP session failed", exc_info=True)
         self._server.sessions = {}
-        self._server.sock.close()
+        if self._server.sock is not None:
+            self._server.sock.close()
         self._server.is_running.clear()
 
     def _wake(self) -> None:
