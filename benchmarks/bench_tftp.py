@@ -33,18 +33,23 @@ BOOTS_NEEDED = 150
 FILES_PER_BOOT = 4
 
 
-def _tftp_child(conn: Any, in_thread_clients: int) -> None:
-    """The server process: a TftpFileServer answering every name but ITLSEP* with 5 KB."""
+def _boot_server() -> Any:
+    """A TftpFileServer answering every name with 5 KB but ITLSEP<MAC>.tlv (not found, SPEC 4.1)."""
     from phone.tftp import TftpFileServer
 
     payload = os.urandom(FILE_SIZE)
-    server = TftpFileServer(None, lambda name, client: None if name.startswith("ITLSEP") else payload)
+    return TftpFileServer(None, lambda name, client: None if name.startswith("ITLSEP") else payload)
+
+
+def _tftp_child(conn: Any) -> None:
+    """The server process."""
+    server = _boot_server()
     conn.send(server.start())
     _answer_until_stopped(conn, lambda: server.stats())
     server.stop()
 
 
-def _echo_child(conn: Any, _unused: int) -> None:
+def _echo_child(conn: Any) -> None:
     """The baseline process: a UDP echo on loopback."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)  # 50 clients x 5 KB in flight
@@ -78,10 +83,10 @@ class Child:
 
     shares_process = False
 
-    def __init__(self, target: Callable[[Any, int], None]) -> None:
+    def __init__(self, target: Callable[[Any], None]) -> None:
         context = multiprocessing.get_context("spawn")
         self.conn, child_conn = context.Pipe()
-        self.process = context.Process(target=target, args=(child_conn, 0), daemon=True)
+        self.process = context.Process(target=target, args=(child_conn,), daemon=True)
         self.process.start()
         self.port: int = self.conn.recv()
 
@@ -100,10 +105,7 @@ class InProcess:
     shares_process = True
 
     def __init__(self) -> None:
-        from phone.tftp import TftpFileServer
-
-        payload = os.urandom(FILE_SIZE)
-        self.server = TftpFileServer(None, lambda name, client: None if name.startswith("ITLSEP") else payload)
+        self.server = _boot_server()
         self.port = self.server.start()
         self._clock = time.pthread_getcpuclockid(self.server._thread.ident)
 
