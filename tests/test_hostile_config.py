@@ -1,8 +1,9 @@
 """Untrusted configuration XML (SPEC 4.4): every hostile file is a ConfigFormatError, never another exception.
 
 The reader (``phone.config``) goes through defusedxml with DTDs refused; these
-tests prove it for the classic attacks. Through the phone machine:
-tests/test_hostile_phone.py.
+tests prove it for the classic attacks and pin the bugs hostile input found
+(numbers ``int`` cannot read, encodings expat cannot read, nesting deeper than
+Python's recursion limit). Through the phone machine: tests/test_hostile_phone.py.
 """
 
 from __future__ import annotations
@@ -69,10 +70,56 @@ def test_a_file_over_the_size_limit_is_refused_before_parsing():
         PhoneConfig.from_bytes(b"<device>" + b" " * MAX_CONFIG_BYTES + b"</device>")
 
 
+@pytest.mark.parametrize(
+    ("port", "shown"),
+    [("\u00b2", "'\u00b2'"), ("\u0663", "'\u0663'"), ("9" * 5000, "'" + "9" * 20 + "'"), ("0", "'0'"),
+     ("65536", "'65536'"), ("-1", "'-1'"), ("24 45", "'24 45'")],
+    ids=["superscript-two", "arabic-indic-three", "5000-digits", "zero", "too-big", "negative", "space"],
+)
+def test_a_port_that_is_not_an_ascii_tcp_port_is_a_clear_error(port, shown):
+    # Found by hostile input: "²".isdigit() is True and int("²") raises ValueError;
+    # int() of more than 4300 digits raises ValueError too.
+    with pytest.raises(ConfigFormatError, match=f"port {shown} is not a TCP port"):
+        PhoneConfig.from_bytes(member_xml(port=port))
+
+
+@pytest.mark.parametrize("priority", ["\u00b2", "\u0663", "1" * 5000, "1e3", "--1"])
+def test_a_priority_that_is_not_an_ascii_integer_is_a_clear_error(priority):
+    with pytest.raises(ConfigFormatError, match="priority .* is not a number of at most 9 digits"):
+        PhoneConfig.from_bytes(member_xml(priority=priority))
+
+
+@pytest.mark.parametrize("mode", ["\u00b2", "9" * 5000, "-1", "one"])
+def test_a_device_security_mode_that_is_not_a_small_number_is_ignored(mode):
+    document = f"<device><deviceSecurityMode>{mode}</deviceSecurityMode></device>".encode()
+    assert PhoneConfig.from_bytes(document).device_security_mode is None
+
+
 def test_negative_priorities_still_sort_first():
     document = (b'<device><TVS><members><member priority="3"><address>b</address></member>'
                 b'<member priority="-1"><address>a</address></member></members></TVS></device>')
     assert [m.address for m in PhoneConfig.from_bytes(document).tvs_members] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [b"<?xml version='1.0' encoding='bogus'?><device/>", b"<?xml version='1.0' encoding='utf-32'?><device/>"],
+    ids=["unknown-encoding", "multi-byte-encoding"],
+)
+def test_an_encoding_expat_cannot_read_is_a_clear_error(document):
+    # Found by hostile input: LookupError and ValueError escaped the reader.
+    with pytest.raises(ConfigFormatError, match="unreadable XML encoding"):
+        PhoneConfig.from_bytes(document)
+
+
+def test_nesting_deeper_than_the_recursion_limit_is_read_without_recursion():
+    # Found by hostile input: minidom's getElementsByTagName recursed once per level
+    # (RecursionError at ~1000 levels; this file is 700 KB, under the size limit).
+    depth = 100_000
+    document = b"<device>" + b"<a>" * depth + member_xml() + b"</a>" * depth + b"</device>"
+    assert len(document) < MAX_CONFIG_BYTES
+    config = PhoneConfig.from_bytes(document)
+    assert config.tvs_members == (TvsMember(0, "10.0.0.1", 2445),)
 
 
 @pytest.mark.parametrize(
@@ -83,6 +130,14 @@ def test_negative_priorities_still_sort_first():
 def test_malformed_xml_names_line_and_column(document):
     with pytest.raises(ConfigFormatError, match=r"not well-formed XML at line \d+, column \d+"):
         PhoneConfig.from_bytes(document)
+
+
+def test_an_error_about_a_member_stays_on_one_line_whatever_its_address_holds():
+    with pytest.raises(ConfigFormatError) as caught:
+        PhoneConfig.from_bytes(member_xml(port="x", address="evil\nSECOND LINE" + "a" * 500))
+    message = str(caught.value)
+    assert "\n" not in message and len(message) < 200
+    assert "TVS member 'evil\\nSECOND LINE" in message
 
 
 def test_a_member_without_address_is_a_clear_error():
