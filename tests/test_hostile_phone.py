@@ -432,9 +432,11 @@ def test_a_record_whose_publickey_is_not_its_certificates_never_vouches():
 # -- a signer claiming a role it does not hold --------------------------------------------
 
 
-@pytest.mark.parametrize("mixed_mode", [False], ids=["itl-only"])
+@pytest.mark.parametrize("mixed_mode", [True, False], ids=["mixed-mode", "itl-only"])
 @pytest.mark.parametrize("tvs", ["cucm", "answers-capf"])
 def test_the_capf_key_cannot_replace_the_itl(mixed_mode, tvs):
+    # Found by this attack: with a CTL installed, any record of the CTL vouched for a new
+    # ITL, so the CAPF key could install an ITL naming its own certificate as TVS.
     cluster = small_cluster(mixed_mode=mixed_mode)
     flash = settled(SBD, cluster)
     capf = cluster.capf
@@ -442,6 +444,15 @@ def test_the_capf_key_cannot_replace_the_itl(mixed_mode, tvs):
     answer = TvsDouble(cluster) if tvs == "cucm" else tvs_answering(capf.der, (Role.CAPF,))
     reason = refused_and_kept(ITL, forged, cluster, flash, tvs=answer)
     assert ("TVS does not vouch" if tvs == "cucm" else "without a required role") in reason
+
+
+def test_an_itl_signed_by_the_ccm_tftp_key_of_the_installed_ctl_is_still_accepted():
+    # The other side of the fix above: the ITL's real signers keep working through the CTL.
+    cluster = small_cluster(mixed_mode=True)
+    flash = settled(SBD, cluster)
+    cluster.capf = node_identity("CAPF-small-2", serial=0x54)
+    machine, report, installs = boot(SBD, cluster, attrs.evolve(flash, itl=None), tvs=tvs_answering(None, (), 1))
+    assert result(report, ITL)[0] == "installed" and machine.flash.itl == cluster.itl()
 
 
 @pytest.mark.parametrize("tvs", ["cucm", "answers-tvs-role"])
