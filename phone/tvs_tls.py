@@ -1,0 +1,135 @@
+"""TLS contexts for TVS, client and server side (SPEC 3.1).
+
+Phones of the 7900/9900 series speak only TLS 1.0 (some 1.1) and CUCM 10.x
+used 1024-bit RSA keys. OpenSSL 3 refuses both at its default security level,
+so every context here lowers it (``@SECLEVEL=0``, a setting) whenever a legacy
+version or key may be in play: this is an emulator of old devices, and the
+phone's own trust decision is the pin on the server certificate, not the CA.
+
+Certificates and keys are read from PEM or DER files; ``ssl`` wants PEM
+files, so they are converted through a private temporary folder.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import ssl
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from phone.errors import CertificateError, UsageError
+
+#: TLS versions by the names phone models and CUCM settings use.
+TLS_VERSIONS = {
+    "1.0": ssl.TLSVersion.TLSv1,
+    "1.1": ssl.TLSVersion.TLSv1_1,
+    "1.2": ssl.TLSVersion.TLSv1_2,
+    "1.3": ssl.TLSVersion.TLSv1_3,
+}
+#: OpenSSL security level of every TVS context (0: TLS 1.0, SHA-1 and RSA 1024 allowed).
+DEFAULT_SECLEVEL = 0
+
+
+def tls_version(name: str) -> ssl.TLSVersion:
+    try:
+        return TLS_VERSIONS[name]
+    except KeyError:
+        raise UsageError(f"unknown TLS version {name!r}: expected one of {', '.join(TLS_VERSIONS)}") from None
+
+
+def read_certificate(path: str | os.PathLike[str]) -> bytes:
+    """The DER bytes of the first certificate in a PEM or DER file."""
+    data = Path(path).read_bytes()
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
+        return x509.load_der_x509_certificate(data).public_bytes(serialization.Encoding.DER)
+    except ValueError:
+        raise CertificateError(f"{path}: not a PEM or DER X.509 certificate") from None
+
+
+def _read_key(path: str | os.PathLike[str]) -> bytes:
+    """A private key (PEM or DER, unencrypted) as PKCS#8 PEM."""
+    data = Path(path).read_bytes()
+    try:
+        loader = (serialization.load_pem_private_key if b"-----BEGIN" in data
+                  else serialization.load_der_private_key)
+        key = loader(data, password=None)
+    except (ValueError, TypeError) as error:
+        raise CertificateError(f"{path}: not an unencrypted PEM or DER private key ({error})") from None
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _load_identity(context: ssl.SSLContext, certificate: str | os.PathLike[str],
+                   key: str | os.PathLike[str]) -> None:
+    pem = x509.load_der_x509_certificate(read_certificate(certificate)).public_bytes(
+        serialization.Encoding.PEM)
+    with tempfile.TemporaryDirectory(prefix="phonetrust-tls-") as folder:
+        cert_file, key_file = Path(folder, "cert.pem"), Path(folder, "key.pem")
+        cert_file.write_bytes(pem)
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(_read_key(key))
+        try:
+            context.load_cert_chain(cert_file, key_file)
+        except ssl.SSLError as error:
+            raise CertificateError(f"{certificate} with {key}: {error.reason or error}") from None
+
+
+def _bounded(context: ssl.SSLContext, versions: Sequence[str], seclevel: int) -> ssl.SSLContext:
+    chosen = sorted(tls_version(name) for name in versions)
+    if not chosen:
+        raise UsageError("at least one TLS version is needed")
+    context.set_ciphers(f"DEFAULT:@SECLEVEL={seclevel}")
+    context.minimum_version = chosen[0]
+    context.maximum_version = chosen[-1]
+    return context
+
+
+@attrs.frozen
+class ClientIdentity:
+    """A phone's certificate and key (its MIC or LSC) presented to the TVS server (SPEC 3.1)."""
+
+    certificate: Path = attrs.field(converter=Path)
+    key: Path = attrs.field(converter=Path)
+
+
+@functools.lru_cache(maxsize=64)
+def client_context(versions: tuple[str, ...], identity: ClientIdentity | None = None,
+                   seclevel: int = DEFAULT_SECLEVEL) -> ssl.SSLContext:
+    """A client context that verifies nothing by itself: the caller pins the server certificate.
+
+    Cached: a fleet of thousands of phones shares a handful of contexts.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    _bounded(context, versions, seclevel)
+    if identity is not None:
+        _load_identity(context, identity.certificate, identity.key)
+    return context
+
+
+def server_context(certificate: str | os.PathLike[str], key: str | os.PathLike[str], *,
+                   min_version: str = "1.0", max_version: str = "1.3",
+                   seclevel: int = DEFAULT_SECLEVEL) -> ssl.SSLContext:
+    """A server context that does not ask for a client certificate (SPEC 3.1: servers may ignore it).
+
+    Python's ``ssl`` cannot request a certificate without verifying it against
+    a CA, and a phone's MIC or LSC chains to Cisco's or the cluster's CAPF.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    versions = [name for name, version in TLS_VERSIONS.items()
+                if tls_version(min_version) <= version <= tls_version(max_version)]
+    if not versions:
+        raise UsageError(f"TLS minimum {min_version} is above maximum {max_version}")
+    _bounded(context, versions, seclevel)
+    _load_identity(context, certificate, key)
+    return context
