@@ -16,6 +16,7 @@ import functools
 import os
 import ssl
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -88,8 +89,11 @@ def _bounded(context: ssl.SSLContext, versions: Sequence[str], seclevel: int) ->
     if not chosen:
         raise UsageError("at least one TLS version is needed")
     context.set_ciphers(f"DEFAULT:@SECLEVEL={seclevel}")
-    context.minimum_version = chosen[0]
-    context.maximum_version = chosen[-1]
+    with warnings.catch_warnings():
+        # Python deprecates TLS 1.0/1.1; emulating phones that speak only them is the point.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = chosen[0]
+        context.maximum_version = chosen[-1]
     return context
 
 

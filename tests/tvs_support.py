@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
+import socket
+import ssl
+import threading
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
@@ -62,3 +68,104 @@ def identity(common_name: str, *, bits: int = 1024, serial: int | None = None,
         .sign(signer.key if signer else key, hashes.SHA256())
     )
     return Identity(certificate, key)
+
+
+# -- a scripted TLS peer for client tests ----------------------------------------
+
+@attrs.define
+class Peer:
+    """What a scripted server saw: the bytes each connection received, the client certificates."""
+
+    port: int = 0
+    received: list[bytes] = attrs.Factory(list)
+    client_certificates: list[bytes | None] = attrs.Factory(list)
+
+
+def read_request(conn: socket.socket) -> bytes:
+    """A whole TVS frame as sent by the client (header, then the announced payload)."""
+    data = b""
+    while len(data) < 10 or len(data) < 10 + int.from_bytes(data[8:10], "big"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+@contextlib.contextmanager
+def scripted_server(folder: Path, behaviour: Callable[[socket.socket, Peer], None], *,
+                    server: Identity | None = None, tls: bool = True,
+                    trust_client: Identity | None = None) -> Iterator[Peer]:
+    """A loopback server that runs ``behaviour`` on every connection (TLS unless ``tls=False``)."""
+    peer = Peer()
+    context = None
+    if tls:
+        cert, key = (server or identity("tvs-scripted")).write(folder, "scripted")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0 is the point here
+            context.minimum_version = ssl.TLSVersion.TLSv1
+        context.load_cert_chain(cert, key)
+        if trust_client is not None:
+            context.verify_mode = ssl.CERT_OPTIONAL
+            context.load_verify_locations(cadata=trust_client.der)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    peer.port = listener.getsockname()[1]
+    stop = threading.Event()
+    workers: list[threading.Thread] = []
+
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                if context is not None:
+                    conn = context.wrap_socket(conn, server_side=True)
+                    peer.client_certificates.append(conn.getpeercert(binary_form=True))
+                behaviour(conn, peer)
+            except (OSError, ssl.SSLError):
+                pass
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            worker = threading.Thread(target=handle, args=(conn,), daemon=True)
+            worker.start()
+            workers.append(worker)
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield peer
+    finally:
+        stop.set()
+        acceptor.join(2)
+        listener.close()
+        for worker in workers:
+            worker.join(2)
+
+
+def record_then(action: str, reply: bytes = b"") -> Callable[[socket.socket, Peer], None]:
+    """A behaviour: read the request, then 'drop', 'silent' (wait for the client to go), or 'reply'."""
+    def behaviour(conn: socket.socket, peer: Peer) -> None:
+        peer.received.append(read_request(conn))
+        if action == "reply":
+            conn.sendall(reply)
+        elif action == "silent":
+            with contextlib.suppress(OSError):
+                while conn.recv(1024):
+                    pass
+    return behaviour
+
+
+def hold(conn: socket.socket, peer: Peer) -> None:
+    """A behaviour for a plain TCP peer: say nothing until the client goes."""
+    data = b""
+    with contextlib.suppress(OSError):
+        while chunk := conn.recv(1024):
+            data += chunk
+    peer.received.append(data)
