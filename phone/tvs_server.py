@@ -264,14 +264,16 @@ class TvsServer:
         try:
             await self._exchange(reader, writer, fd, peer[0])
         except asyncio.CancelledError:
+            # Server shutdown: cut the connection now. The task ends normally, as
+            # asyncio's stream callback reports a cancelled handler as an error.
             writer.transport.abort()
-            raise
+            return
         except Exception as error:  # noqa: BLE001 - one bad connection never stops the server
             self.trace.debug(f"ERROR:{fd}:UNKNOWN: closing connection from {peer[0]}: "
                              f"{type(error).__name__}: {error}")
         finally:
             self._active -= 1
-            await self._close(writer)
+        await self._close(writer)
 
     async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                         fd: int, address: str) -> None:

@@ -52,8 +52,11 @@ def _name(common_name: str, organisation: str | None) -> x509.Name:
 
 @functools.lru_cache(maxsize=None)
 def identity(common_name: str, *, bits: int = 1024, serial: int | None = None,
-             issuer: str | None = None, organisation: str | None = "Cisco") -> Identity:
-    """A certificate for ``common_name``; self-signed unless ``issuer`` names another identity."""
+             issuer: str | None = None, organisation: str | None = "Cisco", copy: int = 0) -> Identity:
+    """A certificate for ``common_name``; self-signed unless ``issuer`` names another identity.
+
+    ``copy`` > 0 gives another key (and certificate) under the same names, as a forger would make.
+    """
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     signer = identity(issuer) if issuer else None
     now = datetime.datetime.now(datetime.timezone.utc)
