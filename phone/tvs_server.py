@@ -248,32 +248,35 @@ class TvsServer:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         self._attempted += 1
-        sock = writer.get_extra_info("socket")
-        fd = sock.fileno() if sock is not None else -1
-        peer = writer.get_extra_info("peername") or ("?", 0)
         if self._active >= self.settings.max_clients:
             self.trace.debug(f"ERROR:tvsHandleNewPhConnection - too many clients "
-                             f"({self._active} of {self.settings.max_clients}), closing fd = {fd}")
+                             f"({self._active} of {self.settings.max_clients}), connection refused")
             writer.transport.abort()
             return
         self._active += 1
-        self._accepted += 1
-        self.trace.debug(f"Accepted TCP connection from socket 0x{fd:08x}, fd = {fd}")
-        self.trace.debug(f"Total Session attempted = {self._attempted} accepted = {self._accepted}")
-        self.trace.debug(f"ipAddrStr (Phone) {peer[0]}")
         try:
-            await self._exchange(reader, writer, fd, peer[0])
+            await self._session(reader, writer)
         except asyncio.CancelledError:
             # Server shutdown: cut the connection now. The task ends normally, as
             # asyncio's stream callback reports a cancelled handler as an error.
             writer.transport.abort()
             return
         except Exception as error:  # noqa: BLE001 - one bad connection never stops the server
-            self.trace.debug(f"ERROR:{fd}:UNKNOWN: closing connection from {peer[0]}: "
+            self.trace.debug(f"ERROR:tvsHandleNewPhConnection - closing connection: "
                              f"{type(error).__name__}: {error}")
         finally:
             self._active -= 1
         await self._close(writer)
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._accepted += 1
+        sock = writer.get_extra_info("socket")
+        fd = sock.fileno() if sock is not None else -1
+        address = (writer.get_extra_info("peername") or ("?",))[0]
+        self.trace.debug(f"Accepted TCP connection from socket 0x{fd:08x}, fd = {fd}")
+        self.trace.debug(f"Total Session attempted = {self._attempted} accepted = {self._accepted}")
+        self.trace.debug(f"ipAddrStr (Phone) {address}")
+        await self._exchange(reader, writer, fd, address)
 
     async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                         fd: int, address: str) -> None:
