@@ -14,6 +14,7 @@ lets the TVS store match an issuer written by another producer.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from cryptography import x509
@@ -77,6 +78,7 @@ def rfc4514_joined_name(name: x509.Name) -> str:
 _PAIR = re.compile(r'\s*([A-Za-z0-9.]+)\s*=\s*("(?:[^"\\]|\\.)*"?|(?:[^,;\\]|\\.)*)')
 
 
+@functools.lru_cache(maxsize=4096)
 def name_key(text: str) -> tuple[tuple[str, str], ...]:
     """A producer-independent key for a name written as text.
 

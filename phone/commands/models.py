@@ -1,0 +1,103 @@
+"""``phonetrust models list|show``: the phone-model catalogue (phone.models).
+
+``list`` prints one row per model (or, with --json, a JSON array of every
+model's fields); ``show NAME`` prints one model in full (--json: one object).
+NAME may be an alias ("7965") and any case. --models-dir adds a folder of
+user model files on top of the bundled ones and PHONETRUST_MODELS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from phone.models import Catalogue, PhoneModel, load_catalogue
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "models", help="list the phone models and show what each one's firmware does",
+        description="The phone-model catalogue: bundled models/*.toml, then the folders in "
+                    "PHONETRUST_MODELS, then --models-dir folders (later ones override).")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--models-dir", action="append", default=[], metavar="DIR",
+                        help="also load model files from DIR (repeatable; overrides same-named models)")
+    common.add_argument("--json", action="store_true", help="print JSON instead of text")
+    actions = parser.add_subparsers(dest="models_command", metavar="SUBCOMMAND",
+                                    parser_class=type(parser))
+    actions.required = True
+    listing = actions.add_parser("list", parents=[common], help="one line per model")
+    listing.set_defaults(func=_list)
+    show = actions.add_parser("show", parents=[common], help="every field of one model")
+    show.add_argument("name", metavar="NAME", help="catalogue name or alias, e.g. CP-7965 or 7965")
+    show.set_defaults(func=_show)
+
+
+def _catalogue(args: argparse.Namespace) -> Catalogue:
+    return load_catalogue(extra_dirs=args.models_dir)
+
+
+def _yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+_COLUMNS = ("NAME", "CTL", "ITL/SBD", "TVS", "DIGESTS", "TLS", "CHECKSUM", "DIALECT")
+
+
+def _row(model: PhoneModel) -> tuple[str, ...]:
+    return (
+        model.name,
+        _yes_no(model.supports_ctl),
+        _yes_no(model.supports_itl),
+        _yes_no(model.supports_tvs),
+        ",".join(sorted(model.digests)),
+        ",".join(model.tls_versions) or "-",
+        model.checksum or "-",
+        model.log_dialect or "-",
+    )
+
+
+def _list(args: argparse.Namespace) -> int:
+    catalogue = _catalogue(args)
+    if args.json:
+        print(json.dumps([model.to_json() for model in catalogue], indent=2))
+        return 0
+    rows = [_COLUMNS] + [_row(model) for model in catalogue]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return _yes_no(value)
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "-"
+    return str(value)
+
+
+def _show(args: argparse.Namespace) -> int:
+    model = _catalogue(args).get(args.name)
+    fields = model.to_json()
+    if args.json:
+        print(json.dumps(fields, indent=2))
+        return 0
+    print(f"{model.name}: {model.description}")
+    tables = ("messages", "settings", "sources")
+    plain = [key for key in fields if key not in tables + ("name", "description")]
+    width = max(len(key) for key in plain)
+    for key in plain:
+        print(f"  {key.ljust(width)}  {_text(fields[key])}")
+    for table in ("messages", "settings"):
+        print(f"  {table}:")
+        inner = max((len(key) for key in fields[table]), default=0)
+        for key, value in fields[table].items():
+            print(f"    {key.ljust(inner)}  {_text(value)}")
+    print("  sources:")
+    for source in model.sources:
+        print(f"    {source}")
+    return 0

@@ -1,0 +1,177 @@
+"""Trust settings: every OPEN point of the SPEC that decides how a phone behaves.
+
+Public material does not settle these points (SPEC.md marks them OPEN), so
+each one is a named setting with a documented default instead of a silent
+guess in the code. A model file can override any of them for a whole family
+(``[defaults.settings]``) or for one model (``[models.NAME.settings]``); see
+docs/models.md.
+
+TOML has no null: where a setting may be "not enforced" (``None``), a model
+file writes ``false``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from phone.errors import PhonetrustError
+
+#: Values of ``first_ctl_with_itl``.
+FIRST_CTL_POLICIES = ("trust", "verify")
+
+
+def describe(value: Any) -> str:
+    """A value as an error message shows it: its TOML spelling and kind."""
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+             list: "an array", dict: "a table"}
+    shown = str(value).lower() if isinstance(value, bool) else repr(value)
+    return f"{shown} ({kinds.get(type(value), type(value).__name__)})"
+
+
+def _boolean(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {describe(value)}")
+
+
+def _first_ctl_policy(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value not in FIRST_CTL_POLICIES or not isinstance(value, str):
+        raise ValueError(f"expected one of {', '.join(map(repr, FIRST_CTL_POLICIES))}, got {describe(value)}")
+
+
+def _positive_number(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"expected a positive number of seconds, got {describe(value)}")
+
+
+def _optional_positive_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"expected a positive integer or false (not enforced), got {describe(value)}")
+
+
+def _non_negative_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected an integer >= 0, got {describe(value)}")
+
+
+def _byte(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
+        raise ValueError(f"expected a one-byte code (0-255), got {describe(value)}")
+
+
+@attrs.frozen
+class TrustSettings:
+    """How a phone resolves the points the SPEC leaves OPEN.
+
+    Every default below is the project's documented choice; docs/models.md
+    gives the reasoning at more length.
+    """
+
+    #: SPEC 4.2 (OPEN). A first CTL or ITL is taken on trust ("leap of faith"),
+    #: but must still parse and verify against its own SAST record. True: a
+    #: file whose signature does not verify with its own SAST is rejected even
+    #: on an empty phone. Default True: accepting garbage would give a trusted
+    #: result from bad input, and no public log shows a phone doing so.
+    first_list_requires_own_signature: bool = attrs.field(default=True, validator=_boolean)
+
+    #: SPEC 4.2 (OPEN). An ITL is installed and the first CTL arrives:
+    #: "trust" takes it on trust as a pre-SBD phone would; "verify" checks its
+    #: signer against the ITL, then TVS. Default "trust": it is what a cluster
+    #: move to mixed mode looks like on every published phone (SPEC 6:
+    #: "first CTL accepted on trust").
+    first_ctl_with_itl: str = attrs.field(default="trust", validator=_first_ctl_policy)
+
+    #: SPEC 4.2 (OPEN, default on). A TVS answer about a trust-list signer
+    #: counts only when it is STATUS 0 *and* lists role SAST (0). Default True:
+    #: every published answer for a trust-list signer carried role 0 (SPEC 3.3),
+    #: and a CallManager-trust-only certificate must not sign trust lists.
+    tvs_answer_requires_sast_role: bool = attrs.field(default=True, validator=_boolean)
+
+    #: SPEC 3.2. After a failed QUERY_CERT_REQ (type 3), retry once with
+    #: CERT_VERIFICATION_REQ (type 1) carrying the certificate of the new
+    #: file's own SAST record. Default True: usecallmanager's tvsd answers only
+    #: type 1 and drops anything else; CUCM answers type 3 first, so the
+    #: fallback never changes a CUCM outcome.
+    tvs_fallback_to_verify: bool = attrs.field(default=True, validator=_boolean)
+
+    #: SPEC 2.6 (OPEN as a firmware rule). Most SAST records one trust list
+    #: may hold; None = not enforced. usecallmanager's phones rule is 2.
+    #: Default None: no Cisco document states the limit, and CUCM's own files
+    #: (two eTokens, or publisher + ITLRecovery) never exceed it anyway.
+    max_sast_records: int | None = attrs.field(default=None, validator=_optional_positive_int)
+
+    #: SPEC 2.4. Largest ITL (bytes) a phone loads; None = not enforced.
+    #: Default 65535: HEADERLENGTH/RECORDLENGTH are 16-bit and Cisco documents
+    #: that an ITL over 64 KB (about 39 certificates) fails to load.
+    max_itl_bytes: int | None = attrs.field(default=65535, validator=_optional_positive_int)
+
+    #: SPEC 4.2. With a "rollback" ITL installed (empty TVS/TFTP entries, served
+    #: when "Prepare Cluster for Rollback to pre-8.0" is on) the phone accepts
+    #: any new ITL and unsigned configuration files. Default True: documented
+    #: in the CUCM security guide.
+    rollback_itl_accepts_unsigned_config: bool = attrs.field(default=True, validator=_boolean)
+
+    #: SPEC 4.2. Keep TVS answers for their TTL ("TVS added cert to TVS cache -
+    #: expires in 24 hours"). Default True: seen in the 8861 log (reference S1).
+    tvs_cache: bool = attrs.field(default=True, validator=_boolean)
+
+    #: SPEC 4.2. Empty the TVS cache once a trust list has been updated.
+    #: Default True: the 7975 logs show "TVS Certificate cache flush request"
+    #: right after the TVS exchange (seed, reference S2/S3).
+    flush_tvs_cache_after_update: bool = attrs.field(default=True, validator=_boolean)
+
+    #: SPEC 2.2 (OPEN: code 2 never seen). The DIGESTALGORITHM byte read as
+    #: SHA-256. Default 2: between SHA-1 = 1 and SHA-512 = 3, as usecallmanager's
+    #: tool writes it.
+    sha256_digest_code: int = attrs.field(default=2, validator=_byte)
+
+    #: SPEC 3.1. Seconds to wait for a TVS server (connect, handshake, answer)
+    #: before failing over to the next one. Default 10.0: a project choice,
+    #: long enough for a loaded CUCM, short enough for a fleet run.
+    tvs_timeout_seconds: float = attrs.field(default=10.0, validator=_positive_number)
+
+    #: SPEC 4.1. Seconds to wait for each TFTP packet. Default 5.0: tftpy's own
+    #: default and the usual TFTP client value.
+    tftp_timeout_seconds: float = attrs.field(default=5.0, validator=_positive_number)
+
+    #: SPEC 4.1. Retransmissions of a TFTP request before the file counts as
+    #: unreachable. Default 3: a project choice (a phone's exact count is not
+    #: published).
+    tftp_retries: int = attrs.field(default=3, validator=_non_negative_int)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], base: TrustSettings | None = None) -> TrustSettings:
+        """Settings from a TOML table, on top of ``base`` (the class defaults if None).
+
+        ``false`` stands for None in the settings that may be "not enforced".
+        Raises SettingsError naming the offending key.
+        """
+        settings = base if base is not None else cls()
+        known = {field.name: field for field in attrs.fields(cls)}
+        for key, value in values.items():
+            if key not in known:
+                raise SettingsError(key, f"unknown setting (known: {', '.join(sorted(known))})")
+            if value is False and known[key].validator is _optional_positive_int:
+                value = None
+            try:
+                settings = attrs.evolve(settings, **{key: value})
+            except (TypeError, ValueError) as error:
+                raise SettingsError(key, str(error)) from None
+        return settings
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of every setting (None stays None)."""
+        return attrs.asdict(self)
+
+
+class SettingsError(PhonetrustError):
+    """A ``settings`` table with an unknown key or a value of the wrong kind."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"setting {key!r}: {problem}")
