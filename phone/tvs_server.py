@@ -25,9 +25,8 @@ from datetime import datetime
 from pathlib import Path
 
 import attrs
-from cryptography import x509
-
-from phone.errors import PhonetrustError, TransportError
+from phone.certs import load_certificate
+from phone.errors import CertificateError, PhonetrustError, TransportError
 from phone.names import cucm_name, name_key, serial_to_bytes
 from phone.tvs import (
     DEFAULT_TTL,
@@ -122,10 +121,10 @@ class TvsResponder:
         assert der is not None
         self.trace.debug("tvsHandleCertVerificationReq")
         try:
-            parsed = x509.load_der_x509_certificate(der)
+            parsed = load_certificate(der, source="CERT_VERIFICATION_REQ certificate")
             subject, issuer = cucm_name(parsed.subject), cucm_name(parsed.issuer)
             serial = serial_to_bytes(parsed.serial_number)
-        except ValueError:
+        except CertificateError:
             self.trace.debug("ERROR:tvsHandleCertVerificationReq : the certificate does not parse,"
                              " sending status 1")
             return TvsMessage.answer(request, Status.NOT_TRUSTED)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -27,29 +26,24 @@ from pathlib import Path
 import attrs
 from cryptography import x509
 
+from phone.certs import load_certificate
 from phone.errors import CertificateError, TrustListFormatError, UsageError
 from phone.names import cucm_name, ctl_client_name, name_key, rfc4514_joined_name, serial_to_bytes
+from phone.tlv import TrustList
+from phone.tlv import parse_role as tlv_parse_role
+from phone.tlv import role_name
 from phone.tvs import DEFAULT_TTL
 
-#: Role codes and names of SPEC section 1 (FUNCTION field, TVS ROLES element).
-ROLE_NAMES = {0: "SAST", 1: "CCM", 2: "CCM+TFTP", 3: "TFTP", 4: "CAPF", 7: "APP-SERVER", 21: "TVS"}
-_ROLE_CODES = {re.sub(r"[^A-Z0-9]", "", name): code for code, name in ROLE_NAMES.items()}
-
-
-def role_name(code: int) -> str:
-    """The SPEC 1 name of a role; unknown codes stay numbers (SPEC 1: never fail on them)."""
-    return ROLE_NAMES.get(code, str(code))
-
-
 def parse_role(text: str) -> int:
-    """A role given as a SPEC 1 name (any case; ``CCM_TFTP`` too) or a number 0-255."""
-    cleaned = re.sub(r"[^A-Z0-9]", "", text.upper())
-    if cleaned in _ROLE_CODES:
-        return _ROLE_CODES[cleaned]
-    if text.strip().isdigit() and 0 <= int(text) <= 0xFF:
-        return int(text)
-    raise UsageError(f"unknown role {text!r}: expected one of {', '.join(ROLE_NAMES.values())} "
-                     "or a number 0-255")
+    """A role by SPEC 1 name (``phone.tlv.parse_role``) or number, limited to the one byte
+    a TVS ROLES element gives each role (SPEC 3.2)."""
+    try:
+        code = tlv_parse_role(text)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if not 0 <= code <= 0xFF:
+        raise UsageError(f"role {code} does not fit in the one byte a TVS answer gives a role (SPEC 3.2)")
+    return code
 
 
 def _issuer_keys(certificate: x509.Certificate, *texts: str | None) -> frozenset[str]:
@@ -64,10 +58,7 @@ def _key(text: str) -> str:
 
 
 def _load(der: bytes) -> x509.Certificate:
-    try:
-        return x509.load_der_x509_certificate(der)
-    except ValueError as error:
-        raise CertificateError(f"not a DER X.509 certificate: {error}") from None
+    return load_certificate(der, source="TVS store certificate")
 
 
 @attrs.frozen
@@ -207,8 +198,6 @@ class TvsStore:
 # -- the CTL cache ---------------------------------------------------------------
 
 def _read_ctl_records(data: bytes) -> Iterable[object]:
-    from phone.tlv import TrustList  # the lead's codec (SPEC 2); imported late to keep start-up light
-
     return TrustList.from_bytes(data).records
 
 
@@ -278,8 +267,8 @@ class CtlCache:
         items = []
         for der, group in grouped.items():
             try:
-                parsed = x509.load_der_x509_certificate(der)
-            except ValueError:
+                parsed = load_certificate(der, source="CTL record")
+            except CertificateError:
                 self._log("ERROR:updateLocalCTLCache : skipping a record whose certificate does not parse")
                 continue
             first = group[0]

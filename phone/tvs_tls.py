@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from phone.certs import load_certificate, load_private_key
 from phone.errors import CertificateError, UsageError
 
 #: TLS versions by the names phone models and CUCM settings use.
@@ -45,32 +45,21 @@ def tls_version(name: str) -> ssl.TLSVersion:
 
 
 def read_certificate(path: str | os.PathLike[str]) -> bytes:
-    """The DER bytes of the first certificate in a PEM or DER file."""
-    data = Path(path).read_bytes()
-    try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
-        return x509.load_der_x509_certificate(data).public_bytes(serialization.Encoding.DER)
-    except ValueError:
-        raise CertificateError(f"{path}: not a PEM or DER X.509 certificate") from None
+    """The DER bytes of the certificate in a PEM or DER file."""
+    certificate = load_certificate(Path(path).read_bytes(), source=str(path))
+    return certificate.public_bytes(serialization.Encoding.DER)
 
 
 def _read_key(path: str | os.PathLike[str]) -> bytes:
     """A private key (PEM or DER, unencrypted) as PKCS#8 PEM."""
-    data = Path(path).read_bytes()
-    try:
-        loader = (serialization.load_pem_private_key if b"-----BEGIN" in data
-                  else serialization.load_der_private_key)
-        key = loader(data, password=None)
-    except (ValueError, TypeError) as error:
-        raise CertificateError(f"{path}: not an unencrypted PEM or DER private key ({error})") from None
+    key = load_private_key(Path(path).read_bytes(), source=str(path))
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
 def _load_identity(context: ssl.SSLContext, certificate: str | os.PathLike[str],
                    key: str | os.PathLike[str]) -> None:
-    pem = x509.load_der_x509_certificate(read_certificate(certificate)).public_bytes(
+    pem = load_certificate(Path(certificate).read_bytes(), source=str(certificate)).public_bytes(
         serialization.Encoding.PEM)
     with tempfile.TemporaryDirectory(prefix="phonetrust-tls-") as folder:
         cert_file, key_file = Path(folder, "cert.pem"), Path(folder, "key.pem")

@@ -58,7 +58,7 @@ def test_add_list_delete_round_trip(capsys, files):
 @pytest.mark.parametrize(("argv", "message"), [
     (["tvs", "add", "--db", "{db}", "--role", "PHONE", "{pub}"], "unknown role 'PHONE'"),
     (["tvs", "add", "--db", "{db}", "--role", "SAST", "{missing}"], "No such file or directory"),
-    (["tvs", "add", "--db", "{db}", "--role", "SAST", "{tvs_key}"], "not a PEM or DER X.509 certificate"),
+    (["tvs", "add", "--db", "{db}", "--role", "SAST", "{tvs_key}"], "not a usable PEM or DER X.509 certificate"),
     (["tvs", "list", "--db", "{missing}"], "no TVS database at"),
     (["tvs", "delete", "--db", "{db}", "--serial", "xyz"], "serial 'xyz' is not hexadecimal"),
     (["tvs", "query", "127.0.0.1:1", "--device", "SEP123", "--server-cert", "{tvs_cert}", "--cert", "{pub}"],

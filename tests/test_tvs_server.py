@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import ssl
 import time
 from datetime import datetime
 
@@ -250,7 +249,7 @@ def test_shutdown_is_prompt_with_a_client_still_connected(tvs_files, db):
 
 def test_bad_certificate_and_busy_port_fail_at_start(tmp_path, tvs_files, db):
     (tmp_path / "bad.pem").write_text("not a certificate")
-    with pytest.raises(CertificateError, match="not a PEM or DER"):
+    with pytest.raises(CertificateError, match="not a usable PEM or DER"):
         with running_tvs_server(tmp_path / "bad.pem", tvs_files[1]):
             pass
     with socket.create_server(("127.0.0.1", 0)) as busy:

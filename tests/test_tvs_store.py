@@ -24,10 +24,15 @@ def test_roles_are_accepted_by_spec_name_or_number(text, code):
     assert parse_role(text) == code
 
 
-@pytest.mark.parametrize("text", ["PHONE", "256", "-1", ""])
+@pytest.mark.parametrize("text", ["PHONE", "-1", ""])
 def test_unknown_role_names_are_usage_errors(text):
     with pytest.raises(UsageError, match="unknown role"):
         parse_role(text)
+
+
+def test_role_codes_beyond_one_byte_are_refused_for_tvs():
+    with pytest.raises(UsageError, match="one byte"):
+        parse_role("256")
 
 
 def test_unknown_role_codes_print_as_numbers():
@@ -77,7 +82,7 @@ def test_delete_by_id_and_by_serial_with_or_without_issuer(store):
 
 
 def test_bad_input_is_refused(store):
-    with pytest.raises(CertificateError, match="not a DER X.509 certificate"):
+    with pytest.raises(CertificateError, match="not a usable PEM or DER X.509 certificate"):
         store.add(b"\x30\x03\x02\x01\x01", [0])
     with pytest.raises(UsageError, match="at least one role"):
         store.add(identity("one").der, [])

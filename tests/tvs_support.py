@@ -14,9 +14,11 @@ from pathlib import Path
 
 import attrs
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+
+from phone.certs import Identity as CertsIdentity
+from phone.certs import generate_rsa_key, make_certificate, simple_subject
 
 DEVICE = "CP-8861-SEPB000B4BA0AEE"
 
@@ -42,35 +44,25 @@ class Identity:
 
 
 def _name(common_name: str, organisation: str | None) -> x509.Name:
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    if organisation:
-        attributes += [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "TAC"),
-                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
-                       x509.NameAttribute(NameOID.COUNTRY_NAME, "PL")]
-    return x509.Name(attributes)
+    if organisation is None:
+        return simple_subject(CN=common_name)
+    return simple_subject(CN=common_name, OU="TAC", O=organisation, C="PL")
 
 
 @functools.lru_cache(maxsize=None)
 def identity(common_name: str, *, bits: int = 1024, serial: int | None = None,
              issuer: str | None = None, organisation: str | None = "Cisco", copy: int = 0) -> Identity:
-    """A certificate for ``common_name``; self-signed unless ``issuer`` names another identity.
+    """A certificate for ``common_name`` (phone.certs); self-signed unless ``issuer`` names another.
 
     ``copy`` > 0 gives another key (and certificate) under the same names, as a forger would make.
     """
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     signer = identity(issuer) if issuer else None
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name, organisation))
-        .issuer_name(signer.certificate.subject if signer else _name(common_name, organisation))
-        .public_key(key.public_key())
-        .serial_number(serial or x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .sign(signer.key if signer else key, hashes.SHA256())
-    )
-    return Identity(certificate, key)
+    made = make_certificate(
+        _name(common_name, organisation), generate_rsa_key(bits),
+        not_before=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1),
+        serial=serial or x509.random_serial_number(),
+        issuer=None if signer is None else CertsIdentity(signer.certificate, signer.key))
+    return Identity(made.certificate, made.private_key)
 
 
 # -- a scripted TLS peer for client tests ----------------------------------------

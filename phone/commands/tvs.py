@@ -25,7 +25,8 @@ from pathlib import Path
 import attrs
 from cryptography import x509
 
-from phone.errors import TransportError, UsageError
+from phone.certs import load_certificate
+from phone.errors import CertificateError, TransportError, UsageError
 from phone.names import cucm_name, serial_to_bytes
 from phone.tvs import DEFAULT_TTL, MessageType, TvsMessage
 from phone.tvs_client import Outcome, TvsClientSettings, TvsMember, TvsResult, ask_tvs
@@ -197,7 +198,7 @@ def _query_request(args: argparse.Namespace) -> tuple[TvsMessage, x509.Certifica
         if any(value is not None for value in by_name):
             raise UsageError("give either --cert or --subject/--issuer/--serial, not both")
         der = read_certificate(args.cert)
-        certificate = x509.load_der_x509_certificate(der)
+        certificate = load_certificate(der, source=str(args.cert))
         if args.type == 3:
             return TvsMessage.query_request(args.request_id, args.device, cucm_name(certificate.subject),
                                             cucm_name(certificate.issuer),
@@ -246,8 +247,8 @@ def _report(result: TvsResult, sent: x509.Certificate | None) -> dict[str, objec
     response = result.response
     returned = None
     if response is not None and response.certificate is not None:
-        with contextlib.suppress(ValueError):
-            returned = x509.load_der_x509_certificate(response.certificate)
+        with contextlib.suppress(CertificateError):
+            returned = load_certificate(response.certificate, source="returned certificate")
     shown = returned or sent
     return {
         "server": result.attempts[-1].server if result.attempts else None,
