@@ -55,7 +55,8 @@ class TvsServerSettings:
     min_tls: str = "1.0"
     max_tls: str = "1.3"
     seclevel: int = 0
-    max_clients: int = 128
+    #: Connections beyond this are closed at once, before the handshake (tvsd does the same).
+    max_clients: int = 512
     handshake_timeout: float = 10.0
     #: From the end of the handshake until the whole request has arrived.
     request_timeout: float = 10.0
