@@ -1,0 +1,296 @@
+"""Reading console logs: the three dialects of SPEC 7, one record per entry.
+
+Dialects (SPEC 7; real samples in ``logs/real/``):
+
+``java79xx``   7900-series Java phones (SCCP/SIP 9.x)::
+
+    8074: NOT 23:00:22.335499 SECD: setupSocketToTvsProxy: Connected to TVS proxy server
+    7949 NOT 11:04:14.765155  CVM-appLaunchRequest: ...          (no colon, two spaces, PROC-)
+
+``enterprise`` 78xx/88xx/DX phones; older loads have no ``(pid:tid)``::
+
+    3333 NOT Nov 29 06:34:00.411671 (346:1887) SECUREAPP-Hashes match...
+    3287 NOT Nov 29  06:34:00.499372 SECUREAPP-Hashes match...   (two spaces after the date)
+
+``cucm-tvs``   CUCM TVS detailed trace::
+
+    18:01:05.333 | debug Accepted TCP connection ...
+    17:21:51.831 |   debug tvsHandleQueryCertReq
+    04:04:15.270 |-->debug                                        (entry marker)
+
+How lines become entries (what ``parse`` returns):
+
+* A line that starts with a dialect header starts an entry. Leading spaces before the
+  header are allowed (published logs have them). ``message`` is the text after the
+  process separator with surrounding whitespace removed; ``time`` is kept as written;
+  ``date`` is ``"Mon DD"`` with the gap between month and day made one space.
+* **Run-on lines** (newlines lost on a web page) are split at every header that starts
+  after whitespace; each piece is an entry with the same ``line``. A header is the whole
+  dialect prefix (``SEQ LVL TIME PROC`` or ``SEQ LVL Mon DD TIME`` or ``HH:MM:SS.mmm |``),
+  so a number inside a message (``len: 3708 8091: NOT ...``) is never a split point.
+  Inside a run-on line, ``//`` or ``#####`` standing between spaces starts an author's
+  comment that runs to the next header.
+* **Continuation lines** belong to the entry before and are joined to its message with a
+  newline: lines indented with a tab (SIP messages, ``downd`` results), and CUCM's
+  untimed lines after a ``cucm-tvs`` entry (``HEX_DUMP: Len = N:``, ``Decoded Phone Msg:``).
+* **Comments**: lines starting with ``//`` or ``#####`` (after optional spaces) are the
+  author's, not the device's: ``parse`` skips them, ``check`` ignores them, and an entry
+  never continues across one.
+* **Blank lines** are skipped.
+* **Anything else** comes back as an entry with ``dialect=None`` and the raw line as
+  ``message`` (other fields ``None``), unless ``unwrap=True``: then a line that follows an
+  entry is taken as the rest of that entry broken by a web page's line wrapping, and is
+  joined to its message with one space (blank lines in between are passed over). That is
+  how the seed document's wrapped entries read back whole; it is not the default because
+  it would also swallow foreign lines that happen to follow an entry.
+
+``check`` lists the lines that do not read in any dialect: exactly the lines that produce
+a ``dialect=None`` entry.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Iterator
+
+import attrs
+
+from phone.errors import PhonetrustError
+
+__all__ = [
+    "DIALECTS",
+    "LEVELS",
+    "MONTHS",
+    "TVS_LEVELS",
+    "LogEntry",
+    "NotALogError",
+    "Unread",
+    "check",
+    "decode_log",
+    "iter_entries",
+    "parse",
+]
+
+#: The dialect names of SPEC 7, as they appear in the ``dialect`` field.
+DIALECTS = ("java79xx", "enterprise", "cucm-tvs")
+
+#: Phone severity words (SPEC 7 lists these five; the table is the one place to extend).
+LEVELS = ("NOT", "ERR", "WRN", "INF", "DEB")
+
+#: Level words of the CUCM trace (SDI levels as they are printed; "debug" in every sample).
+TVS_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal", "notice", "trace")
+
+#: Month names of enterprise dates, fixed (a locale never changes what a phone prints).
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+_LVL = "|".join(LEVELS)
+_MON = "|".join(MONTHS)
+
+# Each dialect's header, anchored where an entry starts. The process separator of the
+# phone dialects is ":" (optionally followed by one space) or "-" (SPEC 7.1, 7.2).
+_JAVA = re.compile(
+    rf"(?P<seq>\d+):? (?P<level>{_LVL}) (?P<time>\d\d:\d\d:\d\d\.\d{{1,6}})"
+    rf"(?: {{1,2}}(?P<process>[A-Za-z_][\w.]*)(?::[ \t]?|-)| +|$)"
+)
+_ENTERPRISE = re.compile(
+    rf"(?P<seq>\d+):? (?P<level>{_LVL}) (?P<month>{_MON}) +(?P<day>\d{{1,2}}) +"
+    rf"(?P<time>\d\d:\d\d:\d\d\.\d{{1,6}})(?: +\((?P<pid>\d+):(?P<tid>\d+)\))?"
+    rf"(?: +(?P<process>[A-Za-z_][\w.]*(?:\(\d+\))?)(?:-|: ?)| +|$)"
+)
+_TVS = re.compile(r"(?P<time>\d\d:\d\d:\d\d\.\d{3}) \|")
+_TVS_LEVEL = re.compile(rf"\s*(?P<level>{'|'.join(TVS_LEVELS)})(?:\s+|$)")
+
+# Where a header may start inside a line: at its beginning or after whitespace. Only the
+# cheap common prefix is searched; each hit is confirmed with the dialect's full header.
+_HEAD_HINT = re.compile(
+    rf"(?<!\S)(?:\d+:? (?:{_LVL}) |\d\d:\d\d:\d\d\.\d{{3}} \|)"
+)
+# Every header but the first on a line holds one of these; most lines hold none, and
+# str.find is far cheaper than a regex scan of the whole message.
+_HEAD_MARKS = (" |", *(f" {level} " for level in LEVELS))
+_INLINE_COMMENT = re.compile(r"(?<!\S)(?://|#####)(?!\S)")
+_TVS_UNTIMED = re.compile(r"(?:HEX_DUMP: Len = \d+:|Decoded Phone Msg:)\s*$")
+
+
+class NotALogError(PhonetrustError):
+    """Input that is not text (a binary file given where a console log was expected)."""
+
+
+@attrs.frozen
+class LogEntry:
+    """One console log entry (SPEC 7). ``line`` is the 1-based line where it starts."""
+
+    line: int
+    dialect: str | None
+    seq: int | None
+    level: str | None
+    date: str | None
+    time: str | None
+    pid: int | None
+    tid: int | None
+    process: str | None
+    message: str
+
+    @classmethod
+    def unread(cls, line: int, text: str) -> LogEntry:
+        """A line no dialect reads: ``dialect`` None, the raw text as ``message``."""
+        return cls(line, None, None, None, None, None, None, None, None, text)
+
+    def to_dict(self) -> dict[str, object]:
+        """The ``logs parse --json`` object (DESIGN.md), keys in contract order."""
+        return {
+            "line": self.line,
+            "dialect": self.dialect,
+            "seq": self.seq,
+            "level": self.level,
+            "date": self.date,
+            "time": self.time,
+            "pid": self.pid,
+            "tid": self.tid,
+            "process": self.process,
+            "message": self.message,
+        }
+
+
+@attrs.frozen
+class Unread:
+    """A line of ``check``'s report: its number, its text and, when it looks like the rest
+    of a wrapped entry, the line where that entry starts."""
+
+    line: int
+    text: str
+    wrapped_from: int | None = None
+
+
+def decode_log(data: bytes, where: str = "input") -> str:
+    """Bytes of a log file as text. NUL bytes mean a binary file; bytes that are not UTF-8
+    (published logs carry stray ones, e.g. 213407's garbled "ReasonInfo") become U+FFFD."""
+    if b"\x00" in data:
+        raise NotALogError(f"{where}: binary data (NUL byte at offset {data.index(0)}), expected a text console log")
+    return data.decode("utf-8", errors="replace")
+
+
+def _header(text: str, pos: int) -> tuple[str, re.Match[str]] | None:
+    """The dialect whose header starts at ``pos``, with its match."""
+    first = text[pos : pos + 1]
+    if not first.isdigit():
+        return None
+    m = _TVS.match(text, pos)
+    if m:
+        return "cucm-tvs", m
+    m = _JAVA.match(text, pos)
+    if m:
+        return "java79xx", m
+    m = _ENTERPRISE.match(text, pos)
+    if m:
+        return "enterprise", m
+    return None
+
+
+def _entry(line: int, dialect: str, m: re.Match[str], rest: str) -> LogEntry:
+    """The entry whose header is ``m`` and whose text after the header is ``rest``."""
+    if dialect == "cucm-tvs":
+        level = None
+        if not rest.startswith(("-->", "<--")):  # entry/exit markers keep their arrow
+            lm = _TVS_LEVEL.match(rest)
+            if lm:
+                level, rest = lm.group("level"), rest[lm.end() :]
+        return LogEntry(line, dialect, None, level, None, m.group("time"), None, None, None, rest.strip())
+    g = m.groupdict()
+    date = f"{g['month']} {g['day']}" if dialect == "enterprise" else None
+    pid = int(g["pid"]) if g.get("pid") else None
+    tid = int(g["tid"]) if g.get("tid") else None
+    return LogEntry(line, dialect, int(g["seq"]), g["level"], date, g["time"], pid, tid, g["process"], rest.strip())
+
+
+def _pieces(line: int, text: str) -> Iterator[LogEntry | None]:
+    """The entries on one physical line (several for a run-on line); None for a comment."""
+    start = len(text) - len(text.lstrip(" "))
+    heads: list[tuple[int, str, re.Match[str]]] = []
+    found = _header(text, start)
+    if found:
+        heads.append((start, *found))
+        scan_from = found[1].end()
+    else:
+        scan_from = start
+    hints = _HEAD_HINT.finditer(text, scan_from) if any(text.find(mark, scan_from) >= 0 for mark in _HEAD_MARKS) else ()
+    for hint in hints:
+        if heads and hint.start() < heads[-1][2].end():
+            continue
+        found = _header(text, hint.start())
+        if found:
+            heads.append((hint.start(), *found))
+    if not heads:
+        stripped = text.strip()
+        yield None if stripped.startswith(("//", "#####")) else LogEntry.unread(line, text)
+        return
+    run_on = len(heads) > 1 or heads[0][0] != start
+    if heads[0][0] != start:
+        prefix = text[: heads[0][0]].strip()
+        yield None if prefix.startswith(("//", "#####")) else LogEntry.unread(line, prefix)
+    for i, (pos, dialect, m) in enumerate(heads):
+        end = heads[i + 1][0] if i + 1 < len(heads) else len(text)
+        message = text[m.end() : end]
+        if run_on:
+            comment = _INLINE_COMMENT.search(message)
+            if comment:
+                message = message[: comment.start()]
+        yield _entry(line, dialect, m, message)
+
+
+def iter_entries(lines: Iterable[str], *, unwrap: bool = False) -> Iterator[LogEntry]:
+    """Entries of a console log given as lines (with or without line endings), in order.
+
+    See the module docstring for how lines become entries; ``unwrap`` joins the pieces of
+    entries that a web page wrapped over several lines."""
+    pending: LogEntry | None = None  # the entry that later lines may still continue
+    for number, raw in enumerate(lines, start=1):
+        text = raw.rstrip("\r\n")
+        if not text.strip():
+            continue
+        if pending is not None:
+            if text.startswith("\t"):
+                pending = attrs.evolve(pending, message=f"{pending.message}\n{text.rstrip()}")
+                continue
+            if pending.dialect == "cucm-tvs" and _TVS_UNTIMED.match(text):
+                pending = attrs.evolve(pending, message=f"{pending.message}\n{text.strip()}")
+                continue
+        pieces = list(_pieces(number, text))
+        if unwrap and pending is not None and len(pieces) == 1 and pieces[0] is not None and pieces[0].dialect is None:
+            joiner = " " if pending.message else ""
+            pending = attrs.evolve(pending, message=f"{pending.message}{joiner}{text.strip()}")
+            continue
+        if pending is not None:
+            yield pending
+            pending = None
+        for piece in pieces:
+            if pending is not None:
+                yield pending
+            # A comment ends the entry before it; an unread line is never continued.
+            pending = piece if piece is not None and piece.dialect is not None else None
+            if piece is not None and piece.dialect is None:
+                yield piece
+    if pending is not None:
+        yield pending
+
+
+def parse(text: str, *, unwrap: bool = False) -> list[LogEntry]:
+    """All entries of a console log (SPEC 7); see the module docstring for the rules."""
+    return list(iter_entries(text.splitlines(), unwrap=unwrap))
+
+
+def check(text: str, *, unwrap: bool = False) -> list[Unread]:
+    """The lines that read in no dialect (blank and comment lines are fine).
+
+    A line that ``unwrap`` would join to the entry before it is reported with that entry's
+    line in ``wrapped_from``, so that a user sees a wrapped web copy for what it is."""
+    lines = text.splitlines()
+    starts = sorted({entry.line for entry in iter_entries(lines, unwrap=True)})
+    report = []
+    for entry in iter_entries(lines, unwrap=unwrap):
+        if entry.dialect is None:
+            at = bisect.bisect_left(starts, entry.line)
+            swallowed = at == len(starts) or starts[at] != entry.line
+            report.append(Unread(entry.line, entry.message, starts[at - 1] if swallowed and at else None))
+    return report
