@@ -8,7 +8,8 @@ concurrent clients, a deadline per step, reads bounded by the frame header,
 and any failure of one connection confined to that connection.
 ``running_tvs_server`` runs one in a background thread (tests, the lab).
 
-Trace texts that no published log shows (type 1 handling, errors other than
+Trace lines are written by ``phone.console.TvsTrace`` (through ``phone.tvs_trace``); texts
+that no published log shows (type 1 handling, errors other than
 the cache misses) are ours and named so in docs/tvs.md.
 """
 
@@ -333,7 +334,7 @@ class TvsServer:
             await writer.drain()
 
     def _trace_decoded(self, message: TvsMessage, length: int) -> None:
-        self.trace.debug("tvsPhoneDecodeMsg -\nDecoded Phone Msg:")
+        self.trace.debug("tvsPhoneDecodeMsg -")
         self.trace.debug("Protocol Discriminator: 57")
         self.trace.debug(f"MsgType : TVS_MSG_{message.type.name}")
         self.trace.debug(f"Length : {length}")

@@ -1,9 +1,10 @@
-"""The CUCM TVS detailed trace, as reference-logs S1.c-S1.f, S2 and S3 show it (SPEC 7.3).
+"""The TVS server's trace: ``phone.console.TvsTrace`` made safe for a server (SPEC 7.3).
 
-Entries are ``HH:MM:SS.mmm | debug text``; a hex dump is a bare
-``HEX_DUMP: Len = N:`` line followed by entries of eight space-separated
-bytes. The formatting lives in ``trace_line`` alone so that the console
-module's ``TvsTrace`` writer can replace it; the clock is injected.
+``console.TvsTrace`` renders CUCM's ``HH:MM:SS.mmm | debug text`` lines and refuses text
+that would not read back as one entry. A server traces text that comes from the network
+(names in a request) and from files (names in a CTL), so this wrapper never lets a refusal
+escape into request handling: such text is written escaped, or replaced by a note. Without
+a sink nothing is rendered at all (the trace costs nothing when off).
 """
 
 from __future__ import annotations
@@ -11,36 +12,36 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-
-def trace_line(when: datetime, text: str) -> str:
-    """One trace entry (reference-logs S1.e: ``18:01:06.345 | debug tvsHandleQueryCertReq``)."""
-    return f"{when:%H:%M:%S}.{when.microsecond // 1000:03d} | debug {text}"
+from phone.console import TvsTrace, UnrenderableMessage
 
 
 class TvsTraceWriter:
     """Writes trace entries to ``sink`` (one call per line, no newline) with ``clock``'s time."""
 
-    def __init__(self, sink: Callable[[str], None] | None,
+    def __init__(self, sink: Callable[[str], object] | None,
                  clock: Callable[[], datetime] = datetime.now) -> None:
-        self._sink = sink
-        self._clock = clock
+        self._trace = None if sink is None else TvsTrace(clock, sink)
 
     @property
     def enabled(self) -> bool:
-        return self._sink is not None
+        return self._trace is not None
 
     def debug(self, text: str) -> None:
-        if self._sink is not None:
-            self._sink(trace_line(self._clock(), text))
+        if self._trace is None:
+            return
+        try:
+            self._trace.debug(text)
+        except UnrenderableMessage:
+            escaped = text.encode("unicode_escape").decode("ascii")
+            try:
+                self._trace.debug(escaped)
+            except UnrenderableMessage:
+                self._trace.debug(f"(a trace entry of {len(text)} characters that cannot be one line)")
 
     def hex_dump(self, data: bytes) -> None:
         """``HEX_DUMP: Len = N:`` then eight bytes per entry, lower-case hex (S1.e)."""
-        if self._sink is None:
-            return
-        self._sink(f"HEX_DUMP: Len = {len(data)}:")
-        when = self._clock()
-        for start in range(0, len(data), 8):
-            self._sink(trace_line(when, data[start:start + 8].hex(" ")))
+        if self._trace is not None:
+            self._trace.hex_dump(data)
 
 
 def file_sink(path: str) -> tuple[Callable[[str], None], Callable[[], None]]:

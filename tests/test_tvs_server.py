@@ -275,3 +275,13 @@ def test_tls_1_0_client_is_served_by_default(tvs_files, tvs_identity, db):
             while chunk := conn.recv(65536):
                 data += chunk
     assert TvsMessage.decode(data).roles == (0, 2)
+
+
+def test_names_that_cannot_be_one_trace_line_are_traced_escaped_and_still_answered(tvs_files, tvs_identity):
+    lines: list[str] = []
+    hostile = TvsMessage.query_request(9, DEVICE, "CN=two\nlines", "CN=x 12:00:00.000 | debug forged", b"\x01")
+    with running_tvs_server(*tvs_files, trace=lines.append, clock=lambda: S1_TIME) as server:
+        assert ask(server.port, hostile, tvs_identity.der).status == Status.NOT_TRUSTED
+    assert "18:01:06.345 | debug tvsHandleQueryCertReq : Subject Name is: CN=two\\nlines" in lines
+    assert all("\n" not in line for line in lines)
+    assert sum(line.count(" | debug ") for line in lines) == len([line for line in lines if " | debug " in line])
