@@ -27,7 +27,7 @@ import attrs
 from cryptography import x509
 
 from phone.certs import load_certificate
-from phone.errors import CertificateError, TrustListFormatError, UsageError
+from phone.errors import CertificateError, PhonetrustError, UsageError
 from phone.names import cucm_name, ctl_client_name, name_key, rfc4514_joined_name, serial_to_bytes
 from phone.tlv import TrustList
 from phone.tlv import parse_role as tlv_parse_role
@@ -256,7 +256,7 @@ class CtlCache:
     def _load(self) -> tuple[_CtlItem, ...]:
         try:
             records = list(self._read_records(self.path.read_bytes()))  # type: ignore[union-attr]
-        except (OSError, TrustListFormatError) as error:
+        except (OSError, PhonetrustError, ValueError) as error:
             self._log(f"ERROR:updateLocalCTLCache : cannot read {self.path.name}: {error}")
             return ()
         grouped: dict[bytes, list] = {}
@@ -274,7 +274,8 @@ class CtlCache:
             first = group[0]
             serial = first.serial or serial_to_bytes(parsed.serial_number)
             issuer = first.issuer or cucm_name(parsed.issuer)
-            roles = tuple(sorted({r.function for r in group if r.function is not None}))
+            # ROLES gives each role one byte (SPEC 3.2); a 16-bit FUNCTION beyond that is not answerable.
+            roles = tuple(sorted({r.function for r in group if r.function is not None and r.function <= 0xFF}))
             entry = CertificateEntry(certificate=der, subject=first.subject or cucm_name(parsed.subject),
                                      issuer=issuer, serial=bytes(serial), roles=roles, ttl=self.ttl)
             for _ in group:
