@@ -204,6 +204,22 @@ def _response(request: TvsMessage, frame: bytes, header: TvsHeader, server: str,
                       tls_version=tls_version), response
 
 
+def _failure(step: str, error: BaseException, settings: TvsClientSettings) -> _Failed:
+    """The outcome of a socket or TLS error at ``step`` ("connect", "handshake", "exchange")."""
+    timed_out = isinstance(error, TimeoutError)
+    if step == "connect":
+        if timed_out:
+            return _Failed(Outcome.CONNECT_TIMEOUT, f"no TCP connection within {settings.connect_timeout} s")
+        return _Failed(Outcome.REFUSED, f"cannot connect: {_ssl_reason(error)}")
+    if step == "handshake":
+        if timed_out:
+            return _Failed(Outcome.HANDSHAKE_TIMEOUT, f"no TLS handshake within {settings.handshake_timeout} s")
+        return _Failed(Outcome.TLS_FAILED, f"TLS handshake failed: {_ssl_reason(error)}")
+    if timed_out:
+        return _Failed(Outcome.NO_ANSWER, f"no complete answer within {settings.response_timeout} s")
+    return _Failed(Outcome.DROPPED, f"connection lost: {_ssl_reason(error)}")
+
+
 def _failed(member: TvsMember, request: TvsMessage, failure: _Failed,
             tls_version: str | None = None) -> TvsAttempt:
     return TvsAttempt(member.server, int(request.type), failure.outcome, error=str(failure),
@@ -213,7 +229,7 @@ def _failed(member: TvsMember, request: TvsMessage, failure: _Failed,
 # -- blocking ------------------------------------------------------------------
 
 def _recv_exactly(sock: ssl.SSLSocket, size: int, deadline: float) -> bytes:
-    """Up to ``size`` bytes; fewer only at end of stream. Raises NO_ANSWER at the deadline."""
+    """Up to ``size`` bytes; fewer only at end of stream; TimeoutError at the deadline."""
     data = bytearray()
     while len(data) < size:
         remaining = deadline - time.monotonic()
@@ -231,11 +247,8 @@ def _attempt(member: TvsMember, request: TvsMessage, frame: bytes, pins: frozens
              settings: TvsClientSettings, context: ssl.SSLContext) -> tuple[TvsAttempt, TvsMessage | None]:
     try:
         sock = socket.create_connection((member.address, member.port), timeout=settings.connect_timeout)
-    except TimeoutError:
-        return _failed(member, request, _Failed(Outcome.CONNECT_TIMEOUT,
-                       f"no TCP connection within {settings.connect_timeout} s")), None
     except OSError as error:
-        return _failed(member, request, _Failed(Outcome.REFUSED, f"cannot connect: {error.strerror or error}")), None
+        return _failed(member, request, _failure("connect", error, settings)), None
     version = None
     try:
         sock.settimeout(settings.handshake_timeout)
@@ -243,11 +256,8 @@ def _attempt(member: TvsMember, request: TvsMessage, frame: bytes, pins: frozens
             tls = context.wrap_socket(sock, server_side=False, do_handshake_on_connect=False)
             sock = tls
             tls.do_handshake()
-        except TimeoutError:
-            raise _Failed(Outcome.HANDSHAKE_TIMEOUT,
-                          f"no TLS handshake within {settings.handshake_timeout} s") from None
-        except (ssl.SSLError, OSError) as error:
-            raise _Failed(Outcome.TLS_FAILED, f"TLS handshake failed: {_ssl_reason(error)}") from None
+        except OSError as error:  # ssl.SSLError and TimeoutError are OSErrors
+            raise _failure("handshake", error, settings) from None
         version = tls.version()
         _check_pin(tls.getpeercert(binary_form=True), pins)
         deadline = time.monotonic() + settings.response_timeout
@@ -257,10 +267,8 @@ def _attempt(member: TvsMember, request: TvsMessage, frame: bytes, pins: frozens
             head = _recv_exactly(tls, HEADER_SIZE, deadline)
             header = _header(head, settings)
             frame_in = head + _recv_exactly(tls, header.length, deadline)
-        except TimeoutError:
-            raise _Failed(Outcome.NO_ANSWER, f"no complete answer within {settings.response_timeout} s") from None
-        except (ssl.SSLError, OSError) as error:
-            raise _Failed(Outcome.DROPPED, f"connection lost: {_ssl_reason(error)}") from None
+        except OSError as error:
+            raise _failure("exchange", error, settings) from None
         return _response(request, frame_in, header, member.server, version)
     except _Failed as failure:
         return _failed(member, request, failure, version), None
@@ -285,6 +293,8 @@ def ask_tvs(members: Iterable[TvsMember], request: TvsMessage, pinned: Collectio
 def _ssl_reason(error: BaseException) -> str:
     if isinstance(error, ssl.SSLError) and error.reason:
         return error.reason
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
     return str(error) or type(error).__name__
 
 
@@ -318,22 +328,16 @@ async def _attempt_async(member: TvsMember, request: TvsMessage, frame: bytes, p
         async with asyncio.timeout(settings.connect_timeout):
             reader, writer = await asyncio.open_connection(member.address, member.port,
                                                            limit=settings.max_payload + HEADER_SIZE)
-    except TimeoutError:
-        return _failed(member, request, _Failed(Outcome.CONNECT_TIMEOUT,
-                       f"no TCP connection within {settings.connect_timeout} s")), None
     except OSError as error:
-        return _failed(member, request, _Failed(Outcome.REFUSED, f"cannot connect: {error.strerror or error}")), None
+        return _failed(member, request, _failure("connect", error, settings)), None
     version = None
     answered = False
     try:
         try:
             async with asyncio.timeout(settings.handshake_timeout):
                 await writer.start_tls(context, ssl_handshake_timeout=settings.handshake_timeout * 2)
-        except TimeoutError:
-            raise _Failed(Outcome.HANDSHAKE_TIMEOUT,
-                          f"no TLS handshake within {settings.handshake_timeout} s") from None
-        except (ssl.SSLError, OSError) as error:
-            raise _Failed(Outcome.TLS_FAILED, f"TLS handshake failed: {_ssl_reason(error)}") from None
+        except OSError as error:
+            raise _failure("handshake", error, settings) from None
         ssl_object = writer.get_extra_info("ssl_object")
         version = None if ssl_object is None else ssl_object.version()
         _check_pin(None if ssl_object is None else ssl_object.getpeercert(binary_form=True), pins)
@@ -344,10 +348,8 @@ async def _attempt_async(member: TvsMember, request: TvsMessage, frame: bytes, p
                 head = await _read_async(reader, HEADER_SIZE)
                 header = _header(head, settings)
                 frame_in = head + await _read_async(reader, header.length)
-        except TimeoutError:
-            raise _Failed(Outcome.NO_ANSWER, f"no complete answer within {settings.response_timeout} s") from None
-        except (ssl.SSLError, OSError) as error:
-            raise _Failed(Outcome.DROPPED, f"connection lost: {_ssl_reason(error)}") from None
+        except OSError as error:
+            raise _failure("exchange", error, settings) from None
         attempt = _response(request, frame_in, header, member.server, version)
         answered = True
         return attempt
