@@ -33,7 +33,8 @@ import attrs
 
 from phone.errors import TvsProtocolError, UsageError
 from phone.tvs import HEADER_SIZE, MAX_PAYLOAD, RESPONSE_TO, TvsHeader, TvsMessage
-from phone.tvs_tls import ClientIdentity, client_context
+from phone.tvs_tls import ClientIdentity, client_context, close_stream, error_reason
+
 
 DEFAULT_PORT = 2445
 
@@ -210,14 +211,14 @@ def _failure(step: str, error: BaseException, settings: TvsClientSettings) -> _F
     if step == "connect":
         if timed_out:
             return _Failed(Outcome.CONNECT_TIMEOUT, f"no TCP connection within {settings.connect_timeout} s")
-        return _Failed(Outcome.REFUSED, f"cannot connect: {_ssl_reason(error)}")
+        return _Failed(Outcome.REFUSED, f"cannot connect: {error_reason(error)}")
     if step == "handshake":
         if timed_out:
             return _Failed(Outcome.HANDSHAKE_TIMEOUT, f"no TLS handshake within {settings.handshake_timeout} s")
-        return _Failed(Outcome.TLS_FAILED, f"TLS handshake failed: {_ssl_reason(error)}")
+        return _Failed(Outcome.TLS_FAILED, f"TLS handshake failed: {error_reason(error)}")
     if timed_out:
         return _Failed(Outcome.NO_ANSWER, f"no complete answer within {settings.response_timeout} s")
-    return _Failed(Outcome.DROPPED, f"connection lost: {_ssl_reason(error)}")
+    return _Failed(Outcome.DROPPED, f"connection lost: {error_reason(error)}")
 
 
 def _failed(member: TvsMember, request: TvsMessage, failure: _Failed,
@@ -290,12 +291,6 @@ def ask_tvs(members: Iterable[TvsMember], request: TvsMessage, pinned: Collectio
     return TvsResult(request, tuple(attempts), None)
 
 
-def _ssl_reason(error: BaseException) -> str:
-    if isinstance(error, ssl.SSLError) and error.reason:
-        return error.reason
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error) or type(error).__name__
 
 
 # -- asyncio -------------------------------------------------------------------
@@ -309,15 +304,11 @@ async def _read_async(reader: asyncio.StreamReader, size: int) -> bytes:
 
 
 async def _close_async(writer: asyncio.StreamWriter, graceful: bool) -> None:
-    if not graceful:
+    if graceful:
+        await close_stream(writer, 1.0)
+    else:
         # After a failure nothing more is owed to the peer, and a half-done TLS
         # handshake would keep wait_closed() waiting.
-        writer.transport.abort()
-        return
-    writer.close()
-    try:
-        await asyncio.wait_for(writer.wait_closed(), 1.0)
-    except (Exception, asyncio.CancelledError):  # noqa: BLE001 - a peer that does not close is cut
         writer.transport.abort()
 
 

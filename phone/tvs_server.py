@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import ssl
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -39,7 +38,7 @@ from phone.tvs import (
     TvsMessage,
 )
 from phone.tvs_store import CertificateEntry, CtlCache, TvsStore
-from phone.tvs_tls import server_context
+from phone.tvs_tls import close_stream, error_reason, server_context
 from phone.tvs_trace import TvsTraceWriter
 
 #: Issuer of the hardware eTokens' SAST certificates (reference-logs S2).
@@ -267,7 +266,7 @@ class TvsServer:
                              f"{type(error).__name__}: {error}")
         finally:
             self._active -= 1
-        await self._close(writer)
+        await close_stream(writer, self.settings.send_timeout)
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._accepted += 1
@@ -284,8 +283,8 @@ class TvsServer:
         settings = self.settings
         try:
             await writer.start_tls(self._context, ssl_handshake_timeout=settings.handshake_timeout)
-        except (ssl.SSLError, OSError, TimeoutError, asyncio.TimeoutError) as error:
-            self.trace.debug(f"ERROR:{address}: tvsSSLHandShake failed: {_reason(error)}")
+        except OSError as error:  # ssl.SSLError and TimeoutError are OSErrors
+            self.trace.debug(f"ERROR:{address}: tvsSSLHandShake failed: {error_reason(error)}")
             return
         cipher = writer.get_extra_info("cipher")
         self.trace.debug("tvsSSLHandShakeNotify")
@@ -339,20 +338,6 @@ class TvsServer:
         self.trace.debug(f"MsgType : TVS_MSG_{message.type.name}")
         self.trace.debug(f"Length : {length}")
 
-    async def _close(self, writer: asyncio.StreamWriter) -> None:
-        writer.close()
-        try:
-            await asyncio.wait_for(writer.wait_closed(), self.settings.send_timeout)
-        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - a peer that never closes is cut
-            writer.transport.abort()
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, (TimeoutError, asyncio.TimeoutError)):
-        return "handshake timed out"
-    if isinstance(error, ssl.SSLError):
-        return error.reason or str(error)
-    return str(error) or type(error).__name__
 
 
 @attrs.frozen

@@ -12,6 +12,7 @@ files, so they are converted through a private temporary folder.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import ssl
@@ -84,6 +85,26 @@ def _bounded(context: ssl.SSLContext, versions: Sequence[str], seclevel: int) ->
         context.minimum_version = chosen[0]
         context.maximum_version = chosen[-1]
     return context
+
+
+def error_reason(error: BaseException) -> str:
+    """A short reason for a TLS or socket error: OpenSSL's reason, else the OS message."""
+    if isinstance(error, ssl.SSLError) and error.reason:
+        return error.reason
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+async def close_stream(writer: asyncio.StreamWriter, timeout: float) -> None:
+    """Close a (TLS) stream, waiting at most ``timeout`` for the peer; abort after that."""
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), timeout)
+    except (Exception, asyncio.CancelledError):  # noqa: BLE001 - a peer that never closes is cut
+        writer.transport.abort()
 
 
 @attrs.frozen
