@@ -50,10 +50,11 @@ def _issuer_keys(certificate: x509.Certificate, *texts: str | None) -> frozenset
     """Keys under which a query may name this certificate's issuer (every producer's form)."""
     issuer = certificate.issuer
     renderings = [cucm_name(issuer), ctl_client_name(issuer), rfc4514_joined_name(issuer), *texts]
-    return frozenset(json.dumps(name_key(text)) for text in renderings if text)
+    return frozenset(_key(text) for text in renderings if text)
 
 
 def _key(text: str) -> str:
+    """A name_key as text, so that it can be stored in SQLite and compared as a string."""
     return json.dumps(name_key(text))
 
 
