@@ -20,6 +20,7 @@ import attrs
 from defusedxml import DefusedXmlException
 from defusedxml.expatbuilder import parseString
 
+from phone.addresses import parse_host_port
 from phone.errors import ConfigFormatError
 
 #: SPEC 4.4: a configuration lists at most five TVS servers.
@@ -29,13 +30,24 @@ DEFAULT_TVS_PORT = 2445
 MAX_CONFIG_BYTES = 1024 * 1024
 
 
-@attrs.frozen(order=True)
+@attrs.frozen
 class TvsMember:
-    """One TVS server of the configuration, in the order a phone tries them."""
+    """One ``<member>`` of the configuration's TVS list (SPEC 4.4); lower priority is tried first."""
 
-    priority: int
     address: str
     port: int = DEFAULT_TVS_PORT
+    priority: int = 0
+
+    @property
+    def server(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str, priority: int = 0) -> TvsMember:
+        """``HOST``, ``HOST:PORT`` or ``[V6]:PORT`` (the command line's way to name a TVS)."""
+        host, port = parse_host_port(text, DEFAULT_TVS_PORT, what="TVS server")
+        return cls(host, port, priority)
 
 
 @attrs.frozen
@@ -107,8 +119,8 @@ def _tvs_members(document: xml.dom.minidom.Document, source: str) -> tuple[TvsMe
                     raise ConfigFormatError(f"{source}: TVS member {address}: port {port_text!r} is not a TCP port")
                 if not priority_text.lstrip("-").isdigit():
                     raise ConfigFormatError(f"{source}: TVS member {address}: priority {priority_text!r} is not a number")
-                members.append(TvsMember(int(priority_text), address, int(port_text)))
-    return tuple(sorted(members))[:MAX_TVS_MEMBERS]
+                members.append(TvsMember(address, int(port_text), int(priority_text)))
+    return tuple(sorted(members, key=lambda member: member.priority))[:MAX_TVS_MEMBERS]
 
 
 def render_config(
