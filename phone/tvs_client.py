@@ -32,7 +32,6 @@ from collections.abc import Collection, Iterable
 import attrs
 
 from phone.errors import TvsProtocolError, UsageError
-from phone.config import DEFAULT_TVS_PORT as DEFAULT_PORT
 from phone.config import TvsMember
 from phone.tvs import HEADER_SIZE, MAX_PAYLOAD, RESPONSE_TO, TvsHeader, TvsMessage
 from phone.tvs_tls import ClientIdentity, client_context, close_stream, error_reason
