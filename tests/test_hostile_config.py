@@ -119,7 +119,7 @@ def test_nesting_deeper_than_the_recursion_limit_is_read_without_recursion():
     document = b"<device>" + b"<a>" * depth + member_xml() + b"</a>" * depth + b"</device>"
     assert len(document) < MAX_CONFIG_BYTES
     config = PhoneConfig.from_bytes(document)
-    assert config.tvs_members == (TvsMember(0, "10.0.0.1", 2445),)
+    assert config.tvs_members == (TvsMember("10.0.0.1", 2445, 0),)
 
 
 @pytest.mark.parametrize(
@@ -149,7 +149,7 @@ def test_a_member_without_address_is_a_clear_error():
 
 ADDRESSES = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zs", "Zl", "Zp")),
                     min_size=1, max_size=30)
-MEMBERS = st.builds(TvsMember, st.integers(-999, 999_999_999), ADDRESSES, st.integers(1, 65535))
+MEMBERS = st.builds(TvsMember, ADDRESSES, st.integers(1, 65535), st.integers(-999, 999_999_999))
 
 
 @settings(max_examples=60, deadline=None)
@@ -158,7 +158,7 @@ def test_render_then_read_gives_back_the_members_a_phone_uses(members, capf, mod
     document = render_config(members, device_name="SEPB000B4BA0AEE", capf_servers=tuple(capf),
                              device_security_mode=mode)
     config = PhoneConfig.from_bytes(document)
-    assert config.tvs_members == tuple(sorted(members))[:MAX_TVS_MEMBERS]
+    assert config.tvs_members == tuple(sorted(members, key=lambda m: m.priority))[:MAX_TVS_MEMBERS]
     assert config.capf_servers == tuple(capf)
     assert config.device_security_mode == mode
 

@@ -248,7 +248,7 @@ def test_no_single_bit_flip_of_a_ctl_is_accepted():
 @pytest.mark.slow
 def test_no_single_bit_flip_of_a_signed_config_is_applied():
     cluster = small_cluster()
-    xml = render_config([TvsMember(0, "10.0.0.9")], device_name=f"SEP{MAC}")
+    xml = render_config([TvsMember("10.0.0.9")], device_name=f"SEP{MAC}")
     flash = without_tvs(cluster)
     assert_no_flip_is_accepted(Situation("signer must hold CCM+TFTP in the ITL",
                                          waiting_for(phone(flash), SGN, {ITL: flash.itl}), TvsDouble(cluster)),
@@ -459,7 +459,7 @@ def test_an_itl_signed_by_the_ccm_tftp_key_of_the_installed_ctl_is_still_accepte
 def test_the_tvs_key_cannot_sign_a_config(tvs):
     cluster = small_cluster()
     flash = settled(SBD, cluster)
-    forged = signed_config(cluster.tvs, render_config([TvsMember(0, "10.6.6.6")], device_name=f"SEP{MAC}"))
+    forged = signed_config(cluster.tvs, render_config([TvsMember("10.6.6.6")], device_name=f"SEP{MAC}"))
     answer = TvsDouble(cluster) if tvs == "cucm" else tvs_answering(cluster.tvs.der, (Role.TVS,))
     reason = refused_and_kept(SGN, forged, cluster, flash, tvs=answer)
     assert ("TVS does not vouch" if tvs == "cucm" else "without a required role") in reason
