@@ -29,7 +29,7 @@ from phone.machine import AskTvs, Booted, Fetch, FileFetched, Flash, Install, Ph
 from phone.models import get_model
 from phone.signing import build_signed_file, build_trust_list, make_record
 from phone.tlv import Element, Record, RecordTag, Role, TrustList
-from phone.trust import Item
+from phone.trust import REJECTION_CODES, Item
 
 NOW = 1_700_000_000.0
 CTL = f"CTLSEP{MAC}.tlv"
@@ -166,25 +166,11 @@ def single_bit_flips(data: bytes, *, every_bit: bool = True) -> Iterator[tuple[i
 _STORED = {Item.CTL: "ctl", Item.ITL: "itl", Item.CONFIG: "config"}
 
 
-def reason_kind(reason: str | None) -> str:
-    """A coarse class of a refusal reason, for the counts in docs/reliability.md."""
-    for marker, kind in [("not a valid", "format"), ("well-formed", "xml"), ("unsafe XML", "xml"),
-                         ("own SAST record", "own-signature"), ("TVS does not vouch", "tvs-status-1"),
-                         ("does not verify the file", "tvs-cert-does-not-verify"),
-                         ("not the signer's", "tvs-other-cert"), ("is unknown and", "unknown-no-tvs"),
-                         ("not trusted", "signer-not-trusted"),
-                         ("digest is not supported", "digest"), ("where a", "wrong-kind"),
-                         ("-bit signing key", "key-size"), ("and TVS failed", "tvs-failed")]:
-        if reason and marker in reason:
-            return kind
-    return f"other: {reason}"
-
-
 def assert_no_flip_is_accepted(situation: Situation, name: str, genuine: bytes, item: Item, *,
                                every_bit: bool = True) -> collections.Counter[str]:
     """Flipped copies of ``genuine`` are refused and the flash untouched; the genuine file is accepted.
 
-    Returns how many refusals of each kind (``reason_kind``)."""
+    Returns how many refusals there were of each rejection code (``phone.trust.REJECTION_CODES``)."""
     field = _STORED[item]
     _, _, installs = feed(situation, name, genuine)
     assert [i.item for i in installs] == [item], situation.label
@@ -193,10 +179,10 @@ def assert_no_flip_is_accepted(situation: Situation, name: str, genuine: bytes, 
         machine, report, installs = feed(situation, name, mutated)
         assert not installs, (situation.label, position, bit)
         assert getattr(machine.flash, field) == getattr(situation.machine.flash, field), (situation.label, position)
-        outcome, reason = result(report, name)
-        assert outcome == "rejected", (situation.label, position, bit, outcome)
-        kinds[reason_kind(reason)] += 1
-    assert not [kind for kind in kinds if kind.startswith("other")], kinds
+        entry = report.result_of(name)
+        assert entry.result == "rejected", (situation.label, position, bit, entry)
+        assert entry.code in REJECTION_CODES, entry
+        kinds[entry.code] += 1
     assert sum(kinds.values()) == len(genuine) * (8 if every_bit else 1)
     return kinds
 
