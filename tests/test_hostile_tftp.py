@@ -245,6 +245,7 @@ def test_the_honest_server_delivers_every_file(rogue):
         ("tsize-over", FetchStatus.FAILED, "announced 70000 bytes, more than the 65535-byte cap"),
         ("stream-over", FetchStatus.FAILED, "sent more than the 65535-byte cap (65536 bytes so far)"),
         ("drip", FetchStatus.TIMED_OUT, "download not complete after the 1 s deadline"),
+        ("other-port", FetchStatus.TIMED_OUT, "no answer from 127.0.0.1:"),  # its blocks come from a stranger
         ("not-found-midway", FetchStatus.FAILED, "answered error 1 (File not found)"),
         ("future-block", FetchStatus.FAILED, "protocol error"),
     ],
@@ -264,6 +265,16 @@ def test_a_server_that_sends_every_block_three_times_still_gives_the_exact_file(
     rogue.modes[ITL] = "duplicate-everything"
     result = fetcher(rogue.port).fetch(ITL)
     assert result.found and result.data == rogue.files[ITL]
+
+
+def test_a_stranger_flooding_the_client_does_not_stop_its_resends(rogue):
+    # Found by the other-port server: every ignored datagram restarted the wait for the
+    # transfer's answer, so a stranger sending every 20 ms stopped all resends and a lost
+    # packet cost the whole deadline instead of one timeout.
+    rogue.modes[ITL] = "stranger-flood"
+    result = fetcher(rogue.port, timeout=0.2, retries=2, deadline=5.0).fetch(ITL)
+    assert result.found and result.data == rogue.files[ITL]
+    assert result.elapsed < 1.0
 
 
 def test_a_data_block_longer_than_the_block_size_is_refused(rogue):
@@ -295,6 +306,7 @@ def network_phone(rogue: RogueTftp, state, *, deadline: float = 1.0) -> Phone:
         (ITL, "tsize-over", "failed: 127.0.0.1:{port} announced 70000 bytes, more than the 65535-byte cap"),
         (ITL, "stream-over", "failed: 127.0.0.1:{port} sent more than the 65535-byte cap"),
         (CTL, "drip", "timed_out: download not complete after the 1 s deadline"),
+        (CTL, "other-port", "timed_out: no answer from 127.0.0.1:{port}"),
         (ITL, "garbage", "failed: malformed packet from 127.0.0.1:{port}"),
         (ITL, "error", "failed: 127.0.0.1:{port} answered error 2 (Access violation)"),
         (CTL, "not-found-midway", "failed: 127.0.0.1:{port} answered error 1 (File not found)"),

@@ -218,6 +218,9 @@ class TftpFetcher:
         context.last_pkt = request
         context.state = TftpStateSentRRQ(context)
         resends = 0
+        # When to resend: `timeout` after our last packet or the transfer's last datagram.
+        # A stranger's datagrams do not push it back, or a flood of them would stop resends.
+        answer_by = time.monotonic() + self.timeout
         while context.state is not None:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -226,7 +229,7 @@ class TftpFetcher:
                     FetchStatus.TIMED_OUT,
                     f"download not complete after the {self.deadline:g} s deadline ({sink.size} bytes received)",
                 )
-            context.sock.settimeout(min(self.timeout, left))
+            context.sock.settimeout(max(min(answer_by - time.monotonic(), left), 0.001))
             try:
                 datagram, (host, port) = context.sock.recvfrom(RECEIVE_BUFFER)
             except TimeoutError:
@@ -241,6 +244,7 @@ class TftpFetcher:
                 failure = _resend(context, f"{self.host}:{self.port}")
                 if failure is not None:
                     return failure
+                answer_by = time.monotonic() + self.timeout
                 continue
             except OSError as error:
                 return _Outcome(FetchStatus.FAILED, f"receiving from {self.host}:{self.port} failed: {error}")
@@ -250,6 +254,7 @@ class TftpFetcher:
             if ended is not None:
                 return ended
             resends = 0
+            answer_by = time.monotonic() + self.timeout
         return _Outcome(FetchStatus.FOUND, blksize=context.getBlocksize())
 
     def _step(
