@@ -47,7 +47,7 @@ class RogueTftp:
 
     Modes: honest (default), silent, garbage, error, huge-error, tsize-over,
     stream-over, drip, other-port, not-found-midway, stranger-flood,
-    duplicate-everything, future-block, oversized-datagram, junk-content. Each transfer runs on its
+    late-options, duplicate-everything, future-block, oversized-datagram, junk-content. Each transfer runs on its
     own thread and port, as a real server's do.
     """
 
@@ -193,6 +193,20 @@ class RogueTftp:
             done.set()
             flooding.join()
 
+    def _late_options(self, transfer, client, name):
+        """Answers the options, then sends a stale copy of that answer before each block after the first."""
+        data = self.files[name]
+        options = b"\x00\x06blksize\x00512\x00"
+        transfer.sendto(options, client)
+        for acked in self._acks(transfer, client):
+            if acked is None:
+                continue
+            if acked * BLOCK > len(data):
+                return
+            if acked >= 1:
+                transfer.sendto(options, client)
+            transfer.sendto(data_packet(acked + 1, data[acked * BLOCK : (acked + 1) * BLOCK]), client)
+
     def _duplicate_everything(self, transfer, client, name):
         self._send_file(transfer, client, self.files[name], copies=3)
 
@@ -275,6 +289,15 @@ def test_a_stranger_flooding_the_client_does_not_stop_its_resends(rogue):
     result = fetcher(rogue.port, timeout=0.2, retries=2, deadline=5.0).fetch(ITL)
     assert result.found and result.data == rogue.files[ITL]
     assert result.elapsed < 1.0
+
+
+def test_a_late_copy_of_the_options_answer_is_ignored(rogue):
+    # Found by the lossy proxy: a duplicated options answer (OACK) whose copy was delayed
+    # arrived after the first block, and the fetcher failed the download ("protocol error
+    # ... Received unknown packet type from peer: OACK packet:" with a newline in it).
+    rogue.modes[ITL] = "late-options"
+    result = fetcher(rogue.port).fetch(ITL)
+    assert result.found and result.data == rogue.files[ITL], result.reason
 
 
 def test_a_data_block_longer_than_the_block_size_is_refused(rogue):

@@ -266,7 +266,7 @@ class TftpFetcher:
             packet = context.factory.parse(datagram)
         except _MALFORMED as error:
             _tell_peer(context, port, ILLEGAL_OPERATION, "malformed packet")
-            return _Outcome(FetchStatus.FAILED, f"malformed packet from {peer}: {error}")
+            return _Outcome(FetchStatus.FAILED, f"malformed packet from {peer}: {_one_line(error)}")
         if isinstance(packet, TftpPacketERR):
             if packet.errorcode == FILE_NOT_FOUND and context.next_block == 1:
                 return _Outcome(FetchStatus.NOT_FOUND, f"{peer} answered error 1 (File not found)")
@@ -274,10 +274,12 @@ class TftpFetcher:
                 FetchStatus.FAILED, f"{peer} answered error {packet.errorcode} ({_error_text(packet)})"
             )
         if isinstance(packet, TftpPacketOACK):
-            if not isinstance(context.state, TftpStateSentRRQ) and context.next_block == 1:
-                # Our acknowledgement of the options was lost and the server repeats them
-                # (RFC 2347): acknowledge again. tftpy's states would call it a protocol error.
-                return _resend(context, peer)
+            if not isinstance(context.state, TftpStateSentRRQ):
+                # The options answer again (RFC 2347). Before any data, our acknowledgement was
+                # lost: acknowledge again. Once data flows it is a late copy (a duplicated and
+                # delayed datagram): stale, like a duplicate block. tftpy's states would call
+                # either a protocol error.
+                return _resend(context, peer) if context.next_block == 1 else None
             announced = str(packet.options.get("tsize", ""))
             if announced.isdigit() and int(announced) > sink.cap:
                 _tell_peer(context, port, DISK_FULL, f"larger than {sink.cap} bytes")
@@ -295,8 +297,13 @@ class TftpFetcher:
             )
         except _MALFORMED as error:
             _tell_peer(context, port, ILLEGAL_OPERATION, "protocol error")
-            return _Outcome(FetchStatus.FAILED, f"protocol error from {peer}: {error}")
+            return _Outcome(FetchStatus.FAILED, f"protocol error from {peer}: {_one_line(error)}")
         return None
+
+
+def _one_line(error: Exception) -> str:
+    """tftpy's messages can hold a whole packet dump: one line, at most 200 characters."""
+    return " ".join(str(error).split())[:200]
 
 
 def _check_cap(max_bytes: int) -> int:
