@@ -9,7 +9,6 @@ state large enough that a kill lands inside it.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os

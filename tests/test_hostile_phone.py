@@ -23,7 +23,7 @@ from conftest import SEED_TIME, node_identity, rsa_key
 from minicluster import MAC, PUB_IP, MiniCluster, TvsDouble, fresh_etoken, serve_files
 
 from phone.boot import run_boot
-from phone.certs import Identity, cucm_subject, make_certificate
+from phone.certs import Identity, make_certificate
 from phone.config import TvsMember, render_config
 from phone.machine import AskTvs, Booted, Fetch, FileFetched, Flash, Install, PhoneMachine, TvsAnswered
 from phone.models import get_model
