@@ -150,7 +150,7 @@ class LabState:
             if node.name == text:
                 return node
         known = ", ".join(f"{index} ({node.name})" for index, node in enumerate(self.nodes))
-        raise UsageError(f"no node {which!r} in this lab: nodes are {known}")
+        raise UsageError(f"no node {str(which)!r} in this lab: nodes are {known}")
 
     def etoken(self, name: str) -> EToken | None:
         return next((token for token in self.etokens if token.name == name), None)

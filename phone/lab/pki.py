@@ -88,7 +88,9 @@ def etoken_identity(common: str, ca: Identity, *, now: datetime.datetime, random
                     new_key: NewKey = default_new_key) -> Identity:
     """An eToken's SAST certificate issued by the manufacturing CA (SPEC 2.4: 10-byte serial)."""
     raw = bytearray(random_bytes(10))
-    raw[0] = raw[0] or 0x83  # real eToken serials use all ten bytes (83:E9:…, 3C:F9:…)
+    # All ten bytes with the top bit set (83:E9:…): the DER integer gets a leading zero and the
+    # certificate is 902 bytes as in the seed, whatever the random draw.
+    raw[0] |= 0x80
     serial = int.from_bytes(raw, "big")
     return make_certificate(simple_subject(**ETOKEN_SUBJECT, CN=common), new_key(ETOKEN_KEY_BITS),
                             not_before=now, serial=serial, profile=Profile.ETOKEN, issuer=ca,
