@@ -15,6 +15,7 @@ Time is an argument (``not_before``): nothing here reads the clock.
 from __future__ import annotations
 
 import datetime
+import functools
 import warnings
 from enum import Enum
 from pathlib import Path
@@ -238,7 +239,19 @@ def make_certificate(
 
 
 def load_certificate(data: bytes, *, source: str = "certificate") -> x509.Certificate:
-    """A certificate from PEM or DER bytes; ``CertificateError`` naming ``source`` otherwise."""
+    """A certificate from PEM or DER bytes; ``CertificateError`` naming ``source`` otherwise.
+
+    Parsed certificates are immutable, so a fleet whose phones hold the same
+    trust lists parses each certificate once (failures are not cached).
+    """
+    try:
+        return _load_certificate(bytes(data))
+    except CertificateError as error:
+        raise CertificateError(f"{source}: {error}") from None
+
+
+@functools.lru_cache(maxsize=2048)
+def _load_certificate(data: bytes) -> x509.Certificate:
     try:
         with warnings.catch_warnings():
             # cryptography warns about oddities (zero or negative serials, short
@@ -258,7 +271,7 @@ def load_certificate(data: bytes, *, source: str = "certificate") -> x509.Certif
         # cryptography's lazy DER parsing raises ValueError, InvalidVersion,
         # UnsupportedAlgorithm or even TypeError on hostile bytes; for untrusted
         # input each means the same thing: not a usable certificate.
-        raise CertificateError(f"{source}: not a usable PEM or DER X.509 certificate ({error})") from None
+        raise CertificateError(f"not a usable PEM or DER X.509 certificate ({error})") from None
     return certificate
 
 

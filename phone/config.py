@@ -13,6 +13,7 @@ the file is read without namespace processing, as phones do.
 
 from __future__ import annotations
 
+import functools
 import xml.dom.minidom
 from xml.parsers.expat import ExpatError
 
@@ -20,6 +21,7 @@ import attrs
 from defusedxml import DefusedXmlException
 from defusedxml.expatbuilder import parseString
 
+from phone.addresses import parse_host_port
 from phone.errors import ConfigFormatError
 
 #: SPEC 4.4: a configuration lists at most five TVS servers.
@@ -29,13 +31,24 @@ DEFAULT_TVS_PORT = 2445
 MAX_CONFIG_BYTES = 1024 * 1024
 
 
-@attrs.frozen(order=True)
+@attrs.frozen
 class TvsMember:
-    """One TVS server of the configuration, in the order a phone tries them."""
+    """One ``<member>`` of the configuration's TVS list (SPEC 4.4); lower priority is tried first."""
 
-    priority: int
     address: str
     port: int = DEFAULT_TVS_PORT
+    priority: int = 0
+
+    @property
+    def server(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str, priority: int = 0) -> TvsMember:
+        """``HOST``, ``HOST:PORT`` or ``[V6]:PORT`` (the command line's way to name a TVS)."""
+        host, port = parse_host_port(text, DEFAULT_TVS_PORT, what="TVS server")
+        return cls(host, port, priority)
 
 
 @attrs.frozen
@@ -48,20 +61,31 @@ class PhoneConfig:
 
     @classmethod
     def from_bytes(cls, data: bytes, *, source: str = "configuration") -> PhoneConfig:
-        """Read a ``SEP<MAC>.cnf.xml``; ``ConfigFormatError`` naming ``source`` if it is not safe XML."""
+        """Read a ``SEP<MAC>.cnf.xml``; ``ConfigFormatError`` naming ``source`` if it is not safe XML.
+
+        The result depends on the bytes alone, so a fleet reads each distinct file once.
+        """
         if len(data) > MAX_CONFIG_BYTES:
             raise ConfigFormatError(f"{source}: {len(data)} bytes is too large for a phone configuration")
         try:
-            document = parseString(data, namespaces=False, forbid_dtd=True)
-        except DefusedXmlException as error:
-            raise ConfigFormatError(f"{source}: refused unsafe XML ({type(error).__name__})") from None
-        except ExpatError as error:
-            raise ConfigFormatError(f"{source}: not well-formed XML at line {error.lineno}, column {error.offset}") from None
-        return cls(
-            tvs_members=_tvs_members(document, source),
-            capf_servers=tuple(_texts(document, "capf", "processNodeName")),
-            device_security_mode=_int_or_none(_first_text(document, "deviceSecurityMode")),
-        )
+            return _read_config(bytes(data))
+        except ConfigFormatError as error:
+            raise ConfigFormatError(f"{source}: {error}") from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _read_config(data: bytes) -> PhoneConfig:
+    try:
+        document = parseString(data, namespaces=False, forbid_dtd=True)
+    except DefusedXmlException as error:
+        raise ConfigFormatError(f"refused unsafe XML ({type(error).__name__})") from None
+    except ExpatError as error:
+        raise ConfigFormatError(f"not well-formed XML at line {error.lineno}, column {error.offset}") from None
+    return PhoneConfig(
+        tvs_members=_tvs_members(document),
+        capf_servers=tuple(_texts(document, "capf", "processNodeName")),
+        device_security_mode=_int_or_none(_first_text(document, "deviceSecurityMode")),
+    )
 
 
 def _children(node: xml.dom.minidom.Node, name: str) -> list[xml.dom.minidom.Element]:
@@ -93,22 +117,22 @@ def _int_or_none(text: str | None) -> int | None:
     return int(text) if text and text.strip().isdigit() else None
 
 
-def _tvs_members(document: xml.dom.minidom.Document, source: str) -> tuple[TvsMember, ...]:
+def _tvs_members(document: xml.dom.minidom.Document) -> tuple[TvsMember, ...]:
     members = []
     for tvs in document.getElementsByTagName("TVS"):
         for holder in _children(tvs, "members"):
             for index, member in enumerate(_children(holder, "member")):
                 address = _text((_children(member, "address") or [None])[0])
                 if not address:
-                    raise ConfigFormatError(f"{source}: a TVS member without an <address>")
+                    raise ConfigFormatError("a TVS member without an <address>")
                 port_text = _text((_children(member, "port") or [None])[0]) or str(DEFAULT_TVS_PORT)
                 priority_text = member.getAttribute("priority") or str(index)
                 if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-                    raise ConfigFormatError(f"{source}: TVS member {address}: port {port_text!r} is not a TCP port")
+                    raise ConfigFormatError(f"TVS member {address}: port {port_text!r} is not a TCP port")
                 if not priority_text.lstrip("-").isdigit():
-                    raise ConfigFormatError(f"{source}: TVS member {address}: priority {priority_text!r} is not a number")
-                members.append(TvsMember(int(priority_text), address, int(port_text)))
-    return tuple(sorted(members))[:MAX_TVS_MEMBERS]
+                    raise ConfigFormatError(f"TVS member {address}: priority {priority_text!r} is not a number")
+                members.append(TvsMember(address, int(port_text), int(priority_text)))
+    return tuple(sorted(members, key=lambda member: member.priority))[:MAX_TVS_MEMBERS]
 
 
 def render_config(

@@ -275,6 +275,10 @@ class FileResult:
     name: str
     result: str
     reason: str | None = None
+    #: For rejections: the cause as a code of ``phone.trust.REJECTION_CODES``.
+    code: str | None = None
+    #: For installed files: what vouched ("leap-of-faith", "ctl", "itl", "tvs-cache", "tvs", "rollback").
+    via: str | None = None
 
 
 #: SPEC 4.3: DeviceTLInfo alarm status codes.
@@ -490,29 +494,29 @@ class PhoneMachine:
         try:
             new = parse_cached(event.data)
         except TrustListFormatError as error:
-            return self._refuse(item, event.name, f"not a valid {store_as}: {error}", out)
+            return self._refuse(item, event.name, f"not a valid {store_as}: {error}", out, "format")
         assessment = assess(new, item, self.flash.trusted(), self.model, now)
         if assessment.outcome is Outcome.ACCEPT:
             return self._install(item, event.name, event.data, new, assessment.via or "", out)
         if assessment.outcome is Outcome.REJECT:
-            return self._refuse(item, event.name, assessment.reason, out)
+            return self._refuse(item, event.name, assessment.reason, out, assessment.code)
         return self._ask_tvs(item, event.name, event.data, new, assessment, out)
 
     def _on_config(self, event: FileFetched, now: float, out: list[Effect]) -> PhoneMachine:
         if self.step is Step.CONFIG_PLAIN:
             rule = rule_for(Item.CONFIG, self.flash.trusted(), self.model, signed=False)
             if not rule.leap_of_faith:
-                return self._refuse(Item.CONFIG, event.name, rule.situation, out)
+                return self._refuse(Item.CONFIG, event.name, rule.situation, out, "unsigned-config")
             return self._apply_config(event.name, event.data, out)
         try:
             signed = parse_cached(event.data, FileKind.SGN)
         except TrustListFormatError as error:
-            return self._refuse(Item.CONFIG, event.name, f"not a valid signed file: {error}", out)
+            return self._refuse(Item.CONFIG, event.name, f"not a valid signed file: {error}", out, "format")
         assessment = assess(signed, Item.CONFIG, self.flash.trusted(), self.model, now)
         if assessment.outcome is Outcome.ACCEPT:
             return self._apply_config(event.name, signed.payload or b"", out)
         if assessment.outcome is Outcome.REJECT:
-            return self._refuse(Item.CONFIG, event.name, assessment.reason, out)
+            return self._refuse(Item.CONFIG, event.name, assessment.reason, out, assessment.code)
         return self._ask_tvs(Item.CONFIG, event.name, event.data, signed, assessment, out)
 
     # -- outcomes ---------------------------------------------------------------------
@@ -528,28 +532,28 @@ class PhoneMachine:
             out.append(Log("tl.header_version", {"version": new.header.version_text}))
         out.append(Log("tl.installed", {"store_as": store_as}))
         out.append(Install(item, name, via))
-        machine = attrs.evolve(self, flash=flash)._record(FileResult(name, "installed", None))
+        machine = attrs.evolve(self, flash=flash)._record(FileResult(name, "installed", via=via))
         machine = machine._change(**{item.value: change})
         if via == "tvs" and self.model.settings.flush_tvs_cache_after_update:
             out.append(Log("tvs.cache_flushed"))
             machine = attrs.evolve(machine, flash=attrs.evolve(machine.flash, tvs_cache=()))
         return machine._enter(machine._next_step(self.step, found=True), out)
 
-    def _refuse(self, item: Item, name: str, reason: str, out: list[Effect]) -> PhoneMachine:
+    def _refuse(self, item: Item, name: str, reason: str, out: list[Effect], code: str | None) -> PhoneMachine:
         out.append(Keep(item, name, reason))
         if item is Item.CONFIG:
             out.append(Log("config.rejected", {"name": name, "reason": reason}))
-            machine = self._record(FileResult(name, "rejected", reason))
+            machine = self._record(FileResult(name, "rejected", reason, code))
         else:
             out.append(Log("tl.rejected", {"store_as": _STORED_AS[item], "reason": reason}))
-            machine = self._record(FileResult(name, "rejected", reason))._change(**{item.value: "failed"})
+            machine = self._record(FileResult(name, "rejected", reason, code))._change(**{item.value: "failed"})
         return machine._enter(machine._next_step(self.step, found=True), out)
 
     def _apply_config(self, name: str, xml: bytes, out: list[Effect]) -> PhoneMachine:
         try:
             PhoneConfig.from_bytes(xml, source=name)
         except ConfigFormatError as error:
-            return self._refuse(Item.CONFIG, name, str(error), out)
+            return self._refuse(Item.CONFIG, name, str(error), out, "config-invalid")
         out.append(Install(Item.CONFIG, name, "config"))
         out.append(Log("config.applied", {"name": name}))
         flash = attrs.evolve(self.flash, config=xml, config_name=name)
@@ -564,7 +568,7 @@ class PhoneMachine:
         members = self.flash.stored_config().tvs_members
         if not members:
             reason = f"{assessment.reason} and the stored configuration names no TVS server"
-            return self._refuse(item, name, reason, out)
+            return self._refuse(item, name, reason, out, "no-tvs-server")
         pending = PendingTvs(self.step, item, name, data, new, assessment.rule, assessment, QUERY_CERT_REQ)
         out.append(Log("tvs.request"))
         out.append(self._tvs_request(pending, members))
@@ -610,7 +614,7 @@ class PhoneMachine:
                                      roles=event.roles, certificate=certificate)
         if decision.outcome is not Outcome.ACCEPT:
             out.append(Log("tvs.not_trusted", {"reason": decision.reason}))
-            return machine._refuse(pending.item, pending.name, decision.reason, out)
+            return machine._refuse(pending.item, pending.name, decision.reason, out, decision.code)
         if self.model.settings.tvs_cache and certificate is not None and event.ttl:
             entry = CachedCertificate(certificate, frozenset(event.roles), now + event.ttl)
             out.append(Log("tvs.cached", {"hours": max(1, round(event.ttl / 3600))}))
@@ -635,7 +639,7 @@ class PhoneMachine:
             return self._fall_back(pending, out)
         reason = f"{pending.assessment.reason} and TVS failed: {event.error}"
         out.append(Log("tvs.failed", {"reason": event.error}))
-        return self._refuse(pending.item, pending.name, reason, out)
+        return self._refuse(pending.item, pending.name, reason, out, f"tvs-{event.kind.value}")
 
     @staticmethod
     def _attempt_from(event: TvsAnswered | TvsFailed, pending: PendingTvs) -> TvsAttempt:

@@ -197,14 +197,43 @@ class Assessment:
     reason: str
     via: str | None = None
     signer: Record | None = None
+    #: For rejections: a stable, machine-readable cause (see REJECTION_CODES).
+    code: str | None = None
 
 
 def _accept(rule: Rule, via: str, reason: str) -> Assessment:
     return Assessment(Outcome.ACCEPT, rule, reason, via)
 
 
-def _reject(rule: Rule, reason: str) -> Assessment:
-    return Assessment(Outcome.REJECT, rule, reason)
+#: Why a file was refused, as a stable code a fleet can count by (the reason text varies per file).
+REJECTION_CODES = {
+    "format": "the file does not parse",
+    "too-large": "over the model's size limit (an ITL over 64 KB)",
+    "digest-unsupported": "signed with a digest the model does not verify (e.g. SHA-512)",
+    "too-many-sast": "more SAST records than the model accepts",
+    "wrong-kind": "a file of another kind where a CTL or ITL was expected",
+    "key-size": "signed with a key size the model does not handle",
+    "bad-signature": "a first list whose own SAST record does not verify it",
+    "signer-unknown": "the signer is not in the installed lists and TVS is not asked for this file",
+    "no-tvs": "the signer is unknown and the phone cannot ask TVS (model without TVS, ITL without TVS record)",
+    "no-tvs-server": "the signer is unknown and the stored configuration names no TVS server",
+    "tvs-not-trusted": "TVS answered that it does not know or trust the signer",
+    "tvs-missing-role": "TVS vouched without the role the file needs (SAST, TFTP)",
+    "tvs-no-certificate": "TVS answered without a certificate",
+    "tvs-wrong-certificate": "TVS returned a certificate other than the signer's",
+    "tvs-certificate-fails": "the certificate TVS vouched for does not verify the file",
+    "tvs-unreachable": "no TVS server could be reached",
+    "tvs-untrusted-server": "the TVS server's certificate is not a TVS record of the phone's ITL",
+    "tvs-dropped": "the TVS server dropped the request",
+    "tvs-timeout": "the TVS server did not answer",
+    "tvs-malformed": "the TVS server's answer was not a TVS message",
+    "unsigned-config": "an unsigned configuration while a trust list is installed",
+    "config-invalid": "a configuration that is not safe, well-formed XML",
+}
+
+
+def _reject(rule: Rule, reason: str, code: str) -> Assessment:
+    return Assessment(Outcome.REJECT, rule, reason, code=code)
 
 
 def signer_label(new: TrustList) -> str:
@@ -238,22 +267,22 @@ def _vouching_records(listing: TrustList, new: TrustList, roles: frozenset[int] 
         yield record
 
 
-def file_problem(new: TrustList, item: Item, model: PhoneModel) -> str | None:
-    """Checks made before any rule (SPEC 2.4 ITL size, 2.6 SAST count, 5 digests)."""
+def file_problem(new: TrustList, item: Item, model: PhoneModel) -> tuple[str, str] | None:
+    """Checks made before any rule (SPEC 2.4 ITL size, 2.6 SAST count, 5 digests): (code, reason) or None."""
     settings = model.settings
     if item is Item.ITL and settings.max_itl_bytes is not None and new.length > settings.max_itl_bytes:
-        return f"the ITL is {new.length} bytes, over the {settings.max_itl_bytes}-byte limit"
+        return "too-large", f"the ITL is {new.length} bytes, over the {settings.max_itl_bytes}-byte limit"
     if new.header.digest_name not in model.digests:
         shown = new.header.digest_name or f"code {new.header.digest_code}"
-        return f"the {shown.upper()} digest is not supported by the {model.name}"
+        return "digest-unsupported", f"the {shown.upper()} digest is not supported by the {model.name}"
     if item is not Item.CONFIG and settings.max_sast_records is not None:
         count = len(new.records_with_role(Role.SAST))
         if count > settings.max_sast_records:
-            return f"{count} SAST records, more than the {settings.max_sast_records} allowed"
+            return "too-many-sast", f"{count} SAST records, more than the {settings.max_sast_records} allowed"
     if item is Item.CTL and new.kind not in (FileKind.CTL, FileKind.TLV):
-        return f"a {new.kind.label} file where a CTL was expected"
+        return "wrong-kind", f"a {new.kind.label} file where a CTL was expected"
     if item is Item.ITL and new.kind not in (FileKind.ITL, FileKind.TLV):
-        return f"a {new.kind.label} file where an ITL was expected"
+        return "wrong-kind", f"a {new.kind.label} file where an ITL was expected"
     return None
 
 
@@ -276,16 +305,16 @@ def assess(new: TrustList, item: Item, trusted: Trusted, model: PhoneModel, now:
     rule = rule_for(item, trusted, model)
     problem = file_problem(new, item, model)
     if problem:
-        return _reject(rule, problem)
+        return _reject(rule, problem[1], problem[0])
     if rule.leap_of_faith:
         if not model.settings.first_list_requires_own_signature:
             return _accept(rule, "leap-of-faith", rule.situation)
         own = _own_signer(new)
         if own is None:
-            return _reject(rule, f"its own SAST record does not verify it ({verify(new).reason})")
+            return _reject(rule, f"its own SAST record does not verify it ({verify(new).reason})", "bad-signature")
         key_problem = _key_problem(record_key(own), model)
         if key_problem:
-            return _reject(rule, key_problem)
+            return _reject(rule, key_problem, "key-size")
         return _accept(rule, "leap-of-faith", rule.situation)
     last_problem = None
     for voucher in rule.vouchers:
@@ -313,9 +342,9 @@ def assess(new: TrustList, item: Item, trusted: Trusted, model: PhoneModel, now:
         if reason is None:
             return Assessment(Outcome.ASK_TVS, rule, f"signer {signer_label(new)} is unknown", signer=_signer_record(new))
         last_problem = f"{last_problem}; " if last_problem else ""
-        return _reject(rule, f"{last_problem}signer {signer_label(new)} is unknown and {reason}")
+        return _reject(rule, f"{last_problem}signer {signer_label(new)} is unknown and {reason}", "no-tvs")
     detail = f" ({last_problem})" if last_problem else ""
-    return _reject(rule, f"signer {signer_label(new)} is not trusted{detail}")
+    return _reject(rule, f"signer {signer_label(new)} is not trusted{detail}", "signer-unknown")
 
 
 def tvs_unavailable(trusted: Trusted, model: PhoneModel, members: Iterable | None = None) -> str | None:
@@ -344,23 +373,25 @@ def assess_tvs_answer(
     """
     roles = frozenset(roles)
     if status != 0:
-        return _reject(rule, f"TVS does not vouch for signer {signer_label(new)} (status {status})")
+        return _reject(rule, f"TVS does not vouch for signer {signer_label(new)} (status {status})",
+                       "tvs-not-trusted")
     required = rule.tvs_roles or frozenset()
     if rule.tvs_roles == SAST_ONLY and not model.settings.tvs_answer_requires_sast_role:
         required = frozenset()
     if required and not roles & required:
         names = ", ".join(sorted(str(r) for r in roles)) or "none"
-        return _reject(rule, f"TVS answered without a required role (roles: {names})")
+        return _reject(rule, f"TVS answered without a required role (roles: {names})", "tvs-missing-role")
     if certificate is None:
-        return _reject(rule, "TVS answered without a certificate")
+        return _reject(rule, "TVS answered without a certificate", "tvs-no-certificate")
     try:
         parsed = load_certificate(certificate, source="TVS certificate")
     except CertificateError as error:
-        return _reject(rule, str(error))
+        return _reject(rule, str(error), "tvs-certificate-fails")
     serial = parsed.serial_number.to_bytes((parsed.serial_number.bit_length() + 7) // 8 or 1, "big")
     if new.header.signer_serial is not None and serial != new.header.signer_serial:
-        return _reject(rule, "TVS returned a certificate that is not the signer's")
+        return _reject(rule, "TVS returned a certificate that is not the signer's", "tvs-wrong-certificate")
     problem = _verify_with(new, parsed.public_key(), model)  # type: ignore[arg-type]
     if problem:
-        return _reject(rule, f"the certificate TVS vouched for does not verify the file: {problem}")
+        return _reject(rule, f"the certificate TVS vouched for does not verify the file: {problem}",
+                       "tvs-certificate-fails")
     return _accept(rule, "tvs", f"TVS vouches for signer {signer_label(new)}")

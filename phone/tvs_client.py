@@ -32,11 +32,10 @@ from collections.abc import Collection, Iterable
 import attrs
 
 from phone.errors import TvsProtocolError, UsageError
+from phone.config import TvsMember
 from phone.tvs import HEADER_SIZE, MAX_PAYLOAD, RESPONSE_TO, TvsHeader, TvsMessage
 from phone.tvs_tls import ClientIdentity, client_context, close_stream, error_reason
 
-
-DEFAULT_PORT = 2445
 
 
 class Outcome(str, enum.Enum):
@@ -56,41 +55,6 @@ class Outcome(str, enum.Enum):
 #: Outcomes after which the next member is tried. OPEN (SPEC 4.4 says only
 #: "fail over to the next"): by default every failure, answers never.
 DEFAULT_FAILOVER = frozenset(outcome for outcome in Outcome if outcome is not Outcome.ANSWERED)
-
-
-@attrs.frozen
-class TvsMember:
-    """One ``<member>`` of the configuration's TVS list (SPEC 4.4)."""
-
-    address: str
-    port: int = DEFAULT_PORT
-    priority: int = 0
-
-    @property
-    def server(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
-
-    @classmethod
-    def parse(cls, text: str, priority: int = 0) -> TvsMember:
-        """``HOST``, ``HOST:PORT`` or ``[V6]:PORT``."""
-        host, port = text, DEFAULT_PORT
-        if text.startswith("["):
-            host, _, rest = text[1:].partition("]")
-            if rest.startswith(":"):
-                port = _port(rest[1:], text)
-        elif text.count(":") == 1:
-            host, _, number = text.partition(":")
-            port = _port(number, text)
-        if not host:
-            raise UsageError(f"no host in TVS server {text!r}")
-        return cls(host, port, priority)
-
-
-def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise UsageError(f"bad port in TVS server {whole!r}: expected 1-65535")
-    return int(text)
 
 
 @attrs.frozen

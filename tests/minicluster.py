@@ -73,7 +73,7 @@ class MiniCluster:
                                 signer_name_style=style).data
 
     def config(self) -> bytes:
-        return render_config([TvsMember(0, "127.0.0.1", self.tvs_port)], device_name=f"SEP{MAC}")
+        return render_config([TvsMember("127.0.0.1", self.tvs_port, 0)], device_name=f"SEP{MAC}")
 
     def files(self) -> dict[str, bytes]:
         files = {f"ITLSEP{MAC}.tlv": self.itl(), f"SEP{MAC}.cnf.xml": self.config()}

@@ -388,3 +388,34 @@ def test_unchanged_files_are_reported_unchanged():
     assert result(report, CTL) == "unchanged" and result(report, ITL) == "unchanged"
     assert machine.flash == flash and not double.requests
     assert report.device_tl_info[0].name == "TL_SUCCESS"
+
+
+# -- verdicts ---------------------------------------------------------------------------------------
+
+
+def test_verdicts_for_the_seeds_regeneration_name_who_needs_a_hand_erase():
+    from phone.outcome import PhoneOutcome, classify
+
+    verdicts = {}
+    for model in ("CP-7975", "CP-8861", "CP-7940"):
+        cluster = MiniCluster(mixed_mode=True)
+        flash = settled(model, cluster)
+        cluster.regenerate_callmanager()
+        _, report, _, _ = boot(model, cluster, flash)
+        verdicts[model] = classify(report)
+    assert verdicts["CP-7975"].outcome is PhoneOutcome.ACCEPTED and verdicts["CP-7975"].through_tvs
+    assert verdicts["CP-8861"].outcome is PhoneOutcome.ACCEPTED and verdicts["CP-8861"].through_tvs
+    assert verdicts["CP-7940"].outcome is PhoneOutcome.REJECTED and verdicts["CP-7940"].erase_needed
+    assert verdicts["CP-7940"].codes[0] == "no-tvs"
+
+
+def test_a_signer_tvs_does_not_know_is_rejected_but_fixable_from_the_cluster():
+    from phone.outcome import PhoneOutcome, classify
+
+    cluster = MiniCluster()
+    flash = settled("CP-8861", cluster)
+    cluster.regenerate_callmanager()
+    _, report, _, _ = boot("CP-8861", cluster, flash, tvs="not-found")
+    verdict = classify(report)
+    assert verdict.outcome is PhoneOutcome.REJECTED and not verdict.erase_needed
+    assert verdict.codes[0] == "tvs-not-trusted"

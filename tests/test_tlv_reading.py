@@ -15,7 +15,7 @@ from phone.signing import (
     make_record,
     verify,
 )
-from phone.tlv import Element, FileKind, HeaderTag, Record, RecordTag, Role, TrustList
+from phone.tlv import Element, FileKind, HeaderTag, Record, Role
 
 
 def publisher():
