@@ -11,7 +11,8 @@ from phone.names import cucm_name
 from phone.tftp import TftpFetcher
 from phone.tlv import Role, TrustList
 from phone.tvs import TvsMessage
-from phone.tvs_client import Outcome, TvsClientSettings, TvsMember, ask_tvs
+from phone.config import TvsMember
+from phone.tvs_client import Outcome, TvsClientSettings, ask_tvs
 
 DEVICE = "CP-7975-SEPB000B4BA0AEE"
 FAST = TvsClientSettings(tls_versions=("1.0", "1.2"), connect_timeout=2, handshake_timeout=3, response_timeout=3)
@@ -27,7 +28,7 @@ def fetch(servers, name: str) -> bytes | None:
 
 
 def members(config: bytes) -> list[TvsMember]:
-    return [TvsMember(m.address, m.port, m.priority) for m in PhoneConfig.from_bytes(config).tvs_members]
+    return list(PhoneConfig.from_bytes(config).tvs_members)
 
 
 def pins(itl: bytes) -> list[bytes]:

@@ -20,6 +20,7 @@ from phone.errors import PhonetrustError, UsageError
 from phone.lab import Lab, RELEASES, wall_clock
 from phone.lab.model import MAX_NODES, SERVICES, TLS_VERSIONS, TRUST_STORES, Names
 from phone.lab.releases import DEFAULT_RELEASE
+from phone.names import ctl_client_name
 
 _DESCRIPTION = (
     "An emulated CUCM cluster kept in a folder (certificates, CTL/ITL files, TFTP folders, TVS store) "
@@ -232,7 +233,7 @@ def _etoken_new(args: argparse.Namespace) -> int:
     lab = _open(args)
     token = lab.new_etoken(args.name)
     args.out.write_bytes(token.certificate_pem())
-    print(f"eToken {args.name}: {token.certificate.subject.rfc4514_string()}, serial "
+    print(f"eToken {args.name}: {ctl_client_name(token.certificate.subject)}, serial "
           f"{token.serial.hex().upper()}, issued by Cisco Manufacturing CA; certificate written to {args.out}")
     return 0
 

@@ -142,7 +142,8 @@ def tvs_members(state: LabState, addresses: Sequence[tuple[str, int]] | None = N
     """
     if addresses is None:
         addresses = [(node.ip, DEFAULT_TVS_PORT) for node in state.nodes]
-    return tuple(TvsMember(priority, host, port) for priority, (host, port) in enumerate(addresses[:MAX_TVS_MEMBERS]))
+    return tuple(TvsMember(address=host, port=port, priority=priority)
+                 for priority, (host, port) in enumerate(addresses[:MAX_TVS_MEMBERS]))
 
 
 def device_config(state: LabState, device: str, members: Sequence[TvsMember]) -> bytes:

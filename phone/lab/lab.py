@@ -65,7 +65,7 @@ from phone.lab.model import (
     check_label,
 )
 from phone.lab.releases import DEFAULT_RELEASE, parse_release
-from phone.names import serial_hex
+from phone.names import ctl_client_name, serial_hex
 from phone.showctl import render_show_ctl
 from phone.signing import verify
 from phone.tlv import Role, TrustList
@@ -493,7 +493,7 @@ class Lab:
             if current is not None:
                 sast = {record.certificate for _, record in TrustList.from_bytes(current).records_with_role(Role.SAST)}
                 if inserted[0].der not in sast:
-                    common = inserted[0].certificate.subject.rfc4514_string()
+                    common = ctl_client_name(inserted[0].certificate.subject)
                     raise OperationRefused(f"{texts.TOKEN_NOT_IN_CTL} (eToken {tokens[0]}: {common})")
             elif state.mixed_mode:
                 lines.append(texts.NO_CTL_IN_SECURE_MODE)
@@ -504,7 +504,7 @@ class Lab:
             ctl = build.build_etoken_ctl(new, self._identities, inserted, signer, timestamp=self._timestamp())
             self._commit(new, _Change(ctl=ctl.data))
             lines += [f"CTL file updated with {len(tokens)} Security Token(s), signed by the Security Token "
-                      f"{signer_name} ({signer.certificate.subject.rfc4514_string()})", texts.RESTART]
+                      f"{signer_name} ({ctl_client_name(signer.certificate.subject)})", texts.RESTART]
             return tuple(lines)
 
     def regenerate_certificate(self, service: str, node: str | int | None = None,
