@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from phone.certs import Identity, load_certificate
 from phone.errors import PhonetrustError, UsageError
 from phone.lab import build, pki, texts
-from phone.lab.build import CTL_FILE, DEFAULT_CONFIG, ITL_FILE
+from phone.lab.build import CTL_FILE, ITL_FILE
 from phone.lab.model import (
     DEFAULT_FIRST_IP,
     DIGESTS,
@@ -59,13 +59,12 @@ from phone.lab.model import (
     Names,
     Node,
     OperationRefused,
-    Params,
     Upload,
     check_hostname,
     check_label,
 )
 from phone.lab.releases import DEFAULT_RELEASE, parse_release
-from phone.names import ctl_client_name, serial_hex
+from phone.names import ctl_client_name, cucm_name, serial_hex
 from phone.showctl import render_show_ctl
 from phone.signing import verify
 from phone.tlv import Role, TrustList
@@ -155,6 +154,12 @@ def _same_content(old: bytes, new: TrustList) -> bool:
     return (current.records == new.records and mine.signer_serial == theirs.signer_serial
             and mine.signer_issuer == theirs.signer_issuer and mine.digest_code == theirs.digest_code
             and mine.filename == theirs.filename)
+
+
+def _summary(trust_list: TrustList) -> dict[str, str | None]:
+    header = trust_list.header
+    return {"signer": header.signer_name, "signer_serial": serial_hex(header.signer_serial or b""),
+            "sha1": trust_list.sha1, "md5": trust_list.md5}
 
 
 @attrs.frozen
@@ -379,22 +384,8 @@ class Lab:
                 "path": str(self.path),
                 "release": state.release.name,
                 "cluster_security_mode": state.security_mode,
-                "ctl": None if ctl is None else {
-                    "kind": state.ctl.kind if state.ctl else None,
-                    "signer": ctl.header.signer_name,
-                    "signer_serial": serial_hex(ctl.header.signer_serial or b""),
-                    "sha1": ctl.sha1, "md5": ctl.md5,
-                },
-                "nodes": [{
-                    "name": node.name, "ip": node.ip, "publisher": node.publisher,
-                    "certificates": {service: {"subject": self._identities[node.name, service].certificate.subject
-                                               .rfc4514_string(),
-                                               "serial": serial_hex(self._identities[node.name, service].serial)}
-                                     for service in state.release.node_services(node.publisher)},
-                    "itl": {"signer": (itl := self.itl(node.name)).header.signer_name,
-                            "signer_serial": serial_hex(itl.header.signer_serial or b""),
-                            "sha1": itl.sha1, "md5": itl.md5},
-                } for node in state.nodes],
+                "ctl": None if ctl is None else {"kind": state.ctl.kind if state.ctl else None, **_summary(ctl)},
+                "nodes": [self._node_status(node) for node in state.nodes],
                 "params": {"tftp_file_signature_algorithm": state.params.tftp_file_signature_algorithm,
                            "tls_min_version": state.params.tls_min_version,
                            "rollback": state.params.rollback},
@@ -402,6 +393,15 @@ class Lab:
                 "etokens": [{"name": t.name, "common_name": t.common_name} for t in state.etokens],
                 "uploads": [{"store": u.store, "file": u.file, "sha256": u.sha256} for u in state.uploads],
             }
+
+    def _node_status(self, node: Node) -> dict[str, Any]:
+        certificates = {}
+        for service in self.state.release.node_services(node.publisher):
+            identity = self._identities[node.name, service]
+            certificates[service] = {"subject": cucm_name(identity.certificate.subject),
+                                     "serial": serial_hex(identity.serial)}
+        return {"name": node.name, "ip": node.ip, "publisher": node.publisher, "certificates": certificates,
+                "itl": _summary(self.itl(node.name))}
 
     # -- CUCM operations ----------------------------------------------------------------------
 
@@ -645,11 +645,14 @@ class Lab:
                 written.append(name)
         return tuple(written)
 
-    def serving(self, **options: Any):  # noqa: ANN201 - see phone.lab.serve.serving
-        """Run the lab's TFTP and TVS servers in the background: ``phone.lab.serve.serving``."""
-        from phone.lab.serve import serving
+    def serving(self, *, host: str = "127.0.0.1", tftp_port: int = 0, tvs_port: int = 0,
+                tftp_node: str | int | None = None, advertise: str | None = None, tvs: bool = True,
+                trace: Callable[[str], None] | None = None) -> contextlib.AbstractContextManager[Any]:
+        """Run the lab's TFTP and TVS servers in the background: see ``phone.lab.serve.serving``."""
+        from phone.lab.serve import serving  # serve imports this module
 
-        return serving(self, **options)
+        return serving(self, host=host, tftp_port=tftp_port, tvs_port=tvs_port, tftp_node=tftp_node,
+                       advertise=advertise, tvs=tvs, trace=trace)
 
     # -- internals ------------------------------------------------------------------------------
 
