@@ -135,6 +135,9 @@ def test_a_folder_that_is_not_a_lab_is_one_line(tmp_path, capsys):
                                  "'phonetrust lab init DIR'\n")
     code, _, err = run(capsys, "lab", "init", str(tmp_path), "--nodes", "0")
     assert code == 2 and "1 to 8 nodes" in err
+    code, _, err = run(capsys, "lab", "init", str(tmp_path / "new"), "--first-ip", "10.1.1")
+    assert code == 2 and err == "phonetrust: '10.1.1' is not an IPv4 address\n"
+    assert not (tmp_path / "new").exists()
 
 
 def test_argparse_errors_are_one_line(capsys):

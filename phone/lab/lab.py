@@ -27,6 +27,7 @@ import contextlib
 import datetime
 import fcntl
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -225,14 +226,14 @@ class Lab:
         parsed = parse_release(release)
         prefix = check_hostname(hostname_prefix or f"cucm-{parsed.hostname_tag}-a")
         try:
-            first = int.from_bytes(bytes(int(part) for part in first_ip.split(".")), "big")
-            if len(first_ip.split(".")) != 4 or first + nodes > 0xFFFFFFFF:
-                raise ValueError
+            first = int(ipaddress.IPv4Address(first_ip))
         except ValueError:
             raise UsageError(f"{first_ip!r} is not an IPv4 address") from None
+        if first + nodes - 1 > 0xFFFFFFFF:
+            raise UsageError(f"{nodes} addresses from {first_ip} do not fit in IPv4")
         members = tuple(
-            Node(f"{prefix}-pub" if index == 0 else f"{prefix}-sub{index}",
-                 ".".join(str(b) for b in (first + index).to_bytes(4, "big")), publisher=index == 0)
+            Node(f"{prefix}-pub" if index == 0 else f"{prefix}-sub{index}", str(ipaddress.IPv4Address(first + index)),
+                 publisher=index == 0)
             for index in range(nodes)
         )
         now = clock()
