@@ -7,7 +7,7 @@ from lab_support import lab_factory
 
 from phone.config import PhoneConfig
 from phone.errors import UsageError
-from phone.names import cucm_name
+from phone.names import ctl_client_name, cucm_name
 from phone.tftp import TftpFetcher
 from phone.tlv import Role, TrustList
 from phone.tvs import TvsMessage
@@ -35,9 +35,10 @@ def pins(itl: bytes) -> list[bytes]:
     return [record.certificate for _, record in TrustList.from_bytes(itl).records_with_role(Role.TVS)]
 
 
-def query(identity) -> TvsMessage:
+def query(identity, render=cucm_name) -> TvsMessage:
+    """The QUERY a phone sends: signer names as the file's header writes them (CUCM's form by default)."""
     certificate = identity.certificate
-    return TvsMessage.query_request(1001, DEVICE, cucm_name(certificate.subject), cucm_name(certificate.issuer),
+    return TvsMessage.query_request(1001, DEVICE, render(certificate.subject), render(certificate.issuer),
                                     identity.serial)
 
 
@@ -71,9 +72,10 @@ def test_tvs_finds_an_etoken_signer_in_the_ctl_cache(lab):
     with lab.serving() as servers:
         itl = fetch(servers, "ITLSEPB000B4BA0AEE.tlv")
         tvs = members(fetch(servers, "SEPB000B4BA0AEE.cnf.xml"))
-        assert ask_tvs(tvs, query(token), pins(itl), FAST).response.status == 1  # nowhere yet
+        # An eToken-signed CTL names its signer as the CTL client writes names (SPEC 2.1).
+        assert ask_tvs(tvs, query(token, ctl_client_name), pins(itl), FAST).response.status == 1  # nowhere yet
         lab.ctl_client(["token1", "token2"])
-        answer = ask_tvs(tvs, query(token), pins(itl), FAST).response
+        answer = ask_tvs(tvs, query(token, ctl_client_name), pins(itl), FAST).response
         assert (answer.status, answer.roles) == (0, (0,))  # S2: CTL cache, role SAST
 
 
