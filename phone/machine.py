@@ -431,7 +431,12 @@ class PhoneMachine:
         return self._config_step()
 
     def _config_step(self) -> Step:
-        return Step.CONFIG_SIGNED if self.flash.trusted().any_list else Step.CONFIG_PLAIN
+        """SPEC 4.1: the signed configuration once a trust list is installed; with only a rollback
+        ITL the phone takes unsigned configurations again (SPEC 4.2), so it asks for the plain one."""
+        trusted = self.flash.trusted()
+        if trusted.ctl is None and trusted.rollback and self.model.settings.rollback_itl_accepts_unsigned_config:
+            return Step.CONFIG_PLAIN
+        return Step.CONFIG_SIGNED if trusted.any_list else Step.CONFIG_PLAIN
 
     def _next_step(self, after: Step, *, found: bool) -> Step:
         if after is Step.CTL:
