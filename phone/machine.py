@@ -688,7 +688,7 @@ class PhoneMachine:
         """SPEC 4.3: the screen's verdict on this boot's trust lists."""
         report, trusted = self.report, self.flash.trusted()
         if report.ctl_change == "failed":
-            return ["ctl_update_failed" if self.model.message("ctl_update_failed") else "update_failed"]
+            return [event for event in ("update_failed", "ctl_update_failed") if self.model.message(event)]
         if report.itl_change == "failed":
             return ["update_failed"]
         events = []

@@ -41,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--phones", metavar="MODEL=N,…", help="phone mix instead of the scenario's own")
     run.add_argument("--work", type=Path, metavar="DIR", help="keep the labs in DIR (default: a temporary folder)")
     run.add_argument("--models-dir", action="append", default=[], metavar="DIR", help="extra model folder")
+    run.add_argument("--key-size", type=int, choices=(1024, 2048, 4096),
+                     help="the labs' key size instead of the scenario's (1024 is quicker)")
     run.set_defaults(func=run_scenario)
 
 
@@ -80,7 +82,8 @@ def run_scenario(args: argparse.Namespace) -> int:
     progress = (lambda message: print(f"... {message}", file=sys.stderr)) if sys.stderr.isatty() else (lambda m: None)
     with tempfile.TemporaryDirectory(prefix="phonetrust-scenario-") as scratch:
         work = args.work or Path(scratch)
-        result = ScenarioRun(scenario, work, phones=mix, catalogue=catalogue, progress=progress).run()
+        result = ScenarioRun(scenario, work, phones=mix, catalogue=catalogue, progress=progress,
+                             key_size=args.key_size).run()
     if args.junit:
         args.junit.write_text(to_junit(result), encoding="utf-8")
     if args.json:

@@ -272,6 +272,8 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(f"{path}: cannot be read ({error})") from None
     top = _Reader(path, "scenario", document)
     top.only({"name", "title", "description", "source", "labs", "phones", "steps"})
+    name = top.get("name", str, path.stem)
+    title, description, source = (top.get(field, str, "") for field in ("title", "description", "source"))
     labs = {}
     for key, table in top.get("labs", dict, {"a": {}}).items():
         reader = _Reader(path, f"labs.{key}", table)
@@ -288,10 +290,10 @@ def load_scenario(path: Path) -> Scenario:
     if not steps:
         raise top.fail("steps", "a scenario needs at least one step")
     return Scenario(
-        name=top.get("name", str, path.stem),
-        title=top.get("title", str, ""),
-        description=top.get("description", str, ""),
-        source=top.get("source", str, ""),
+        name=name,
+        title=title,
+        description=description,
+        source=source,
         labs=MappingProxyType(labs),
         phones=MappingProxyType(dict(phones)),
         steps=steps,

@@ -27,8 +27,13 @@ def _by_model(step: StepResult) -> dict[str, list[PhoneResult]]:
 def _expected_text(expectation: Expectation | None) -> str:
     if expectation is None:
         return "-"
+    def text(value: object) -> str:
+        if isinstance(value, tuple):
+            return ",".join(map(str, value))
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
     shown = {key: value for key, value in attrs.asdict(expectation).items() if value is not None}
-    return ", ".join(f"{key}={value}" for key, value in shown.items())
+    return " ".join(f"{key}={text(value)}" for key, value in shown.items())
 
 
 def model_summary(phones: list[PhoneResult]) -> dict[str, Any]:

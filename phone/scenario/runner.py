@@ -149,8 +149,11 @@ class ScenarioRun:
         catalogue: Catalogue | None = None,
         progress: Callable[[str], None] = lambda message: None,
         tvs_timeout: float = 5.0,
+        key_size: int | None = None,
     ) -> None:
+        """``key_size`` overrides the labs' key size (1024 makes test runs faster)."""
         self.scenario = scenario
+        self.key_size = key_size
         self.work = Path(work)
         self.catalogue = catalogue or load_catalogue()
         self.progress = progress
@@ -190,8 +193,9 @@ class ScenarioRun:
 
     def _create_labs(self) -> None:
         for key, spec in self.scenario.labs.items():
+            bits = self.key_size or spec.key_size
             code, text = self.lab_command(["init", str(self.lab_dir(key)), "--release", spec.release,
-                                           "--nodes", str(spec.nodes), "--key-size", str(spec.key_size)])
+                                           "--nodes", str(spec.nodes), "--key-size", str(bits)])
             if code != 0:
                 raise ScenarioError(f"scenario {self.scenario.name}: lab {key}: {text.strip()}")
 
