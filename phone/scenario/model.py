@@ -121,9 +121,14 @@ class Scenario:
 
     @property
     def last_change(self) -> Step:
-        """The last step that boots phones: its outcome is "the" outcome of a fleet run."""
+        """The last cluster change phones boot after: its outcome is "the" outcome of a fleet run.
+
+        Steps that only act on phones (a hand erase) or change nothing do not count, so
+        for the seed's regeneration this is the regeneration, not the later erase.
+        """
+        changes = [step for step in self.steps if step.boot and step.lab]
         booting = [step for step in self.steps if step.boot]
-        return booting[-1] if booting else self.steps[-1]
+        return (changes or booting or list(self.steps))[-1]
 
 
 # -- loading -------------------------------------------------------------------------------

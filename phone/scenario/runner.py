@@ -12,8 +12,6 @@ a scenario write the same consoles apart from key material.
 from __future__ import annotations
 
 import contextlib
-import datetime
-import io
 import re
 import shlex
 from collections.abc import Callable, Iterator, Mapping
@@ -27,28 +25,12 @@ from phone.machine import BootReport
 from phone.mix import PhoneSpec, allocate_phones
 from phone.models import Catalogue, PhoneModel, load_catalogue
 from phone.outcome import Verdict, classify
-from phone.phone_console import PhoneConsole
+from phone.rehearsal import ScenarioClock, network_phone, run_lab_command
 from phone.scenario.model import Expectation, Scenario, ScenarioError, Step
-from phone.transports import TftpTransport, TvsTransport
+from phone.transports import TftpTransport
 
-#: The seed's CTL was made on Fri Mar 06 19:45:13 CET 2015; scenarios start there.
-SCENARIO_START = datetime.datetime(2015, 3, 6, 18, 45, 13, tzinfo=datetime.timezone.utc)
+#: ``{work}`` and ``{cert:LAB:SERVICE}`` in scenario operations (see phone.scenario.model).
 _PLACEHOLDER = re.compile(r"\{(work|cert:([a-z0-9_-]+):([A-Za-z]+))\}")
-
-
-class ScenarioClock:
-    """Virtual time: an hour per step for the labs, a millisecond per reading for consoles."""
-
-    def __init__(self, start: datetime.datetime = SCENARIO_START) -> None:
-        self.now = start
-
-    def next_step(self) -> None:
-        self.now = (self.now + datetime.timedelta(hours=1)).replace(microsecond=0)
-
-    def tick(self) -> datetime.datetime:
-        self.now += datetime.timedelta(microseconds=1357)
-        return self.now
-
 
 @attrs.frozen
 class PhoneResult:
@@ -180,16 +162,8 @@ class ScenarioRun:
         return _PLACEHOLDER.sub(replace, text)
 
     def lab_command(self, words: list[str]) -> tuple[int, str]:
-        """Run ``phonetrust lab WORDS`` in this process; its exit code and everything it printed."""
-        from phone.cli import main
-
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            try:
-                code = main(["lab", *words, "--now", self.clock.now.isoformat()])
-            except SystemExit as exit_:  # argparse refusing the words
-                code = int(exit_.code or 0)
-        return code, out.getvalue()
+        """Run ``phonetrust lab WORDS`` at the scenario's clock."""
+        return run_lab_command(words, self.clock.now)
 
     def _create_labs(self) -> None:
         for key, spec in self.scenario.labs.items():
@@ -225,10 +199,7 @@ class ScenarioRun:
             yield servers
 
     def _phone(self, spec: PhoneSpec, port: int) -> Phone:
-        console = PhoneConsole(spec.model, self.clock.tick, keep=True)
-        return Phone(spec.model, spec.mac, fetch=TftpTransport("127.0.0.1", port, spec.model),
-                     ask_tvs=TvsTransport(spec.model, timeout=self.tvs_timeout), clock=self.clock.tick,
-                     console=console)
+        return network_phone(spec, port, self.clock, tvs_timeout=self.tvs_timeout)
 
     def run(self) -> ScenarioResult:
         self.work.mkdir(parents=True, exist_ok=True)
