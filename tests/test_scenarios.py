@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ElementTree
+from pathlib import Path
 
 import pytest
 
 from phone.cli import main
+from phone.logdiff import diff
+from phone.logparse import parse
 from phone.models import load_catalogue
 from phone.scenario import ScenarioError, list_scenarios, load_scenario
 from phone.scenario.report import render_text, to_json
@@ -24,6 +27,21 @@ def test_the_seed_procedures_and_failure_variants_are_bundled():
     assert SEED_PROCEDURES | FAILURE_VARIANTS <= set(BUNDLED)
 
 
+GOLDEN = Path(__file__).parent.parent / "logs" / "golden"
+
+
+def golden_differences(result, folder: Path) -> list[str]:
+    """Where a run's consoles differ from the golden ones, events compared after masking."""
+    differences = []
+    for number, step in enumerate(result.steps, start=1):
+        for phone in step.phones:
+            path = folder / f"{number:02d}-{step.step.name}" / f"{phone.spec.model.name}-{phone.spec.mac}.log"
+            golden = parse(path.read_text()) if path.exists() else []
+            for difference in diff(golden, parse("\n".join(phone.console))):
+                differences.append(f"{path.relative_to(GOLDEN)}: {difference}")
+    return differences
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_scenario_holds(name, tmp_path):
@@ -32,6 +50,8 @@ def test_bundled_scenario_holds(name, tmp_path):
     failures = [f"{step.step.name}: {m}" for step in result.steps for p in step.phones for m in p.mismatches]
     failures += [f"{step.step.name}: {problem}" for step in result.steps for problem in step.problems]
     assert result.passed, "\n".join(failures)
+    if name in SEED_PROCEDURES:
+        assert not golden_differences(result, GOLDEN / name), "\n".join(golden_differences(result, GOLDEN / name))
 
 
 WRONG = """

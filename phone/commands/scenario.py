@@ -17,7 +17,7 @@ from pathlib import Path
 from phone.mix import parse_mix
 from phone.models import load_catalogue
 from phone.scenario.model import find_scenario, list_scenarios
-from phone.scenario.report import render_text, to_json, to_junit
+from phone.scenario.report import render_text, to_json, to_junit, write_consoles
 from phone.scenario.runner import ScenarioRun
 
 
@@ -41,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--phones", metavar="MODEL=N,…", help="phone mix instead of the scenario's own")
     run.add_argument("--work", type=Path, metavar="DIR", help="keep the labs in DIR (default: a temporary folder)")
     run.add_argument("--models-dir", action="append", default=[], metavar="DIR", help="extra model folder")
+    run.add_argument("--console-dir", type=Path, metavar="DIR",
+                     help="write each phone's console per step to DIR/<step>/<MODEL>-<MAC>.log")
     run.add_argument("--key-size", type=int, choices=(1024, 2048, 4096),
                      help="the labs' key size instead of the scenario's (1024 is quicker)")
     run.set_defaults(func=run_scenario)
@@ -86,6 +88,8 @@ def run_scenario(args: argparse.Namespace) -> int:
                              key_size=args.key_size).run()
     if args.junit:
         args.junit.write_text(to_junit(result), encoding="utf-8")
+    if args.console_dir:
+        write_consoles(result, args.console_dir)
     if args.json:
         print(json.dumps(to_json(result, catalogue), indent=2))
     else:

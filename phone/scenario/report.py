@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 import xml.etree.ElementTree as ElementTree
 from collections import Counter
 from typing import Any
@@ -133,3 +134,18 @@ def to_junit(result: ScenarioResult) -> str:
     suite.set("tests", str(cases))
     suite.set("failures", str(failures))
     return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True)
+
+
+def write_consoles(result: ScenarioResult, folder: Path) -> list[Path]:
+    """Each phone's console of each step as ``folder/<step>/<MODEL>-<MAC>.log``."""
+    written = []
+    for number, step_result in enumerate(result.steps, start=1):
+        step_folder = folder / f"{number:02d}-{step_result.step.name}"
+        for phone in step_result.phones:
+            if not phone.console:
+                continue
+            step_folder.mkdir(parents=True, exist_ok=True)
+            path = step_folder / f"{phone.spec.model.name}-{phone.spec.mac}.log"
+            path.write_text("\n".join(phone.console) + "\n", encoding="utf-8")
+            written.append(path)
+    return written
