@@ -16,6 +16,7 @@ the cache misses) are ours and named so in docs/tvs.md.
 from __future__ import annotations
 
 import asyncio
+import time
 import contextlib
 import os
 import threading
@@ -58,6 +59,10 @@ class TvsServerSettings:
     #: Connections beyond this are closed at once, before the handshake (tvsd does the same).
     max_clients: int = 512
     handshake_timeout: float = 10.0
+    #: A full server closes the oldest connection that has sent no request for this long, so
+    #: that idle sockets cannot lock phones out until the handshake timeout; a phone's
+    #: handshake and request take milliseconds. None: never evict (refuse newcomers instead).
+    evict_idle_after: float | None = 2.0
     #: From the end of the handshake until the whole request has arrived.
     request_timeout: float = 10.0
     #: Writing the answer and closing the connection.
@@ -178,6 +183,9 @@ class TvsServer:
         self._responder: TvsResponder | None = None
         self._tasks: set[asyncio.Task] = set()
         self._active = 0
+        #: Connections that have not yet delivered a whole request, oldest first: the ones a
+        #: full server evicts, so that idle sockets cannot lock phones out (see _connection).
+        self._waiting: dict[asyncio.Task, tuple[float, asyncio.BaseTransport]] = {}
         self._attempted = 0
         self._accepted = 0
 
@@ -251,12 +259,14 @@ class TvsServer:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         self._attempted += 1
-        if self._active >= self.settings.max_clients:
+        if self._active >= self.settings.max_clients and not self._evict_oldest_waiting():
             self.trace.debug(f"ERROR:tvsHandleNewPhConnection - too many clients "
                              f"({self._active} of {self.settings.max_clients}), connection refused")
             writer.transport.abort()
             return
         self._active += 1
+        if task is not None:
+            self._waiting[task] = (time.monotonic(), writer.transport)
         try:
             await self._session(reader, writer)
         except asyncio.CancelledError:
@@ -269,7 +279,30 @@ class TvsServer:
                              f"{type(error).__name__}: {error}")
         finally:
             self._active -= 1
+            self._waiting.pop(task, None)
         await close_stream(writer, self.settings.send_timeout)
+
+    def _evict_oldest_waiting(self) -> bool:
+        """Make room by cutting the oldest connection that has sent no request for a while.
+
+        A full server would otherwise let a host holding idle connections (a flood,
+        or stuck clients) turn every phone away until the handshake timeout, again
+        and again. Only connections idle past ``evict_idle_after`` go, so phones in
+        the middle of a handshake during a registration storm are not cut. A cap per
+        address would also stop a flood, but would throttle a fleet emulator that
+        runs thousands of phones from one address.
+        """
+        limit = self.settings.evict_idle_after
+        if limit is None or not self._waiting:
+            return False
+        task, (since, transport) = next(iter(self._waiting.items()))
+        if time.monotonic() - since < limit:
+            return False
+        del self._waiting[task]
+        self.trace.debug("ERROR:tvsHandleNewPhConnection - server full: closing the oldest connection, "
+                         f"idle for {time.monotonic() - since:.1f} s")
+        transport.abort()
+        return True
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._accepted += 1
@@ -309,6 +342,7 @@ class TvsServer:
             self.trace.debug(f"ERROR:{fd}:UNKNOWN: {error}")
             return
         frame = head + payload
+        self._waiting.pop(asyncio.current_task(), None)  # a whole request: no longer evictable
         if settings.trace_messages:
             self.trace.debug(f"{fd}:UNKNOWN:Incoming Phone Msg:")
             self.trace.hex_dump(frame)

@@ -264,24 +264,19 @@ def test_slow_clients_and_garbage_below_the_cap_do_not_hold_up_answers(tvs_proce
 
 
 @pytest.mark.slow
-def test_an_idle_flood_past_the_cap_turns_phones_away_only_until_the_handshake_timeout(tvs_process):
-    # The cap counts connections before their handshake: idle TCP connections from one address
-    # fill it, and phones are turned away (cleanly) until the server cuts the idle ones at its
-    # handshake timeout (10 s by default, 1.5 s here). The attacker's sockets stay open
-    # throughout. Reported on issue 8: the cap is shared by everyone. (A cap of 64 and 100 idle
-    # connections, because past about 100 pending connections each connect waits for a SYN
-    # resend: 600 take 2-3 s to open and the first would be timed out already.)
+def test_an_idle_flood_past_the_cap_does_not_lock_phones_out(tvs_process):
+    # Idle TCP connections from one address fill the cap; a full server closes the oldest
+    # connection idle for over 2 s, so phones are still answered while the attacker's sockets
+    # stay open (it used to turn them away until the handshake timeout).
+    # A cap of 64 and 100 idle connections: past about 100 pending connections each connect
+    # waits for a SYN resend.
     start, tvs, query = tvs_process
-    port, pid = start(max_clients=64, handshake_timeout=1.5)
-    flooded = time.monotonic()
+    port, pid = start(max_clients=64, handshake_timeout=30)
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(100)]
     try:
-        time.sleep(0.2)
-        during = good_clients(port, tvs, query, 5, timeout=1)
-        time.sleep(max(0.0, flooded + 2.0 - time.monotonic()))
-        after = good_clients(port, tvs, query, 5)
+        time.sleep(2.2)
+        during = good_clients(port, tvs, query, 5, timeout=3)
     finally:
         for sock in idle:
             sock.close()
-    assert during == {("tls_failed", None): 5}, during
-    assert after == {("answered", 0): 5}, after
+    assert during == {("answered", 0): 5}, during
