@@ -19,7 +19,7 @@ SIGNATUREMODULUS.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 
 import attrs
@@ -32,6 +32,7 @@ from phone.certs import Identity, PublicKey, load_certificate, record_public_key
 from phone.errors import CertificateError
 from phone.names import ctl_client_name, cucm_name, name_key, rfc4514_joined_name, serial_to_bytes
 from phone.tlv import (
+    DIGEST_NAMES,
     SIGNATURE_SIZES,
     Digest,
     Element,
@@ -308,18 +309,31 @@ def record_key(record: Record) -> PublicKey:
     return key
 
 
-def check_signature(trust_list: TrustList, public_key: PublicKey, *, digests: Iterable[str] | None = None) -> str | None:
+_HASH_BY_NAME: dict[str, type[hashes.HashAlgorithm]] = {"sha1": hashes.SHA1, "sha256": hashes.SHA256,
+                                                        "sha512": hashes.SHA512}
+
+
+def check_signature(
+    trust_list: TrustList,
+    public_key: PublicKey,
+    *,
+    digests: Iterable[str] | None = None,
+    digest_names: Mapping[int, str] | None = None,
+) -> str | None:
     """None when ``public_key`` verifies the file's signature, else the reason it does not.
 
     ``digests`` limits the digest algorithms accepted (a phone model that lacks
-    SHA-512 rejects SHA-512-signed files, SPEC 5).
+    SHA-512 rejects SHA-512-signed files, SPEC 5). ``digest_names`` maps
+    DIGESTALGORITHM codes to digests (default SPEC 2.2's, where code 2 for
+    SHA-256 is OPEN: a model setting can move it).
     """
     header = trust_list.header
-    hash_type = _HASHES.get(header.digest_code)  # type: ignore[call-overload]
-    if hash_type is None:
+    name = (digest_names or DIGEST_NAMES).get(header.digest_code)  # type: ignore[call-overload]
+    if name is None:
         return f"unknown digest algorithm code {header.digest_code}"
-    if digests is not None and header.digest_name not in set(digests):
-        return f"the {header.digest_name.upper()} digest is not supported"
+    hash_type = _HASH_BY_NAME[name]
+    if digests is not None and name not in set(digests):
+        return f"the {name.upper()} digest is not supported"
     if header.signature_algorithm not in (None, 0):
         return f"unknown signature algorithm code {header.signature_algorithm} (only RSA, code 0, is defined)"
     if not isinstance(public_key, rsa.RSAPublicKey):
@@ -357,10 +371,12 @@ def verify(
     *,
     certificate: x509.Certificate | None = None,
     digests: Iterable[str] | None = None,
+    digest_names: Mapping[int, str] | None = None,
 ) -> Verification:
     """Check the file's signature with ``certificate``, or else with its own SAST signer record."""
     if certificate is not None:
-        reason = check_signature(trust_list, certificate.public_key(), digests=digests)  # type: ignore[arg-type]
+        reason = check_signature(trust_list, certificate.public_key(), digests=digests,  # type: ignore[arg-type]
+                                 digest_names=digest_names)
         der = certificate.public_bytes(serialization.Encoding.DER)
         matching = [index for index, record in enumerate(trust_list.records) if record.certificate == der]
         sast = [index for index in matching if trust_list.records[index].function == Role.SAST]
@@ -378,7 +394,7 @@ def verify(
         except CertificateError as error:
             reason = f"record #{index + 1}: {error}"
             continue
-        reason = check_signature(trust_list, key, digests=digests)
+        reason = check_signature(trust_list, key, digests=digests, digest_names=digest_names)
         if reason is None:
             return Verification(True, index)
     return Verification(False, None, reason)

@@ -25,7 +25,7 @@ from phone.certs import PublicKey, load_certificate
 from phone.errors import CertificateError
 from phone.names import name_key, serial_hex
 from phone.signing import check_signature, record_key, verify
-from phone.tlv import FileKind, Record, Role, TrustList
+from phone.tlv import Digest, FileKind, Record, Role, TrustList
 
 if TYPE_CHECKING:
     from phone.models import PhoneModel
@@ -233,6 +233,7 @@ REJECTION_CODES = {
     "tvs-timeout": "the TVS server did not answer",
     "tvs-malformed": "the TVS server's answer was not a TVS message",
     "unsigned-config": "an unsigned configuration while a trust list is installed",
+    "wrong-file": "a signed configuration whose signed FILENAME is another file (setting signed_config_name_must_match)",
     "config-invalid": "a configuration that is not safe, well-formed XML",
 }
 
@@ -253,8 +254,14 @@ def _key_problem(key: PublicKey, model: PhoneModel) -> str | None:
     return None
 
 
+def digest_names(model: PhoneModel) -> dict[int, str]:
+    """DIGESTALGORITHM codes as this model's firmware reads them (SPEC 2.2; code 2 is OPEN)."""
+    return {Digest.SHA1: "sha1", model.settings.sha256_digest_code: "sha256", Digest.SHA512: "sha512"}
+
+
 def _verify_with(new: TrustList, key: PublicKey, model: PhoneModel) -> str | None:
-    return _key_problem(key, model) or check_signature(new, key, digests=model.digests)
+    return _key_problem(key, model) or check_signature(new, key, digests=model.digests,
+                                                       digest_names=digest_names(model))
 
 
 def _vouching_records(listing: TrustList, new: TrustList, roles: frozenset[int] | None) -> Iterable[Record]:
@@ -277,8 +284,9 @@ def file_problem(new: TrustList, item: Item, model: PhoneModel) -> tuple[str, st
     settings = model.settings
     if item is Item.ITL and settings.max_itl_bytes is not None and new.length > settings.max_itl_bytes:
         return "too-large", f"the ITL is {new.length} bytes, over the {settings.max_itl_bytes}-byte limit"
-    if new.header.digest_name not in model.digests:
-        shown = new.header.digest_name or f"code {new.header.digest_code}"
+    digest = digest_names(model).get(new.header.digest_code)  # type: ignore[call-overload]
+    if digest not in model.digests:
+        shown = digest or f"code {new.header.digest_code}"
         return "digest-unsupported", f"the {shown.upper()} digest is not supported by the {model.name}"
     if item is not Item.CONFIG and settings.max_sast_records is not None:
         count = len(new.records_with_role(Role.SAST))
@@ -291,8 +299,8 @@ def file_problem(new: TrustList, item: Item, model: PhoneModel) -> tuple[str, st
     return None
 
 
-def _own_signer(new: TrustList) -> Record | None:
-    verification = verify(new)
+def _own_signer(new: TrustList, model: PhoneModel) -> Record | None:
+    verification = verify(new, digest_names=digest_names(model))
     return new.records[verification.signed_by] if verification.valid else None
 
 
@@ -314,9 +322,10 @@ def assess(new: TrustList, item: Item, trusted: Trusted, model: PhoneModel, now:
     if rule.leap_of_faith:
         if not model.settings.first_list_requires_own_signature:
             return _accept(rule, "leap-of-faith", rule.situation)
-        own = _own_signer(new)
+        own = _own_signer(new, model)
         if own is None:
-            return _reject(rule, f"its own SAST record does not verify it ({verify(new).reason})", "bad-signature")
+            reason = verify(new, digest_names=digest_names(model)).reason
+            return _reject(rule, f"its own SAST record does not verify it ({reason})", "bad-signature")
         key_problem = _key_problem(record_key(own), model)
         if key_problem:
             return _reject(rule, key_problem, "key-size")
