@@ -245,7 +245,8 @@ def load_certificate(data: bytes, *, source: str = "certificate") -> x509.Certif
     trust lists parses each certificate once (failures are not cached).
     """
     try:
-        return _load_certificate(bytes(data))
+        load = _load_certificate if len(data) <= 16 * 1024 else _load_certificate.__wrapped__
+        return load(bytes(data))
     except CertificateError as error:
         raise CertificateError(f"{source}: {error}") from None
 

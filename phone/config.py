@@ -30,6 +30,7 @@ MAX_TVS_MEMBERS = 5
 DEFAULT_TVS_PORT = 2445
 #: Far above any real configuration (CUCM's are a few KB); refuses a hostile giant file before parsing.
 MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CACHED_CONFIG_BYTES = 64 * 1024
 #: A number of the file: ASCII digits only (``str.isdigit`` also takes "²" and "٣", which
 #: ``int`` refuses or reads), at most 9 of them (far above any port, priority or mode, and
 #: far below the 4300 digits past which ``int`` raises).
@@ -73,7 +74,10 @@ class PhoneConfig:
         if len(data) > MAX_CONFIG_BYTES:
             raise ConfigFormatError(f"{source}: {len(data)} bytes is too large for a phone configuration")
         try:
-            return _read_config(bytes(data))
+            # Real configurations are a few KB; a large one is read without being cached,
+            # so a hostile server cannot fill memory with cached copies.
+            read = _read_config if len(data) <= MAX_CACHED_CONFIG_BYTES else _read_config.__wrapped__
+            return read(bytes(data))
         except ConfigFormatError as error:
             raise ConfigFormatError(f"{source}: {error}") from None
 

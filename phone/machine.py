@@ -61,10 +61,21 @@ QUERY_CERT_REQ = 3
 CERT_VERIFICATION_REQ = 1
 
 
+#: Files larger than this are parsed every time: a hostile server sending large, ever
+#: different files must not fill memory with cached copies (real lists are a few KB).
+CACHED_FILE_LIMIT = 128 * 1024
+
+
 @functools.lru_cache(maxsize=256)
+def _parse_shared(data: bytes, kind: FileKind | None) -> TrustList:
+    return TrustList.from_bytes(data, kind=kind)
+
+
 def parse_cached(data: bytes, kind: FileKind | None = None) -> TrustList:
     """Parse a file once however many phones hold the same bytes (a fleet shares its lists)."""
-    return TrustList.from_bytes(data, kind=kind)
+    if len(data) > CACHED_FILE_LIMIT:
+        return TrustList.from_bytes(data, kind=kind)
+    return _parse_shared(data, kind)
 
 
 # --- persisted state ------------------------------------------------------------------
@@ -517,6 +528,10 @@ class PhoneMachine:
             signed = parse_cached(event.data, FileKind.SGN)
         except TrustListFormatError as error:
             return self._refuse(Item.CONFIG, event.name, f"not a valid signed file: {error}", out, "format")
+        signed_name = signed.header.filename or ""
+        if self.model.settings.signed_config_name_must_match and signed_name.lower() != event.name.lower():
+            reason = f"it signs {signed_name or 'no file name'}, not {event.name}"
+            return self._refuse(Item.CONFIG, event.name, reason, out, "wrong-file")
         assessment = assess(signed, Item.CONFIG, self.flash.trusted(), self.model, now)
         if assessment.outcome is Outcome.ACCEPT:
             return self._apply_config(event.name, signed.payload or b"", out)

@@ -115,6 +115,13 @@ class TrustSettings:
     #: in the CUCM security guide.
     rollback_itl_accepts_unsigned_config: bool = attrs.field(default=True, validator=_boolean)
 
+    #: SPEC 2.7 (OPEN: not documented). A signed configuration is applied only
+    #: when the FILENAME its header signs is the file the phone asked for
+    #: (``SEP<MAC>.cnf.xml.sgn``). Default True: CUCM and usecallmanager's tool
+    #: both write that name, and without the check another phone's configuration,
+    #: signed by the same TFTP key, would be applied.
+    signed_config_name_must_match: bool = attrs.field(default=True, validator=_boolean)
+
     #: SPEC 4.2. Keep TVS answers for their TTL ("TVS added cert to TVS cache -
     #: expires in 24 hours"). Default True: seen in the 8861 log (reference S1).
     tvs_cache: bool = attrs.field(default=True, validator=_boolean)
