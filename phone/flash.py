@@ -97,7 +97,7 @@ class FlashStore:
 
     def _damaged(self, path: Path, what: str) -> FlashStoreError:
         return FlashStoreError(f"{path}: {what}; the flash generation is damaged and is not used "
-                               f"(remove {self.directory} to start this phone afresh)")
+                               f"('phonetrust phone factory-reset --state {self.directory}' starts this phone afresh)")
 
     def load(self) -> Flash:
         """The flash as last saved (an empty flash for a new phone)."""
@@ -209,6 +209,20 @@ class FlashStore:
         if self.durable:
             _fsync_dir(self.directory)
         self._collect(keep={generation.name})
+
+    def wipe(self) -> None:
+        """Forget this phone's flash, readable or not: the factory reset of a damaged folder.
+
+        Only the store's own entries go (``CURRENT`` and the generations); anything else
+        a user put in the folder stays.
+        """
+        if not self.directory.is_dir():
+            return
+        for entry in self.directory.iterdir():
+            if _GENERATION.fullmatch(entry.name) and entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            elif entry.name in (_CURRENT, f".{_CURRENT}.tmp"):
+                entry.unlink()
 
     def _collect(self, keep: set[str]) -> None:
         """Remove generations other than the current one (including those of interrupted saves)."""

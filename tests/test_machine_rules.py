@@ -419,3 +419,78 @@ def test_a_signer_tvs_does_not_know_is_rejected_but_fixable_from_the_cluster():
     verdict = classify(report)
     assert verdict.outcome is PhoneOutcome.REJECTED and not verdict.erase_needed
     assert verdict.codes[0] == "tvs-not-trusted"
+
+
+# -- settings the hostile-input review asked for ---------------------------------------------------
+
+
+def test_a_signed_configuration_for_another_phone_is_not_applied():
+    from phone.signing import build_signed_file
+
+    cluster = MiniCluster()
+    flash = settled("CP-8861", cluster)
+    files = cluster.files()
+    other = build_signed_file(b"<device><TVS/></device>", cluster.callmanager, filename="SEP0000DEADBEEF.cnf.xml",
+                              timestamp=9)
+    files[SGN] = other.data
+    machine, report, _, _ = boot("CP-8861", cluster, flash, files=files)
+    assert result(report, SGN) == "rejected" and report.result_of(SGN).code == "wrong-file"
+    assert machine.flash.config == flash.config
+    model = get_model("CP-8861")
+    lenient = attrs.evolve(model, settings=attrs.evolve(model.settings, signed_config_name_must_match=False))
+    machine, report = run_boot(PhoneMachine(lenient, MAC, flash), fetch=serve_files(files),
+                               ask_tvs=TvsDouble(cluster), clock=lambda: NOW)
+    assert result(report, SGN) == "applied"
+
+
+def test_large_files_are_parsed_without_being_cached():
+    from phone.machine import CACHED_FILE_LIMIT, _parse_shared, parse_cached
+    from phone.signing import build_trust_list, make_record
+    from phone.tlv import Role
+    from conftest import node_identity
+
+    cm = MiniCluster().callmanager
+    records = [make_record(cm.certificate, Role.SAST)] + [
+        make_record(node_identity(f"big-{i}", serial=0x2000 + i).certificate, Role.TVS) for i in range(140)]
+    big = build_trust_list(records, cm, filename="ITLFile.tlv", timestamp=1).data
+    assert len(big) > CACHED_FILE_LIMIT
+    cached_before = _parse_shared.cache_info().currsize
+    assert parse_cached(big).length == len(big)
+    assert _parse_shared.cache_info().currsize == cached_before
+    small = MiniCluster().itl()
+    parse_cached(small)
+    assert parse_cached(small) is parse_cached(small)  # small files are shared
+
+
+def _itl_with_digest_code(cluster, code: int) -> bytes:
+    """An ITL whose DIGESTALGORITHM byte is ``code``, signed with SHA-256."""
+    from phone.signing import assemble, make_record
+    from phone.tlv import Element, HeaderTag, Role
+
+    cm = cluster.callmanager
+    elements = [
+        Element.container(HeaderTag.SIGNER_ID, [Element(HeaderTag.SERIAL_NUMBER, cm.serial)]),
+        Element.container(HeaderTag.SIGNATURE_INFO, [Element.uint(HeaderTag.DIGEST_ALGORITHM, code, 1)]),
+        Element(HeaderTag.SIGNATURE),
+        Element.text(HeaderTag.FILENAME, "ITLFile.tlv"),
+    ]
+    return assemble((1, 2), elements, make_record(cm.certificate, Role.SAST).encode(), cm.private_key,
+                    digest="sha256").data
+
+
+def test_the_sha256_digest_code_is_a_model_setting():
+    """SPEC 2.2: code 2 for SHA-256 was never seen in a real file; sha256_digest_code moves it."""
+    cluster = MiniCluster()
+    model = get_model("CP-8861")
+    moved = attrs.evolve(model, settings=attrs.evolve(model.settings, sha256_digest_code=4))
+
+    def first_itl(phone_model, code):
+        files = {**cluster.files(), ITL: _itl_with_digest_code(cluster, code)}
+        _, report = run_boot(PhoneMachine(phone_model, MAC), fetch=serve_files(files), ask_tvs=TvsDouble(cluster),
+                             clock=lambda: NOW)
+        return report.result_of(ITL)
+
+    assert first_itl(model, 2).result == "installed"
+    assert first_itl(model, 4).code == "digest-unsupported"
+    assert first_itl(moved, 4).result == "installed"
+    assert first_itl(moved, 2).code == "digest-unsupported"

@@ -141,3 +141,22 @@ def test_phone_commands_refuse_bad_arguments_in_one_line(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("phonetrust: ")
+
+
+def test_factory_reset_recovers_a_damaged_state_folder(tmp_path, capsys):
+    cluster = MiniCluster(mixed_mode=True)
+    with serving(cluster, tmp_path) as (tftp_port, _store):
+        argv = ["phone", "boot", "--model", "CP-7975", "--mac", MAC, "--tftp", f"127.0.0.1:{tftp_port}",
+                "--state", str(tmp_path / "phone")]
+        assert main(argv) == 0
+        state = tmp_path / "phone"
+        generation = state / (state / "CURRENT").read_text().strip()
+        (generation / "CTLFile.tlv").write_bytes(b"truncated")
+        (state / "notes.txt").write_text("mine")
+        capsys.readouterr()
+        assert main(["phone", "show", "--state", str(state)]) == 2  # damaged: refused, not trusted
+        assert main(["phone", "factory-reset", "--state", str(state)]) == 0
+        assert "factory reset: it is empty now" in capsys.readouterr().out
+        assert (state / "notes.txt").read_text() == "mine"
+        assert main(argv) == 0  # boots again from nothing
+        assert FlashStore(state).load().ctl == cluster.ctl()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from phone.device import Phone, boot_json
 from phone.errors import UsageError
-from phone.flash import FlashStore
+from phone.flash import FlashStore, FlashStoreError
 from phone.machine import PhoneMachine
 from phone.models import PhoneModel, load_catalogue
 from phone.phone_console import PhoneConsole
@@ -88,8 +88,16 @@ def run_erase(args: argparse.Namespace) -> int:
 
 
 def run_factory_reset(args: argparse.Namespace) -> int:
-    model, device, store = _existing_phone(args)
-    _offline(model, device, store).factory_reset()
+    try:
+        model, device, store = _existing_phone(args)
+        phone = _offline(model, device, store)
+    except FlashStoreError as error:
+        # The reset a real phone offers when nothing else works: a folder that no longer
+        # loads is wiped rather than left for the user to delete by hand.
+        FlashStore(args.state).wipe()
+        print(f"{args.state}: the flash could not be read ({error}); factory reset: it is empty now")
+        return 0
+    phone.factory_reset()
     print(f"{device}: factory reset; the flash is empty")
     return 0
 
