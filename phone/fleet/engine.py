@@ -51,6 +51,8 @@ _MODEL = BOOT_FIELDS.index("model")
 _MAC = BOOT_FIELDS.index("mac")
 _ERASE = BOOT_FIELDS.index("erase_needed")
 _TVS = BOOT_FIELDS.index("through_tvs")
+_START = BOOT_FIELDS.index("start")
+_TOTAL = BOOT_FIELDS.index("total_seconds")
 
 Progress = Callable[[str, int, int], None]
 
@@ -134,6 +136,7 @@ class Fleet:
         self._local: Worker | None = None
         self._last: dict[str, tuple[str, str, bool, bool]] = {}
         self._steps: list[StepSummary] = []
+        self._timeline: list[tuple[str, float]] = []
         self._started = False
         self.peak_rss_kib: dict[int, int] = {}
 
@@ -219,6 +222,7 @@ class Fleet:
                 entry = (row[_MODEL], row[_OUTCOME], bool(row[_ERASE]), bool(row[_TVS]))
                 self._last[row[_MAC]] = entry
                 rows_seen.append(entry)
+                self._timeline.append((step, row[_START] + row[_TOTAL] - started))
             if self.progress is not None:
                 self.progress(step, len(rows_seen), len(self.phones))
 
@@ -251,6 +255,10 @@ class Fleet:
             phones=len(self.phones), boots=sum(step.boots for step in self._steps),
             seconds=sum(step.seconds for step in self._steps), by_model=count(self._last.values()),
             steps=tuple(self._steps))
+
+    def timeline(self) -> list[tuple[str, float]]:
+        """(step, seconds from the step's start to the boot's end) of every boot so far."""
+        return list(self._timeline)
 
     @property
     def run_id(self) -> int | None:
