@@ -125,6 +125,7 @@ class Fleet:
         self._run = {"started": time.time(), "phones": describe(self.counts), "phone_count": len(self.phones),
                      "shard": str(shard), "mac_prefix": mac_prefix, "workers": self.workers,
                      "concurrency": concurrency, "jitter": jitter, "rate": rate,
+                     "target": (run_params or {}).get("target"),
                      "params": {"seed": seed, "blksize": blksize, "tvs_timeout": tvs_timeout,
                                 "console_dir": None if console_dir is None else str(console_dir),
                                 **(run_params or {})}}
