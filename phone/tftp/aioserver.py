@@ -12,8 +12,10 @@ tenth of that, with no descriptor limit (epoll).
 Protocol, as a CUCM TFTP server behaves towards phones:
 
 - a read request (RRQ) starts a transfer from a new socket (a new transfer
-  id, RFC 1350 section 4); a repeated RRQ from the same client port while its
-  transfer runs is ignored;
+  id, RFC 1350 section 4); the same RRQ repeated from the same client port
+  while its transfer runs gets the last packet again; another request from
+  that port (its OS reused the port of a transfer whose final ACK is still
+  unread) ends the old transfer and starts the new one;
 - options (RFC 2347): ``blksize`` 8-65464 (RFC 2348; larger asks get 65464),
   ``tsize`` (RFC 2349: the file's size is announced), ``timeout`` 1-255 s
   (RFC 2349); others are left out of the OACK. With at least one accepted
@@ -141,12 +143,13 @@ class _Transfer:
     is a coroutine; both cost more than the rest of a transfer (docs/fleet.md).
     """
 
-    __slots__ = ("server", "client", "data", "blksize", "timeout", "block", "last_packet", "resends", "sock",
-                 "deadline", "done")
+    __slots__ = ("server", "client", "request", "data", "blksize", "timeout", "block", "last_packet", "resends",
+                 "sock", "deadline", "done")
 
-    def __init__(self, server: AsyncTftpFileServer, client: tuple[str, int], data: bytes, blksize: int,
-                 timeout: float, sock: socket.socket) -> None:
+    def __init__(self, server: AsyncTftpFileServer, client: tuple[str, int], request: bytes, data: bytes,
+                 blksize: int, timeout: float, sock: socket.socket) -> None:
         self.server = server
+        self.request = request
         self.client = client
         self.data = data
         self.blksize = blksize
@@ -176,6 +179,13 @@ class _Transfer:
             pass  # the socket buffer is full: the resend timer sends it again
         except OSError:
             self.finish()
+
+    @property
+    def final_block_sent(self) -> bool:
+        return self.block > 0 and self.block * self.blksize > len(self.data)
+
+    def resend(self) -> None:
+        self._sendto(self.last_packet, self.client)
 
     def expired(self, now: float) -> None:
         """Called by the server's sweep once ``deadline`` has passed: resend, or give up."""
@@ -211,7 +221,7 @@ class _Transfer:
             return
         if opcode != ACK or number != self.block & 0xFFFF:
             return  # not an ACK, or a duplicate ACK of an earlier block: ignored (RFC 1123 4.2.3.1)
-        if self.block > 0 and self.block * self.blksize > len(self.data):
+        if self.final_block_sent:
             self.server.counts["completed"] += 1
             self.finish()  # the short last block is acknowledged
             return
@@ -266,7 +276,7 @@ class AsyncTftpFileServer:
         self._requested_port = port
         self._port: int | None = None
         self.counts = dict.fromkeys(("requests", "served", "not_found", "refused", "dropped", "errors", "completed",
-                                     "timeouts"), 0)
+                                     "timeouts", "reused_ports"), 0)
         self._sessions: dict[tuple[str, int], _Transfer] = {}
         self._sock: socket.socket | None = None
         self._sweeper: asyncio.TimerHandle | None = None
@@ -343,8 +353,16 @@ class AsyncTftpFileServer:
                 log.warning("TFTP request from %s failed", address, exc_info=True)
 
     def _request(self, datagram: bytes, client: tuple[str, int]) -> None:
-        if client in self._sessions:
-            return  # the client repeats its request while we answer it
+        running = self._sessions.get(client)
+        if running is not None:
+            if datagram == running.request and not running.final_block_sent:
+                running.resend()  # the client repeats its request: it missed our answer
+                return
+            # A new request from the port of a transfer whose last ACK we have not read yet:
+            # the client finished it and its OS gave the port to a new socket. Without this,
+            # the request would be taken for a repeat and the phone would wait out a timeout.
+            self.counts["reused_ports"] += 1
+            running.finish()
         try:
             opcode, name, mode, options = parse_request(datagram)
         except RequestError as error:
@@ -391,7 +409,7 @@ class AsyncTftpFileServer:
             self.counts["errors"] += 1
             return
         self.counts["served"] += 1
-        transfer = _Transfer(self, client, data, blksize, timeout, sock)
+        transfer = _Transfer(self, client, datagram, data, blksize, timeout, sock)
         self._sessions[client] = transfer
         self.loop.add_reader(sock.fileno(), transfer.readable)
         if accepted:
