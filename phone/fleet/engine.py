@@ -280,8 +280,18 @@ class Fleet:
                     raise TransportError(f"no word from the fleet workers for {WORKER_SILENCE:.0f} s")
 
     def memory_kib(self) -> dict[int, int]:
-        """Peak resident memory of each worker process, in KiB (Linux ru_maxrss)."""
-        return dict(self.peak_rss_kib)
+        """Peak resident memory of each worker process so far, in KiB (Linux ru_maxrss); between steps."""
+        if self._local is not None or not self._pipes:
+            return {}
+        for pipe in self._pipes:
+            pipe.send(("memory",))
+        peaks: dict[int, int] = {}
+        while len(peaks) < len(self._pipes):
+            message = self._receive()
+            if message[0] == "memory":
+                peaks[message[1]] = message[2]
+        self.peak_rss_kib.update(peaks)
+        return peaks
 
 
 def _counts_of(phones: Sequence[FleetPhone]) -> tuple[tuple[str, int], ...]:

@@ -120,7 +120,7 @@ def outcome_chart(summary: FleetSummary) -> str:
     models = list(summary.by_model.items())
     label_width, bar_width, row, top = 110, 520, 28, 10
     height = top + row * len(models) + 10
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_width + bar_width + 190}" height="{height}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_width + bar_width + 280}" height="{height}" '
              f'role="img" aria-label="outcome per model">']
     for position, (model, counts) in enumerate(models):
         y = top + position * row
@@ -147,7 +147,7 @@ def outcome_chart(summary: FleetSummary) -> str:
 
 def timeline_chart(name: str, completions: list[float], *, bins: int = 40) -> str:
     """A histogram of boot completion times (seconds after the step's start) for one step."""
-    width, height, left, bottom = 640, 160, 40, 28
+    width, height, left, bottom, right = 680, 160, 40, 28, 30
     if not completions:
         return f"<p class=note>{_e(name)}: no boot.</p>"
     end = max(max(completions), 1e-3)
@@ -156,10 +156,10 @@ def timeline_chart(name: str, completions: list[float], *, bins: int = 40) -> st
     for value in completions:
         counts[min(bins - 1, max(0, int(value / size)))] += 1
     peak = max(counts)
-    bar = (width - left) / bins
+    bar = (width - left - right) / bins
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
              f'aria-label="boot completions over time, step {_e(name)}">',
-             f'<line x1="{left}" y1="{height - bottom}" x2="{width}" y2="{height - bottom}" stroke="#888"/>',
+             f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#888"/>',
              f'<text x="0" y="12">{peak}</text><text x="0" y="{height - bottom}">0</text>']
     for position, value in enumerate(counts):
         h = (height - bottom - 16) * value / peak if peak else 0
@@ -168,7 +168,7 @@ def timeline_chart(name: str, completions: list[float], *, bins: int = 40) -> st
                      f'height="{h:.1f}" fill="#1565c0"><title>{value} boots ended {position * size:.2f}-'
                      f'{(position + 1) * size:.2f} s</title></rect>')
     for fraction in (0, 0.25, 0.5, 0.75, 1):
-        x = left + (width - left) * fraction
+        x = left + (width - left - right) * fraction
         parts.append(f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle">{end * fraction:.1f} s</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -280,11 +280,12 @@ def _serve_main(connection, host: str, bits: int, server: str) -> None:  # pragm
                 from phone.tftp.aioserver import running_aio_tftp_server
 
                 fast = stack.enter_context(running_aio_tftp_server(dynamic, host=host, port=0))
-                tftp_port, tftp_stats = fast.port, fast.stats
+                tftp_port = fast.port
+                tftp_stats = lambda: {**attrs.asdict(fast.stats()), **fast.counts}  # noqa: E731
             else:
                 tftp = TftpFileServer(None, dynamic, host=host, port=0, max_sessions=900)
                 tftp_port = stack.enter_context(tftp)
-                tftp_stats = tftp.stats
+                tftp_stats = lambda: attrs.asdict(tftp.stats())  # noqa: E731
             connection.send(("ok", (tftp_port, tvs.port)))
             while True:
                 message = connection.recv()
@@ -299,7 +300,7 @@ def _serve_main(connection, host: str, bits: int, server: str) -> None:  # pragm
                                 store.add(cluster.callmanager.der, (0, 2))
                         connection.send(("ok", None))
                     elif message[0] == "stats":
-                        connection.send(("ok", attrs.asdict(tftp_stats()) if tftp_stats else {}))
+                        connection.send(("ok", tftp_stats()))
                     elif message[0] == "cpu":
                         times = os.times()
                         connection.send(("ok", times.user + times.system))
