@@ -46,7 +46,7 @@ CATALOGUE: Mapping[str, Mapping[str, tuple[Line, ...]]] = {
         ENTERPRISE: (Line("NOT", "SECUREAPP", "Starting trust list processing for {device}"),),
     },
     "download.start": {
-        JAVA79XX: (Line("NOT", "CFGD", "tftpGetFile: requesting [{name}] from [{server}]"),),
+        JAVA79XX: (Line("NOT", "CFGD", "tftpGetFile: requesting [{name}]"),),
         ENTERPRISE: (
             _real("NOT", "downd", "DDFORK - execing [/usr/sbin/dgetfile][-L620][ ]", S1),
             _real("NOT", "dgetfile({pid})",

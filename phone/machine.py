@@ -431,7 +431,12 @@ class PhoneMachine:
         return self._config_step()
 
     def _config_step(self) -> Step:
-        return Step.CONFIG_SIGNED if self.flash.trusted().any_list else Step.CONFIG_PLAIN
+        """SPEC 4.1: the signed configuration once a trust list is installed; with only a rollback
+        ITL the phone takes unsigned configurations again (SPEC 4.2), so it asks for the plain one."""
+        trusted = self.flash.trusted()
+        if trusted.ctl is None and trusted.rollback and self.model.settings.rollback_itl_accepts_unsigned_config:
+            return Step.CONFIG_PLAIN
+        return Step.CONFIG_SIGNED if trusted.any_list else Step.CONFIG_PLAIN
 
     def _next_step(self, after: Step, *, found: bool) -> Step:
         if after is Step.CTL:
@@ -683,7 +688,7 @@ class PhoneMachine:
         """SPEC 4.3: the screen's verdict on this boot's trust lists."""
         report, trusted = self.report, self.flash.trusted()
         if report.ctl_change == "failed":
-            return ["ctl_update_failed" if self.model.message("ctl_update_failed") else "update_failed"]
+            return [event for event in ("update_failed", "ctl_update_failed") if self.model.message(event)]
         if report.itl_change == "failed":
             return ["update_failed"]
         events = []

@@ -69,6 +69,8 @@ class TvsServerSettings:
     ctl_poll_interval: float | None = 2.0
     #: Hex dumps and decoded headers of each message in the trace (S1.e/S1.f).
     trace_messages: bool = True
+    #: How QUERY issuers are matched: "cucm" (CUCM's exact Unique MAP ID) or "any" rendering (tvs_store).
+    issuer_match: str = "cucm"
 
 
 class TvsResponder:
@@ -187,9 +189,10 @@ class TvsServer:
 
     async def start(self) -> int:
         """Open the store, read the CTL, listen; returns the bound port (settings.port 0: any)."""
-        store = None if self._db_path is None else TvsStore(self._db_path)
+        match = self.settings.issuer_match
+        store = None if self._db_path is None else TvsStore(self._db_path, issuer_match=match)
         ctl = None if self._ctl_path is None else CtlCache(self._ctl_path, ttl=self.settings.ctl_ttl,
-                                                           log=self.trace.debug)
+                                                           log=self.trace.debug, issuer_match=match)
         self._responder = TvsResponder(store, ctl, self.trace)
         try:
             self._server = await asyncio.start_server(self._connection, self.settings.host,

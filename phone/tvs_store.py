@@ -53,6 +53,23 @@ def _issuer_keys(certificate: x509.Certificate, *texts: str | None) -> frozenset
     return frozenset(_key(text) for text in renderings if text)
 
 
+#: How a QUERY's issuer text is matched (SPEC 3.3). CUCM keys both caches on
+#: serial + issuer text ("Unique MAP ID"): the DB cache on the issuer as CUCM
+#: renders it, the CTL cache on the issuer as the CTL record writes it. That is
+#: why, in reference-logs S2, an eToken queried with the CTL client's lower-case
+#: issuer misses the DB cache (where it was uploaded) and is found in the CTL
+#: cache. "any" matches any producer's rendering instead (friendlier towards
+#: files built by other tools).
+ISSUER_MATCH_CUCM = "cucm"
+ISSUER_MATCH_ANY = "any"
+
+
+def _check_issuer_match(value: str) -> str:
+    if value not in (ISSUER_MATCH_CUCM, ISSUER_MATCH_ANY):
+        raise UsageError(f"issuer matching {value!r}: choose {ISSUER_MATCH_CUCM!r} or {ISSUER_MATCH_ANY!r}")
+    return value
+
+
 def _key(text: str) -> str:
     """A name_key as text, so that it can be stored in SQLite and compared as a string."""
     return json.dumps(name_key(text))
@@ -119,8 +136,10 @@ class TvsStore:
     thread. ``create=False`` refuses a missing file instead of making an empty one.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
+                 issuer_match: str = ISSUER_MATCH_CUCM) -> None:
         self.path = Path(path)
+        self.issuer_match = _check_issuer_match(issuer_match)
         if not create and not self.path.is_file():
             raise UsageError(f"no TVS database at {self.path} (create one with 'phonetrust tvs add')")
         try:
@@ -171,7 +190,11 @@ class TvsStore:
         return [_entry(row[:-1]) for row in rows if wanted is None or wanted in json.loads(row[-1])]
 
     def find(self, serial: bytes, issuer: str) -> CertificateEntry | None:
-        """Lookup by serial (byte for byte) and issuer (any producer's rendering)."""
+        """Lookup by serial (byte for byte) and issuer: as CUCM writes it, or any rendering (``issuer_match``)."""
+        if self.issuer_match == ISSUER_MATCH_CUCM:
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM certificates WHERE serial = ? AND issuer = ?"
+                                   " ORDER BY id", (bytes(serial), issuer)).fetchone()
+            return None if row is None else _entry(row)
         found = self._by_serial(serial, issuer)
         return found[0] if found else None
 
@@ -219,8 +242,10 @@ class CtlCache:
 
     def __init__(self, path: str | os.PathLike[str] | None, *, ttl: int = DEFAULT_TTL,
                  log: Callable[[str], None] | None = None,
-                 read_records: Callable[[bytes], Iterable[object]] = _read_ctl_records) -> None:
+                 read_records: Callable[[bytes], Iterable[object]] = _read_ctl_records,
+                 issuer_match: str = ISSUER_MATCH_CUCM) -> None:
         self.path = None if path is None else Path(path)
+        self.issuer_match = _check_issuer_match(issuer_match)
         self.ttl = ttl
         self._log = log or (lambda text: None)
         self._read_records = read_records
@@ -287,9 +312,11 @@ class CtlCache:
         return tuple(items)
 
     def find(self, serial: bytes, issuer: str) -> CertificateEntry | None:
-        wanted = _key(issuer)
+        """Lookup by serial and issuer; with CUCM matching, the issuer as the CTL record writes it."""
+        exact = self.issuer_match == ISSUER_MATCH_CUCM
+        wanted = issuer if exact else _key(issuer)
         for item in self._items:
-            if item.entry.serial == serial and wanted in item.issuer_keys:
+            if item.entry.serial == serial and (item.entry.issuer == wanted if exact else wanted in item.issuer_keys):
                 return item.entry
         return None
 

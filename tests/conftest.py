@@ -7,6 +7,8 @@ import functools
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 from phone.certs import Identity, Profile, cucm_subject, generate_ec_key, generate_rsa_key, make_certificate, simple_subject
 
 #: The seed's certificates were made on this day; every test certificate starts then.

@@ -84,9 +84,16 @@ def test_query_answers_with_the_roles_spec_3_3_observes(tvs_files, tvs_identity,
 
 
 @pytest.mark.parametrize("style", [cucm_name, ctl_client_name, rfc4514_joined_name])
-def test_query_finds_the_issuer_whatever_producer_wrote_it(tvs_files, tvs_identity, db, style):
-    with running_tvs_server(*tvs_files, db=db) as server:
+def test_query_finds_the_issuer_whatever_producer_wrote_it_when_told_to(tvs_files, tvs_identity, db, style):
+    settings = TvsServerSettings(port=0, issuer_match="any")
+    with running_tvs_server(*tvs_files, db=db, settings=settings) as server:
         assert ask(server.port, query_for("cucm-1051-a-pub", style), tvs_identity.der).status == 0
+
+
+@pytest.mark.parametrize(("style", "status"), [(cucm_name, 0), (ctl_client_name, 1), (rfc4514_joined_name, 1)])
+def test_query_matches_the_issuer_as_cucm_writes_it_by_default(tvs_files, tvs_identity, db, style, status):
+    with running_tvs_server(*tvs_files, db=db) as server:
+        assert ask(server.port, query_for("cucm-1051-a-pub", style), tvs_identity.der).status == status
 
 
 def test_query_trace_matches_cucm_lines_of_s1(tvs_files, tvs_identity, db):

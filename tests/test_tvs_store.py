@@ -39,7 +39,8 @@ def test_unknown_role_codes_print_as_numbers():
     assert (role_name(2), role_name(21), role_name(9)) == ("CCM+TFTP", "TVS", "9")
 
 
-def test_added_certificate_is_found_by_serial_and_issuer_in_every_producers_rendering(store):
+def test_added_certificate_is_found_by_serial_and_issuer_in_every_producers_rendering(tmp_path):
+    store = TvsStore(tmp_path / "any.sqlite3", issuer_match="any")
     pub = identity("cucm-1051-a-pub")
     entry = store.add(pub.der, [3, 0])
     assert entry.roles == (0, 3) and entry.ttl == 86400
@@ -49,6 +50,23 @@ def test_added_certificate_is_found_by_serial_and_issuer_in_every_producers_rend
     for text in (cucm_name(issuer), ctl_client_name(issuer), rfc4514_joined_name(issuer),
                  "cn=CUCM-1051-A-PUB; ou=TAC; o=Cisco; c=PL;"):
         assert store.find(serial, text) == entry, text
+
+
+def test_cucm_matching_finds_only_the_issuer_as_cucm_writes_it(store):
+    """CUCM's DB cache keys on serial + issuer as CUCM renders it (SPEC 3.3, reference-logs S2)."""
+    pub = identity("cucm-1051-a-pub")
+    entry = store.add(pub.der, [0, 2])
+    serial = serial_to_bytes(pub.certificate.serial_number)
+    issuer = pub.certificate.issuer
+    assert store.issuer_match == "cucm"
+    assert store.find(serial, cucm_name(issuer)) == entry
+    assert store.find(serial, ctl_client_name(issuer)) is None
+    assert store.find(serial, rfc4514_joined_name(issuer)) is None
+
+
+def test_unknown_issuer_matching_is_refused(tmp_path):
+    with pytest.raises(UsageError, match="issuer matching 'fuzzy'"):
+        TvsStore(tmp_path / "x.sqlite3", issuer_match="fuzzy")
 
 
 def test_serial_must_match_byte_for_byte(store):

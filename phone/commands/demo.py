@@ -1,44 +1,94 @@
 """`phonetrust demo`: the main job on the embedded default, no arguments needed.
 
-For now it builds the seed document's tokenless CTL (four records, 4947 bytes)
-from freshly made certificates and shows it as CUCM's `show ctl` would; the
-lab and fleet work turns this into the full rehearsal.
+It replays the seed document's four procedures (non-secure → tokenless mixed
+mode, eToken → tokenless, tokenless → eToken, CallManager regeneration) on
+emulated CUCM 10.5 clusters served on loopback, with a mixed set of phones
+booting over real TFTP and TLS, and prints what each model did at each
+procedure's last change: who accepted (and whether TVS had to vouch), who
+refused, and who now needs its CTL erased by hand.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-from phone.certs import Profile, cucm_subject, generate_rsa_key, make_certificate
-from phone.showctl import render_show_ctl
-from phone.signing import build_trust_list, make_record, verify
-from phone.tlv import Role
+from rich.console import Console
+from rich.table import Table
 
-_SEED_DAY = datetime.datetime(2015, 3, 6, 19, 45, 13, tzinfo=datetime.timezone.utc)
+from phone.models import load_catalogue
+from phone.scenario.model import find_scenario
+from phone.scenario.report import model_summary
+from phone.scenario.runner import ScenarioRun
+
+SEED_PROCEDURES = {
+    "nonsecure-to-mixed": "non-secure → mixed",
+    "etoken-to-tokenless": "eToken → tokenless",
+    "tokenless-to-etoken": "tokenless → eToken",
+    "regenerate-callmanager": "CallManager regenerated",
+}
+DEMO_PHONES = {"CP-7940": 1, "CP-7965": 1, "CP-7975": 1, "CP-8841": 1, "CP-8861": 1, "CP-7841": 1, "CP-9971": 1}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="run the built-in demonstration (no arguments needed)")
+    parser = subparsers.add_parser("demo", help="replay the seed's four procedures on an emulated cluster (no arguments)",
+                                   description=__doc__.split("\n\n")[1])
+    parser.add_argument("--key-size", type=int, default=2048, choices=(1024, 2048), help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    def node(name: str, serial: int, profile: Profile = Profile.SERVER):
-        return make_certificate(cucm_subject(name), generate_rsa_key(1024), not_before=_SEED_DAY, serial=serial,
-                                profile=profile)
+def _cell(summary: dict) -> str:
+    if summary["rejected"]:
+        erase = summary["erase_needed"]
+        return "[bold red]refused: erase by hand[/bold red]" if erase else "[red]refused[/red]"
+    if summary["accepted"]:
+        return "[green]accepted[/green]" + (" via TVS" if summary["through_tvs"] else " on trust")
+    if summary["failed"]:
+        return "[yellow]failed[/yellow]"
+    return "unchanged"
 
-    pub = node("cucm-1051-a-pub", 0x70CAF64E090751B9DF22F49F754FC5BB)
-    capf = node("CAPF-e41e7d87", 0x744B4999770496E799E91E81D3C8109B, Profile.CAPF)
-    sub = node("cucm-1051-a-sub1", 0x6BEBFDCDCD8CA277CB2FD1D183A60E72)
-    records = [
-        make_record(pub.certificate, Role.SAST, dns_name="cucm-1051-a-pub", ip_address="10.48.47.155"),
-        make_record(pub.certificate, Role.CCM_TFTP, dns_name="cucm-1051-a-pub", ip_address="10.48.47.155"),
-        make_record(capf.certificate, Role.CAPF, dns_name="cucm-1051-a-pub", ip_address="10.48.47.155"),
-        make_record(sub.certificate, Role.CCM_TFTP, dns_name="cucm-1051-a-sub1", ip_address="10.48.47.156"),
-    ]
-    ctl = build_trust_list(records, pub, filename="CTLFile.tlv", timestamp=int(_SEED_DAY.timestamp()))
-    print("admin: utils ctl set-cluster mixed-mode   (tokenless CTL signed by the publisher's CallManager key)\n")
-    print("admin: show ctl")
-    print(render_show_ctl(ctl, verify(ctl), modified=_SEED_DAY), end="")
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(highlight=False)
+    catalogue = load_catalogue()
+    console.print("[bold]phonetrust demo[/bold]: the seed's procedures (Cisco TAC 118893) on emulated CUCM 10.5 "
+                  f"clusters, {sum(DEMO_PHONES.values())} phones of {len(DEMO_PHONES)} models booting over "
+                  "loopback TFTP and TLS TVS.\n")
+    columns: dict[str, dict[str, str]] = {}
+    passed = True
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="phonetrust-demo-") as scratch:
+        for name in SEED_PROCEDURES:
+            scenario = find_scenario(name)
+            with console.status(f"{scenario.title} …"):
+                result = ScenarioRun(scenario, Path(scratch) / name, phones=DEMO_PHONES, catalogue=catalogue,
+                                     key_size=args.key_size).run()
+            passed &= all(not step.problems for step in result.steps)
+            last = next(step for step in result.steps if step.step == scenario.last_change)
+            console.print(f"[bold]{scenario.title}[/bold]")
+            for line in last.lab_output:
+                console.print(f"  {line}", markup=False)
+            by_model: dict[str, list] = {}
+            for phone in last.phones:
+                by_model.setdefault(phone.spec.model.name, []).append(phone)
+            columns[name] = {model: _cell(model_summary(phones)) for model, phones in by_model.items()}
+            console.print()
+    table = Table(title="What each phone model did at each procedure's last change")
+    table.add_column("model")
+    for heading in SEED_PROCEDURES.values():
+        table.add_column(heading)
+    for model in DEMO_PHONES:
+        table.add_row(catalogue.get(model).name, *(columns[name].get(catalogue.get(model).name, "-")
+                                                    for name in SEED_PROCEDURES))
+    console.print(table)
+    console.print(f"\nSBD phones (7945/7965 and newer) accept a new CTL signer through TVS; the 7940/7960 keep the old "
+                  f"CTL until it is erased by hand (SPEC 4.2, 5). {time.perf_counter() - started:.1f} s.")
+    console.print("Next: `phonetrust scenario list`, `phonetrust scenario run regenerate-callmanager`, "
+                  "`phonetrust fleet run regenerate-callmanager --phones CP-7975=300,CP-8861=600,CP-7940=100`.")
+    if not passed:
+        print("phonetrust: a procedure's cluster checks did not hold (see above)", file=sys.stderr)
+        return 1
     return 0

@@ -1,0 +1,342 @@
+"""``phonetrust lab``: an emulated CUCM cluster in a folder and the CUCM operations on it (DESIGN.md).
+
+Every subcommand but ``init`` works on ``--lab DIR`` (default: the current
+folder). Texts are CUCM's where public documents show them (reference-logs
+S4). Exit status: 0 done; 1 CUCM would refuse the operation in the lab's
+state (one line on stderr); 2 wrong arguments or not a lab folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from phone.errors import PhonetrustError, UsageError
+from phone.lab import Lab, RELEASES, wall_clock
+from phone.lab.model import MAX_NODES, SERVICES, TLS_VERSIONS, TRUST_STORES, Names
+from phone.lab.releases import DEFAULT_RELEASE
+from phone.names import ctl_client_name
+
+_DESCRIPTION = (
+    "An emulated CUCM cluster kept in a folder (certificates, CTL/ITL files, TFTP folders, TVS store) "
+    "and the CUCM operations on it. Nothing asks 'Do you want to continue? (y/n)': this is a test tool, "
+    "every command runs as if answered 'y'. Exit 0: done; 1: CUCM would refuse the operation; "
+    "2: wrong arguments or not a lab folder."
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    lab = subparsers.add_parser("lab", help="an emulated CUCM cluster: files, operations, TFTP and TVS servers",
+                                description=_DESCRIPTION)
+    groups = lab.add_subparsers(dest="lab_command", metavar="SUBCOMMAND", parser_class=type(lab))
+    groups.required = True
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--lab", type=Path, default=Path("."), metavar="DIR",
+                        help="the lab folder (default: the current folder)")
+    common.add_argument("--now", metavar="ISO8601", help="run at this time instead of the wall clock "
+                        "(certificate validity, file timestamps), e.g. 2015-03-06T19:45:13+01:00")
+
+    timing = argparse.ArgumentParser(add_help=False)
+    timing.add_argument("--now", metavar="ISO8601", help="create at this time instead of the wall clock")
+
+    init = groups.add_parser("init", parents=[timing], help="create a lab folder",
+                             description="Create a lab: a publisher and N-1 subscribers with their "
+                             "certificates, ITL files and TVS store, in non-secure mode.")
+    init.add_argument("dir", type=Path, metavar="DIR", help="a new (or empty) folder")
+    init.add_argument("--nodes", type=int, default=2, help=f"publisher + subscribers, 1-{MAX_NODES} (default 2)")
+    init.add_argument("--release", default=DEFAULT_RELEASE, choices=RELEASES,
+                      help=f"CUCM release (default {DEFAULT_RELEASE})")
+    init.add_argument("--key-size", type=int, default=2048, choices=(1024, 2048, 4096),
+                      help="RSA key size of the node certificates (1024 reproduces the seed's file sizes)")
+    init.add_argument("--hostname-prefix", help="host names PREFIX-pub, PREFIX-sub1, … (default cucm-<1051>-a)")
+    init.add_argument("--first-ip", default="192.0.2.11", help="the publisher's address; subscribers follow "
+                      "(default 192.0.2.11, RFC 5737 documentation range)")
+    defaults = Names()
+    for flag, field in (("--ou", "organizational_unit"), ("--o", "organization"), ("--l", "locality"),
+                        ("--st", "state"), ("--c", "country")):
+        init.add_argument(flag, dest=field, default=getattr(defaults, field),
+                          help=f"certificate {flag[2:].upper()} (default {getattr(defaults, field)})")
+    init.set_defaults(func=_init)
+
+    ctl = groups.add_parser("ctl", help="utils ctl …, file delete tftp CTLFile.tlv, the CTL client")
+    ctl_commands = ctl.add_subparsers(dest="ctl_command", metavar="SUBCOMMAND", parser_class=type(lab))
+    ctl_commands.required = True
+    set_cluster = ctl_commands.add_parser("set-cluster", parents=[common],
+                                          help="utils ctl set-cluster mixed-mode|non-secure-mode")
+    set_cluster.add_argument("mode", choices=("mixed-mode", "non-secure-mode"))
+    set_cluster.set_defaults(func=_set_cluster)
+    update = ctl_commands.add_parser("update", parents=[common], help="utils ctl update CTLFile (tokenless)")
+    update.set_defaults(func=lambda args: _run(args, lambda lab: lab.ctl_update()))
+    delete = ctl_commands.add_parser("delete", parents=[common], help="file delete tftp CTLFile.tlv")
+    delete.add_argument("--node", help="only on this node (index or host name; default every node)")
+    delete.set_defaults(func=lambda args: _run(args, lambda lab: lab.ctl_delete(args.node)))
+    client = ctl_commands.add_parser("client", parents=[common],
+                                     help="the CTL client with hardware eTokens (Update CTL File)")
+    client.add_argument("--token", action="append", required=True, metavar="NAME",
+                        help="an eToken of the lab, in the order inserted; the first must be in the current CTL")
+    client.add_argument("--sign-with", metavar="NAME", help="the token that signs (default: the last one)")
+    client.set_defaults(func=lambda args: _run(args, lambda lab: lab.ctl_client(args.token, args.sign_with)))
+
+    etoken = groups.add_parser("etoken", help="hardware eTokens issued by the lab's Cisco Manufacturing CA")
+    etoken_commands = etoken.add_subparsers(dest="etoken_command", metavar="SUBCOMMAND", parser_class=type(lab))
+    etoken_commands.required = True
+    new = etoken_commands.add_parser("new", parents=[common], help="make an eToken; write its certificate")
+    new.add_argument("name", metavar="NAME", help="the token's name in the lab (SAST-ADN<8 hex> becomes its CN)")
+    new.add_argument("--out", required=True, type=Path, metavar="FILE", help="where to write its certificate (PEM)")
+    new.set_defaults(func=_etoken_new)
+
+    cert = groups.add_parser("cert", help="set cert regen …, certificate upload")
+    cert_commands = cert.add_subparsers(dest="cert_command", metavar="SUBCOMMAND", parser_class=type(lab))
+    cert_commands.required = True
+    regenerate = cert_commands.add_parser("regenerate", parents=[common], help="set cert regen SERVICE")
+    regenerate.add_argument("service", choices=SERVICES)
+    regenerate.add_argument("--node", help="index or host name (default the publisher)")
+    regenerate.add_argument("--key-size", type=int, choices=(1024, 2048, 4096),
+                            help="RSA key size (default the lab's)")
+    regenerate.set_defaults(func=lambda args: _run(
+        args, lambda lab: lab.regenerate_certificate(args.service, args.node, args.key_size)))
+    upload = cert_commands.add_parser("upload", parents=[common], help="upload a certificate to a trust store")
+    upload.add_argument("store", choices=tuple(TRUST_STORES))
+    upload.add_argument("file", type=Path, metavar="FILE", help="PEM or DER certificate")
+    upload.set_defaults(func=_upload)
+
+    itl = groups.add_parser("itl", help="utils itl reset localkey")
+    itl_commands = itl.add_subparsers(dest="itl_command", metavar="SUBCOMMAND", parser_class=type(lab))
+    itl_commands.required = True
+    reset = itl_commands.add_parser("reset", parents=[common], help="utils itl reset localkey")
+    reset.add_argument("key", choices=("localkey",))
+    reset.set_defaults(func=lambda args: _run(args, lambda lab: lab.itl_reset_localkey()))
+
+    tftp = groups.add_parser("tftp", help="restart the TFTP service (the normal ITL replaces a reset ITL)")
+    tftp_commands = tftp.add_subparsers(dest="tftp_command", metavar="SUBCOMMAND", parser_class=type(lab))
+    tftp_commands.required = True
+    restart = tftp_commands.add_parser("restart", parents=[common], help="restart Cisco Tftp on every node")
+    restart.set_defaults(func=lambda args: _run(args, lambda lab: lab.restart_tftp()))
+
+    rollback = groups.add_parser("rollback", parents=[common],
+                                 help='"Prepare Cluster for Rollback to pre-8.0" on|off')
+    rollback.add_argument("state", choices=("on", "off"))
+    rollback.set_defaults(func=lambda args: _run(args, lambda lab: lab.set_rollback(args.state == "on")))
+
+    show = groups.add_parser("show", parents=[common], help="show ctl | show itl, as CUCM prints them")
+    show.add_argument("what", choices=("ctl", "itl"))
+    show.add_argument("--node", help="index or host name (default the publisher)")
+    show.set_defaults(func=_show)
+
+    param = groups.add_parser("param", help="enterprise parameters and cluster settings")
+    param_commands = param.add_subparsers(dest="param_command", metavar="SUBCOMMAND", parser_class=type(lab))
+    param_commands.required = True
+    set_param = param_commands.add_parser(
+        "set", parents=[common], help="tftp-file-signature-algorithm sha1|sha512, tls-min-version 1.0|1.1|1.2",
+        description="tftp-file-signature-algorithm sha1|sha512 ('TFTP File Signature Algorithm': the digest of "
+        "every signed file; the CTL takes it at its next update); tls-min-version "
+        f"{'|'.join(TLS_VERSIONS)} ('set tls min-version': what the lab's TVS servers accept).")
+    set_param.add_argument("name", choices=("tftp-file-signature-algorithm", "tls-min-version"))
+    set_param.add_argument("value")
+    set_param.set_defaults(func=lambda args: _run(args, lambda lab: lab.set_parameter(args.name, args.value)))
+
+    serve = groups.add_parser(
+        "serve", parents=[common], help="serve TFTP and TVS until SIGTERM/SIGINT",
+        description="Serve one node's TFTP folder and per-device files (CTLSEP/ITLSEP<MAC>.tlv, "
+        "SEP<MAC>.cnf.xml[.sgn]) and a TVS server per node, in the foreground until SIGTERM or SIGINT. "
+        "Port 0 (the default) lets the OS choose; the ports are printed. A fixed --tvs-port N puts node i "
+        "on N+i. Changes made with other 'phonetrust lab' commands are served at once.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--tftp-port", type=int, default=0, help="UDP port (default 0: any free port)")
+    serve.add_argument("--tvs-port", type=int, default=0, help="the publisher's TVS port (default 0: any)")
+    serve.add_argument("--node", help="the TFTP node to serve as (default the publisher)")
+    serve.add_argument("--advertise", metavar="ADDR",
+                       help="the address configurations give phones for TVS (default --host)")
+    serve.add_argument("--trace", metavar="FILE", help="append the TVS servers' CUCM trace to FILE ('-': stdout)")
+    serve.add_argument("--no-tvs", action="store_true", help="start with TVS down (TFTP only)")
+    serve.add_argument("--json", action="store_true", help="print the ports as one JSON line")
+    serve.set_defaults(func=_serve)
+
+    export = groups.add_parser(
+        "export", parents=[common], help="write the files a TFTP server needs to serve real phones",
+        description="Write CTLFile.tlv (removed when the lab has none), ITLFile.tlv and XMLDefault.cnf.xml[.sgn] "
+        "of one node, plus CTLSEP/ITLSEP<MAC>.tlv and SEP<MAC>.cnf.xml[.sgn] for each --mac. A plain TFTP "
+        "server cannot make per-device files for MACs it was not given: name every phone with --mac, or map "
+        "CTLSEP*.tlv/ITLSEP*.tlv to CTLFile.tlv/ITLFile.tlv on the server.")
+    export.add_argument("--tftp-root", required=True, type=Path, metavar="OUT")
+    export.add_argument("--node", help="the TFTP node (default the publisher)")
+    export.add_argument("--mac", action="append", default=[], help="a phone's MAC; repeatable")
+    export.add_argument("--tvs-host", help="the TVS address configurations list (default each node's address)")
+    export.add_argument("--tvs-port", type=int, default=2445, help="with --tvs-host: the publisher's TVS port "
+                        "(node i on PORT+i; default 2445)")
+    export.set_defaults(func=_export)
+
+    status = groups.add_parser("status", parents=[common], help="the lab at a glance")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=_status)
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+def _clock(text: str | None):
+    if text is None:
+        return wall_clock
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--now {text!r} is not an ISO 8601 time (e.g. 2015-03-06T19:45:13+01:00)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return lambda: moment
+
+
+def _open(args: argparse.Namespace) -> Lab:
+    return Lab.open(args.lab, clock=_clock(args.now))
+
+
+def _print(lines) -> None:
+    for line in lines:
+        print(line)
+
+
+def _run(args: argparse.Namespace, operation) -> int:
+    _print(operation(_open(args)))
+    return 0
+
+
+# -- commands --------------------------------------------------------------------------
+
+def _init(args: argparse.Namespace) -> int:
+    names = Names(args.organizational_unit, args.organization, args.locality, args.state, args.country)
+    lab = Lab.create(args.dir, nodes=args.nodes, release=args.release, clock=_clock(args.now),
+                     key_bits=args.key_size, names=names, first_ip=args.first_ip,
+                     hostname_prefix=args.hostname_prefix)
+    state = lab.state
+    print(f"Lab created in {lab.path}: CUCM {state.release.name}, {len(state.nodes)} node(s), "
+          f"{state.key_bits}-bit keys, ClusterSecurityMode 0")
+    for node in state.nodes:
+        role = "publisher" if node.publisher else "subscriber"
+        services = ", ".join(state.release.node_services(node.publisher))
+        print(f"  {node.name}  {node.ip}  {role}: {services}")
+    print(f"ITL files signed by {state.release.itl_signer}; no CTL (non-secure mode)")
+    return 0
+
+
+def _set_cluster(args: argparse.Namespace) -> int:
+    lab = _open(args)
+    _print(lab.set_cluster_mixed_mode() if args.mode == "mixed-mode" else lab.set_cluster_non_secure_mode())
+    return 0
+
+
+def _etoken_new(args: argparse.Namespace) -> int:
+    lab = _open(args)
+    token = lab.new_etoken(args.name)
+    args.out.write_bytes(token.certificate_pem())
+    print(f"eToken {args.name}: {ctl_client_name(token.certificate.subject)}, serial "
+          f"{token.serial.hex().upper()}, issued by Cisco Manufacturing CA; certificate written to {args.out}")
+    return 0
+
+
+def _upload(args: argparse.Namespace) -> int:
+    data = args.file.read_bytes()
+    _print(_open(args).upload_certificate(args.store, data))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    print(_open(args).show(args.what, args.node), end="")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    lab = _open(args)
+    addresses = None
+    if args.tvs_host:
+        if not 0 < args.tvs_port < 65536 - len(lab.nodes):
+            raise UsageError(f"--tvs-port {args.tvs_port} is not a TCP port")
+        addresses = [(args.tvs_host, args.tvs_port + index) for index in range(len(lab.nodes))]
+    written = lab.export(args.tftp_root, node=args.node, macs=args.mac, tvs_addresses=addresses)
+    for name in written:
+        print(args.tftp_root / name)
+    if "CTLFile.tlv" not in written:
+        print("no CTLFile.tlv: the lab has no CTL (phones get 'File not found', as outside mixed mode)")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    status = _open(args).status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    mode = "Mixed Mode" if status["cluster_security_mode"] else "Non-Secure Mode"
+    print(f"{status['path']}: CUCM {status['release']}, ClusterSecurityMode {status['cluster_security_mode']} "
+          f"({mode})")
+    ctl = status["ctl"]
+    print("CTL: none" if ctl is None else f"CTL: {ctl['kind']}, signed by {ctl['signer']} "
+          f"(serial {ctl['signer_serial']}), SHA1 {ctl['sha1']}")
+    for node in status["nodes"]:
+        print(f"{node['name']} {node['ip']}: ITL signed by {node['itl']['signer']} "
+              f"(serial {node['itl']['signer_serial']}), SHA1 {node['itl']['sha1']}")
+        for service, certificate in node["certificates"].items():
+            print(f"  {service:12} serial {certificate['serial']}")
+    params = status["params"]
+    print(f"TFTP File Signature Algorithm {params['tftp_file_signature_algorithm'].upper()}, TLS min "
+          f"{params['tls_min_version']}, rollback {'on' if params['rollback'] else 'off'}, "
+          f"reset ITL {'served' if status['itl_reset'] else 'no'}")
+    for token in status["etokens"]:
+        print(f"eToken {token['name']}: {token['common_name']}")
+    for upload in status["uploads"]:
+        print(f"{upload['store']}: {upload['file']}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    for flag, port in (("--tftp-port", args.tftp_port), ("--tvs-port", args.tvs_port)):
+        if not 0 <= port < 65536:
+            raise UsageError(f"{flag} {port} is not a port")
+    lab = _open(args)
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
+    sink, close = None, None
+    if args.trace == "-":
+        sink = lambda line: print(line, flush=True)  # noqa: E731
+    elif args.trace:
+        from phone.tvs_trace import file_sink
+
+        sink, close = file_sink(args.trace)
+    try:
+        with lab.serving(host=args.host, tftp_port=args.tftp_port, tvs_port=args.tvs_port, tftp_node=args.node,
+                         advertise=args.advertise, tvs=not args.no_tvs, trace=sink) as servers:
+            _announce(lab, servers, args)
+            last_error = None
+            while not stop.wait(1.0):
+                try:
+                    servers.sync()
+                    last_error = None
+                except PhonetrustError as error:
+                    if str(error) != last_error:
+                        print(f"phonetrust: {error}", file=sys.stderr, flush=True)
+                    last_error = str(error)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if close is not None:
+            close()
+    print("phonetrust: lab servers stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def _announce(lab: Lab, servers, args: argparse.Namespace) -> None:
+    running = servers.tvs_running()
+    if args.json:
+        print(json.dumps({
+            "lab": str(lab.path), "tftp": {"host": servers.host, "port": servers.tftp_port,
+                                           "node": servers.tftp_node.name},
+            "tvs": [{"node": name, "host": servers.host, "port": port, "running": running}
+                    for name, port in servers.tvs_ports.items()],
+        }), flush=True)
+        return
+    print(f"TFTP {servers.host}:{servers.tftp_port} serving as {servers.tftp_node.name}", flush=True)
+    for name, port in servers.tvs_ports.items():
+        print(f"TVS {servers.host}:{port} {name}{'' if running else ' (down)'}", flush=True)

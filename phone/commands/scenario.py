@@ -1,0 +1,97 @@
+"""`phonetrust scenario list|show|run`: the seed's procedures and their failure cases, rehearsed.
+
+`scenario run NAME|FILE [--json] [--junit FILE]` builds the scenario's
+emulated clusters, serves them on loopback, runs every step with real phones
+and prints a per-model table. Exit 0 when every expectation held, 1 when one
+did not, 2 when the scenario itself cannot run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from phone.mix import parse_mix
+from phone.models import load_catalogue
+from phone.scenario.model import find_scenario, list_scenarios
+from phone.scenario.report import render_text, to_json, to_junit, write_consoles
+from phone.scenario.runner import ScenarioRun
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("scenario", help="rehearse the seed's procedures on emulated clusters",
+                                   description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="scenario_command", metavar="ACTION", required=True)
+
+    listing = commands.add_parser("list", help="the bundled scenarios")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=run_list)
+
+    show = commands.add_parser("show", help="what a scenario does, step by step")
+    show.add_argument("scenario", metavar="NAME|FILE")
+    show.set_defaults(func=run_show)
+
+    run = commands.add_parser("run", help="run a scenario and check every expectation")
+    run.add_argument("scenario", metavar="NAME|FILE", help="a bundled scenario's name or a .toml file")
+    run.add_argument("--json", action="store_true", help="print the result as JSON")
+    run.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML")
+    run.add_argument("--phones", metavar="MODEL=N,…", help="phone mix instead of the scenario's own")
+    run.add_argument("--work", type=Path, metavar="DIR", help="keep the labs in DIR (default: a temporary folder)")
+    run.add_argument("--models-dir", action="append", default=[], metavar="DIR", help="extra model folder")
+    run.add_argument("--console-dir", type=Path, metavar="DIR",
+                     help="write each phone's console per step to DIR/<step>/<MODEL>-<MAC>.log")
+    run.add_argument("--key-size", type=int, choices=(1024, 2048, 4096),
+                     help="the labs' key size instead of the scenario's (1024 is quicker)")
+    run.set_defaults(func=run_scenario)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    scenarios = list_scenarios()
+    if args.json:
+        print(json.dumps([{"name": s.name, "title": s.title, "source": s.source, "steps": len(s.steps),
+                           "phones": dict(s.phones)} for s in scenarios], indent=2))
+        return 0
+    width = max(len(s.name) for s in scenarios)
+    for scenario in scenarios:
+        print(f"{scenario.name:<{width}}  {scenario.title}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    scenario = find_scenario(args.scenario)
+    print(f"{scenario.name}: {scenario.title}")
+    if scenario.source:
+        print(f"source: {scenario.source}")
+    print(scenario.description.strip())
+    labs = ", ".join(f"{key}: CUCM {spec.release}, {spec.nodes} node(s)" for key, spec in scenario.labs.items())
+    print(f"labs: {labs}")
+    print("phones: " + ", ".join(f"{model}={count}" for model, count in scenario.phones.items()))
+    for number, step in enumerate(scenario.steps, start=1):
+        print(f"{number}. {step.name}: {step.title}")
+        for operation in step.lab:
+            refused = f"   (refused: {operation.fails_with})" if operation.fails_with else ""
+            print(f"     phonetrust lab {operation.run}{refused}")
+    return 0
+
+
+def run_scenario(args: argparse.Namespace) -> int:
+    scenario = find_scenario(args.scenario)
+    catalogue = load_catalogue(args.models_dir)
+    mix = parse_mix(args.phones) if args.phones else None
+    progress = (lambda message: print(f"... {message}", file=sys.stderr)) if sys.stderr.isatty() else (lambda m: None)
+    with tempfile.TemporaryDirectory(prefix="phonetrust-scenario-") as scratch:
+        work = args.work or Path(scratch)
+        result = ScenarioRun(scenario, work, phones=mix, catalogue=catalogue, progress=progress,
+                             key_size=args.key_size).run()
+    if args.junit:
+        args.junit.write_text(to_junit(result), encoding="utf-8")
+    if args.console_dir:
+        write_consoles(result, args.console_dir)
+    if args.json:
+        print(json.dumps(to_json(result, catalogue), indent=2))
+    else:
+        print(render_text(result, catalogue, color=sys.stdout.isatty()), end="")
+    return 0 if result.passed else 1

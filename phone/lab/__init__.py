@@ -1,0 +1,46 @@
+"""The emulated CUCM lab: a cluster persisted in a folder, its files, its operations, its servers.
+
+Python API (what the scenario runner and the pytest plugin use)::
+
+    from phone.lab import Lab, serving
+
+    lab = Lab.create(path, nodes=2, release="10.5", clock=clock, key_bits=2048)
+    lab = Lab.open(path, clock=clock)
+    lab.set_cluster_mixed_mode(); lab.set_cluster_non_secure_mode()
+    lab.ctl_update(); lab.ctl_delete(node=None)
+    token = lab.new_etoken("token1")            # -> Identity (certificate and key)
+    lab.ctl_client(["token1", "token2"], sign_with=None)
+    lab.regenerate_certificate("CallManager", node=None, key_bits=None)
+    lab.upload_certificate("Phone-SAST-trust", pem_or_der_or_x509)
+    lab.itl_reset_localkey(); lab.restart_tftp(); lab.set_rollback(True)
+    lab.set_parameter("tftp-file-signature-algorithm", "sha512")
+    lab.set_parameter("tls-min-version", "1.2")
+    lab.show("ctl") / lab.ctl() / lab.itl(node) / lab.device_file("SEP…cnf.xml.sgn")
+    lab.export(out, macs=[...])
+    with lab.serving() as servers:              # TFTP + every node's TVS, free loopback ports
+        servers.tftp_port, servers.tvs_port, servers.tvs_ports
+        servers.stop_tvs(); servers.start_tvs()
+
+Every operation returns the lines CUCM prints; one CUCM would refuse raises
+``OperationRefused`` (exit 1 on the command line). See docs/lab.md.
+"""
+
+from phone.lab.lab import Lab, wall_clock
+from phone.lab.model import LabError, LabState, Names, Node, OperationRefused
+from phone.lab.releases import RELEASES, Release, parse_release
+from phone.lab.serve import LabServers, serving
+
+__all__ = [
+    "RELEASES",
+    "Lab",
+    "LabError",
+    "LabServers",
+    "LabState",
+    "Names",
+    "Node",
+    "OperationRefused",
+    "Release",
+    "parse_release",
+    "serving",
+    "wall_clock",
+]

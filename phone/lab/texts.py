@@ -1,0 +1,73 @@
+"""What the lab prints: CUCM's own CLI texts where public documents show them.
+
+Verbatim from reference-logs S4 (and the seed): the mixed-mode, CTL update,
+file delete, `show ctl` without a CTL, the CTL client's messages and the
+`utils itl reset` output. Texts marked *ours* are written by analogy where no
+public document shows CUCM's wording; docs/lab.md lists them.
+
+The lab never asks "Do you want to continue? (y/n)": it is a test tool, every
+command runs as if answered "y".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+RESTART = ("Please Restart the TFTP and Cisco CallManager services on all nodes in the cluster that run "
+           "these services")
+
+# S4.b
+MIXED_MODE = ("Moving Cluster to Mixed Mode", "Cluster set to Mixed Mode", RESTART)
+CTL_UPDATED = ("Updating CTL file", "CTL file Updated", RESTART)
+# ours, by analogy with MIXED_MODE
+NON_SECURE_MODE = ("Moving Cluster to Non-Secure Mode", "Cluster set to Non-Secure Mode", RESTART)
+
+
+def files_deleted(found: int, deleted: int) -> str:
+    """S4.b: ``file delete tftp CTLFile.tlv``."""
+    return f"files: found = {found}, deleted = {deleted}"
+
+
+# S4.a (the seed prints it on three lines)
+NO_CTL = (
+    "Length of CTL file: 0",
+    "CTL File not found . Please run CTLClient plugin or run the CLI - utils ctl.. to generate the CTL file.",
+    "Error parsing the CTL File.",
+)
+
+# S4.d: the CTL client
+TOKEN_NOT_IN_CTL = "The Security Token you have inserted does not exist in the CTL File"
+NO_CTL_IN_SECURE_MODE = ("No CTL File exists on the server but the Call Manager Cluster Security Mode is in "
+                         "Secure Mode. For the system to function, you must create the CTL File and set Call "
+                         "Manager Cluster the Secure Mode.")
+
+# ours
+ALREADY_MIXED = "The cluster is already in Mixed Mode (ClusterSecurityMode 1)"
+ALREADY_NON_SECURE = "The cluster is already in Non-Secure Mode (ClusterSecurityMode 0)"
+NOT_MIXED = ("The cluster is not in Mixed Mode (ClusterSecurityMode 0): run 'utils ctl set-cluster mixed-mode' "
+             "first")
+
+
+def itl_reset(nodes: Sequence[str]) -> tuple[str, ...]:
+    """S4.e: ``utils itl reset localkey`` (CLI reference 12.5(1)SU5)."""
+    return (
+        "Generating the reset ITL file.....",
+        "The reset ITL file was generated successfully",
+        "Locating active Tftp servers in the cluster.....",
+        "Following is the list of Active tftp servers in the cluster",
+        "====================",
+        *nodes,
+        "=====================",
+        f"Number of Active TFTP servers in the cluster : {len(nodes)}",
+        "Transferring new reset ITL file to the TFTP server nodes in the cluster.........",
+        *(f"Successfully transferred reset ITL to node {node}" for node in nodes),
+    )
+
+
+def regenerated(service: str) -> tuple[str, ...]:
+    """``set cert regen <unit>``: CUCM's confirmation (from memory of the CLI; treat as ours)."""
+    return (f"Successfully Regenerated Certificate for {service}.",
+            f"You must restart services related to {service} for the regenerated certificates to become active.")
+
+
+UPLOADED = "Success: Certificate Uploaded"  # the OS Administration page (seed, step 10)

@@ -1,0 +1,263 @@
+"""Running a scenario: emulated clusters, real servers, real phones, expectations checked.
+
+Every lab operation goes through the real command line (``phonetrust lab …``,
+in this process), so a scenario replays exactly what a user would type. The
+labs are served on loopback (TFTP and TVS, ``phone.lab.serve``); each phone is
+a full ``phone.device.Phone`` talking TFTP and TLS to them. Time is virtual:
+lab operations run at a scenario clock that advances an hour a step, and the
+phones' consoles read a clock that ticks a millisecond a line, so two runs of
+a scenario write the same consoles apart from key material.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shlex
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import attrs
+
+from phone.device import Phone
+from phone.lab import Lab
+from phone.machine import BootReport
+from phone.mix import PhoneSpec, allocate_phones
+from phone.models import Catalogue, PhoneModel, load_catalogue
+from phone.outcome import Verdict, classify
+from phone.rehearsal import ScenarioClock, network_phone, run_lab_command
+from phone.scenario.model import Expectation, Scenario, ScenarioError, Step
+from phone.transports import TftpTransport
+
+#: ``{work}`` and ``{cert:LAB:SERVICE}`` in scenario operations (see phone.scenario.model).
+_PLACEHOLDER = re.compile(r"\{(work|cert:([a-z0-9_-]+):([A-Za-z]+))\}")
+
+@attrs.frozen
+class PhoneResult:
+    """One phone after one step."""
+
+    spec: PhoneSpec
+    report: BootReport | None
+    verdict: Verdict | None
+    mismatches: tuple[str, ...] = ()
+    console: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class StepResult:
+    step: Step
+    lab_output: tuple[str, ...]
+    phones: tuple[PhoneResult, ...]
+    problems: tuple[str, ...] = ()  # operation, trace and console expectations that failed
+    trace: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems and not any(phone.mismatches for phone in self.phones)
+
+
+@attrs.frozen
+class ScenarioResult:
+    scenario: Scenario
+    steps: tuple[StepResult, ...]
+    phones: tuple[PhoneSpec, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(step.passed for step in self.steps)
+
+
+def expectation_for(step: Step, model: PhoneModel, catalogue: Catalogue) -> Expectation | None:
+    """The most specific expectation for ``model``: its own, then sbd/legacy, then "*"."""
+    for selector, expectation in step.expect.items():
+        if selector not in ("*", "sbd", "legacy") and catalogue.get(selector).name == model.name:
+            return expectation
+    group = "sbd" if model.supports_itl and model.supports_tvs else "legacy"
+    return step.expect.get(group) or step.expect.get("*")
+
+
+def _selected(selector: str, model: PhoneModel, catalogue: Catalogue) -> bool:
+    if selector == "*":
+        return True
+    if selector in ("sbd", "legacy"):
+        return (model.supports_itl and model.supports_tvs) == (selector == "sbd")
+    return catalogue.get(selector).name == model.name
+
+
+def _result_of(report: BootReport, matches: Callable[[str], bool]) -> str | None:
+    """The result of the file that counted: the last one found among those matching, else "not_found"."""
+    entries = [entry for entry in report.files if matches(entry.name)]
+    found = [entry for entry in entries if entry.result != "not_found"]
+    return (found or entries)[-1].result if entries else None
+
+
+def check_phone(expect: Expectation, report: BootReport, verdict: Verdict) -> tuple[str, ...]:
+    """What differs between what a phone did and what the scenario expects of it."""
+    problems = []
+
+    def differs(what: str, wanted: object, got: object) -> None:
+        if wanted is not None and wanted != got:
+            problems.append(f"{what}: expected {wanted}, got {got}")
+
+    differs("outcome", expect.outcome, verdict.outcome.value)
+    differs("erase_needed", expect.erase_needed, verdict.erase_needed)
+    differs("ctl", expect.ctl, _result_of(report, lambda name: name.startswith("CTL")))
+    differs("itl", expect.itl, _result_of(report, lambda name: name.startswith("ITL")))
+    differs("config", expect.config, _result_of(report, lambda name: ".cnf.xml" in name))
+    if expect.via is not None:
+        vias = sorted({e.via for e in report.files if e.result == "installed" and e.via})
+        if expect.via not in vias:
+            problems.append(f"via: expected {expect.via}, got {', '.join(vias) or 'nothing installed'}")
+    if expect.code is not None and expect.code not in verdict.codes:
+        problems.append(f"code: expected {expect.code}, got {', '.join(verdict.codes) or 'no rejection'}")
+    if expect.screen is not None and expect.screen not in report.status_messages:
+        problems.append(f"screen: expected {expect.screen!r}, got {list(report.status_messages)}")
+    if expect.tvs_roles is not None:
+        answered = [tuple(sorted(a.roles)) for a in report.tvs_requests if a.status == 0]
+        if expect.tvs_roles not in answered:
+            problems.append(f"tvs_roles: expected {list(expect.tvs_roles)}, got {[list(r) for r in answered]}")
+    return tuple(problems)
+
+
+class ScenarioRun:
+    """One run of a scenario in ``work`` (a scratch folder)."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        work: Path,
+        *,
+        phones: Mapping[str, int] | None = None,
+        catalogue: Catalogue | None = None,
+        progress: Callable[[str], None] = lambda message: None,
+        tvs_timeout: float = 5.0,
+        key_size: int | None = None,
+    ) -> None:
+        """``key_size`` overrides the labs' key size (1024 makes test runs faster)."""
+        self.scenario = scenario
+        self.key_size = key_size
+        self.work = Path(work)
+        self.catalogue = catalogue or load_catalogue()
+        self.progress = progress
+        self.tvs_timeout = tvs_timeout
+        self.clock = ScenarioClock()
+        mix = phones if phones is not None else scenario.phones
+        if not mix:
+            raise ScenarioError(f"scenario {scenario.name}: no phones (give a [phones] table or --phones)")
+        self.specs = allocate_phones(mix, self.catalogue)
+        self.trace: list[str] = []
+
+    # -- lab operations through the command line ---------------------------------------
+
+    def lab_dir(self, key: str) -> Path:
+        return self.work / f"lab-{key}"
+
+    def _expand(self, text: str) -> str:
+        def replace(match: re.Match[str]) -> str:
+            if match.group(1) == "work":
+                return str(self.work)
+            lab = Lab.open(self.lab_dir(match.group(2)))
+            return str(lab.certificate_paths(match.group(3))[0])
+
+        return _PLACEHOLDER.sub(replace, text)
+
+    def lab_command(self, words: list[str]) -> tuple[int, str]:
+        """Run ``phonetrust lab WORDS`` at the scenario's clock."""
+        return run_lab_command(words, self.clock.now)
+
+    def _create_labs(self) -> None:
+        for key, spec in self.scenario.labs.items():
+            bits = self.key_size or spec.key_size
+            code, text = self.lab_command(["init", str(self.lab_dir(key)), "--release", spec.release,
+                                           "--nodes", str(spec.nodes), "--key-size", str(bits)])
+            if code != 0:
+                raise ScenarioError(f"scenario {self.scenario.name}: lab {key}: {text.strip()}")
+
+    def _operate(self, step: Step) -> tuple[tuple[str, ...], list[str]]:
+        output, problems = [], []
+        for operation in step.lab:
+            words = shlex.split(self._expand(operation.run)) + ["--lab", str(self.lab_dir(step.on))]
+            code, text = self.lab_command(words)
+            output.append(f"admin: {operation.run}")
+            output.extend(line for line in text.splitlines() if line.strip())
+            if operation.fails_with is not None:
+                if code == 0 or operation.fails_with not in text:
+                    problems.append(f"`lab {operation.run}` should have been refused with {operation.fails_with!r}")
+            elif code != 0:
+                problems.append(f"`lab {operation.run}` failed: {text.strip()}")
+        return tuple(output), problems
+
+    # -- running ------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _serving(self) -> Iterator[dict]:
+        with contextlib.ExitStack() as stack:
+            servers = {}
+            for key in self.scenario.labs:
+                lab = Lab.open(self.lab_dir(key), clock=lambda: self.clock.now)
+                servers[key] = stack.enter_context(lab.serving(trace=self.trace.append))
+            yield servers
+
+    def _phone(self, spec: PhoneSpec, port: int) -> Phone:
+        return network_phone(spec, port, self.clock, tvs_timeout=self.tvs_timeout)
+
+    def run(self) -> ScenarioResult:
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.progress(f"creating {len(self.scenario.labs)} lab(s)")
+        self._create_labs()
+        results = []
+        with self._serving() as servers:
+            tftp = "a"
+            phones = {spec.mac: self._phone(spec, servers[tftp].tftp_port) for spec in self.specs}
+            for step in self.scenario.steps:
+                self.clock.next_step()
+                self.progress(f"step {step.name}")
+                output, problems = self._operate(step)
+                for running in servers.values():
+                    running.sync()
+                    if step.tvs == "down":
+                        running.stop_tvs()
+                    else:
+                        running.start_tvs()
+                if step.tftp and step.tftp != tftp:
+                    tftp = step.tftp
+                    for spec in self.specs:
+                        phones[spec.mac].fetch = TftpTransport("127.0.0.1", servers[tftp].tftp_port, spec.model)
+                results.append(self._step(step, output, problems, phones))
+        return ScenarioResult(self.scenario, tuple(results), tuple(self.specs))
+
+    def _step(self, step: Step, output: tuple[str, ...], problems: list[str], phones: dict[str, Phone]) -> StepResult:
+        for spec in self.specs:
+            for selector, action in step.actions.items():
+                if _selected(selector, spec.model, self.catalogue):
+                    phone = phones[spec.mac]
+                    if action == "factory-reset":
+                        phone.factory_reset()
+                    else:
+                        phone.erase(ctl=action in ("erase-ctl", "erase"), itl=action in ("erase-itl", "erase"))
+        if not step.boot:
+            return StepResult(step, output, (), tuple(problems))
+        self.trace.clear()
+        results = []
+        consoles: dict[str, list[str]] = {}
+        for spec in self.specs:
+            phone = phones[spec.mac]
+            phone.console.lines.clear()
+            report = phone.boot()
+            verdict = classify(report)
+            expectation = expectation_for(step, spec.model, self.catalogue)
+            mismatches = check_phone(expectation, report, verdict) if expectation else ()
+            lines = tuple(phone.console.lines)
+            consoles.setdefault(spec.model.name, []).extend(lines)
+            results.append(PhoneResult(spec, report, verdict, mismatches, lines))
+        trace = tuple(self.trace)
+        for wanted in step.trace:
+            if not any(wanted in line for line in trace):
+                problems.append(f"TVS trace: no line contains {wanted!r}")
+        for selector, wanted_lines in step.console.items():
+            model = self.catalogue.get(selector)
+            seen = consoles.get(model.name, [])
+            for wanted in wanted_lines:
+                if not any(wanted in line for line in seen):
+                    problems.append(f"{model.name} console: no line contains {wanted!r}")
+        return StepResult(step, output, tuple(results), tuple(problems), trace)
