@@ -42,7 +42,7 @@ def test_plain_table_when_not_a_terminal(tmp_path, capsys):
     assert main(["fleet", "run", REHEARSAL, "--phones", "CP-8861=2,CP-7940=1", "--workers", "1"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0] == "Fleet outcome (last step: regenerate-callmanager)"
+    assert lines[0] == "Fleet outcome (after step: regenerate-callmanager)"
     assert lines[1].split() == ["model", "phones", "accepted", "rejected", "unchanged", "failed", "erase", "needed",
                                 "via", "TVS"]
     assert lines[2].split() == ["CP-7940", "1", "0", "1", "0", "0", "1", "0"]

@@ -61,16 +61,16 @@ def test_every_boot_is_a_row_with_its_timings_tvs_answers_and_files(tmp_path):
                               "tvs_seconds, total_seconds, downloads FROM boots ORDER BY step_index, mac").fetchall()
     assert len(rows) == 15
     regenerated = {row[1]: row for row in rows if row[0] == "regenerate-callmanager"}
-    sbd = regenerated["02F1EE000000"]
+    sbd = regenerated["02C15C000000"]
     assert sbd[2] == "CP-8861" and sbd[3] == "accepted"
     answers = json.loads(sbd[6])
     assert answers[0]["status"] == 0 and set(answers[0]["roles"]) == {0, 2} and answers[0]["type"] == 3
     assert sbd[8] > 0 and sbd[9] > 0 and sbd[10] >= sbd[8] + sbd[9] and sbd[11] == 3
-    legacy = regenerated["02F1EE000003"]
+    legacy = regenerated["02C15C000003"]
     assert legacy[3] == "rejected" and legacy[4] == 1 and legacy[5] and legacy[6] == "[]"
-    files = connection.execute("SELECT name, result FROM files WHERE mac = '02F1EE000003' AND step_index = 2"
+    files = connection.execute("SELECT name, result FROM files WHERE mac = '02C15C000003' AND step_index = 2"
                                ).fetchall()
-    assert ("CTLSEP02F1EE000003.tlv", "rejected") in files
+    assert ("CTLSEP02C15C000003.tlv", "rejected") in files
     run = connection.execute("SELECT phones, phone_count, shard, finished FROM runs").fetchone()
     assert run[:3] == ("CP-8861=3,CP-7940=2", 5, "1/1") and run[3] is not None
     assert [r[0] for r in connection.execute("SELECT name FROM steps ORDER BY step_index")] == [
@@ -82,12 +82,12 @@ def test_consoles_are_written_per_phone_in_the_model_dialect_and_continue_across
         fleet.boot_all("one", tftp=testbed.tftp)
         fleet.boot_all("two", tftp=testbed.tftp)
     logs = {path.name: path.read_text() for path in (tmp_path / "consoles").iterdir()}
-    assert set(logs) == {"SEP02F1EE000000.log", "SEP02F1EE000001.log"}
-    parsed = parse(logs["SEP02F1EE000000.log"])
+    assert set(logs) == {"SEP02C15C000000.log", "SEP02C15C000001.log"}
+    parsed = parse(logs["SEP02C15C000000.log"])
     assert {entry.dialect for entry in parsed} == {"java79xx"}
     sequence = [int(entry.seq) for entry in parsed]
     assert sequence == list(range(1, len(sequence) + 1)) and len(sequence) > 10
-    assert {entry.dialect for entry in parse(logs["SEP02F1EE000001.log"])} == {"enterprise"}
+    assert {entry.dialect for entry in parse(logs["SEP02C15C000001.log"])} == {"enterprise"}
 
 
 def test_a_boot_that_raises_is_a_failed_row_and_the_others_go_on(monkeypatch, testbed):
@@ -101,17 +101,17 @@ def test_a_boot_that_raises_is_a_failed_row_and_the_others_go_on(monkeypatch, te
         return real(machine, **kwargs)
 
     monkeypatch.setattr(worker_module, "run_boot", flaky)
-    phones = ((0, "CP-8861", "02F1EE000000"), (1, "CP-8861", "02F1EE000001"), (2, "CP-8861", "02F1EE000002"))
+    phones = ((0, "CP-8861", "02C15C000000"), (1, "CP-8861", "02C15C000001"), (2, "CP-8861", "02C15C000002"))
     worker = Worker(WorkerSetup(0, phones, concurrency=2))
     rows = []
     worker.run_step(StepOrder(0, "s", *testbed.tftp, start_at=time.time()), rows.extend)
     outcomes = {row[2]: (row[4], row[10]) for row in rows}
-    assert outcomes["02F1EE000001"][0] == "failed" and "a bug in one phone" in outcomes["02F1EE000001"][1]
-    assert outcomes["02F1EE000000"] == ("accepted", None) and outcomes["02F1EE000002"] == ("accepted", None)
+    assert outcomes["02C15C000001"][0] == "failed" and "a bug in one phone" in outcomes["02C15C000001"][1]
+    assert outcomes["02C15C000000"] == ("accepted", None) and outcomes["02C15C000002"] == ("accepted", None)
 
 
 def test_phones_sharing_a_trust_list_share_one_copy_of_it(testbed):
-    phones = tuple((i, "CP-8861", f"02F1EE{i:06X}") for i in range(4))
+    phones = tuple((i, "CP-8861", f"02C15C{i:06X}") for i in range(4))
     worker = Worker(WorkerSetup(0, phones, concurrency=4))
     worker.run_step(StepOrder(0, "s", *testbed.tftp, start_at=time.time()), lambda rows: None)
     assert len({id(phone.flash.itl) for phone in worker.phones}) == 1
@@ -119,7 +119,7 @@ def test_phones_sharing_a_trust_list_share_one_copy_of_it(testbed):
 
 
 def test_a_step_with_jitter_spreads_the_starts(testbed):
-    phones = tuple((i, "CP-7940", f"02F1EE{i:06X}") for i in range(6))
+    phones = tuple((i, "CP-7940", f"02C15C{i:06X}") for i in range(6))
     worker = Worker(WorkerSetup(0, phones, concurrency=6))
     rows = []
     began = time.time()

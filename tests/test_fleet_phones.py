@@ -42,7 +42,7 @@ def test_default_prefix_is_locally_administered_so_no_real_phone_has_it():
     assert int(DEFAULT_MAC_PREFIX[:2], 16) & 0x02
 
 
-@pytest.mark.parametrize("prefix", ["02F1E", "02F1EEAA", "XYZXYZ"])
+@pytest.mark.parametrize("prefix", ["02F1E", "02C15CAA", "XYZXYZ"])
 def test_bad_prefix_is_refused(prefix):
     with pytest.raises(UsageError, match="MAC prefix"):
         check_prefix(prefix)
@@ -76,16 +76,16 @@ def test_describe_gives_back_the_phone_list():
 
 
 def test_jitter_is_the_same_for_the_same_seed_mac_and_step_and_stays_in_range():
-    delays = [jitter_delay(7, f"02F1EE{i:06X}", 1, 30.0) for i in range(200)]
-    assert delays == [jitter_delay(7, f"02F1EE{i:06X}", 1, 30.0) for i in range(200)]
+    delays = [jitter_delay(7, f"02C15C{i:06X}", 1, 30.0) for i in range(200)]
+    assert delays == [jitter_delay(7, f"02C15C{i:06X}", 1, 30.0) for i in range(200)]
     assert all(0 <= d < 30 for d in delays) and max(delays) > 20 and min(delays) < 10
-    assert delays != [jitter_delay(7, f"02F1EE{i:06X}", 2, 30.0) for i in range(200)]
-    assert jitter_delay(7, "02F1EE000000", 1, 0.0) == 0.0
+    assert delays != [jitter_delay(7, f"02C15C{i:06X}", 2, 30.0) for i in range(200)]
+    assert jitter_delay(7, "02C15C000000", 1, 0.0) == 0.0
 
 
 def test_rate_limit_spaces_the_starts():
     order = StepOrder(0, "s", "127.0.0.1", 69, 0.0, jitter=0.0, rate=50.0)
-    starts = [start for start, _ in schedule(list(range(100)), order, 0, lambda i: f"02F1EE{i:06X}")]
+    starts = [start for start, _ in schedule(list(range(100)), order, 0, lambda i: f"02C15C{i:06X}")]
     assert starts == sorted(starts)
     assert all(b - a >= 1 / 50 - 1e-9 for a, b in zip(starts, starts[1:]))
     assert starts[-1] == pytest.approx(99 / 50)

@@ -2,10 +2,12 @@
 
 - `fleet run [SCENARIO] --phones MODEL=N,… [--tftp HOST[:PORT]] [--steps N] [--workers N]
   [--concurrency N] [--jitter S] [--rate R] [--shard K/N] [--db FILE] [--html FILE] [--json]
-  [--console-dir DIR]` — SCENARIO is a scenario (``testbed:regenerate-callmanager`` serves the
-  fleet's own small cluster); with ``--tftp`` and no SCENARIO the phones boot ``--steps`` times
-  against that server (a lab CUCM), at most ``--rate`` boots per second (20 by default when
-  the server is not on this machine).
+  [--console-dir DIR]` — SCENARIO is a scenario name or file (``phonetrust scenario list``): its
+  labs are made and served, each step's lab operations and phone actions run, then every phone
+  boots; the summary counts the step of the scenario's last cluster change.
+  ``testbed:regenerate-callmanager`` serves the fleet's own small cluster instead. With ``--tftp``
+  and no SCENARIO the phones boot ``--steps`` times against that server (a lab CUCM), at most
+  ``--rate`` boots per second (20 by default when the server is not on this machine).
 - `fleet report DB [--json] [--html FILE]` — the per-model table of a results database again.
 - `fleet merge DB… [--out FILE] [--json] [--html FILE]` — the shards' results together: with
   `--out`, copied into one database; always printed as one table.
@@ -21,6 +23,8 @@ import argparse
 import contextlib
 import ipaddress
 import json
+import re
+import shlex
 import socket
 import sys
 from collections.abc import Iterator
@@ -48,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="boot a fleet through a scenario or against a TFTP server")
     run.add_argument("scenario", nargs="?", metavar="SCENARIO",
                      help="scenario name or file (testbed:regenerate-callmanager serves a small cluster itself)")
-    run.add_argument("--phones", required=True, metavar="MODEL=N,…", help="e.g. CP-7975=300,CP-8861=600,CP-7940=100")
+    run.add_argument("--phones", metavar="MODEL=N,…",
+                     help="e.g. CP-7975=300,CP-8861=600,CP-7940=100 (default: the scenario's own mix)")
     run.add_argument("--tftp", metavar="HOST[:PORT]", help="boot against this TFTP server instead of a scenario")
     run.add_argument("--steps", type=int, default=1, metavar="N", help="with --tftp: boots per phone (default 1)")
     run.add_argument("--workers", type=int, default=None, metavar="N",
@@ -72,6 +77,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--tvs-timeout", type=float, default=None, metavar="SECONDS",
                      help="TVS connect/handshake/answer timeout (default: the model's)")
     run.add_argument("--models-dir", action="append", default=[], metavar="DIR", help="extra model folder")
+    run.add_argument("--work", type=Path, metavar="DIR", help="with a SCENARIO: make its labs in this (empty) "
+                     "folder and keep them (default: a temporary folder)")
+    run.add_argument("--key-size", type=int, default=None, metavar="BITS",
+                     help="with a SCENARIO: the labs' RSA key size instead of the scenario's")
     run.set_defaults(func=run_fleet)
 
     report = commands.add_parser("report", help="print the per-model table of a results database")
@@ -118,39 +127,182 @@ def _progress(enabled: bool) -> Iterator:
         yield update
 
 
-def _steps(args: argparse.Namespace):
-    """(step name, cluster change or None) pairs and the context serving them: (tftp, apply)."""
+class _Server:
+    """Boots against a TFTP server as it is: ``--steps`` boots of every phone, no cluster change."""
+
+    counted: str | None = None
+
+    def __init__(self, host: str, port: int, steps: int) -> None:
+        self.tftp, self.count = (host, port), steps
+
+    def __enter__(self) -> _Server:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def step_names(self) -> list[str]:
+        return [f"boot-{n}" for n in range(1, self.count + 1)]
+
+    def steps(self, fleet: Fleet) -> Iterator[tuple[str, tuple[str, int]]]:
+        for name in self.step_names():
+            yield name, self.tftp
+
+
+class _Testbed(_Server):
+    """``testbed:regenerate-callmanager``: the fleet's own small cluster, served from a child process."""
+
+    def __init__(self) -> None:
+        from phone.fleet import testbed
+
+        self._testbed = testbed
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> _Testbed:
+        self.server = self._stack.enter_context(self._testbed.serving_testbed(server="fast"))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    def step_names(self) -> list[str]:
+        return [name for name, _ in self._testbed.REGENERATE_CALLMANAGER]
+
+    def steps(self, fleet: Fleet) -> Iterator[tuple[str, tuple[str, int]]]:
+        for name, change in self._testbed.REGENERATE_CALLMANAGER:
+            if change:
+                self.server.apply(change)
+            yield name, self.server.tftp
+
+
+class _Scenario(_Server):
+    """A scenario (phone.scenario): its labs made in a work folder and served from a child process;
+    each step's lab operations run through ``phonetrust lab`` as the scenario runner runs them, its
+    phone actions go to the fleet, then every phone boots."""
+
+    def __init__(self, scenario, work: Path | None, key_size: int | None) -> None:
+        self.scenario = scenario
+        self.counted = scenario.last_change.name
+        self._work = work
+        self._key_size = key_size
+        self._stack = contextlib.ExitStack()
+
+    def step_names(self) -> list[str]:
+        return [step.name for step in self.scenario.steps if step.boot]
+
+    def lab_dir(self, key: str) -> Path:
+        return self.work / f"lab-{key}"
+
+    def __enter__(self) -> _Scenario:
+        import tempfile
+
+        from phone.fleet.labserve import serving_labs
+        from phone.rehearsal import ScenarioClock
+
+        if self._work is None:
+            self.work = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="phonetrust-fleet-")))
+        else:
+            self.work = self._work
+            self.work.mkdir(parents=True, exist_ok=True)
+        self.clock = ScenarioClock()
+        try:
+            for key, spec in self.scenario.labs.items():
+                if self.lab_dir(key).exists():
+                    raise UsageError(f"{self.lab_dir(key)} exists: give an empty --work folder")
+                self._lab(["init", str(self.lab_dir(key)), "--release", spec.release, "--nodes", str(spec.nodes),
+                           "--key-size", str(self._key_size or spec.key_size)], f"lab {key}")
+            self.server = self._stack.enter_context(
+                serving_labs({key: self.lab_dir(key) for key in self.scenario.labs}))
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    def _lab(self, words: list[str], what: str, fails_with: str | None = None) -> None:
+        from phone.rehearsal import run_lab_command
+
+        code, text = run_lab_command(words, self.clock.now)
+        if fails_with is not None:
+            if code == 0 or fails_with not in text:
+                raise UsageError(f"scenario {self.scenario.name}: {what} should have been refused with "
+                                 f"{fails_with!r}")
+        elif code != 0:
+            raise UsageError(f"scenario {self.scenario.name}: {what} failed: {' '.join(text.split())}")
+
+    def _expand(self, text: str) -> str:
+        from phone.lab import Lab
+
+        def replace(match: re.Match[str]) -> str:
+            if match.group(1) == "work":
+                return str(self.work)
+            return str(Lab.open(self.lab_dir(match.group(2))).certificate_paths(match.group(3))[0])
+
+        return _PLACEHOLDER.sub(replace, text)
+
+    def steps(self, fleet: Fleet) -> Iterator[tuple[str, tuple[str, int]]]:
+        catalogue = load_catalogue()
+        models = [catalogue.get(name) for name, _ in fleet.counts]
+        tftp = "a" if "a" in self.scenario.labs else next(iter(self.scenario.labs))
+        for step in self.scenario.steps:
+            self.clock.next_step()
+            for operation in step.lab:
+                words = shlex.split(self._expand(operation.run)) + ["--lab", str(self.lab_dir(step.on))]
+                self._lab(words, f"`lab {operation.run}`", operation.fails_with)
+            self.server.sync()
+            self.server.tvs(None, step.tvs != "down")
+            tftp = step.tftp or tftp
+            for selector, action in step.actions.items():
+                fleet.act(action, [model.name for model in models if _selected(selector, model, catalogue)])
+            if step.boot:
+                yield step.name, ("127.0.0.1", self.server.tftp_ports[tftp])
+
+
+#: ``{work}`` and ``{cert:LAB:SERVICE}`` in scenario operations (phone.scenario.model).
+_PLACEHOLDER = re.compile(r"\{(work|cert:([a-z0-9_-]+):([A-Za-z]+))\}")
+
+
+def _selected(selector: str, model, catalogue) -> bool:
+    """A scenario's phone selector: a model, "sbd", "legacy" or "*" (as phone.scenario.runner reads it)."""
+    if selector == "*":
+        return True
+    if selector in ("sbd", "legacy"):
+        return (model.supports_itl and model.supports_tvs) == (selector == "sbd")
+    return catalogue.get(selector).name == model.name
+
+
+def _target(args: argparse.Namespace) -> tuple[_Server, str | None]:
+    """Where the phones boot and what changes between steps; the scenario's default phone mix."""
     if args.scenario and args.tftp:
         raise UsageError("give a SCENARIO or --tftp, not both")
     if args.tftp:
         if args.steps < 1:
             raise UsageError(f"--steps must be at least 1, not {args.steps}")
         host, port = parse_host_port(args.tftp, 69, what="TFTP server")
-        return [(f"boot-{n}", None) for n in range(1, args.steps + 1)], contextlib.nullcontext(((host, port), None))
+        return _Server(host, port, args.steps), None
     if not args.scenario:
         raise UsageError("give a SCENARIO to rehearse, or --tftp HOST[:PORT] to boot against a server")
     if args.scenario.startswith(TESTBED_PREFIX):
-        from phone.fleet import testbed
-
         name = args.scenario[len(TESTBED_PREFIX):]
         if name != "regenerate-callmanager":
             raise UsageError(f"unknown testbed scenario {name!r}: the testbed knows regenerate-callmanager")
+        return _Testbed(), None
+    from phone.scenario import find_scenario
 
-        @contextlib.contextmanager
-        def serving():
-            with testbed.serving_testbed(server="fast") as server:
-                yield server.tftp, server.apply
-
-        return list(testbed.REGENERATE_CALLMANAGER), serving()
-    raise UsageError(f"scenario {args.scenario!r}: scenarios are run by phone.scenario, which this build lacks; "
-                     f"use {TESTBED_PREFIX}regenerate-callmanager or --tftp HOST[:PORT]")
+    scenario = find_scenario(args.scenario)
+    mix = ",".join(f"{model}={count}" for model, count in scenario.phones.items()) or None
+    return _Scenario(scenario, args.work, args.key_size), mix
 
 
 def run_fleet(args: argparse.Namespace) -> int:
     catalogue = load_catalogue(args.models_dir)
-    counts = parse_phones(args.phones, catalogue)
+    target, default_mix = _target(args)
+    if args.phones is None and default_mix is None:
+        raise UsageError("give the phones: --phones MODEL=N[,MODEL=N…]")
+    counts = parse_phones(args.phones or default_mix, catalogue)
     prefix = check_prefix(args.mac_prefix)
-    steps, serving = _steps(args)
     rate = args.rate
     if rate is None and args.tftp and not _is_loopback(parse_host_port(args.tftp, 69, what="TFTP server")[0]):
         rate = DEFAULT_REMOTE_RATE
@@ -158,17 +310,16 @@ def run_fleet(args: argparse.Namespace) -> int:
         raise UsageError(f"--rate must not be negative, not {rate}")
     if args.db is not None and args.db.exists():
         results_db.connect(args.db).close()  # appending: it must be a results database
-    params = {"scenario": args.scenario, "steps": [name for name, _ in steps]}
-    with serving as (tftp, apply), _progress(sys.stderr.isatty()) as progress:
+    params = {"scenario": args.scenario, "steps": target.step_names(), "counted_step": target.counted,
+              "target": args.tftp or args.scenario}
+    with target, _progress(sys.stderr.isatty()) as progress:
         with Fleet(counts, workers=args.workers, concurrency=args.concurrency, jitter=args.jitter,
                    rate=rate or None, db=args.db, console_dir=args.console_dir, models_dirs=args.models_dir,
                    shard=args.shard, mac_prefix=prefix, progress=progress, tvs_timeout=args.tvs_timeout,
-                   seed=args.seed, run_params={**params, "target": f"{tftp[0]}:{tftp[1]}"}) as fleet:
-            for name, change in steps:
-                if change is not None and apply is not None:
-                    apply(change)
+                   seed=args.seed, run_params=params) as fleet:
+            for name, tftp in target.steps(fleet):
                 fleet.boot_all(name, tftp=tftp)
-            summary = fleet.summary()
+            summary = fleet.summary(target.counted)
     if args.html is not None:
         if args.db is not None:
             with contextlib.closing(results_db.connect(args.db)) as connection:

@@ -196,12 +196,14 @@ def steps(connection: sqlite3.Connection) -> list[dict[str, Any]]:
     return [dict(zip(names, row)) for row in cursor]
 
 
-def last_boots(connection: sqlite3.Connection) -> dict[str, LastBoot]:
-    """Each phone's last boot: latest run first, then highest step."""
+def last_boots(connection: sqlite3.Connection, step: str | None = None) -> dict[str, LastBoot]:
+    """Each phone's last boot (latest run, then highest step), or its last boot in ``step``."""
     last: dict[str, LastBoot] = {}
+    where = "" if step is None else "WHERE b.step = ? "
     for mac, model, outcome, erase, tvs, codes in connection.execute(
             "SELECT b.mac, b.model, b.outcome, b.erase_needed, b.through_tvs, b.codes FROM boots b "
-            "JOIN runs r ON r.id = b.run_id ORDER BY r.started, r.id, b.step_index"):
+            f"JOIN runs r ON r.id = b.run_id {where}ORDER BY r.started, r.id, b.step_index",
+            () if step is None else (step,)):
         last[mac] = LastBoot(model, outcome, bool(erase), bool(tvs), codes)
     return last
 

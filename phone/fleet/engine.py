@@ -31,14 +31,14 @@ import multiprocessing
 import os
 import queue
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from phone.errors import PhonetrustError, TransportError, UsageError
 from phone.fleet.db import ResultsWriter
 from phone.fleet.phones import DEFAULT_MAC_PREFIX, FleetPhone, Shard, allocate, describe
 from phone.fleet.summary import FleetSummary, StepSummary, count
-from phone.fleet.worker import BOOT_FIELDS, StepOrder, Worker, WorkerSetup, worker_main
+from phone.fleet.worker import BOOT_FIELDS, PHONE_ACTIONS, StepOrder, Worker, WorkerSetup, worker_main
 
 #: Boots in flight per core by default: enough to hide the round trips of
 #: loopback TFTP and TLS, few enough that one GIL is not fought over in vain.
@@ -250,12 +250,44 @@ class Fleet:
         self._steps.append(summary)
         return summary
 
-    def summary(self) -> FleetSummary:
-        """Per model, the outcome of each phone's last step (DESIGN's fleet JSON)."""
+    def act(self, action: str, models: Iterable[str]) -> int:
+        """Before a step: ``action`` (erase-ctl, erase-itl, erase, factory-reset) on every phone of
+        ``models`` (catalogue names), as a scenario's hand erase. Returns how many phones it touched."""
+        if action not in PHONE_ACTIONS:
+            raise UsageError(f"unknown phone action {action!r}: expected one of {', '.join(PHONE_ACTIONS)}")
+        if not self._started:
+            self.start()
+        chosen = frozenset(models)
+        if self._local is not None:
+            return self._local.act(action, chosen)
+        for pipe in self._pipes:
+            pipe.send(("act", action, chosen))
+        acted, answered = 0, 0
+        while answered < len(self._pipes):
+            message = self._receive()
+            if message[0] == "acted":
+                acted += message[2]
+                answered += 1
+            elif message[0] == "error":
+                raise FleetError(f"fleet worker {message[1]} failed to {action}: {message[2]}")
+        return acted
+
+    def summary(self, counted: str | None = None) -> FleetSummary:
+        """Per model, the outcome of each phone's last step (DESIGN's fleet JSON).
+
+        ``counted`` names the step whose outcome counts instead (a scenario's last
+        cluster change: a later hand-erase step does not hide who needed one).
+        """
+        by_model = count(self._last.values())
+        if counted is not None:
+            chosen = [step for step in self._steps if step.name == counted]
+            if chosen:
+                by_model = chosen[-1].by_model
         return FleetSummary(
             phones=len(self.phones), boots=sum(step.boots for step in self._steps),
-            seconds=sum(step.seconds for step in self._steps), by_model=count(self._last.values()),
-            steps=tuple(self._steps))
+            seconds=sum(step.seconds for step in self._steps), by_model=by_model,
+            steps=tuple(self._steps), counted=counted if counted is not None else
+            (self._steps[-1].name if self._steps else None))
 
     def timeline(self) -> list[tuple[str, float]]:
         """(step, seconds from the step's start to the boot's end) of every boot so far."""

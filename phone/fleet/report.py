@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import html
+import json
 import sqlite3
 from collections.abc import Iterable
 from typing import IO
@@ -30,7 +31,10 @@ def summary_from_db(connection: sqlite3.Connection) -> FleetSummary:
     run_rows = db.runs(connection)
     if not run_rows:
         return FleetSummary(0, 0, 0.0, {})
-    last = db.last_boots(connection)
+    counted = {json.loads(run["params"]).get("counted_step") for run in run_rows}
+    counted_step = counted.pop() if len(counted) == 1 else None
+    last = db.last_boots(connection, counted_step)
+    phones = len(last) if counted_step is None else len(db.last_boots(connection))
     side_by_side = len({run["phones"] for run in run_rows}) == 1 and len({run["shard"] for run in run_rows}) == len(run_rows)
     grouped: dict[tuple[int, str], list[dict]] = {}
     for step in db.steps(connection):
@@ -48,10 +52,11 @@ def summary_from_db(connection: sqlite3.Connection) -> FleetSummary:
         seconds = max(durations) if side_by_side else sum(durations)
         steps.append(StepSummary(position, name, boots, seconds, by_model))
     complete = all(run["finished"] is not None for run in run_rows)
-    return FleetSummary(phones=len(last), boots=sum(step.boots for step in steps),
+    return FleetSummary(phones=phones, boots=sum(step.boots for step in steps),
                         seconds=sum(step.seconds for step in steps),
                         by_model=count((b.model, b.outcome, b.erase_needed, b.through_tvs) for b in last.values()),
-                        steps=tuple(steps), complete=complete)
+                        steps=tuple(steps), complete=complete,
+                        counted=counted_step or (steps[-1].name if steps else None))
 
 
 def _rows(summary: FleetSummary) -> list[list[str]]:
@@ -72,7 +77,7 @@ def print_table(summary: FleetSummary, stream: IO[str], *, rich_output: bool | N
     """The per-model outcome of each phone's last step: a rich table on a terminal, plain text otherwise."""
     if rich_output is None:
         rich_output = stream.isatty()
-    title = f"last step: {summary.steps[-1].name}" if summary.steps else "no step"
+    title = f"after step: {summary.counted}" if summary.counted else "no step"
     headers = ["model", *(label for _, label in COLUMNS)]
     rows = _rows(summary)
     if rich_output:
@@ -204,7 +209,7 @@ def html_report(summary: FleetSummary, timeline: Iterable[tuple[str, float]], *,
 <html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title><style>{_STYLE}</style></head>
 <body><h1>{_e(title)}</h1>
 <p>{_e(headline(summary))}</p>{incomplete}
-<h2>Outcome of each phone's last step, per model</h2>
+<h2>Outcome per model after step {_e(summary.counted or "-")}</h2>
 <p class="legend">{legend}</p>
 {outcome_chart(summary)}
 <table><tr>{headers}</tr>{''.join(body)}</table>

@@ -4,7 +4,8 @@
 "unchanged", "failed", "erase_needed", "through_tvs", "phones"}}}`` plus, as
 extensions, ``boots_per_second`` and ``steps`` (one entry per step with its
 own counts). ``accepted`` / ``rejected`` / ``unchanged`` / ``failed`` count
-the outcome (``phone.outcome.classify``) of each phone's *last* step;
+the outcome (``phone.outcome.classify``) of each phone's *last* step (for a
+scenario: the step of its last cluster change, ``counted_step``);
 ``erase_needed`` the phones whose last boot left them needing a hand erase;
 ``through_tvs`` those whose last accepted list TVS vouched for.
 """
@@ -64,6 +65,8 @@ class FleetSummary:
     by_model: dict[str, dict[str, int]]
     steps: tuple[StepSummary, ...] = ()
     complete: bool = True
+    #: The step whose outcome ``by_model`` counts (the last one, or a scenario's last cluster change).
+    counted: str | None = None
 
     @property
     def boots_per_second(self) -> float:
@@ -77,6 +80,8 @@ class FleetSummary:
                                     "by_model": self.by_model,
                                     "boots_per_second": round(self.boots_per_second, 1),
                                     "steps": [step.to_json() for step in self.steps]}
+        if self.counted is not None:
+            document["counted_step"] = self.counted
         if not self.complete:
             document["complete"] = False
         return document

@@ -35,7 +35,7 @@ from typing import Any
 import attrs
 
 from phone.boot import run_boot
-from phone.machine import AskTvs, Fetch, Flash, Log, PhoneMachine
+from phone.machine import AskTvs, Erased, FactoryReset, Fetch, Flash, Log, PhoneMachine
 from phone.models import PhoneModel, load_catalogue
 from phone.outcome import classify
 from phone.phone_console import PhoneConsole
@@ -45,6 +45,8 @@ from phone.transports import TftpTransport, TvsTransport
 BOOT_FIELDS = ("step_index", "phone_index", "mac", "model", "outcome", "erase_needed", "through_tvs", "codes",
                "tvs", "files", "error", "start", "tftp_seconds", "tvs_seconds", "total_seconds", "downloads",
                "tvs_requests")
+#: What a scenario step may do to phones before they boot (SPEC 4.3's erase menus, factory reset).
+PHONE_ACTIONS = ("erase-ctl", "erase-itl", "erase", "factory-reset")
 #: Rows are sent to the parent when this many are ready, or after BATCH_SECONDS.
 BATCH_ROWS = 200
 BATCH_SECONDS = 0.25
@@ -194,6 +196,27 @@ class Worker:
             flush(force=True)
         return {"boots": sent["rows"], "cpu_seconds": time.process_time() - cpu_before}
 
+    def act(self, action: str, models: frozenset[str]) -> int:
+        """A phone action of SPEC 4.3 on every phone of ``models``: erase-ctl, erase-itl, erase, factory-reset."""
+        if action not in PHONE_ACTIONS:
+            raise ValueError(f"unknown phone action {action!r}")
+        event = FactoryReset() if action == "factory-reset" else Erased(ctl=action in ("erase-ctl", "erase"),
+                                                                         itl=action in ("erase-itl", "erase"))
+        acted = 0
+        for phone in self.phones:
+            if phone.model.name in models:
+                machine, effects = PhoneMachine(phone.model, phone.mac, phone.flash).handle(event, time.time())
+                phone.flash = machine.flash
+                if self._console_dir is not None:
+                    lines: list[str] = []
+                    observe = self._console(phone, lines)
+                    for effect in effects:
+                        observe(effect)
+                    if lines:
+                        self._write_console(phone, lines)
+                acted += 1
+        return acted
+
     def _boot(self, phone: _Phone, order: StepOrder, tftp: TftpTransport, tvs: TvsTransport) -> tuple:
         timers = {"tftp": 0.0, "tvs": 0.0, "downloads": 0, "tvs_requests": 0}
 
@@ -292,6 +315,12 @@ def worker_main(setup: WorkerSetup, commands, results) -> None:  # pragma: no co
                 return
             if message[0] == "memory":
                 results.put(("memory", setup.worker, _peak_rss_kib()))
+                continue
+            if message[0] == "act":
+                try:
+                    results.put(("acted", setup.worker, worker.act(message[1], message[2])))
+                except Exception as error:  # noqa: BLE001 - reported to the parent
+                    results.put(("error", setup.worker, f"{type(error).__name__}: {error}"))
                 continue
             order: StepOrder = message[1]
             try:
