@@ -134,3 +134,27 @@ def test_results_committed_before_a_kill_9_survive_it(tmp_path):
                          capture_output=True, text=True, timeout=60)
     document = json.loads(out.stdout)
     assert document["complete"] is False and document["phones"] == kept
+
+
+def test_fleet_run_of_the_seeds_scenario_counts_its_last_cluster_change(tmp_path, capsys):
+    document = run_json(["fleet", "run", "regenerate-callmanager", "--phones", "CP-7975=2,CP-8861=2,CP-7940=2",
+                         "--key-size", "1024", "--workers", "2", "--json", "--db", str(tmp_path / "r.sqlite"),
+                         "--work", str(tmp_path / "work"), "--console-dir", str(tmp_path / "consoles")], capsys)
+    assert [step["name"] for step in document["steps"]] == ["non-secure", "mixed-mode", "regenerate", "erase-legacy"]
+    assert document["counted_step"] == "regenerate" and document["boots"] == 24
+    assert document["by_model"]["CP-7940"]["rejected"] == 2 and document["by_model"]["CP-7940"]["erase_needed"] == 2
+    assert document["by_model"]["CP-8861"]["through_tvs"] == 2 and document["by_model"]["CP-7975"]["accepted"] == 2
+    erased = document["steps"][-1]["by_model"]
+    assert erased["CP-7940"]["accepted"] == 2 and erased["CP-8861"]["unchanged"] == 2  # the hand erase worked
+    assert (tmp_path / "work" / "lab-a" / "lab.json").is_file()
+    assert "Erasing" in (tmp_path / "consoles" / "SEP02C15C000004.log").read_text() or \
+        "erase" in (tmp_path / "consoles" / "SEP02C15C000004.log").read_text().lower()
+    # the report counts the same step from the database
+    again = run_json(["fleet", "report", str(tmp_path / "r.sqlite"), "--json"], capsys)
+    assert again["by_model"] == document["by_model"] and again["counted_step"] == "regenerate"
+
+
+def test_fleet_run_of_a_scenario_defaults_to_its_own_phone_mix(capsys):
+    document = run_json(["fleet", "run", "nonsecure-to-mixed", "--key-size", "1024", "--workers", "1", "--json"],
+                        capsys)
+    assert document["phones"] >= 1 and all(c["failed"] == 0 for c in document["by_model"].values())

@@ -280,6 +280,39 @@ class Worker:
             handle.write("\n".join(lines) + "\n")
 
 
+class _Silent:
+    """A stand-in for tftpy's module loggers: its calls return at once.
+
+    tftpy calls ``log.debug`` about 75 times per download, with arguments built
+    even when nothing is logged; at three downloads a boot that is a tenth of a
+    worker's CPU (docs/fleet.md). ``phone.tftp`` already silences tftpy's
+    loggers (``quiet_tftpy``); here the calls themselves are skipped.
+    """
+
+    def _skip(self, *args: object, **kwargs: object) -> None:
+        return None
+
+    debug = info = warning = error = critical = exception = log = _skip
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - the logging API's name
+        return False
+
+
+def silence_tftpy() -> bool:
+    """In a worker process: replace tftpy's module loggers by ``_Silent``, unless someone asked for them."""
+    import logging
+
+    import tftpy
+
+    if logging.getLogger("tftpy").getEffectiveLevel() <= logging.CRITICAL:
+        return False  # the application set a level: keep tftpy's messages
+    for name in ("TftpClient", "TftpContexts", "TftpPacketFactory", "TftpPacketTypes", "TftpShared", "TftpStates"):
+        module = getattr(tftpy, name, None)
+        if module is not None and hasattr(module, "log"):
+            module.log = _Silent()
+    return True
+
+
 def _ignore(effect: object) -> None:
     return None
 
@@ -301,6 +334,7 @@ def worker_main(setup: WorkerSetup, commands, results) -> None:  # pragma: no co
     """The worker process: wait for steps, boot, report, until told to stop (or the parent goes)."""
     with contextlib.suppress(KeyboardInterrupt):
         try:
+            silence_tftpy()
             worker = Worker(setup)
         except Exception as error:  # noqa: BLE001 - reported to the parent
             results.put(("error", setup.worker, f"{type(error).__name__}: {error}"))
