@@ -181,7 +181,11 @@ class Worker:
                 if wait > 0:
                     time.sleep(wait)
                 phone = self.phones[position]
-                row = self._boot(phone, order, tftp[phone.model.name], tvs[phone.model.name])
+                try:
+                    row = self._boot(phone, order, tftp[phone.model.name], tvs[phone.model.name])
+                except Exception as failure:  # noqa: BLE001 - a bug after the boot: still one row per phone
+                    row = (order.index, phone.index, phone.mac, phone.model.name, "failed", 0, 0, "", "[]", "[]",
+                           f"{type(failure).__name__}: {failure}", time.time(), 0.0, 0.0, 0.0, 0, 0)
                 with lock:
                     batch.append(row)
                     flush()
