@@ -158,3 +158,13 @@ def test_fleet_run_of_a_scenario_defaults_to_its_own_phone_mix(capsys):
     document = run_json(["fleet", "run", "nonsecure-to-mixed", "--key-size", "1024", "--workers", "1", "--json"],
                         capsys)
     assert document["phones"] >= 1 and all(c["failed"] == 0 for c in document["by_model"].values())
+
+
+def test_a_scenario_step_with_tvs_down_is_refused_by_sbd_phones_without_a_hand_erase(capsys):
+    document = run_json(["fleet", "run", "regenerate-callmanager-tvs-down", "--phones", "CP-8861=2,CP-7940=1",
+                         "--key-size", "1024", "--workers", "1", "--tvs-timeout", "2", "--json"], capsys)
+    steps = {step["name"]: step["by_model"] for step in document["steps"]}
+    assert steps["regenerate-tvs-down"]["CP-8861"]["rejected"] == 2
+    assert steps["regenerate-tvs-down"]["CP-8861"]["erase_needed"] == 0
+    assert steps["tvs-back"]["CP-8861"]["accepted"] == 2 and steps["tvs-back"]["CP-7940"]["rejected"] == 1
+    assert document["counted_step"] == "regenerate-tvs-down"
