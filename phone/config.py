@@ -14,6 +14,7 @@ the file is read without namespace processing, as phones do.
 from __future__ import annotations
 
 import functools
+import re
 import xml.dom.minidom
 from xml.parsers.expat import ExpatError
 
@@ -29,6 +30,10 @@ MAX_TVS_MEMBERS = 5
 DEFAULT_TVS_PORT = 2445
 #: Far above any real configuration (CUCM's are a few KB); refuses a hostile giant file before parsing.
 MAX_CONFIG_BYTES = 1024 * 1024
+#: A number of the file: ASCII digits only (``str.isdigit`` also takes "²" and "٣", which
+#: ``int`` refuses or reads), at most 9 of them (far above any port, priority or mode, and
+#: far below the 4300 digits past which ``int`` raises).
+_DECIMAL = re.compile(r"-?[0-9]{1,9}")
 
 
 @attrs.frozen
@@ -81,10 +86,12 @@ def _read_config(data: bytes) -> PhoneConfig:
         raise ConfigFormatError(f"refused unsafe XML ({type(error).__name__})") from None
     except ExpatError as error:
         raise ConfigFormatError(f"not well-formed XML at line {error.lineno}, column {error.offset}") from None
+    except (LookupError, ValueError) as error:  # an encoding expat does not know or cannot read
+        raise ConfigFormatError(f"unreadable XML encoding ({error})") from None
     return PhoneConfig(
         tvs_members=_tvs_members(document),
         capf_servers=tuple(_texts(document, "capf", "processNodeName")),
-        device_security_mode=_int_or_none(_first_text(document, "deviceSecurityMode")),
+        device_security_mode=_decimal(_first_text(document, "deviceSecurityMode")),
     )
 
 
@@ -98,14 +105,31 @@ def _text(node: xml.dom.minidom.Element | None) -> str | None:
     return "".join(child.data for child in node.childNodes if child.nodeType == child.TEXT_NODE).strip()
 
 
+def _elements(document: xml.dom.minidom.Document, tag: str) -> list[xml.dom.minidom.Element]:
+    """Every element named ``tag``, in document order.
+
+    minidom's ``getElementsByTagName`` recurses once per level, and a hostile file
+    of well under ``MAX_CONFIG_BYTES`` nests deeper than Python's recursion limit.
+    """
+    found = []
+    stack = list(reversed(document.childNodes))
+    while stack:
+        node = stack.pop()
+        if node.nodeType == node.ELEMENT_NODE:
+            if node.tagName == tag:
+                found.append(node)
+            stack.extend(reversed(node.childNodes))
+    return found
+
+
 def _first_text(document: xml.dom.minidom.Document, tag: str) -> str | None:
-    found = document.getElementsByTagName(tag)
+    found = _elements(document, tag)
     return _text(found[0]) if found else None
 
 
 def _texts(document: xml.dom.minidom.Document, parent: str, tag: str) -> list[str]:
     values = []
-    for node in document.getElementsByTagName(parent):
+    for node in _elements(document, parent):
         for child in _children(node, tag):
             value = _text(child)
             if value:
@@ -113,13 +137,17 @@ def _texts(document: xml.dom.minidom.Document, parent: str, tag: str) -> list[st
     return values
 
 
-def _int_or_none(text: str | None) -> int | None:
-    return int(text) if text and text.strip().isdigit() else None
+def _decimal(text: str | None, *, signed: bool = False) -> int | None:
+    """``text`` as an integer when it is one (see ``_DECIMAL``), else None."""
+    text = (text or "").strip()
+    if not _DECIMAL.fullmatch(text) or (text.startswith("-") and not signed):
+        return None
+    return int(text)
 
 
 def _tvs_members(document: xml.dom.minidom.Document) -> tuple[TvsMember, ...]:
     members = []
-    for tvs in document.getElementsByTagName("TVS"):
+    for tvs in _elements(document, "TVS"):
         for holder in _children(tvs, "members"):
             for index, member in enumerate(_children(holder, "member")):
                 address = _text((_children(member, "address") or [None])[0])
@@ -127,11 +155,14 @@ def _tvs_members(document: xml.dom.minidom.Document) -> tuple[TvsMember, ...]:
                     raise ConfigFormatError("a TVS member without an <address>")
                 port_text = _text((_children(member, "port") or [None])[0]) or str(DEFAULT_TVS_PORT)
                 priority_text = member.getAttribute("priority") or str(index)
-                if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-                    raise ConfigFormatError(f"TVS member {address}: port {port_text!r} is not a TCP port")
-                if not priority_text.lstrip("-").isdigit():
-                    raise ConfigFormatError(f"TVS member {address}: priority {priority_text!r} is not a number")
-                members.append(TvsMember(address, int(port_text), int(priority_text)))
+                port = _decimal(port_text)
+                if port is None or not 0 < port < 65536:
+                    raise ConfigFormatError(f"TVS member {address[:60]!r}: port {port_text[:20]!r} is not a TCP port")
+                priority = _decimal(priority_text, signed=True)
+                if priority is None:
+                    raise ConfigFormatError(f"TVS member {address[:60]!r}: priority {priority_text[:20]!r} "
+                                            "is not a number of at most 9 digits")
+                members.append(TvsMember(address, port, priority))
     return tuple(sorted(members, key=lambda member: member.priority))[:MAX_TVS_MEMBERS]
 
 

@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 
 SAST_ONLY = frozenset({Role.SAST})
 TFTP_ROLES = frozenset({Role.TFTP, Role.CCM_TFTP})
+#: The roles an ITL's signer holds in a CTL (SPEC 2.6): the TFTP node's CallManager
+#: certificate (CCM+TFTP, or TFTP on a TFTP-only node) before 12.0, ITLRecovery
+#: (SAST) from 12.0. A CAPF, TVS or APP-SERVER record is "present in the CTL" too,
+#: but its key must not replace the ITL (and with it the TVS records the phone pins).
+ITL_SIGNER_ROLES = SAST_ONLY | TFTP_ROLES
 
 
 class Item(Enum):
@@ -83,8 +88,8 @@ RULES = {
              vouchers=(Voucher(Item.ITL, SAST_ONLY),), tvs_roles=SAST_ONLY),
         Rule("new-ctl", "CTL installed, new CTL: signer must be a SAST of the installed CTL, else TVS",
              vouchers=(Voucher(Item.CTL, SAST_ONLY),), tvs_roles=SAST_ONLY),
-        Rule("new-itl-ctl", "CTL installed, new ITL: signer present in the CTL, else TVS",
-             vouchers=(Voucher(Item.CTL, None),), tvs_roles=SAST_ONLY),
+        Rule("new-itl-ctl", "CTL installed, new ITL: signer present in the CTL as SAST, TFTP or CCM+TFTP, else TVS",
+             vouchers=(Voucher(Item.CTL, ITL_SIGNER_ROLES),), tvs_roles=SAST_ONLY),
         Rule("rollback-itl", "rollback ITL installed: any new ITL is accepted", leap_of_faith=True),
         Rule("signed-config", "signed config: signer must hold TFTP or CCM+TFTP in the installed CTL or ITL, else TVS",
              vouchers=(Voucher(Item.CTL, TFTP_ROLES), Voucher(Item.ITL, TFTP_ROLES)), tvs_roles=TFTP_ROLES),

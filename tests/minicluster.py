@@ -11,7 +11,9 @@ from __future__ import annotations
 import attrs
 from conftest import etoken_identity, node_identity
 
+from phone.certs import load_certificate
 from phone.config import TvsMember, render_config
+from phone.errors import CertificateError
 from phone.machine import AskTvs, Fetch, FileFetched, FileMissing, TvsAnswered, TvsFailed, TvsFailure
 from phone.names import serial_to_bytes
 from phone.signing import NameStyle, build_signed_file, build_trust_list, make_record
@@ -119,10 +121,13 @@ class TvsDouble:
         if ask.message_type == 3:
             found = self.cluster.tvs_lookup(ask.serial)
         else:
-            from cryptography import x509
-
-            cert = x509.load_der_x509_certificate(ask.certificate)
+            try:
+                cert = load_certificate(ask.certificate)
+            except CertificateError:
+                return TvsAnswered(server, status=1, bytes_sent=153, bytes_received=20)  # in neither cache
             found = self.cluster.tvs_lookup(serial_to_bytes(cert.serial_number))
+            if found is not None and found[0] != ask.certificate:
+                found = None  # type 1 asks about a whole certificate (SPEC 3.2): a namesake is not it
         if self.mode == "not-found" or found is None:
             return TvsAnswered(server, status=1, bytes_sent=153, bytes_received=20)
         certificate, roles = found

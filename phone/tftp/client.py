@@ -218,6 +218,9 @@ class TftpFetcher:
         context.last_pkt = request
         context.state = TftpStateSentRRQ(context)
         resends = 0
+        # When to resend: `timeout` after our last packet or the transfer's last datagram.
+        # A stranger's datagrams do not push it back, or a flood of them would stop resends.
+        answer_by = time.monotonic() + self.timeout
         while context.state is not None:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -226,7 +229,7 @@ class TftpFetcher:
                     FetchStatus.TIMED_OUT,
                     f"download not complete after the {self.deadline:g} s deadline ({sink.size} bytes received)",
                 )
-            context.sock.settimeout(min(self.timeout, left))
+            context.sock.settimeout(max(min(answer_by - time.monotonic(), left), 0.001))
             try:
                 datagram, (host, port) = context.sock.recvfrom(RECEIVE_BUFFER)
             except TimeoutError:
@@ -241,6 +244,7 @@ class TftpFetcher:
                 failure = _resend(context, f"{self.host}:{self.port}")
                 if failure is not None:
                     return failure
+                answer_by = time.monotonic() + self.timeout
                 continue
             except OSError as error:
                 return _Outcome(FetchStatus.FAILED, f"receiving from {self.host}:{self.port} failed: {error}")
@@ -250,6 +254,7 @@ class TftpFetcher:
             if ended is not None:
                 return ended
             resends = 0
+            answer_by = time.monotonic() + self.timeout
         return _Outcome(FetchStatus.FOUND, blksize=context.getBlocksize())
 
     def _step(
@@ -261,7 +266,7 @@ class TftpFetcher:
             packet = context.factory.parse(datagram)
         except _MALFORMED as error:
             _tell_peer(context, port, ILLEGAL_OPERATION, "malformed packet")
-            return _Outcome(FetchStatus.FAILED, f"malformed packet from {peer}: {error}")
+            return _Outcome(FetchStatus.FAILED, f"malformed packet from {peer}: {_one_line(error)}")
         if isinstance(packet, TftpPacketERR):
             if packet.errorcode == FILE_NOT_FOUND and context.next_block == 1:
                 return _Outcome(FetchStatus.NOT_FOUND, f"{peer} answered error 1 (File not found)")
@@ -269,10 +274,12 @@ class TftpFetcher:
                 FetchStatus.FAILED, f"{peer} answered error {packet.errorcode} ({_error_text(packet)})"
             )
         if isinstance(packet, TftpPacketOACK):
-            if not isinstance(context.state, TftpStateSentRRQ) and context.next_block == 1:
-                # Our acknowledgement of the options was lost and the server repeats them
-                # (RFC 2347): acknowledge again. tftpy's states would call it a protocol error.
-                return _resend(context, peer)
+            if not isinstance(context.state, TftpStateSentRRQ):
+                # The options answer again (RFC 2347). Before any data, our acknowledgement was
+                # lost: acknowledge again. Once data flows it is a late copy (a duplicated and
+                # delayed datagram): stale, like a duplicate block. tftpy's states would call
+                # either a protocol error.
+                return _resend(context, peer) if context.next_block == 1 else None
             announced = str(packet.options.get("tsize", ""))
             if announced.isdigit() and int(announced) > sink.cap:
                 _tell_peer(context, port, DISK_FULL, f"larger than {sink.cap} bytes")
@@ -290,8 +297,13 @@ class TftpFetcher:
             )
         except _MALFORMED as error:
             _tell_peer(context, port, ILLEGAL_OPERATION, "protocol error")
-            return _Outcome(FetchStatus.FAILED, f"protocol error from {peer}: {error}")
+            return _Outcome(FetchStatus.FAILED, f"protocol error from {peer}: {_one_line(error)}")
         return None
+
+
+def _one_line(error: Exception) -> str:
+    """tftpy's messages can hold a whole packet dump: one line, at most 200 characters."""
+    return " ".join(str(error).split())[:200]
 
 
 def _check_cap(max_bytes: int) -> int:

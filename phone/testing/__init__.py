@@ -1,0 +1,1 @@
+"""Helpers for testing phonetrust and what it talks to (network impairment)."""
