@@ -184,3 +184,16 @@ def test_bad_settings_are_usage_errors(tmp_path):
         AsyncTftpFileServer(tmp_path / "missing")
     with pytest.raises(UsageError):
         AsyncTftpFileServer(None, files, timeout=0)
+
+
+@pytest.mark.parametrize(("seed", "blksize"), [(1, None), (2, 8192)])
+def test_downloads_through_a_lossy_network_complete_byte_for_byte(seed, blksize):
+    from phone.testing.lossy import Impairment, LossyUdpProxy
+
+    impairment = Impairment(drop=0.05, duplicate=0.05, reorder=0.05, hold=0.02)
+    with running_aio_tftp_server(files, timeout=0.1, retries=6) as server, \
+            LossyUdpProxy(("127.0.0.1", server.port), impairment, seed=seed) as port:
+        fetch = fetcher(port, timeout=0.1, retries=8, blksize=blksize).fetch
+        results = [fetch(name) for name in ("big", "CTLFile.tlv", "block", "empty") * 4]
+    for result in results:
+        assert result.status is FetchStatus.FOUND and result.data == FILES[result.name], result.reason
