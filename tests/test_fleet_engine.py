@@ -126,3 +126,32 @@ def test_a_step_with_jitter_spreads_the_starts(testbed):
     worker.run_step(StepOrder(0, "s", *testbed.tftp, start_at=began, jitter=1.0), rows.extend)
     starts = sorted(row[11] - began for row in rows)
     assert starts[-1] - starts[0] > 0.2 and starts[-1] < 1.5
+
+
+def test_a_fleet_against_the_emulated_lab_sees_the_seeds_regeneration(tmp_path):
+    from phone.fleet.labserve import serving_labs
+    from phone.lab import Lab
+
+    lab = Lab.create(tmp_path / "lab", nodes=2, release="10.5", key_bits=1024)
+    with serving_labs({"a": tmp_path / "lab"}) as servers, \
+            Fleet(parse_phones("CP-7975=2,CP-8861=3,CP-7940=2"), workers=2, concurrency=4) as fleet:
+        tftp = ("127.0.0.1", servers.tftp_ports["a"])
+        first = fleet.boot_all("non-secure", tftp=tftp)
+        lab.set_cluster_mixed_mode()
+        servers.sync()
+        mixed = fleet.boot_all("mixed-mode", tftp=tftp)
+        lab.regenerate_certificate("CallManager")
+        lab.ctl_update()
+        servers.sync()
+        regenerated = fleet.boot_all("regenerate", tftp=tftp)
+        servers.tvs(None, up=False)
+        fleet.act("erase-ctl", ["CP-7940"])
+        erased = fleet.boot_all("erase-legacy", tftp=tftp)
+        summary = fleet.summary("regenerate")
+    assert first.by_model["CP-8861"]["accepted"] == 3 and first.by_model["CP-7940"]["unchanged"] == 2
+    assert mixed.by_model["CP-7940"]["accepted"] == 2 and mixed.by_model["CP-7975"]["accepted"] == 2
+    assert regenerated.by_model["CP-7975"]["through_tvs"] == 2 and regenerated.by_model["CP-8861"]["accepted"] == 3
+    assert regenerated.by_model["CP-7940"]["erase_needed"] == 2
+    # after the hand erase the 7940s take the new CTL on trust; nothing asks TVS (it is down)
+    assert erased.by_model["CP-7940"]["accepted"] == 2 and erased.by_model["CP-8861"]["unchanged"] == 3
+    assert summary.counted == "regenerate" and summary.by_model["CP-7940"]["rejected"] == 2
