@@ -168,3 +168,21 @@ def test_a_scenario_step_with_tvs_down_is_refused_by_sbd_phones_without_a_hand_e
     assert steps["regenerate-tvs-down"]["CP-8861"]["erase_needed"] == 0
     assert steps["tvs-back"]["CP-8861"]["accepted"] == 2 and steps["tvs-back"]["CP-7940"]["rejected"] == 1
     assert document["counted_step"] == "regenerate-tvs-down"
+
+
+def test_against_a_server_each_invocation_resumes_from_the_flash_the_database_kept(tmp_path, capsys):
+    database = str(tmp_path / "lab.sqlite")
+    phones = ["--phones", "CP-8861=2,CP-7940=1", "--json", "--db", database]
+    with serving_testbed(bits=1024) as testbed:
+        target = ["fleet", "run", "--tftp", "{}:{}".format(*testbed.tftp)]
+        run_json([*target, *phones], capsys)                      # first boot
+        testbed.apply("mixed-mode")
+        run_json([*target, *phones], capsys)                      # the first CTL, on trust
+        testbed.apply("regenerate-callmanager")                   # changed by hand on the server
+        third = run_json([*target, *phones], capsys)
+        fresh = run_json([*target, *phones, "--fresh"], capsys)
+    assert third["by_model"]["CP-8861"]["through_tvs"] == 2        # it knew the old CTL: TVS vouched
+    assert third["by_model"]["CP-7940"]["erase_needed"] == 1
+    assert fresh["by_model"]["CP-7940"]["accepted"] == 1           # a new phone takes any CTL on trust
+    report = run_json(["fleet", "report", database, "--json"], capsys)
+    assert report["by_model"] == fresh["by_model"] and len(report["steps"]) == 4

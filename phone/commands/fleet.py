@@ -7,7 +7,9 @@
   boots; the summary counts the step of the scenario's last cluster change.
   ``testbed:regenerate-callmanager`` serves the fleet's own small cluster instead. With ``--tftp``
   and no SCENARIO the phones boot ``--steps`` times against that server (a lab CUCM), at most
-  ``--rate`` boots per second (20 by default when the server is not on this machine).
+  ``--rate`` boots per second (20 by default when the server is not on this machine); with
+  ``--db`` the phones' flash is kept there and the next invocation starts from it (``--fresh``
+  does not), so that each invocation is one step of a change made by hand on the server.
 - `fleet report DB [--json] [--html FILE]` — the per-model table of a results database again.
 - `fleet merge DB… [--out FILE] [--json] [--html FILE]` — the shards' results together: with
   `--out`, copied into one database; always printed as one table.
@@ -55,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="e.g. CP-7975=300,CP-8861=600,CP-7940=100 (default: the scenario's own mix)")
     run.add_argument("--tftp", metavar="HOST[:PORT]", help="boot against this TFTP server instead of a scenario")
     run.add_argument("--steps", type=int, default=1, metavar="N", help="with --tftp: boots per phone (default 1)")
+    run.add_argument("--fresh", action="store_true",
+                     help="with --tftp --db: start from empty phones, not from the flash the database kept")
     run.add_argument("--workers", type=int, default=None, metavar="N",
                      help=f"worker processes (default: the cores, here {default_workers()})")
     run.add_argument("--concurrency", type=int, default=None, metavar="N",
@@ -161,17 +165,23 @@ def run_fleet(args: argparse.Namespace) -> int:
         rate = DEFAULT_REMOTE_RATE
     if rate is not None and rate < 0:
         raise UsageError(f"--rate must not be negative, not {rate}")
+    kept = {}
+    resumes = type(target) is ServerTarget and args.db is not None
     if args.db is not None and args.db.exists():
-        results_db.connect(args.db).close()  # appending: it must be a results database
+        with contextlib.closing(results_db.connect(args.db)) as connection:  # appending: a results database
+            if resumes and not args.fresh:
+                kept = results_db.load_flash(connection)
     params = {"scenario": args.scenario, "steps": target.step_names(), "counted_step": target.counted,
               "target": args.tftp or args.scenario}
     with target, _progress(sys.stderr.isatty()) as progress:
         with Fleet(counts, workers=args.workers, concurrency=args.concurrency, jitter=args.jitter,
                    rate=rate or None, db=args.db, console_dir=args.console_dir, models_dirs=args.models_dir,
                    shard=args.shard, mac_prefix=prefix, progress=progress, tvs_timeout=args.tvs_timeout,
-                   seed=args.seed, run_params=params) as fleet:
+                   seed=args.seed, run_params=params, flash=kept) as fleet:
             for name, tftp in target.steps(fleet):
                 fleet.boot_all(name, tftp=tftp)
+            if resumes:
+                fleet.save_flash()
             summary = fleet.summary(target.counted)
     if args.html is not None:
         if args.db is not None:

@@ -12,6 +12,8 @@ Tables (``SCHEMA``):
   timings (wall-clock start, seconds in TFTP, in TVS, in all).
 - ``files``: one row per file a phone asked for in a boot: name, result,
   rejection code, what vouched for it, reason.
+- ``flash``: what each phone kept at the end of the last run that saved it
+  (``fleet run --tftp``: the next invocation's phones start from it).
 
 The database is in WAL mode with ``synchronous=NORMAL``: every batch is one
 transaction, so what was committed survives a kill -9 of the run (the last
@@ -33,6 +35,8 @@ import attrs
 
 from phone.errors import UsageError
 from phone.fleet.worker import BOOT_FIELDS
+from phone.machine import Flash
+from phone.trust import CachedCertificate
 
 SCHEMA_VERSION = 1
 
@@ -95,6 +99,16 @@ CREATE TABLE IF NOT EXISTS files (
     reason TEXT
 );
 CREATE INDEX IF NOT EXISTS boots_by_mac ON boots (mac);
+CREATE TABLE IF NOT EXISTS flash (
+    mac TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    ctl BLOB,
+    itl BLOB,
+    config BLOB,
+    config_name TEXT,
+    tvs_cache TEXT NOT NULL,       -- JSON list of {certificate (hex), roles, expires}
+    run_id INTEGER NOT NULL        -- the run that left it
+);
 """
 
 _RUN_COLUMNS = ("started", "phones", "phone_count", "shard", "mac_prefix", "workers", "concurrency", "jitter",
@@ -161,6 +175,15 @@ class ResultsWriter:
                 f"VALUES ({', '.join('?' * (len(columns) + 1))})", boots)
             self.connection.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)", files)
 
+    def save_flash(self, phones: Iterable[tuple[str, str, Flash]]) -> None:
+        """What each phone keeps after this run, for the next run against the same server (``--tftp``)."""
+        rows = [(mac, model, flash.ctl, flash.itl, flash.config, flash.config_name,
+                 json.dumps([{"certificate": entry.certificate.hex(), "roles": sorted(entry.roles),
+                              "expires": entry.expires} for entry in flash.tvs_cache]), self.run_id)
+                for mac, model, flash in phones]
+        with self.connection:
+            self.connection.executemany("INSERT OR REPLACE INTO flash VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
     def finish(self, finished: float | None = None) -> None:
         with self.connection:
             self.connection.execute("UPDATE runs SET finished = ? WHERE id = ?", (finished or time.time(), self.run_id))
@@ -181,6 +204,17 @@ class LastBoot:
     erase_needed: bool
     through_tvs: bool
     codes: str
+
+
+def load_flash(connection: sqlite3.Connection) -> dict[str, tuple[str, Flash]]:
+    """The flash each phone kept at the end of the runs stored here: MAC -> (model, Flash)."""
+    kept = {}
+    for mac, model, ctl, itl, config, config_name, cache in connection.execute(
+            "SELECT mac, model, ctl, itl, config, config_name, tvs_cache FROM flash"):
+        entries = tuple(CachedCertificate(bytes.fromhex(entry["certificate"]), frozenset(entry["roles"]),
+                                          float(entry["expires"])) for entry in json.loads(cache))
+        kept[mac] = (model, Flash(ctl=ctl, itl=itl, config=config, config_name=config_name, tvs_cache=entries))
+    return kept
 
 
 def runs(connection: sqlite3.Connection) -> list[dict[str, Any]]:

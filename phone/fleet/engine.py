@@ -39,6 +39,7 @@ from phone.fleet.db import ResultsWriter
 from phone.fleet.phones import DEFAULT_MAC_PREFIX, FleetPhone, Shard, allocate, describe
 from phone.fleet.summary import FleetSummary, StepSummary, count
 from phone.fleet.worker import BOOT_FIELDS, PHONE_ACTIONS, StepOrder, Worker, WorkerSetup, worker_main
+from phone.machine import Flash
 
 #: Boots in flight per core by default: enough to hide the round trips of
 #: loopback TFTP and TLS, few enough that one GIL is not fought over in vain.
@@ -86,6 +87,7 @@ class Fleet:
         blksize: int | None = None,
         seed: int = 0,
         run_params: dict[str, Any] | None = None,
+        flash: dict[str, tuple[str, Flash]] | None = None,
     ) -> None:
         if phones and isinstance(phones[0], tuple):  # (model, count) pairs
             self.counts = tuple(phones)  # type: ignore[arg-type]
@@ -119,7 +121,8 @@ class Fleet:
             WorkerSetup(worker=n, phones=tuple((p.index, p.model, p.mac) for p in self.phones[n::lanes]),
                         concurrency=math.ceil(concurrency / lanes), models_dirs=tuple(models_dirs),
                         console_dir=None if console_dir is None else str(console_dir), seed=seed,
-                        tvs_timeout=tvs_timeout)
+                        tvs_timeout=tvs_timeout,
+                        flash=_kept(self.phones[n::lanes], flash or {}))
             for n in range(lanes)
         ]
         self._run = {"started": time.time(), "phones": describe(self.counts), "phone_count": len(self.phones),
@@ -272,6 +275,27 @@ class Fleet:
                 raise FleetError(f"fleet worker {message[1]} failed to {action}: {message[2]}")
         return acted
 
+    def flash(self) -> list[tuple[str, str, Flash]]:
+        """(MAC, model, Flash) of every phone now (between steps)."""
+        if self._local is not None:
+            return [(phone.mac, phone.model.name, phone.flash) for phone in self._local.phones]
+        for pipe in self._pipes:
+            pipe.send(("flash",))
+        kept: list[tuple[str, str, Flash]] = []
+        answered = 0
+        while answered < len(self._pipes):
+            message = self._receive()
+            if message[0] == "flash":
+                kept.extend(message[2])
+                answered += 1
+        return kept
+
+    def save_flash(self) -> None:
+        """Store every phone's flash in the results database (``--tftp`` runs resume from it)."""
+        if self._writer is None:
+            raise UsageError("saving the phones' flash needs a results database")
+        self._writer.save_flash(self.flash())
+
     def summary(self, counted: str | None = None) -> FleetSummary:
         """Per model, the outcome of each phone's last step (DESIGN's fleet JSON).
 
@@ -324,6 +348,11 @@ class Fleet:
                 peaks[message[1]] = message[2]
         self.peak_rss_kib.update(peaks)
         return peaks
+
+
+def _kept(phones: Sequence[FleetPhone], flash: dict[str, tuple[str, Flash]]) -> dict[str, Flash]:
+    """The stored flash of the phones that have one, for the same model."""
+    return {p.mac: flash[p.mac][1] for p in phones if p.mac in flash and flash[p.mac][0] == p.model}
 
 
 def _counts_of(phones: Sequence[FleetPhone]) -> tuple[tuple[str, int], ...]:

@@ -63,6 +63,8 @@ class WorkerSetup:
     console_dir: str | None = None
     seed: int = 0
     tvs_timeout: float | None = None
+    #: Flash to start from, by MAC (phones not named start empty).
+    flash: dict[str, Flash] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -141,8 +143,9 @@ class Worker:
         self.setup = setup
         catalogue = load_catalogue(list(setup.models_dirs))
         models = {name: catalogue.get(name) for name in {model for _, model, _ in setup.phones}}
-        self.phones = [_Phone(index, models[model], mac) for index, model, mac in setup.phones]
         self._interner = _Interner()
+        self.phones = [_Phone(index, models[model], mac, self._interner.flash(setup.flash.get(mac, Flash())))
+                       for index, model, mac in setup.phones]
         self._console_dir = Path(setup.console_dir) if setup.console_dir else None
         if self._console_dir is not None:
             self._console_dir.mkdir(parents=True, exist_ok=True)
@@ -353,6 +356,10 @@ def worker_main(setup: WorkerSetup, commands, results) -> None:  # pragma: no co
                 return
             if message[0] == "memory":
                 results.put(("memory", setup.worker, _peak_rss_kib()))
+                continue
+            if message[0] == "flash":
+                results.put(("flash", setup.worker, [(phone.mac, phone.model.name, phone.flash)
+                                                     for phone in worker.phones]))
                 continue
             if message[0] == "act":
                 try:
