@@ -25,6 +25,7 @@ def run_json(argv, capsys):
 
 def test_fleet_run_prints_designs_summary_for_the_testbed_rehearsal(tmp_path, capsys):
     document = run_json(["fleet", "run", REHEARSAL, "--phones", "CP-7975=3,CP-8861=3,CP-7940=2", "--workers", "2",
+                         "--key-size", "1024",
                          "--json", "--db", str(tmp_path / "r.sqlite"), "--html", str(tmp_path / "r.html")], capsys)
     assert document["phones"] == 8 and document["boots"] == 24 and document["seconds"] > 0
     assert document["by_model"]["CP-7940"]["rejected"] == 2 and document["by_model"]["CP-7940"]["erase_needed"] == 2
@@ -39,7 +40,8 @@ def test_fleet_run_prints_designs_summary_for_the_testbed_rehearsal(tmp_path, ca
 
 
 def test_plain_table_when_not_a_terminal(tmp_path, capsys):
-    assert main(["fleet", "run", REHEARSAL, "--phones", "CP-8861=2,CP-7940=1", "--workers", "1"]) == 0
+    assert main(["fleet", "run", REHEARSAL, "--phones", "CP-8861=2,CP-7940=1", "--workers", "1",
+                 "--key-size", "1024"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0] == "Fleet outcome (after step: regenerate-callmanager)"
@@ -54,6 +56,7 @@ def test_shards_merge_into_the_whole_fleets_table(tmp_path, capsys):
     whole = "CP-7975=3,CP-8861=4,CP-7940=2"
     for k in (1, 2):
         run_json(["fleet", "run", REHEARSAL, "--phones", whole, "--shard", f"{k}/2", "--workers", "1", "--json",
+                  "--key-size", "1024",
                   "--db", str(tmp_path / f"s{k}.sqlite")], capsys)
     merged = run_json(["fleet", "merge", str(tmp_path / "s1.sqlite"), str(tmp_path / "s2.sqlite"),
                        "--out", str(tmp_path / "all.sqlite"), "--json"], capsys)
@@ -109,7 +112,7 @@ def test_results_committed_before_a_kill_9_survive_it(tmp_path):
     database = tmp_path / "r.sqlite"
     process = subprocess.Popen(
         [sys.executable, "-m", "phone", "fleet", "run", REHEARSAL, "--phones", "CP-8861=150,CP-7940=50",
-         "--workers", "2", "--concurrency", "4", "--jitter", "20", "--db", str(database)],
+         "--workers", "2", "--concurrency", "4", "--jitter", "20", "--key-size", "1024", "--db", str(database)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 60

@@ -83,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--work", type=Path, metavar="DIR", help="with a SCENARIO: make its labs in this (empty) "
                      "folder and keep them (default: a temporary folder)")
     run.add_argument("--key-size", type=int, default=None, metavar="BITS",
-                     help="with a SCENARIO: the labs' RSA key size instead of the scenario's")
+                     help="with a SCENARIO: the labs' RSA key size instead of the scenario's (testbed: 2048)")
     run.set_defaults(func=run_fleet)
 
     report = commands.add_parser("report", help="print the per-model table of a results database")
@@ -145,7 +145,7 @@ def _target(args: argparse.Namespace) -> tuple[ServerTarget, str | None]:
         name = args.scenario[len(TESTBED_PREFIX):]
         if name != "regenerate-callmanager":
             raise UsageError(f"unknown testbed scenario {name!r}: the testbed knows regenerate-callmanager")
-        return TestbedTarget(), None
+        return TestbedTarget(bits=args.key_size or 2048), None
     from phone.scenario import find_scenario
 
     scenario = find_scenario(args.scenario)

@@ -50,15 +50,16 @@ class ServerTarget:
 class TestbedTarget(ServerTarget):
     """``testbed:regenerate-callmanager``: the fleet's own small cluster, served from a child process."""
 
-    def __init__(self, server: str = "fast") -> None:
+    def __init__(self, server: str = "fast", bits: int = 2048) -> None:
         from phone.fleet import testbed
 
         self._server_kind = server
+        self._bits = bits
         self._testbed = testbed
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> TestbedTarget:
-        self.server = self._stack.enter_context(self._testbed.serving_testbed(server=self._server_kind))
+        self.server = self._stack.enter_context(self._testbed.serving_testbed(server=self._server_kind, bits=self._bits))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
