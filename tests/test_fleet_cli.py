@@ -94,6 +94,11 @@ def test_against_a_tftp_server_each_step_is_one_boot_of_every_phone(tmp_path, ca
     (["fleet", "run", "--phones", "CP-8861=1", "--tftp", "127.0.0.1", "--steps", "0"], "steps"),
     (["fleet", "run", "--phones", "CP-8861=1", "--tftp", "127.0.0.1", "--mac-prefix", "zz"], "MAC prefix"),
     (["fleet", "report", "/nonexistent/r.sqlite"], "no such results database"),
+    (["fleet", "run", "--phones", "CP-8861=1", "--tftp", "127.0.0.1", "--shard", "0/4"], "shard"),
+    (["fleet", "run", "--phones", "CP-8861=1", "--tftp", "127.0.0.1", "--rate", "-1"], "rate"),
+    (["fleet", "run", "--phones", "CP-8861=1", "--tftp", "127.0.0.1", "--workers", "-1"], "workers"),
+    (["fleet", "run", "--phones", "CP-8861=1", "--tftp", "127.0.0.1", "--concurrency", "0"], "concurrency"),
+    (["fleet", "run", "--phones", "CP-8861=1", "--tftp", "127.0.0.1", "--jitter", "-2"], "jitter"),
 ])
 def test_bad_fleet_arguments_are_one_line(argv, message, capsys):
     assert main(argv) == 2

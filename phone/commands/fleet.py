@@ -27,7 +27,6 @@ import ipaddress
 import json
 import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 from phone.addresses import parse_host_port
@@ -68,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--rate", type=float, default=None, metavar="BOOTS_PER_S",
                      help=f"boots started per second at most (0: no limit; default: none on this machine, "
                           f"{DEFAULT_REMOTE_RATE:g} towards another)")
-    run.add_argument("--shard", type=Shard.parse, default=Shard(), metavar="K/N",
+    run.add_argument("--shard", default="1/1", metavar="K/N",
                      help="run share K of N of the phones (every N-th phone, from the K-th)")
     run.add_argument("--mac-prefix", default=DEFAULT_MAC_PREFIX, metavar="HEX6",
                      help=f"first 3 bytes of every MAC (default {DEFAULT_MAC_PREFIX}, locally administered)")
@@ -110,24 +109,34 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _progress(enabled: bool) -> Iterator:
+class _Progress:
     """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
-    if not enabled:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  transient=False, console=None) as bar:
-        tasks: dict[str, int] = {}
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar = None
+        self._tasks: dict[str, int] = {}
 
-        def update(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = bar.add_task(step, total=total)
-            bar.update(tasks[step], completed=done)
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        yield update
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn())
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def update(self, step: str, done: int, total: int) -> None:
+        if self._bar is None:
+            return
+        if step not in self._tasks:
+            self._tasks[step] = self._bar.add_task(step, total=total)
+        self._bar.update(self._tasks[step], completed=done)
 
 
 def _target(args: argparse.Namespace) -> tuple[ServerTarget, str | None]:
@@ -160,6 +169,7 @@ def run_fleet(args: argparse.Namespace) -> int:
         raise UsageError("give the phones: --phones MODEL=N[,MODEL=N…]")
     counts = parse_phones(args.phones or default_mix, catalogue)
     prefix = check_prefix(args.mac_prefix)
+    shard = Shard.parse(args.shard)
     rate = args.rate
     if rate is None and args.tftp and not _is_loopback(parse_host_port(args.tftp, 69, what="TFTP server")[0]):
         rate = DEFAULT_REMOTE_RATE
@@ -173,11 +183,14 @@ def run_fleet(args: argparse.Namespace) -> int:
                 kept = results_db.load_flash(connection)
     params = {"scenario": args.scenario, "steps": target.step_names(), "counted_step": target.counted,
               "target": args.tftp or args.scenario}
-    with target, _progress(sys.stderr.isatty()) as progress:
-        with Fleet(counts, workers=args.workers, concurrency=args.concurrency, jitter=args.jitter,
-                   rate=rate or None, db=args.db, console_dir=args.console_dir, models_dirs=args.models_dir,
-                   shard=args.shard, mac_prefix=prefix, progress=progress, tvs_timeout=args.tvs_timeout,
-                   seed=args.seed, run_params=params, flash=kept) as fleet:
+    progress = _Progress(sys.stderr.isatty())
+    # Made (and its arguments checked) before any lab is built; workers start with the block.
+    fleet = Fleet(counts, workers=args.workers, concurrency=args.concurrency, jitter=args.jitter,
+                  rate=rate or None, db=args.db, console_dir=args.console_dir, models_dirs=args.models_dir,
+                  shard=shard, mac_prefix=prefix, progress=progress.update, tvs_timeout=args.tvs_timeout,
+                  seed=args.seed, run_params=params, flash=kept)
+    with target, progress:
+        with fleet:
             for name, tftp in target.steps(fleet):
                 fleet.boot_all(name, tftp=tftp)
             if resumes:
