@@ -1,0 +1,239 @@
+"""`phonetrust fleet …`: many emulated phones through a rehearsal, or against a real TFTP/TVS.
+
+- `fleet run [SCENARIO] --phones MODEL=N,… [--tftp HOST[:PORT]] [--steps N] [--workers N]
+  [--concurrency N] [--jitter S] [--rate R] [--shard K/N] [--db FILE] [--html FILE] [--json]
+  [--console-dir DIR]` — SCENARIO is a scenario name or file (``phonetrust scenario list``): its
+  labs are made and served, each step's lab operations and phone actions run, then every phone
+  boots; the summary counts the step of the scenario's last cluster change.
+  ``testbed:regenerate-callmanager`` serves the fleet's own small cluster instead. With ``--tftp``
+  and no SCENARIO the phones boot ``--steps`` times against that server (a lab CUCM), at most
+  ``--rate`` boots per second (20 by default when the server is not on this machine); with
+  ``--db`` the phones' flash is kept there and the next invocation starts from it (``--fresh``
+  does not), so that each invocation is one step of a change made by hand on the server.
+- `fleet report DB [--json] [--html FILE]` — the per-model table of a results database again.
+- `fleet merge DB… [--out FILE] [--json] [--html FILE]` — the shards' results together: with
+  `--out`, copied into one database; always printed as one table.
+
+`--json` prints DESIGN's summary: {"phones", "boots", "seconds", "by_model": {MODEL:
+{"accepted", "rejected", "unchanged", "failed", "erase_needed", "through_tvs", "phones"}}},
+counting each phone's last step, plus "boots_per_second" and "steps".
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ipaddress
+import json
+import socket
+import sys
+from pathlib import Path
+
+from phone.addresses import parse_host_port
+from phone.errors import UsageError
+from phone.fleet import Fleet, Shard, default_workers, parse_phones
+from phone.fleet import db as results_db
+from phone.fleet.phones import DEFAULT_MAC_PREFIX, check_prefix
+from phone.fleet.report import html_from_db, html_report, print_table, summary_from_db
+from phone.fleet.summary import FleetSummary
+from phone.fleet.targets import ScenarioTarget, ServerTarget, TestbedTarget
+from phone.models import load_catalogue
+
+#: Boots per second started against a server that is not on this machine, unless --rate says otherwise.
+DEFAULT_REMOTE_RATE = 20.0
+TESTBED_PREFIX = "testbed:"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("fleet", help="many phones at once: run a rehearsal, report, merge shards",
+                                   description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="fleet_command", metavar="ACTION", required=True)
+
+    run = commands.add_parser("run", help="boot a fleet through a scenario or against a TFTP server")
+    run.add_argument("scenario", nargs="?", metavar="SCENARIO",
+                     help="scenario name or file (testbed:regenerate-callmanager serves a small cluster itself)")
+    run.add_argument("--phones", metavar="MODEL=N,…",
+                     help="e.g. CP-7975=300,CP-8861=600,CP-7940=100 (default: the scenario's own mix)")
+    run.add_argument("--tftp", metavar="HOST[:PORT]", help="boot against this TFTP server instead of a scenario")
+    run.add_argument("--steps", type=int, default=1, metavar="N", help="with --tftp: boots per phone (default 1)")
+    run.add_argument("--fresh", action="store_true",
+                     help="with --tftp --db: start from empty phones, not from the flash the database kept")
+    run.add_argument("--workers", type=int, default=None, metavar="N",
+                     help=f"worker processes (default: the cores, here {default_workers()})")
+    run.add_argument("--concurrency", type=int, default=None, metavar="N",
+                     help="boots in flight at most, the whole fleet (default 16 per worker)")
+    run.add_argument("--jitter", type=float, default=0.0, metavar="SECONDS",
+                     help="each phone starts at a random moment within this many seconds of a step's start")
+    run.add_argument("--rate", type=float, default=None, metavar="BOOTS_PER_S",
+                     help=f"boots started per second at most (0: no limit; default: none on this machine, "
+                          f"{DEFAULT_REMOTE_RATE:g} towards another)")
+    run.add_argument("--shard", default="1/1", metavar="K/N",
+                     help="run share K of N of the phones (every N-th phone, from the K-th)")
+    run.add_argument("--mac-prefix", default=DEFAULT_MAC_PREFIX, metavar="HEX6",
+                     help=f"first 3 bytes of every MAC (default {DEFAULT_MAC_PREFIX}, locally administered)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the start jitter")
+    run.add_argument("--db", type=Path, metavar="FILE", help="write one row per phone per step to this SQLite file")
+    run.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--console-dir", type=Path, metavar="DIR", help="write each phone's console log here")
+    run.add_argument("--tvs-timeout", type=float, default=None, metavar="SECONDS",
+                     help="TVS connect/handshake/answer timeout (default: the model's)")
+    run.add_argument("--models-dir", action="append", default=[], metavar="DIR", help="extra model folder")
+    run.add_argument("--work", type=Path, metavar="DIR", help="with a SCENARIO: make its labs in this (empty) "
+                     "folder and keep them (default: a temporary folder)")
+    run.add_argument("--key-size", type=int, default=None, metavar="BITS",
+                     help="with a SCENARIO: the labs' RSA key size instead of the scenario's (testbed: 2048)")
+    run.set_defaults(func=run_fleet)
+
+    report = commands.add_parser("report", help="print the per-model table of a results database")
+    report.add_argument("db", type=Path, metavar="DB")
+    report.add_argument("--json", action="store_true")
+    report.add_argument("--html", type=Path, metavar="FILE")
+    report.set_defaults(func=run_report)
+
+    merge = commands.add_parser("merge", help="combine the results of shards")
+    merge.add_argument("dbs", type=Path, nargs="+", metavar="DB")
+    merge.add_argument("--out", type=Path, metavar="FILE", help="copy every run into this database")
+    merge.add_argument("--json", action="store_true")
+    merge.add_argument("--html", type=Path, metavar="FILE")
+    merge.set_defaults(func=run_merge)
+
+
+# -- run --------------------------------------------------------------------------------------
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+    except (OSError, ValueError):
+        return False
+
+
+class _Progress:
+    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar = None
+        self._tasks: dict[str, int] = {}
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn())
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def update(self, step: str, done: int, total: int) -> None:
+        if self._bar is None:
+            return
+        if step not in self._tasks:
+            self._tasks[step] = self._bar.add_task(step, total=total)
+        self._bar.update(self._tasks[step], completed=done)
+
+
+def _target(args: argparse.Namespace) -> tuple[ServerTarget, str | None]:
+    """Where the phones boot and what changes between steps; the scenario's default phone mix."""
+    if args.scenario and args.tftp:
+        raise UsageError("give a SCENARIO or --tftp, not both")
+    if args.tftp:
+        if args.steps < 1:
+            raise UsageError(f"--steps must be at least 1, not {args.steps}")
+        host, port = parse_host_port(args.tftp, 69, what="TFTP server")
+        return ServerTarget(host, port, args.steps), None
+    if not args.scenario:
+        raise UsageError("give a SCENARIO to rehearse, or --tftp HOST[:PORT] to boot against a server")
+    if args.scenario.startswith(TESTBED_PREFIX):
+        name = args.scenario[len(TESTBED_PREFIX):]
+        if name != "regenerate-callmanager":
+            raise UsageError(f"unknown testbed scenario {name!r}: the testbed knows regenerate-callmanager")
+        return TestbedTarget(bits=args.key_size or 2048), None
+    from phone.scenario import find_scenario
+
+    scenario = find_scenario(args.scenario)
+    mix = ",".join(f"{model}={count}" for model, count in scenario.phones.items()) or None
+    return ScenarioTarget(scenario, args.work, args.key_size), mix
+
+
+def run_fleet(args: argparse.Namespace) -> int:
+    catalogue = load_catalogue(args.models_dir)
+    target, default_mix = _target(args)
+    if args.phones is None and default_mix is None:
+        raise UsageError("give the phones: --phones MODEL=N[,MODEL=N…]")
+    counts = parse_phones(args.phones or default_mix, catalogue)
+    prefix = check_prefix(args.mac_prefix)
+    shard = Shard.parse(args.shard)
+    rate = args.rate
+    if rate is None and args.tftp and not _is_loopback(parse_host_port(args.tftp, 69, what="TFTP server")[0]):
+        rate = DEFAULT_REMOTE_RATE
+    if rate is not None and rate < 0:
+        raise UsageError(f"--rate must not be negative, not {rate}")
+    kept = {}
+    resumes = type(target) is ServerTarget and args.db is not None
+    if args.db is not None and args.db.exists():
+        with contextlib.closing(results_db.connect(args.db)) as connection:  # appending: a results database
+            if resumes and not args.fresh:
+                kept = results_db.load_flash(connection)
+    params = {"scenario": args.scenario, "steps": target.step_names(), "counted_step": target.counted,
+              "target": args.tftp or args.scenario}
+    progress = _Progress(sys.stderr.isatty())
+    # Made (and its arguments checked) before any lab is built; workers start with the block.
+    fleet = Fleet(counts, workers=args.workers, concurrency=args.concurrency, jitter=args.jitter,
+                  rate=rate or None, db=args.db, console_dir=args.console_dir, models_dirs=args.models_dir,
+                  shard=shard, mac_prefix=prefix, progress=progress.update, tvs_timeout=args.tvs_timeout,
+                  seed=args.seed, run_params=params, flash=kept)
+    with target, progress:
+        with fleet:
+            for name, tftp in target.steps(fleet):
+                fleet.boot_all(name, tftp=tftp)
+            if resumes:
+                fleet.save_flash()
+            summary = fleet.summary(target.counted)
+    if args.html is not None:
+        if args.db is not None:
+            with contextlib.closing(results_db.connect(args.db)) as connection:
+                args.html.write_text(html_from_db(connection), encoding="utf-8")
+        else:
+            args.html.write_text(html_report(summary, fleet.timeline()), encoding="utf-8")
+    _print(summary, args.json)
+    return 0
+
+
+def _print(summary: FleetSummary, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary.to_json(), indent=2))
+    else:
+        print_table(summary, sys.stdout)
+
+
+# -- report and merge ---------------------------------------------------------------------------
+
+
+def run_report(args: argparse.Namespace) -> int:
+    with contextlib.closing(results_db.connect(args.db)) as connection:
+        summary = summary_from_db(connection)
+        if args.html is not None:
+            args.html.write_text(html_from_db(connection), encoding="utf-8")
+    _print(summary, args.json)
+    return 0
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    for path in args.dbs:
+        results_db.connect(path).close()
+    if args.out is not None:
+        results_db.merge(args.out, args.dbs)
+        return run_report(argparse.Namespace(db=args.out, json=args.json, html=args.html))
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="phonetrust-merge-") as folder:
+        merged = Path(folder) / "merged.sqlite"
+        results_db.merge(merged, args.dbs)
+        return run_report(argparse.Namespace(db=merged, json=args.json, html=args.html))

@@ -1,0 +1,294 @@
+"""Fleet results in SQLite: one row per phone per step, written by one writer in batches.
+
+Tables (``SCHEMA``):
+
+- ``runs``: one row per ``fleet run`` (or per shard of one): when, the phone
+  list, shard, MAC prefix, workers, concurrency, jitter, rate, target, and every
+  other parameter as JSON; ``finished`` stays NULL for a run that was killed.
+- ``steps``: one row per step of a run: name, start, end, boots.
+- ``boots``: one row per phone per step: model, MAC, step, outcome
+  (``phone.outcome.classify``), erase_needed, through_tvs, rejection codes,
+  the TVS attempts (JSON), an error text for a boot that raised, and the
+  timings (wall-clock start, seconds in TFTP, in TVS, in all).
+- ``files``: one row per file a phone asked for in a boot: name, result,
+  rejection code, what vouched for it, reason.
+- ``flash``: what each phone kept at the end of the last run that saved it
+  (``fleet run --tftp``: the next invocation's phones start from it).
+
+The database is in WAL mode with ``synchronous=NORMAL``: every batch is one
+transaction, so what was committed survives a kill -9 of the run (the last
+batch, at most a fraction of a second of boots, may be lost with it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from phone.errors import UsageError
+from phone.fleet.worker import BOOT_FIELDS
+from phone.machine import Flash
+from phone.trust import CachedCertificate
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    started REAL NOT NULL,
+    finished REAL,
+    phones TEXT NOT NULL,          -- the --phones text of the whole fleet
+    phone_count INTEGER NOT NULL,  -- phones of this run (its shard)
+    shard TEXT NOT NULL,           -- K/N
+    mac_prefix TEXT NOT NULL,
+    workers INTEGER NOT NULL,
+    concurrency INTEGER NOT NULL,
+    jitter REAL NOT NULL,
+    rate REAL,
+    target TEXT,
+    host TEXT,
+    params TEXT NOT NULL           -- JSON: everything else the run was started with
+);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    step_index INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    started REAL NOT NULL,
+    finished REAL,
+    boots INTEGER,
+    PRIMARY KEY (run_id, step_index)
+);
+CREATE TABLE IF NOT EXISTS boots (
+    run_id INTEGER NOT NULL,
+    step_index INTEGER NOT NULL,
+    step TEXT NOT NULL,
+    phone_index INTEGER NOT NULL,
+    mac TEXT NOT NULL,
+    model TEXT NOT NULL,
+    outcome TEXT NOT NULL,         -- accepted | rejected | unchanged | failed
+    erase_needed INTEGER NOT NULL,
+    through_tvs INTEGER NOT NULL,
+    codes TEXT NOT NULL,           -- rejection codes, comma-separated (phone.trust.REJECTION_CODES)
+    tvs TEXT NOT NULL,             -- JSON list of TVS attempts: server, type, status, roles, error
+    error TEXT,                    -- a boot that raised: the exception
+    start REAL NOT NULL,           -- Unix time the boot began
+    tftp_seconds REAL NOT NULL,
+    tvs_seconds REAL NOT NULL,
+    total_seconds REAL NOT NULL,
+    downloads INTEGER NOT NULL,
+    tvs_requests INTEGER NOT NULL,
+    PRIMARY KEY (run_id, step_index, mac)
+);
+CREATE TABLE IF NOT EXISTS files (
+    run_id INTEGER NOT NULL,
+    step_index INTEGER NOT NULL,
+    mac TEXT NOT NULL,
+    name TEXT NOT NULL,
+    result TEXT NOT NULL,          -- not_found | installed | unchanged | rejected | applied | failed
+    code TEXT,
+    via TEXT,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS boots_by_mac ON boots (mac);
+CREATE TABLE IF NOT EXISTS flash (
+    mac TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    ctl BLOB,
+    itl BLOB,
+    config BLOB,
+    config_name TEXT,
+    tvs_cache TEXT NOT NULL,       -- JSON list of {certificate (hex), roles, expires}
+    run_id INTEGER NOT NULL        -- the run that left it
+);
+"""
+
+_RUN_COLUMNS = ("started", "phones", "phone_count", "shard", "mac_prefix", "workers", "concurrency", "jitter",
+                "rate", "target", "host", "params")
+
+
+def connect(path: str | os.PathLike[str], *, create: bool = False) -> sqlite3.Connection:
+    """Open a results database; ``create`` makes it (and its tables) when missing."""
+    path = Path(path)
+    if not create and not path.is_file():
+        raise UsageError(f"{path}: no such results database")
+    try:
+        connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        if create:
+            connection.executescript(SCHEMA)
+            connection.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            connection.commit()
+        version = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError as error:
+        raise UsageError(f"{path}: not a fleet results database ({error})") from None
+    if version is None or int(version[0]) != SCHEMA_VERSION:
+        raise UsageError(f"{path}: not a fleet results database of schema {SCHEMA_VERSION}")
+    return connection
+
+
+class ResultsWriter:
+    """The one writer of a run's rows: ``add_boots`` batches go in one transaction each."""
+
+    def __init__(self, path: str | os.PathLike[str], run: dict[str, Any]) -> None:
+        self.connection = connect(path, create=True)
+        values = {**run, "host": run.get("host") or socket.gethostname()}
+        with self.connection:
+            cursor = self.connection.execute(
+                f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))})",
+                [values.get(column) if column != "params" else json.dumps(values.get("params", {}), sort_keys=True)
+                 for column in _RUN_COLUMNS])
+        self.run_id = cursor.lastrowid
+
+    def start_step(self, index: int, name: str, started: float) -> None:
+        with self.connection:
+            self.connection.execute("INSERT INTO steps (run_id, step_index, name, started) VALUES (?, ?, ?, ?)",
+                                    (self.run_id, index, name, started))
+
+    def finish_step(self, index: int, finished: float, boots: int) -> None:
+        with self.connection:
+            self.connection.execute("UPDATE steps SET finished = ?, boots = ? WHERE run_id = ? AND step_index = ?",
+                                    (finished, boots, self.run_id, index))
+
+    def add_boots(self, step: str, rows: Sequence[tuple]) -> None:
+        """Result rows of ``phone.fleet.worker.BOOT_FIELDS`` order, one transaction."""
+        files_at = BOOT_FIELDS.index("files")
+        boots, files = [], []
+        for row in rows:
+            boots.append((self.run_id, row[0], step, *row[1:files_at], *row[files_at + 1:]))
+            for name, result, code, via, reason in json.loads(row[files_at]):
+                files.append((self.run_id, row[0], row[2], name, result, code, via, reason))
+        columns = [field for field in BOOT_FIELDS if field != "files"]
+        columns.insert(1, "step")
+        with self.connection:
+            self.connection.executemany(
+                f"INSERT OR REPLACE INTO boots (run_id, {', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * (len(columns) + 1))})", boots)
+            self.connection.executemany("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)", files)
+
+    def save_flash(self, phones: Iterable[tuple[str, str, Flash]]) -> None:
+        """What each phone keeps after this run, for the next run against the same server (``--tftp``)."""
+        rows = [(mac, model, flash.ctl, flash.itl, flash.config, flash.config_name,
+                 json.dumps([{"certificate": entry.certificate.hex(), "roles": sorted(entry.roles),
+                              "expires": entry.expires} for entry in flash.tvs_cache]), self.run_id)
+                for mac, model, flash in phones]
+        with self.connection:
+            self.connection.executemany("INSERT OR REPLACE INTO flash VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def finish(self, finished: float | None = None) -> None:
+        with self.connection:
+            self.connection.execute("UPDATE runs SET finished = ? WHERE id = ?", (finished or time.time(), self.run_id))
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class LastBoot:
+    """A phone's boot in the last step it ran (what a report counts)."""
+
+    model: str
+    outcome: str
+    erase_needed: bool
+    through_tvs: bool
+    codes: str
+
+
+def load_flash(connection: sqlite3.Connection) -> dict[str, tuple[str, Flash]]:
+    """The flash each phone kept at the end of the runs stored here: MAC -> (model, Flash)."""
+    kept = {}
+    for mac, model, ctl, itl, config, config_name, cache in connection.execute(
+            "SELECT mac, model, ctl, itl, config, config_name, tvs_cache FROM flash"):
+        entries = tuple(CachedCertificate(bytes.fromhex(entry["certificate"]), frozenset(entry["roles"]),
+                                          float(entry["expires"])) for entry in json.loads(cache))
+        kept[mac] = (model, Flash(ctl=ctl, itl=itl, config=config, config_name=config_name, tvs_cache=entries))
+    return kept
+
+
+def runs(connection: sqlite3.Connection) -> list[dict[str, Any]]:
+    cursor = connection.execute("SELECT * FROM runs ORDER BY started, id")
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row)) for row in cursor]
+
+
+def steps(connection: sqlite3.Connection) -> list[dict[str, Any]]:
+    cursor = connection.execute("SELECT s.*, (SELECT count(*) FROM boots b WHERE b.run_id = s.run_id AND "
+                                "b.step_index = s.step_index) AS stored FROM steps s ORDER BY run_id, step_index")
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row)) for row in cursor]
+
+
+def last_boots(connection: sqlite3.Connection, step: str | None = None) -> dict[str, LastBoot]:
+    """Each phone's last boot (latest run, then highest step), or its last boot in ``step``."""
+    last: dict[str, LastBoot] = {}
+    where = "" if step is None else "WHERE b.step = ? "
+    for mac, model, outcome, erase, tvs, codes in connection.execute(
+            "SELECT b.mac, b.model, b.outcome, b.erase_needed, b.through_tvs, b.codes FROM boots b "
+            f"JOIN runs r ON r.id = b.run_id {where}ORDER BY r.started, r.id, b.step_index",
+            () if step is None else (step,)):
+        last[mac] = LastBoot(model, outcome, bool(erase), bool(tvs), codes)
+    return last
+
+
+def completion_times(connection: sqlite3.Connection) -> Iterator[tuple[int, str, float, float]]:
+    """(run id, step name, seconds from the step's start to the boot's end, boot seconds) per boot."""
+    yield from connection.execute(
+        "SELECT b.run_id, b.step, b.start + b.total_seconds - s.started, b.total_seconds FROM boots b "
+        "JOIN steps s ON s.run_id = b.run_id AND s.step_index = b.step_index ORDER BY b.run_id, b.step_index")
+
+
+def merge(out: str | os.PathLike[str], sources: Iterable[str | os.PathLike[str]]) -> int:
+    """Copy every run of ``sources`` into ``out`` (created if missing); returns the runs copied.
+
+    Runs get new ids in ``out``. A source whose phones overlap a run already in
+    ``out`` for the same step (the same shard twice) is refused.
+    """
+    target = connect(out, create=True)
+    copied = 0
+    try:
+        for source in sources:
+            if Path(source).resolve() == Path(out).resolve():
+                raise UsageError(f"{source}: cannot merge a database into itself")
+            connect(source).close()  # checks it is a results database
+            target.execute("ATTACH DATABASE ? AS src", (str(source),))
+            try:
+                clash = target.execute(
+                    "SELECT b.mac, s.name FROM src.boots b JOIN src.steps s ON s.run_id = b.run_id AND "
+                    "s.step_index = b.step_index JOIN src.runs sr ON sr.id = b.run_id WHERE EXISTS (SELECT 1 FROM "
+                    "main.boots m JOIN main.runs mr ON mr.id = m.run_id WHERE m.mac = b.mac AND "
+                    "m.step_index = b.step_index AND mr.phones = sr.phones AND mr.started = sr.started) "
+                    "LIMIT 1").fetchone()
+                if clash is not None:
+                    raise UsageError(f"{source}: phone {clash[0]} in step {clash[1]!r} is already in {out} "
+                                     "(the same shard merged twice?)")
+                with target:
+                    for run in target.execute("SELECT id FROM src.runs ORDER BY id").fetchall():
+                        old = run[0]
+                        cursor = target.execute(
+                            f"INSERT INTO main.runs (started, finished, {', '.join(_RUN_COLUMNS[1:])}) "
+                            f"SELECT started, finished, {', '.join(_RUN_COLUMNS[1:])} FROM src.runs WHERE id = ?",
+                            (old,))
+                        new = cursor.lastrowid
+                        for table in ("steps", "boots", "files"):
+                            columns = [row[1] for row in target.execute(f"PRAGMA main.table_info({table})")]
+                            rest = [column for column in columns if column != "run_id"]
+                            target.execute(f"INSERT INTO main.{table} (run_id, {', '.join(rest)}) "
+                                           f"SELECT ?, {', '.join(rest)} FROM src.{table} WHERE run_id = ?", (new, old))
+                        copied += 1
+            finally:
+                target.execute("DETACH DATABASE src")
+    finally:
+        target.close()
+    return copied

@@ -1,0 +1,127 @@
+"""Which phones a fleet is: models, counts, deterministic MAC addresses, shards.
+
+``--phones CP-7975=300,CP-8861=600,CP-7940=100`` is read by ``parse_phones``
+into ``(model, count)`` pairs; ``allocate`` numbers the phones 0, 1, 2, … in
+that order and gives phone *i* the MAC ``prefix`` + *i* (24 bits, upper-case
+hex). The default prefix is the project's (``phone.mix.MAC_PREFIX``, 02:C1:5C,
+the same as scenario runs): a locally administered OUI (bit 1 of the first
+byte set) that never names a real Cisco phone, so an emulated fleet cannot
+take the configuration of a real device on a lab CUCM by accident.
+
+``--shard K/N`` (K from 1 to N) keeps the phones whose index is K-1 modulo N:
+every machine running a share gets the same model mix and the shards of one
+fleet never overlap, whatever the counts.
+"""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+from phone.errors import UnknownModelError, UsageError
+from phone.mix import MAC_PREFIX
+from phone.models import Catalogue, PhoneModel, load_catalogue
+
+#: A locally administered OUI: never a real phone's MAC (the scenarios' prefix too).
+DEFAULT_MAC_PREFIX = MAC_PREFIX
+#: The phone index is the last 24 bits of the MAC.
+MAX_PHONES = 1 << 24
+
+_COUNT = re.compile(r"^\s*([^=\s]+)\s*=\s*(\S+)\s*$")
+
+
+@attrs.frozen
+class FleetPhone:
+    """One phone of a fleet: its index in the whole fleet, its model and MAC (12 upper-case hex digits)."""
+
+    index: int
+    model: str
+    mac: str
+
+
+@attrs.frozen
+class Shard:
+    """Share K of N (1 <= K <= N): the phones whose index is K-1 modulo N."""
+
+    number: int = 1
+    of: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if not match:
+            raise UsageError(f"bad shard {text!r}: expected K/N, e.g. 1/4 (the first of four shares)")
+        number, of = int(match.group(1)), int(match.group(2))
+        if not 1 <= number <= of:
+            raise UsageError(f"bad shard {text!r}: K must be 1 to N")
+        return cls(number, of)
+
+    def holds(self, index: int) -> bool:
+        return index % self.of == self.number - 1
+
+    def __str__(self) -> str:
+        return f"{self.number}/{self.of}"
+
+
+def parse_phones(text: str, catalogue: Catalogue | None = None) -> tuple[tuple[str, int], ...]:
+    """``MODEL=N,MODEL=N,…`` as (catalogue name, count) pairs, in the order given.
+
+    Model names are matched as the catalogue matches them (``cp-8861`` is
+    CP-8861); a model named twice, a count that is not a positive integer or
+    an unknown model is a one-line UsageError saying which part is wrong.
+    """
+    catalogue = catalogue or load_catalogue()
+    parts = [part for part in text.split(",") if part.strip()]
+    if not parts:
+        raise UsageError("no phones: expected MODEL=COUNT[,MODEL=COUNT…], e.g. CP-8861=600,CP-7940=100")
+    counts: dict[str, int] = {}
+    for part in parts:
+        match = _COUNT.match(part)
+        if not match:
+            raise UsageError(f"bad phone count {part.strip()!r}: expected MODEL=COUNT, e.g. CP-8861=600")
+        name, number = match.groups()
+        try:
+            model = catalogue.get(name)
+        except UnknownModelError as error:
+            raise UsageError(f"bad phone count {part.strip()!r}: {error}") from None
+        if not number.isdigit() or int(number) < 1:
+            raise UsageError(f"bad phone count {part.strip()!r}: the count must be a whole number of at least 1")
+        if model.name in counts:
+            raise UsageError(f"{model.name} is named twice in the phone list")
+        counts[model.name] = int(number)
+    total = sum(counts.values())
+    if total > MAX_PHONES:
+        raise UsageError(f"{total} phones are more than the {MAX_PHONES} MAC addresses of one prefix")
+    return tuple(counts.items())
+
+
+def check_prefix(prefix: str) -> str:
+    text = re.sub(r"[\s:.-]", "", prefix).upper()
+    if not re.fullmatch(r"[0-9A-F]{6}", text):
+        raise UsageError(f"bad MAC prefix {prefix!r}: expected 6 hex digits (3 bytes), e.g. {DEFAULT_MAC_PREFIX}")
+    return text
+
+
+def allocate(counts: tuple[tuple[str, int], ...], *, prefix: str = DEFAULT_MAC_PREFIX,
+             shard: Shard = Shard()) -> list[FleetPhone]:
+    """The phones of the fleet (or of one shard), numbered in the order of ``counts``."""
+    prefix = check_prefix(prefix)
+    phones: list[FleetPhone] = []
+    index = 0
+    for model, count in counts:
+        for _ in range(count):
+            if shard.holds(index):
+                phones.append(FleetPhone(index, model, f"{prefix}{index:06X}"))
+            index += 1
+    return phones
+
+
+def describe(counts: tuple[tuple[str, int], ...]) -> str:
+    """The ``--phones`` text of ``counts`` (stored with a run, shown in reports)."""
+    return ",".join(f"{model}={count}" for model, count in counts)
+
+
+def models_of(counts: tuple[tuple[str, int], ...], catalogue: Catalogue | None = None) -> dict[str, PhoneModel]:
+    catalogue = catalogue or load_catalogue()
+    return {name: catalogue.get(name) for name, _ in counts}

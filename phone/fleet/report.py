@@ -1,0 +1,236 @@
+"""Showing a fleet's results: the per-model table (rich or plain), summaries from a database, HTML.
+
+- ``summary_from_db(connection)``: the ``FleetSummary`` of everything a results
+  database holds (one run, or the shards merged into it): each phone's last
+  step, per model. Seconds: shards of one fleet ran side by side, so a step
+  lasts as long as its slowest shard; other runs add up.
+- ``print_table(summary, stream)``: a rich table on a terminal, aligned plain
+  text otherwise.
+- ``html_report(summary, timeline)``: one self-contained page (inline CSS and
+  SVG, no script, no font or file from elsewhere): the outcome chart per
+  model and the boot timeline (completions over time, per step).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import sqlite3
+from collections.abc import Iterable
+from typing import IO
+
+from phone.fleet import db
+from phone.fleet.summary import OUTCOMES, FleetSummary, StepSummary, count
+
+COLUMNS = (("phones", "phones"), ("accepted", "accepted"), ("rejected", "rejected"), ("unchanged", "unchanged"),
+           ("failed", "failed"), ("erase_needed", "erase needed"), ("through_tvs", "via TVS"))
+COLOURS = {"accepted": "#2e7d32", "rejected": "#c62828", "unchanged": "#9e9e9e", "failed": "#ef6c00"}
+
+
+def summary_from_db(connection: sqlite3.Connection) -> FleetSummary:
+    run_rows = db.runs(connection)
+    if not run_rows:
+        return FleetSummary(0, 0, 0.0, {})
+    counted = {json.loads(run["params"]).get("counted_step") for run in run_rows}
+    counted_step = counted.pop() if len(counted) == 1 else None
+    last = db.last_boots(connection, counted_step)
+    phones = len(last) if counted_step is None else len(db.last_boots(connection))
+    side_by_side = len({run["phones"] for run in run_rows}) == 1 and len({run["shard"] for run in run_rows}) == len(run_rows)
+    grouped: dict[tuple[int, str], list[dict]] = {}
+    for step in db.steps(connection):
+        grouped.setdefault((step["step_index"], step["name"]) if side_by_side else (step["run_id"], step["name"]),
+                           []).append(step)
+    steps = []
+    for position, ((_, name), parts) in enumerate(grouped.items()):
+        durations = [(part["finished"] or part["started"]) - part["started"] for part in parts]
+        run_ids = [part["run_id"] for part in parts]
+        rows = connection.execute(
+            f"SELECT model, outcome, erase_needed, through_tvs FROM boots WHERE step = ? AND run_id IN "
+            f"({', '.join('?' * len(run_ids))}) AND step_index = ?", (name, *run_ids, parts[0]["step_index"]))
+        by_model = count(rows)
+        boots = sum(counts["phones"] for counts in by_model.values())
+        seconds = max(durations) if side_by_side else sum(durations)
+        steps.append(StepSummary(position, name, boots, seconds, by_model))
+    complete = all(run["finished"] is not None for run in run_rows)
+    return FleetSummary(phones=phones, boots=sum(step.boots for step in steps),
+                        seconds=sum(step.seconds for step in steps),
+                        by_model=count((b.model, b.outcome, b.erase_needed, b.through_tvs) for b in last.values()),
+                        steps=tuple(steps), complete=complete,
+                        counted=counted_step or (steps[-1].name if steps else None))
+
+
+def _rows(summary: FleetSummary) -> list[list[str]]:
+    rows = [[model, *(str(counts.get(key, 0)) for key, _ in COLUMNS)] for model, counts in summary.by_model.items()]
+    rows.append(["total", *(str(summary.total(key)) for key, _ in COLUMNS)])
+    return rows
+
+
+def headline(summary: FleetSummary) -> str:
+    text = (f"{summary.phones} phones, {summary.boots} boots in {len(summary.steps)} step(s), "
+            f"{summary.seconds:.1f} s of booting ({summary.boots_per_second:.0f} boots/s)")
+    if not summary.complete:
+        text += "; the run did not finish (results so far)"
+    return text
+
+
+def print_table(summary: FleetSummary, stream: IO[str], *, rich_output: bool | None = None) -> None:
+    """The per-model outcome of each phone's last step: a rich table on a terminal, plain text otherwise."""
+    if rich_output is None:
+        rich_output = stream.isatty()
+    title = f"after step: {summary.counted}" if summary.counted else "no step"
+    headers = ["model", *(label for _, label in COLUMNS)]
+    rows = _rows(summary)
+    if rich_output:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"Fleet outcome ({title})")
+        for position, header in enumerate(headers):
+            table.add_column(header, justify="left" if position == 0 else "right",
+                             style={"accepted": "green", "rejected": "red", "erase needed": "bold red"}.get(header))
+        for row in rows[:-1]:
+            table.add_row(*row)
+        table.add_section()
+        table.add_row(*rows[-1], style="bold")
+        console = Console(file=stream)
+        console.print(table)
+        console.print(headline(summary))
+        return
+    widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers)]
+    stream.write(f"Fleet outcome ({title})\n")
+    for row in [headers, *rows]:
+        stream.write("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
+                               for i, cell in enumerate(row)).rstrip() + "\n")
+    stream.write(headline(summary) + "\n")
+
+
+# -- HTML -------------------------------------------------------------------------------------
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em;color:#222;max-width:70em}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em}
+table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:right}
+td:first-child,th:first-child{text-align:left}tr.total td{font-weight:bold;border-top:2px solid #888}
+.legend span{display:inline-block;margin-right:1.2em}.legend i{display:inline-block;width:.9em;height:.9em;
+margin-right:.3em;vertical-align:middle}svg text{font-size:12px;fill:#222}.note{color:#666}
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def outcome_chart(summary: FleetSummary) -> str:
+    """Stacked horizontal bars: per model, the share of each outcome of its last step (inline SVG)."""
+    models = list(summary.by_model.items())
+    label_width, bar_width, row, top = 110, 520, 28, 10
+    height = top + row * len(models) + 10
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_width + bar_width + 280}" height="{height}" '
+             f'role="img" aria-label="outcome per model">']
+    for position, (model, counts) in enumerate(models):
+        y = top + position * row
+        total = max(1, counts.get("phones", 0))
+        parts.append(f'<text x="0" y="{y + 15}">{_e(model)}</text>')
+        x = float(label_width)
+        for outcome in OUTCOMES:
+            value = counts.get(outcome, 0)
+            if not value:
+                continue
+            width = bar_width * value / total
+            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="20" fill="{COLOURS[outcome]}">'
+                         f'<title>{_e(model)}: {value} {outcome}</title></rect>')
+            if width > 30:
+                parts.append(f'<text x="{x + width / 2:.1f}" y="{y + 15}" text-anchor="middle" '
+                             f'style="fill:#fff">{value}</text>')
+            x += width
+        erase = counts.get("erase_needed", 0)
+        note = f"{counts.get('phones', 0)} phones" + (f", {erase} need a hand erase" if erase else "")
+        parts.append(f'<text x="{label_width + bar_width + 8}" y="{y + 15}">{_e(note)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def timeline_chart(name: str, completions: list[float], *, bins: int = 40) -> str:
+    """A histogram of boot completion times (seconds after the step's start) for one step."""
+    width, height, left, bottom, right = 680, 160, 40, 28, 30
+    if not completions:
+        return f"<p class=note>{_e(name)}: no boot.</p>"
+    end = max(max(completions), 1e-3)
+    size = end / bins
+    counts = [0] * bins
+    for value in completions:
+        counts[min(bins - 1, max(0, int(value / size)))] += 1
+    peak = max(counts)
+    bar = (width - left - right) / bins
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="boot completions over time, step {_e(name)}">',
+             f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#888"/>',
+             f'<text x="0" y="12">{peak}</text><text x="0" y="{height - bottom}">0</text>']
+    for position, value in enumerate(counts):
+        h = (height - bottom - 16) * value / peak if peak else 0
+        x = left + position * bar
+        parts.append(f'<rect x="{x:.1f}" y="{height - bottom - h:.1f}" width="{max(bar - 1, 1):.1f}" '
+                     f'height="{h:.1f}" fill="#1565c0"><title>{value} boots ended {position * size:.2f}-'
+                     f'{(position + 1) * size:.2f} s</title></rect>')
+    for fraction in (0, 0.25, 0.5, 0.75, 1):
+        x = left + (width - left - right) * fraction
+        parts.append(f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle">{end * fraction:.1f} s</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def html_report(summary: FleetSummary, timeline: Iterable[tuple[str, float]], *, title: str = "Fleet report",
+                parameters: dict[str, object] | None = None) -> str:
+    """The whole page. ``timeline``: (step name, seconds from the step's start to a boot's end) per boot."""
+    per_step: dict[str, list[float]] = {}
+    for name, seconds in timeline:
+        per_step.setdefault(name, []).append(seconds)
+    legend = "".join(f'<span><i style="background:{colour}"></i>{outcome}</span>' for outcome, colour in COLOURS.items())
+    headers = "".join(f"<th>{_e(label)}</th>" for label in ["model", *(label for _, label in COLUMNS)])
+    body = []
+    rows = _rows(summary)
+    for position, row in enumerate(rows):
+        css = ' class="total"' if position == len(rows) - 1 else ""
+        body.append(f"<tr{css}>" + "".join(f"<td>{_e(cell)}</td>" for cell in row) + "</tr>")
+    steps = "".join(
+        f"<tr><td>{_e(step.name)}</td><td>{step.boots}</td><td>{step.seconds:.2f}</td>"
+        f"<td>{step.boots_per_second:.0f}</td>"
+        + "".join(f"<td>{sum(c.get(o, 0) for c in step.by_model.values())}</td>" for o in OUTCOMES)
+        + f"<td>{sum(c.get('erase_needed', 0) for c in step.by_model.values())}</td></tr>"
+        for step in summary.steps)
+    timelines = "".join(f"<h3>{_e(name)}</h3>{timeline_chart(name, values)}" for name, values in per_step.items())
+    params = ""
+    if parameters:
+        params = "<h2>Run</h2><table>" + "".join(
+            f"<tr><td>{_e(key)}</td><td style='text-align:left'>{_e(value)}</td></tr>"
+            for key, value in parameters.items()) + "</table>"
+    incomplete = "" if summary.complete else "<p><b>The run did not finish: these are the results stored so far.</b></p>"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title><style>{_STYLE}</style></head>
+<body><h1>{_e(title)}</h1>
+<p>{_e(headline(summary))}</p>{incomplete}
+<h2>Outcome per model after step {_e(summary.counted or "-")}</h2>
+<p class="legend">{legend}</p>
+{outcome_chart(summary)}
+<table><tr>{headers}</tr>{''.join(body)}</table>
+<h2>Steps</h2>
+<table><tr><th>step</th><th>boots</th><th>seconds</th><th>boots/s</th>{''.join(f'<th>{o}</th>' for o in OUTCOMES)}<th>erase needed</th></tr>{steps}</table>
+<h2>Boot timeline</h2><p class="note">Boots ended per interval after each step's start.</p>
+{timelines}
+{params}
+</body></html>
+"""
+
+
+def html_from_db(connection: sqlite3.Connection, *, title: str = "Fleet report") -> str:
+    summary = summary_from_db(connection)
+    run_rows = db.runs(connection)
+    parameters: dict[str, object] = {}
+    if len(run_rows) == 1:
+        run = run_rows[0]
+        parameters = {key: run[key] for key in ("phones", "phone_count", "shard", "mac_prefix", "workers",
+                                                "concurrency", "jitter", "rate", "target", "host")}
+    elif run_rows:
+        parameters = {"runs": len(run_rows), "shards": ", ".join(sorted({run["shard"] for run in run_rows}))}
+    timeline = ((step, seconds) for _, step, seconds, _ in db.completion_times(connection))
+    return html_report(summary, timeline, title=title, parameters=parameters)

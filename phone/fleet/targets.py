@@ -1,0 +1,173 @@
+"""Where a fleet boots and what changes between its steps: a server, the testbed, a scenario.
+
+Each target is a context manager (serving what needs serving) with
+``step_names()``, ``counted`` (the step whose outcome a summary counts: a
+scenario's last cluster change, else the last step) and ``steps(fleet)``, a
+generator that makes each step's cluster changes and phone actions, then
+yields ``(step name, (tftp host, port))`` for ``fleet.boot_all``::
+
+    with ScenarioTarget(find_scenario("regenerate-callmanager")) as target, Fleet(counts) as fleet:
+        for name, tftp in target.steps(fleet):
+            fleet.boot_all(name, tftp=tftp)
+        summary = fleet.summary(target.counted)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+
+from phone.errors import UsageError
+from phone.fleet.engine import Fleet
+from phone.models import load_catalogue
+
+
+class ServerTarget:
+    """Boots against a TFTP server as it is: ``--steps`` boots of every phone, no cluster change."""
+
+    counted: str | None = None
+
+    def __init__(self, host: str, port: int, steps: int) -> None:
+        self.tftp, self.count = (host, port), steps
+
+    def __enter__(self) -> ServerTarget:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def step_names(self) -> list[str]:
+        return [f"boot-{n}" for n in range(1, self.count + 1)]
+
+    def steps(self, fleet: Fleet) -> Iterator[tuple[str, tuple[str, int]]]:
+        for name in self.step_names():
+            yield name, self.tftp
+
+
+class TestbedTarget(ServerTarget):
+    """``testbed:regenerate-callmanager``: the fleet's own small cluster, served from a child process."""
+
+    def __init__(self, server: str = "fast", bits: int = 2048) -> None:
+        from phone.fleet import testbed
+
+        self._server_kind = server
+        self._bits = bits
+        self._testbed = testbed
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> TestbedTarget:
+        self.server = self._stack.enter_context(self._testbed.serving_testbed(server=self._server_kind, bits=self._bits))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    def step_names(self) -> list[str]:
+        return [name for name, _ in self._testbed.REGENERATE_CALLMANAGER]
+
+    def steps(self, fleet: Fleet) -> Iterator[tuple[str, tuple[str, int]]]:
+        for name, change in self._testbed.REGENERATE_CALLMANAGER:
+            if change:
+                self.server.apply(change)
+            yield name, self.server.tftp
+
+
+class ScenarioTarget(ServerTarget):
+    """A scenario (phone.scenario): its labs made in a work folder and served from a child process;
+    each step's lab operations run through ``phonetrust lab`` as the scenario runner runs them, its
+    phone actions go to the fleet, then every phone boots."""
+
+    def __init__(self, scenario, work: Path | None = None, key_size: int | None = None) -> None:
+        self.scenario = scenario
+        self.counted = scenario.last_change.name
+        self._work = work
+        self._key_size = key_size
+        self._stack = contextlib.ExitStack()
+
+    def step_names(self) -> list[str]:
+        return [step.name for step in self.scenario.steps if step.boot]
+
+    def lab_dir(self, key: str) -> Path:
+        return self.work / f"lab-{key}"
+
+    def __enter__(self) -> ScenarioTarget:
+        import tempfile
+
+        from phone.fleet.labserve import serving_labs
+        from phone.rehearsal import ScenarioClock
+
+        if self._work is None:
+            self.work = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="phonetrust-fleet-")))
+        else:
+            self.work = self._work
+            self.work.mkdir(parents=True, exist_ok=True)
+        self.clock = ScenarioClock()
+        try:
+            for key, spec in self.scenario.labs.items():
+                if self.lab_dir(key).exists():
+                    raise UsageError(f"{self.lab_dir(key)} exists: give an empty --work folder")
+                self._lab(["init", str(self.lab_dir(key)), "--release", spec.release, "--nodes", str(spec.nodes),
+                           "--key-size", str(self._key_size or spec.key_size)], f"lab {key}")
+            self.server = self._stack.enter_context(
+                serving_labs({key: self.lab_dir(key) for key in self.scenario.labs}))
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+
+    def _lab(self, words: list[str], what: str, fails_with: str | None = None) -> None:
+        from phone.rehearsal import run_lab_command
+
+        code, text = run_lab_command(words, self.clock.now)
+        if fails_with is not None:
+            if code == 0 or fails_with not in text:
+                raise UsageError(f"scenario {self.scenario.name}: {what} should have been refused with "
+                                 f"{fails_with!r}")
+        elif code != 0:
+            raise UsageError(f"scenario {self.scenario.name}: {what} failed: {' '.join(text.split())}")
+
+    def _expand(self, text: str) -> str:
+        from phone.lab import Lab
+
+        def replace(match: re.Match[str]) -> str:
+            if match.group(1) == "work":
+                return str(self.work)
+            return str(Lab.open(self.lab_dir(match.group(2))).certificate_paths(match.group(3))[0])
+
+        return _PLACEHOLDER.sub(replace, text)
+
+    def steps(self, fleet: Fleet) -> Iterator[tuple[str, tuple[str, int]]]:
+        catalogue = load_catalogue()
+        models = [catalogue.get(name) for name, _ in fleet.counts]
+        tftp = "a" if "a" in self.scenario.labs else next(iter(self.scenario.labs))
+        for step in self.scenario.steps:
+            self.clock.next_step()
+            for operation in step.lab:
+                words = shlex.split(self._expand(operation.run)) + ["--lab", str(self.lab_dir(step.on))]
+                self._lab(words, f"`lab {operation.run}`", operation.fails_with)
+            self.server.sync()
+            self.server.tvs(None, step.tvs != "down")
+            tftp = step.tftp or tftp
+            for selector, action in step.actions.items():
+                fleet.act(action, [model.name for model in models if selected(selector, model, catalogue)])
+            if step.boot:
+                yield step.name, ("127.0.0.1", self.server.tftp_ports[tftp])
+
+
+#: ``{work}`` and ``{cert:LAB:SERVICE}`` in scenario operations (phone.scenario.model).
+_PLACEHOLDER = re.compile(r"\{(work|cert:([a-z0-9_-]+):([A-Za-z]+))\}")
+
+
+def selected(selector: str, model, catalogue) -> bool:
+    """A scenario's phone selector: a model, "sbd", "legacy" or "*" (as phone.scenario.runner reads it)."""
+    if selector == "*":
+        return True
+    if selector in ("sbd", "legacy"):
+        return (model.supports_itl and model.supports_tvs) == (selector == "sbd")
+    return catalogue.get(selector).name == model.name

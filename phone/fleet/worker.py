@@ -1,0 +1,383 @@
+"""One worker process of a fleet: its share of the phones, booted by a pool of threads.
+
+A worker holds its phones for the whole run (model, MAC, the flash as an
+in-memory ``Flash`` value, the console's next sequence number) and boots each
+of them once per step it is told to run. Each boot is the phone's own: a
+``PhoneMachine`` carried through ``phone.boot.run_boot`` with real TFTP
+downloads (``TftpTransport``, tftpy) and real TLS TVS requests
+(``TvsTransport``) over the network, timed per transport.
+
+Inside the worker, boots run on ``concurrency`` threads around the blocking
+transports (measured against asyncio in docs/fleet.md: the CPU goes to tftpy,
+TLS and the machine, not to waiting, and OpenSSL's handshakes release the
+GIL). Start times follow the step's jitter (a registration storm: each phone
+draws its delay from a seed, its MAC and the step) and rate limit; a phone
+whose time has come waits for a free thread (the concurrency cap).
+
+Results go to the parent as tuples (``BOOT_FIELDS``) in batches on one queue;
+the parent is the only writer of the results database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import heapq
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from phone.boot import run_boot
+from phone.machine import AskTvs, Erased, FactoryReset, Fetch, Flash, Log, PhoneMachine
+from phone.models import PhoneModel, load_catalogue
+from phone.outcome import classify
+from phone.phone_console import PhoneConsole
+from phone.transports import TftpTransport, TvsTransport
+
+#: The fields of one result row, in order (the ``boots`` table of phone.fleet.db).
+BOOT_FIELDS = ("step_index", "phone_index", "mac", "model", "outcome", "erase_needed", "through_tvs", "codes",
+               "tvs", "files", "error", "start", "tftp_seconds", "tvs_seconds", "total_seconds", "downloads",
+               "tvs_requests")
+#: What a scenario step may do to phones before they boot (SPEC 4.3's erase menus, factory reset).
+PHONE_ACTIONS = ("erase-ctl", "erase-itl", "erase", "factory-reset")
+#: Rows are sent to the parent when this many are ready, or after BATCH_SECONDS.
+BATCH_ROWS = 200
+BATCH_SECONDS = 0.25
+
+
+@attrs.frozen
+class WorkerSetup:
+    """What a worker is started with."""
+
+    worker: int
+    phones: tuple[tuple[int, str, str], ...]  # (fleet index, model name, MAC)
+    concurrency: int
+    models_dirs: tuple[str, ...] = ()
+    console_dir: str | None = None
+    seed: int = 0
+    tvs_timeout: float | None = None
+    #: Flash to start from, by MAC (phones not named start empty).
+    flash: dict[str, Flash] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class StepOrder:
+    """Boot every phone once: ``start_at`` is the wall-clock start of the step for all workers."""
+
+    index: int
+    name: str
+    tftp_host: str
+    tftp_port: int
+    start_at: float
+    jitter: float = 0.0
+    #: Boots started per second by this worker at most (None: no limit).
+    rate: float | None = None
+    blksize: int | None = None
+
+
+@attrs.define
+class _Phone:
+    index: int
+    model: PhoneModel
+    mac: str
+    flash: Flash = Flash()
+    console_seq: int = 1
+
+
+def jitter_delay(seed: int, mac: str, step: int, jitter: float) -> float:
+    """The phone's start delay in [0, jitter): the same for the same seed, MAC and step, on any machine."""
+    if jitter <= 0:
+        return 0.0
+    digest = hashlib.blake2b(f"{seed}:{mac}:{step}".encode(), digest_size=8).digest()
+    return jitter * int.from_bytes(digest, "big") / 2**64
+
+
+def schedule(phones: list[Any], order: StepOrder, seed: int, mac: Callable[[Any], str]) -> list[tuple[float, int]]:
+    """(start offset, position) of each phone, earliest first: the jitter, then the rate limit."""
+    delays = sorted((jitter_delay(seed, mac(phone), order.index, order.jitter), position)
+                    for position, phone in enumerate(phones))
+    if not order.rate:
+        return delays
+    spaced = []
+    for rank, (delay, position) in enumerate(delays):
+        spaced.append((max(delay, rank / order.rate), position))
+    return spaced
+
+
+class _Interner:
+    """One bytes object per distinct trust list or certificate, however many phones hold it.
+
+    Every download is a new bytes object; 40,000 phones holding the same CTL
+    and ITL would otherwise keep 40,000 copies of each.
+    """
+
+    def __init__(self) -> None:
+        self._blobs: dict[bytes, bytes] = {}
+        self._lock = threading.Lock()
+
+    def blob(self, data: bytes | None) -> bytes | None:
+        if data is None:
+            return None
+        with self._lock:
+            if len(self._blobs) > 64:  # old lists nobody holds any more: start again
+                self._blobs.clear()
+            return self._blobs.setdefault(data, data)
+
+    def flash(self, flash: Flash) -> Flash:
+        ctl, itl = self.blob(flash.ctl), self.blob(flash.itl)
+        cache = tuple(attrs.evolve(entry, certificate=self.blob(entry.certificate)) for entry in flash.tvs_cache)
+        return attrs.evolve(flash, ctl=ctl, itl=itl, tvs_cache=cache)
+
+
+class Worker:
+    """The phones of one worker and the step loop (also usable in-process, for tests)."""
+
+    def __init__(self, setup: WorkerSetup) -> None:
+        self.setup = setup
+        catalogue = load_catalogue(list(setup.models_dirs))
+        models = {name: catalogue.get(name) for name in {model for _, model, _ in setup.phones}}
+        self._interner = _Interner()
+        self.phones = [_Phone(index, models[model], mac, self._interner.flash(setup.flash.get(mac, Flash())))
+                       for index, model, mac in setup.phones]
+        self._console_dir = Path(setup.console_dir) if setup.console_dir else None
+        if self._console_dir is not None:
+            self._console_dir.mkdir(parents=True, exist_ok=True)
+
+    def run_step(self, order: StepOrder, emit: Callable[[list[tuple]], None]) -> dict[str, Any]:
+        """Boot every phone once; ``emit`` receives batches of result rows. Returns the step's stats."""
+        tftp: dict[str, TftpTransport] = {}
+        tvs: dict[str, TvsTransport] = {}
+        for phone in self.phones:
+            name = phone.model.name
+            if name not in tftp:
+                tftp[name] = TftpTransport(order.tftp_host, order.tftp_port, phone.model, blksize=order.blksize)
+                tvs[name] = TvsTransport(phone.model, timeout=self.setup.tvs_timeout)
+        plan = schedule(self.phones, order, self.setup.seed, lambda phone: phone.mac)
+        heapq.heapify(plan)
+        lock = threading.Lock()
+        batch: list[tuple] = []
+        sent = {"at": time.monotonic(), "rows": 0}
+        cpu_before = time.process_time()
+
+        def flush(force: bool = False) -> None:
+            if batch and (force or len(batch) >= BATCH_ROWS or time.monotonic() - sent["at"] >= BATCH_SECONDS):
+                rows = batch[:]
+                batch.clear()
+                sent["at"] = time.monotonic()
+                sent["rows"] += len(rows)
+                emit(rows)
+
+        def run() -> None:
+            while True:
+                with lock:
+                    if not plan:
+                        return
+                    delay, position = heapq.heappop(plan)
+                wait = order.start_at + delay - time.time()
+                if wait > 0:
+                    time.sleep(wait)
+                phone = self.phones[position]
+                try:
+                    row = self._boot(phone, order, tftp[phone.model.name], tvs[phone.model.name])
+                except Exception as failure:  # noqa: BLE001 - a bug after the boot: still one row per phone
+                    row = (order.index, phone.index, phone.mac, phone.model.name, "failed", 0, 0, "", "[]", "[]",
+                           f"{type(failure).__name__}: {failure}", time.time(), 0.0, 0.0, 0.0, 0, 0)
+                with lock:
+                    batch.append(row)
+                    flush()
+
+        threads = [threading.Thread(target=run, name=f"fleet-boot-{n}", daemon=True)
+                   for n in range(max(1, min(self.setup.concurrency, len(self.phones))))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with lock:
+            flush(force=True)
+        return {"boots": sent["rows"], "cpu_seconds": time.process_time() - cpu_before}
+
+    def act(self, action: str, models: frozenset[str]) -> int:
+        """A phone action of SPEC 4.3 on every phone of ``models``: erase-ctl, erase-itl, erase, factory-reset."""
+        if action not in PHONE_ACTIONS:
+            raise ValueError(f"unknown phone action {action!r}")
+        event = FactoryReset() if action == "factory-reset" else Erased(ctl=action in ("erase-ctl", "erase"),
+                                                                         itl=action in ("erase-itl", "erase"))
+        acted = 0
+        for phone in self.phones:
+            if phone.model.name in models:
+                machine, effects = PhoneMachine(phone.model, phone.mac, phone.flash).handle(event, time.time())
+                phone.flash = machine.flash
+                if self._console_dir is not None:
+                    lines: list[str] = []
+                    observe = self._console(phone, lines)
+                    for effect in effects:
+                        observe(effect)
+                    if lines:
+                        self._write_console(phone, lines)
+                acted += 1
+        return acted
+
+    def _boot(self, phone: _Phone, order: StepOrder, tftp: TftpTransport, tvs: TvsTransport) -> tuple:
+        timers = {"tftp": 0.0, "tvs": 0.0, "downloads": 0, "tvs_requests": 0}
+
+        def fetch(request: Fetch):
+            began = time.perf_counter()
+            try:
+                return tftp(request)
+            finally:
+                timers["tftp"] += time.perf_counter() - began
+                timers["downloads"] += 1
+
+        def ask_tvs(request: AskTvs):
+            began = time.perf_counter()
+            try:
+                return tvs(request)
+            finally:
+                timers["tvs"] += time.perf_counter() - began
+                timers["tvs_requests"] += 1
+
+        lines: list[str] = []
+        observe = self._console(phone, lines) if self._console_dir is not None else _ignore
+        start = time.time()
+        began = time.perf_counter()
+        error = None
+        try:
+            machine, report = run_boot(PhoneMachine(phone.model, phone.mac, phone.flash), fetch=fetch,
+                                       ask_tvs=ask_tvs, clock=time.time, observe=observe)
+        except Exception as failure:  # noqa: BLE001 - one phone's failure is a result, not the worker's end
+            error = f"{type(failure).__name__}: {failure}"
+            detail = traceback.format_exc(limit=-3)
+            report = None
+        total = time.perf_counter() - began
+        if lines:
+            self._write_console(phone, lines)
+        if report is None:
+            return (order.index, phone.index, phone.mac, phone.model.name, "failed", 0, 0, "", "[]", "[]",
+                    f"{error}\n{detail}", start, timers["tftp"], timers["tvs"], total, timers["downloads"],
+                    timers["tvs_requests"])
+        phone.flash = self._interner.flash(machine.flash)
+        verdict = classify(report)
+        tvs_json = _json([{"server": a.server, "type": a.message_type, "status": a.status, "roles": list(a.roles),
+                           "error": a.error} for a in report.tvs_requests])
+        files_json = _json([[f.name, f.result, f.code, f.via, f.reason] for f in report.files])
+        return (order.index, phone.index, phone.mac, phone.model.name, verdict.outcome.value, int(verdict.erase_needed),
+                int(verdict.through_tvs), ",".join(verdict.codes), tvs_json, files_json, None, start,
+                timers["tftp"], timers["tvs"], total, timers["downloads"], timers["tvs_requests"])
+
+    def _console(self, phone: _Phone, lines: list[str]) -> Callable[[object], None]:
+        console = PhoneConsole(phone.model, _wall_clock, sink=lines.append, keep=False, first_seq=phone.console_seq)
+
+        def observe(effect: object) -> None:
+            if isinstance(effect, Log):
+                console.write(effect)
+
+        return observe
+
+    def _write_console(self, phone: _Phone, lines: list[str]) -> None:
+        assert self._console_dir is not None
+        phone.console_seq += len(lines)
+        with open(self._console_dir / f"{phone.model.device_name(phone.mac)}.log", "a", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+
+
+class _Silent:
+    """A stand-in for tftpy's module loggers: its calls return at once.
+
+    tftpy calls ``log.debug`` about 75 times per download, with arguments built
+    even when nothing is logged; at three downloads a boot that is a tenth of a
+    worker's CPU (docs/fleet.md). ``phone.tftp`` already silences tftpy's
+    loggers (``quiet_tftpy``); here the calls themselves are skipped.
+    """
+
+    def _skip(self, *args: object, **kwargs: object) -> None:
+        return None
+
+    debug = info = warning = error = critical = exception = log = _skip
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - the logging API's name
+        return False
+
+
+def silence_tftpy() -> bool:
+    """In a worker process: replace tftpy's module loggers by ``_Silent``, unless someone asked for them."""
+    import logging
+
+    import tftpy
+
+    if logging.getLogger("tftpy").getEffectiveLevel() <= logging.CRITICAL:
+        return False  # the application set a level: keep tftpy's messages
+    for name in ("TftpClient", "TftpContexts", "TftpPacketFactory", "TftpPacketTypes", "TftpShared", "TftpStates"):
+        module = getattr(tftpy, name, None)
+        if module is not None and hasattr(module, "log"):
+            module.log = _Silent()
+    return True
+
+
+def _ignore(effect: object) -> None:
+    return None
+
+
+def _wall_clock() -> datetime:
+    return datetime.now().astimezone()
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"))
+
+
+# -- the process ------------------------------------------------------------------------
+
+
+def worker_main(setup: WorkerSetup, commands, results) -> None:  # pragma: no cover - runs in a child process
+    """The worker process: wait for steps, boot, report, until told to stop (or the parent goes)."""
+    with contextlib.suppress(KeyboardInterrupt):
+        try:
+            silence_tftpy()
+            worker = Worker(setup)
+        except Exception as error:  # noqa: BLE001 - reported to the parent
+            results.put(("error", setup.worker, f"{type(error).__name__}: {error}"))
+            return
+        results.put(("ready", setup.worker, os.getpid()))
+        while True:
+            try:
+                message = commands.recv()
+            except EOFError:
+                return
+            if message[0] == "stop":
+                return
+            if message[0] == "memory":
+                results.put(("memory", setup.worker, _peak_rss_kib()))
+                continue
+            if message[0] == "flash":
+                results.put(("flash", setup.worker, [(phone.mac, phone.model.name, phone.flash)
+                                                     for phone in worker.phones]))
+                continue
+            if message[0] == "act":
+                try:
+                    results.put(("acted", setup.worker, worker.act(message[1], message[2])))
+                except Exception as error:  # noqa: BLE001 - reported to the parent
+                    results.put(("error", setup.worker, f"{type(error).__name__}: {error}"))
+                continue
+            order: StepOrder = message[1]
+            try:
+                stats = worker.run_step(order, lambda rows: results.put(("rows", setup.worker, rows)))
+            except Exception as error:  # noqa: BLE001 - reported to the parent
+                results.put(("error", setup.worker, f"{type(error).__name__}: {error}"))
+                return
+            stats["peak_rss_kib"] = _peak_rss_kib()
+            results.put(("done", setup.worker, order.index, stats))
+
+
+def _peak_rss_kib() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
