@@ -332,9 +332,18 @@ def test_a_signed_config_served_as_a_trust_list_is_refused(mixed):
 
 def test_a_signed_trust_list_served_as_the_config_is_not_applied(mixed):
     cluster, flash = mixed
-    # Signed by the CallManager key, which holds CCM+TFTP: the signature is fine, the payload is no config.
+    # Signed by the CallManager key, which holds CCM+TFTP: the signature is fine, but the file signs
+    # another name (ITLFile.tlv) and its payload is no config. Either check refuses it on its own.
     reason = refused_and_kept(SGN, cluster.itl(), cluster, flash)
-    assert "not well-formed XML" in reason
+    assert f"it signs ITLFile.tlv, not {SGN}" in reason
+    model = get_model(SBD)
+    lenient = attrs.evolve(model, settings=attrs.evolve(model.settings, signed_config_name_must_match=False))
+    files = {**cluster.files(), SGN: cluster.itl()}
+    machine, report = run_boot(PhoneMachine(lenient, MAC, flash), fetch=serve_files(files),
+                               ask_tvs=TvsDouble(cluster), clock=lambda: 1e9)
+    outcome = report.result_of(SGN)
+    assert outcome.result == "rejected" and "not well-formed XML" in outcome.reason
+    assert machine.flash.config == flash.config
 
 
 # -- replays of files from a signer that is no longer trusted ------------------------------

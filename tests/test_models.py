@@ -445,6 +445,7 @@ def test_trust_settings_defaults_are_the_documented_ones() -> None:
         "tvs_cache": True,
         "flush_tvs_cache_after_update": True,
         "sha256_digest_code": 2,
+        "signed_config_name_must_match": True,
         "tvs_timeout_seconds": 10.0,
         "tftp_timeout_seconds": 5.0,
         "tftp_retries": 3,
