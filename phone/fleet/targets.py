@@ -15,14 +15,14 @@ yields ``(step name, (tftp host, port))`` for ``fleet.boot_all``::
 from __future__ import annotations
 
 import contextlib
-import re
-import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
 from phone.errors import UsageError
 from phone.fleet.engine import Fleet
 from phone.models import load_catalogue
+from phone.scenario.model import ScenarioError
+from phone.scenario.steps import create_labs, run_operation, selects
 
 
 class ServerTarget:
@@ -106,11 +106,10 @@ class ScenarioTarget(ServerTarget):
             self.work.mkdir(parents=True, exist_ok=True)
         self.clock = ScenarioClock()
         try:
-            for key, spec in self.scenario.labs.items():
-                if self.lab_dir(key).exists():
-                    raise UsageError(f"{self.lab_dir(key)} exists: give an empty --work folder")
-                self._lab(["init", str(self.lab_dir(key)), "--release", spec.release, "--nodes", str(spec.nodes),
-                           "--key-size", str(self._key_size or spec.key_size)], f"lab {key}")
+            try:
+                create_labs(self.scenario, self.lab_dir, self.clock.now, self._key_size)
+            except ScenarioError as error:
+                raise UsageError(str(error)) from None
             self.server = self._stack.enter_context(
                 serving_labs({key: self.lab_dir(key) for key in self.scenario.labs}))
         except BaseException:
@@ -121,27 +120,6 @@ class ScenarioTarget(ServerTarget):
     def __exit__(self, *exc_info: object) -> None:
         self._stack.close()
 
-    def _lab(self, words: list[str], what: str, fails_with: str | None = None) -> None:
-        from phone.rehearsal import run_lab_command
-
-        code, text = run_lab_command(words, self.clock.now)
-        if fails_with is not None:
-            if code == 0 or fails_with not in text:
-                raise UsageError(f"scenario {self.scenario.name}: {what} should have been refused with "
-                                 f"{fails_with!r}")
-        elif code != 0:
-            raise UsageError(f"scenario {self.scenario.name}: {what} failed: {' '.join(text.split())}")
-
-    def _expand(self, text: str) -> str:
-        from phone.lab import Lab
-
-        def replace(match: re.Match[str]) -> str:
-            if match.group(1) == "work":
-                return str(self.work)
-            return str(Lab.open(self.lab_dir(match.group(2))).certificate_paths(match.group(3))[0])
-
-        return _PLACEHOLDER.sub(replace, text)
-
     def steps(self, fleet: Fleet) -> Iterator[tuple[str, tuple[str, int]]]:
         catalogue = load_catalogue()
         models = [catalogue.get(name) for name, _ in fleet.counts]
@@ -149,25 +127,14 @@ class ScenarioTarget(ServerTarget):
         for step in self.scenario.steps:
             self.clock.next_step()
             for operation in step.lab:
-                words = shlex.split(self._expand(operation.run)) + ["--lab", str(self.lab_dir(step.on))]
-                self._lab(words, f"`lab {operation.run}`", operation.fails_with)
+                _, problem = run_operation(operation, self.lab_dir(step.on), self.work, self.lab_dir, self.clock.now)
+                if problem:
+                    raise UsageError(f"scenario {self.scenario.name}: {problem}")
             self.server.sync()
             self.server.tvs(None, step.tvs != "down")
             tftp = step.tftp or tftp
             for selector, action in step.actions.items():
-                fleet.act(action, [model.name for model in models if selected(selector, model, catalogue)])
+                fleet.act(action, [model.name for model in models if selects(selector, model, catalogue)])
             if step.boot:
                 yield step.name, ("127.0.0.1", self.server.tftp_ports[tftp])
 
-
-#: ``{work}`` and ``{cert:LAB:SERVICE}`` in scenario operations (phone.scenario.model).
-_PLACEHOLDER = re.compile(r"\{(work|cert:([a-z0-9_-]+):([A-Za-z]+))\}")
-
-
-def selected(selector: str, model, catalogue) -> bool:
-    """A scenario's phone selector: a model, "sbd", "legacy" or "*" (as phone.scenario.runner reads it)."""
-    if selector == "*":
-        return True
-    if selector in ("sbd", "legacy"):
-        return (model.supports_itl and model.supports_tvs) == (selector == "sbd")
-    return catalogue.get(selector).name == model.name

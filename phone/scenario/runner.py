@@ -12,8 +12,6 @@ a scenario write the same consoles apart from key material.
 from __future__ import annotations
 
 import contextlib
-import re
-import shlex
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -25,12 +23,10 @@ from phone.machine import BootReport
 from phone.mix import PhoneSpec, allocate_phones
 from phone.models import Catalogue, PhoneModel, load_catalogue
 from phone.outcome import Verdict, classify
-from phone.rehearsal import ScenarioClock, network_phone, run_lab_command
+from phone.rehearsal import ScenarioClock, network_phone
 from phone.scenario.model import Expectation, Scenario, ScenarioError, Step
+from phone.scenario.steps import create_labs, is_sbd, run_operation, selects
 from phone.transports import TftpTransport
-
-#: ``{work}`` and ``{cert:LAB:SERVICE}`` in scenario operations (see phone.scenario.model).
-_PLACEHOLDER = re.compile(r"\{(work|cert:([a-z0-9_-]+):([A-Za-z]+))\}")
 
 @attrs.frozen
 class PhoneResult:
@@ -70,18 +66,9 @@ class ScenarioResult:
 def expectation_for(step: Step, model: PhoneModel, catalogue: Catalogue) -> Expectation | None:
     """The most specific expectation for ``model``: its own, then sbd/legacy, then "*"."""
     for selector, expectation in step.expect.items():
-        if selector not in ("*", "sbd", "legacy") and catalogue.get(selector).name == model.name:
+        if selector not in ("*", "sbd", "legacy") and selects(selector, model, catalogue):
             return expectation
-    group = "sbd" if model.supports_itl and model.supports_tvs else "legacy"
-    return step.expect.get(group) or step.expect.get("*")
-
-
-def _selected(selector: str, model: PhoneModel, catalogue: Catalogue) -> bool:
-    if selector == "*":
-        return True
-    if selector in ("sbd", "legacy"):
-        return (model.supports_itl and model.supports_tvs) == (selector == "sbd")
-    return catalogue.get(selector).name == model.name
+    return step.expect.get("sbd" if is_sbd(model) else "legacy") or step.expect.get("*")
 
 
 def _result_of(report: BootReport, matches: Callable[[str], bool]) -> str | None:
@@ -152,39 +139,15 @@ class ScenarioRun:
     def lab_dir(self, key: str) -> Path:
         return self.work / f"lab-{key}"
 
-    def _expand(self, text: str) -> str:
-        def replace(match: re.Match[str]) -> str:
-            if match.group(1) == "work":
-                return str(self.work)
-            lab = Lab.open(self.lab_dir(match.group(2)))
-            return str(lab.certificate_paths(match.group(3))[0])
-
-        return _PLACEHOLDER.sub(replace, text)
-
-    def lab_command(self, words: list[str]) -> tuple[int, str]:
-        """Run ``phonetrust lab WORDS`` at the scenario's clock."""
-        return run_lab_command(words, self.clock.now)
-
-    def _create_labs(self) -> None:
-        for key, spec in self.scenario.labs.items():
-            bits = self.key_size or spec.key_size
-            code, text = self.lab_command(["init", str(self.lab_dir(key)), "--release", spec.release,
-                                           "--nodes", str(spec.nodes), "--key-size", str(bits)])
-            if code != 0:
-                raise ScenarioError(f"scenario {self.scenario.name}: lab {key}: {text.strip()}")
-
     def _operate(self, step: Step) -> tuple[tuple[str, ...], list[str]]:
         output, problems = [], []
         for operation in step.lab:
-            words = shlex.split(self._expand(operation.run)) + ["--lab", str(self.lab_dir(step.on))]
-            code, text = self.lab_command(words)
+            printed, problem = run_operation(operation, self.lab_dir(step.on), self.work, self.lab_dir,
+                                             self.clock.now)
             output.append(f"admin: {operation.run}")
-            output.extend(line for line in text.splitlines() if line.strip())
-            if operation.fails_with is not None:
-                if code == 0 or operation.fails_with not in text:
-                    problems.append(f"`lab {operation.run}` should have been refused with {operation.fails_with!r}")
-            elif code != 0:
-                problems.append(f"`lab {operation.run}` failed: {text.strip()}")
+            output.extend(printed)
+            if problem:
+                problems.append(problem)
         return tuple(output), problems
 
     # -- running ------------------------------------------------------------------------
@@ -204,7 +167,7 @@ class ScenarioRun:
     def run(self) -> ScenarioResult:
         self.work.mkdir(parents=True, exist_ok=True)
         self.progress(f"creating {len(self.scenario.labs)} lab(s)")
-        self._create_labs()
+        create_labs(self.scenario, self.lab_dir, self.clock.now, self.key_size)
         results = []
         with self._serving() as servers:
             tftp = "a"
@@ -229,7 +192,7 @@ class ScenarioRun:
     def _step(self, step: Step, output: tuple[str, ...], problems: list[str], phones: dict[str, Phone]) -> StepResult:
         for spec in self.specs:
             for selector, action in step.actions.items():
-                if _selected(selector, spec.model, self.catalogue):
+                if selects(selector, spec.model, self.catalogue):
                     phone = phones[spec.mac]
                     if action == "factory-reset":
                         phone.factory_reset()
