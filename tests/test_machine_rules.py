@@ -494,3 +494,37 @@ def test_the_sha256_digest_code_is_a_model_setting():
     assert first_itl(model, 4).code == "digest-unsupported"
     assert first_itl(moved, 4).result == "installed"
     assert first_itl(moved, 2).code == "digest-unsupported"
+
+
+# -- the seed's two eToken procedures at machine level -------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["CP-7975", "CP-8861", "CP-7940"])
+def test_seed_etoken_to_tokenless(model):
+    """Seed §2: the eToken CTL is replaced by a tokenless one signed by the CallManager certificate."""
+    tokens = [fresh_etoken(1), fresh_etoken(2)]
+    cluster = MiniCluster(mixed_mode=True, etokens=tokens, ctl_signer=tokens[1])
+    flash = settled(model, cluster)
+    assert flash.ctl == cluster.ctl()
+    cluster.etokens, cluster.ctl_signer = [], None
+    machine, report, _, _ = boot(model, cluster, flash)
+    if model == "CP-7940":
+        assert result(report, CTL) == "rejected" and machine.flash.ctl == flash.ctl
+    else:
+        assert result(report, CTL) == "installed" and report.result_of(CTL).via == "tvs"
+        assert report.tvs_requests[-1].roles == (0, 2)  # the cluster's own CallManager (SPEC 3.3)
+
+
+@pytest.mark.parametrize("model", ["CP-7975", "CP-8861", "CP-7940"])
+def test_seed_tokenless_to_etoken(model):
+    """Seed §3: after `file delete tftp CTLFile.tlv`, the CTL client signs a CTL with an eToken."""
+    cluster = MiniCluster(mixed_mode=True)
+    flash = settled(model, cluster)
+    tokens = [fresh_etoken(3), fresh_etoken(4)]
+    cluster.etokens, cluster.ctl_signer = tokens, tokens[1]
+    machine, report, _, _ = boot(model, cluster, flash)
+    if model == "CP-7940":
+        assert result(report, CTL) == "rejected" and machine.flash.ctl == flash.ctl
+    else:
+        assert result(report, CTL) == "installed" and report.result_of(CTL).via == "tvs"
+        assert report.tvs_requests[-1].roles == (0,)  # found in the CTL cache (reference-logs S2)
