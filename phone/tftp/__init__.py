@@ -23,6 +23,7 @@ User documentation, measured limits and benchmark figures: docs/tftp.md.
 """
 
 from phone.tftp.client import FetchResult, FetchStatus, TftpFetcher
-from phone.tftp.server import Dynamic, ServerStats, TftpFileServer
+from phone.tftp.files import Dynamic
+from phone.tftp.server import ServerStats, TftpFileServer
 
 __all__ = ["Dynamic", "FetchResult", "FetchStatus", "ServerStats", "TftpFetcher", "TftpFileServer"]

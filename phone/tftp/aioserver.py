@@ -49,7 +49,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from phone.errors import TransportError, UsageError
-from phone.tftp.server import Dynamic, ServerStats
+from phone.tftp.files import Dynamic, FileSource, RefusedName, check_server_settings
+from phone.tftp.server import ServerStats
 from phone.tftp.wire import (
     ACCESS_VIOLATION,
     FILE_NOT_FOUND,
@@ -118,21 +119,6 @@ def negotiate(options: dict[str, str], size: int, default_timeout: float) -> tup
 
 def oack_packet(options: dict[str, str]) -> bytes:
     return struct.pack("!H", OACK) + b"".join(f"{k}\0{v}\0".encode("ascii") for k, v in options.items())
-
-
-def unsafe_name(name: str) -> str:
-    """Why a requested name is refused, or "" for a plain relative path (as TftpFileServer)."""
-    if not name:
-        return "empty name"
-    if name.startswith("/"):
-        return "absolute path"
-    if "\\" in name:
-        return "backslash in name"
-    if not name.isprintable():
-        return "control character in name"
-    if any(part in ("", ".", "..") for part in name.split("/")):
-        return "empty, '.' or '..' path part"
-    return ""
 
 
 class _Transfer:
@@ -255,20 +241,11 @@ class AsyncTftpFileServer:
         retries: int = 3,
         max_sessions: int = 4096,
     ) -> None:
-        if root is not None:
-            root = Path(root).resolve()
-            if not root.is_dir():
-                raise UsageError(f"TFTP root {str(root)!r} is not a folder")
-        if dynamic is not None and not callable(dynamic):
-            raise UsageError("the dynamic file callback must be callable")
-        if not 0 <= port < 65536:
-            raise UsageError(f"TFTP port must be 0-65535, not {port}")
-        if not timeout > 0 or retries < 1:
-            raise UsageError(f"TFTP server timeout must be positive and retries at least 1, not {timeout}, {retries}")
+        self.files = FileSource(root, dynamic)
+        check_server_settings(port, timeout, retries)
         if max_sessions < 1:
             raise UsageError(f"max_sessions must be at least 1, not {max_sessions}")
-        self.root = root
-        self.dynamic = dynamic
+        self.root, self.dynamic = self.files.root, dynamic
         self.host = host
         self.timeout = timeout
         self.retries = retries
@@ -379,14 +356,9 @@ class AsyncTftpFileServer:
         if len(self._sessions) >= self.max_sessions:
             self.counts["dropped"] += 1
             return
-        problem = unsafe_name(name)
-        if problem:
-            self.counts["refused"] += 1
-            self._answer(client, ACCESS_VIOLATION, f"Access violation: {problem}")
-            return
         try:
-            data = self._lookup(name, client)
-        except PermissionError as error:
+            data = self.files.lookup(name, client)
+        except RefusedName as error:
             self.counts["refused"] += 1
             self._answer(client, ACCESS_VIOLATION, f"Access violation: {error}")
             return
@@ -425,21 +397,6 @@ class AsyncTftpFileServer:
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.sendto(error_packet(code, message), client)
-
-    def _lookup(self, name: str, client: tuple[str, int]) -> bytes | None:
-        if self.dynamic is not None:
-            data = self.dynamic(name, client)
-            if data is not None:
-                return bytes(data)
-        if self.root is None:
-            return None
-        path = (self.root / name).resolve()
-        if not path.is_relative_to(self.root):
-            raise PermissionError("the name leads out of the root")
-        try:
-            return path.read_bytes() if path.is_file() else None
-        except FileNotFoundError:
-            return None
 
     # -- in a background thread -----------------------------------------------------------
 

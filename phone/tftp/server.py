@@ -45,7 +45,6 @@ import logging
 import socket
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -53,6 +52,7 @@ import tftpy
 from tftpy.TftpShared import TftpException
 
 from phone.errors import TransportError, UsageError
+from phone.tftp.files import Dynamic, FileSource, RefusedName, check_server_settings
 from phone.tftp.wire import ACCESS_VIOLATION, NOT_DEFINED, error_packet, quiet_tftpy
 
 quiet_tftpy()
@@ -60,7 +60,6 @@ quiet_tftpy()
 log = logging.getLogger(__name__)
 
 #: A callback making files by name: (name, (client host, client port)) -> bytes, or None.
-Dynamic = Callable[[str, tuple[str, int]], bytes | None]
 
 #: select() cannot watch descriptors at or above FD_SETSIZE, 1024 on Linux.
 SELECT_LIMIT = 1024
@@ -81,10 +80,6 @@ class ServerStats:
     errors: int  # the dynamic callback failed or a file could not be read, answered error 0
     restarts: int  # tftpy's loop died on a malformed datagram and was started again
     active: int  # transfers in progress now
-
-
-class _Refused(Exception):
-    """A request for a name the server will not serve."""
 
 
 class _MemoryFile(io.BytesIO):
@@ -121,20 +116,11 @@ class TftpFileServer:
         retries: int = 3,
         max_sessions: int = 256,
     ) -> None:
-        if root is not None:
-            root = Path(root).resolve()
-            if not root.is_dir():
-                raise UsageError(f"TFTP root {str(root)!r} is not a folder")
-        if dynamic is not None and not callable(dynamic):
-            raise UsageError("the dynamic file callback must be callable")
-        if not 0 <= port < 65536:
-            raise UsageError(f"TFTP port must be 0-65535, not {port}")
-        if not timeout > 0 or retries < 1:
-            raise UsageError(f"TFTP server timeout must be positive and retries at least 1, not {timeout}, {retries}")
+        self.files = FileSource(root, dynamic)
+        check_server_settings(port, timeout, retries)
         if not 1 <= max_sessions < SELECT_LIMIT:
             raise UsageError(f"max_sessions must be 1-{SELECT_LIMIT - 1}, not {max_sessions}")
-        self.root = root
-        self.dynamic = dynamic
+        self.root, self.dynamic = self.files.root, dynamic
         self.host = host
         self.timeout = timeout
         self.retries = retries
@@ -268,8 +254,8 @@ class TftpFileServer:
             log.debug("dropped a request for %r from %s:%s", name, raddress, rport)
             raise TftpException("dropped: too many transfers or descriptors")
         try:
-            data = self._lookup(name, (raddress, rport))
-        except _Refused as refusal:
+            data = self.files.lookup(name, (raddress, rport))
+        except RefusedName as refusal:
             self._counts["refused"] += 1
             self._answer_error(context, ACCESS_VIOLATION, f"Access violation: {refusal}")
             raise TftpException(f"refused {name!r}: {refusal}") from None
@@ -284,24 +270,6 @@ class TftpFileServer:
         self._counts["served"] += 1
         return _MemoryFile(data)
 
-    def _lookup(self, name: str, client: tuple[str, int]) -> bytes | None:
-        problem = _unsafe(name)
-        if problem:
-            raise _Refused(problem)
-        if self.dynamic is not None:
-            data = self.dynamic(name, client)
-            if data is not None:
-                return bytes(data)
-        if self.root is None:
-            return None
-        path = (self.root / name).resolve()
-        if not path.is_relative_to(self.root):
-            raise _Refused("the name leads out of the root")
-        try:
-            return path.read_bytes() if path.is_file() else None
-        except FileNotFoundError:  # removed since is_file()
-            return None
-
     def _refuse_upload(self, path: str, context: object) -> None:
         """tftpy's upload_open: None makes it answer error 2; the lab takes no uploads."""
         self._counts["refused"] += 1
@@ -313,19 +281,6 @@ class TftpFileServer:
             context.sock.sendto(error_packet(code, message), (context.host, context.tidport))
         except OSError:
             pass  # the client resends or times out
-
-
-def _unsafe(name: str) -> str:
-    """Why a requested name is refused, or "" when it is a plain relative path."""
-    if name.startswith("/"):
-        return "absolute path"
-    if "\\" in name:
-        return "backslash in name"
-    if not name.isprintable():
-        return "control character in name"
-    if any(part in ("", ".", "..") for part in name.split("/")):
-        return "empty, '.' or '..' path part"
-    return ""
 
 
 def _select_overflow(error: Exception) -> bool:
