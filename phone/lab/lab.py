@@ -381,18 +381,14 @@ class Lab:
         with self._reading():
             state = self.state
             ctl = self.ctl()
+            stored = state.as_json()  # params, eTokens and uploads as lab.json keeps them
             return {
                 "path": str(self.path),
                 "release": state.release.name,
                 "cluster_security_mode": state.security_mode,
                 "ctl": None if ctl is None else {"kind": state.ctl.kind if state.ctl else None, **_summary(ctl)},
                 "nodes": [self._node_status(node) for node in state.nodes],
-                "params": {"tftp_file_signature_algorithm": state.params.tftp_file_signature_algorithm,
-                           "tls_min_version": state.params.tls_min_version,
-                           "rollback": state.params.rollback},
-                "itl_reset": state.itl_reset,
-                "etokens": [{"name": t.name, "common_name": t.common_name} for t in state.etokens],
-                "uploads": [{"store": u.store, "file": u.file, "sha256": u.sha256} for u in state.uploads],
+                **{key: stored[key] for key in ("params", "itl_reset", "etokens", "uploads")},
             }
 
     def _node_status(self, node: Node) -> dict[str, Any]:
