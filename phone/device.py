@@ -92,10 +92,6 @@ class Phone:
     def factory_reset(self) -> None:
         self._event(FactoryReset())
 
-    def report_json(self, report: BootReport) -> dict[str, Any]:
-        """The `phonetrust phone boot --json` object (DESIGN.md)."""
-        return boot_json(self.machine, report)
-
 
 def boot_json(machine: PhoneMachine, report: BootReport) -> dict[str, Any]:
     """The JSON contract of `phone boot --json` for a machine after a boot."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import io
+import shlex
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -141,8 +142,6 @@ class Rehearsal:
 
     def run(self, *operations: str) -> list[str]:
         """CUCM operations, in ``phonetrust lab`` words; the lines CUCM printed. Refusals raise."""
-        import shlex
-
         self.clock.next_step()
         printed: list[str] = []
         for operation in operations:

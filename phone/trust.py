@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from phone.certs import PublicKey, load_certificate
 from phone.errors import CertificateError
-from phone.names import name_key, serial_hex
+from phone.names import cucm_name, name_key, serial_hex, serial_to_bytes
 from phone.signing import check_signature, record_key, verify
 from phone.tlv import Digest, FileKind, Record, Role, TrustList
 
@@ -112,10 +112,7 @@ class CachedCertificate:
     @property
     def identity(self) -> tuple[bytes, tuple]:
         parsed = load_certificate(self.certificate, source="cached TVS certificate")
-        serial = parsed.serial_number.to_bytes((parsed.serial_number.bit_length() + 7) // 8 or 1, "big")
-        from phone.names import cucm_name
-
-        return serial, name_key(cucm_name(parsed.issuer))
+        return serial_to_bytes(parsed.serial_number), name_key(cucm_name(parsed.issuer))
 
 
 def is_rollback_itl(itl: TrustList | None) -> bool:
@@ -361,7 +358,7 @@ def assess(new: TrustList, item: Item, trusted: Trusted, model: PhoneModel, now:
     return _reject(rule, f"signer {signer_label(new)} is not trusted{detail}", "signer-unknown")
 
 
-def tvs_unavailable(trusted: Trusted, model: PhoneModel, members: Iterable | None = None) -> str | None:
+def tvs_unavailable(trusted: Trusted, model: PhoneModel) -> str | None:
     """Why TVS cannot be asked, or None (SPEC 4.2: only SBD phones, only with a TVS record in the ITL)."""
     if not model.supports_tvs:
         return f"the {model.name} does not use TVS"
@@ -401,8 +398,7 @@ def assess_tvs_answer(
         parsed = load_certificate(certificate, source="TVS certificate")
     except CertificateError as error:
         return _reject(rule, str(error), "tvs-certificate-fails")
-    serial = parsed.serial_number.to_bytes((parsed.serial_number.bit_length() + 7) // 8 or 1, "big")
-    if new.header.signer_serial is not None and serial != new.header.signer_serial:
+    if new.header.signer_serial is not None and serial_to_bytes(parsed.serial_number) != new.header.signer_serial:
         return _reject(rule, "TVS returned a certificate that is not the signer's", "tvs-wrong-certificate")
     problem = _verify_with(new, parsed.public_key(), model)  # type: ignore[arg-type]
     if problem:

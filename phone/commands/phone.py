@@ -20,7 +20,7 @@ from pathlib import Path
 from phone.device import Phone, boot_json
 from phone.errors import UsageError
 from phone.flash import FlashStore, FlashStoreError
-from phone.machine import PhoneMachine
+from phone.machine import PhoneMachine, describe_installed
 from phone.models import PhoneModel, load_catalogue
 from phone.phone_console import PhoneConsole
 from phone.trust import Item
@@ -128,8 +128,6 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def _installed(machine: PhoneMachine, item: Item, model: PhoneModel) -> dict:
-    from phone.machine import describe_installed
-
     entry = describe_installed(machine, item)
     data = machine.flash.ctl if item is Item.CTL else machine.flash.itl
     entry["checksum"] = model.trust_list_checksum(data) if data and entry["installed"] else None
