@@ -33,14 +33,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from phone.boot import run_boot  # noqa: E402
+from phone.device.boot import run_boot  # noqa: E402
 from phone.fleet import Fleet, allocate, default_workers, parse_phones  # noqa: E402
 from phone.fleet.targets import ScenarioTarget, TestbedTarget  # noqa: E402
 from phone.fleet.testbed import REGENERATE_CALLMANAGER, TestbedCluster  # noqa: E402
-from phone.machine import FileFetched, FileMissing, Flash, PhoneMachine, TvsAnswered  # noqa: E402
-from phone.models import get_model  # noqa: E402
-from phone.names import serial_to_bytes  # noqa: E402
-from phone.outcome import classify  # noqa: E402
+from phone.firmware.machine import FileFetched, FileMissing, Flash, PhoneMachine, TvsAnswered  # noqa: E402
+from phone.firmware.models import get_model  # noqa: E402
+from phone.wire.names import serial_to_bytes  # noqa: E402
+from phone.firmware.outcome import classify  # noqa: E402
 
 
 def bare_machine(spec: str, limit: int) -> tuple[float, Counter]:

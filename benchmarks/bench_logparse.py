@@ -1,6 +1,6 @@
-"""How fast ``phone.logparse`` reads console logs, against a trivial baseline.
+"""How fast ``phone.console.parse`` reads console logs, against a trivial baseline.
 
-Corpus: every published log of ``logs/real/`` and ``tests/data/unseen_logs/`` (all three
+Corpus: every published log of ``logs/real/`` and ``tests/console/data/unseen_logs/`` (all three
 dialects, run-on, wrapped and continuation lines), repeated to about LINES lines. Baseline,
 measured in the same process on the same lines: ``str.split`` of every line, the least any
 reader has to do. Prints lines per second for both and their ratio.
@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from phone.logparse import iter_entries
+from phone.console.parse import iter_entries
 
 ROOT = Path(__file__).resolve().parent.parent
 

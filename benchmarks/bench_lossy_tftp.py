@@ -31,7 +31,8 @@ import sys
 import time
 
 from phone.testing.lossy import Impairment, LossyUdpProxy
-from phone.tftp import TftpFetcher, TftpFileServer
+from phone.device.tftp import TftpFetcher
+from phone.lab.servers.tftp_tftpy import TftpFileServer
 
 CLIENT_WAIT = 0.1
 SERVER_WAIT = 0.04

@@ -35,7 +35,7 @@ FILES_PER_BOOT = 4
 
 def _boot_server() -> Any:
     """A TftpFileServer answering every name with 5 KB but ITLSEP<MAC>.tlv (not found, SPEC 4.1)."""
-    from phone.tftp import TftpFileServer
+    from phone.lab.servers.tftp_tftpy import TftpFileServer
 
     payload = os.urandom(FILE_SIZE)
     return TftpFileServer(None, lambda name, client: None if name.startswith("ITLSEP") else payload)
@@ -181,7 +181,7 @@ def echo_op(port: int) -> Callable[[], Callable[[], bool]]:
 
 
 def fetch_op(port: int, names: list[str], **settings: Any) -> Callable[[], Callable[[], bool]]:
-    from phone.tftp import FetchStatus, TftpFetcher
+    from phone.device.tftp import FetchStatus, TftpFetcher
 
     fetcher = TftpFetcher("127.0.0.1", port, timeout=1.0, retries=3, **settings)
     expected = {name: FetchStatus.NOT_FOUND if name.startswith("ITLSEP") else FetchStatus.FOUND for name in names}

@@ -17,9 +17,9 @@ import time
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from phone.certs import cucm_subject, generate_rsa_key, make_certificate
-from phone.signing import build_trust_list, make_record, verify
-from phone.tlv import Role, TrustList
+from phone.wire.certs import cucm_subject, generate_rsa_key, make_certificate
+from phone.wire.signing import build_trust_list, make_record, verify
+from phone.wire.tlv import Role, TrustList
 
 START = datetime.datetime(2015, 3, 6, tzinfo=datetime.timezone.utc)
 

@@ -25,13 +25,13 @@ from pathlib import Path
 
 from cryptography import x509
 
-from phone.certs import generate_rsa_key, make_certificate, simple_subject
-from phone.names import cucm_name
-from phone.tvs import TvsMessage
-from phone.tvs_client import Outcome, TvsClientSettings, TvsMember, ask_tvs_async
-from phone.tvs_server import TvsServer, TvsServerSettings
-from phone.tvs_store import TvsStore
-from phone.tvs_tls import client_context, server_context
+from phone.wire.certs import generate_rsa_key, make_certificate, simple_subject
+from phone.wire.names import cucm_name
+from phone.wire.tvs import TvsMessage
+from phone.device.tvs import Outcome, TvsClientSettings, TvsMember, ask_tvs_async
+from phone.lab.servers.tvs import TvsServer, TvsServerSettings
+from phone.lab.tvs_store import TvsStore
+from phone.tls import client_context, server_context
 
 DEVICE = "CP-8861-SEPB000B4BA0AEE"
 

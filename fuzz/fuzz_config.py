@@ -15,7 +15,7 @@ import sys
 import atheris
 
 with atheris.instrument_imports(include=["phone", "defusedxml", "xml"]):
-    from phone.config import MAX_TVS_MEMBERS, PhoneConfig
+    from phone.wire.config import MAX_TVS_MEMBERS, PhoneConfig
     from phone.errors import ConfigFormatError
 
 

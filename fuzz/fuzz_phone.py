@@ -28,13 +28,13 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports(include=["phone"]):
-    from phone.certs import load_certificate
+    from phone.wire.certs import load_certificate
     from phone.errors import TrustListFormatError
-    from phone.machine import AskTvs, Booted, Fetch, FileFetched, FileMissing, Flash, Install, PhoneMachine, TvsAnswered
-    from phone.models import get_model
-    from phone.names import serial_to_bytes
-    from phone.tlv import FileKind, TrustList
-    from phone.trust import Item
+    from phone.firmware.machine import AskTvs, Booted, Fetch, FileFetched, FileMissing, Flash, Install, PhoneMachine, TvsAnswered
+    from phone.firmware.models import get_model
+    from phone.wire.names import serial_to_bytes
+    from phone.wire.tlv import FileKind, TrustList
+    from phone.firmware.trust import Item
 
 HERE = Path(__file__).parent
 STATE = HERE / "phone_state"

@@ -15,8 +15,8 @@ import atheris
 
 with atheris.instrument_imports(include=["phone"]):
     from phone.errors import TrustListFormatError
-    from phone.signing import verify
-    from phone.tlv import TrustList
+    from phone.wire.signing import verify
+    from phone.wire.tlv import TrustList
 
 
 def test_one_input(data: bytes) -> None:

@@ -16,7 +16,7 @@ import atheris
 
 with atheris.instrument_imports(include=["phone"]):
     from phone.errors import TvsProtocolError
-    from phone.tvs import TvsMessage
+    from phone.wire.tvs import TvsMessage
 
 
 def test_one_input(data: bytes) -> None:

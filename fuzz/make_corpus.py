@@ -1,4 +1,4 @@
-"""Write the fuzz targets' seed corpora: real-format files built with phone.signing (issue 8).
+"""Write the fuzz targets' seed corpora: real-format files built with phone.wire.signing (issue 8).
 
     .venv/bin/python fuzz/make_corpus.py        # rewrites fuzz/corpus/ and fuzz/phone_state/
 
@@ -24,11 +24,11 @@ import datetime
 import shutil
 from pathlib import Path
 
-from phone.certs import Profile, cucm_subject, generate_ec_key, generate_rsa_key, make_certificate, simple_subject
-from phone.config import TvsMember, render_config
-from phone.signing import Layout, NameStyle, build_signed_file, build_trust_list, make_bare_record, make_record
-from phone.tlv import Role
-from phone.tvs import TvsMessage
+from phone.wire.certs import Profile, cucm_subject, generate_ec_key, generate_rsa_key, make_certificate, simple_subject
+from phone.wire.config import TvsMember, render_config
+from phone.wire.signing import Layout, NameStyle, build_signed_file, build_trust_list, make_bare_record, make_record
+from phone.wire.tlv import Role
+from phone.wire.tvs import TvsMessage
 
 HERE = Path(__file__).parent
 START = datetime.datetime(2014, 6, 5, 16, 31, 39, tzinfo=datetime.timezone.utc)

@@ -4,7 +4,7 @@ Installed with phonetrust (entry point ``pytest11``), it gives:
 
 - ``phonetrust_cluster``: a factory for served emulated clusters on free
   loopback ports (``phonetrust_cluster(release="10.5", nodes=1)`` returns a
-  ``phone.rehearsal.Rehearsal``, stopped at the end of the test);
+  ``phone.scenario.rehearsal.Rehearsal``, stopped at the end of the test);
 - ``assert_accepted``, ``assert_rejected``, ``assert_needs_manual_erase``: checks
   on a boot result with a message that says what the phone did instead.
 
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from phone.rehearsal import BootResult, Rehearsal
+    from phone.scenario.rehearsal import BootResult, Rehearsal
 
 
 def _describe(result: BootResult) -> str:
@@ -72,7 +72,7 @@ def assert_needs_manual_erase(result: BootResult) -> None:
 @pytest.fixture
 def phonetrust_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Rehearsal]]:
     """A factory of served emulated clusters; every cluster stops when the test ends."""
-    from phone.rehearsal import Rehearsal
+    from phone.scenario.rehearsal import Rehearsal
 
     with contextlib.ExitStack() as stack:
         def make(*, release: str = "10.5", nodes: int = 1, key_size: int = 1024) -> Rehearsal:

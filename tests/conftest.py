@@ -9,7 +9,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-from phone.certs import Identity, Profile, cucm_subject, generate_ec_key, generate_rsa_key, make_certificate, simple_subject
+from phone.wire.certs import Identity, Profile, cucm_subject, generate_ec_key, generate_rsa_key, make_certificate, simple_subject
 
 #: The seed's certificates were made on this day; every test certificate starts then.
 SEED_TIME = datetime.datetime(2014, 6, 5, 16, 31, 39, tzinfo=datetime.timezone.utc)

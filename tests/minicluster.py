@@ -1,6 +1,6 @@
 """An in-memory CUCM for machine tests: certificates, CTL/ITL/config builders, a TVS double.
 
-Only the machine tests use it: they drive ``phone.boot.run_boot`` with files
+Only the machine tests use it: they drive ``phone.device.boot.run_boot`` with files
 served from a dict and a TVS that answers as SPEC 3.3 says CUCM's does
 (DB cache, then the certificates of the current CTL). The real TFTP and TVS
 servers are tested over loopback sockets elsewhere.
@@ -11,13 +11,13 @@ from __future__ import annotations
 import attrs
 from conftest import etoken_identity, node_identity
 
-from phone.certs import load_certificate
-from phone.config import TvsMember, render_config
+from phone.wire.certs import load_certificate
+from phone.wire.config import TvsMember, render_config
 from phone.errors import CertificateError
-from phone.machine import AskTvs, Fetch, FileFetched, FileMissing, TvsAnswered, TvsFailed, TvsFailure
-from phone.names import serial_to_bytes
-from phone.signing import NameStyle, build_signed_file, build_trust_list, make_record
-from phone.tlv import Role, TrustList
+from phone.firmware.machine import AskTvs, Fetch, FileFetched, FileMissing, TvsAnswered, TvsFailed, TvsFailure
+from phone.wire.names import serial_to_bytes
+from phone.wire.signing import NameStyle, build_signed_file, build_trust_list, make_record
+from phone.wire.tlv import Role, TrustList
 
 MAC = "B000B4BA0AEE"
 PUB_IP = "10.48.47.155"

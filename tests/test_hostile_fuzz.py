@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("atheris")
 
-FUZZ = Path(__file__).parent.parent / "fuzz"
+FUZZ = Path(__file__).resolve().parents[1] / "fuzz"
 SECONDS = 5
 
 #: target -> (seed corpus, libFuzzer dictionary or None)

@@ -17,8 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from phone.certs import Identity as CertsIdentity
-from phone.certs import generate_rsa_key, make_certificate, simple_subject
+from phone.wire.certs import Identity as CertsIdentity
+from phone.wire.certs import generate_rsa_key, make_certificate, simple_subject
 
 DEVICE = "CP-8861-SEPB000B4BA0AEE"
 
@@ -52,7 +52,7 @@ def _name(common_name: str, organisation: str | None) -> x509.Name:
 @functools.lru_cache(maxsize=None)
 def identity(common_name: str, *, bits: int = 1024, serial: int | None = None,
              issuer: str | None = None, organisation: str | None = "Cisco", copy: int = 0) -> Identity:
-    """A certificate for ``common_name`` (phone.certs); self-signed unless ``issuer`` names another.
+    """A certificate for ``common_name`` (phone.wire.certs); self-signed unless ``issuer`` names another.
 
     ``copy`` > 0 gives another key (and certificate) under the same names, as a forger would make.
     """

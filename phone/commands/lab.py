@@ -20,7 +20,7 @@ from phone.errors import PhonetrustError, UsageError
 from phone.lab import Lab, RELEASES, wall_clock
 from phone.lab.model import MAX_NODES, SERVICES, TLS_VERSIONS, TRUST_STORES, Names
 from phone.lab.releases import DEFAULT_RELEASE
-from phone.names import ctl_client_name
+from phone.wire.names import ctl_client_name
 
 _DESCRIPTION = (
     "An emulated CUCM cluster kept in a folder (certificates, CTL/ITL files, TFTP folders, TVS store) "
@@ -302,7 +302,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.trace == "-":
         sink = lambda line: print(line, flush=True)  # noqa: E731
     elif args.trace:
-        from phone.tvs_trace import file_sink
+        from phone.console.tvs_trace import file_sink
 
         sink, close = file_sink(args.trace)
     try:

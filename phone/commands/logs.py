@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from phone import logdiff, logparse
-from phone.logparse import LogEntry
+from phone.console import diff as logdiff, parse as logparse
+from phone.console.parse import LogEntry
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,4 +1,4 @@
-"""``phonetrust models list|show``: the phone-model catalogue (phone.models).
+"""``phonetrust models list|show``: the phone-model catalogue (phone.firmware.models).
 
 ``list`` prints one row per model (or, with --json, a JSON array of every
 model's fields); ``show NAME`` prints one model in full (--json: one object).
@@ -12,7 +12,7 @@ import argparse
 import json
 from typing import Any
 
-from phone.models import Catalogue, PhoneModel, load_catalogue
+from phone.firmware.models import Catalogue, PhoneModel, load_catalogue
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -17,13 +17,13 @@ import json
 import sys
 from pathlib import Path
 
-from phone.device import Phone, boot_json
+from phone.device.phone import Phone, boot_json
 from phone.errors import UsageError
-from phone.flash import FlashStore, FlashStoreError
-from phone.machine import PhoneMachine, describe_installed
-from phone.models import PhoneModel, load_catalogue
-from phone.phone_console import PhoneConsole
-from phone.trust import Item
+from phone.device.flash import FlashStore, FlashStoreError
+from phone.firmware.machine import PhoneMachine, describe_installed
+from phone.firmware.models import PhoneModel, load_catalogue
+from phone.console.phone import PhoneConsole
+from phone.firmware.trust import Item
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -135,8 +135,8 @@ def _installed(machine: PhoneMachine, item: Item, model: PhoneModel) -> dict:
 
 
 def run_boot_command(args: argparse.Namespace) -> int:
-    from phone.addresses import parse_host_port
-    from phone.transports import TftpTransport, TvsTransport
+    from phone.wire.addresses import parse_host_port
+    from phone.device.transports import TftpTransport, TvsTransport
 
     model = load_catalogue(args.models_dir).get(args.model)
     host, port = parse_host_port(args.tftp, 69)

@@ -12,11 +12,11 @@ import datetime
 import json
 from pathlib import Path
 
-from phone.certs import load_certificate
+from phone.wire.certs import load_certificate
 from phone.errors import PhonetrustError, TrustListFormatError
-from phone.showctl import render_show_ctl, show_ctl_json
-from phone.signing import verify
-from phone.tlv import FileKind, TrustList
+from phone.wire.showctl import render_show_ctl, show_ctl_json
+from phone.wire.signing import verify
+from phone.wire.tlv import FileKind, TrustList
 
 #: Larger than any trust list (16-bit header and record lengths, a few hundred
 #: records) and than provisioning .sgn files; protects against reading a disk image.

@@ -25,15 +25,15 @@ from pathlib import Path
 import attrs
 from cryptography import x509
 
-from phone.certs import load_certificate
+from phone.wire.certs import load_certificate
 from phone.errors import CertificateError, TransportError, UsageError
-from phone.names import cucm_name, serial_to_bytes
-from phone.tvs import DEFAULT_TTL, MessageType, TvsMessage
-from phone.tvs_client import Outcome, TvsClientSettings, TvsMember, TvsResult, ask_tvs
-from phone.tvs_server import TvsServer, TvsServerSettings
-from phone.tvs_store import TvsStore, parse_role, role_name
-from phone.tvs_tls import TLS_VERSIONS, ClientIdentity, read_certificate
-from phone.tvs_trace import file_sink
+from phone.wire.names import cucm_name, serial_to_bytes
+from phone.wire.tvs import DEFAULT_TTL, MessageType, TvsMessage
+from phone.device.tvs import Outcome, TvsClientSettings, TvsMember, TvsResult, ask_tvs
+from phone.lab.servers.tvs import TvsServer, TvsServerSettings
+from phone.lab.tvs_store import TvsStore, parse_role, role_name
+from phone.tls import TLS_VERSIONS, ClientIdentity, read_certificate
+from phone.console.tvs_trace import file_sink
 
 _DEVICE_NAME = re.compile(r"CP-[0-9A-Za-z]+-SEP[0-9A-F]{12}")
 _STATUS_TEXT = {0: "trusted", 1: "not trusted / not found"}

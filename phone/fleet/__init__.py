@@ -7,7 +7,7 @@
 - ``phone.fleet.summary``: the per-model counts of DESIGN's ``fleet run --json``;
 - ``phone.fleet.report``: the table and the HTML report;
 - ``phone.fleet.targets``: where a fleet boots and what changes between steps (server, testbed, scenario);
-- ``phone.fleet.labserve``: a scenario's labs served from child processes (TVS; fast TFTP);
+- ``phone.lab.servers.processes``: a scenario's labs served from child processes (TVS; fast TFTP);
 - ``phone.fleet.testbed``: a self-contained one-node cluster for tests and benchmarks.
 
 Usage, architecture and measured figures: docs/fleet.md.

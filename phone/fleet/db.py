@@ -7,7 +7,7 @@ Tables (``SCHEMA``):
   other parameter as JSON; ``finished`` stays NULL for a run that was killed.
 - ``steps``: one row per step of a run: name, start, end, boots.
 - ``boots``: one row per phone per step: model, MAC, step, outcome
-  (``phone.outcome.classify``), erase_needed, through_tvs, rejection codes,
+  (``phone.firmware.outcome.classify``), erase_needed, through_tvs, rejection codes,
   the TVS attempts (JSON), an error text for a boot that raised, and the
   timings (wall-clock start, seconds in TFTP, in TVS, in all).
 - ``files``: one row per file a phone asked for in a boot: name, result,
@@ -35,8 +35,8 @@ import attrs
 
 from phone.errors import UsageError
 from phone.fleet.worker import BOOT_FIELDS
-from phone.machine import Flash
-from phone.trust import CachedCertificate
+from phone.firmware.machine import Flash
+from phone.firmware.trust import CachedCertificate
 
 SCHEMA_VERSION = 1
 
@@ -77,7 +77,7 @@ CREATE TABLE IF NOT EXISTS boots (
     outcome TEXT NOT NULL,         -- accepted | rejected | unchanged | failed
     erase_needed INTEGER NOT NULL,
     through_tvs INTEGER NOT NULL,
-    codes TEXT NOT NULL,           -- rejection codes, comma-separated (phone.trust.REJECTION_CODES)
+    codes TEXT NOT NULL,           -- rejection codes, comma-separated (phone.firmware.trust.REJECTION_CODES)
     tvs TEXT NOT NULL,             -- JSON list of TVS attempts: server, type, status, roles, error
     error TEXT,                    -- a boot that raised: the exception
     start REAL NOT NULL,           -- Unix time the boot began

@@ -15,7 +15,7 @@
 in-process lab server) and keeps them, and their phones' flash, between
 steps. ``boot_all`` makes every phone boot once against the given TFTP
 server and returns when all have finished; results stream back, are counted
-(``phone.outcome.classify``), written to SQLite by this process only (batched,
+(``phone.firmware.outcome.classify``), written to SQLite by this process only (batched,
 WAL) and shown to ``progress(done, total)`` as they come.
 
 Phones are dealt to workers round-robin by fleet index, so each worker gets the
@@ -39,7 +39,7 @@ from phone.fleet.db import ResultsWriter
 from phone.fleet.phones import DEFAULT_MAC_PREFIX, FleetPhone, Shard, allocate, describe
 from phone.fleet.summary import FleetSummary, StepSummary, count
 from phone.fleet.worker import BOOT_FIELDS, PHONE_ACTIONS, StepOrder, Worker, WorkerSetup, worker_main
-from phone.machine import Flash
+from phone.firmware.machine import Flash
 
 #: Boots in flight per core by default: enough to hide the round trips of
 #: loopback TFTP and TLS, few enough that one GIL is not fought over in vain.

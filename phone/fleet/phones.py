@@ -3,7 +3,7 @@
 ``--phones CP-7975=300,CP-8861=600,CP-7940=100`` is read by ``parse_phones``
 into ``(model, count)`` pairs; ``allocate`` numbers the phones 0, 1, 2, … in
 that order and gives phone *i* the MAC ``prefix`` + *i* (24 bits, upper-case
-hex). The default prefix is the project's (``phone.mix.MAC_PREFIX``, 02:C1:5C,
+hex). The default prefix is the project's (``phone.scenario.mix.MAC_PREFIX``, 02:C1:5C,
 the same as scenario runs): a locally administered OUI (bit 1 of the first
 byte set) that never names a real Cisco phone, so an emulated fleet cannot
 take the configuration of a real device on a lab CUCM by accident.
@@ -20,8 +20,8 @@ import re
 import attrs
 
 from phone.errors import UnknownModelError, UsageError
-from phone.mix import MAC_PREFIX
-from phone.models import Catalogue, PhoneModel, load_catalogue
+from phone.scenario.mix import MAC_PREFIX
+from phone.firmware.models import Catalogue, PhoneModel, load_catalogue
 
 #: A locally administered OUI: never a real phone's MAC (the scenarios' prefix too).
 DEFAULT_MAC_PREFIX = MAC_PREFIX

@@ -4,7 +4,7 @@
 "unchanged", "failed", "erase_needed", "through_tvs", "phones"}}}`` plus, as
 extensions, ``boots_per_second`` and ``steps`` (one entry per step with its
 own counts). ``accepted`` / ``rejected`` / ``unchanged`` / ``failed`` count
-the outcome (``phone.outcome.classify``) of each phone's *last* step (for a
+the outcome (``phone.firmware.outcome.classify``) of each phone's *last* step (for a
 scenario: the step of its last cluster change, ``counted_step``);
 ``erase_needed`` the phones whose last boot left them needing a hand erase;
 ``through_tvs`` those whose last accepted list TVS vouched for.

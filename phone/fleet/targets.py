@@ -20,7 +20,7 @@ from pathlib import Path
 
 from phone.errors import UsageError
 from phone.fleet.engine import Fleet
-from phone.models import load_catalogue
+from phone.firmware.models import load_catalogue
 from phone.scenario.model import ScenarioError
 from phone.scenario.steps import create_labs, run_operation, selects
 
@@ -96,8 +96,8 @@ class ScenarioTarget(ServerTarget):
     def __enter__(self) -> ScenarioTarget:
         import tempfile
 
-        from phone.fleet.labserve import serving_labs
-        from phone.rehearsal import ScenarioClock
+        from phone.lab.servers.processes import serving_labs
+        from phone.scenario.rehearsal import ScenarioClock
 
         if self._work is None:
             self.work = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="phonetrust-fleet-")))

@@ -37,11 +37,11 @@ from pathlib import Path
 
 import attrs
 
-from phone.certs import Identity, cucm_subject, generate_rsa_key, make_certificate
-from phone.config import TvsMember, render_config
+from phone.wire.certs import Identity, cucm_subject, generate_rsa_key, make_certificate
+from phone.wire.config import TvsMember, render_config
 from phone.errors import TransportError, UsageError
-from phone.signing import build_signed_file, build_trust_list, make_record
-from phone.tlv import Role
+from phone.wire.signing import build_signed_file, build_trust_list, make_record
+from phone.wire.tlv import Role
 
 PUBLISHER = "cucm-1051-a-pub"
 PUBLISHER_IP = "10.48.47.155"
@@ -218,7 +218,7 @@ def serving_testbed(*, host: str = "127.0.0.1", bits: int = 2048, server: str = 
     """Serve a fresh ``TestbedCluster`` from a child process until the block ends.
 
     ``server`` picks the TFTP server: ``"tftpy"`` (``phone.tftp.TftpFileServer``)
-    or ``"fast"`` (``phone.tftp.aioserver``, asyncio).
+    or ``"fast"`` (``phone.lab.servers.tftp``, asyncio).
     """
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
@@ -246,9 +246,9 @@ def serving_testbed(*, host: str = "127.0.0.1", bits: int = 2048, server: str = 
 def _serve_main(connection, host: str, bits: int, server: str) -> None:  # pragma: no cover - child process
     import os
 
-    from phone.tftp import TftpFileServer
-    from phone.tvs_server import TvsServerSettings, running_tvs_server
-    from phone.tvs_store import TvsStore
+    from phone.lab.servers.tftp_tftpy import TftpFileServer
+    from phone.lab.servers.tvs import TvsServerSettings, running_tvs_server
+    from phone.lab.tvs_store import TvsStore
 
     try:
         folder = Path(tempfile.mkdtemp(prefix="phonetrust-testbed-"))
@@ -277,7 +277,7 @@ def _serve_main(connection, host: str, bits: int, server: str) -> None:  # pragm
                 settings=TvsServerSettings(host=host, port=0, trace_messages=False, ctl_poll_interval=None)))
             cluster.tvs_port = tvs.port
             if server == "fast":
-                from phone.tftp.aioserver import running_aio_tftp_server
+                from phone.lab.servers.tftp import running_aio_tftp_server
 
                 fast = stack.enter_context(running_aio_tftp_server(dynamic, host=host, port=0))
                 tftp_port = fast.port

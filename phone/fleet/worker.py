@@ -3,7 +3,7 @@
 A worker holds its phones for the whole run (model, MAC, the flash as an
 in-memory ``Flash`` value, the console's next sequence number) and boots each
 of them once per step it is told to run. Each boot is the phone's own: a
-``PhoneMachine`` carried through ``phone.boot.run_boot`` with real TFTP
+``PhoneMachine`` carried through ``phone.device.boot.run_boot`` with real TFTP
 downloads (``TftpTransport``, tftpy) and real TLS TVS requests
 (``TvsTransport``) over the network, timed per transport.
 
@@ -34,12 +34,12 @@ from typing import Any
 
 import attrs
 
-from phone.boot import run_boot
-from phone.machine import AskTvs, Erased, FactoryReset, Fetch, Flash, Log, PhoneMachine
-from phone.models import PhoneModel, load_catalogue
-from phone.outcome import classify
-from phone.phone_console import PhoneConsole
-from phone.transports import TftpTransport, TvsTransport
+from phone.device.boot import run_boot
+from phone.firmware.machine import AskTvs, Erased, FactoryReset, Fetch, Flash, Log, PhoneMachine
+from phone.firmware.models import PhoneModel, load_catalogue
+from phone.firmware.outcome import classify
+from phone.console.phone import PhoneConsole
+from phone.device.transports import TftpTransport, TvsTransport
 
 #: The fields of one result row, in order (the ``boots`` table of phone.fleet.db).
 BOOT_FIELDS = ("step_index", "phone_index", "mac", "model", "outcome", "erase_needed", "through_tvs", "codes",

@@ -28,7 +28,7 @@ Every operation returns the lines CUCM prints; one CUCM would refuse raises
 from phone.lab.lab import Lab, wall_clock
 from phone.lab.model import LabError, LabState, Names, Node, OperationRefused
 from phone.lab.releases import RELEASES, Release, parse_release
-from phone.lab.serve import LabServers, serving
+from phone.lab.servers.serving import LabServers, serving
 
 __all__ = [
     "RELEASES",

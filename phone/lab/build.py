@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from phone.certs import Identity
-from phone.config import TvsMember, render_config
+from phone.wire.certs import Identity
+from phone.wire.config import TvsMember, render_config
 from phone.lab.model import TRUST_STORES, LabState, Node
-from phone.signing import NameStyle, build_signed_file, build_trust_list, make_bare_record, make_record
-from phone.tlv import Record, Role, TrustList
+from phone.wire.signing import NameStyle, build_signed_file, build_trust_list, make_bare_record, make_record
+from phone.wire.tlv import Record, Role, TrustList
 
 CTL_FILE = "CTLFile.tlv"
 ITL_FILE = "ITLFile.tlv"

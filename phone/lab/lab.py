@@ -10,7 +10,7 @@ Folder layout (everything a lab is; copy the folder and you copy the lab)::
     trust/<store>/<sha>.pem        certificates uploaded to Phone-SAST-trust / CallManager-trust
     tftp/<host>/CTLFile.tlv        what each node's TFTP service serves (CTL only in mixed mode,
     tftp/<host>/ITLFile.tlv        or left behind after non-secure mode until `ctl delete`)
-    tvs.sqlite3                    the TVS DB cache (phone.tvs_store.TvsStore)
+    tvs.sqlite3                    the TVS DB cache (phone.lab.tvs_store.TvsStore)
 
 Every operation runs under an exclusive lock on ``.lock`` (readers take a
 shared one), writes certificates and files first and ``lab.json`` last, each
@@ -42,7 +42,7 @@ import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from phone.certs import Identity, load_certificate
+from phone.wire.certs import Identity, load_certificate
 from phone.errors import PhonetrustError, UsageError
 from phone.lab import build, pki, texts
 from phone.lab.build import CTL_FILE, ITL_FILE
@@ -65,11 +65,11 @@ from phone.lab.model import (
     check_label,
 )
 from phone.lab.releases import DEFAULT_RELEASE, parse_release
-from phone.names import ctl_client_name, cucm_name, serial_hex
-from phone.showctl import render_show_ctl
-from phone.signing import verify
-from phone.tlv import Role, TrustList
-from phone.tvs_store import TvsStore
+from phone.wire.names import ctl_client_name, cucm_name, serial_hex
+from phone.wire.showctl import render_show_ctl
+from phone.wire.signing import verify
+from phone.wire.tlv import Role, TrustList
+from phone.lab.tvs_store import TvsStore
 
 Clock = Callable[[], datetime.datetime]
 
@@ -645,8 +645,8 @@ class Lab:
     def serving(self, *, host: str = "127.0.0.1", tftp_port: int = 0, tvs_port: int = 0,
                 tftp_node: str | int | None = None, advertise: str | None = None, tvs: bool = True,
                 trace: Callable[[str], None] | None = None) -> contextlib.AbstractContextManager[Any]:
-        """Run the lab's TFTP and TVS servers in the background: see ``phone.lab.serve.serving``."""
-        from phone.lab.serve import serving  # serve imports this module
+        """Run the lab's TFTP and TVS servers in the background: see ``phone.lab.servers.serving.serving``."""
+        from phone.lab.servers.serving import serving  # serve imports this module
 
         return serving(self, host=host, tftp_port=tftp_port, tvs_port=tvs_port, tftp_node=tftp_node,
                        advertise=advertise, tvs=tvs, trace=trace)

@@ -26,7 +26,7 @@ reboots the phones and checks what each model did::
     outcome = "rejected"
     erase_needed = true
     ctl = "rejected"              # a file's result: ctl | itl | config
-    code = "no-tvs"               # a rejection code (phone.trust.REJECTION_CODES)
+    code = "no-tvs"               # a rejection code (phone.firmware.trust.REJECTION_CODES)
     screen = "Trust List Update Failed"
     [steps.trace]                 # the lab's TVS trace during the step must contain these
     contains = ["{role : 0}"]
@@ -50,7 +50,7 @@ import attrs
 
 from phone.errors import PhonetrustError
 from phone.resources import bundled_dir
-from phone.trust import REJECTION_CODES
+from phone.firmware.trust import REJECTION_CODES
 
 OUTCOMES = ("accepted", "rejected", "unchanged", "failed")
 FILE_RESULTS = ("not_found", "installed", "unchanged", "rejected", "applied", "failed")
@@ -199,7 +199,7 @@ def _expectation(reader: _Reader) -> Expectation:
     reader.only({f.name for f in attrs.fields(Expectation)})
     code = reader.get("code", str)
     if code is not None and code not in REJECTION_CODES:
-        raise reader.fail("code", f"unknown rejection code {code!r} (see phone.trust.REJECTION_CODES)")
+        raise reader.fail("code", f"unknown rejection code {code!r} (see phone.firmware.trust.REJECTION_CODES)")
     roles = reader.get("tvs_roles", list)
     return Expectation(
         outcome=reader.choice("outcome", OUTCOMES),

@@ -2,8 +2,8 @@
 
 Every lab operation goes through the real command line (``phonetrust lab …``,
 in this process), so a scenario replays exactly what a user would type. The
-labs are served on loopback (TFTP and TVS, ``phone.lab.serve``); each phone is
-a full ``phone.device.Phone`` talking TFTP and TLS to them. Time is virtual:
+labs are served on loopback (TFTP and TVS, ``phone.lab.servers.serving``); each phone is
+a full ``phone.device.phone.Phone`` talking TFTP and TLS to them. Time is virtual:
 lab operations run at a scenario clock that advances an hour a step, and the
 phones' consoles read a clock that ticks a millisecond a line, so two runs of
 a scenario write the same consoles apart from key material.
@@ -17,16 +17,16 @@ from pathlib import Path
 
 import attrs
 
-from phone.device import Phone
+from phone.device.phone import Phone
 from phone.lab import Lab
-from phone.machine import BootReport
-from phone.mix import PhoneSpec, allocate_phones
-from phone.models import Catalogue, PhoneModel, load_catalogue
-from phone.outcome import Verdict, classify
-from phone.rehearsal import ScenarioClock, network_phone
+from phone.firmware.machine import BootReport
+from phone.scenario.mix import PhoneSpec, allocate_phones
+from phone.firmware.models import Catalogue, PhoneModel, load_catalogue
+from phone.firmware.outcome import Verdict, classify
+from phone.scenario.rehearsal import ScenarioClock, network_phone
 from phone.scenario.model import Expectation, Scenario, ScenarioError, Step
 from phone.scenario.steps import create_labs, is_sbd, run_operation, selects
-from phone.transports import TftpTransport
+from phone.device.transports import TftpTransport
 
 @attrs.frozen
 class PhoneResult:

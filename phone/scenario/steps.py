@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from phone.lab import Lab
-from phone.models import Catalogue, PhoneModel
-from phone.rehearsal import run_lab_command
+from phone.firmware.models import Catalogue, PhoneModel
+from phone.scenario.rehearsal import run_lab_command
 from phone.scenario.model import Operation, Scenario, ScenarioError
 
 #: ``{work}`` and ``{cert:LAB:SERVICE}`` in scenario operations (see phone.scenario.model).

@@ -1,0 +1,58 @@
+"""A phone's console: machine ``Log`` effects written as the model's dialect (SPEC 7).
+
+The machine says what happened (``Log("tvs.cache_flushed")``); the catalogue
+(``phone.console.catalogue``) says which lines that is in the model's dialect; the
+writers (``phone.console.writers``) stamp the sequence number and the time from the
+injected clock and check each line reads back. Models without a console
+(Jabber) write nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from phone.console import catalogue as logtexts
+from phone.console.writers import ConsoleLog
+from phone.firmware.machine import Log
+from phone.firmware.models import PhoneModel
+
+#: (pid, tid) per process on firmware that prints them, e.g. "(346:1887) SECUREAPP-…" (issue 3's sample).
+_ENTERPRISE_THREADS = {"SECUREAPP": (346, 1887), "downd": (212, 212), "JAVA": (520, 733)}
+
+
+class PhoneConsole:
+    """Renders one phone's console; lines go to ``sink`` and are kept in ``lines`` when ``keep``."""
+
+    def __init__(
+        self,
+        model: PhoneModel,
+        clock: Callable[[], datetime],
+        *,
+        sink: Callable[[str], object] | None = None,
+        keep: bool = True,
+        first_seq: int = 1,
+        threads: bool = True,
+    ) -> None:
+        self.dialect = model.log_dialect
+        self.lines: list[str] = []
+        self._keep = keep
+        self._sink = sink
+        self._threads = threads and self.dialect == logtexts.ENTERPRISE
+        self._writer = None
+        if self.dialect is not None:
+            self._writer = ConsoleLog(self.dialect, clock, first_seq=first_seq, sink=self._take)
+
+    def _take(self, line: str) -> None:
+        if self._keep:
+            self.lines.append(line)
+        if self._sink is not None:
+            self._sink(line)
+
+    def write(self, effect: Log) -> None:
+        """Write the lines of one machine log event."""
+        if self._writer is None:
+            return
+        for level, process, message in logtexts.render(effect.event, self.dialect, effect.fields):
+            pid_tid = _ENTERPRISE_THREADS.get(process) if self._threads else None
+            self._writer.emit(level, process, message, pid_tid=pid_tid)

@@ -1,0 +1,231 @@
+"""A phone's flash in a state folder: kept across reboots, never half-written.
+
+Layout::
+
+    STATE/
+      CURRENT            name of the generation in use ("gen-00000007")
+      gen-00000007/      one complete flash: CTLFile.tlv, ITLFile.tlv, the config,
+                         tvs-cache.json, meta.json (model, device id, config name)
+
+Saving writes a new generation folder (every file fsync'ed), then replaces
+``CURRENT`` atomically (write a temporary file, fsync, ``os.replace``, fsync the
+folder). A crash at any moment leaves ``CURRENT`` naming a complete generation:
+the phone boots with either the old or the new flash, never a mix. Leftover
+folders of an interrupted save are removed at the next save.
+
+``meta.json`` lists the SHA-256 of every file it saved with the generation.
+Loading checks them: a folder damaged after the fact (a truncated or edited
+file, one that went missing, junk where JSON was) is a ``FlashStoreError``,
+never a flash with a piece missing. A CTL that no longer parsed would count as
+absent, and the next CTL would be taken on trust.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from phone.errors import PhonetrustError
+from phone.firmware.machine import Flash
+from phone.firmware.trust import CachedCertificate
+
+_CURRENT = "CURRENT"
+_GENERATION = re.compile(r"gen-(\d{8})")
+_META = "meta.json"
+_CACHE = "tvs-cache.json"
+_CTL = "CTLFile.tlv"
+_ITL = "ITLFile.tlv"
+_FILES = "files"  # meta.json: {file name: SHA-256 hex} of what the save wrote
+
+
+class FlashStoreError(PhonetrustError):
+    """A state folder that cannot be read or written."""
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _plain_name(name: object) -> bool:
+    """A file name that stays inside its generation folder."""
+    return isinstance(name, str) and bool(name) and "/" not in name and not name.startswith(".")
+
+
+def _fsync_dir(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+class FlashStore:
+    """The flash of one phone, in ``directory`` (created when missing)."""
+
+    def __init__(self, directory: Path, *, durable: bool = True) -> None:
+        self.directory = Path(directory)
+        #: fsync every write (a real crash-safe store); tests of thousands of phones may turn it off.
+        self.durable = durable
+
+    # -- reading ----------------------------------------------------------------------
+
+    def _current(self) -> Path | None:
+        marker = self.directory / _CURRENT
+        try:
+            name = marker.read_bytes().decode("ascii", "replace").strip()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise FlashStoreError(f"{marker}: {error.strerror}") from None
+        if not _GENERATION.fullmatch(name) or not (self.directory / name).is_dir():
+            raise FlashStoreError(f"{marker}: names {name[:40]!r}, which is not a flash generation here")
+        return self.directory / name
+
+    def _damaged(self, path: Path, what: str) -> FlashStoreError:
+        return FlashStoreError(f"{path}: {what}; the flash generation is damaged and is not used "
+                               f"('phonetrust phone factory-reset --state {self.directory}' starts this phone afresh)")
+
+    def load(self) -> Flash:
+        """The flash as last saved (an empty flash for a new phone)."""
+        current = self._current()
+        if current is None:
+            return Flash()
+        meta = self._read_json(current / _META, default=None)
+        if not isinstance(meta, dict) or not isinstance(meta.get(_FILES), dict):
+            raise self._damaged(current / _META, "missing, or without the list of the files saved")
+        config_name = meta.get("config_name")
+        if config_name is not None and not _plain_name(config_name):
+            raise self._damaged(current / _META, f"names the configuration {str(config_name)[:60]!r}")
+        contents = {}
+        for name in (_CTL, _ITL, _CACHE, *([config_name] if config_name else [])):
+            data = self._read_optional(current / name)
+            saved = meta[_FILES].get(name)
+            if saved is None and data is None:
+                continue
+            if saved is None:
+                raise self._damaged(current / name, "a file the save did not write")
+            if data is None:
+                raise self._damaged(current / name, "missing")
+            if _sha256(data) != saved:
+                raise self._damaged(current / name, f"{len(data)} bytes whose SHA-256 is not the one saved")
+            contents[name] = data
+        return Flash(
+            ctl=contents.get(_CTL),
+            itl=contents.get(_ITL),
+            config=contents.get(config_name) if config_name else None,
+            config_name=config_name,
+            tvs_cache=self._cache_entries(current / _CACHE, contents.get(_CACHE)),
+        )
+
+    def _cache_entries(self, path: Path, data: bytes | None) -> tuple[CachedCertificate, ...]:
+        if data is None:
+            return ()
+        try:
+            return tuple(
+                CachedCertificate(base64.b64decode(entry["certificate"], validate=True),
+                                  frozenset(int(role) for role in entry["roles"]), float(entry["expires"]))
+                for entry in json.loads(data)
+            )
+        except (ValueError, TypeError, KeyError, binascii.Error) as error:
+            raise self._damaged(path, f"not a list of cached certificates ({type(error).__name__})") from None
+
+    def meta(self) -> dict[str, Any]:
+        current = self._current()
+        if current is None:
+            return {}
+        meta = self._read_json(current / _META, default={})
+        if not isinstance(meta, dict):
+            raise self._damaged(current / _META, "not a JSON object")
+        return meta
+
+    @staticmethod
+    def _read_optional(path: Path) -> bytes | None:
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise FlashStoreError(f"{path}: {error.strerror}") from None
+
+    @staticmethod
+    def _read_json(path: Path, *, default: Any) -> Any:
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            return default
+        except (ValueError, OSError) as error:
+            raise FlashStoreError(f"{path}: unreadable ({error})") from None
+
+    # -- writing ----------------------------------------------------------------------
+
+    def save(self, flash: Flash, **meta: Any) -> None:
+        """Make ``flash`` the phone's flash, atomically (see the module docstring)."""
+        if flash.config_name is not None and not _plain_name(flash.config_name):
+            raise FlashStoreError(f"refusing to store a configuration named {flash.config_name!r}")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        current = self._current()
+        number = int(_GENERATION.fullmatch(current.name).group(1)) + 1 if current else 1
+        generation = self.directory / f"gen-{number:08d}"
+        if generation.exists():
+            shutil.rmtree(generation)
+        generation.mkdir()
+        write = _write_file if self.durable else lambda path, data: path.write_bytes(data)
+        written: dict[str, str] = {}
+
+        def put(name: str, data: bytes) -> None:
+            write(generation / name, data)
+            written[name] = _sha256(data)
+
+        if flash.ctl is not None:
+            put(_CTL, flash.ctl)
+        if flash.itl is not None:
+            put(_ITL, flash.itl)
+        if flash.config is not None and flash.config_name:
+            put(flash.config_name, flash.config)
+        cache = [{"certificate": base64.b64encode(e.certificate).decode(), "roles": sorted(e.roles),
+                  "expires": e.expires} for e in flash.tvs_cache]
+        put(_CACHE, json.dumps(cache).encode())
+        write(generation / _META, json.dumps({**self.meta(), **meta, "config_name": flash.config_name,
+                                              _FILES: written}, indent=2).encode())
+        if self.durable:
+            _fsync_dir(generation)
+        marker = self.directory / f".{_CURRENT}.tmp"
+        write(marker, generation.name.encode())
+        os.replace(marker, self.directory / _CURRENT)
+        if self.durable:
+            _fsync_dir(self.directory)
+        self._collect(keep={generation.name})
+
+    def wipe(self) -> None:
+        """Forget this phone's flash, readable or not: the factory reset of a damaged folder.
+
+        Only the store's own entries go (``CURRENT`` and the generations); anything else
+        a user put in the folder stays.
+        """
+        if not self.directory.is_dir():
+            return
+        for entry in self.directory.iterdir():
+            if _GENERATION.fullmatch(entry.name) and entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            elif entry.name in (_CURRENT, f".{_CURRENT}.tmp"):
+                entry.unlink()
+
+    def _collect(self, keep: set[str]) -> None:
+        """Remove generations other than the current one (including those of interrupted saves)."""
+        for entry in self.directory.iterdir():
+            if _GENERATION.fullmatch(entry.name) and entry.name not in keep:
+                shutil.rmtree(entry, ignore_errors=True)

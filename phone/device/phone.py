@@ -1,0 +1,120 @@
+"""A phone: a model, its trust state machine, its transports, its flash and its console.
+
+This is the only layer of the phone with I/O. ``Phone.boot`` loads the flash,
+runs the machine through one boot with the transports it was given (TFTP and
+TVS clients for a real network; in-memory functions in tests), saves the
+flash when it changed (atomically, ``phone.device.flash``) and writes the console.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from typing import Any
+
+from phone.device.boot import AskTvsServer, FetchFile, run_boot
+from phone.device.flash import FlashStore
+from phone.firmware.machine import (
+    BootReport,
+    Effect,
+    Erased,
+    FactoryReset,
+    Flash,
+    Log,
+    PhoneMachine,
+    describe_installed,
+)
+from phone.firmware.models import PhoneModel
+from phone.console.phone import PhoneConsole
+from phone.firmware.trust import Item
+
+
+def _wall_clock() -> datetime.datetime:
+    return datetime.datetime.now().astimezone()
+
+
+class Phone:
+    """One emulated phone whose flash lives in ``store`` (or in memory when None)."""
+
+    def __init__(
+        self,
+        model: PhoneModel,
+        device_id: str,
+        *,
+        fetch: FetchFile,
+        ask_tvs: AskTvsServer,
+        store: FlashStore | None = None,
+        clock: Callable[[], datetime.datetime] = _wall_clock,
+        console: PhoneConsole | None = None,
+        observe: Callable[[Effect], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.store = store
+        self.fetch = fetch
+        self.ask_tvs = ask_tvs
+        self.clock = clock
+        self.console = console if console is not None else PhoneConsole(model, clock)
+        self._observe = observe
+        flash = store.load() if store is not None else Flash()
+        self.machine = PhoneMachine(model, device_id, flash)
+        self.machine.device_name  # noqa: B018 - validates the device id now, not mid-boot
+
+    def _effect(self, effect: Effect) -> None:
+        if isinstance(effect, Log):
+            self.console.write(effect)
+        if self._observe is not None:
+            self._observe(effect)
+
+    def _persist(self, before: Flash) -> None:
+        if self.store is not None and self.machine.flash != before:
+            self.store.save(self.machine.flash, model=self.model.name, device=self.machine.device_name)
+
+    def boot(self) -> BootReport:
+        before = self.machine.flash
+        self.machine, report = run_boot(
+            self.machine, fetch=self.fetch, ask_tvs=self.ask_tvs,
+            clock=lambda: self.clock().timestamp(), observe=self._effect,
+        )
+        self._persist(before)
+        return report
+
+    def _event(self, event: Erased | FactoryReset) -> None:
+        before = self.machine.flash
+        self.machine, effects = self.machine.handle(event, self.clock().timestamp())
+        for effect in effects:
+            self._effect(effect)
+        self._persist(before)
+
+    def erase(self, *, ctl: bool = True, itl: bool = True) -> None:
+        """The manual CTL/ITL erase from the phone's menu (SPEC 4.3)."""
+        self._event(Erased(ctl=ctl, itl=itl))
+
+    def factory_reset(self) -> None:
+        self._event(FactoryReset())
+
+
+def boot_json(machine: PhoneMachine, report: BootReport) -> dict[str, Any]:
+    """The JSON contract of `phone boot --json` for a machine after a boot."""
+    config = machine.flash.stored_config()
+    return {
+        "device": machine.device_name,
+        "model": machine.model.name,
+        "files": [{"name": f.name, "result": f.result, "reason": f.reason} for f in report.files],
+        "ctl": describe_installed(machine, Item.CTL),
+        "itl": describe_installed(machine, Item.ITL),
+        "config": {
+            "name": report.config_name or machine.flash.config_name,
+            "applied": report.config_applied,
+            "tvs": [{"address": m.address, "port": m.port, "priority": m.priority} for m in config.tvs_members],
+        },
+        "tvs_requests": [
+            {"server": a.server, "type": a.message_type, "status": a.status, "roles": list(a.roles), "error": a.error}
+            for a in report.tvs_requests
+        ],
+        "status_messages": list(report.status_messages),
+        "device_tl_info": [
+            {"status": i.status, "name": i.name, "ctl_checksum": i.ctl_checksum, "itl_checksum": i.itl_checksum}
+            for i in report.device_tl_info
+        ],
+    }
+

@@ -1,0 +1,117 @@
+"""The phone's transports: the machine's Fetch and AskTvs effects carried over real sockets.
+
+``TftpTransport`` fetches with ``phone.tftp.TftpFetcher`` (tftpy) and turns its
+result into the machine's FileFetched / FileMissing / FileFailed events;
+``TvsTransport`` sends one TVS request with ``phone.device.tvs`` and turns the
+result into TvsAnswered / TvsFailed, mapping each client outcome to the
+failure kinds the machine's fall-back decision needs (SPEC 3.2).
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from phone.errors import UsageError
+from phone.firmware.machine import (
+    QUERY_CERT_REQ,
+    AskTvs,
+    Fetch,
+    FileFailed,
+    FileFetched,
+    FileMissing,
+    TvsAnswered,
+    TvsAttempt,
+    TvsFailed,
+    TvsFailure,
+)
+from phone.firmware.models import PhoneModel
+from phone.device.tftp import FetchStatus, TftpFetcher
+from phone.wire.tvs import TvsMessage
+from phone.device.tvs import Outcome, TvsClientSettings, TvsResult, ask_tvs
+from phone.tls import ClientIdentity
+
+#: Largest file a phone downloads when the machine sets no limit (configs, CTLs).
+DEFAULT_MAX_BYTES = 1024 * 1024
+
+
+class TftpTransport:
+    """Fetch effects over TFTP from one server, with the model's timeouts and retries."""
+
+    def __init__(self, host: str, port: int, model: PhoneModel, *, blksize: int | None = None,
+                 deadline: float = 30.0) -> None:
+        settings = model.settings
+        self.server = host
+        self._fetcher = TftpFetcher(host, port, timeout=settings.tftp_timeout_seconds,
+                                    retries=settings.tftp_retries, deadline=deadline, blksize=blksize,
+                                    max_bytes=DEFAULT_MAX_BYTES)
+
+    def __call__(self, request: Fetch) -> FileFetched | FileMissing | FileFailed:
+        result = self._fetcher.fetch(request.name, max_bytes=request.max_bytes or DEFAULT_MAX_BYTES)
+        if result.status is FetchStatus.FOUND:
+            return FileFetched(request.name, result.data or b"", server=self.server)
+        if result.status is FetchStatus.NOT_FOUND:
+            return FileMissing(request.name)
+        return FileFailed(request.name, f"{result.status.value}: {result.reason}")
+
+
+#: The TVS client's outcomes as the machine's failure kinds (SPEC 3.2: only a server
+#: that drops the request or answers nothing useful is worth the type-1 fall-back).
+_FAILURES = {
+    Outcome.REFUSED: TvsFailure.UNREACHABLE,
+    Outcome.CONNECT_TIMEOUT: TvsFailure.UNREACHABLE,
+    Outcome.TLS_FAILED: TvsFailure.UNREACHABLE,
+    Outcome.HANDSHAKE_TIMEOUT: TvsFailure.UNREACHABLE,
+    Outcome.UNTRUSTED_SERVER: TvsFailure.UNTRUSTED_SERVER,
+    Outcome.DROPPED: TvsFailure.DROPPED,
+    Outcome.NO_ANSWER: TvsFailure.TIMEOUT,
+    Outcome.MALFORMED: TvsFailure.MALFORMED,
+}
+
+
+def tvs_request(ask: AskTvs, request_id: int) -> TvsMessage:
+    """The TVS message an AskTvs effect stands for (SPEC 3.2)."""
+    if ask.message_type == QUERY_CERT_REQ:
+        return TvsMessage.query_request(request_id, ask.device_name, ask.subject or "", ask.issuer or "",
+                                        ask.serial or b"")
+    if ask.certificate is None:
+        raise UsageError("a CERT_VERIFICATION request needs the certificate to verify")
+    return TvsMessage.verification_request(request_id, ask.device_name, ask.certificate)
+
+
+def tvs_event(result: TvsResult) -> TvsAnswered | TvsFailed:
+    """The machine's event for a client result: the answer, or how the request failed."""
+    attempts = tuple(
+        TvsAttempt(a.server, a.type, a.status, tuple(a.roles or ()), a.error) for a in result.attempts
+    )
+    response, last = result.response, (result.attempts[-1] if result.attempts else None)
+    if response is None or last is None:
+        kind = _FAILURES.get(last.outcome, TvsFailure.UNREACHABLE) if last else TvsFailure.UNREACHABLE
+        error = f"{last.outcome.value}: {last.error}" if last else "no TVS server to ask"
+        return TvsFailed(kind, error, attempts)
+    host, _, port = last.server.rpartition(":")
+    return TvsAnswered(
+        last.server, status=response.status if response.status is not None else 1,
+        roles=tuple(response.roles or ()), ttl=response.ttl, certificate=response.certificate,
+        attempts=attempts, bytes_sent=len(result.request.encode()), bytes_received=len(response.encode()),
+        port=int(port) if port.isdigit() else 0,
+    )
+
+
+class TvsTransport:
+    """AskTvs effects over TLS with the model's TLS versions (and the phone's LSC when given)."""
+
+    #: Real phones number their requests 1001, 1002, … (the request id of SPEC 3.2's exchange).
+    FIRST_REQUEST_ID = 1001
+
+    def __init__(self, model: PhoneModel, *, client_cert: Path | None = None, client_key: Path | None = None,
+                 timeout: float | None = None) -> None:
+        wait = timeout if timeout is not None else model.settings.tvs_timeout_seconds
+        identity = ClientIdentity(client_cert, client_key) if client_cert and client_key else None
+        self.settings = TvsClientSettings(tls_versions=model.tls_versions, connect_timeout=wait,
+                                          handshake_timeout=wait, response_timeout=wait, identity=identity)
+        self._request_ids = itertools.count(self.FIRST_REQUEST_ID)
+
+    def __call__(self, ask: AskTvs) -> TvsAnswered | TvsFailed:
+        request = tvs_request(ask, next(self._request_ids))
+        return tvs_event(ask_tvs(ask.members, request, ask.pinned, self.settings))

@@ -1,0 +1,328 @@
+"""The phone's TVS client: one request, one TLS connection, pinned server (SPEC 3.1, 4.4).
+
+The phone accepts a TVS server only when the certificate it presents is, byte
+for byte, one of the TVS-role (21) certificates of its ITL; no host name
+check, no CA. A server that is not pinned is refused before a single byte of
+the request is written. Members of the configuration's ``<TVS>`` list are
+tried in priority order (lower first); each attempt is recorded with an
+``Outcome`` that tells apart what the phone state machine needs to decide its
+strategy (SPEC 3.2: fall back from QUERY to CERT_VERIFICATION when a server
+drops the connection or answers nothing useful):
+
+- ``dropped``: the server closed the connection without a byte of answer
+  (usecallmanager's ``tvsd`` does this with a type 3 request);
+- ``no_answer``: the connection stayed open but no complete answer arrived
+  within ``response_timeout``;
+- ``malformed``: an answer arrived but is truncated, does not decode, or
+  answers another type or request id.
+
+``ask_tvs`` (blocking) and ``ask_tvs_async`` (asyncio, for fleets) share the
+codec and every decision; only the socket calls differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import socket
+import ssl
+import time
+from collections.abc import Collection, Iterable
+
+import attrs
+
+from phone.errors import TvsProtocolError, UsageError
+from phone.wire.config import TvsMember
+from phone.wire.tvs import HEADER_SIZE, MAX_PAYLOAD, RESPONSE_TO, TvsHeader, TvsMessage
+from phone.tls import ClientIdentity, client_context, close_stream, error_reason
+
+
+
+class Outcome(str, enum.Enum):
+    """How one attempt ended."""
+
+    ANSWERED = "answered"
+    REFUSED = "refused"                      # TCP connection refused, unreachable, unknown host
+    CONNECT_TIMEOUT = "connect_timeout"
+    TLS_FAILED = "tls_failed"                # handshake failed: versions, alert, not TLS
+    HANDSHAKE_TIMEOUT = "handshake_timeout"
+    UNTRUSTED_SERVER = "untrusted_server"    # certificate not pinned: nothing was sent
+    DROPPED = "dropped"                      # closed without a byte of answer
+    NO_ANSWER = "no_answer"                  # no complete answer in time
+    MALFORMED = "malformed"                  # truncated, undecodable or mismatched answer
+
+
+#: Outcomes after which the next member is tried. OPEN (SPEC 4.4 says only
+#: "fail over to the next"): by default every failure, answers never.
+DEFAULT_FAILOVER = frozenset(outcome for outcome in Outcome if outcome is not Outcome.ANSWERED)
+
+
+@attrs.frozen
+class TvsClientSettings:
+    """Per-model and per-lab settings of the client."""
+
+    #: TLS versions the phone model speaks (SPEC 5), e.g. ("1.0",) for a 7965.
+    tls_versions: tuple[str, ...] = attrs.field(default=("1.2",), converter=tuple)
+    connect_timeout: float = 5.0
+    handshake_timeout: float = 5.0
+    #: From sending the request to the last byte of the answer.
+    response_timeout: float = 5.0
+    #: The phone's LSC or MIC, presented when the server asks for one.
+    identity: ClientIdentity | None = None
+    seclevel: int = 0
+    max_payload: int = MAX_PAYLOAD
+    failover_on: frozenset[Outcome] = DEFAULT_FAILOVER
+
+
+@attrs.frozen
+class TvsAttempt:
+    """One connection to one member (the ``tvs_requests`` rows of DESIGN's ``phone boot --json``)."""
+
+    server: str
+    type: int
+    outcome: Outcome
+    status: int | None = None
+    roles: tuple[int, ...] | None = None
+    error: str | None = None
+    #: Negotiated TLS version ("TLSv1", "TLSv1.2", …) once a handshake completed.
+    tls_version: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {"server": self.server, "type": self.type, "status": self.status,
+                "roles": None if self.roles is None else list(self.roles), "error": self.error,
+                "outcome": self.outcome.value, "tls_version": self.tls_version}
+
+
+@attrs.frozen
+class TvsResult:
+    """Every attempt in order, and the decoded response of the one that answered (or None)."""
+
+    request: TvsMessage
+    attempts: tuple[TvsAttempt, ...]
+    response: TvsMessage | None
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """The last attempt's outcome (None when no member was tried)."""
+        return self.attempts[-1].outcome if self.attempts else None
+
+
+class _Failed(Exception):
+    def __init__(self, outcome: Outcome, message: str) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+def _ordered(members: Iterable[TvsMember]) -> list[TvsMember]:
+    ordered = sorted(members, key=lambda member: member.priority)
+    if not ordered:
+        raise UsageError("no TVS server to ask (the configuration lists no TVS member)")
+    return ordered
+
+
+def _prepare(request: TvsMessage, pinned: Collection[bytes]) -> tuple[bytes, frozenset[bytes]]:
+    if not request.is_request:
+        raise UsageError(f"{request.type.name} is not a request")
+    pins = frozenset(bytes(der) for der in pinned)
+    if not pins:
+        raise UsageError("no TVS certificate to pin: TVS is used only when the ITL holds a TVS record"
+                         " (SPEC 4.2)")
+    return request.encode(), pins
+
+
+def _check_pin(der: bytes | None, pins: frozenset[bytes]) -> None:
+    if der is None or der not in pins:
+        raise _Failed(Outcome.UNTRUSTED_SERVER,
+                      "server certificate is not a TVS certificate of the ITL; request not sent")
+
+
+def _header(head: bytes, settings: TvsClientSettings) -> TvsHeader:
+    if not head:
+        raise _Failed(Outcome.DROPPED, "server closed the connection without answering")
+    if len(head) < HEADER_SIZE:
+        raise _Failed(Outcome.MALFORMED, f"answer truncated after {len(head)} bytes")
+    try:
+        return TvsHeader.decode(head, settings.max_payload)
+    except TvsProtocolError as error:
+        raise _Failed(Outcome.MALFORMED, str(error)) from None
+
+
+def _response(request: TvsMessage, frame: bytes, header: TvsHeader, server: str,
+              tls_version: str | None) -> tuple[TvsAttempt, TvsMessage]:
+    """Decode the answer and check that it answers this request."""
+    if len(frame) < HEADER_SIZE + header.length:
+        raise _Failed(Outcome.MALFORMED, f"answer truncated after {len(frame)} of "
+                                         f"{HEADER_SIZE + header.length} bytes")
+    try:
+        response = TvsMessage.decode(frame, len(frame))
+    except TvsProtocolError as error:
+        raise _Failed(Outcome.MALFORMED, str(error)) from None
+    expected = RESPONSE_TO[request.type]
+    if response.type != expected:
+        raise _Failed(Outcome.MALFORMED, f"expected {expected.name}, got {response.type.name}")
+    if response.request_id != request.request_id:
+        raise _Failed(Outcome.MALFORMED, f"expected request id {request.request_id}, "
+                                         f"got {response.request_id}")
+    if response.status is None:
+        raise _Failed(Outcome.MALFORMED, f"{response.type.name} without STATUS")
+    return TvsAttempt(server, int(request.type), Outcome.ANSWERED, response.status, response.roles,
+                      tls_version=tls_version), response
+
+
+def _failure(step: str, error: BaseException, settings: TvsClientSettings) -> _Failed:
+    """The outcome of a socket or TLS error at ``step`` ("connect", "handshake", "exchange")."""
+    timed_out = isinstance(error, TimeoutError)
+    if step == "connect":
+        if timed_out:
+            return _Failed(Outcome.CONNECT_TIMEOUT, f"no TCP connection within {settings.connect_timeout} s")
+        return _Failed(Outcome.REFUSED, f"cannot connect: {error_reason(error)}")
+    if step == "handshake":
+        if timed_out:
+            return _Failed(Outcome.HANDSHAKE_TIMEOUT, f"no TLS handshake within {settings.handshake_timeout} s")
+        return _Failed(Outcome.TLS_FAILED, f"TLS handshake failed: {error_reason(error)}")
+    if timed_out:
+        return _Failed(Outcome.NO_ANSWER, f"no complete answer within {settings.response_timeout} s")
+    return _Failed(Outcome.DROPPED, f"connection lost: {error_reason(error)}")
+
+
+def _failed(member: TvsMember, request: TvsMessage, failure: _Failed,
+            tls_version: str | None = None) -> TvsAttempt:
+    return TvsAttempt(member.server, int(request.type), failure.outcome, error=str(failure),
+                      tls_version=tls_version)
+
+
+# -- blocking ------------------------------------------------------------------
+
+def _recv_exactly(sock: ssl.SSLSocket, size: int, deadline: float) -> bytes:
+    """Up to ``size`` bytes; fewer only at end of stream; TimeoutError at the deadline."""
+    data = bytearray()
+    while len(data) < size:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        sock.settimeout(remaining)
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+def _attempt(member: TvsMember, request: TvsMessage, frame: bytes, pins: frozenset[bytes],
+             settings: TvsClientSettings, context: ssl.SSLContext) -> tuple[TvsAttempt, TvsMessage | None]:
+    try:
+        sock = socket.create_connection((member.address, member.port), timeout=settings.connect_timeout)
+    except OSError as error:
+        return _failed(member, request, _failure("connect", error, settings)), None
+    version = None
+    try:
+        sock.settimeout(settings.handshake_timeout)
+        try:
+            tls = context.wrap_socket(sock, server_side=False, do_handshake_on_connect=False)
+            sock = tls
+            tls.do_handshake()
+        except OSError as error:  # ssl.SSLError and TimeoutError are OSErrors
+            raise _failure("handshake", error, settings) from None
+        version = tls.version()
+        _check_pin(tls.getpeercert(binary_form=True), pins)
+        deadline = time.monotonic() + settings.response_timeout
+        try:
+            tls.settimeout(settings.response_timeout)
+            tls.sendall(frame)
+            head = _recv_exactly(tls, HEADER_SIZE, deadline)
+            header = _header(head, settings)
+            frame_in = head + _recv_exactly(tls, header.length, deadline)
+        except OSError as error:
+            raise _failure("exchange", error, settings) from None
+        return _response(request, frame_in, header, member.server, version)
+    except _Failed as failure:
+        return _failed(member, request, failure, version), None
+    finally:
+        sock.close()
+
+
+def ask_tvs(members: Iterable[TvsMember], request: TvsMessage, pinned: Collection[bytes],
+            settings: TvsClientSettings = TvsClientSettings()) -> TvsResult:
+    """Send ``request`` to the members in priority order until one answers (blocking)."""
+    frame, pins = _prepare(request, pinned)
+    context = client_context(settings.tls_versions, settings.identity, settings.seclevel)
+    attempts: list[TvsAttempt] = []
+    for member in _ordered(members):
+        attempt, response = _attempt(member, request, frame, pins, settings, context)
+        attempts.append(attempt)
+        if attempt.outcome not in settings.failover_on:
+            return TvsResult(request, tuple(attempts), response)
+    return TvsResult(request, tuple(attempts), None)
+
+
+
+
+# -- asyncio -------------------------------------------------------------------
+
+async def _read_async(reader: asyncio.StreamReader, size: int) -> bytes:
+    """Up to ``size`` bytes; fewer only at end of stream."""
+    try:
+        return await reader.readexactly(size)
+    except asyncio.IncompleteReadError as error:
+        return error.partial
+
+
+async def _close_async(writer: asyncio.StreamWriter, graceful: bool) -> None:
+    if graceful:
+        await close_stream(writer, 1.0)
+    else:
+        # After a failure nothing more is owed to the peer, and a half-done TLS
+        # handshake would keep wait_closed() waiting.
+        writer.transport.abort()
+
+
+async def _attempt_async(member: TvsMember, request: TvsMessage, frame: bytes, pins: frozenset[bytes],
+                         settings: TvsClientSettings, context: ssl.SSLContext
+                         ) -> tuple[TvsAttempt, TvsMessage | None]:
+    try:
+        async with asyncio.timeout(settings.connect_timeout):
+            reader, writer = await asyncio.open_connection(member.address, member.port,
+                                                           limit=settings.max_payload + HEADER_SIZE)
+    except OSError as error:
+        return _failed(member, request, _failure("connect", error, settings)), None
+    version = None
+    answered = False
+    try:
+        try:
+            async with asyncio.timeout(settings.handshake_timeout):
+                await writer.start_tls(context, ssl_handshake_timeout=settings.handshake_timeout * 2)
+        except OSError as error:
+            raise _failure("handshake", error, settings) from None
+        ssl_object = writer.get_extra_info("ssl_object")
+        version = None if ssl_object is None else ssl_object.version()
+        _check_pin(None if ssl_object is None else ssl_object.getpeercert(binary_form=True), pins)
+        try:
+            async with asyncio.timeout(settings.response_timeout):
+                writer.write(frame)
+                await writer.drain()
+                head = await _read_async(reader, HEADER_SIZE)
+                header = _header(head, settings)
+                frame_in = head + await _read_async(reader, header.length)
+        except OSError as error:
+            raise _failure("exchange", error, settings) from None
+        attempt = _response(request, frame_in, header, member.server, version)
+        answered = True
+        return attempt
+    except _Failed as failure:
+        return _failed(member, request, failure, version), None
+    finally:
+        await _close_async(writer, graceful=answered)
+
+
+async def ask_tvs_async(members: Iterable[TvsMember], request: TvsMessage, pinned: Collection[bytes],
+                        settings: TvsClientSettings = TvsClientSettings()) -> TvsResult:
+    """``ask_tvs`` for asyncio: the same attempts, decisions and result."""
+    frame, pins = _prepare(request, pinned)
+    context = client_context(settings.tls_versions, settings.identity, settings.seclevel)
+    attempts: list[TvsAttempt] = []
+    for member in _ordered(members):
+        attempt, response = await _attempt_async(member, request, frame, pins, settings, context)
+        attempts.append(attempt)
+        if attempt.outcome not in settings.failover_on:
+            return TvsResult(request, tuple(attempts), response)
+    return TvsResult(request, tuple(attempts), None)

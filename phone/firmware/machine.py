@@ -1,0 +1,776 @@
+"""The phone's trust state machine, sans I/O (SPEC 4).
+
+Rules of this module, in the manner of h11:
+
+- Events in, effects out: ``PhoneMachine.handle(event, now)`` returns the next
+  machine (a new frozen value) and the effects to carry out. Nothing here
+  touches sockets, files, threads or clocks; ``now`` (Unix seconds) is only
+  used for the TVS cache's expiry.
+- One boot walks SPEC 4.1's steps. The table below is the whole flow:
+
+    step            effect on entry            FileFetched               FileMissing / FileFailed
+    CTL             Fetch CTLSEP<dev>.tlv      assess the CTL            -> ITL_DEVICE
+    ITL_DEVICE      Fetch ITLSEP<dev>.tlv      assess the ITL            -> ITL_GENERIC
+    ITL_GENERIC     Fetch ITLFile.tlv          assess the ITL            -> CONFIG_*
+    CONFIG_SIGNED   Fetch <dev>.cnf.xml.sgn    assess the signed config  -> CONFIG_PLAIN
+    CONFIG_PLAIN    Fetch <dev>.cnf.xml        apply or refuse           -> DONE
+    TVS             AskTvs (type 3, then 1)    TvsAnswered / TvsFailed decide, then the file's next step
+    DONE            BootFinished(report)
+
+  A model without CTL support starts at ITL_DEVICE; one without ITL support
+  skips both ITL steps; the signed configuration is asked for only when a
+  trust list is installed (after this boot's own updates).
+- Assessing a file applies the SPEC 4.2 table of ``phone.firmware.trust``: accept,
+  reject, or ask TVS. TVS is asked with QUERY_CERT_REQ (type 3); when the
+  server drops the connection, times out after the request or answers nothing
+  useful, and the setting ``tvs_fallback_to_verify`` is on, once more with
+  CERT_VERIFICATION_REQ (type 1) carrying the new file's own SAST certificate.
+- Whatever fails, ``flash`` (what is installed) is left exactly as it was.
+  After an accepted update the TVS cache is flushed (setting).
+- Erase and factory reset are events too; they are not part of a boot.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from enum import Enum
+from types import MappingProxyType
+from typing import Union
+
+import attrs
+
+from phone.wire.config import PhoneConfig, TvsMember
+from phone.errors import ConfigFormatError, TrustListFormatError
+from phone.firmware.models import PhoneModel
+from phone.wire.names import serial_hex
+from phone.wire.tlv import FileKind, TrustList
+from phone.firmware.trust import (
+    Assessment,
+    CachedCertificate,
+    Item,
+    Outcome,
+    Rule,
+    Trusted,
+    assess,
+    assess_tvs_answer,
+    rule_for,
+)
+
+QUERY_CERT_REQ = 3
+CERT_VERIFICATION_REQ = 1
+
+
+#: Files larger than this are parsed every time: a hostile server sending large, ever
+#: different files must not fill memory with cached copies (real lists are a few KB).
+CACHED_FILE_LIMIT = 128 * 1024
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_shared(data: bytes, kind: FileKind | None) -> TrustList:
+    return TrustList.from_bytes(data, kind=kind)
+
+
+def parse_cached(data: bytes, kind: FileKind | None = None) -> TrustList:
+    """Parse a file once however many phones hold the same bytes (a fleet shares its lists)."""
+    if len(data) > CACHED_FILE_LIMIT:
+        return TrustList.from_bytes(data, kind=kind)
+    return _parse_shared(data, kind)
+
+
+# --- persisted state ------------------------------------------------------------------
+
+
+@attrs.frozen
+class Flash:
+    """What a phone keeps across reboots: its trust lists, its configuration, its TVS cache."""
+
+    ctl: bytes | None = None
+    itl: bytes | None = None
+    config: bytes | None = None
+    config_name: str | None = None
+    tvs_cache: tuple[CachedCertificate, ...] = ()
+
+    def trusted(self) -> Trusted:
+        """The installed lists, parsed. Flash content that no longer parses counts as absent."""
+        return Trusted(ctl=_parse_or_none(self.ctl), itl=_parse_or_none(self.itl), tvs_cache=self.tvs_cache)
+
+    def stored_config(self) -> PhoneConfig:
+        if self.config is None:
+            return PhoneConfig()
+        try:
+            return PhoneConfig.from_bytes(self.config)
+        except ConfigFormatError:
+            return PhoneConfig()
+
+
+def _parse_or_none(data: bytes | None) -> TrustList | None:
+    if data is None:
+        return None
+    try:
+        return parse_cached(data)
+    except TrustListFormatError:
+        return None
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Booted:
+    """The phone powers up (or resets) and starts its trust-list downloads."""
+
+
+@attrs.frozen
+class FileFetched:
+    name: str
+    data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
+    server: str | None = None
+
+
+@attrs.frozen
+class FileMissing:
+    """The server answered "File not found"."""
+
+    name: str
+
+
+@attrs.frozen
+class FileFailed:
+    """The download did not complete (timeout, transport error, file too large)."""
+
+    name: str
+    reason: str
+
+
+@attrs.frozen
+class TvsAttempt:
+    """One TVS server tried for one request (the phone's JSON `tvs_requests`)."""
+
+    server: str | None
+    message_type: int
+    status: int | None = None
+    roles: tuple[int, ...] = ()
+    error: str | None = None
+
+
+@attrs.frozen
+class TvsAnswered:
+    """A TVS server answered (CERT_VERIFICATION_RES or QUERY_CERT_RES)."""
+
+    server: str
+    status: int
+    roles: tuple[int, ...] = ()
+    ttl: int | None = None
+    certificate: bytes | None = None
+    attempts: tuple[TvsAttempt, ...] = ()
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    port: int = 2445
+
+
+class TvsFailure(Enum):
+    """How a TVS request failed; decides whether the type-1 fall-back is worth trying."""
+
+    UNREACHABLE = "unreachable"  # no member accepted a connection
+    UNTRUSTED_SERVER = "untrusted-server"  # the server's certificate is not a TVS record of the ITL
+    DROPPED = "dropped"  # the connection closed before an answer
+    TIMEOUT = "timeout"  # the request went out, no answer came
+    MALFORMED = "malformed"  # an answer that is not a TVS message
+
+    @property
+    def worth_a_fallback(self) -> bool:
+        """SPEC 3.2: a server that does not understand QUERY drops the connection or answers nothing useful."""
+        return self in (TvsFailure.DROPPED, TvsFailure.TIMEOUT, TvsFailure.MALFORMED)
+
+
+@attrs.frozen
+class TvsFailed:
+    kind: TvsFailure
+    error: str
+    attempts: tuple[TvsAttempt, ...] = ()
+
+
+@attrs.frozen
+class Erased:
+    """The manual erase from the phone's menu (SPEC 4.3)."""
+
+    ctl: bool = True
+    itl: bool = True
+
+
+@attrs.frozen
+class FactoryReset:
+    """Hold # at power-up, 123456789*0#: everything goes (SPEC 4.3)."""
+
+
+Event = Union[Booted, FileFetched, FileMissing, FileFailed, TvsAnswered, TvsFailed, Erased, FactoryReset]
+
+
+# --- effects --------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Fetch:
+    """Download ``name`` by TFTP (refuse anything over ``max_bytes``)."""
+
+    name: str
+    store_as: str
+    max_bytes: int | None = None
+
+
+@attrs.frozen
+class AskTvs:
+    """Send one TVS request to the members in priority order, trusting only ``pinned`` servers."""
+
+    message_type: int
+    device_name: str
+    members: tuple[TvsMember, ...]
+    pinned: tuple[bytes, ...] = attrs.field(repr=lambda p: f"<{len(p)} certificates>")
+    tls_versions: tuple[str, ...]
+    timeout: float
+    subject: str | None = None
+    issuer: str | None = None
+    serial: bytes | None = None
+    certificate: bytes | None = attrs.field(default=None, repr=lambda c: "None" if c is None else f"<{len(c)} bytes>")
+
+
+@attrs.frozen
+class Install:
+    item: Item
+    name: str
+    via: str
+
+
+@attrs.frozen
+class Keep:
+    """A file was refused; what was installed stays."""
+
+    item: Item
+    name: str
+    reason: str
+
+
+@attrs.frozen
+class Show:
+    """A status message on the phone's screen (SPEC 4.3)."""
+
+    event: str
+    text: str
+
+
+@attrs.frozen
+class Log:
+    """A console event; ``phone.console.catalogue`` renders it in the model's dialect."""
+
+    event: str
+    fields: Mapping[str, object] = attrs.field(factory=dict, converter=lambda f: MappingProxyType(dict(f)))
+
+
+@attrs.frozen
+class BootFinished:
+    report: BootReport
+
+
+Effect = Union[Fetch, AskTvs, Install, Keep, Show, Log, BootFinished]
+
+
+# --- the boot report ------------------------------------------------------------------
+
+
+@attrs.frozen
+class FileResult:
+    """One downloaded file and what became of it; ``result`` is one of
+    not_found, installed, unchanged, rejected, applied, failed."""
+
+    name: str
+    result: str
+    reason: str | None = None
+    #: For rejections: the cause as a code of ``phone.firmware.trust.REJECTION_CODES``.
+    code: str | None = None
+    #: For installed files: what vouched ("leap-of-faith", "ctl", "itl", "tvs-cache", "tvs", "rollback").
+    via: str | None = None
+
+
+#: SPEC 4.3: DeviceTLInfo alarm status codes.
+DEVICE_TL_STATUS = {
+    1: "TL_SUCCESS",
+    2: "CTL_INITIAL_SUCCESS",
+    3: "ITL_INITIAL_SUCCESS",
+    4: "TL_INITIAL_SUCCESS",
+    5: "TL_FAILED_OLD_CTL",
+    6: "TL_FAILED_NO_TL",
+    7: "TL_FAILED",
+    8: "TL_FAILED_OLD_ITL",
+    9: "TL_FAILED_OLD_TL",
+}
+
+
+@attrs.frozen
+class DeviceTLInfo:
+    """The alarm a phone raises after its trust-list downloads (SPEC 4.3)."""
+
+    status: int
+    ctl_checksum: str | None = None
+    itl_checksum: str | None = None
+
+    @property
+    def name(self) -> str:
+        return DEVICE_TL_STATUS[self.status]
+
+
+@attrs.frozen
+class BootReport:
+    files: tuple[FileResult, ...] = ()
+    tvs_requests: tuple[TvsAttempt, ...] = ()
+    status_messages: tuple[str, ...] = ()
+    device_tl_info: tuple[DeviceTLInfo, ...] = ()
+    config_name: str | None = None
+    config_applied: bool = False
+    # What happened to each trust list this boot: None, "initial", "updated", "unchanged", "failed".
+    ctl_change: str | None = None
+    itl_change: str | None = None
+
+    def result_of(self, name: str) -> FileResult | None:
+        for entry in reversed(self.files):
+            if entry.name == name:
+                return entry
+        return None
+
+
+# --- the machine ----------------------------------------------------------------------
+
+
+class Step(Enum):
+    OFF = "off"
+    CTL = "ctl"
+    ITL_DEVICE = "itl-device"
+    ITL_GENERIC = "itl-generic"
+    CONFIG_SIGNED = "config-signed"
+    CONFIG_PLAIN = "config-plain"
+    TVS = "tvs"
+    DONE = "done"
+
+
+_ITEM_OF_STEP = {
+    Step.CTL: Item.CTL,
+    Step.ITL_DEVICE: Item.ITL,
+    Step.ITL_GENERIC: Item.ITL,
+    Step.CONFIG_SIGNED: Item.CONFIG,
+    Step.CONFIG_PLAIN: Item.CONFIG,
+}
+_STORED_AS = {Item.CTL: "CTLFile.tlv", Item.ITL: "ITLFile.tlv"}
+#: dgetfile process ids the enterprise log shows per file (S1: 870 for the CTL, 877 for the ITL).
+_DGETFILE_PID = {Step.CTL: 870, Step.ITL_DEVICE: 877, Step.ITL_GENERIC: 878, Step.CONFIG_SIGNED: 881,
+                 Step.CONFIG_PLAIN: 882}
+
+
+@attrs.frozen
+class PendingTvs:
+    """A file waiting for TVS's word about its signer."""
+
+    step: Step
+    item: Item
+    name: str
+    data: bytes = attrs.field(repr=False)
+    trust_list: TrustList = attrs.field(repr=False)
+    rule: Rule
+    assessment: Assessment = attrs.field(repr=False)
+    message_type: int
+
+
+class MachineError(Exception):
+    """An event that makes no sense in the machine's step (a local error: the caller's bug)."""
+
+
+@attrs.frozen
+class PhoneMachine:
+    """One phone: its model, its device id (the MAC), its flash and where its boot stands."""
+
+    model: PhoneModel
+    device_id: str
+    flash: Flash = Flash()
+    step: Step = Step.OFF
+    pending: PendingTvs | None = None
+    report: BootReport = BootReport()
+
+    @property
+    def device_name(self) -> str:
+        """``SEP<MAC>`` (or ``CSF<id>`` for Jabber): the stem of the per-device file names."""
+        return self.model.device_name(self.device_id)
+
+    def file_name(self, step: Step) -> str:
+        device = self.device_name
+        return {
+            Step.CTL: f"CTL{device}.tlv",
+            Step.ITL_DEVICE: f"ITL{device}.tlv",
+            Step.ITL_GENERIC: "ITLFile.tlv",
+            Step.CONFIG_SIGNED: f"{device}.cnf.xml.sgn",
+            Step.CONFIG_PLAIN: f"{device}.cnf.xml",
+        }[step]
+
+    # -- entry point ------------------------------------------------------------------
+
+    def handle(self, event: Event, now: float) -> tuple[PhoneMachine, tuple[Effect, ...]]:
+        """Feed one event; get the next machine and the effects to carry out, in order."""
+        out: list[Effect] = []
+        if isinstance(event, Booted):
+            machine = attrs.evolve(self, step=Step.OFF, pending=None, report=BootReport())
+            out.append(Log("boot.start", {"device": self.device_name}))
+            machine = machine._enter(machine._first_step(), out)
+        elif isinstance(event, Erased):
+            machine = self._erase(event, out)
+        elif isinstance(event, FactoryReset):
+            out.append(Show("erasing", self._text("erasing")))
+            out.append(Log("erase", {"what": "everything (factory reset)"}))
+            machine = attrs.evolve(self, flash=Flash(), step=Step.OFF, pending=None, report=BootReport())
+        elif isinstance(event, (FileFetched, FileMissing, FileFailed)):
+            machine = self._on_file(event, now, out)
+        elif isinstance(event, (TvsAnswered, TvsFailed)):
+            machine = self._on_tvs(event, now, out)
+        else:  # pragma: no cover - the Union is closed
+            raise MachineError(f"unknown event {event!r}")
+        return machine, tuple(out)
+
+    # -- boot flow --------------------------------------------------------------------
+
+    def _first_step(self) -> Step:
+        if self.model.supports_ctl:
+            return Step.CTL
+        if self.model.supports_itl:
+            return Step.ITL_DEVICE
+        return self._config_step()
+
+    def _config_step(self) -> Step:
+        """SPEC 4.1: the signed configuration once a trust list is installed; with only a rollback
+        ITL the phone takes unsigned configurations again (SPEC 4.2), so it asks for the plain one."""
+        trusted = self.flash.trusted()
+        if trusted.ctl is None and trusted.rollback and self.model.settings.rollback_itl_accepts_unsigned_config:
+            return Step.CONFIG_PLAIN
+        return Step.CONFIG_SIGNED if trusted.any_list else Step.CONFIG_PLAIN
+
+    def _next_step(self, after: Step, *, found: bool) -> Step:
+        if after is Step.CTL:
+            return Step.ITL_DEVICE if self.model.supports_itl else self._config_step()
+        if after is Step.ITL_DEVICE:
+            return self._config_step() if found else Step.ITL_GENERIC
+        if after is Step.ITL_GENERIC:
+            return self._config_step()
+        if after is Step.CONFIG_SIGNED and not found:
+            return Step.CONFIG_PLAIN
+        return Step.DONE
+
+    def _enter(self, step: Step, out: list[Effect]) -> PhoneMachine:
+        machine = attrs.evolve(self, step=step, pending=None)
+        if step is Step.DONE:
+            return machine._finish(out)
+        item = _ITEM_OF_STEP[step]
+        name = self.file_name(step)
+        store_as = _STORED_AS.get(item, name)
+        limit = self.model.settings.max_itl_bytes if item is Item.ITL else None
+        out.append(Log("download.start", {"name": name, "store_as": store_as, "pid": _DGETFILE_PID[step],
+                                          "server": ""}))
+        out.append(Fetch(name, store_as, limit))
+        return machine
+
+    def _on_file(self, event: FileFetched | FileMissing | FileFailed, now: float, out: list[Effect]) -> PhoneMachine:
+        if self.step not in _ITEM_OF_STEP:
+            raise MachineError(f"{type(event).__name__} for {event.name} while {self.step.value}")
+        expected = self.file_name(self.step)
+        if event.name != expected:
+            raise MachineError(f"{type(event).__name__} for {event.name} while waiting for {expected}")
+        pid = _DGETFILE_PID[self.step]
+        if isinstance(event, FileMissing):
+            out.append(Log("download.not_found", {"name": event.name, "pid": pid}))
+            machine = self._record(FileResult(event.name, "not_found"))
+            if self.step is Step.CTL:
+                machine = machine._show("file_not_found", out, file="CTLFile.tlv")
+            return machine._enter(self._next_step(self.step, found=False), out)
+        if isinstance(event, FileFailed):
+            out.append(Log("download.failed", {"name": event.name, "pid": pid, "reason": event.reason}))
+            # A download that did not complete is not a verification failure: what is
+            # installed stays and the boot goes on (a per-device ITL that timed out is
+            # not retried as ITLFile.tlv: the server is the same).
+            machine = self._record(FileResult(event.name, "failed", event.reason))
+            return machine._enter(machine._next_step(self.step, found=True), out)
+        out.append(Log("download.done", {"name": event.name, "pid": pid, "server": event.server or "",
+                                         "bytes": len(event.data)}))
+        item = _ITEM_OF_STEP[self.step]
+        if item is Item.CONFIG:
+            return self._on_config(event, now, out)
+        return self._on_trust_list(item, event, now, out)
+
+    def _on_trust_list(self, item: Item, event: FileFetched, now: float, out: list[Effect]) -> PhoneMachine:
+        step, store_as = self.step, _STORED_AS[item]
+        installed = self.flash.ctl if item is Item.CTL else self.flash.itl
+        if installed == event.data and self.flash.trusted().list_for(item) is not None:
+            out.append(Log("tl.unchanged", {"store_as": store_as}))
+            machine = self._record(FileResult(event.name, "unchanged"))._change(**{item.value: "unchanged"})
+            return machine._enter(machine._next_step(step, found=True), out)
+        try:
+            new = parse_cached(event.data)
+        except TrustListFormatError as error:
+            return self._refuse(item, event.name, f"not a valid {store_as}: {error}", out, "format")
+        assessment = assess(new, item, self.flash.trusted(), self.model, now)
+        if assessment.outcome is Outcome.ACCEPT:
+            return self._install(item, event.name, event.data, new, assessment.via or "", out)
+        if assessment.outcome is Outcome.REJECT:
+            return self._refuse(item, event.name, assessment.reason, out, assessment.code)
+        return self._ask_tvs(item, event.name, event.data, new, assessment, out)
+
+    def _on_config(self, event: FileFetched, now: float, out: list[Effect]) -> PhoneMachine:
+        if self.step is Step.CONFIG_PLAIN:
+            rule = rule_for(Item.CONFIG, self.flash.trusted(), self.model, signed=False)
+            if not rule.leap_of_faith:
+                return self._refuse(Item.CONFIG, event.name, rule.situation, out, "unsigned-config")
+            return self._apply_config(event.name, event.data, out)
+        try:
+            signed = parse_cached(event.data, FileKind.SGN)
+        except TrustListFormatError as error:
+            return self._refuse(Item.CONFIG, event.name, f"not a valid signed file: {error}", out, "format")
+        signed_name = signed.header.filename or ""
+        if self.model.settings.signed_config_name_must_match and signed_name.lower() != event.name.lower():
+            reason = f"it signs {signed_name or 'no file name'}, not {event.name}"
+            return self._refuse(Item.CONFIG, event.name, reason, out, "wrong-file")
+        assessment = assess(signed, Item.CONFIG, self.flash.trusted(), self.model, now)
+        if assessment.outcome is Outcome.ACCEPT:
+            return self._apply_config(event.name, signed.payload or b"", out)
+        if assessment.outcome is Outcome.REJECT:
+            return self._refuse(Item.CONFIG, event.name, assessment.reason, out, assessment.code)
+        return self._ask_tvs(Item.CONFIG, event.name, event.data, signed, assessment, out)
+
+    # -- outcomes ---------------------------------------------------------------------
+
+    def _install(self, item: Item, name: str, data: bytes, new: TrustList, via: str,
+                 out: list[Effect]) -> PhoneMachine:
+        store_as = _STORED_AS[item]
+        before = self.flash.ctl if item is Item.CTL else self.flash.itl
+        flash = attrs.evolve(self.flash, **{item.value: data})
+        change = "initial" if before is None else "updated"
+        out.append(Log("tl.verified", {"store_as": store_as, "via": via}))
+        if new.header.version > (1, 1):
+            out.append(Log("tl.header_version", {"version": new.header.version_text}))
+        out.append(Log("tl.installed", {"store_as": store_as}))
+        out.append(Install(item, name, via))
+        machine = attrs.evolve(self, flash=flash)._record(FileResult(name, "installed", via=via))
+        machine = machine._change(**{item.value: change})
+        if via == "tvs" and self.model.settings.flush_tvs_cache_after_update:
+            out.append(Log("tvs.cache_flushed"))
+            machine = attrs.evolve(machine, flash=attrs.evolve(machine.flash, tvs_cache=()))
+        return machine._enter(machine._next_step(self.step, found=True), out)
+
+    def _refuse(self, item: Item, name: str, reason: str, out: list[Effect], code: str | None) -> PhoneMachine:
+        out.append(Keep(item, name, reason))
+        if item is Item.CONFIG:
+            out.append(Log("config.rejected", {"name": name, "reason": reason}))
+            machine = self._record(FileResult(name, "rejected", reason, code))
+        else:
+            out.append(Log("tl.rejected", {"store_as": _STORED_AS[item], "reason": reason}))
+            machine = self._record(FileResult(name, "rejected", reason, code))._change(**{item.value: "failed"})
+        return machine._enter(machine._next_step(self.step, found=True), out)
+
+    def _apply_config(self, name: str, xml: bytes, out: list[Effect]) -> PhoneMachine:
+        try:
+            PhoneConfig.from_bytes(xml, source=name)
+        except ConfigFormatError as error:
+            return self._refuse(Item.CONFIG, name, str(error), out, "config-invalid")
+        out.append(Install(Item.CONFIG, name, "config"))
+        out.append(Log("config.applied", {"name": name}))
+        flash = attrs.evolve(self.flash, config=xml, config_name=name)
+        machine = attrs.evolve(self, flash=flash, report=attrs.evolve(self.report, config_name=name,
+                                                                          config_applied=True))
+        return machine._record(FileResult(name, "applied"))._enter(Step.DONE, out)
+
+    # -- TVS --------------------------------------------------------------------------
+
+    def _ask_tvs(self, item: Item, name: str, data: bytes, new: TrustList, assessment: Assessment,
+                 out: list[Effect]) -> PhoneMachine:
+        members = self.flash.stored_config().tvs_members
+        if not members:
+            reason = f"{assessment.reason} and the stored configuration names no TVS server"
+            return self._refuse(item, name, reason, out, "no-tvs-server")
+        pending = PendingTvs(self.step, item, name, data, new, assessment.rule, assessment, QUERY_CERT_REQ)
+        out.append(Log("tvs.request"))
+        out.append(self._tvs_request(pending, members))
+        return attrs.evolve(self, step=Step.TVS, pending=pending)
+
+    def _tvs_request(self, pending: PendingTvs, members: tuple[TvsMember, ...]) -> AskTvs:
+        header = pending.trust_list.header
+        signer = pending.assessment.signer
+        return AskTvs(
+            message_type=pending.message_type,
+            device_name=self.model.tvs_device_name(self.device_id),
+            members=members,
+            pinned=self.flash.trusted().tvs_certificates(),
+            tls_versions=self.model.tls_versions,
+            timeout=self.model.settings.tvs_timeout_seconds,
+            subject=header.signer_name if pending.message_type == QUERY_CERT_REQ else None,
+            issuer=header.signer_issuer if pending.message_type == QUERY_CERT_REQ else None,
+            serial=header.signer_serial if pending.message_type == QUERY_CERT_REQ else None,
+            certificate=signer.certificate if pending.message_type == CERT_VERIFICATION_REQ and signer else None,
+        )
+
+    def _on_tvs(self, event: TvsAnswered | TvsFailed, now: float, out: list[Effect]) -> PhoneMachine:
+        pending = self.pending
+        if self.step is not Step.TVS or pending is None:
+            raise MachineError(f"{type(event).__name__} while {self.step.value}: no TVS request is pending")
+        attempts = event.attempts or (self._attempt_from(event, pending),)
+        machine = attrs.evolve(self, report=attrs.evolve(
+            self.report, tvs_requests=self.report.tvs_requests + tuple(attempts)))
+        machine = attrs.evolve(machine, step=pending.step)
+        if isinstance(event, TvsFailed):
+            return machine._tvs_failed(event, pending, out)
+        out.append(Log("tvs.connected", {"address": event.server.rsplit(":", 1)[0], "port": event.port}))
+        out.append(Log("tvs.query_sent" if pending.message_type == QUERY_CERT_REQ else "tvs.verify_sent",
+                       {"bytes": event.bytes_sent}))
+        out.append(Log("tvs.response", {"bytes": event.bytes_received}))
+        certificate = event.certificate
+        if pending.message_type == CERT_VERIFICATION_REQ and certificate is None and pending.assessment.signer:
+            certificate = pending.assessment.signer.certificate  # the answer vouches for what we sent
+        if (pending.message_type == QUERY_CERT_REQ and event.status == 0 and certificate is None
+                and machine._may_fall_back(pending)):
+            return machine._fall_back(pending, out)
+        decision = assess_tvs_answer(pending.trust_list, pending.rule, self.model, status=event.status,
+                                     roles=event.roles, certificate=certificate)
+        if decision.outcome is not Outcome.ACCEPT:
+            out.append(Log("tvs.not_trusted", {"reason": decision.reason}))
+            return machine._refuse(pending.item, pending.name, decision.reason, out, decision.code)
+        if self.model.settings.tvs_cache and certificate is not None and event.ttl:
+            entry = CachedCertificate(certificate, frozenset(event.roles), now + event.ttl)
+            out.append(Log("tvs.cached", {"hours": max(1, round(event.ttl / 3600))}))
+            machine = attrs.evolve(machine, flash=attrs.evolve(
+                machine.flash, tvs_cache=_fresh(machine.flash.tvs_cache, now) + (entry,)))
+        if pending.item is Item.CONFIG:
+            return machine._apply_config(pending.name, pending.trust_list.payload or b"", out)
+        return machine._install(pending.item, pending.name, pending.data, pending.trust_list, "tvs", out)
+
+    def _may_fall_back(self, pending: PendingTvs) -> bool:
+        signer = pending.assessment.signer
+        return (pending.message_type == QUERY_CERT_REQ and self.model.settings.tvs_fallback_to_verify
+                and signer is not None and signer.certificate is not None)
+
+    def _fall_back(self, pending: PendingTvs, out: list[Effect]) -> PhoneMachine:
+        retry = attrs.evolve(pending, message_type=CERT_VERIFICATION_REQ)
+        out.append(self._tvs_request(retry, self.flash.stored_config().tvs_members))
+        return attrs.evolve(self, step=Step.TVS, pending=retry)
+
+    def _tvs_failed(self, event: TvsFailed, pending: PendingTvs, out: list[Effect]) -> PhoneMachine:
+        if event.kind.worth_a_fallback and self._may_fall_back(pending):
+            return self._fall_back(pending, out)
+        reason = f"{pending.assessment.reason} and TVS failed: {event.error}"
+        out.append(Log("tvs.failed", {"reason": event.error}))
+        return self._refuse(pending.item, pending.name, reason, out, f"tvs-{event.kind.value}")
+
+    @staticmethod
+    def _attempt_from(event: TvsAnswered | TvsFailed, pending: PendingTvs) -> TvsAttempt:
+        if isinstance(event, TvsFailed):
+            return TvsAttempt(None, pending.message_type, error=event.error)
+        return TvsAttempt(event.server, pending.message_type, event.status, tuple(event.roles))
+
+    # -- bookkeeping ------------------------------------------------------------------
+
+    def _record(self, result: FileResult) -> PhoneMachine:
+        return attrs.evolve(self, report=attrs.evolve(self.report, files=self.report.files + (result,)))
+
+    def _change(self, *, ctl: str | None = None, itl: str | None = None) -> PhoneMachine:
+        report = self.report
+        if ctl is not None:
+            report = attrs.evolve(report, ctl_change=ctl)
+        if itl is not None:
+            report = attrs.evolve(report, itl_change=itl)
+        return attrs.evolve(self, report=report)
+
+    def _text(self, event: str, **fields: str) -> str:
+        return self.model.message(event, **fields) or event
+
+    def _show(self, event: str, out: list[Effect], **fields: str) -> PhoneMachine:
+        """Put a status message on the screen and in the boot report (SPEC 4.3)."""
+        text = self._text(event, **fields)
+        out.append(Show(event, text))
+        return attrs.evolve(self, report=attrs.evolve(self.report, status_messages=self.report.status_messages + (text,)))
+
+    def _finish(self, out: list[Effect]) -> PhoneMachine:
+        machine = self
+        for event in self._closing_messages():
+            machine = machine._show(event, out)
+        info = self._device_tl_info()
+        report = attrs.evolve(machine.report, device_tl_info=machine.report.device_tl_info + ((info,) if info else ()))
+        machine = attrs.evolve(machine, step=Step.DONE, pending=None, report=report)
+        out.append(BootFinished(report))
+        return machine
+
+    def _closing_messages(self) -> list[str]:
+        """SPEC 4.3: the screen's verdict on this boot's trust lists."""
+        report, trusted = self.report, self.flash.trusted()
+        if report.ctl_change == "failed":
+            return [event for event in ("update_failed", "ctl_update_failed") if self.model.message(event)]
+        if report.itl_change == "failed":
+            return ["update_failed"]
+        events = []
+        if "updated" in (report.ctl_change, report.itl_change):
+            events.append("trust_list_updated")
+        if trusted.ctl is not None and trusted.itl is not None:
+            events.append("ctl_and_itl_installed")
+        elif trusted.ctl is not None:
+            events.append("ctl_installed")
+        elif trusted.itl is not None:
+            events.append("itl_installed")
+        elif self.model.supports_ctl or self.model.supports_itl:
+            events.append("no_trust_list")
+        return [event for event in events if self.model.message(event)]
+
+    def _device_tl_info(self) -> DeviceTLInfo | None:
+        """SPEC 4.3 DeviceTLInfo status for this boot (None when the phone holds and got no list)."""
+        report, trusted = self.report, self.flash.trusted()
+        ctl, itl = report.ctl_change, report.itl_change
+        if ctl is None and itl is None and not trusted.any_list:
+            return None
+        checksum = self.model.trust_list_checksum
+        ctl_sum = checksum(self.flash.ctl) if self.flash.ctl else None
+        itl_sum = checksum(self.flash.itl) if self.flash.itl else None
+        if "failed" in (ctl, itl):
+            if ctl == "failed" and itl == "failed":
+                status = 9 if trusted.ctl and trusted.itl else (6 if not trusted.any_list else 7)
+            elif ctl == "failed":
+                status = 5 if trusted.ctl else (6 if not trusted.any_list else 7)
+            else:
+                status = 8 if trusted.itl else (6 if not trusted.any_list else 7)
+        elif ctl == "initial" and itl == "initial":
+            status = 4
+        elif ctl == "initial":
+            status = 2
+        elif itl == "initial":
+            status = 3
+        else:
+            status = 1
+        return DeviceTLInfo(status, ctl_sum, itl_sum)
+
+    # -- erase ------------------------------------------------------------------------
+
+    def _erase(self, event: Erased, out: list[Effect]) -> PhoneMachine:
+        what = " and ".join(name for name, chosen in (("CTL", event.ctl), ("ITL", event.itl)) if chosen)
+        if not what:
+            return self
+        if not self.model.separate_erase and event.ctl != event.itl:
+            what = "CTL and ITL"  # 78xx/88xx: "Security settings" removes both (SPEC 4.3)
+            event = Erased(ctl=True, itl=True)
+        out.append(Show("erasing", self._text("erasing")))
+        out.append(Log("erase", {"what": what}))
+        flash = attrs.evolve(self.flash, ctl=None if event.ctl else self.flash.ctl,
+                             itl=None if event.itl else self.flash.itl, tvs_cache=())
+        return attrs.evolve(self, flash=flash, step=Step.OFF, pending=None)
+
+
+def _fresh(cache: tuple[CachedCertificate, ...], now: float) -> tuple[CachedCertificate, ...]:
+    return tuple(entry for entry in cache if entry.expires > now)
+
+
+def describe_installed(machine: PhoneMachine, item: Item) -> dict[str, object]:
+    """The JSON view of an installed list: installed, md5, sha1, signer_serial (DESIGN.md)."""
+    data = machine.flash.ctl if item is Item.CTL else machine.flash.itl
+    parsed = _parse_or_none(data)
+    if parsed is None:
+        return {"installed": False, "md5": None, "sha1": None, "signer_serial": None}
+    serial = parsed.header.signer_serial
+    return {"installed": True, "md5": parsed.md5, "sha1": parsed.sha1,
+            "signer_serial": serial_hex(serial) if serial else None}

@@ -1,0 +1,520 @@
+"""Phone models: what each Cisco phone's firmware does on its trust side (SPEC 5).
+
+The catalogue is data, not code: one TOML file per model family in the
+repository's top-level ``models/`` folder (shipped inside the wheel, found
+through ``phone.resources.bundled_dir``). A family file holds family-wide
+values in ``[defaults]`` and one table per model in ``[models.NAME]``; a
+model's own values win, and its ``messages`` and ``settings`` tables are merged
+key by key over the family's. docs/models.md documents every field and says
+which values are sourced facts and which are the project's choices.
+
+Users add folders of their own files with ``load_catalogue(extra_dirs=...)``
+or the ``PHONETRUST_MODELS`` environment variable (folders separated by
+``os.pathsep``). Layers load in the order bundled, PHONETRUST_MODELS, extra
+folders; a model defined in a later layer replaces the earlier model of the
+same name as a whole (nothing is merged across files).
+
+TOML has no null: optional fields (``checksum``, ``log_dialect``,
+``erase_menu``, ...) write ``false`` for "none".
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from phone.errors import PhonetrustError, UnknownModelError, UsageError
+from phone.resources import bundled_dir
+from phone.firmware.settings import SettingsError, TrustSettings, describe
+
+__all__ = [
+    "ENV_VAR",
+    "MESSAGE_EVENTS",
+    "Catalogue",
+    "ModelFileError",
+    "PhoneModel",
+    "TrustSettings",
+    "get_model",
+    "load_catalogue",
+]
+
+#: Environment variable naming extra model folders (os.pathsep-separated).
+ENV_VAR = "PHONETRUST_MODELS"
+
+#: Digest names a firmware may verify on trust-list and .sgn signatures (SPEC 2.2).
+DIGESTS = ("sha1", "sha256", "sha512")
+#: TLS versions, oldest first (SPEC 3.1).
+TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
+#: RSA key sizes a trust list can be signed with (SPEC 2.2: 64..512-byte signatures).
+RSA_KEY_SIZES = (512, 1024, 2048, 3072, 4096)
+#: Checksums a phone's Trust List screen can show (SPEC 2.8, 4.3).
+CHECKSUMS = ("md5", "sha1")
+#: Console log dialects of SPEC 7 that a phone writes.
+LOG_DIALECTS = ("java79xx", "enterprise")
+#: Device-name prefixes: SEP<MAC> for phones, CSF<id> for Jabber.
+DEVICE_PREFIXES = ("SEP", "CSF")
+
+#: Status-message events (SPEC 4.3) and when the phone shows each. A model's
+#: ``messages`` table maps some of these to its own wording (``false`` drops
+#: one the family defines); ``{file}`` in a text is replaced by a file name.
+MESSAGE_EVENTS: Mapping[str, str] = MappingProxyType({
+    "no_trust_list": "the phone holds neither a CTL nor an ITL",
+    "ctl_installed": "a CTL (and no ITL) is installed",
+    "itl_installed": "an ITL (and no CTL) is installed",
+    "ctl_and_itl_installed": "both a CTL and an ITL are installed",
+    "trust_list_updated": "a new CTL or ITL replaced the installed one",
+    "update_failed": "a new CTL or ITL was rejected; the old one stays",
+    "ctl_update_failed": "a new CTL was rejected (phones that name the CTL)",
+    "erasing": "the user erased the trust lists from the phone's menu",
+    "file_not_found": "the TFTP server has no such file ({file})",
+    "key_size_not_fips": "registration refused: certificate key too small for FIPS mode",
+})
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+_TOP_LEVEL_KEYS = ("family", "description", "sources", "defaults", "models")
+
+
+class ModelFileError(PhonetrustError):
+    """A model file that is not valid TOML or breaks the model-file schema.
+
+    The message names the file, the table and the field, e.g.
+    ``models/7900.toml: [models.CP-7940] digests: expected ...``.
+    """
+
+    def __init__(self, path: Path | str, where: str | None, problem: str) -> None:
+        self.path = str(path)
+        self.where = where
+        self.problem = problem
+        super().__init__(f"{path}: {where} {problem}" if where else f"{path}: {problem}")
+
+
+def _fold(name: str) -> str:
+    return name.strip().upper()
+
+
+@attrs.frozen
+class PhoneModel:
+    """One phone model's trust-side capabilities and texts (SPEC 4, 5).
+
+    Read ``docs/models.md`` for each field's meaning and sources.
+    """
+
+    #: Catalogue name as CUCM device types spell it: "CP-7965", "Jabber-CSF".
+    name: str
+    #: Family, i.e. the model file it comes from: "7900", "8800", "dx", ...
+    family: str
+    description: str
+    #: Other names that resolve to this model ("7965", "7965G").
+    aliases: tuple[str, ...]
+    #: First part of the TVS DEVICE_NAME: "CP-7965" gives "CP-7965-SEP<MAC>".
+    device_type: str
+    #: "SEP" (phones) or "CSF" (Jabber): prefix of the device name and its files.
+    device_prefix: str
+    #: Installs and enforces a CTL (mixed mode).
+    supports_ctl: bool
+    #: Security by Default: downloads and enforces the ITL.
+    supports_itl: bool
+    #: Asks TVS about certificates it does not hold (needs an ITL with TVS records).
+    supports_tvs: bool
+    #: Digests the firmware verifies on trust-list and .sgn signatures.
+    digests: frozenset[str] = attrs.field(converter=frozenset)
+    #: RSA modulus sizes (bits) whose signatures the firmware verifies.
+    rsa_key_sizes: frozenset[int] = attrs.field(converter=frozenset)
+    #: Accepts EC (ECDSA) certificates in trust lists and TLS.
+    ec_certificates: bool
+    #: TLS versions the phone offers as a client (TVS, HTTPS), oldest first.
+    tls_versions: tuple[str, ...]
+    #: Checksum shown on the Trust List screen: "md5", "sha1" or None (no screen).
+    checksum: str | None
+    #: Console log dialect (SPEC 7): "java79xx", "enterprise" or None (none known).
+    log_dialect: str | None
+    #: Menu path of the manual CTL/ITL erase (SPEC 4.3), None if there is none.
+    erase_menu: str | None
+    #: True if CTL and ITL are erased one at a time; False if one reset removes both.
+    separate_erase: bool
+    #: How to factory-reset the device (SPEC 4.3), None if not applicable.
+    factory_reset: str | None
+    #: Status texts keyed by MESSAGE_EVENTS; events a model lacks are absent.
+    messages: Mapping[str, str] = attrs.field(converter=lambda texts: MappingProxyType(dict(texts)),
+                                              hash=False)
+    #: An example firmware load name.
+    firmware: str | None
+    #: Documents behind the values (URLs or titles); the TOML comments say which value each backs.
+    sources: tuple[str, ...]
+    #: How this model resolves the SPEC's OPEN points.
+    settings: TrustSettings
+    #: The file the model was loaded from (not part of equality).
+    origin: str = attrs.field(default="", eq=False)
+
+    @property
+    def security_by_default(self) -> bool:
+        """Same as ``supports_itl``: the model is SBD-capable (SPEC 1)."""
+        return self.supports_itl
+
+    def verifies_digest(self, digest: str) -> bool:
+        """True if the firmware verifies signatures made with ``digest`` ("sha1", ...)."""
+        return digest in self.digests
+
+    def accepts_key_size(self, bits: int) -> bool:
+        """True if the firmware verifies RSA signatures of a ``bits``-bit key."""
+        return bits in self.rsa_key_sizes
+
+    def speaks_tls(self, version: str) -> bool:
+        """True if the phone can negotiate TLS ``version`` ("1.0", "1.2", ...)."""
+        return version in self.tls_versions
+
+    def message(self, event: str, **fields: str) -> str | None:
+        """The status text this model shows for ``event``, or None if it shows none.
+
+        ``fields`` fill the placeholders, e.g. ``message("file_not_found",
+        file="CTLFile.tlv")`` gives "File Not Found <CTLFile.tlv>".
+        """
+        if event not in MESSAGE_EVENTS:
+            raise KeyError(f"unknown status event {event!r}")
+        text = self.messages.get(event)
+        return text.format_map(fields) if text is not None else None
+
+    def trust_list_checksum(self, data: bytes) -> str | None:
+        """The checksum of a CTL/ITL as this model's Trust List screen shows it (SPEC 2.8)."""
+        return hashlib.new(self.checksum, data).hexdigest() if self.checksum else None
+
+    def device_name(self, device_id: str) -> str:
+        """The CUCM device name: "SEP" + 12 upper-case hex digits, or "CSF" + id for Jabber.
+
+        ``device_id`` may carry separators (``b0:00:b4:ba:0a:ee``,
+        ``B000.B4BA.0AEE``) or the prefix already.
+        """
+        text = re.sub(r"[\s:.-]", "", device_id).upper()
+        if text.startswith(self.device_prefix):
+            text = text[len(self.device_prefix):]
+        if self.device_prefix == "SEP" and not re.fullmatch(r"[0-9A-F]{12}", text):
+            raise UsageError(f"not a MAC address: {device_id!r} (expected 12 hex digits)")
+        if not re.fullmatch(r"[0-9A-Z_]{1,50}", text):
+            raise UsageError(f"not a device id: {device_id!r}")
+        return f"{self.device_prefix}{text}"
+
+    def tvs_device_name(self, device_id: str) -> str:
+        """TVS DEVICE_NAME text (SPEC 3.2): ``CP-8861-SEPB000B4BA0AEE``."""
+        return f"{self.device_type}-{self.device_name(device_id)}"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field, in field order (sets become sorted lists)."""
+        return attrs.asdict(self, value_serializer=_json_value)
+
+
+def _json_value(instance: Any, field: attrs.Attribute | None, value: Any) -> Any:
+    if isinstance(value, frozenset):
+        return sorted(value)
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+@attrs.frozen
+class Catalogue:
+    """Every known model by name, plus the aliases that resolve to them."""
+
+    #: Models by catalogue name, in name order.
+    models: Mapping[str, PhoneModel] = attrs.field(hash=False)
+    #: Folded (upper-case) name or alias -> catalogue name.
+    index: Mapping[str, str] = attrs.field(hash=False, repr=False)
+
+    @classmethod
+    def from_models(cls, models: Iterable[PhoneModel]) -> Catalogue:
+        """Build the catalogue; aliases must not clash with each other or with names."""
+        by_name = {model.name: model for model in sorted(models, key=lambda m: m.name)}
+        index: dict[str, str] = {_fold(name): name for name in by_name}
+        for model in by_name.values():
+            for alias in model.aliases:
+                owner = index.setdefault(_fold(alias), model.name)
+                if owner != model.name:
+                    other = by_name[owner]
+                    raise ModelFileError(
+                        model.origin, f"[models.{model.name}]",
+                        f"alias {alias!r} is already taken by {owner} (from {other.origin})")
+        return cls(MappingProxyType(by_name), MappingProxyType(index))
+
+    def names(self) -> list[str]:
+        """Catalogue names, sorted."""
+        return list(self.models)
+
+    def get(self, name: str) -> PhoneModel:
+        """The model called ``name`` or one of its aliases, any case.
+
+        Raises UnknownModelError listing the known names.
+        """
+        found = self.index.get(_fold(name))
+        if found is None:
+            raise UnknownModelError(self._unknown_message(name))
+        return self.models[found]
+
+    def _unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(_fold(name), list(self.index), n=1, cutoff=0.75)
+        hint = f"did you mean {self.index[close[0]]}? " if close else ""
+        return f"unknown phone model {name!r}; {hint}known: {', '.join(self.models)}"
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and _fold(name) in self.index
+
+    def __iter__(self) -> Iterator[PhoneModel]:
+        return iter(self.models.values())
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+
+# --- reading model files -------------------------------------------------
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {describe(value)}")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a non-empty string, got {describe(value)}")
+    return value
+
+
+def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def parse_optional(value: Any) -> Any:
+        return None if value is False else parse(value)
+    return parse_optional
+
+
+def _one_of(options: tuple[Any, ...]) -> Callable[[Any], Any]:
+    def parse(value: Any) -> Any:
+        if isinstance(value, bool) or value not in options:
+            shown = ", ".join(repr(option) for option in options)
+            raise ValueError(f"expected one of {shown}, got {describe(value)}")
+        return value
+    return parse
+
+
+def _array_of(options: tuple[Any, ...], *, allow_empty: bool) -> Callable[[Any], tuple[Any, ...]]:
+    """An array whose items come from ``options``, no repeats; returned in ``options`` order."""
+    item = _one_of(options)
+
+    def parse(value: Any) -> tuple[Any, ...]:
+        if not isinstance(value, list) or (not value and not allow_empty):
+            kind = "an array" if allow_empty else "a non-empty array"
+            raise ValueError(f"expected {kind} of {', '.join(map(repr, options))}, got {describe(value)}")
+        items = [item(v) for v in value]
+        if len(set(items)) != len(items):
+            raise ValueError(f"repeated value in {value!r}")
+        return tuple(option for option in options if option in items)
+    return parse
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"expected an array of strings, got {describe(value)}")
+    return tuple(_text(item) for item in value)
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    names = _texts(value)
+    for name in names:
+        if not _NAME.match(name):
+            raise ValueError(f"{name!r} is not a model name (letters, digits, '.', '_', '+', '-')")
+    return names
+
+
+def _messages(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a table of status texts, got {describe(value)}")
+    for event, text in value.items():
+        if event not in MESSAGE_EVENTS:
+            raise ValueError(f"unknown status event {event!r} (known: {', '.join(MESSAGE_EVENTS)})")
+        if text is not False:
+            try:
+                _text(text)
+            except ValueError as error:
+                raise ValueError(f"{event}: {error} (or false: no such message)") from None
+    return dict(value)
+
+
+_REQUIRED = object()
+
+#: Every field a model table (or [defaults]) may set: parser and default.
+#: ``name``/``family`` come from the file's structure; ``settings`` is read
+#: by TrustSettings; ``device_type`` defaults to the model's name.
+_FIELDS: Mapping[str, tuple[Callable[[Any], Any], Any]] = {
+    "description": (_text, _REQUIRED),
+    "supports_ctl": (_boolean, _REQUIRED),
+    "supports_itl": (_boolean, _REQUIRED),
+    "supports_tvs": (_boolean, _REQUIRED),
+    "digests": (_array_of(DIGESTS, allow_empty=False), _REQUIRED),
+    "rsa_key_sizes": (_array_of(RSA_KEY_SIZES, allow_empty=False), _REQUIRED),
+    "ec_certificates": (_boolean, False),
+    "tls_versions": (_array_of(TLS_VERSIONS, allow_empty=True), _REQUIRED),
+    "checksum": (_optional(_one_of(CHECKSUMS)), _REQUIRED),
+    "log_dialect": (_optional(_one_of(LOG_DIALECTS)), _REQUIRED),
+    "erase_menu": (_optional(_text), None),
+    "separate_erase": (_boolean, False),
+    "factory_reset": (_optional(_text), None),
+    "messages": (_messages, {}),
+    "firmware": (_optional(_text), None),
+    "device_type": (_text, None),
+    "device_prefix": (_one_of(DEVICE_PREFIXES), "SEP"),
+    "aliases": (_names, ()),
+    "sources": (_texts, ()),
+}
+
+
+def _read_table(path: Path, where: str, table: Any, *, allowed: Iterable[str]) -> dict[str, Any]:
+    """Parse the fields of one TOML table, naming the table and field in errors."""
+    if not isinstance(table, dict):
+        raise ModelFileError(path, where, f"expected a table, got {describe(table)}")
+    allowed = set(allowed)
+    parsed: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == "settings":
+            continue
+        if key not in allowed:
+            raise ModelFileError(path, where, f"unknown field {key!r} (known: {', '.join(sorted(allowed))})")
+        try:
+            parsed[key] = _FIELDS[key][0](value)
+        except ValueError as error:
+            raise ModelFileError(path, where, f"{key}: {error}") from None
+    return parsed
+
+
+def _read_settings(path: Path, where: str, table: Any, base: TrustSettings) -> TrustSettings:
+    settings = table.get("settings", {}) if isinstance(table, dict) else {}
+    if not isinstance(settings, dict):
+        raise ModelFileError(path, where, f"settings: expected a table, got {describe(settings)}")
+    try:
+        return TrustSettings.from_mapping(settings, base)
+    except SettingsError as error:
+        raise ModelFileError(path, f"{where[:-1]}.settings]", f"{error.key}: {error.problem}") from None
+
+
+def _model_from_tables(path: Path, family: str, family_sources: tuple[str, ...],
+                       defaults: dict[str, Any], family_settings: TrustSettings,
+                       name: str, table: Any) -> PhoneModel:
+    where = f"[models.{name}]"
+    if not _NAME.match(name):
+        raise ModelFileError(path, where, "is not a model name (letters, digits, '.', '_', '+', '-')")
+    own = _read_table(path, where, table, allowed=_FIELDS)
+    values = {**defaults, **own}
+    messages = {**defaults.get("messages", {}), **own.get("messages", {})}
+    values["messages"] = {event: text for event, text in messages.items() if text is not False}
+    values["sources"] = tuple(dict.fromkeys(
+        family_sources + defaults.get("sources", ()) + own.get("sources", ())))
+    for key, (_, default) in _FIELDS.items():
+        if key not in values:
+            if default is _REQUIRED:
+                raise ModelFileError(path, where, f"missing field {key!r} (set it here or in [defaults])")
+            values[key] = default
+    if values["device_type"] is None:
+        values["device_type"] = name
+    if values["supports_tvs"] and not values["supports_itl"]:
+        raise ModelFileError(path, where, "supports_tvs = true needs supports_itl = true "
+                             "(SPEC 4.2: TVS is reached only through the ITL's TVS records)")
+    if "sha1" not in values["digests"]:
+        raise ModelFileError(path, where, "digests: must include 'sha1' (SPEC 5: every phone verifies SHA-1)")
+    if values["supports_tvs"] and not values["tls_versions"]:
+        raise ModelFileError(path, where, "tls_versions: a TVS-capable model needs at least one TLS version")
+    return PhoneModel(name=name, family=family, origin=str(path),
+                      settings=_read_settings(path, where, table, family_settings), **values)
+
+
+def read_model_file(path: Path) -> list[PhoneModel]:
+    """Every model of one family file, in file order.
+
+    Raises ModelFileError naming the file (and table and field) for invalid
+    TOML, unknown or missing fields and values of the wrong kind.
+    """
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ModelFileError(path, None, f"not valid TOML: {error}") from None
+    for key in document:
+        if key not in _TOP_LEVEL_KEYS:
+            raise ModelFileError(path, None, f"unknown top-level key {key!r} "
+                                 f"(known: {', '.join(_TOP_LEVEL_KEYS)})")
+    try:
+        family = _text(document.get("family", path.stem))
+        family_sources = _texts(document.get("sources", []))
+        if "description" in document:
+            _text(document["description"])
+    except ValueError as error:
+        raise ModelFileError(path, None, str(error)) from None
+    raw_defaults = document.get("defaults", {})
+    defaults = _read_table(path, "[defaults]", raw_defaults,
+                           allowed=(key for key in _FIELDS if key != "aliases"))
+    family_settings = _read_settings(path, "[defaults]", raw_defaults, TrustSettings())
+    tables = document.get("models")
+    if not isinstance(tables, dict) or not tables:
+        raise ModelFileError(path, None, "expected at least one [models.NAME] table")
+    return [_model_from_tables(path, family, family_sources, defaults, family_settings, name, table)
+            for name, table in tables.items()]
+
+
+def _layer(folder: Path, origin: str) -> dict[str, PhoneModel]:
+    if not folder.is_dir():
+        raise UsageError(f"{origin} {str(folder)!r} does not exist")
+    models: dict[str, PhoneModel] = {}
+    for path in sorted(folder.glob("*.toml")):
+        for model in read_model_file(path):
+            earlier = models.get(model.name)
+            if earlier is not None:
+                raise ModelFileError(path, f"[models.{model.name}]",
+                                     f"is also defined in {earlier.origin} (same folder)")
+            models[model.name] = model
+    return models
+
+
+def _env_dirs(value: str) -> list[Path]:
+    return [Path(part).expanduser() for part in value.split(os.pathsep) if part.strip()]
+
+
+def load_catalogue(extra_dirs: Iterable[str | os.PathLike[str]] = (), *,
+                   environ: Mapping[str, str] | None = None,
+                   include_bundled: bool = True) -> Catalogue:
+    """Load every model: the bundled files, then PHONETRUST_MODELS, then ``extra_dirs``.
+
+    A model in a later folder replaces a same-named model of an earlier one.
+    ``environ`` defaults to ``os.environ`` (tests pass their own).
+    """
+    environ = os.environ if environ is None else environ
+    layers: list[tuple[Path, str]] = []
+    if include_bundled:
+        layers.append((bundled_dir("models"), "bundled models folder"))
+    layers += [(folder, f"{ENV_VAR} folder") for folder in _env_dirs(environ.get(ENV_VAR, ""))]
+    layers += [(Path(folder), "models folder") for folder in extra_dirs]
+    models: dict[str, PhoneModel] = {}
+    for folder, origin in layers:
+        models.update(_layer(folder, origin))
+    return Catalogue.from_models(models.values())
+
+
+@functools.lru_cache(maxsize=4)
+def _default_catalogue(env_value: str) -> Catalogue:
+    return load_catalogue(environ={ENV_VAR: env_value})
+
+
+def default_catalogue() -> Catalogue:
+    """The bundled models plus PHONETRUST_MODELS, loaded once per value of that variable."""
+    return _default_catalogue(os.environ.get(ENV_VAR, ""))
+
+
+def get_model(name: str, catalogue: Catalogue | None = None) -> PhoneModel:
+    """The model called ``name`` (or an alias such as "7965"), from ``catalogue``
+    or the default one. Raises UnknownModelError listing the known names."""
+    return (catalogue if catalogue is not None else default_catalogue()).get(name)

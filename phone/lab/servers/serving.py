@@ -1,0 +1,192 @@
+"""Serving a lab: one TFTP node and every node's TVS, in background threads (SPEC 3, 4.1).
+
+``serving(lab)`` is a context manager yielding ``LabServers``: the TFTP server
+of one node (``phone.tftp.TftpFileServer``: that node's TFTP folder plus the
+per-device files made by name, ``Lab.device_file``) and one TVS server per
+node (``phone.lab.servers.tvs.running_tvs_server``), each presenting its node's TVS
+certificate, answering from the lab's TVS store and from that node's
+CTLFile.tlv. The configurations it hands out list every node's TVS server,
+publisher first, at the address and port it actually listens on (all on the
+serving host; a fixed ``tvs_port`` N puts node i on N + i, port 0 lets the
+OS pick a free one per node).
+
+``stop_tvs()`` / ``start_tvs()`` take TVS down and up again on the same ports
+(the "TVS down" failure case), for every node or one. Changes made to the lab
+while it is served (by this process or another) are picked up at the next
+TFTP request, or by ``sync()``: files are read per request, and a TVS server
+whose certificate or minimum TLS version changed is restarted on its port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+import attrs
+
+from phone.errors import UsageError
+from phone.lab.lab import Lab
+from phone.lab.model import Node
+from phone.lab.servers.tftp_tftpy import TftpFileServer
+from phone.lab.servers.tvs import TvsServerSettings, running_tvs_server
+
+_WILDCARDS = ("", "0.0.0.0")
+
+
+@attrs.define
+class _Tvs:
+    """One node's TVS server: its port (kept across restarts) and what it was started with."""
+
+    node: Node
+    port: int
+    stack: contextlib.ExitStack | None = None
+    certificate: bytes = b""
+    min_tls: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.stack is not None
+
+
+class LabServers:
+    """The running servers of ``serving()``: ports, addresses, TVS on/off."""
+
+    def __init__(self, lab: Lab, *, host: str, tftp_node: Node, advertise: str, tvs_ports: list[int],
+                 trace: Callable[[str], None] | None) -> None:
+        self.lab = lab
+        self.host = host
+        self.tftp_node = tftp_node
+        self.advertise = advertise
+        self.tftp_port = 0
+        self._trace = trace
+        self._lock = threading.RLock()
+        self._tvs = {node.name: _Tvs(node, port) for node, port in zip(lab.nodes, tvs_ports, strict=True)}
+
+    @property
+    def tvs_port(self) -> int:
+        """The publisher's TVS port (the first TVS member of every configuration)."""
+        return self.tvs_ports[self.lab.nodes[0].name]
+
+    @property
+    def tvs_ports(self) -> dict[str, int]:
+        """Each node's TVS port, by host name."""
+        with self._lock:
+            return {name: tvs.port for name, tvs in self._tvs.items()}
+
+    @property
+    def tvs_addresses(self) -> list[tuple[str, int]]:
+        """(address, port) of each node's TVS as configurations list them, publisher first."""
+        return [(self.advertise, port) for port in self.tvs_ports.values()]
+
+    def tvs_running(self, node: str | int | None = None) -> bool:
+        with self._lock:
+            return self._tvs[self.lab.node(node).name].running
+
+    def stop_tvs(self, node: str | int | None = None) -> None:
+        """Stop every node's TVS (None) or one node's; TFTP keeps serving. Idempotent."""
+        with self._lock:
+            for tvs in self._select(node):
+                if tvs.stack is not None:
+                    stack, tvs.stack = tvs.stack, None
+                    stack.close()
+
+    def start_tvs(self, node: str | int | None = None) -> None:
+        """Start TVS again on the same port(s), with the lab's current certificate and settings."""
+        with self._lock:
+            for tvs in self._select(node):
+                if tvs.stack is None:
+                    self._start(tvs)
+
+    def sync(self) -> None:
+        """Restart running TVS servers whose certificate or minimum TLS version changed in the lab."""
+        with self._lock:
+            state = self.lab.state
+            for tvs in self._tvs.values():
+                if tvs.stack is None:
+                    continue
+                if (self.lab.identity("TVS", tvs.node.name).der != tvs.certificate
+                        or state.params.tls_min_version != tvs.min_tls):
+                    self.stop_tvs(tvs.node.name)
+                    self._start(tvs)
+
+    def close(self) -> None:
+        self.stop_tvs()
+
+    def file(self, name: str, client: tuple[str, int]) -> bytes | None:
+        """The TFTP server's callback: per-device files made by name (after a ``sync()``)."""
+        self.sync()
+        return self.lab.device_file(name, self.tftp_node.name, self.tvs_addresses)
+
+    def _select(self, node: str | int | None) -> list[_Tvs]:
+        if node is None:
+            return list(self._tvs.values())
+        return [self._tvs[self.lab.node(node).name]]
+
+    def _start(self, tvs: _Tvs) -> None:
+        lab = self.lab
+        certificate, key = lab.certificate_paths("TVS", tvs.node.name)
+        settings = TvsServerSettings(host=self.host, port=tvs.port, min_tls=lab.state.params.tls_min_version)
+        stack = contextlib.ExitStack()
+        trace = None
+        if self._trace is not None:
+            name, sink = tvs.node.name, self._trace
+            trace = lambda line: sink(f"[{name}] {line}")  # noqa: E731
+        with lab._reading():  # certificate files and settings of one consistent lab state
+            running = stack.enter_context(running_tvs_server(
+                certificate, key, db=lab.tvs_db, ctl=lab.ctl_path(tvs.node.name), settings=settings,
+                trace=trace, clock=_clock_of(lab)))
+            tvs.certificate = lab.identity("TVS", tvs.node.name).der
+            tvs.min_tls = lab.state.params.tls_min_version
+        tvs.port, tvs.stack = running.port, stack
+
+
+def _clock_of(lab: Lab) -> Callable[[], datetime]:
+    """The TVS trace shows local wall time as CUCM's does; the lab's clock gives it."""
+    return lambda: lab.clock().astimezone()
+
+
+@contextlib.contextmanager
+def serving(
+    lab: Lab,
+    *,
+    host: str = "127.0.0.1",
+    tftp_port: int = 0,
+    tvs_port: int = 0,
+    tftp_node: str | int | None = None,
+    advertise: str | None = None,
+    tvs: bool = True,
+    trace: Callable[[str], None] | None = None,
+) -> Iterator[LabServers]:
+    """Serve ``lab`` in background threads until the block ends.
+
+    ``tftp_node`` (index or host name, default the publisher) is the node whose
+    files TFTP serves. ``tvs_port`` 0 gives each node's TVS a free port; N puts
+    node i on N + i. ``advertise`` is the address configurations give phones for
+    TVS (default ``host``; required when ``host`` is a wildcard). ``tvs=False``
+    starts with TVS down. ``trace`` receives the TVS servers' CUCM trace lines,
+    each prefixed with its node's name.
+    """
+    if advertise is None:
+        if host in _WILDCARDS:
+            raise UsageError("serving on every address: give the address phones reach the lab at (advertise)")
+        advertise = host
+    nodes = lab.nodes
+    if tvs_port and tvs_port + len(nodes) - 1 > 65535:
+        raise UsageError(f"TVS ports {tvs_port}..{tvs_port + len(nodes) - 1} do not fit below 65536")
+    ports = [tvs_port + index if tvs_port else 0 for index in range(len(nodes))]
+    servers = LabServers(lab, host=host, tftp_node=lab.node(tftp_node), advertise=advertise, tvs_ports=ports,
+                         trace=trace)
+    try:
+        # Started even with tvs=False, so that free ports are chosen now and every
+        # configuration lists the ports TVS will come back on.
+        servers.start_tvs()
+        if not tvs:
+            servers.stop_tvs()
+        with TftpFileServer(lab.tftp_folder(servers.tftp_node.name), servers.file, host=host,
+                            port=tftp_port) as port:
+            servers.tftp_port = port
+            yield servers
+    finally:
+        servers.close()

@@ -1,0 +1,434 @@
+"""A TVS server: asyncio + TLS, answering as CUCM's TVS does (SPEC 3.1, 3.3).
+
+``TvsResponder`` decides the answer to one request (no sockets): DB cache
+first, then the CTL cache, STATUS 1 when neither holds the certificate. It
+writes CUCM's detailed-trace lines (reference-logs S1.e, S2, S3) on the way.
+``TvsServer`` is the transport: one request per TLS connection, a cap on
+concurrent clients, a deadline per step, reads bounded by the frame header,
+and any failure of one connection confined to that connection.
+``running_tvs_server`` runs one in a background thread (tests, the lab).
+
+Trace lines are written by ``phone.console.writers.TvsTrace`` (through ``phone.console.tvs_trace``); texts
+that no published log shows (type 1 handling, errors other than
+the cache misses) are ours and named so in docs/tvs.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import contextlib
+import os
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import attrs
+from phone.wire.certs import load_certificate
+from phone.errors import CertificateError, PhonetrustError, TransportError
+from phone.wire.names import cucm_name, name_key, serial_to_bytes
+from phone.wire.tvs import (
+    DEFAULT_TTL,
+    HEADER_SIZE,
+    MAX_PAYLOAD,
+    MessageType,
+    Status,
+    TvsHeader,
+    TvsMessage,
+)
+from phone.lab.tvs_store import CertificateEntry, CtlCache, TvsStore
+from phone.tls import close_stream, error_reason, server_context
+from phone.console.tvs_trace import TvsTraceWriter
+
+#: Issuer of the hardware eTokens' SAST certificates (reference-logs S2).
+_ETOKEN_ISSUER = name_key("CN=Cisco Manufacturing CA;O=Cisco Systems")
+
+
+@attrs.frozen
+class TvsServerSettings:
+    """Settings of a TVS server; defaults suit a lab of CUCM 10.x phones (SPEC 3.1)."""
+
+    host: str = "127.0.0.1"
+    port: int = 2445
+    #: OPEN (SPEC 3.1): CUCM's minimum per release; 10.x accepted TLS 1.0.
+    min_tls: str = "1.0"
+    max_tls: str = "1.3"
+    seclevel: int = 0
+    #: Connections beyond this are closed at once, before the handshake (tvsd does the same).
+    max_clients: int = 512
+    handshake_timeout: float = 10.0
+    #: A full server closes the oldest connection that has sent no request for this long, so
+    #: that idle sockets cannot lock phones out until the handshake timeout; a phone's
+    #: handshake and request take milliseconds. None: never evict (refuse newcomers instead).
+    evict_idle_after: float | None = 2.0
+    #: From the end of the handshake until the whole request has arrived.
+    request_timeout: float = 10.0
+    #: Writing the answer and closing the connection.
+    send_timeout: float = 5.0
+    max_payload: int = MAX_PAYLOAD
+    #: TTL answered for certificates found in the CTL cache (SPEC 3.2: CUCM 86400).
+    ctl_ttl: int = DEFAULT_TTL
+    #: Seconds between checks of CTLFile.tlv for changes (also checked before each lookup).
+    ctl_poll_interval: float | None = 2.0
+    #: Hex dumps and decoded headers of each message in the trace (S1.e/S1.f).
+    trace_messages: bool = True
+    #: How QUERY issuers are matched: "cucm" (CUCM's exact Unique MAP ID) or "any" rendering (tvs_store).
+    issuer_match: str = "cucm"
+
+
+class TvsResponder:
+    """The answer to one request, looked up as SPEC 3.3 describes."""
+
+    def __init__(self, store: TvsStore | None, ctl: CtlCache | None, trace: TvsTraceWriter) -> None:
+        self.store = store
+        self.ctl = ctl
+        self.trace = trace
+
+    def answer(self, request: TvsMessage) -> TvsMessage | None:
+        """The response, or None when the request deserves none (the connection is dropped)."""
+        if not request.is_request:
+            self.trace.debug(f"ERROR:tvsPhoneDecodeMsg - unexpected message type {int(request.type)}"
+                             " from a phone")
+            return None
+        missing = request.missing()
+        if missing:
+            self.trace.debug(f"ERROR:tvsPhoneDecodeMsg - {request.type.name} without "
+                             + ", ".join(tag.name for tag in missing))
+            return None
+        if self.ctl is not None:
+            self.ctl.refresh_if_changed()
+        if request.type is MessageType.QUERY_CERT_REQ:
+            return self._query(request)
+        return self._verify(request)
+
+    def _query(self, request: TvsMessage) -> TvsMessage:
+        subject, issuer, serial = request.subject, request.issuer, request.serial
+        assert subject is not None and issuer is not None and serial is not None
+        self.trace.debug("tvsHandleQueryCertReq")
+        self.trace.debug(f"tvsHandleQueryCertReq : Subject Name is: {subject}")
+        self.trace.debug(f"tvsHandleQueryCertReq : Issuer Name is: {issuer}")
+        if name_key(issuer) == _ETOKEN_ISSUER:
+            self.trace.debug("tvsHandleQueryCertReq :subjectName and issuerName matches for eToken certificate")
+            self.trace.debug(f"tvsHandleQueryCertReq : SAST Issuer Name  is: {issuer}")
+            self.trace.debug("tvsHandleQueryCertReq : This is SAST eToken cert")
+        self.trace.debug(f"tvsHandleQueryCertReq : Serial Number is: {serial.hex().upper()}")
+        map_id = f"{serial.hex().upper()}{issuer}"
+        entry = self._lookup(map_id, lambda cache: cache.find(serial, issuer))
+        if entry is None:
+            self.trace.debug("tvsHandleQueryCertReq : certificate not found, sending status 1")
+            return TvsMessage.answer(request, Status.NOT_TRUSTED)
+        self.trace.debug(f"convertX509ToDER -x509cert : 0x{zlib.crc32(entry.certificate):x}")
+        self.trace.debug("tvsHandleQueryCertReq: Timer started from tvsHandleNewPhConnection")
+        return TvsMessage.answer(request, Status.TRUSTED, certificate=entry.certificate,
+                                 roles=entry.roles, ttl=entry.ttl)
+
+    def _verify(self, request: TvsMessage) -> TvsMessage:
+        der = request.certificate
+        assert der is not None
+        self.trace.debug("tvsHandleCertVerificationReq")
+        try:
+            parsed = load_certificate(der, source="CERT_VERIFICATION_REQ certificate")
+            subject, issuer = cucm_name(parsed.subject), cucm_name(parsed.issuer)
+            serial = serial_to_bytes(parsed.serial_number)
+        except CertificateError:
+            self.trace.debug("ERROR:tvsHandleCertVerificationReq : the certificate does not parse,"
+                             " sending status 1")
+            return TvsMessage.answer(request, Status.NOT_TRUSTED)
+        self.trace.debug(f"tvsHandleCertVerificationReq : Subject Name is: {subject}")
+        self.trace.debug(f"tvsHandleCertVerificationReq : Issuer Name is: {issuer}")
+        self.trace.debug(f"tvsHandleCertVerificationReq : Serial Number is: {serial.hex().upper()}")
+        # The whole certificate must match: same serial and issuer with another key is not trust.
+        entry = self._lookup(f"{serial.hex().upper()}{issuer}", lambda cache: cache.find_certificate(der))
+        if entry is None:
+            self.trace.debug("tvsHandleCertVerificationReq : certificate not found, sending status 1")
+            return TvsMessage.answer(request, Status.NOT_TRUSTED)
+        return TvsMessage.answer(request, Status.TRUSTED, roles=entry.roles, ttl=entry.ttl)
+
+    def _lookup(self, map_id: str, find: Callable[[object], CertificateEntry | None]
+                ) -> CertificateEntry | None:
+        """DB cache first, then CTL cache, with the trace of S1.e and S2."""
+        caches = (("CertificateDBCache", self.store, ""),
+                  ("CertificateCTLCache", self.ctl, f", len : {len(map_id)}"))
+        for name, cache, suffix in caches:
+            where = f"{name}::getCertificateInformation"
+            self.trace.debug(f"{where} - Looking up the certificate cache using Unique MAP ID : {map_id}{suffix}")
+            entry = None if cache is None else find(cache)
+            if entry is None:
+                self.trace.debug(f"ERROR:{where} - Cannot find the certificate in the cache")
+                continue
+            self.trace.debug(f"{where} - Found entry {{rolecount : {len(entry.roles)}}}")
+            for role in entry.roles:
+                self.trace.debug(f"{where} - {{role : {role}}}")
+            return entry
+        return None
+
+
+class TvsServer:
+    """The asyncio TLS transport around a ``TvsResponder`` (SPEC 3.1)."""
+
+    def __init__(self, certificate: str | os.PathLike[str], key: str | os.PathLike[str], *,
+                 db: str | os.PathLike[str] | None = None, ctl: str | os.PathLike[str] | None = None,
+                 settings: TvsServerSettings = TvsServerSettings(),
+                 trace: Callable[[str], None] | None = None,
+                 clock: Callable[[], datetime] = datetime.now) -> None:
+        self.settings = settings
+        self.trace = TvsTraceWriter(trace, clock)
+        self._context = server_context(certificate, key, min_version=settings.min_tls,
+                                       max_version=settings.max_tls, seclevel=settings.seclevel)
+        self._db_path = None if db is None else Path(db)
+        self._ctl_path = None if ctl is None else Path(ctl)
+        self._server: asyncio.base_events.Server | None = None
+        self._responder: TvsResponder | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._active = 0
+        #: Connections that have not yet delivered a whole request, oldest first: the ones a
+        #: full server evicts, so that idle sockets cannot lock phones out (see _connection).
+        self._waiting: dict[asyncio.Task, tuple[float, asyncio.BaseTransport]] = {}
+        self._attempted = 0
+        self._accepted = 0
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise TransportError("the TVS server is not started")
+        return self._server.sockets[0].getsockname()[1]
+
+    async def start(self) -> int:
+        """Open the store, read the CTL, listen; returns the bound port (settings.port 0: any)."""
+        match = self.settings.issuer_match
+        store = None if self._db_path is None else TvsStore(self._db_path, issuer_match=match)
+        ctl = None if self._ctl_path is None else CtlCache(self._ctl_path, ttl=self.settings.ctl_ttl,
+                                                           log=self.trace.debug, issuer_match=match)
+        self._responder = TvsResponder(store, ctl, self.trace)
+        try:
+            self._server = await asyncio.start_server(self._connection, self.settings.host,
+                                                      self.settings.port, limit=self.settings.max_payload
+                                                      + HEADER_SIZE)
+        except OSError as error:
+            if store is not None:
+                store.close()
+            raise TransportError(f"cannot listen on {self.settings.host}:{self.settings.port}: "
+                                 f"{error.strerror or error}") from None
+        if ctl is not None and self.settings.ctl_poll_interval:
+            self._spawn(self._watch_ctl(ctl, self.settings.ctl_poll_interval))
+        return self.port
+
+    async def serve_until(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set, then close."""
+        if self._server is None:
+            await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop listening, cut open connections, close the store."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+        if self._responder is not None and self._responder.store is not None:
+            self._responder.store.close()
+            self._responder = None
+
+    def _spawn(self, coroutine) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _watch_ctl(self, ctl: CtlCache, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                ctl.refresh_if_changed()
+            except Exception as error:  # noqa: BLE001 - the monitor must outlive a bad file
+                self.trace.debug(f"ERROR:CertificateCache::localCTLCacheMonitor - {error}")
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._attempted += 1
+        if self._active >= self.settings.max_clients and not self._evict_oldest_waiting():
+            self.trace.debug(f"ERROR:tvsHandleNewPhConnection - too many clients "
+                             f"({self._active} of {self.settings.max_clients}), connection refused")
+            writer.transport.abort()
+            return
+        self._active += 1
+        if task is not None:
+            self._waiting[task] = (time.monotonic(), writer.transport)
+        try:
+            await self._session(reader, writer)
+        except asyncio.CancelledError:
+            # Server shutdown: cut the connection now. The task ends normally, as
+            # asyncio's stream callback reports a cancelled handler as an error.
+            writer.transport.abort()
+            return
+        except Exception as error:  # noqa: BLE001 - one bad connection never stops the server
+            self.trace.debug(f"ERROR:tvsHandleNewPhConnection - closing connection: "
+                             f"{type(error).__name__}: {error}")
+        finally:
+            self._active -= 1
+            self._waiting.pop(task, None)
+        await close_stream(writer, self.settings.send_timeout)
+
+    def _evict_oldest_waiting(self) -> bool:
+        """Make room by cutting the oldest connection that has sent no request for a while.
+
+        A full server would otherwise let a host holding idle connections (a flood,
+        or stuck clients) turn every phone away until the handshake timeout, again
+        and again. Only connections idle past ``evict_idle_after`` go, so phones in
+        the middle of a handshake during a registration storm are not cut. A cap per
+        address would also stop a flood, but would throttle a fleet emulator that
+        runs thousands of phones from one address.
+        """
+        limit = self.settings.evict_idle_after
+        if limit is None or not self._waiting:
+            return False
+        task, (since, transport) = next(iter(self._waiting.items()))
+        if time.monotonic() - since < limit:
+            return False
+        del self._waiting[task]
+        self.trace.debug("ERROR:tvsHandleNewPhConnection - server full: closing the oldest connection, "
+                         f"idle for {time.monotonic() - since:.1f} s")
+        transport.abort()
+        return True
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._accepted += 1
+        sock = writer.get_extra_info("socket")
+        fd = sock.fileno() if sock is not None else -1
+        address = (writer.get_extra_info("peername") or ("?",))[0]
+        self.trace.debug(f"Accepted TCP connection from socket 0x{fd:08x}, fd = {fd}")
+        self.trace.debug(f"Total Session attempted = {self._attempted} accepted = {self._accepted}")
+        self.trace.debug(f"ipAddrStr (Phone) {address}")
+        await self._exchange(reader, writer, fd, address)
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        fd: int, address: str) -> None:
+        settings = self.settings
+        try:
+            await writer.start_tls(self._context, ssl_handshake_timeout=settings.handshake_timeout)
+        except OSError as error:  # ssl.SSLError and TimeoutError are OSErrors
+            self.trace.debug(f"ERROR:{address}: tvsSSLHandShake failed: {error_reason(error)}")
+            return
+        cipher = writer.get_extra_info("cipher")
+        self.trace.debug("tvsSSLHandShakeNotify")
+        self.trace.debug(f"{address}: tvsSSLHandShake Session ciphers - {cipher[0] if cipher else '?'}")
+        self.trace.debug("TLS HS Done for ph_conn")
+        try:
+            async with asyncio.timeout(settings.request_timeout):
+                head = await reader.readexactly(HEADER_SIZE)
+                header = TvsHeader.decode(head, settings.max_payload)
+                payload = await reader.readexactly(header.length)
+        except asyncio.IncompleteReadError as error:
+            self.trace.debug(f"ERROR:{fd}:UNKNOWN: connection closed after {len(error.partial)} bytes"
+                             " of a request")
+            return
+        except TimeoutError:
+            self.trace.debug(f"ERROR:{fd}:UNKNOWN: no complete request within {settings.request_timeout} s")
+            return
+        except PhonetrustError as error:
+            self.trace.debug(f"ERROR:{fd}:UNKNOWN: {error}")
+            return
+        frame = head + payload
+        self._waiting.pop(asyncio.current_task(), None)  # a whole request: no longer evictable
+        if settings.trace_messages:
+            self.trace.debug(f"{fd}:UNKNOWN:Incoming Phone Msg:")
+            self.trace.hex_dump(frame)
+        try:
+            request = TvsMessage.decode(frame, settings.max_payload)
+        except PhonetrustError as error:
+            self.trace.debug(f"ERROR:{fd}:UNKNOWN:tvsPhoneDecodeMsg - {error}")
+            return
+        if settings.trace_messages:
+            self._trace_decoded(request, header.length)
+            self.trace.debug(f"{fd}:UNKNOWN:TVS CORE: Rcvd Event: TVS_EV_{request.type.name}"
+                             " in State: TVS_STATE_AWAIT_REQ")
+        assert self._responder is not None
+        response = self._responder.answer(request)
+        if response is None:
+            return
+        data = response.encode()
+        if settings.trace_messages:
+            self.trace.debug(f"{fd}:UNKNOWN:Sending {response.type.name} msg")
+            self._trace_decoded(response, len(data) - HEADER_SIZE)
+            self.trace.debug("Sending TLS Msg ..")
+            self.trace.hex_dump(data)
+        writer.write(data)
+        async with asyncio.timeout(settings.send_timeout):
+            await writer.drain()
+
+    def _trace_decoded(self, message: TvsMessage, length: int) -> None:
+        self.trace.debug("tvsPhoneDecodeMsg -")
+        self.trace.debug("Protocol Discriminator: 57")
+        self.trace.debug(f"MsgType : TVS_MSG_{message.type.name}")
+        self.trace.debug(f"Length : {length}")
+
+
+
+@attrs.frozen
+class RunningTvsServer:
+    """A server running in a background thread: where to reach it."""
+
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@contextlib.contextmanager
+def running_tvs_server(certificate: str | os.PathLike[str], key: str | os.PathLike[str], *,
+                       db: str | os.PathLike[str] | None = None,
+                       ctl: str | os.PathLike[str] | None = None,
+                       settings: TvsServerSettings = TvsServerSettings(port=0),
+                       trace: Callable[[str], None] | None = None,
+                       clock: Callable[[], datetime] = datetime.now,
+                       start_timeout: float = 10.0) -> Iterator[RunningTvsServer]:
+    """Run a TVS server in a background thread with its own event loop; stop it on exit.
+
+    ``settings.port`` defaults to 0 here: the OS picks a free port, yielded in
+    the result. Start-up errors (bad certificate, port in use) are raised here.
+    """
+    server = TvsServer(certificate, key, db=db, ctl=ctl, settings=settings, trace=trace, clock=clock)
+    ready = threading.Event()
+    failure: list[BaseException] = []
+    control: dict[str, object] = {}
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        control["loop"], control["stop"] = asyncio.get_running_loop(), stop
+        try:
+            await server.start()
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            failure.append(error)
+            ready.set()
+            return
+        ready.set()
+        await server.serve_until(stop)
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), name="tvs-server", daemon=True)
+    thread.start()
+    if not ready.wait(start_timeout):
+        raise TransportError("the TVS server did not start in time")
+    if failure:
+        thread.join(start_timeout)
+        raise failure[0]
+    try:
+        yield RunningTvsServer(settings.host, server.port)
+    finally:
+        loop, stop = control["loop"], control["stop"]
+        loop.call_soon_threadsafe(stop.set)  # type: ignore[attr-defined]
+        thread.join(start_timeout)

@@ -1,0 +1,52 @@
+"""A phone mix (``CP-7975=300,CP-8861=600``) and the phones it stands for, with their MACs.
+
+MACs are allocated in order, mix entry by mix entry, from a locally
+administered prefix (02:C1:5C, never a real vendor's), so the same mix always
+gives the same phones and a fleet can be split into shards by MAC range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from phone.errors import UsageError
+from phone.firmware.models import Catalogue, PhoneModel
+
+MAC_PREFIX = "02C15C"
+MAX_PHONES = 16**6
+
+
+@attrs.frozen
+class PhoneSpec:
+    model: PhoneModel
+    mac: str
+
+
+def parse_mix(text: str) -> dict[str, int]:
+    """``MODEL=N[,MODEL=N…]`` as a dict; a clear one-line error otherwise."""
+    mix: dict[str, int] = {}
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        model, sep, count = part.partition("=")
+        if not sep or not model.strip() or not count.strip().isdigit() or int(count) < 1:
+            raise UsageError(f"bad phone mix entry {part!r}: expected MODEL=COUNT, e.g. CP-8861=600")
+        mix[model.strip()] = mix.get(model.strip(), 0) + int(count)
+    if not mix:
+        raise UsageError("empty phone mix: expected MODEL=COUNT[,MODEL=COUNT…]")
+    return mix
+
+
+def mac_for(index: int) -> str:
+    if not 0 <= index < MAX_PHONES:
+        raise UsageError(f"phone number {index} is outside the {MAX_PHONES} MACs of the {MAC_PREFIX} prefix")
+    return f"{MAC_PREFIX}{index:06X}"
+
+
+def allocate_phones(mix: Mapping[str, int], catalogue: Catalogue) -> list[PhoneSpec]:
+    """The phones of ``mix``, in order, each with its MAC (model names may be aliases)."""
+    phones: list[PhoneSpec] = []
+    for name, count in mix.items():
+        model = catalogue.get(name)
+        phones.extend(PhoneSpec(model, mac_for(len(phones) + offset)) for offset in range(count))
+    return phones

@@ -1,0 +1,176 @@
+"""A served emulated cluster with phones, for scripts and regression tests.
+
+``Rehearsal`` builds a lab in a folder, serves its TFTP and TVS on free
+loopback ports, runs CUCM operations with the same words as ``phonetrust lab``
+(through the real command line) and makes phones that boot against it over
+the network::
+
+    with Rehearsal.create(tmp_path, release="10.5") as cluster:
+        phones = [cluster.phone(model) for model in ("CP-7975", "CP-8861", "CP-7940")]
+        cluster.run("ctl set-cluster mixed-mode")
+        cluster.boot(phones)
+        cluster.run("cert regenerate CallManager", "ctl update")
+        results = cluster.boot(phones)
+
+Time is virtual (``ScenarioClock``): operations run an hour apart, console
+lines a millisecond apart. The scenario runner and the pytest plugin build on
+this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import io
+import shlex
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import attrs
+
+from phone.device.phone import Phone
+from phone.errors import UsageError
+from phone.lab import Lab
+from phone.firmware.machine import BootReport
+from phone.scenario.mix import PhoneSpec, mac_for
+from phone.firmware.models import Catalogue, PhoneModel, load_catalogue
+from phone.firmware.outcome import PhoneOutcome, Verdict, classify
+from phone.console.phone import PhoneConsole
+from phone.device.transports import TftpTransport, TvsTransport
+
+#: The seed's CTL was made on Fri Mar 06 19:45:13 CET 2015; rehearsals start there.
+START = datetime.datetime(2015, 3, 6, 18, 45, 13, tzinfo=datetime.timezone.utc)
+
+
+class ScenarioClock:
+    """Virtual time: an hour per step for the labs, a millisecond per reading for consoles."""
+
+    def __init__(self, start: datetime.datetime = START) -> None:
+        self.now = start
+
+    def next_step(self) -> None:
+        self.now = (self.now + datetime.timedelta(hours=1)).replace(microsecond=0)
+
+    def tick(self) -> datetime.datetime:
+        self.now += datetime.timedelta(microseconds=1357)
+        return self.now
+
+
+def run_lab_command(words: Sequence[str], now: datetime.datetime) -> tuple[int, str]:
+    """Run ``phonetrust lab WORDS`` in this process at ``now``: its exit code and all it printed."""
+    from phone.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        try:
+            code = main(["lab", *words, "--now", now.isoformat()])
+        except SystemExit as exit_:  # argparse refusing the words
+            code = int(exit_.code or 0)
+    return code, out.getvalue()
+
+
+def network_phone(spec: PhoneSpec, tftp_port: int, clock: ScenarioClock, *, tvs_timeout: float = 5.0) -> Phone:
+    """A phone that boots against a loopback TFTP server (and the TVS its configuration names)."""
+    console = PhoneConsole(spec.model, clock.tick, keep=True)
+    return Phone(spec.model, spec.mac, fetch=TftpTransport("127.0.0.1", tftp_port, spec.model),
+                 ask_tvs=TvsTransport(spec.model, timeout=tvs_timeout), clock=clock.tick, console=console)
+
+
+@attrs.frozen
+class BootResult:
+    """One phone's boot: the report, the verdict, and the console lines it wrote."""
+
+    phone: Phone = attrs.field(repr=lambda phone: phone.machine.device_name)
+    report: BootReport
+    verdict: Verdict
+    console: tuple[str, ...] = attrs.field(repr=False)
+
+    @property
+    def model(self) -> PhoneModel:
+        return self.phone.model
+
+    @property
+    def outcome(self) -> PhoneOutcome:
+        return self.verdict.outcome
+
+    def result(self, prefix: str) -> str | None:
+        """The result of the file whose name starts with ``prefix`` ("CTL", "ITL", "SEP")."""
+        matching = [entry for entry in self.report.files if entry.name.startswith(prefix)]
+        found = [entry for entry in matching if entry.result != "not_found"]
+        return (found or matching)[-1].result if matching else None
+
+
+class Rehearsal:
+    """One emulated cluster in a folder, served on loopback while the ``with`` block lasts."""
+
+    def __init__(self, folder: Path, *, catalogue: Catalogue | None = None, clock: ScenarioClock | None = None,
+                 tvs_timeout: float = 5.0) -> None:
+        self.folder = Path(folder)
+        self.catalogue = catalogue or load_catalogue()
+        self.clock = clock or ScenarioClock()
+        self.tvs_timeout = tvs_timeout
+        self.trace: list[str] = []
+        self.lab = Lab.open(self.folder, clock=lambda: self.clock.now)
+        self._stack = contextlib.ExitStack()
+        self.servers = None
+        self._phones = 0
+
+    @classmethod
+    def create(cls, folder: Path, *, release: str = "10.5", nodes: int = 1, key_size: int = 2048,
+               catalogue: Catalogue | None = None) -> Rehearsal:
+        """A new lab in ``folder`` (made through ``phonetrust lab init``)."""
+        clock = ScenarioClock()
+        code, text = run_lab_command(["init", str(folder), "--release", release, "--nodes", str(nodes),
+                                      "--key-size", str(key_size)], clock.now)
+        if code != 0:
+            raise UsageError(text.strip())
+        return cls(folder, catalogue=catalogue, clock=clock)
+
+    def __enter__(self) -> Rehearsal:
+        self.servers = self._stack.enter_context(self.lab.serving(trace=self.trace.append))
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
+        self.servers = None
+
+    @property
+    def tftp_port(self) -> int:
+        if self.servers is None:
+            raise UsageError("the rehearsal is not serving: use it in a `with` block")
+        return self.servers.tftp_port
+
+    def run(self, *operations: str) -> list[str]:
+        """CUCM operations, in ``phonetrust lab`` words; the lines CUCM printed. Refusals raise."""
+        self.clock.next_step()
+        printed: list[str] = []
+        for operation in operations:
+            code, text = run_lab_command([*shlex.split(operation), "--lab", str(self.folder)], self.clock.now)
+            if code != 0:
+                raise UsageError(f"lab {operation}: {text.strip()}")
+            printed.extend(line for line in text.splitlines() if line.strip())
+        if self.servers is not None:
+            self.servers.sync()
+        return printed
+
+    def tvs_down(self) -> None:
+        self.servers.stop_tvs()
+
+    def tvs_up(self) -> None:
+        self.servers.start_tvs()
+
+    def phone(self, model: str, mac: str | None = None) -> Phone:
+        """A new phone of ``model`` (an alias is fine) with an empty flash."""
+        spec = PhoneSpec(self.catalogue.get(model), mac or mac_for(self._phones))
+        self._phones += 1
+        return network_phone(spec, self.tftp_port, self.clock, tvs_timeout=self.tvs_timeout)
+
+    def boot(self, phones: Iterable[Phone]) -> list[BootResult]:
+        """Reboot each phone once, in order."""
+        self.trace.clear()
+        results = []
+        for phone in phones:
+            phone.console.lines.clear()
+            report = phone.boot()
+            results.append(BootResult(phone, report, classify(report), tuple(phone.console.lines)))
+        return results

@@ -1,0 +1,149 @@
+"""TLS contexts for TVS, client and server side (SPEC 3.1).
+
+Phones of the 7900/9900 series speak only TLS 1.0 (some 1.1) and CUCM 10.x
+used 1024-bit RSA keys. OpenSSL 3 refuses both at its default security level,
+so every context here lowers it (``@SECLEVEL=0``, a setting) whenever a legacy
+version or key may be in play: this is an emulator of old devices, and the
+phone's own trust decision is the pin on the server certificate, not the CA.
+
+Certificates and keys are read from PEM or DER files; ``ssl`` wants PEM
+files, so they are converted through a private temporary folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import ssl
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+from cryptography.hazmat.primitives import serialization
+
+from phone.wire.certs import load_certificate, load_private_key
+from phone.errors import CertificateError, UsageError
+
+#: TLS versions by the names phone models and CUCM settings use.
+TLS_VERSIONS = {
+    "1.0": ssl.TLSVersion.TLSv1,
+    "1.1": ssl.TLSVersion.TLSv1_1,
+    "1.2": ssl.TLSVersion.TLSv1_2,
+    "1.3": ssl.TLSVersion.TLSv1_3,
+}
+#: OpenSSL security level of every TVS context (0: TLS 1.0, SHA-1 and RSA 1024 allowed).
+DEFAULT_SECLEVEL = 0
+
+
+def tls_version(name: str) -> ssl.TLSVersion:
+    try:
+        return TLS_VERSIONS[name]
+    except KeyError:
+        raise UsageError(f"unknown TLS version {name!r}: expected one of {', '.join(TLS_VERSIONS)}") from None
+
+
+def read_certificate(path: str | os.PathLike[str]) -> bytes:
+    """The DER bytes of the certificate in a PEM or DER file."""
+    certificate = load_certificate(Path(path).read_bytes(), source=str(path))
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
+def _read_key(path: str | os.PathLike[str]) -> bytes:
+    """A private key (PEM or DER, unencrypted) as PKCS#8 PEM."""
+    key = load_private_key(Path(path).read_bytes(), source=str(path))
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _load_identity(context: ssl.SSLContext, certificate: str | os.PathLike[str],
+                   key: str | os.PathLike[str]) -> None:
+    pem = load_certificate(Path(certificate).read_bytes(), source=str(certificate)).public_bytes(
+        serialization.Encoding.PEM)
+    with tempfile.TemporaryDirectory(prefix="phonetrust-tls-") as folder:
+        cert_file, key_file = Path(folder, "cert.pem"), Path(folder, "key.pem")
+        cert_file.write_bytes(pem)
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(_read_key(key))
+        try:
+            context.load_cert_chain(cert_file, key_file)
+        except ssl.SSLError as error:
+            raise CertificateError(f"{certificate} with {key}: {error.reason or error}") from None
+
+
+def _bounded(context: ssl.SSLContext, versions: Sequence[str], seclevel: int) -> ssl.SSLContext:
+    chosen = sorted(tls_version(name) for name in versions)
+    if not chosen:
+        raise UsageError("at least one TLS version is needed")
+    context.set_ciphers(f"DEFAULT:@SECLEVEL={seclevel}")
+    with warnings.catch_warnings():
+        # Python deprecates TLS 1.0/1.1; emulating phones that speak only them is the point.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = chosen[0]
+        context.maximum_version = chosen[-1]
+    return context
+
+
+def error_reason(error: BaseException) -> str:
+    """A short reason for a TLS or socket error: OpenSSL's reason, else the OS message."""
+    if isinstance(error, ssl.SSLError) and error.reason:
+        return error.reason
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+async def close_stream(writer: asyncio.StreamWriter, timeout: float) -> None:
+    """Close a (TLS) stream, waiting at most ``timeout`` for the peer; abort after that."""
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), timeout)
+    except (Exception, asyncio.CancelledError):  # noqa: BLE001 - a peer that never closes is cut
+        writer.transport.abort()
+
+
+@attrs.frozen
+class ClientIdentity:
+    """A phone's certificate and key (its MIC or LSC) presented to the TVS server (SPEC 3.1)."""
+
+    certificate: Path = attrs.field(converter=Path)
+    key: Path = attrs.field(converter=Path)
+
+
+@functools.lru_cache(maxsize=64)
+def client_context(versions: tuple[str, ...], identity: ClientIdentity | None = None,
+                   seclevel: int = DEFAULT_SECLEVEL) -> ssl.SSLContext:
+    """A client context that verifies nothing by itself: the caller pins the server certificate.
+
+    Cached: a fleet of thousands of phones shares a handful of contexts.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    _bounded(context, versions, seclevel)
+    if identity is not None:
+        _load_identity(context, identity.certificate, identity.key)
+    return context
+
+
+def server_context(certificate: str | os.PathLike[str], key: str | os.PathLike[str], *,
+                   min_version: str = "1.0", max_version: str = "1.3",
+                   seclevel: int = DEFAULT_SECLEVEL) -> ssl.SSLContext:
+    """A server context that does not ask for a client certificate (SPEC 3.1: servers may ignore it).
+
+    Python's ``ssl`` cannot request a certificate without verifying it against
+    a CA, and a phone's MIC or LSC chains to Cisco's or the cluster's CAPF.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    versions = [name for name, version in TLS_VERSIONS.items()
+                if tls_version(min_version) <= version <= tls_version(max_version)]
+    if not versions:
+        raise UsageError(f"TLS minimum {min_version} is above maximum {max_version}")
+    _bounded(context, versions, seclevel)
+    _load_identity(context, certificate, key)
+    return context

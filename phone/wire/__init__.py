@@ -1,0 +1,1 @@
+"""Bytes <-> records, pure and without I/O: trust lists, signed files, certificates, TVS messages, configuration XML."""

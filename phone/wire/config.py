@@ -1,0 +1,209 @@
+"""The phone configuration file (``SEP<MAC>.cnf.xml``) as far as the trust side reads it (SPEC 4.4).
+
+What matters here is the TVS server list: ``<TVS><members><member
+priority="0"><port>2445</port><address>HOST</address></member>…</members></TVS>``,
+up to five members tried lowest priority first. The stored configuration's
+list is the one a phone uses when the next trust list arrives.
+
+The file is untrusted input (it may come from any TFTP server): it is read
+with defusedxml, DTDs and entities refused (no billion laughs, no external
+entities). CUCM writes ``xsi:type`` without declaring the ``xsi`` prefix, so
+the file is read without namespace processing, as phones do.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import xml.dom.minidom
+from xml.parsers.expat import ExpatError
+
+import attrs
+from defusedxml import DefusedXmlException
+from defusedxml.expatbuilder import parseString
+
+from phone.wire.addresses import parse_host_port
+from phone.errors import ConfigFormatError
+
+#: SPEC 4.4: a configuration lists at most five TVS servers.
+MAX_TVS_MEMBERS = 5
+DEFAULT_TVS_PORT = 2445
+#: Far above any real configuration (CUCM's are a few KB); refuses a hostile giant file before parsing.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CACHED_CONFIG_BYTES = 64 * 1024
+#: A number of the file: ASCII digits only (``str.isdigit`` also takes "²" and "٣", which
+#: ``int`` refuses or reads), at most 9 of them (far above any port, priority or mode, and
+#: far below the 4300 digits past which ``int`` raises).
+_DECIMAL = re.compile(r"-?[0-9]{1,9}")
+
+
+@attrs.frozen
+class TvsMember:
+    """One ``<member>`` of the configuration's TVS list (SPEC 4.4); lower priority is tried first."""
+
+    address: str
+    port: int = DEFAULT_TVS_PORT
+    priority: int = 0
+
+    @property
+    def server(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str, priority: int = 0) -> TvsMember:
+        """``HOST``, ``HOST:PORT`` or ``[V6]:PORT`` (the command line's way to name a TVS)."""
+        host, port = parse_host_port(text, DEFAULT_TVS_PORT, what="TVS server")
+        return cls(host, port, priority)
+
+
+@attrs.frozen
+class PhoneConfig:
+    """What the trust side takes from a configuration file."""
+
+    tvs_members: tuple[TvsMember, ...] = ()
+    capf_servers: tuple[str, ...] = ()
+    device_security_mode: int | None = None
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str = "configuration") -> PhoneConfig:
+        """Read a ``SEP<MAC>.cnf.xml``; ``ConfigFormatError`` naming ``source`` if it is not safe XML.
+
+        The result depends on the bytes alone, so a fleet reads each distinct file once.
+        """
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigFormatError(f"{source}: {len(data)} bytes is too large for a phone configuration")
+        try:
+            # Real configurations are a few KB; a large one is read without being cached,
+            # so a hostile server cannot fill memory with cached copies.
+            read = _read_config if len(data) <= MAX_CACHED_CONFIG_BYTES else _read_config.__wrapped__
+            return read(bytes(data))
+        except ConfigFormatError as error:
+            raise ConfigFormatError(f"{source}: {error}") from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _read_config(data: bytes) -> PhoneConfig:
+    try:
+        document = parseString(data, namespaces=False, forbid_dtd=True)
+    except DefusedXmlException as error:
+        raise ConfigFormatError(f"refused unsafe XML ({type(error).__name__})") from None
+    except ExpatError as error:
+        raise ConfigFormatError(f"not well-formed XML at line {error.lineno}, column {error.offset}") from None
+    except (LookupError, ValueError) as error:  # an encoding expat does not know or cannot read
+        raise ConfigFormatError(f"unreadable XML encoding ({error})") from None
+    return PhoneConfig(
+        tvs_members=_tvs_members(document),
+        capf_servers=tuple(_texts(document, "capf", "processNodeName")),
+        device_security_mode=_decimal(_first_text(document, "deviceSecurityMode")),
+    )
+
+
+def _children(node: xml.dom.minidom.Node, name: str) -> list[xml.dom.minidom.Element]:
+    return [child for child in node.childNodes if child.nodeType == child.ELEMENT_NODE and child.tagName == name]
+
+
+def _text(node: xml.dom.minidom.Element | None) -> str | None:
+    if node is None:
+        return None
+    return "".join(child.data for child in node.childNodes if child.nodeType == child.TEXT_NODE).strip()
+
+
+def _elements(document: xml.dom.minidom.Document, tag: str) -> list[xml.dom.minidom.Element]:
+    """Every element named ``tag``, in document order.
+
+    minidom's ``getElementsByTagName`` recurses once per level, and a hostile file
+    of well under ``MAX_CONFIG_BYTES`` nests deeper than Python's recursion limit.
+    """
+    found = []
+    stack = list(reversed(document.childNodes))
+    while stack:
+        node = stack.pop()
+        if node.nodeType == node.ELEMENT_NODE:
+            if node.tagName == tag:
+                found.append(node)
+            stack.extend(reversed(node.childNodes))
+    return found
+
+
+def _first_text(document: xml.dom.minidom.Document, tag: str) -> str | None:
+    found = _elements(document, tag)
+    return _text(found[0]) if found else None
+
+
+def _texts(document: xml.dom.minidom.Document, parent: str, tag: str) -> list[str]:
+    values = []
+    for node in _elements(document, parent):
+        for child in _children(node, tag):
+            value = _text(child)
+            if value:
+                values.append(value)
+    return values
+
+
+def _decimal(text: str | None, *, signed: bool = False) -> int | None:
+    """``text`` as an integer when it is one (see ``_DECIMAL``), else None."""
+    text = (text or "").strip()
+    if not _DECIMAL.fullmatch(text) or (text.startswith("-") and not signed):
+        return None
+    return int(text)
+
+
+def _tvs_members(document: xml.dom.minidom.Document) -> tuple[TvsMember, ...]:
+    members = []
+    for tvs in _elements(document, "TVS"):
+        for holder in _children(tvs, "members"):
+            for index, member in enumerate(_children(holder, "member")):
+                address = _text((_children(member, "address") or [None])[0])
+                if not address:
+                    raise ConfigFormatError("a TVS member without an <address>")
+                port_text = _text((_children(member, "port") or [None])[0]) or str(DEFAULT_TVS_PORT)
+                priority_text = member.getAttribute("priority") or str(index)
+                port = _decimal(port_text)
+                if port is None or not 0 < port < 65536:
+                    raise ConfigFormatError(f"TVS member {address[:60]!r}: port {port_text[:20]!r} is not a TCP port")
+                priority = _decimal(priority_text, signed=True)
+                if priority is None:
+                    raise ConfigFormatError(f"TVS member {address[:60]!r}: priority {priority_text[:20]!r} "
+                                            "is not a number of at most 9 digits")
+                members.append(TvsMember(address, port, priority))
+    return tuple(sorted(members, key=lambda member: member.priority))[:MAX_TVS_MEMBERS]
+
+
+def render_config(
+    tvs_members: list[TvsMember] | tuple[TvsMember, ...],
+    *,
+    device_name: str,
+    capf_servers: tuple[str, ...] = (),
+    device_security_mode: int = 1,
+    call_managers: tuple[str, ...] = (),
+) -> bytes:
+    """A minimal ``SEP<MAC>.cnf.xml`` as CUCM writes one, with the trust-relevant parts."""
+    def member(m: TvsMember) -> str:
+        return (f'<member priority="{m.priority}"><port>{m.port}</port>'
+                f"<address>{xml_escape(m.address)}</address></member>")
+
+    call_manager_members = "".join(
+        f'<member priority="{i}"><callManager><name>{xml_escape(n)}</name><ports><ethernetPhonePort>2000'
+        f"</ethernetPhonePort><sipPort>5060</sipPort><securedSipPort>5061</securedSipPort></ports>"
+        f"<processNodeName>{xml_escape(n)}</processNodeName></callManager></member>"
+        for i, n in enumerate(call_managers)
+    )
+    capf = "".join(
+        f"<capf><phonePort>3804</phonePort><processNodeName>{xml_escape(c)}</processNodeName></capf>"
+        for c in capf_servers
+    )
+    text = (
+        f'<device xsi:type="axl:XIPPhone" ctiid="1" uuid="{{{device_name}}}">\n'
+        "<fullConfig>true</fullConfig>\n"
+        f"<deviceSecurityMode>{device_security_mode}</deviceSecurityMode>\n"
+        f"<devicePool><callManagerGroup><members>{call_manager_members}</members></callManagerGroup></devicePool>\n"
+        f"<TVS><members>{''.join(member(m) for m in tvs_members)}</members></TVS>\n"
+        f"<capfAuthMode>0</capfAuthMode><capfList>{capf}</capfList>\n"
+        "</device>\n"
+    )
+    return text.encode("utf-8")
+
+
+def xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")

@@ -1,0 +1,401 @@
+"""Building, signing and verifying trust lists and signed files (SPEC 2.4 - 2.7).
+
+Two layouts are built, so that tests can produce both dialects a phone meets:
+
+- ``Layout.CUCM``: header elements 1..12, 14, 15, then 0x0D padding to a
+  multiple of 4; records 1..10 in tag order with DNSNAME and IPADDRESS; names
+  in CUCM's ``CN=…;OU=…`` form (SPEC 2.2, 2.3, 2.4).
+- ``Layout.USECALLMANAGER``: as usecallmanager's tool writes them: tag 28
+  (signer version) after HEADERLENGTH, SIGNERID as 4, 6, 5, records as
+  1, 3, 5, 6, 4, 7, 8, 9 without DNSNAME or IPADDRESS, RFC 4514 names joined
+  with ``,``.
+
+A signature covers the whole file with the SIGNATURE element cut out; it is
+RSASSA-PKCS1-v1_5 with the header's digest (SPEC 2.5). Building assembles the
+file without the signature, signs it, and inserts the element after
+SIGNATUREMODULUS.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from enum import Enum
+
+import attrs
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+from phone.wire.certs import Identity, PublicKey, load_certificate, record_public_key
+from phone.errors import CertificateError
+from phone.wire.names import ctl_client_name, cucm_name, name_key, rfc4514_joined_name, serial_to_bytes
+from phone.wire.tlv import (
+    DIGEST_NAMES,
+    SIGNATURE_SIZES,
+    Digest,
+    Element,
+    FileKind,
+    HeaderTag,
+    Record,
+    RecordTag,
+    Role,
+    TrustList,
+)
+
+
+class Layout(Enum):
+    """Which producer's element order and name style a built file follows."""
+
+    CUCM = "cucm"
+    USECALLMANAGER = "usecallmanager"
+
+
+class NameStyle(Enum):
+    """How a certificate name is written as text (see ``phone.wire.names``)."""
+
+    CUCM = "cucm"
+    CTL_CLIENT = "ctl-client"
+    RFC4514 = "rfc4514"
+
+    def render(self, name: x509.Name) -> str:
+        if self is NameStyle.CUCM:
+            return cucm_name(name)
+        if self is NameStyle.CTL_CLIENT:
+            return ctl_client_name(name)
+        return rfc4514_joined_name(name)
+
+
+_DEFAULT_STYLE = {Layout.CUCM: NameStyle.CUCM, Layout.USECALLMANAGER: NameStyle.RFC4514}
+_HASHES: dict[int, type[hashes.HashAlgorithm]] = {
+    Digest.SHA1: hashes.SHA1,
+    Digest.SHA256: hashes.SHA256,
+    Digest.SHA512: hashes.SHA512,
+}
+_MODULUS_CODES = {size: code for code, size in SIGNATURE_SIZES.items()}
+
+
+def digest_code(digest: str | int) -> Digest:
+    """``"sha1"`` / ``"sha256"`` / ``"sha512"`` (or a code) as a DIGESTALGORITHM code."""
+    if isinstance(digest, int):
+        return Digest(digest)
+    try:
+        return Digest[digest.upper().replace("-", "")]
+    except KeyError:
+        raise CertificateError(f"unknown digest {digest!r} (sha1, sha256 or sha512)") from None
+
+
+def _ip_bytes(address: str) -> bytes:
+    try:
+        return ipaddress.IPv4Address(address).packed
+    except ValueError:
+        raise CertificateError(f"IPADDRESS must be an IPv4 address, got {address!r}") from None
+
+
+def make_record(
+    certificate: x509.Certificate,
+    role: int,
+    *,
+    layout: Layout = Layout.CUCM,
+    name_style: NameStyle | None = None,
+    dns_name: str | None = "",
+    ip_address: str | None = "0.0.0.0",
+    include_signature: bool = True,
+) -> Record:
+    """A record for ``certificate`` with FUNCTION ``role``, laid out as ``layout`` writes it.
+
+    CUCM writes DNSNAME (empty: length 1) and IPADDRESS in every record; pass
+    None to leave them out. eToken records carry no SIGNATURE element
+    (``include_signature=False``, SPEC 2.4's 1186-byte record).
+    """
+    style = name_style or _DEFAULT_STYLE[layout]
+    subject = Element.text(RecordTag.SUBJECT_NAME, style.render(certificate.subject))
+    issuer = Element.text(RecordTag.ISSUER_NAME, style.render(certificate.issuer))
+    serial = Element(RecordTag.SERIAL_NUMBER, serial_to_bytes(certificate.serial_number))
+    function = Element.uint(RecordTag.FUNCTION, role, 2)
+    public_key = Element(RecordTag.PUBLIC_KEY, record_public_key(certificate.public_key()))
+    signature = [Element(RecordTag.SIGNATURE, certificate.signature)] if include_signature else []
+    der = Element(RecordTag.CERTIFICATE, certificate.public_bytes(serialization.Encoding.DER))
+    if layout is Layout.USECALLMANAGER:
+        return Record.from_elements([subject, issuer, serial, function, public_key, *signature, der])
+    dns = [Element.text(RecordTag.DNS_NAME, dns_name)] if dns_name is not None else []
+    address = [Element(RecordTag.IP_ADDRESS, _ip_bytes(ip_address))] if ip_address is not None else []
+    return Record.from_elements([*dns, subject, function, issuer, serial, public_key, *signature, der, *address])
+
+
+def make_bare_record(role: int, *, dns_name: str, ip_address: str = "0.0.0.0") -> Record:
+    """A record without certificate: RECORDLENGTH, DNSNAME, FUNCTION, IPADDRESS (SPEC 2.3).
+
+    CUCM leaves such CCM+TFTP records in a CTL of a cluster set back to non-secure mode.
+    """
+    return Record.from_elements([
+        Element.text(RecordTag.DNS_NAME, dns_name),
+        Element.uint(RecordTag.FUNCTION, role, 2),
+        Element(RecordTag.IP_ADDRESS, _ip_bytes(ip_address)),
+    ])
+
+
+def _signer_elements(signer: Identity, layout: Layout, style: NameStyle) -> Element:
+    name = Element.text(HeaderTag.SIGNER_NAME, style.render(signer.certificate.subject))
+    serial = Element(HeaderTag.SERIAL_NUMBER, serial_to_bytes(signer.certificate.serial_number))
+    issuer = Element.text(HeaderTag.CA_NAME, style.render(signer.certificate.issuer))
+    order = [name, issuer, serial] if layout is Layout.USECALLMANAGER else [name, serial, issuer]
+    return Element.container(HeaderTag.SIGNER_ID, order)
+
+
+def _signature_size(signer: Identity) -> int:
+    key = signer.private_key
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CertificateError("trust lists are signed with RSA (SIGNATUREALGORITHM 0); this signer's key is not RSA")
+    size = key.key_size // 8
+    if size not in _MODULUS_CODES:
+        raise CertificateError(f"a {key.key_size}-bit key has no SIGNATUREMODULUS code (512, 1024, 2048 or 4096 bits)")
+    return size
+
+
+def assemble(
+    version: tuple[int, int],
+    elements: Sequence[Element],
+    body: bytes,
+    private_key: rsa.RSAPrivateKey,
+    *,
+    digest: str | int,
+    pad_to: int = 4,
+    kind: FileKind | None = None,
+) -> TrustList:
+    """Lay out and sign a file from header ``elements`` in exactly the order given.
+
+    VERSION and HEADERLENGTH come first (SPEC 2.2); ``elements`` must hold one
+    top-level SIGNATURE element with an empty value, the place the signature
+    goes. The header is padded with 0x0D bytes to a multiple of ``pad_to``,
+    HEADERLENGTH is computed, the file without the signature element is signed
+    with ``digest`` and the signature put in its place (SPEC 2.4, 2.5).
+    """
+    places = [i for i, e in enumerate(elements) if e.tag == HeaderTag.SIGNATURE and not e.value]
+    if len(places) != 1:
+        raise ValueError("exactly one empty SIGNATURE element marks where the signature goes")
+    size = private_key.key_size // 8
+    code = digest_code(digest)
+    unpadded = 10 + sum(e.size for e in elements) + size
+    padded = list(elements) + [Element.padding()] * (-unpadded % pad_to)
+    header_length = unpadded + (-unpadded % pad_to)
+    if header_length > 0xFFFF:
+        raise ValueError(f"a header of {header_length} bytes does not fit HEADERLENGTH's 16 bits")
+    first = Element(HeaderTag.VERSION, bytes(version)).encode() + Element.uint(HeaderTag.HEADER_LENGTH, header_length, 2).encode()
+    before = first + b"".join(e.encode() for e in padded[: places[0]])
+    after = b"".join(e.encode() for e in padded[places[0] + 1 :])
+    signature = private_key.sign(before + after + body, padding.PKCS1v15(), _HASHES[code]())
+    return TrustList.from_bytes(before + Element(HeaderTag.SIGNATURE, signature).encode() + after + body, kind=kind)
+
+
+def _build(
+    body: bytes,
+    signer: Identity,
+    *,
+    filename: str,
+    timestamp: int,
+    digest: str | int,
+    layout: Layout,
+    version: tuple[int, int],
+    signer_version: tuple[int, int] | None,
+    signer_name_style: NameStyle | None,
+    kind: FileKind | None,
+) -> TrustList:
+    code = digest_code(digest)
+    size = _signature_size(signer)
+    style = signer_name_style or _DEFAULT_STYLE[layout]
+    elements = []
+    if layout is Layout.USECALLMANAGER:
+        elements.append(Element(HeaderTag.SIGNER_VERSION, bytes(signer_version or (1, 0))))
+    elif signer_version is not None:
+        raise CertificateError("only usecallmanager's layout writes the signer version (tag 28)")
+    elements.append(_signer_elements(signer, layout, style))
+    algorithm = [
+        Element.uint(HeaderTag.SIGNATURE_ALGORITHM, 0, 1),
+        Element.uint(HeaderTag.SIGNATURE_MODULUS, _MODULUS_CODES[size], 1),
+    ]
+    elements.append(
+        Element.container(
+            HeaderTag.SIGNATURE_INFO,
+            [Element.uint(HeaderTag.DIGEST_ALGORITHM, code, 1), Element.container(HeaderTag.SIGNATURE_ALGO_INFO, algorithm)],
+        )
+    )
+    elements += [
+        Element(HeaderTag.SIGNATURE),
+        Element.text(HeaderTag.FILENAME, filename),
+        Element.uint(HeaderTag.TIMESTAMP, timestamp, 4),
+    ]
+    return assemble(version, elements, body, signer.private_key, digest=code, kind=kind)  # type: ignore[arg-type]
+
+
+def build_trust_list(
+    records: Sequence[Record],
+    signer: Identity,
+    *,
+    filename: str,
+    timestamp: int,
+    digest: str | int = "sha1",
+    layout: Layout = Layout.CUCM,
+    version: tuple[int, int] = (1, 2),
+    signer_version: tuple[int, int] | None = None,
+    signer_name_style: NameStyle | None = None,
+) -> TrustList:
+    """Build and sign a CTL or ITL (SPEC 2.2 - 2.5); ``timestamp`` is the Unix time to write."""
+    body = b"".join(record.encode() for record in records)
+    return _build(
+        body, signer, filename=filename, timestamp=timestamp, digest=digest, layout=layout, version=version,
+        signer_version=signer_version, signer_name_style=signer_name_style, kind=None,
+    )
+
+
+def build_signed_file(
+    payload: bytes,
+    signer: Identity,
+    *,
+    filename: str,
+    timestamp: int,
+    digest: str | int = "sha1",
+    layout: Layout = Layout.CUCM,
+    version: tuple[int, int] = (1, 0),
+) -> TrustList:
+    """Sign a provisioning file as ``<name>.sgn`` (SPEC 2.7): the header, then the file verbatim."""
+    if not filename.endswith(".sgn"):
+        filename += ".sgn"
+    return _build(
+        payload, signer, filename=filename, timestamp=timestamp, digest=digest, layout=layout, version=version,
+        signer_version=None, signer_name_style=None, kind=FileKind.SGN,
+    )
+
+
+@attrs.frozen
+class Verification:
+    """The outcome of checking a file's signature.
+
+    ``signed_by`` is the index (0-based, into ``TrustList.records``) of the
+    record whose key verified the signature; ``reason`` says why not when
+    ``valid`` is false.
+    """
+
+    valid: bool
+    signed_by: int | None = None
+    reason: str | None = None
+
+
+def record_key(record: Record) -> PublicKey:
+    """The public key a record vouches for, refusing records whose parts disagree.
+
+    A record whose PUBLICKEY is not its certificate's key, or whose serial is
+    not its certificate's serial, is forged or broken: it never signs.
+    """
+    if record.certificate is not None:
+        certificate = load_certificate(record.certificate, source="record certificate")
+        key = certificate.public_key()
+        if not isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
+            raise CertificateError("the record's certificate holds neither an RSA nor an EC key")
+        if record.public_key is not None and record.public_key != record_public_key(key):
+            raise CertificateError("the record's PUBLICKEY is not its certificate's key")
+        if record.serial is not None and int.from_bytes(record.serial, "big") != certificate.serial_number:
+            raise CertificateError("the record's SERIALNUMBER is not its certificate's serial number")
+        return key
+    if record.public_key is None:
+        raise CertificateError("the record has neither a certificate nor a PUBLICKEY")
+    try:
+        key = serialization.load_der_public_key(record.public_key)
+    except (ValueError, UnsupportedAlgorithm):
+        raise CertificateError("the record's PUBLICKEY is not a DER RSA public key") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise CertificateError("the record's PUBLICKEY is not an RSA key")
+    return key
+
+
+_HASH_BY_NAME: dict[str, type[hashes.HashAlgorithm]] = {"sha1": hashes.SHA1, "sha256": hashes.SHA256,
+                                                        "sha512": hashes.SHA512}
+
+
+def check_signature(
+    trust_list: TrustList,
+    public_key: PublicKey,
+    *,
+    digests: Iterable[str] | None = None,
+    digest_names: Mapping[int, str] | None = None,
+) -> str | None:
+    """None when ``public_key`` verifies the file's signature, else the reason it does not.
+
+    ``digests`` limits the digest algorithms accepted (a phone model that lacks
+    SHA-512 rejects SHA-512-signed files, SPEC 5). ``digest_names`` maps
+    DIGESTALGORITHM codes to digests (default SPEC 2.2's, where code 2 for
+    SHA-256 is OPEN: a model setting can move it).
+    """
+    header = trust_list.header
+    name = (digest_names or DIGEST_NAMES).get(header.digest_code)  # type: ignore[call-overload]
+    if name is None:
+        return f"unknown digest algorithm code {header.digest_code}"
+    hash_type = _HASH_BY_NAME[name]
+    if digests is not None and name not in set(digests):
+        return f"the {name.upper()} digest is not supported"
+    if header.signature_algorithm not in (None, 0):
+        return f"unknown signature algorithm code {header.signature_algorithm} (only RSA, code 0, is defined)"
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        return "the signer's key is not RSA, and trust lists are signed with RSA"
+    if public_key.key_size // 8 != len(header.signature):
+        return f"a {len(header.signature)}-byte signature cannot come from a {public_key.key_size}-bit key"
+    try:
+        public_key.verify(header.signature, trust_list.signed_bytes(), padding.PKCS1v15(), hash_type())
+    except InvalidSignature:
+        return "the signature does not match the file's content"
+    return None
+
+
+def signer_candidates(trust_list: TrustList) -> tuple[tuple[int, Record], ...]:
+    """SAST records that claim to be the header's signer: same serial (byte for byte), same issuer.
+
+    SPEC 2.5: the signer is the record with role SAST whose SERIALNUMBER (and
+    issuer) equals the header's.
+    """
+    header = trust_list.header
+    if header.signer_serial is None:
+        return ()
+    found = []
+    for index, record in trust_list.records_with_role(Role.SAST):
+        if record.serial != header.signer_serial:
+            continue
+        if record.issuer and header.signer_issuer and name_key(record.issuer) != name_key(header.signer_issuer):
+            continue
+        found.append((index, record))
+    return tuple(found)
+
+
+def verify(
+    trust_list: TrustList,
+    *,
+    certificate: x509.Certificate | None = None,
+    digests: Iterable[str] | None = None,
+    digest_names: Mapping[int, str] | None = None,
+) -> Verification:
+    """Check the file's signature with ``certificate``, or else with its own SAST signer record."""
+    if certificate is not None:
+        reason = check_signature(trust_list, certificate.public_key(), digests=digests,  # type: ignore[arg-type]
+                                 digest_names=digest_names)
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        matching = [index for index, record in enumerate(trust_list.records) if record.certificate == der]
+        sast = [index for index in matching if trust_list.records[index].function == Role.SAST]
+        signed_by = (sast or matching or [None])[0]
+        return Verification(reason is None, signed_by if reason is None else None, reason)
+    candidates = signer_candidates(trust_list)
+    if not candidates:
+        serial = trust_list.header.signer_serial
+        shown = serial.hex().upper() if serial else "(none)"
+        return Verification(False, None, f"no SAST record in the file matches the signer serial {shown}")
+    reason = None
+    for index, record in candidates:
+        try:
+            key = record_key(record)
+        except CertificateError as error:
+            reason = f"record #{index + 1}: {error}"
+            continue
+        reason = check_signature(trust_list, key, digests=digests, digest_names=digest_names)
+        if reason is None:
+            return Verification(True, index)
+    return Verification(False, None, reason)
+

@@ -1,0 +1,178 @@
+"""`phonetrust lab …`: round trips through the command line, CUCM's texts, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from lab_support import lab_factory
+
+from phone.cli import main
+from phone.wire.config import PhoneConfig
+from phone.lab import Lab
+from phone.device.tftp import TftpFetcher
+from phone.wire.tlv import TrustList
+
+NOW = ["--now", "2015-03-06T19:45:13+01:00"]
+RESTART = ("Please Restart the TFTP and Cisco CallManager services on all nodes in the cluster that run these "
+           "services")
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def lab(tmp_path):
+    return lab_factory()(tmp_path)
+
+
+def test_init_creates_a_lab_folder(tmp_path, capsys):
+    code, out, _ = run(capsys, "lab", "init", str(tmp_path / "l"), "--nodes", "1", "--release", "12.5",
+                       "--key-size", "1024", *NOW, "--ou", "Voice")
+    assert code == 0
+    assert out.splitlines()[0].startswith(f"Lab created in {tmp_path / 'l'}: CUCM 12.5, 1 node(s)")
+    assert "cucm-1251-a-pub  192.0.2.11  publisher: CallManager, TVS, CAPF, ITLRecovery" in out
+    lab = Lab.open(tmp_path / "l")
+    assert lab.itl().records[0].subject.startswith("CN=ITLRECOVERY_cucm-1251-a-pub;OU=Voice")
+    assert lab.itl().header.timestamp == 1425667513
+
+
+def test_seed_procedures_round_trip(lab, tmp_path, capsys):
+    where = ["--lab", str(lab.path), *NOW]
+    code, out, _ = run(capsys, "lab", "show", "ctl", *where)
+    assert code == 0 and out.startswith("Length of CTL file: 0\nCTL File not found . Please run CTLClient plugin")
+
+    code, out, _ = run(capsys, "lab", "ctl", "set-cluster", "mixed-mode", *where)
+    assert (code, out) == (0, f"Moving Cluster to Mixed Mode\nCluster set to Mixed Mode\n{RESTART}\n")
+    code, out, _ = run(capsys, "lab", "show", "ctl", *where)
+    assert "Length of CTL file: 4947" in out and "This etoken was used to sign the CTL file." in out
+
+    for name in ("SAST-ADN0054f509", "SAST-ADN008580ef"):
+        code, out, _ = run(capsys, "lab", "etoken", "new", name, "--out", str(tmp_path / f"{name}.cer"), *where)
+        assert code == 0 and f"certificate written to {tmp_path / name}.cer" in out
+        code, out, _ = run(capsys, "lab", "cert", "upload", "Phone-SAST-trust", str(tmp_path / f"{name}.cer"),
+                           *where)
+        assert out == "Success: Certificate Uploaded\n"
+
+    code, out, err = run(capsys, "lab", "ctl", "client", "--token", "SAST-ADN0054f509", "--token",
+                         "SAST-ADN008580ef", *where)
+    assert code == 1 and out == ""
+    assert err.startswith("phonetrust: The Security Token you have inserted does not exist in the CTL File")
+    assert err.count("\n") == 1
+
+    code, out, _ = run(capsys, "lab", "ctl", "delete", *where)
+    assert (code, out) == (0, "files: found = 1, deleted = 1\n")
+    code, out, _ = run(capsys, "lab", "ctl", "client", "--token", "SAST-ADN0054f509", "--token",
+                       "SAST-ADN008580ef", *where)
+    assert code == 0 and out.startswith("No CTL File exists on the server")
+    code, out, _ = run(capsys, "lab", "show", "ctl", *where)
+    assert 'cn="SAST-ADN008580ef ";ou=IPCBU' in out and "This etoken was not used to sign the CTL file." in out
+
+    code, out, _ = run(capsys, "lab", "ctl", "update", *where)
+    assert (code, out) == (0, f"Updating CTL file\nCTL file Updated\n{RESTART}\n")
+    code, out, _ = run(capsys, "lab", "cert", "regenerate", "CallManager", "--key-size", "2048", *where)
+    assert code == 0 and out.startswith("Successfully Regenerated Certificate for CallManager.")
+    run(capsys, "lab", "ctl", "update", *where)
+    code, out, _ = run(capsys, "lab", "status", "--json", *where)
+    status = json.loads(out)
+    assert status["ctl"]["signer_serial"] == status["nodes"][0]["certificates"]["CallManager"]["serial"]
+    assert status["ctl"]["kind"] == "tokenless" and len(status["uploads"]) == 2
+
+
+def test_other_operations_print_their_texts(lab, tmp_path, capsys):
+    where = ["--lab", str(lab.path)]
+    code, out, _ = run(capsys, "lab", "itl", "reset", "localkey", *where)
+    assert code == 0 and "The reset ITL file was generated successfully" in out
+    assert run(capsys, "lab", "tftp", "restart", *where)[0] == 0
+    code, out, _ = run(capsys, "lab", "rollback", "on", *where)
+    assert code == 0 and out.startswith("Prepare Cluster for Rollback to pre-8.0 = True")
+    code, out, _ = run(capsys, "lab", "show", "itl", "--node", "1", *where)
+    assert "Length of ITL file:" in out and "ITL Record #:3" in out and "ITL Record #:4" not in out
+    code, out, _ = run(capsys, "lab", "status", *where)
+    assert "rollback on" in out and "ClusterSecurityMode 0 (Non-Secure Mode)" in out
+    code, out, _ = run(capsys, "lab", "export", "--tftp-root", str(tmp_path / "out"), "--mac", "B000B4BA0AEE",
+                       "--tvs-host", "10.0.0.5", *where)
+    assert code == 0 and "no CTLFile.tlv" in out
+    members = PhoneConfig.from_bytes((tmp_path / "out" / "SEPB000B4BA0AEE.cnf.xml").read_bytes()).tvs_members
+    assert [(m.address, m.port) for m in members] == [("10.0.0.5", 2445), ("10.0.0.5", 2446)]
+    assert TrustList.from_bytes((tmp_path / "out" / "ITLFile.tlv").read_bytes()).header.filename == "ITLFile.tlv"
+
+
+def test_lab_defaults_to_the_current_folder(lab, capsys, monkeypatch):
+    monkeypatch.chdir(lab.path)
+    code, out, _ = run(capsys, "lab", "ctl", "set-cluster", "mixed-mode")
+    assert code == 0 and Lab.open(lab.path).state.security_mode == 1
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["lab", "ctl", "update"], 1, "phonetrust: The cluster is not in Mixed Mode"),
+    (["lab", "ctl", "set-cluster", "non-secure-mode"], 1, "phonetrust: The cluster is already in Non-Secure Mode"),
+    (["lab", "param", "set", "tftp-file-signature-algorithm", "sha512"], 1, "phonetrust: CUCM 10.5 signs TFTP"),
+    (["lab", "param", "set", "tftp-file-signature-algorithm", "md5"], 2, "phonetrust: TFTP File Signature"),
+    (["lab", "cert", "regenerate", "CAPF", "--node", "1"], 1, "phonetrust: the CAPF certificate"),
+    (["lab", "cert", "regenerate", "CallManager", "--node", "7"], 2, "phonetrust: no node '7' in this lab"),
+    (["lab", "ctl", "client", "--token", "ghost"], 2, "phonetrust: no eToken 'ghost'"),
+    (["lab", "show", "itl", "--now", "yesterday"], 2, "phonetrust: --now 'yesterday' is not an ISO 8601 time"),
+    (["lab", "etoken", "new", "a/b", "--out", "x.pem"], 2, "phonetrust: eToken name 'a/b'"),
+])
+def test_refusals_and_bad_input_are_one_line(lab, capsys, monkeypatch, argv, code, message):
+    monkeypatch.chdir(lab.path)
+    got, out, err = run(capsys, *argv)
+    assert (got, out) == (code, "")
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_a_folder_that_is_not_a_lab_is_one_line(tmp_path, capsys):
+    code, out, err = run(capsys, "lab", "show", "ctl", "--lab", str(tmp_path))
+    assert code == 2 and err == (f"phonetrust: {tmp_path}: not a lab folder (no lab.json); make one with "
+                                 "'phonetrust lab init DIR'\n")
+    code, _, err = run(capsys, "lab", "init", str(tmp_path), "--nodes", "0")
+    assert code == 2 and "1 to 8 nodes" in err
+    code, _, err = run(capsys, "lab", "init", str(tmp_path / "new"), "--first-ip", "10.1.1")
+    assert code == 2 and err == "phonetrust: '10.1.1' is not an IPv4 address\n"
+    assert not (tmp_path / "new").exists()
+
+
+def test_argparse_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["lab", "rollback", "maybe"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_help_says_there_are_no_prompts(capsys):
+    with pytest.raises(SystemExit):
+        main(["lab", "--help"])
+    assert "(y/n)" in capsys.readouterr().out
+
+
+def test_serve_prints_ports_serves_files_and_stops_on_sigterm(lab):
+    Lab.open(lab.path).set_cluster_mixed_mode()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "phone", "lab", "serve", "--lab", str(lab.path), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        ports = json.loads(process.stdout.readline())
+        assert [entry["node"] for entry in ports["tvs"]] == ["cucm-1051-a-pub", "cucm-1051-a-sub1"]
+        fetcher = TftpFetcher("127.0.0.1", port=ports["tftp"]["port"], timeout=1.0, deadline=10.0)
+        assert fetcher.fetch("CTLSEPB000B4BA0AEE.tlv").data == lab.ctl_bytes()
+        config = PhoneConfig.from_bytes(fetcher.fetch("SEPB000B4BA0AEE.cnf.xml").data)
+        assert [m.port for m in config.tvs_members] == [entry["port"] for entry in ports["tvs"]]
+        # An operation from another process is served at the next request.
+        Lab.open(lab.path).ctl_delete()
+        assert not fetcher.fetch("CTLSEPB000B4BA0AEE.tlv").found
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=15)
+        finally:
+            process.kill()
+    assert code == 0
+    assert "lab servers stopped" in process.stderr.read()
