@@ -1,6 +1,6 @@
-"""Fleet throughput: the seed's ``regenerate-callmanager`` scenario over loopback.
+"""Fleet throughput: Cisco TAC 118893's ``regenerate-callmanager`` scenario over loopback.
 
-Runs a fleet (default: issue 6's 300 CP-7975, 600 CP-8861, 100 CP-7940) through
+Runs a fleet (default: the README's 300 CP-7975, 600 CP-8861, 100 CP-7940) through
 the bundled scenario ``regenerate-callmanager`` (a 10.5 lab of two nodes: first
 boot, mixed mode, CallManager regenerated + ``ctl update``, the 7940s' hand
 erase) — real TFTP downloads and real TLS TVS queries against the emulated lab

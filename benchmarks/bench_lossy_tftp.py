@@ -1,4 +1,4 @@
-"""TFTP downloads through a lossy network: success rate and time per loss level (issue 8).
+"""TFTP downloads through a lossy network: success rate and time per loss level (docs/reliability.md).
 
     .venv/bin/python benchmarks/bench_lossy_tftp.py [--downloads 100] [--seed 8] [--size 4912]
         [--client-retries 3] [--server-retries 3]

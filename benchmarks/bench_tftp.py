@@ -1,4 +1,4 @@
-"""Downloads per second of CTL-sized (5 KB) files from tftpy's server (issue 4).
+"""Downloads per second of CTL-sized (5 KB) files from tftpy's server (docs/tftp.md).
 
     .venv/bin/python benchmarks/bench_tftp.py [--seconds 2] [--concurrency 1,10,50]
 
@@ -14,7 +14,7 @@ CPU seconds per operation spent by the server process and by the client
 process; the busiest side is what limits throughput. The last lines compare
 the result with what the "fleets" issue needs: 150 phone boots per second,
 each fetching 4 files (CTLSEP<MAC>.tlv, ITLSEP<MAC>.tlv -> not found,
-ITLFile.tlv, SEP<MAC>.cnf.xml.sgn; SPEC 4.1).
+ITLFile.tlv, SEP<MAC>.cnf.xml.sgn; docs/phone.md).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ FILES_PER_BOOT = 4
 
 
 def _boot_server() -> Any:
-    """A TftpFileServer answering every name with 5 KB but ITLSEP<MAC>.tlv (not found, SPEC 4.1)."""
+    """A TftpFileServer answering every name with 5 KB but ITLSEP<MAC>.tlv (not found, docs/phone.md)."""
     from phone.lab.servers.tftp_tftpy import TftpFileServer
 
     payload = os.urandom(FILE_SIZE)

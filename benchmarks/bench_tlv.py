@@ -1,6 +1,6 @@
 """Trust-list files parsed and verified per second, beside the bare RSA verification.
 
-For each signer size (1024, 2048, 4096 bits) a CUCM-layout CTL like the seed's
+For each signer size (1024, 2048, 4096 bits) a CUCM-layout CTL like Cisco TAC 118893's
 (four records) is parsed and its signature checked, and in the same run the
 RSA verification of the same signature over the same bytes is timed alone.
 The ratio says how much the codec adds on top of the cryptography it cannot avoid.

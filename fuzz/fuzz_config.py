@@ -1,4 +1,4 @@
-"""atheris fuzz target for the configuration reader (SEP<MAC>.cnf.xml, SPEC 4.4).
+"""atheris fuzz target for the configuration reader (SEP<MAC>.cnf.xml, docs/tvs.md).
 
 Any input must give a PhoneConfig (at most five TVS members, each on a TCP
 port) or a ConfigFormatError whose message is one line; anything else is a

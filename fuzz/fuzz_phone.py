@@ -1,4 +1,4 @@
-"""atheris fuzz target: files of any shape fed to the phone's trust state machine (SPEC 4.2).
+"""atheris fuzz target: files of any shape fed to the phone's trust state machine (docs/phone.md).
 
 The first byte picks one of four waiting CP-8861 phones built from
 fuzz/phone_state/ (written by make_corpus.py), the rest is the file it gets:

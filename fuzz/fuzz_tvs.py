@@ -1,4 +1,4 @@
-"""atheris fuzz target for the TVS codec (SPEC 3.2).
+"""atheris fuzz target for the TVS codec (docs/tvs.md).
 
 Any input must decode to a TvsMessage that re-encodes to a frame decoding to
 the same message, or raise TvsProtocolError with a one-line message; anything

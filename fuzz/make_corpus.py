@@ -1,4 +1,4 @@
-"""Write the fuzz targets' seed corpora: real-format files built with phone.wire.signing (issue 8).
+"""Write the fuzz targets' seed corpora: real-format files built with phone.wire.signing (docs/reliability.md).
 
     .venv/bin/python fuzz/make_corpus.py        # rewrites fuzz/corpus/ and fuzz/phone_state/
 

@@ -21,7 +21,7 @@ class UsageError(PhonetrustError):
 
 
 class TrustListFormatError(PhonetrustError):
-    """A CTL, ITL or .sgn file that does not follow SPEC section 2.
+    """A CTL, ITL or .sgn file that does not follow docs/trust-lists.md.
 
     ``offset`` is the byte position where reading went wrong, so that a user
     can look at the file with a hex viewer.
@@ -46,7 +46,7 @@ class ConfigFormatError(PhonetrustError):
 
 
 class TvsProtocolError(PhonetrustError):
-    """A TVS message that does not follow SPEC section 3 (remote error)."""
+    """A TVS message that does not follow docs/tvs.md (remote error)."""
 
 
 class TransportError(PhonetrustError):

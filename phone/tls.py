@@ -1,4 +1,4 @@
-"""TLS contexts for TVS, client and server side (SPEC 3.1).
+"""TLS contexts for TVS, client and server side (docs/tvs.md).
 
 Phones of the 7900/9900 series speak only TLS 1.0 (some 1.1) and CUCM 10.x
 used 1024-bit RSA keys. OpenSSL 3 refuses both at its default security level,
@@ -109,7 +109,7 @@ async def close_stream(writer: asyncio.StreamWriter, timeout: float) -> None:
 
 @attrs.frozen
 class ClientIdentity:
-    """A phone's certificate and key (its MIC or LSC) presented to the TVS server (SPEC 3.1)."""
+    """A phone's certificate and key (its MIC or LSC) presented to the TVS server (docs/tvs.md)."""
 
     certificate: Path = attrs.field(converter=Path)
     key: Path = attrs.field(converter=Path)
@@ -134,7 +134,7 @@ def client_context(versions: tuple[str, ...], identity: ClientIdentity | None = 
 def server_context(certificate: str | os.PathLike[str], key: str | os.PathLike[str], *,
                    min_version: str = "1.0", max_version: str = "1.3",
                    seclevel: int = DEFAULT_SECLEVEL) -> ssl.SSLContext:
-    """A server context that does not ask for a client certificate (SPEC 3.1: servers may ignore it).
+    """A server context that does not ask for a client certificate (docs/tvs.md: servers may ignore it).
 
     Python's ``ssl`` cannot request a certificate without verifying it against
     a CA, and a phone's MIC or LSC chains to Cisco's or the cluster's CAPF.

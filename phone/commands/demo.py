@@ -1,6 +1,6 @@
 """`phonetrust demo`: the main job on the embedded default, no arguments needed.
 
-It replays the seed document's four procedures (non-secure → tokenless mixed
+It replays the four procedures of Cisco TAC 118893 (non-secure → tokenless mixed
 mode, eToken → tokenless, tokenless → eToken, CallManager regeneration) on
 emulated CUCM 10.5 clusters served on loopback, with a mixed set of phones
 booting over real TFTP and TLS, and prints what each model did at each
@@ -34,7 +34,7 @@ DEMO_PHONES = {"CP-7940": 1, "CP-7965": 1, "CP-7975": 1, "CP-8841": 1, "CP-8861"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="replay the seed's four procedures on an emulated cluster (no arguments)",
+    parser = subparsers.add_parser("demo", help="replay the four procedures of Cisco TAC 118893 on an emulated cluster (no arguments)",
                                    description=__doc__.split("\n\n")[1])
     parser.add_argument("--key-size", type=int, default=2048, choices=(1024, 2048), help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
@@ -54,7 +54,7 @@ def _cell(summary: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     catalogue = load_catalogue()
-    console.print("[bold]phonetrust demo[/bold]: the seed's procedures (Cisco TAC 118893) on emulated CUCM 10.5 "
+    console.print("[bold]phonetrust demo[/bold]: the procedures of Cisco TAC 118893 on emulated CUCM 10.5 "
                   f"clusters, {sum(DEMO_PHONES.values())} phones of {len(DEMO_PHONES)} models booting over "
                   "loopback TFTP and TLS TVS.\n")
     columns: dict[str, dict[str, str]] = {}
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                                                     for name in SEED_PROCEDURES))
     console.print(table)
     console.print(f"\nSBD phones (7945/7965 and newer) accept a new CTL signer through TVS; the 7940/7960 keep the old "
-                  f"CTL until it is erased by hand (SPEC 4.2, 5). {time.perf_counter() - started:.1f} s.")
+                  f"CTL until it is erased by hand (docs/phone.md, docs/models.md). {time.perf_counter() - started:.1f} s.")
     console.print("Next: `phonetrust scenario list`, `phonetrust scenario run regenerate-callmanager`, "
                   "`phonetrust fleet run regenerate-callmanager --phones CP-7975=300,CP-8861=600,CP-7940=100`.")
     if not passed:

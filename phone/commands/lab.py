@@ -1,8 +1,8 @@
-"""``phonetrust lab``: an emulated CUCM cluster in a folder and the CUCM operations on it (DESIGN.md).
+"""``phonetrust lab``: an emulated CUCM cluster in a folder and the CUCM operations on it (docs/lab.md).
 
 Every subcommand but ``init`` works on ``--lab DIR`` (default: the current
-folder). Texts are CUCM's where public documents show them (reference-logs
-S4). Exit status: 0 done; 1 CUCM would refuse the operation in the lab's
+folder). Texts are CUCM's where public documents show them (Cisco TAC
+118893). Exit status: 0 done; 1 CUCM would refuse the operation in the lab's
 state (one line on stderr); 2 wrong arguments or not a lab folder.
 """
 
@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     init.add_argument("--release", default=DEFAULT_RELEASE, choices=RELEASES,
                       help=f"CUCM release (default {DEFAULT_RELEASE})")
     init.add_argument("--key-size", type=int, default=2048, choices=(1024, 2048, 4096),
-                      help="RSA key size of the node certificates (1024 reproduces the seed's file sizes)")
+                      help="RSA key size of the node certificates (1024 reproduces the file sizes of Cisco TAC 118893)")
     init.add_argument("--hostname-prefix", help="host names PREFIX-pub, PREFIX-sub1, … (default cucm-<1051>-a)")
     init.add_argument("--first-ip", default="192.0.2.11", help="the publisher's address; subscribers follow "
                       "(default 192.0.2.11, RFC 5737 documentation range)")

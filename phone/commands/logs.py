@@ -1,4 +1,4 @@
-"""``phonetrust logs parse|check|diff``: reading console logs (DESIGN.md, SPEC 7).
+"""``phonetrust logs parse|check|diff``: reading console logs (docs/logs.md).
 
 ``parse FILE [--json]`` prints one entry per line (JSON objects with the contract's keys,
 or an aligned table); ``check FILE`` exits 0 when every line reads in a dialect and else
@@ -19,7 +19,7 @@ from phone.console.parse import LogEntry
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    logs = subparsers.add_parser("logs", help="read, check and compare console logs (SPEC 7)")
+    logs = subparsers.add_parser("logs", help="read, check and compare console logs (docs/logs.md)")
     commands = logs.add_subparsers(dest="logs_command", metavar="COMMAND", parser_class=type(logs))
     commands.required = True
 

@@ -2,9 +2,9 @@
 
 - `phone boot --model MODEL --mac MAC --tftp HOST[:PORT] --state DIR [--log FILE] [--json]`
   one boot against a TFTP server (and the TVS servers its configuration names);
-  exit 0 when the boot ran to its end, whatever was accepted (DESIGN.md).
+  exit 0 when the boot ran to its end, whatever was accepted.
 - `phone erase --state DIR [--ctl] [--itl]`: the manual erase from the phone's menu
-  (both lists when neither flag is given; 78xx/88xx erase both anyway, SPEC 4.3).
+  (both lists when neither flag is given; 78xx/88xx erase both anyway: their menu has one erase).
 - `phone factory-reset --state DIR`: everything goes.
 - `phone show --state DIR [--json]`: what the phone holds.
 """

@@ -1,4 +1,4 @@
-"""`phonetrust scenario list|show|run`: the seed's procedures and their failure cases, rehearsed.
+"""`phonetrust scenario list|show|run`: the procedures of Cisco TAC 118893 and their failure cases, rehearsed.
 
 `scenario run NAME|FILE [--json] [--junit FILE]` builds the scenario's
 emulated clusters, serves them on loopback, runs every step with real phones
@@ -22,7 +22,7 @@ from phone.scenario.runner import ScenarioRun
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("scenario", help="rehearse the seed's procedures on emulated clusters",
+    parser = subparsers.add_parser("scenario", help="rehearse cluster changes (Cisco TAC 118893 and others) on emulated clusters",
                                    description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="scenario_command", metavar="ACTION", required=True)
 

@@ -1,6 +1,6 @@
 """`phonetrust show FILE [--json] [--cert CERT]`: CUCM's `show ctl` for any CTL, ITL or .sgn file.
 
-Exit status (DESIGN.md): 0 parsed and verified; 1 parsed but the signature is
+Exit status: 0 parsed and verified; 1 parsed but the signature is
 not valid (or, for a .sgn without --cert, could not be checked); 2 not a valid
 file, with one line on stderr saying why.
 """

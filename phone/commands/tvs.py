@@ -1,4 +1,4 @@
-"""``phonetrust tvs``: run a TVS server, manage its certificate store, query a TVS (DESIGN.md).
+"""``phonetrust tvs``: run a TVS server, manage its certificate store, query a TVS (docs/tvs.md).
 
 - ``tvs serve --db FILE --cert CERT --key KEY [--port 2445] [--host 127.0.0.1] [--ctl CTLFILE] [--trace FILE]``
 - ``tvs add --db FILE --role ROLE [--role ROLE…] [--ttl S] CERT``

@@ -1,4 +1,4 @@
-"""The console message catalogue: which lines each machine event writes, per dialect (SPEC 7).
+"""The console message catalogue: which lines each machine event writes, per dialect (docs/logs.md).
 
 The phone machine emits structured ``Log(event, fields)`` effects; this table
 turns an event into the lines a real phone of that dialect prints. Texts marked
@@ -21,8 +21,8 @@ import attrs
 JAVA79XX = "java79xx"
 ENTERPRISE = "enterprise"
 
-S1 = "Cisco TAC 213407 (reference-logs S1)"
-SEED = "Cisco TAC 118893, the seed (reference-logs S2/S3)"
+S1 = 'Cisco TAC 213407 "Migrate Phones Between Secure Clusters"'
+SEED = 'Cisco TAC 118893 "Migrate CUCM Mixed Mode with Tokenless CTL"'
 
 
 @attrs.frozen
@@ -68,7 +68,7 @@ CATALOGUE: Mapping[str, Mapping[str, tuple[Line, ...]]] = {
         JAVA79XX: (Line("ERR", "CFGD", "tftpGetFile: [{name}] failed: {reason}"),),
         ENTERPRISE: (Line("ERR", "dgetfile({pid})", "XXTP failed [{name}]: {reason}"),),
     },
-    # The seed's 7975 prints these two lines when it turns to TVS about an unknown signer ...
+    # Cisco TAC 118893's 7975 prints these two lines when it turns to TVS about an unknown signer ...
     "tvs.request": {
         JAVA79XX: (
             _real("NOT", "SECD", "setupSocketToTvsProxy: Connected to TVS proxy server", SEED),
@@ -76,7 +76,7 @@ CATALOGUE: Mapping[str, Mapping[str, tuple[Line, ...]]] = {
         ),
         ENTERPRISE: (),
     },
-    # ... and these four once TVS has vouched and the new list is in (the cache flush, SPEC 4.2).
+    # ... and these four once TVS has vouched and the new list is in (the cache flush, docs/phone.md).
     "tvs.cache_flushed": {
         JAVA79XX: (
             _real("NOT", "SECD", "clpTvsInit: Client message received on TVS proxy socket", SEED),

@@ -1,6 +1,6 @@
-"""Reading console logs: the three dialects of SPEC 7, one record per entry.
+"""Reading console logs: the three dialects of docs/logs.md, one record per entry.
 
-Dialects (SPEC 7; real samples in ``logs/real/``):
+Dialects (docs/logs.md; real samples in ``logs/real/``):
 
 ``java79xx``   7900-series Java phones (SCCP/SIP 9.x)::
 
@@ -41,7 +41,7 @@ How lines become entries (what ``parse`` returns):
   ``message`` (other fields ``None``), unless ``unwrap=True``: then a line that follows an
   entry is taken as the rest of that entry broken by a web page's line wrapping, and is
   joined to its message with one space (blank lines in between are passed over). That is
-  how the seed document's wrapped entries read back whole; it is not the default because
+  how the wrapped entries of Cisco TAC 118893's Japanese edition read back whole; it is not the default because
   it would also swallow foreign lines that happen to follow an entry.
 
 ``check`` lists the lines that do not read in any dialect: exactly the lines that produce
@@ -72,10 +72,10 @@ __all__ = [
     "parse",
 ]
 
-#: The dialect names of SPEC 7, as they appear in the ``dialect`` field.
+#: The dialect names of docs/logs.md, as they appear in the ``dialect`` field.
 DIALECTS = ("java79xx", "enterprise", "cucm-tvs")
 
-#: Phone severity words (SPEC 7 lists these five; the table is the one place to extend).
+#: Phone severity words (docs/logs.md lists these five; the table is the one place to extend).
 LEVELS = ("NOT", "ERR", "WRN", "INF", "DEB")
 
 #: Level words of the CUCM trace (SDI levels as they are printed; "debug" in every sample).
@@ -88,7 +88,7 @@ _LVL = "|".join(LEVELS)
 _MON = "|".join(MONTHS)
 
 # Each dialect's header, anchored where an entry starts. The process separator of the
-# phone dialects is ":" (optionally followed by one space) or "-" (SPEC 7.1, 7.2).
+# phone dialects is ":" (optionally followed by one space) or "-" (docs/logs.md).
 _JAVA = re.compile(
     rf"(?P<seq>\d+):? (?P<level>{_LVL}) (?P<time>\d\d:\d\d:\d\d\.\d{{1,6}})"
     rf"(?: {{1,2}}(?P<process>[A-Za-z_][\w.]*)(?::[ \t]?|-)| +|$)"
@@ -119,7 +119,7 @@ class NotALogError(PhonetrustError):
 
 @attrs.frozen
 class LogEntry:
-    """One console log entry (SPEC 7). ``line`` is the 1-based line where it starts."""
+    """One console log entry (docs/logs.md). ``line`` is the 1-based line where it starts."""
 
     line: int
     dialect: str | None
@@ -138,7 +138,7 @@ class LogEntry:
         return cls(line, None, None, None, None, None, None, None, None, text)
 
     def to_dict(self) -> dict[str, object]:
-        """The ``logs parse --json`` object (DESIGN.md), keys in contract order."""
+        """The ``logs parse --json`` object (docs/logs.md), keys in contract order."""
         return {
             "line": self.line,
             "dialect": self.dialect,
@@ -276,7 +276,7 @@ def iter_entries(lines: Iterable[str], *, unwrap: bool = False) -> Iterator[LogE
 
 
 def parse(text: str, *, unwrap: bool = False) -> list[LogEntry]:
-    """All entries of a console log (SPEC 7); see the module docstring for the rules."""
+    """All entries of a console log (docs/logs.md); see the module docstring for the rules."""
     return list(iter_entries(text.splitlines(), unwrap=unwrap))
 
 

@@ -1,4 +1,4 @@
-"""A phone's console: machine ``Log`` effects written as the model's dialect (SPEC 7).
+"""A phone's console: machine ``Log`` effects written as the model's dialect (docs/logs.md).
 
 The machine says what happened (``Log("tvs.cache_flushed")``); the catalogue
 (``phone.console.catalogue``) says which lines that is in the model's dialect; the
@@ -17,7 +17,7 @@ from phone.console.writers import ConsoleLog
 from phone.firmware.machine import Log
 from phone.firmware.models import PhoneModel
 
-#: (pid, tid) per process on firmware that prints them, e.g. "(346:1887) SECUREAPP-…" (issue 3's sample).
+#: (pid, tid) per process on firmware that prints them, e.g. "(346:1887) SECUREAPP-…" (the 8861 of Cisco TAC 213407).
 _ENTERPRISE_THREADS = {"SECUREAPP": (346, 1887), "downd": (212, 212), "JAVA": (520, 733)}
 
 

@@ -1,4 +1,4 @@
-"""The TVS server's trace: ``phone.console.writers.TvsTrace`` made safe for a server (SPEC 7.3).
+"""The TVS server's trace: ``phone.console.writers.TvsTrace`` made safe for a server (docs/logs.md).
 
 ``console.TvsTrace`` renders CUCM's ``HH:MM:SS.mmm | debug text`` lines and refuses text
 that would not read back as one entry. A server traces text that comes from the network

@@ -1,4 +1,4 @@
-"""Console writers: the lines an emulated phone or the emulated CUCM TVS prints (SPEC 7).
+"""Console writers: the lines an emulated phone or the emulated CUCM TVS prints (docs/logs.md).
 
 Each writer is a structlog pipeline: processors stamp the per-console sequence number and
 the time from an injected clock, and a renderer turns the event into one line of the
@@ -49,7 +49,7 @@ __all__ = ["Clock", "ConsoleLog", "TvsTrace", "UnrenderableMessage"]
 Clock = Callable[[], datetime]
 Sink = Callable[[str], object]
 
-# Process names as the parser reads them back (SPEC 7.1: "SECD", "CVM"; SPEC 7.2 adds a
+# Process names as the parser reads them back (docs/logs.md: "SECD", "CVM"; enterprise phones add a
 # pid in parentheses, "dgetfile(870)").
 _JAVA_PROCESS = re.compile(r"[A-Za-z_][\w.]*")
 _ENTERPRISE_PROCESS = re.compile(r"[A-Za-z_][\w.]*(?:\(\d+\))?")
@@ -118,7 +118,7 @@ def _tvs_time(at: datetime) -> str:
 
 
 class ConsoleLog:
-    """A phone's console in the ``java79xx`` or ``enterprise`` dialect (SPEC 7.1, 7.2).
+    """A phone's console in the ``java79xx`` or ``enterprise`` dialect (docs/logs.md).
 
     ``first_seq`` is the number of the first line; every line takes the next. ``pid_tid``
     adds ``(pid:tid)`` to enterprise lines (newer loads; ``emit`` may override it per line).
@@ -188,7 +188,7 @@ class ConsoleLog:
 
 
 class TvsTrace:
-    """The CUCM TVS detailed trace (SPEC 7.3): ``HH:MM:SS.mmm | debug text``.
+    """The CUCM TVS detailed trace (docs/logs.md): ``HH:MM:SS.mmm | debug text``.
 
     ``indent`` selects the ``|   debug`` layout of some releases. Hex dumps print an untimed
     ``HEX_DUMP: Len = N:`` line, which belongs to the entry written before it, then the bytes

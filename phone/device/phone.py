@@ -86,7 +86,7 @@ class Phone:
         self._persist(before)
 
     def erase(self, *, ctl: bool = True, itl: bool = True) -> None:
-        """The manual CTL/ITL erase from the phone's menu (SPEC 4.3)."""
+        """The manual CTL/ITL erase from the phone's menu (docs/phone.md)."""
         self._event(Erased(ctl=ctl, itl=itl))
 
     def factory_reset(self) -> None:

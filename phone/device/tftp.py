@@ -1,4 +1,4 @@
-"""Fetching one file over TFTP into memory, as a phone does at boot (SPEC 4.1).
+"""Fetching one file over TFTP into memory, as a phone does at boot (docs/phone.md).
 
 ``TftpFetcher(host, port).fetch(name)`` makes one read request and always
 returns a FetchResult; nothing the network or the server does makes it raise:
@@ -6,7 +6,7 @@ returns a FetchResult; nothing the network or the server does makes it raise:
 - ``found``: the whole file is in ``data`` (in memory; nothing is written to disk,
   and a download that does not complete leaves no data at all);
 - ``not_found``: the server answered error 1 "File not found" before sending any
-  data, as CUCM does for CTLSEP<MAC>.tlv outside mixed mode (SPEC 4.1);
+  data, as CUCM does for CTLSEP<MAC>.tlv outside mixed mode (docs/phone.md);
 - ``timed_out``: no answer after ``retries`` resends, each followed by a wait of
   ``timeout`` seconds, or the download was still not complete when its
   ``deadline`` passed (a server that drips blocks ends here too);

@@ -4,7 +4,7 @@
 result into the machine's FileFetched / FileMissing / FileFailed events;
 ``TvsTransport`` sends one TVS request with ``phone.device.tvs`` and turns the
 result into TvsAnswered / TvsFailed, mapping each client outcome to the
-failure kinds the machine's fall-back decision needs (SPEC 3.2).
+failure kinds the machine's fall-back decision needs (docs/tvs.md).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class TftpTransport:
         return FileFailed(request.name, f"{result.status.value}: {result.reason}")
 
 
-#: The TVS client's outcomes as the machine's failure kinds (SPEC 3.2: only a server
+#: The TVS client's outcomes as the machine's failure kinds (docs/tvs.md: only a server
 #: that drops the request or answers nothing useful is worth the type-1 fall-back).
 _FAILURES = {
     Outcome.REFUSED: TvsFailure.UNREACHABLE,
@@ -70,7 +70,7 @@ _FAILURES = {
 
 
 def tvs_request(ask: AskTvs, request_id: int) -> TvsMessage:
-    """The TVS message an AskTvs effect stands for (SPEC 3.2)."""
+    """The TVS message an AskTvs effect stands for (docs/tvs.md)."""
     if ask.message_type == QUERY_CERT_REQ:
         return TvsMessage.query_request(request_id, ask.device_name, ask.subject or "", ask.issuer or "",
                                         ask.serial or b"")
@@ -101,7 +101,7 @@ def tvs_event(result: TvsResult) -> TvsAnswered | TvsFailed:
 class TvsTransport:
     """AskTvs effects over TLS with the model's TLS versions (and the phone's LSC when given)."""
 
-    #: Real phones number their requests 1001, 1002, … (the request id of SPEC 3.2's exchange).
+    #: Real phones number their requests 1001, 1002, … (the request id of the exchange in Cisco TAC 213407).
     FIRST_REQUEST_ID = 1001
 
     def __init__(self, model: PhoneModel, *, client_cert: Path | None = None, client_key: Path | None = None,

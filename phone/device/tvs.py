@@ -1,4 +1,4 @@
-"""The phone's TVS client: one request, one TLS connection, pinned server (SPEC 3.1, 4.4).
+"""The phone's TVS client: one request, one TLS connection, pinned server (docs/tvs.md).
 
 The phone accepts a TVS server only when the certificate it presents is, byte
 for byte, one of the TVS-role (21) certificates of its ITL; no host name
@@ -6,7 +6,7 @@ check, no CA. A server that is not pinned is refused before a single byte of
 the request is written. Members of the configuration's ``<TVS>`` list are
 tried in priority order (lower first); each attempt is recorded with an
 ``Outcome`` that tells apart what the phone state machine needs to decide its
-strategy (SPEC 3.2: fall back from QUERY to CERT_VERIFICATION when a server
+strategy (docs/tvs.md: fall back from QUERY to CERT_VERIFICATION when a server
 drops the connection or answers nothing useful):
 
 - ``dropped``: the server closed the connection without a byte of answer
@@ -52,7 +52,7 @@ class Outcome(str, enum.Enum):
     MALFORMED = "malformed"                  # truncated, undecodable or mismatched answer
 
 
-#: Outcomes after which the next member is tried. OPEN (SPEC 4.4 says only
+#: Outcomes after which the next member is tried. OPEN (docs/tvs.md says only
 #: "fail over to the next"): by default every failure, answers never.
 DEFAULT_FAILOVER = frozenset(outcome for outcome in Outcome if outcome is not Outcome.ANSWERED)
 
@@ -61,7 +61,7 @@ DEFAULT_FAILOVER = frozenset(outcome for outcome in Outcome if outcome is not Ou
 class TvsClientSettings:
     """Per-model and per-lab settings of the client."""
 
-    #: TLS versions the phone model speaks (SPEC 5), e.g. ("1.0",) for a 7965.
+    #: TLS versions the phone model speaks (docs/models.md), e.g. ("1.0",) for a 7965.
     tls_versions: tuple[str, ...] = attrs.field(default=("1.2",), converter=tuple)
     connect_timeout: float = 5.0
     handshake_timeout: float = 5.0
@@ -76,7 +76,7 @@ class TvsClientSettings:
 
 @attrs.frozen
 class TvsAttempt:
-    """One connection to one member (the ``tvs_requests`` rows of DESIGN's ``phone boot --json``)."""
+    """One connection to one member (the ``tvs_requests`` rows of ``phone boot --json``, docs/phone.md)."""
 
     server: str
     type: int
@@ -126,7 +126,7 @@ def _prepare(request: TvsMessage, pinned: Collection[bytes]) -> tuple[bytes, fro
     pins = frozenset(bytes(der) for der in pinned)
     if not pins:
         raise UsageError("no TVS certificate to pin: TVS is used only when the ITL holds a TVS record"
-                         " (SPEC 4.2)")
+                         " (docs/phone.md)")
     return request.encode(), pins
 
 

@@ -1,4 +1,4 @@
-"""The phone's trust state machine, sans I/O (SPEC 4).
+"""The phone's trust state machine, sans I/O (docs/phone.md).
 
 Rules of this module, in the manner of h11:
 
@@ -6,7 +6,7 @@ Rules of this module, in the manner of h11:
   machine (a new frozen value) and the effects to carry out. Nothing here
   touches sockets, files, threads or clocks; ``now`` (Unix seconds) is only
   used for the TVS cache's expiry.
-- One boot walks SPEC 4.1's steps. The table below is the whole flow:
+- One boot walks the steps of docs/phone.md, "The boot". The table below is the whole flow:
 
     step            effect on entry            FileFetched               FileMissing / FileFailed
     CTL             Fetch CTLSEP<dev>.tlv      assess the CTL            -> ITL_DEVICE
@@ -20,7 +20,7 @@ Rules of this module, in the manner of h11:
   A model without CTL support starts at ITL_DEVICE; one without ITL support
   skips both ITL steps; the signed configuration is asked for only when a
   trust list is installed (after this boot's own updates).
-- Assessing a file applies the SPEC 4.2 table of ``phone.firmware.trust``: accept,
+- Assessing a file applies the docs/phone.md table of ``phone.firmware.trust``: accept,
   reject, or ask TVS. TVS is asked with QUERY_CERT_REQ (type 3); when the
   server drops the connection, times out after the request or answers nothing
   useful, and the setting ``tvs_fallback_to_verify`` is on, once more with
@@ -180,7 +180,7 @@ class TvsFailure(Enum):
 
     @property
     def worth_a_fallback(self) -> bool:
-        """SPEC 3.2: a server that does not understand QUERY drops the connection or answers nothing useful."""
+        """docs/tvs.md: a server that does not understand QUERY drops the connection or answers nothing useful."""
         return self in (TvsFailure.DROPPED, TvsFailure.TIMEOUT, TvsFailure.MALFORMED)
 
 
@@ -193,7 +193,7 @@ class TvsFailed:
 
 @attrs.frozen
 class Erased:
-    """The manual erase from the phone's menu (SPEC 4.3)."""
+    """The manual erase from the phone's menu (docs/phone.md)."""
 
     ctl: bool = True
     itl: bool = True
@@ -201,7 +201,7 @@ class Erased:
 
 @attrs.frozen
 class FactoryReset:
-    """Hold # at power-up, 123456789*0#: everything goes (SPEC 4.3)."""
+    """Hold # at power-up, 123456789*0#: everything goes (docs/phone.md)."""
 
 
 Event = Union[Booted, FileFetched, FileMissing, FileFailed, TvsAnswered, TvsFailed, Erased, FactoryReset]
@@ -253,7 +253,7 @@ class Keep:
 
 @attrs.frozen
 class Show:
-    """A status message on the phone's screen (SPEC 4.3)."""
+    """A status message on the phone's screen (docs/phone.md)."""
 
     event: str
     text: str
@@ -292,7 +292,7 @@ class FileResult:
     via: str | None = None
 
 
-#: SPEC 4.3: DeviceTLInfo alarm status codes.
+#: docs/phone.md: DeviceTLInfo alarm status codes.
 DEVICE_TL_STATUS = {
     1: "TL_SUCCESS",
     2: "CTL_INITIAL_SUCCESS",
@@ -308,7 +308,7 @@ DEVICE_TL_STATUS = {
 
 @attrs.frozen
 class DeviceTLInfo:
-    """The alarm a phone raises after its trust-list downloads (SPEC 4.3)."""
+    """The alarm a phone raises after its trust-list downloads (docs/phone.md)."""
 
     status: int
     ctl_checksum: str | None = None
@@ -442,8 +442,8 @@ class PhoneMachine:
         return self._config_step()
 
     def _config_step(self) -> Step:
-        """SPEC 4.1: the signed configuration once a trust list is installed; with only a rollback
-        ITL the phone takes unsigned configurations again (SPEC 4.2), so it asks for the plain one."""
+        """docs/phone.md: the signed configuration once a trust list is installed; with only a rollback
+        ITL the phone takes unsigned configurations again (docs/phone.md), so it asks for the plain one."""
         trusted = self.flash.trusted()
         if trusted.ctl is None and trusted.rollback and self.model.settings.rollback_itl_accepts_unsigned_config:
             return Step.CONFIG_PLAIN
@@ -684,7 +684,7 @@ class PhoneMachine:
         return self.model.message(event, **fields) or event
 
     def _show(self, event: str, out: list[Effect], **fields: str) -> PhoneMachine:
-        """Put a status message on the screen and in the boot report (SPEC 4.3)."""
+        """Put a status message on the screen and in the boot report (docs/phone.md)."""
         text = self._text(event, **fields)
         out.append(Show(event, text))
         return attrs.evolve(self, report=attrs.evolve(self.report, status_messages=self.report.status_messages + (text,)))
@@ -700,7 +700,7 @@ class PhoneMachine:
         return machine
 
     def _closing_messages(self) -> list[str]:
-        """SPEC 4.3: the screen's verdict on this boot's trust lists."""
+        """docs/phone.md: the screen's verdict on this boot's trust lists."""
         report, trusted = self.report, self.flash.trusted()
         if report.ctl_change == "failed":
             return [event for event in ("update_failed", "ctl_update_failed") if self.model.message(event)]
@@ -720,7 +720,7 @@ class PhoneMachine:
         return [event for event in events if self.model.message(event)]
 
     def _device_tl_info(self) -> DeviceTLInfo | None:
-        """SPEC 4.3 DeviceTLInfo status for this boot (None when the phone holds and got no list)."""
+        """docs/phone.md DeviceTLInfo status for this boot (None when the phone holds and got no list)."""
         report, trusted = self.report, self.flash.trusted()
         ctl, itl = report.ctl_change, report.itl_change
         if ctl is None and itl is None and not trusted.any_list:
@@ -752,7 +752,7 @@ class PhoneMachine:
         if not what:
             return self
         if not self.model.separate_erase and event.ctl != event.itl:
-            what = "CTL and ITL"  # 78xx/88xx: "Security settings" removes both (SPEC 4.3)
+            what = "CTL and ITL"  # 78xx/88xx: "Security settings" removes both (docs/phone.md)
             event = Erased(ctl=True, itl=True)
         out.append(Show("erasing", self._text("erasing")))
         out.append(Log("erase", {"what": what}))
@@ -766,7 +766,7 @@ def _fresh(cache: tuple[CachedCertificate, ...], now: float) -> tuple[CachedCert
 
 
 def describe_installed(machine: PhoneMachine, item: Item) -> dict[str, object]:
-    """The JSON view of an installed list: installed, md5, sha1, signer_serial (DESIGN.md)."""
+    """The JSON view of an installed list: installed, md5, sha1, signer_serial (a stable JSON contract)."""
     data = machine.flash.ctl if item is Item.CTL else machine.flash.itl
     parsed = _parse_or_none(data)
     if parsed is None:

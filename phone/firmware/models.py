@@ -1,4 +1,4 @@
-"""Phone models: what each Cisco phone's firmware does on its trust side (SPEC 5).
+"""Phone models: what each Cisco phone's firmware does on its trust side (docs/models.md).
 
 The catalogue is data, not code: one TOML file per model family in the
 repository's top-level ``models/`` folder (shipped inside the wheel, found
@@ -51,20 +51,20 @@ __all__ = [
 #: Environment variable naming extra model folders (os.pathsep-separated).
 ENV_VAR = "PHONETRUST_MODELS"
 
-#: Digest names a firmware may verify on trust-list and .sgn signatures (SPEC 2.2).
+#: Digest names a firmware may verify on trust-list and .sgn signatures (docs/trust-lists.md).
 DIGESTS = ("sha1", "sha256", "sha512")
-#: TLS versions, oldest first (SPEC 3.1).
+#: TLS versions, oldest first (docs/tvs.md).
 TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
-#: RSA key sizes a trust list can be signed with (SPEC 2.2: 64..512-byte signatures).
+#: RSA key sizes a trust list can be signed with (docs/trust-lists.md: 64..512-byte signatures).
 RSA_KEY_SIZES = (512, 1024, 2048, 3072, 4096)
-#: Checksums a phone's Trust List screen can show (SPEC 2.8, 4.3).
+#: Checksums a phone's Trust List screen can show (docs/trust-lists.md, docs/phone.md).
 CHECKSUMS = ("md5", "sha1")
-#: Console log dialects of SPEC 7 that a phone writes.
+#: Console log dialects of docs/logs.md that a phone writes.
 LOG_DIALECTS = ("java79xx", "enterprise")
 #: Device-name prefixes: SEP<MAC> for phones, CSF<id> for Jabber.
 DEVICE_PREFIXES = ("SEP", "CSF")
 
-#: Status-message events (SPEC 4.3) and when the phone shows each. A model's
+#: Status-message events (docs/phone.md) and when the phone shows each. A model's
 #: ``messages`` table maps some of these to its own wording (``false`` drops
 #: one the family defines); ``{file}`` in a text is replaced by a file name.
 MESSAGE_EVENTS: Mapping[str, str] = MappingProxyType({
@@ -104,7 +104,7 @@ def _fold(name: str) -> str:
 
 @attrs.frozen
 class PhoneModel:
-    """One phone model's trust-side capabilities and texts (SPEC 4, 5).
+    """One phone model's trust-side capabilities and texts (docs/phone.md, docs/models.md).
 
     Read ``docs/models.md`` for each field's meaning and sources.
     """
@@ -136,13 +136,13 @@ class PhoneModel:
     tls_versions: tuple[str, ...]
     #: Checksum shown on the Trust List screen: "md5", "sha1" or None (no screen).
     checksum: str | None
-    #: Console log dialect (SPEC 7): "java79xx", "enterprise" or None (none known).
+    #: Console log dialect (docs/logs.md): "java79xx", "enterprise" or None (none known).
     log_dialect: str | None
-    #: Menu path of the manual CTL/ITL erase (SPEC 4.3), None if there is none.
+    #: Menu path of the manual CTL/ITL erase (docs/phone.md), None if there is none.
     erase_menu: str | None
     #: True if CTL and ITL are erased one at a time; False if one reset removes both.
     separate_erase: bool
-    #: How to factory-reset the device (SPEC 4.3), None if not applicable.
+    #: How to factory-reset the device (docs/phone.md), None if not applicable.
     factory_reset: str | None
     #: Status texts keyed by MESSAGE_EVENTS; events a model lacks are absent.
     messages: Mapping[str, str] = attrs.field(converter=lambda texts: MappingProxyType(dict(texts)),
@@ -151,14 +151,14 @@ class PhoneModel:
     firmware: str | None
     #: Documents behind the values (URLs or titles); the TOML comments say which value each backs.
     sources: tuple[str, ...]
-    #: How this model resolves the SPEC's OPEN points.
+    #: How this model resolves the points Cisco's documents leave open.
     settings: TrustSettings
     #: The file the model was loaded from (not part of equality).
     origin: str = attrs.field(default="", eq=False)
 
     @property
     def security_by_default(self) -> bool:
-        """Same as ``supports_itl``: the model is SBD-capable (SPEC 1)."""
+        """Same as ``supports_itl``: the model is SBD-capable (Cisco TAC 116232)."""
         return self.supports_itl
 
     def verifies_digest(self, digest: str) -> bool:
@@ -185,7 +185,7 @@ class PhoneModel:
         return text.format_map(fields) if text is not None else None
 
     def trust_list_checksum(self, data: bytes) -> str | None:
-        """The checksum of a CTL/ITL as this model's Trust List screen shows it (SPEC 2.8)."""
+        """The checksum of a CTL/ITL as this model's Trust List screen shows it (docs/trust-lists.md)."""
         return hashlib.new(self.checksum, data).hexdigest() if self.checksum else None
 
     def device_name(self, device_id: str) -> str:
@@ -204,7 +204,7 @@ class PhoneModel:
         return f"{self.device_prefix}{text}"
 
     def tvs_device_name(self, device_id: str) -> str:
-        """TVS DEVICE_NAME text (SPEC 3.2): ``CP-8861-SEPB000B4BA0AEE``."""
+        """TVS DEVICE_NAME text (docs/tvs.md): ``CP-8861-SEPB000B4BA0AEE``."""
         return f"{self.device_type}-{self.device_name(device_id)}"
 
     def to_json(self) -> dict[str, Any]:
@@ -424,9 +424,9 @@ def _model_from_tables(path: Path, family: str, family_sources: tuple[str, ...],
         values["device_type"] = name
     if values["supports_tvs"] and not values["supports_itl"]:
         raise ModelFileError(path, where, "supports_tvs = true needs supports_itl = true "
-                             "(SPEC 4.2: TVS is reached only through the ITL's TVS records)")
+                             "(docs/phone.md: TVS is reached only through the ITL's TVS records)")
     if "sha1" not in values["digests"]:
-        raise ModelFileError(path, where, "digests: must include 'sha1' (SPEC 5: every phone verifies SHA-1)")
+        raise ModelFileError(path, where, "digests: must include 'sha1' (docs/models.md: every phone verifies SHA-1)")
     if values["supports_tvs"] and not values["tls_versions"]:
         raise ModelFileError(path, where, "tls_versions: a TVS-capable model needs at least one TLS version")
     return PhoneModel(name=name, family=family, origin=str(path),

@@ -6,7 +6,7 @@ nothing new; ``failed``: a download or exchange did not complete. A rejection
 also says whether the phone now needs its lists erased by hand: when the cause
 is one the cluster side cannot fix (the phone has no TVS path to the new
 signer, or no longer trusts the TVS server), as for the 7940 after a
-CallManager regeneration under a tokenless CTL (the seed, SPEC 5).
+CallManager regeneration under a tokenless CTL (Cisco TAC 118893, docs/models.md).
 """
 
 from __future__ import annotations

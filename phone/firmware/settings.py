@@ -1,6 +1,6 @@
-"""Trust settings: every OPEN point of the SPEC that decides how a phone behaves.
+"""Trust settings: every point public Cisco material leaves open that decides how a phone behaves.
 
-Public material does not settle these points (SPEC.md marks them OPEN), so
+Public Cisco material does not settle these points (docs/models.md), so
 each one is a named setting with a documented default instead of a silent
 guess in the code. A model file can override any of them for a whole family
 (``[defaults.settings]``) or for one model (``[models.NAME.settings]``); see
@@ -65,87 +65,87 @@ def _byte(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
 
 @attrs.frozen
 class TrustSettings:
-    """How a phone resolves the points the SPEC leaves OPEN.
+    """How a phone resolves the points public Cisco material leaves open.
 
     Every default below is the project's documented choice; docs/models.md
     gives the reasoning at more length.
     """
 
-    #: SPEC 4.2 (OPEN). A first CTL or ITL is taken on trust ("leap of faith"),
+    #: docs/phone.md (OPEN). A first CTL or ITL is taken on trust ("leap of faith"),
     #: but must still parse and verify against its own SAST record. True: a
     #: file whose signature does not verify with its own SAST is rejected even
     #: on an empty phone. Default True: accepting garbage would give a trusted
     #: result from bad input, and no public log shows a phone doing so.
     first_list_requires_own_signature: bool = attrs.field(default=True, validator=_boolean)
 
-    #: SPEC 4.2 (OPEN). An ITL is installed and the first CTL arrives:
+    #: docs/phone.md (OPEN). An ITL is installed and the first CTL arrives:
     #: "trust" takes it on trust as a pre-SBD phone would; "verify" checks its
     #: signer against the ITL, then TVS. Default "trust": it is what a cluster
-    #: move to mixed mode looks like on every published phone (SPEC 6:
+    #: move to mixed mode looks like on every published phone (Cisco TAC 118893:
     #: "first CTL accepted on trust").
     first_ctl_with_itl: str = attrs.field(default="trust", validator=_first_ctl_policy)
 
-    #: SPEC 4.2 (OPEN, default on). A TVS answer about a trust-list signer
+    #: docs/phone.md (OPEN, default on). A TVS answer about a trust-list signer
     #: counts only when it is STATUS 0 *and* lists role SAST (0). Default True:
-    #: every published answer for a trust-list signer carried role 0 (SPEC 3.3),
+    #: every published answer for a trust-list signer carried role 0 (docs/tvs.md),
     #: and a CallManager-trust-only certificate must not sign trust lists.
     tvs_answer_requires_sast_role: bool = attrs.field(default=True, validator=_boolean)
 
-    #: SPEC 3.2. After a failed QUERY_CERT_REQ (type 3), retry once with
+    #: docs/tvs.md. After a failed QUERY_CERT_REQ (type 3), retry once with
     #: CERT_VERIFICATION_REQ (type 1) carrying the certificate of the new
     #: file's own SAST record. Default True: usecallmanager's tvsd answers only
     #: type 1 and drops anything else; CUCM answers type 3 first, so the
     #: fallback never changes a CUCM outcome.
     tvs_fallback_to_verify: bool = attrs.field(default=True, validator=_boolean)
 
-    #: SPEC 2.6 (OPEN as a firmware rule). Most SAST records one trust list
+    #: docs/trust-lists.md (OPEN as a firmware rule). Most SAST records one trust list
     #: may hold; None = not enforced. usecallmanager's phones rule is 2.
     #: Default None: no Cisco document states the limit, and CUCM's own files
     #: (two eTokens, or publisher + ITLRecovery) never exceed it anyway.
     max_sast_records: int | None = attrs.field(default=None, validator=_optional_positive_int)
 
-    #: SPEC 2.4. Largest ITL (bytes) a phone loads; None = not enforced.
+    #: docs/trust-lists.md. Largest ITL (bytes) a phone loads; None = not enforced.
     #: Default 65535: HEADERLENGTH/RECORDLENGTH are 16-bit and Cisco documents
     #: that an ITL over 64 KB (about 39 certificates) fails to load.
     max_itl_bytes: int | None = attrs.field(default=65535, validator=_optional_positive_int)
 
-    #: SPEC 4.2. With a "rollback" ITL installed (empty TVS/TFTP entries, served
+    #: docs/phone.md. With a "rollback" ITL installed (empty TVS/TFTP entries, served
     #: when "Prepare Cluster for Rollback to pre-8.0" is on) the phone accepts
     #: any new ITL and unsigned configuration files. Default True: documented
     #: in the CUCM security guide.
     rollback_itl_accepts_unsigned_config: bool = attrs.field(default=True, validator=_boolean)
 
-    #: SPEC 2.7 (OPEN: not documented). A signed configuration is applied only
+    #: docs/trust-lists.md (OPEN: not documented). A signed configuration is applied only
     #: when the FILENAME its header signs is the file the phone asked for
     #: (``SEP<MAC>.cnf.xml.sgn``). Default True: CUCM and usecallmanager's tool
     #: both write that name, and without the check another phone's configuration,
     #: signed by the same TFTP key, would be applied.
     signed_config_name_must_match: bool = attrs.field(default=True, validator=_boolean)
 
-    #: SPEC 4.2. Keep TVS answers for their TTL ("TVS added cert to TVS cache -
+    #: docs/phone.md. Keep TVS answers for their TTL ("TVS added cert to TVS cache -
     #: expires in 24 hours"). Default True: seen in the 8861 log (reference S1).
     tvs_cache: bool = attrs.field(default=True, validator=_boolean)
 
-    #: SPEC 4.2. Empty the TVS cache once a trust list has been updated.
+    #: docs/phone.md. Empty the TVS cache once a trust list has been updated.
     #: Default True: the 7975 logs show "TVS Certificate cache flush request"
-    #: right after the TVS exchange (seed, reference S2/S3).
+    #: right after the TVS exchange (Cisco TAC 118893).
     flush_tvs_cache_after_update: bool = attrs.field(default=True, validator=_boolean)
 
-    #: SPEC 2.2 (OPEN: code 2 never seen). The DIGESTALGORITHM byte read as
+    #: docs/trust-lists.md (OPEN: code 2 never seen). The DIGESTALGORITHM byte read as
     #: SHA-256. Default 2: between SHA-1 = 1 and SHA-512 = 3, as usecallmanager's
     #: tool writes it.
     sha256_digest_code: int = attrs.field(default=2, validator=_byte)
 
-    #: SPEC 3.1. Seconds to wait for a TVS server (connect, handshake, answer)
+    #: docs/tvs.md. Seconds to wait for a TVS server (connect, handshake, answer)
     #: before failing over to the next one. Default 10.0: a project choice,
     #: long enough for a loaded CUCM, short enough for a fleet run.
     tvs_timeout_seconds: float = attrs.field(default=10.0, validator=_positive_number)
 
-    #: SPEC 4.1. Seconds to wait for each TFTP packet. Default 5.0: tftpy's own
+    #: docs/phone.md. Seconds to wait for each TFTP packet. Default 5.0: tftpy's own
     #: default and the usual TFTP client value.
     tftp_timeout_seconds: float = attrs.field(default=5.0, validator=_positive_number)
 
-    #: SPEC 4.1. Retransmissions of a TFTP request before the file counts as
+    #: docs/phone.md. Retransmissions of a TFTP request before the file counts as
     #: unreachable. Default 3: a project choice (a phone's exact count is not
     #: published).
     tftp_retries: int = attrs.field(default=3, validator=_non_negative_int)

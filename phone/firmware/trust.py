@@ -1,12 +1,12 @@
-"""What a phone trusts, and the acceptance rules of SPEC 4.2 as a table.
+"""What a phone trusts, and the acceptance rules of docs/phone.md as a table.
 
-Each row of ``RULES`` is one row of SPEC 4.2: which installed list may vouch for
+Each row of ``RULES`` is one row of docs/phone.md: which installed list may vouch for
 a new file's signer (and with which roles), whether the file may be taken on
 trust (the "leap of faith" of a phone with nothing installed), and which roles
 a TVS answer must carry when TVS is asked instead. ``assess`` picks the row for
 the phone's situation and evaluates it; nothing here does I/O or reads a clock.
 
-Checks made for every file, whatever the row (SPEC 2.4, 2.6, 5):
+Checks made for every file, whatever the row (docs/trust-lists.md, docs/models.md):
 the digest must be one the model verifies, the signing key a size it handles,
 an ITL no larger than the model's limit, and (when the setting is on) no more
 SAST records than the model accepts.
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 SAST_ONLY = frozenset({Role.SAST})
 TFTP_ROLES = frozenset({Role.TFTP, Role.CCM_TFTP})
-#: The roles an ITL's signer holds in a CTL (SPEC 2.6): the TFTP node's CallManager
+#: The roles an ITL's signer holds in a CTL (docs/trust-lists.md): the TFTP node's CallManager
 #: certificate (CCM+TFTP, or TFTP on a TFTP-only node) before 12.0, ITLRecovery
 #: (SAST) from 12.0. A CAPF, TVS or APP-SERVER record is "present in the CTL" too,
 #: but its key must not replace the ITL (and with it the TVS records the phone pins).
@@ -66,7 +66,7 @@ class Voucher:
 
 @attrs.frozen
 class Rule:
-    """One row of SPEC 4.2."""
+    """One row of docs/phone.md."""
 
     name: str
     situation: str
@@ -103,7 +103,7 @@ RULES = {
 
 @attrs.frozen
 class CachedCertificate:
-    """A TVS answer the phone may reuse until ``expires`` (Unix time; SPEC 4.2 TTL cache)."""
+    """A TVS answer the phone may reuse until ``expires`` (Unix time; docs/phone.md TTL cache)."""
 
     certificate: bytes
     roles: frozenset[int]
@@ -116,7 +116,7 @@ class CachedCertificate:
 
 
 def is_rollback_itl(itl: TrustList | None) -> bool:
-    """The ITL served with "Prepare Cluster for Rollback to pre-8.0": no TVS and no TFTP entries (SPEC 4.2)."""
+    """The ITL served with "Prepare Cluster for Rollback to pre-8.0": no TVS and no TFTP entries (docs/phone.md)."""
     if itl is None:
         return False
     return not any(record.function in (Role.TVS, Role.TFTP, Role.CCM_TFTP, Role.CCM) for record in itl.records)
@@ -142,7 +142,7 @@ class Trusted:
         return is_rollback_itl(self.itl)
 
     def tvs_certificates(self) -> tuple[bytes, ...]:
-        """Certificates of the ITL's TVS records: the only servers a phone talks TVS to (SPEC 3.1)."""
+        """Certificates of the ITL's TVS records: the only servers a phone talks TVS to (docs/tvs.md)."""
         if self.itl is None:
             return ()
         return tuple(r.certificate for _, r in self.itl.records_with_role(Role.TVS) if r.certificate)
@@ -163,7 +163,7 @@ class Trusted:
 
 
 def rule_for(item: Item, trusted: Trusted, model: PhoneModel, *, signed: bool = True) -> Rule:
-    """The SPEC 4.2 row that applies to a new ``item`` given what is installed."""
+    """The docs/phone.md row that applies to a new ``item`` given what is installed."""
     if item is Item.CONFIG:
         if signed:
             return RULES["signed-config"]
@@ -252,7 +252,7 @@ def _key_problem(key: PublicKey, model: PhoneModel) -> str | None:
 
 
 def digest_names(model: PhoneModel) -> dict[int, str]:
-    """DIGESTALGORITHM codes as this model's firmware reads them (SPEC 2.2; code 2 is OPEN)."""
+    """DIGESTALGORITHM codes as this model's firmware reads them (docs/trust-lists.md; code 2 is OPEN)."""
     return {Digest.SHA1: "sha1", model.settings.sha256_digest_code: "sha256", Digest.SHA512: "sha512"}
 
 
@@ -277,7 +277,7 @@ def _vouching_records(listing: TrustList, new: TrustList, roles: frozenset[int] 
 
 
 def file_problem(new: TrustList, item: Item, model: PhoneModel) -> tuple[str, str] | None:
-    """Checks made before any rule (SPEC 2.4 ITL size, 2.6 SAST count, 5 digests): (code, reason) or None."""
+    """Checks made before any rule (ITL size, SAST count, digests: docs/trust-lists.md): (code, reason) or None."""
     settings = model.settings
     if item is Item.ITL and settings.max_itl_bytes is not None and new.length > settings.max_itl_bytes:
         return "too-large", f"the ITL is {new.length} bytes, over the {settings.max_itl_bytes}-byte limit"
@@ -311,7 +311,7 @@ def _signer_record(new: TrustList) -> Record | None:
 
 
 def assess(new: TrustList, item: Item, trusted: Trusted, model: PhoneModel, now: float) -> Assessment:
-    """Decide about a new CTL, ITL or signed configuration (SPEC 4.2)."""
+    """Decide about a new CTL, ITL or signed configuration (docs/phone.md)."""
     rule = rule_for(item, trusted, model)
     problem = file_problem(new, item, model)
     if problem:
@@ -359,7 +359,7 @@ def assess(new: TrustList, item: Item, trusted: Trusted, model: PhoneModel, now:
 
 
 def tvs_unavailable(trusted: Trusted, model: PhoneModel) -> str | None:
-    """Why TVS cannot be asked, or None (SPEC 4.2: only SBD phones, only with a TVS record in the ITL)."""
+    """Why TVS cannot be asked, or None (docs/phone.md: only SBD phones, only with a TVS record in the ITL)."""
     if not model.supports_tvs:
         return f"the {model.name} does not use TVS"
     if not trusted.tvs_certificates():
@@ -376,7 +376,7 @@ def assess_tvs_answer(
     roles: Iterable[int],
     certificate: bytes | None,
 ) -> Assessment:
-    """Decide about a file once TVS has answered about its signer (SPEC 4.2).
+    """Decide about a file once TVS has answered about its signer (docs/phone.md).
 
     The answer must say trusted (STATUS 0), carry a required role (SAST for a
     trust-list signer, when the setting is on), and its certificate must be

@@ -1,10 +1,10 @@
 """A small self-served cluster for fleet tests and benchmarks: one publisher, per-MAC files.
 
 It stands in for the emulated CUCM lab (``phone.lab``) until a fleet can be
-pointed at one: the same files a CUCM 10.5 publisher serves (SPEC 2.6, 4.1) —
+pointed at one: the same files a CUCM 10.5 publisher serves (docs/trust-lists.md, docs/phone.md) —
 ``ITLSEP<MAC>.tlv``, ``CTLSEP<MAC>.tlv`` in mixed mode, ``SEP<MAC>.cnf.xml``
 and its ``.sgn`` — made for any MAC on request, and a TVS server answering from
-a store holding the publisher's CallManager certificate ({0, 2}, SPEC 3.3) and
+a store holding the publisher's CallManager certificate ({0, 2}, docs/tvs.md) and
 from the current CTL.
 
 ``TestbedCluster`` is the cluster as values (no I/O); ``serving_testbed()``
@@ -19,9 +19,9 @@ there::
         testbed.apply("regenerate-callmanager")    # new certificate + utils ctl update CTLFile
         fleet.boot_all("regenerate-callmanager", tftp=testbed.tftp)
 
-``REGENERATE_CALLMANAGER`` is that sequence: the seed's procedure, after which
+``REGENERATE_CALLMANAGER`` is that sequence: Cisco TAC 118893's procedure, after which
 every SBD phone accepts (TVS vouches for the new signer) and a 7940 rejects
-(its CTL must be erased by hand, SPEC 5).
+(its CTL must be erased by hand, docs/models.md).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ _NOT_BEFORE = datetime.datetime(2014, 6, 5, 16, 31, 39, tzinfo=datetime.timezone
 _DEVICE_FILE = re.compile(r"^(CTL|ITL)(SEP[0-9A-F]{12}|CSF[0-9A-Z_]{1,50})\.tlv$|"
                           r"^(SEP[0-9A-F]{12}|CSF[0-9A-Z_]{1,50})\.cnf\.xml(\.sgn)?$")
 
-#: The seed's rehearsal: (step name, cluster change before the step, or None).
+#: Cisco TAC 118893's rehearsal: (step name, cluster change before the step, or None).
 REGENERATE_CALLMANAGER: tuple[tuple[str, str | None], ...] = (
     ("first-boot", None),
     ("mixed-mode", "mixed-mode"),
@@ -64,7 +64,7 @@ def _identity(common_name: str, serial: int, bits: int) -> Identity:
 
 @attrs.define
 class TestbedCluster:
-    """One publisher (CallManager, TVS, CAPF) with a tokenless CTL in mixed mode (SPEC 2.6, 6)."""
+    """One publisher (CallManager, TVS, CAPF) with a tokenless CTL in mixed mode (docs/trust-lists.md, docs/lab.md)."""
 
     __test__ = False  # not a pytest class
 
@@ -85,7 +85,7 @@ class TestbedCluster:
         self.tvs = _identity(f"{PUBLISHER}-tvs", 0x5EED, self.bits)
         self.capf = _identity("CAPF-e41e7d87", 0xCAF, self.bits)
 
-    # -- CUCM operations (SPEC 6) -----------------------------------------------------
+    # -- CUCM operations (docs/lab.md) -----------------------------------------------------
 
     def apply(self, operation: str) -> None:
         if operation == "mixed-mode":

@@ -45,7 +45,7 @@ from phone.device.transports import TftpTransport, TvsTransport
 BOOT_FIELDS = ("step_index", "phone_index", "mac", "model", "outcome", "erase_needed", "through_tvs", "codes",
                "tvs", "files", "error", "start", "tftp_seconds", "tvs_seconds", "total_seconds", "downloads",
                "tvs_requests")
-#: What a scenario step may do to phones before they boot (SPEC 4.3's erase menus, factory reset).
+#: What a scenario step may do to phones before they boot (docs/phone.md erase menus, factory reset).
 PHONE_ACTIONS = ("erase-ctl", "erase-itl", "erase", "factory-reset")
 #: Rows are sent to the parent when this many are ready, or after BATCH_SECONDS.
 BATCH_ROWS = 200
@@ -204,7 +204,7 @@ class Worker:
         return {"boots": sent["rows"], "cpu_seconds": time.process_time() - cpu_before}
 
     def act(self, action: str, models: frozenset[str]) -> int:
-        """A phone action of SPEC 4.3 on every phone of ``models``: erase-ctl, erase-itl, erase, factory-reset."""
+        """A phone action of docs/phone.md on every phone of ``models``: erase-ctl, erase-itl, erase, factory-reset."""
         if action not in PHONE_ACTIONS:
             raise ValueError(f"unknown phone action {action!r}")
         event = FactoryReset() if action == "factory-reset" else Erased(ctl=action in ("erase-ctl", "erase"),

@@ -1,24 +1,24 @@
-"""The files a CUCM cluster produces, built from the lab's description (SPEC 2.6, 2.7, 4.4, 6).
+"""The files a CUCM cluster produces, built from the lab's description (docs/trust-lists.md, docs/tvs.md, docs/lab.md).
 
 Pure functions: the description, the certificates and a timestamp in, a
 ``TrustList`` or bytes out; nothing here reads a file or the clock.
 
-ITL of a TFTP node (SPEC 2.6), in this order:
+ITL of a TFTP node (docs/trust-lists.md), in this order:
   ITLRecovery as SAST (10.0+; the publisher's from 12.0), the node's CallManager
   as SAST and as CCM+TFTP, the TVS certificate of every node (role 21), the
   publisher's CAPF. Signed by the node's CallManager before 12.0, by
   ITLRecovery from 12.0. The rollback ITL ("Prepare Cluster for Rollback to
-  pre-8.0", SPEC 4.2, 6) leaves out the CCM+TFTP and TVS records. The reset
+  pre-8.0", docs/phone.md, docs/lab.md) leaves out the CCM+TFTP and TVS records. The reset
   ITL (``utils itl reset localkey``) is the publisher's ITL signed by the
   release's reset signer (``Release.reset_itl_signer``).
 
-Tokenless CTL (SPEC 2.6, seed): the publisher's CallManager as SAST,
+Tokenless CTL (docs/trust-lists.md, Cisco TAC 118893): the publisher's CallManager as SAST,
 ITLRecovery as SAST from 12.0, then the publisher's CallManager as CCM+TFTP,
 CAPF, and a CCM+TFTP record per subscriber; signed by the publisher's
 CallManager. eToken CTL: the tokens as SAST records in CTL-client style (no
 tag 8, empty DNS name), then the same node records; signed by one token.
 The CTL left after ``set-cluster non-secure-mode``: the tokenless SAST
-records, then a CCM+TFTP record without certificate per node (SPEC 2.3).
+records, then a CCM+TFTP record without certificate per node (docs/trust-lists.md).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from phone.wire.tlv import Record, Role, TrustList
 CTL_FILE = "CTLFile.tlv"
 ITL_FILE = "ITLFile.tlv"
 DEFAULT_CONFIG = "XMLDefault.cnf.xml"
-#: SPEC 4.4: a configuration lists at most five TVS servers.
+#: docs/tvs.md: a configuration lists at most five TVS servers.
 MAX_TVS_MEMBERS = 5
 DEFAULT_TVS_PORT = 2445
 
@@ -109,7 +109,7 @@ def _ctl_node_records(state: LabState, certs: Certificates) -> list[Record]:
 
 
 def build_tokenless_ctl(state: LabState, certs: Certificates, *, timestamp: int) -> TrustList:
-    """``utils ctl set-cluster mixed-mode`` / ``utils ctl update CTLFile`` (SPEC 2.6, 6)."""
+    """``utils ctl set-cluster mixed-mode`` / ``utils ctl update CTLFile`` (docs/trust-lists.md, docs/lab.md)."""
     records = _tokenless_sast(state, certs) + _ctl_node_records(state, certs)
     return build_trust_list(records, certs[state.publisher.name, "CallManager"], filename=CTL_FILE,
                             timestamp=timestamp, digest=state.params.tftp_file_signature_algorithm)
@@ -127,7 +127,7 @@ def build_etoken_ctl(state: LabState, certs: Certificates, tokens: Sequence[Iden
 
 
 def build_non_secure_ctl(state: LabState, certs: Certificates, *, timestamp: int) -> TrustList:
-    """The CTL CUCM leaves after ``utils ctl set-cluster non-secure-mode`` (SPEC 2.3)."""
+    """The CTL CUCM leaves after ``utils ctl set-cluster non-secure-mode`` (docs/trust-lists.md)."""
     records = _tokenless_sast(state, certs)
     records += [make_bare_record(Role.CCM_TFTP, dns_name=node.name, ip_address=node.ip) for node in state.nodes]
     return build_trust_list(records, certs[state.publisher.name, "CallManager"], filename=CTL_FILE,
@@ -135,7 +135,7 @@ def build_non_secure_ctl(state: LabState, certs: Certificates, *, timestamp: int
 
 
 def tvs_members(state: LabState, addresses: Sequence[tuple[str, int]] | None = None) -> tuple[TvsMember, ...]:
-    """The configuration's TVS list: publisher then subscribers, at most five (SPEC 4.4).
+    """The configuration's TVS list: publisher then subscribers, at most five (docs/tvs.md).
 
     ``addresses`` gives each node's (host, port) as a lab server publishes them;
     by default the node addresses on port 2445, as a real cluster's.
@@ -147,13 +147,13 @@ def tvs_members(state: LabState, addresses: Sequence[tuple[str, int]] | None = N
 
 
 def device_config(state: LabState, device: str, members: Sequence[TvsMember]) -> bytes:
-    """``<device>.cnf.xml`` with the cluster's TVS members, CallManager group and CAPF (SPEC 4.4)."""
+    """``<device>.cnf.xml`` with the cluster's TVS members, CallManager group and CAPF (docs/tvs.md)."""
     return render_config(members, device_name=device, capf_servers=(state.publisher.name,),
                          call_managers=tuple(node.name for node in state.nodes))
 
 
 def signed_config(state: LabState, certs: Certificates, node: Node, filename: str, payload: bytes) -> bytes:
-    """``<file>.sgn`` signed by the TFTP node's CallManager (SPEC 2.7), stamped with the last change."""
+    """``<file>.sgn`` signed by the TFTP node's CallManager (docs/trust-lists.md), stamped with the last change."""
     return build_signed_file(payload, certs[node.name, "CallManager"], filename=filename,
                              timestamp=int(state.changed.timestamp()),
                              digest=state.params.tftp_file_signature_algorithm).data
@@ -161,7 +161,7 @@ def signed_config(state: LabState, certs: Certificates, node: Node, filename: st
 
 def tvs_entries(state: LabState, certs: Certificates,
                 uploads: Sequence[tuple[str, bytes]]) -> dict[bytes, tuple[int, ...]]:
-    """The TVS DB cache as SPEC 3.3 observes it: DER certificate -> roles.
+    """The TVS DB cache as docs/tvs.md observes it: DER certificate -> roles.
 
     Every node's CallManager certificate {0, 2}; uploads to Phone-SAST-trust
     {0}, to CallManager-trust {3}, to both {0, 3}.

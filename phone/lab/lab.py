@@ -1,4 +1,4 @@
-"""A CUCM cluster in a folder, and the CUCM operations on it (SPEC 6).
+"""A CUCM cluster in a folder, and the CUCM operations on it (docs/lab.md).
 
 Folder layout (everything a lab is; copy the folder and you copy the lab)::
 
@@ -78,7 +78,7 @@ TVS_DB = "tvs.sqlite3"
 LOCK_FILE = ".lock"
 #: How long an operation waits for another one on the same lab to finish.
 LOCK_TIMEOUT = 30.0
-#: Names of the per-device files a TFTP node generates on request (SPEC 4.1).
+#: Names of the per-device files a TFTP node generates on request (docs/phone.md).
 DEVICE = r"(?:SEP[0-9A-Fa-f]{12}|CSF[A-Za-z0-9_-]{1,32})"
 _DEVICE_TRUST_LIST = re.compile(rf"^(CTL|ITL)({DEVICE})\.tlv$")
 _DEVICE_CONFIG = re.compile(rf"^({DEVICE}|XMLDefault)\.cnf\.xml(\.sgn)?$")
@@ -342,7 +342,7 @@ class Lab:
         return TrustList.from_bytes(self.itl_bytes(node))
 
     def show(self, what: str, node: str | int | None = None) -> str:
-        """CUCM's ``show ctl`` / ``show itl`` on ``node`` (SPEC 2.8, 6)."""
+        """CUCM's ``show ctl`` / ``show itl`` on ``node`` (docs/trust-lists.md, docs/lab.md)."""
         if what not in ("ctl", "itl"):
             raise UsageError(f"show what? 'ctl' or 'itl', not {what!r}")
         data = self.ctl_bytes(node) if what == "ctl" else self.itl_bytes(node)
@@ -355,7 +355,7 @@ class Lab:
 
     def device_file(self, name: str, node: str | int | None = None,
                     tvs_addresses: Sequence[tuple[str, int]] | None = None) -> bytes | None:
-        """A file a TFTP node makes on request (SPEC 4.1), or None when ``name`` is not one.
+        """A file a TFTP node makes on request (docs/phone.md), or None when ``name`` is not one.
 
         ``CTL<device>.tlv`` is the node's CTL (None outside mixed mode: "File not
         found"), ``ITL<device>.tlv`` its ITL, ``<device>.cnf.xml`` a configuration
@@ -403,7 +403,7 @@ class Lab:
     # -- CUCM operations ----------------------------------------------------------------------
 
     def set_cluster_mixed_mode(self) -> tuple[str, ...]:
-        """``utils ctl set-cluster mixed-mode``: ClusterSecurityMode 1 and a tokenless CTL (SPEC 6)."""
+        """``utils ctl set-cluster mixed-mode``: ClusterSecurityMode 1 and a tokenless CTL (docs/lab.md)."""
         with self._writing() as state:
             self._need_tokenless(state, "utils ctl set-cluster mixed-mode")
             if state.mixed_mode:
@@ -415,7 +415,7 @@ class Lab:
 
     def set_cluster_non_secure_mode(self) -> tuple[str, ...]:
         """``utils ctl set-cluster non-secure-mode``: ClusterSecurityMode 0; the CTL left behind
-        lists the nodes without certificates (SPEC 2.3) until ``ctl delete``."""
+        lists the nodes without certificates (docs/trust-lists.md) until ``ctl delete``."""
         with self._writing() as state:
             self._need_tokenless(state, "utils ctl set-cluster non-secure-mode")
             if not state.mixed_mode:
@@ -464,11 +464,11 @@ class Lab:
             return token
 
     def ctl_client(self, tokens: Sequence[str], sign_with: str | None = None) -> tuple[str, ...]:
-        """The CTL client with hardware eTokens (SPEC 6, seed "tokenless to eToken").
+        """The CTL client with hardware eTokens (docs/lab.md; Cisco TAC 118893, tokenless to eToken).
 
         The first token authenticates against the current CTL: when a CTL exists
         and that token is not one of its SAST records, CUCM's client refuses
-        (reference-logs S4.d). Without a CTL (after ``ctl delete``) the client
+        (Cisco TAC 118893). Without a CTL (after ``ctl delete``) the client
         warns and goes on; on a non-secure cluster it also sets mixed mode. The
         new CTL lists exactly ``tokens``, in order, signed by ``sign_with``
         (default: the last token).
@@ -507,7 +507,7 @@ class Lab:
     def regenerate_certificate(self, service: str, node: str | int | None = None,
                                key_bits: int | None = None) -> tuple[str, ...]:
         """``set cert regen <service>`` on ``node``: a new key and serial; the ITLs follow at once,
-        the CTL only at the next ``ctl update`` / CTL client run (SPEC 6)."""
+        the CTL only at the next ``ctl update`` / CTL client run (docs/lab.md)."""
         if service not in SERVICES:
             raise UsageError(f"unknown certificate {service!r}: choose {', '.join(SERVICES)}")
         with self._writing() as state:
@@ -535,7 +535,7 @@ class Lab:
             return tuple(lines)
 
     def upload_certificate(self, store: str, certificate: bytes | x509.Certificate) -> tuple[str, ...]:
-        """Upload a certificate (PEM/DER bytes) to Phone-SAST-trust or CallManager-trust (SPEC 3.3, 6)."""
+        """Upload a certificate (PEM/DER bytes) to Phone-SAST-trust or CallManager-trust (docs/tvs.md, docs/lab.md)."""
         if store not in TRUST_STORES:
             raise UsageError(f"unknown trust store {store!r}: choose {', '.join(TRUST_STORES)}")
         if isinstance(certificate, x509.Certificate):
@@ -568,7 +568,7 @@ class Lab:
             return ("Cisco Tftp restarted on " + ", ".join(node.name for node in state.nodes),)
 
     def set_rollback(self, on: bool) -> tuple[str, ...]:
-        """Enterprise parameter "Prepare Cluster for Rollback to pre-8.0" (SPEC 4.2, 6)."""
+        """Enterprise parameter "Prepare Cluster for Rollback to pre-8.0" (docs/phone.md, docs/lab.md)."""
         with self._writing() as state:
             new = attrs.evolve(state, params=attrs.evolve(state.params, rollback=bool(on)), itl_reset=False)
             self._commit(new, _Change())

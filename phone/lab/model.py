@@ -25,7 +25,7 @@ from phone.lab.releases import Release, parse_release
 FORMAT = 1
 #: Services whose certificates a node may hold, by their CUCM names.
 SERVICES = ("CallManager", "TVS", "CAPF", "ITLRecovery")
-#: Trust stores a certificate can be uploaded to, with the roles TVS answers for them (SPEC 3.3).
+#: Trust stores a certificate can be uploaded to, with the roles TVS answers for them (docs/tvs.md).
 TRUST_STORES = {"Phone-SAST-trust": (0,), "CallManager-trust": (3,)}
 DIGESTS = ("sha1", "sha512")
 TLS_VERSIONS = ("1.0", "1.1", "1.2")
@@ -46,7 +46,7 @@ class OperationRefused(PhonetrustError):
 
 @attrs.frozen
 class Names:
-    """The OU/O/L/ST/C of every node certificate (default: the seed's)."""
+    """The OU/O/L/ST/C of every node certificate (default: Cisco TAC 118893's)."""
 
     organizational_unit: str = "TAC"
     organization: str = "Cisco"
@@ -104,7 +104,7 @@ class Params:
 
     #: "TFTP File Signature Algorithm" (SHA-1 default, SHA-512 option).
     tftp_file_signature_algorithm: str = "sha1"
-    #: ``set tls min-version``: what TVS accepts (SPEC 3.1: 1.0 for the seed's 10.x).
+    #: ``set tls min-version``: what TVS accepts (docs/tvs.md: 1.0 for Cisco TAC 118893's 10.x).
     tls_min_version: str = "1.0"
     #: "Prepare Cluster for Rollback to pre-8.0".
     rollback: bool = False

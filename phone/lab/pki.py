@@ -1,10 +1,10 @@
 """The lab's certificates: node certificates, the emulated manufacturing CA, eTokens.
 
-Names follow CUCM (SPEC 2.1, seed): CallManager and TVS certificates are
+Names follow CUCM (docs/trust-lists.md, Cisco TAC 118893): CallManager and TVS certificates are
 self-signed for ``CN=<host name>``; ITLRecovery for ``CN=ITLRECOVERY_<host
 name>``; CAPF for ``CN=CAPF-<8 hex>``; every one with the lab's OU/O/L/ST/C.
 Serial numbers are 16 random bytes as CUCM's (``70:CA:F6:4E:…``), eTokens 10
-(``83:E9:08:00:00:00:55:45:AF:31``), so that records have the seed's sizes.
+(``83:E9:08:00:00:00:55:45:AF:31``), so that records have Cisco TAC 118893's sizes.
 
 Time and randomness are arguments: ``now`` for validity, ``random_bytes`` for
 serial numbers and CAPF names, ``new_key`` for keys (tests pass cheap ones).
@@ -28,7 +28,7 @@ NewKey = Callable[[int], rsa.RSAPrivateKey]
 NODE_LIFETIME_DAYS = 1825
 ETOKEN_LIFETIME_DAYS = 3650
 CA_LIFETIME_DAYS = 7300
-ETOKEN_KEY_BITS = 1024  # the seed's eToken records have a 140-byte PUBLICKEY
+ETOKEN_KEY_BITS = 1024  # Cisco TAC 118893's eToken records have a 140-byte PUBLICKEY
 CA_KEY_BITS = 2048
 ETOKEN_SUBJECT = {"O": "Cisco Systems, Inc.", "OU": "IPCBU"}
 MANUFACTURING_CA_SUBJECT = {"O": "Cisco Systems", "CN": "Cisco Manufacturing CA"}
@@ -69,7 +69,7 @@ def node_identity(service: str, host: str, names: Names, *, bits: int, now: date
 
 def manufacturing_ca(*, now: datetime.datetime, random_bytes: RandomBytes,
                      new_key: NewKey = default_new_key) -> Identity:
-    """The emulated "Cisco Manufacturing CA" that issues the lab's eTokens (SPEC 1)."""
+    """The emulated "Cisco Manufacturing CA" that issues the lab's eTokens (docs/trust-lists.md)."""
     # Its validity starts a year before the lab's clock so that tokens made now are well inside it.
     start = now - datetime.timedelta(days=365)
     return make_certificate(simple_subject(**MANUFACTURING_CA_SUBJECT), new_key(CA_KEY_BITS), not_before=start,
@@ -86,7 +86,7 @@ def etoken_common_name(label: str, random_bytes: RandomBytes) -> str:
 
 def etoken_identity(common: str, ca: Identity, *, now: datetime.datetime, random_bytes: RandomBytes,
                     new_key: NewKey = default_new_key) -> Identity:
-    """An eToken's SAST certificate issued by the manufacturing CA (SPEC 2.4: 10-byte serial)."""
+    """An eToken's SAST certificate issued by the manufacturing CA (docs/trust-lists.md: 10-byte serial)."""
     raw = bytearray(random_bytes(10))
     # All ten bytes with the top bit set (83:E9:…): the DER integer gets a leading zero and the
     # certificate is 902 bytes as in the seed, whatever the random draw.

@@ -1,20 +1,20 @@
-"""What each CUCM release does on the trust side, as one table (SPEC 1, 2.6, 3.1, 6).
+"""What each CUCM release does on the trust side, as one table (docs/lab.md, "Releases").
 
 A lab is built for one release; every difference between releases that the lab
 reproduces is a field here, so that a reader can check the table against the
-SPEC instead of hunting for version comparisons in the code.
+sources instead of hunting for version comparisons in the code.
 
 | field | from | source |
 |---|---|---|
-| ``itl_recovery`` (an ITLRecovery certificate, in the ITL as SAST) | 10.0 | SPEC 1, 2.6 |
-| ``tokenless`` (``utils ctl set-cluster`` / ``utils ctl update``) | 10.0 | SPEC 1, seed |
+| ``itl_recovery`` (an ITLRecovery certificate, in the ITL as SAST) | 10.0 | docs/trust-lists.md |
+| ``tokenless`` (``utils ctl set-cluster`` / ``utils ctl update``) | 10.0 | docs/trust-lists.md, Cisco TAC 118893 |
 | ``itl_reset`` (``utils itl reset``) | 10.0 | Cisco TAC 117598 |
-| ``itl_signer`` ITLRecovery instead of CallManager | 12.0 | SPEC 1 |
-| ``ctl_itl_recovery`` (ITLRecovery also a SAST of the tokenless CTL) | 12.0 | SPEC 1, 2.6 |
+| ``itl_signer`` ITLRecovery instead of CallManager | 12.0 | docs/trust-lists.md |
+| ``ctl_itl_recovery`` (ITLRecovery also a SAST of the tokenless CTL) | 12.0 | docs/trust-lists.md |
 | ``cluster_itl_recovery`` (one ITLRecovery, the publisher's, signs every node's ITL) | 12.0 | our reading: the CTL carries one ITLRecovery, so every node's ITL must be signed by that one |
-| ``reset_itl_signer`` | CallManager from 12.0, ITLRecovery before | SPEC 6, CLI reference 12.5; 117598 for 10.x |
-| ``tls_min_version`` (``set tls min-version``) | 11.5 | SPEC 3.1 (11.5(1)SU3) |
-| ``sha512`` ("TFTP File Signature Algorithm" SHA-512) | 11.5 | SPEC 5 (SHA-2 with CUCM 11.5) |
+| ``reset_itl_signer`` | CallManager from 12.0, ITLRecovery before | docs/lab.md, CLI reference 12.5; 117598 for 10.x |
+| ``tls_min_version`` (``set tls min-version``) | 11.5 | docs/tvs.md (11.5(1)SU3) |
+| ``sha512`` ("TFTP File Signature Algorithm" SHA-512) | 11.5 | docs/models.md (SHA-2 with CUCM 11.5) |
 | ``etoken_client`` (the CTL client with hardware eTokens) | up to 14 | CUCM 14SU3 dropped tokens |
 """
 
@@ -52,7 +52,7 @@ class Release:
 
     @property
     def itl_signer(self) -> str:
-        """The certificate that signs a node's ITL: "CallManager" or "ITLRecovery" (SPEC 1)."""
+        """The certificate that signs a node's ITL: "CallManager" or "ITLRecovery" (docs/trust-lists.md)."""
         return "ITLRecovery" if self.version >= (12, 0) else "CallManager"
 
     @property
@@ -82,7 +82,7 @@ class Release:
 
     @property
     def hostname_tag(self) -> str:
-        """The release in the seed's host names: 10.5(1) -> ``1051``, 14 -> ``1401``."""
+        """The release in Cisco TAC 118893's host names: 10.5(1) -> ``1051``, 14 -> ``1401``."""
         major, minor = self.version
         return f"{major}{minor}1"
 

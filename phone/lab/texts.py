@@ -1,6 +1,6 @@
 """What the lab prints: CUCM's own CLI texts where public documents show them.
 
-Verbatim from reference-logs S4 (and the seed): the mixed-mode, CTL update,
+Verbatim from Cisco TAC 118893 (English and Japanese editions): the mixed-mode, CTL update,
 file delete, `show ctl` without a CTL, the CTL client's messages and the
 `utils itl reset` output. Texts marked *ours* are written by analogy where no
 public document shows CUCM's wording; docs/lab.md lists them.
@@ -28,7 +28,7 @@ def files_deleted(found: int, deleted: int) -> str:
     return f"files: found = {found}, deleted = {deleted}"
 
 
-# S4.a (the seed prints it on three lines)
+# S4.a (Cisco TAC 118893 prints it on three lines)
 NO_CTL = (
     "Length of CTL file: 0",
     "CTL File not found . Please run CTLClient plugin or run the CLI - utils ctl.. to generate the CTL file.",
@@ -70,4 +70,4 @@ def regenerated(service: str) -> tuple[str, ...]:
             f"You must restart services related to {service} for the regenerated certificates to become active.")
 
 
-UPLOADED = "Success: Certificate Uploaded"  # the OS Administration page (seed, step 10)
+UPLOADED = "Success: Certificate Uploaded"  # the OS Administration page (Cisco TAC 118893, step 10)

@@ -1,4 +1,4 @@
-"""Where a TVS server finds certificates: the DB store and the CTL cache (SPEC 3.3).
+"""Where a TVS server finds certificates: the DB store and the CTL cache (docs/tvs.md).
 
 CUCM's TVS looks a certificate up by serial number + issuer, first in its **DB
 cache** (the cluster's certificate stores: CallManager, Phone-SAST-trust,
@@ -6,7 +6,7 @@ CallManager-trust, …), then in its **CTL cache** (the certificates of the
 current ``CTLFile.tlv``, re-read when that file changes). Here the DB cache is
 a SQLite table (``TvsStore``) and the CTL cache is ``CtlCache``.
 
-Matching (SPEC 2.1): serial numbers byte for byte; issuers through
+Matching (docs/trust-lists.md): serial numbers byte for byte; issuers through
 ``phone.wire.names.name_key`` so that ``CN=a;OU=b`` (CUCM), ``cn=a;ou=b`` (CTL
 client) and ``CN=a,OU=b`` (usecallmanager) find the same certificate. A
 CERT_VERIFICATION request is matched on the whole DER certificate instead:
@@ -35,14 +35,14 @@ from phone.wire.tlv import role_name
 from phone.wire.tvs import DEFAULT_TTL
 
 def parse_role(text: str) -> int:
-    """A role by SPEC 1 name (``phone.wire.tlv.parse_role``) or number, limited to the one byte
-    a TVS ROLES element gives each role (SPEC 3.2)."""
+    """A role by docs/trust-lists.md name (``phone.wire.tlv.parse_role``) or number, limited to the one byte
+    a TVS ROLES element gives each role (docs/tvs.md)."""
     try:
         code = tlv_parse_role(text)
     except ValueError as error:
         raise UsageError(str(error)) from None
     if not 0 <= code <= 0xFF:
-        raise UsageError(f"role {code} does not fit in the one byte a TVS answer gives a role (SPEC 3.2)")
+        raise UsageError(f"role {code} does not fit in the one byte a TVS answer gives a role (docs/tvs.md)")
     return code
 
 
@@ -53,10 +53,10 @@ def _issuer_keys(certificate: x509.Certificate, *texts: str | None) -> frozenset
     return frozenset(_key(text) for text in renderings if text)
 
 
-#: How a QUERY's issuer text is matched (SPEC 3.3). CUCM keys both caches on
+#: How a QUERY's issuer text is matched (docs/tvs.md). CUCM keys both caches on
 #: serial + issuer text ("Unique MAP ID"): the DB cache on the issuer as CUCM
 #: renders it, the CTL cache on the issuer as the CTL record writes it. That is
-#: why, in reference-logs S2, an eToken queried with the CTL client's lower-case
+#: why, in Cisco TAC 118893, an eToken queried with the CTL client's lower-case
 #: issuer misses the DB cache (where it was uploaded) and is found in the CTL
 #: cache. "any" matches any producer's rendering instead (friendlier towards
 #: files built by other tools).
@@ -130,7 +130,7 @@ def _entry(row: tuple) -> CertificateEntry:
 
 
 class TvsStore:
-    """The TVS DB cache: a SQLite table of certificates with roles and TTL (SPEC 3.3).
+    """The TVS DB cache: a SQLite table of certificates with roles and TTL (docs/tvs.md).
 
     Each instance holds one connection; the server opens its own in its own
     thread. ``create=False`` refuses a missing file instead of making an empty one.
@@ -165,9 +165,9 @@ class TvsStore:
         if not roles:
             raise UsageError("a TVS certificate needs at least one role")
         if any(not 0 <= role <= 0xFF for role in roles):
-            raise UsageError("roles are one byte each on the wire (SPEC 3.2): 0-255")
+            raise UsageError("roles are one byte each on the wire (docs/tvs.md): 0-255")
         if not 0 <= ttl <= 0xFFFFFFFF:
-            raise UsageError(f"TTL {ttl} does not fit in 32 bits (SPEC 3.2)")
+            raise UsageError(f"TTL {ttl} does not fit in 32 bits (docs/tvs.md)")
         entry = CertificateEntry(certificate=certificate, subject=cucm_name(parsed.subject),
                                  issuer=cucm_name(parsed.issuer),
                                  serial=serial_to_bytes(parsed.serial_number), roles=roles, ttl=ttl)
@@ -232,7 +232,7 @@ class _CtlItem:
 
 
 class CtlCache:
-    """Certificates of the current CTLFile.tlv, re-read when the file changes (SPEC 3.3).
+    """Certificates of the current CTLFile.tlv, re-read when the file changes (docs/tvs.md).
 
     ``refresh_if_changed`` compares the file's stat (mtime, size, inode) with
     the last one read; the server calls it before each lookup and on a timer.
@@ -300,7 +300,7 @@ class CtlCache:
             first = group[0]
             serial = first.serial or serial_to_bytes(parsed.serial_number)
             issuer = first.issuer or cucm_name(parsed.issuer)
-            # ROLES gives each role one byte (SPEC 3.2); a 16-bit FUNCTION beyond that is not answerable.
+            # ROLES gives each role one byte (docs/tvs.md); a 16-bit FUNCTION beyond that is not answerable.
             roles = tuple(sorted({r.function for r in group if r.function is not None and r.function <= 0xFF}))
             entry = CertificateEntry(certificate=der, subject=first.subject or cucm_name(parsed.subject),
                                      issuer=issuer, serial=bytes(serial), roles=roles, ttl=self.ttl)

@@ -1,4 +1,4 @@
-"""Scenarios: the seed's procedures and their failure cases, replayed on emulated clusters.
+"""Scenarios: Cisco TAC 118893's procedures and their failure cases, replayed on emulated clusters.
 
 ``model`` reads and checks scenario files; ``runner`` runs one with real
 servers and phones and checks every expectation; ``report`` prints the result

@@ -7,7 +7,8 @@ reboots the phones and checks what each model did::
 
     name = "regenerate-callmanager"
     title = "Certificate regeneration under a tokenless CTL"
-    source = "seed, section 4"
+    source = 'Cisco TAC 118893, "Certificate Regeneration for Tokenless CTL Solution"'
+    source_title = "トークンレス CTL の解決策のための証明書の再生成"   # optional: the source's own title
     [labs.a]                      # one lab unless told otherwise: release, nodes, key-size
     release = "10.5"
     [phones]                      # the default mix: model = count
@@ -118,13 +119,16 @@ class Scenario:
     phones: Mapping[str, int]
     steps: tuple[Step, ...]
     path: Path | None = attrs.field(default=None, eq=False)
+    #: The source's section title in its own language (Cisco TAC 118893 is cited from its
+    #: Japanese edition); ``source`` is always the English one, which is what users see.
+    source_title: str = ""
 
     @property
     def last_change(self) -> Step:
         """The last cluster change phones boot after: its outcome is "the" outcome of a fleet run.
 
         Steps that only act on phones (a hand erase) or change nothing do not count, so
-        for the seed's regeneration this is the regeneration, not the later erase.
+        for Cisco TAC 118893's regeneration this is the regeneration, not the later erase.
         """
         changes = [step for step in self.steps if step.boot and step.lab]
         booting = [step for step in self.steps if step.boot]
@@ -276,9 +280,10 @@ def load_scenario(path: Path) -> Scenario:
     except (OSError, UnicodeDecodeError) as error:
         raise ScenarioError(f"{path}: cannot be read ({error})") from None
     top = _Reader(path, "scenario", document)
-    top.only({"name", "title", "description", "source", "labs", "phones", "steps"})
+    top.only({"name", "title", "description", "source", "source_title", "labs", "phones", "steps"})
     name = top.get("name", str, path.stem)
-    title, description, source = (top.get(field, str, "") for field in ("title", "description", "source"))
+    title, description, source, source_title = (
+        top.get(field, str, "") for field in ("title", "description", "source", "source_title"))
     labs = {}
     for key, table in top.get("labs", dict, {"a": {}}).items():
         reader = _Reader(path, f"labs.{key}", table)
@@ -303,4 +308,5 @@ def load_scenario(path: Path) -> Scenario:
         phones=MappingProxyType(dict(phones)),
         steps=steps,
         path=path,
+        source_title=source_title,
     )

@@ -38,7 +38,7 @@ from phone.firmware.outcome import PhoneOutcome, Verdict, classify
 from phone.console.phone import PhoneConsole
 from phone.device.transports import TftpTransport, TvsTransport
 
-#: The seed's CTL was made on Fri Mar 06 19:45:13 CET 2015; rehearsals start there.
+#: Cisco TAC 118893's CTL was made on Fri Mar 06 19:45:13 CET 2015; rehearsals start there.
 START = datetime.datetime(2015, 3, 6, 18, 45, 13, tzinfo=datetime.timezone.utc)
 
 

@@ -25,7 +25,7 @@ LabDir = Callable[[str], Path]
 
 
 def is_sbd(model: PhoneModel) -> bool:
-    """Security by Default: the model enforces an ITL and asks TVS (SPEC 1)."""
+    """Security by Default: the model enforces an ITL and asks TVS (Cisco TAC 116232)."""
     return model.supports_itl and model.supports_tvs
 
 

@@ -3,11 +3,11 @@
 The emulated lab and the tests need certificates that look like CUCM's: the
 self-signed CallManager/TVS/ITLRecovery certificates of a node, the CAPF
 certificate, eToken certificates issued by an emulated "Cisco Manufacturing
-CA". Profiles reproduce what the seed document shows: a CUCM 10.5 CallManager
+CA". Profiles reproduce what Cisco TAC 118893 shows: a CUCM 10.5 CallManager
 certificate has three extensions (key usage, extended key usage with
 serverAuth, clientAuth and IPsec end system, subject key identifier); with a
-1024-bit key and the seed's names it is 694 bytes of DER, exactly as the
-seed's `show ctl` prints (SPEC 2.4).
+1024-bit key and Cisco TAC 118893's names it is 694 bytes of DER, exactly as the
+Cisco TAC 118893's `show ctl` prints (docs/trust-lists.md).
 
 Time is an argument (``not_before``): nothing here reads the clock.
 """
@@ -77,7 +77,7 @@ def cucm_subject(
 ) -> x509.Name:
     """A node certificate's name, in the attribute order CUCM puts inside the certificate.
 
-    The seed's CallManager.pem shows ``L=Krakow, ST=Malopolska, CN=cucm-1051-a-pub,
+    Cisco TAC 118893's CallManager.pem shows ``L=Krakow, ST=Malopolska, CN=cucm-1051-a-pub,
     OU=TAC, O=Cisco, C=PL`` (RFC 2253 order), so the DER order is C, O, OU, CN, ST, L.
     """
     return x509.Name(
@@ -119,7 +119,7 @@ class Identity:
 
     @property
     def serial(self) -> bytes:
-        """The serial number as raw bytes (SPEC 2.1)."""
+        """The serial number as raw bytes (docs/trust-lists.md)."""
         return serial_to_bytes(self.certificate.serial_number)
 
     def certificate_pem(self) -> bytes:
@@ -185,7 +185,7 @@ def _extensions(profile: Profile, public_key: PublicKey, issuer: Identity | None
         ])
         mailbox = x509.SubjectAlternativeName([x509.RFC822Name("sast@cisco.com")])
         # With a 1024-bit key, a 10-byte serial and a 2048-bit issuer this set
-        # gives the 902-byte certificate of the seed's eToken records (SPEC 2.4).
+        # gives the 902-byte certificate of Cisco TAC 118893's eToken records (docs/trust-lists.md).
         return [(signing, True), (key_id, False), *authority, (crl, False), (issuer_info, False), (mailbox, False)]
     device_usage = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])
     return [(server_usage, True), (device_usage, False), (key_id, False), *authority]
@@ -291,7 +291,7 @@ def load_private_key(data: bytes, *, source: str = "key") -> PrivateKey:
 
 
 def record_public_key(public_key: PublicKey) -> bytes:
-    """The PUBLICKEY value of a trust-list record (SPEC 2.3).
+    """The PUBLICKEY value of a trust-list record (docs/trust-lists.md).
 
     RSA: DER PKCS#1 RSAPublicKey (140 bytes for 1024-bit, 270 for 2048-bit);
     EC: the uncompressed X9.62 point.

@@ -1,4 +1,4 @@
-"""The phone configuration file (``SEP<MAC>.cnf.xml``) as far as the trust side reads it (SPEC 4.4).
+"""The phone configuration file (``SEP<MAC>.cnf.xml``) as far as the trust side reads it (docs/tvs.md).
 
 What matters here is the TVS server list: ``<TVS><members><member
 priority="0"><port>2445</port><address>HOST</address></member>…</members></TVS>``,
@@ -25,7 +25,7 @@ from defusedxml.expatbuilder import parseString
 from phone.wire.addresses import parse_host_port
 from phone.errors import ConfigFormatError
 
-#: SPEC 4.4: a configuration lists at most five TVS servers.
+#: docs/tvs.md: a configuration lists at most five TVS servers.
 MAX_TVS_MEMBERS = 5
 DEFAULT_TVS_PORT = 2445
 #: Far above any real configuration (CUCM's are a few KB); refuses a hostile giant file before parsing.
@@ -39,7 +39,7 @@ _DECIMAL = re.compile(r"-?[0-9]{1,9}")
 
 @attrs.frozen
 class TvsMember:
-    """One ``<member>`` of the configuration's TVS list (SPEC 4.4); lower priority is tried first."""
+    """One ``<member>`` of the configuration's TVS list (docs/tvs.md); lower priority is tried first."""
 
     address: str
     port: int = DEFAULT_TVS_PORT

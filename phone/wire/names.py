@@ -1,6 +1,6 @@
 """Certificate names and serial numbers as trust-list files and TVS write them.
 
-SPEC 2.1: names in CUCM files are ``attr=value`` pairs joined by ``;`` in the
+docs/trust-lists.md: names in CUCM files are ``attr=value`` pairs joined by ``;`` in the
 fixed order CN, OU, O, L, ST, C (``CN=cucm-1051-a-pub;OU=TAC;O=Cisco;L=Krakow;
 ST=Malopolska;C=PL``) whatever the order inside the certificate. eToken records
 written by the Windows CTL client use lower-case attribute names, RFC 2253 order
@@ -8,7 +8,7 @@ and quotes (``cn="SAST-ADN008580ef ";ou=IPCBU;o="Cisco Systems, Inc."``).
 usecallmanager's tool joins the RFC 4514 form of each attribute with ``,`` in
 certificate order. Serial numbers are raw bytes compared byte for byte.
 
-Trust decisions never rest on name text alone (SPEC 2.1); ``name_key`` only
+Trust decisions never rest on name text alone (docs/trust-lists.md); ``name_key`` only
 lets the TVS store match an issuer written by another producer.
 """
 
@@ -52,7 +52,7 @@ def _value(attribute: x509.NameAttribute) -> str:
 
 
 def cucm_name(name: x509.Name) -> str:
-    """The name as CUCM writes it in CTL/ITL files and `show ctl` (SPEC 2.1)."""
+    """The name as CUCM writes it in CTL/ITL files and `show ctl` (docs/trust-lists.md)."""
     attributes = list(name)
     ordered = [a for oid in _CUCM_ORDER for a in attributes if a.oid == oid]
     ordered += [a for a in attributes if a.oid not in _CUCM_ORDER]
@@ -60,7 +60,7 @@ def cucm_name(name: x509.Name) -> str:
 
 
 def ctl_client_name(name: x509.Name) -> str:
-    """The name as the Windows CTL client wrote it for eToken records (SPEC 2.1)."""
+    """The name as the Windows CTL client wrote it for eToken records (docs/trust-lists.md)."""
     parts = []
     for attribute in reversed(list(name)):
         value = _value(attribute)
@@ -116,5 +116,5 @@ def serial_hex(serial: bytes) -> str:
 
 
 def serial_colon_hex(serial: bytes) -> str:
-    """Upper-case colon-separated hex, as `show ctl` prints SERIALNUMBER (SPEC 2.8)."""
+    """Upper-case colon-separated hex, as `show ctl` prints SERIALNUMBER (docs/trust-lists.md)."""
     return ":".join(f"{byte:02X}" for byte in serial)

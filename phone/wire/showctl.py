@@ -1,4 +1,4 @@
-"""CUCM's `show ctl` dump of a trust list, and the same facts as JSON (SPEC 2.8).
+"""CUCM's `show ctl` dump of a trust list, and the same facts as JSON (docs/trust-lists.md).
 
 The text follows CUCM's layout so that it can be laid beside the real command's
 output: the checksum lines, "Length of CTL file", "Parse CTL File", the
@@ -50,7 +50,7 @@ _RECORD_TAG_NAMES = {
     RecordTag.CERT_HASH: "CERTHASH",
     RecordTag.HASH_ALGORITHM: "HASHALGORITHM",
 }
-#: How `show ctl` names a FUNCTION (SPEC 1: only SAST is spelled out).
+#: How `show ctl` names a FUNCTION (docs/trust-lists.md: only SAST is spelled out).
 _SHOWN_ROLES = {Role.SAST: "System Administrator Security Token"}
 
 
@@ -124,7 +124,7 @@ def render_show_ctl(
     *,
     modified: datetime.datetime | None = None,
 ) -> str:
-    """The file in CUCM's `show ctl` layout (SPEC 2.8); ``modified`` is the file's mtime."""
+    """The file in CUCM's `show ctl` layout (docs/trust-lists.md); ``modified`` is the file's mtime."""
     label = "SGN" if trust_list.kind is FileKind.SGN else trust_list.kind.label
     lines = [
         f"The checksum value of the {label} file:",
@@ -172,7 +172,7 @@ def render_show_ctl(
 
 
 def show_ctl_json(trust_list: TrustList, verification: Verification | None) -> dict[str, Any]:
-    """The JSON object of `phonetrust show --json` (DESIGN.md command-line contract).
+    """The JSON object of `phonetrust show --json` (a stable contract: docs/trust-lists.md).
 
     ``verification`` is None when there was nothing to verify with (a ``.sgn``
     file without ``--cert``): ``signature_valid`` is then null.

@@ -1,17 +1,17 @@
-"""Building, signing and verifying trust lists and signed files (SPEC 2.4 - 2.7).
+"""Building, signing and verifying trust lists and signed files (docs/trust-lists.md).
 
 Two layouts are built, so that tests can produce both dialects a phone meets:
 
 - ``Layout.CUCM``: header elements 1..12, 14, 15, then 0x0D padding to a
   multiple of 4; records 1..10 in tag order with DNSNAME and IPADDRESS; names
-  in CUCM's ``CN=…;OU=…`` form (SPEC 2.2, 2.3, 2.4).
+  in CUCM's ``CN=…;OU=…`` form (docs/trust-lists.md).
 - ``Layout.USECALLMANAGER``: as usecallmanager's tool writes them: tag 28
   (signer version) after HEADERLENGTH, SIGNERID as 4, 6, 5, records as
   1, 3, 5, 6, 4, 7, 8, 9 without DNSNAME or IPADDRESS, RFC 4514 names joined
   with ``,``.
 
 A signature covers the whole file with the SIGNATURE element cut out; it is
-RSASSA-PKCS1-v1_5 with the header's digest (SPEC 2.5). Building assembles the
+RSASSA-PKCS1-v1_5 with the header's digest (docs/trust-lists.md). Building assembles the
 file without the signature, signs it, and inserts the element after
 SIGNATUREMODULUS.
 """
@@ -107,7 +107,7 @@ def make_record(
 
     CUCM writes DNSNAME (empty: length 1) and IPADDRESS in every record; pass
     None to leave them out. eToken records carry no SIGNATURE element
-    (``include_signature=False``, SPEC 2.4's 1186-byte record).
+    (``include_signature=False``: the 1186-byte eToken record of docs/trust-lists.md).
     """
     style = name_style or _DEFAULT_STYLE[layout]
     subject = Element.text(RecordTag.SUBJECT_NAME, style.render(certificate.subject))
@@ -125,7 +125,7 @@ def make_record(
 
 
 def make_bare_record(role: int, *, dns_name: str, ip_address: str = "0.0.0.0") -> Record:
-    """A record without certificate: RECORDLENGTH, DNSNAME, FUNCTION, IPADDRESS (SPEC 2.3).
+    """A record without certificate: RECORDLENGTH, DNSNAME, FUNCTION, IPADDRESS (docs/trust-lists.md).
 
     CUCM leaves such CCM+TFTP records in a CTL of a cluster set back to non-secure mode.
     """
@@ -166,11 +166,11 @@ def assemble(
 ) -> TrustList:
     """Lay out and sign a file from header ``elements`` in exactly the order given.
 
-    VERSION and HEADERLENGTH come first (SPEC 2.2); ``elements`` must hold one
+    VERSION and HEADERLENGTH come first (docs/trust-lists.md); ``elements`` must hold one
     top-level SIGNATURE element with an empty value, the place the signature
     goes. The header is padded with 0x0D bytes to a multiple of ``pad_to``,
     HEADERLENGTH is computed, the file without the signature element is signed
-    with ``digest`` and the signature put in its place (SPEC 2.4, 2.5).
+    with ``digest`` and the signature put in its place (docs/trust-lists.md).
     """
     places = [i for i, e in enumerate(elements) if e.tag == HeaderTag.SIGNATURE and not e.value]
     if len(places) != 1:
@@ -241,7 +241,7 @@ def build_trust_list(
     signer_version: tuple[int, int] | None = None,
     signer_name_style: NameStyle | None = None,
 ) -> TrustList:
-    """Build and sign a CTL or ITL (SPEC 2.2 - 2.5); ``timestamp`` is the Unix time to write."""
+    """Build and sign a CTL or ITL (docs/trust-lists.md); ``timestamp`` is the Unix time to write."""
     body = b"".join(record.encode() for record in records)
     return _build(
         body, signer, filename=filename, timestamp=timestamp, digest=digest, layout=layout, version=version,
@@ -259,7 +259,7 @@ def build_signed_file(
     layout: Layout = Layout.CUCM,
     version: tuple[int, int] = (1, 0),
 ) -> TrustList:
-    """Sign a provisioning file as ``<name>.sgn`` (SPEC 2.7): the header, then the file verbatim."""
+    """Sign a provisioning file as ``<name>.sgn`` (docs/trust-lists.md): the header, then the file verbatim."""
     if not filename.endswith(".sgn"):
         filename += ".sgn"
     return _build(
@@ -323,8 +323,8 @@ def check_signature(
     """None when ``public_key`` verifies the file's signature, else the reason it does not.
 
     ``digests`` limits the digest algorithms accepted (a phone model that lacks
-    SHA-512 rejects SHA-512-signed files, SPEC 5). ``digest_names`` maps
-    DIGESTALGORITHM codes to digests (default SPEC 2.2's, where code 2 for
+    SHA-512 rejects SHA-512-signed files, docs/models.md). ``digest_names`` maps
+    DIGESTALGORITHM codes to digests (default docs/trust-lists.md, where code 2 for
     SHA-256 is OPEN: a model setting can move it).
     """
     header = trust_list.header
@@ -350,7 +350,7 @@ def check_signature(
 def signer_candidates(trust_list: TrustList) -> tuple[tuple[int, Record], ...]:
     """SAST records that claim to be the header's signer: same serial (byte for byte), same issuer.
 
-    SPEC 2.5: the signer is the record with role SAST whose SERIALNUMBER (and
+    docs/trust-lists.md: the signer is the record with role SAST whose SERIALNUMBER (and
     issuer) equals the header's.
     """
     header = trust_list.header

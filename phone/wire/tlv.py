@@ -1,11 +1,11 @@
-"""CTL, ITL and .sgn files: reading and re-encoding the TLV layout (SPEC 2).
+"""CTL, ITL and .sgn files: reading and re-encoding the TLV layout (docs/trust-lists.md).
 
 A file is a header of exactly HEADERLENGTH bytes followed by records of exactly
 RECORDLENGTH bytes each (trust lists) or by the signed file itself (``.sgn``,
-SPEC 2.7). Every element is tag (1 byte), length (2 bytes, big-endian), value;
-the one exception is header tag 13, a single padding byte (SPEC 2.1).
+docs/trust-lists.md). Every element is tag (1 byte), length (2 bytes, big-endian), value;
+the one exception is header tag 13, a single padding byte (docs/trust-lists.md).
 
-Reading follows what any producer may write (SPEC 2.2, 2.3): any element order
+Reading follows what any producer may write (docs/trust-lists.md): any element order
 after VERSION and HEADERLENGTH, the containers SIGNERID / SIGNATUREINFO /
 SIGNATUREALGOINFO descended into, padding bytes, unknown tags kept and skipped
 by their length, optional record elements, records without certificates.
@@ -31,7 +31,7 @@ from phone.errors import TrustListFormatError
 
 
 class Role(IntEnum):
-    """The FUNCTION of a record, also the role codes of TVS answers (SPEC 1)."""
+    """The FUNCTION of a record, also the role codes of TVS answers (docs/trust-lists.md)."""
 
     SAST = 0
     CCM = 1
@@ -54,7 +54,7 @@ ROLE_NAMES = {
 
 
 def role_name(code: int) -> str:
-    """The role's SPEC name; unknown codes stay numbers, never an error (SPEC 1)."""
+    """The role's name (docs/trust-lists.md); unknown codes stay numbers, never an error (docs/trust-lists.md)."""
     return ROLE_NAMES.get(code, str(code))  # type: ignore[call-overload]
 
 
@@ -74,7 +74,7 @@ def parse_role(text: str) -> int:
 
 
 class HeaderTag(IntEnum):
-    """Header element tags (SPEC 2.2)."""
+    """Header element tags (docs/trust-lists.md)."""
 
     VERSION = 1
     HEADER_LENGTH = 2
@@ -95,7 +95,7 @@ class HeaderTag(IntEnum):
 
 
 class RecordTag(IntEnum):
-    """Record element tags (SPEC 2.3)."""
+    """Record element tags (docs/trust-lists.md)."""
 
     RECORD_LENGTH = 1
     DNS_NAME = 2
@@ -112,7 +112,7 @@ class RecordTag(IntEnum):
 
 
 class Digest(IntEnum):
-    """DIGESTALGORITHM codes (SPEC 2.2; code 2 for SHA-256 is OPEN: never seen in a real file)."""
+    """DIGESTALGORITHM codes (docs/trust-lists.md; code 2 for SHA-256 is OPEN: never seen in a real file)."""
 
     SHA1 = 1
     SHA256 = 2
@@ -121,7 +121,7 @@ class Digest(IntEnum):
 
 DIGEST_NAMES = {Digest.SHA1: "sha1", Digest.SHA256: "sha256", Digest.SHA512: "sha512"}
 
-#: SIGNATUREMODULUS code -> signature size in bytes, as usecallmanager's tool writes it (SPEC 2.2).
+#: SIGNATUREMODULUS code -> signature size in bytes, as usecallmanager's tool writes it (docs/trust-lists.md).
 SIGNATURE_SIZES = {0: 64, 1: 128, 2: 256, 3: 512}
 
 _CONTAINERS = frozenset({HeaderTag.SIGNER_ID, HeaderTag.SIGNATURE_INFO, HeaderTag.SIGNATURE_ALGO_INFO})
@@ -168,7 +168,7 @@ class Element:
 
     @classmethod
     def text(cls, tag: int, value: str) -> Element:
-        """A NUL-terminated text element; the NUL counts in the length (SPEC 2.1)."""
+        """A NUL-terminated text element; the NUL counts in the length (docs/trust-lists.md)."""
         return cls(tag, value.encode("utf-8") + b"\x00")
 
     @classmethod
@@ -273,7 +273,7 @@ def _uint(element: Element | None, size: int, name: str) -> int | None:
 
 @attrs.frozen
 class Header:
-    """The header of a trust list or signed file (SPEC 2.2), fields decoded.
+    """The header of a trust list or signed file (docs/trust-lists.md), fields decoded.
 
     ``elements`` keeps the top-level elements in file order (padding included)
     so that the header re-encodes byte for byte.
@@ -315,7 +315,7 @@ class Header:
 
 @attrs.frozen
 class Record:
-    """One certificate entry of a CTL or ITL (SPEC 2.3), fields decoded.
+    """One certificate entry of a CTL or ITL (docs/trust-lists.md), fields decoded.
 
     Every field but ``length`` is optional: producers omit DNSNAME and
     IPADDRESS, eToken records have no SIGNATURE, a record of a cluster set back
@@ -387,7 +387,7 @@ class Record:
 
     @property
     def certificate_sha1(self) -> str | None:
-        """SHA-1 of the DER certificate in upper-case hex, as `show ctl` prints it (SPEC 2.8)."""
+        """SHA-1 of the DER certificate in upper-case hex, as `show ctl` prints it (docs/trust-lists.md)."""
         return None if self.certificate is None else hashlib.sha1(self.certificate).hexdigest().upper()
 
     def encode(self) -> bytes:
@@ -410,7 +410,7 @@ class TrustList:
 
     @classmethod
     def from_bytes(cls, data: bytes, *, kind: FileKind | None = None) -> TrustList:
-        """Parse a file (SPEC 2). ``kind`` forces ``.sgn`` or trust-list reading; by default
+        """Parse a file (docs/trust-lists.md). ``kind`` forces ``.sgn`` or trust-list reading; by default
         the header's FILENAME decides, and a version 1.0 header without one is a ``.sgn``."""
         data = bytes(data)
         header = _parse_header(data)
@@ -426,16 +426,16 @@ class TrustList:
 
     @property
     def md5(self) -> str:
-        """MD5 of the whole file: what `show ctl` and a 79xx Trust List screen show (SPEC 2.8)."""
+        """MD5 of the whole file: what `show ctl` and a 79xx Trust List screen show (docs/trust-lists.md)."""
         return hashlib.md5(self.data).hexdigest()
 
     @property
     def sha1(self) -> str:
-        """SHA-1 of the whole file: what `show ctl` and newer phones show (SPEC 2.8)."""
+        """SHA-1 of the whole file: what `show ctl` and newer phones show (docs/trust-lists.md)."""
         return hashlib.sha1(self.data).hexdigest()
 
     def signed_bytes(self) -> bytes:
-        """The file with the SIGNATURE element cut out: what the signature covers (SPEC 2.5)."""
+        """The file with the SIGNATURE element cut out: what the signature covers (docs/trust-lists.md)."""
         start, end = self.header.signature_span
         return self.data[:start] + self.data[end:]
 

@@ -1,4 +1,4 @@
-"""TVS messages: the wire codec of the Trust Verification Service (SPEC 3.2).
+"""TVS messages: the wire codec of the Trust Verification Service (docs/tvs.md).
 
 A frame is a 10-byte header (protocol id 0x57, version 1, message type, flags,
 request id, payload length) followed by ``length`` bytes of elements, each
@@ -11,7 +11,7 @@ Rules the decoder enforces (each failure is a ``TvsFrameError`` naming the
 byte offset and what was expected):
 - the header length equals the payload that follows, no more, no less;
 - every element fits in the bytes that remain;
-- known elements have the sizes SPEC 3.2 gives them (STATUS 1 byte, TTL 4);
+- known elements have the sizes docs/tvs.md gives them (STATUS 1 byte, TTL 4);
 - a known element appears once, except CERTIFICATE (CUCM's decoder prints
   "Number of Certs", so a reply may carry several);
 - unknown element tags are skipped by their length, never fatal;
@@ -34,19 +34,19 @@ HEADER_SIZE = 10
 #: Largest payload the 16-bit length field can announce.
 LENGTH_LIMIT = 0xFFFF
 #: Default bound on a payload we accept: a 4096-bit RSA certificate with long
-#: names is under 2 KB, the real reply of SPEC 3.2 is 1470 bytes.
+#: names is under 2 KB, the real reply in Cisco TAC 213407 is 1470 bytes.
 MAX_PAYLOAD = 16 * 1024
-#: CUCM's TTL in every observed answer (SPEC 3.2).
+#: CUCM's TTL in every observed answer (docs/tvs.md).
 DEFAULT_TTL = 86400
 
 _HEADER = struct.Struct(">BBBBIH")
 _ELEMENT = struct.Struct(">BH")
-#: First byte of the DEVICE_NAME value in every known request (SPEC 3.2).
+#: First byte of the DEVICE_NAME value in every known request (docs/tvs.md).
 DEVICE_NAME_KIND = 0x01
 
 
 class MessageType(enum.IntEnum):
-    """Message types of SPEC 3.2."""
+    """Message types of docs/tvs.md."""
 
     CERT_VERIFICATION_REQ = 1
     CERT_VERIFICATION_RES = 2
@@ -62,7 +62,7 @@ RESPONSE_TO = {
 
 
 class Tag(enum.IntEnum):
-    """Element tags of SPEC 3.2 (ISSUER and SERIAL are inferred there: OPEN)."""
+    """Element tags of docs/tvs.md (ISSUER and SERIAL are inferred there: OPEN)."""
 
     DEVICE_NAME = 1
     CERTIFICATE = 2
@@ -75,13 +75,13 @@ class Tag(enum.IntEnum):
 
 
 class Status(enum.IntEnum):
-    """STATUS element values (SPEC 3.2)."""
+    """STATUS element values (docs/tvs.md)."""
 
     TRUSTED = 0
     NOT_TRUSTED = 1
 
 
-#: Elements a well-formed message of each type must carry (SPEC 3.2 "in"
+#: Elements a well-formed message of each type must carry (docs/tvs.md "in"
 #: column; DEVICE_NAME is sent by every phone but a server need not insist).
 REQUIRED = {
     MessageType.CERT_VERIFICATION_REQ: (Tag.CERTIFICATE,),
@@ -105,7 +105,7 @@ _ENCODE_ORDER = (
 
 
 class TvsFrameError(TvsProtocolError):
-    """A TVS frame that does not follow SPEC 3.2, with the offset where reading stopped."""
+    """A TVS frame that does not follow docs/tvs.md, with the offset where reading stopped."""
 
     def __init__(self, offset: int, expected: str) -> None:
         self.offset = offset
@@ -115,7 +115,7 @@ class TvsFrameError(TvsProtocolError):
 
 @attrs.frozen
 class TvsHeader:
-    """The 10-byte frame header (SPEC 3.2)."""
+    """The 10-byte frame header (docs/tvs.md)."""
 
     type: int
     request_id: int
@@ -147,7 +147,7 @@ class TvsHeader:
 
 
 def _text(value: bytes, offset: int, name: str) -> str:
-    """A NUL-terminated text value (SPEC 3.2), exactly one NUL, at the end."""
+    """A NUL-terminated text value (docs/tvs.md), exactly one NUL, at the end."""
     if not value.endswith(b"\0"):
         raise TvsFrameError(offset, f"{name} text ending in NUL")
     body = value[:-1]
@@ -176,7 +176,7 @@ def _fixed(value: bytes, offset: int, name: str, size: int) -> bytes:
 
 @attrs.frozen
 class TvsMessage:
-    """One TVS message, request or response (SPEC 3.2).
+    """One TVS message, request or response (docs/tvs.md).
 
     Absent elements are ``None`` (``certificates`` is empty). ``flags`` is
     kept as read (a real CUCM reply carried 0xF7) and ignored otherwise.
@@ -199,20 +199,20 @@ class TvsMessage:
     @classmethod
     def query_request(cls, request_id: int, device_name: str, subject: str, issuer: str,
                       serial: bytes) -> TvsMessage:
-        """QUERY_CERT_REQ: the phone knows only subject, issuer and serial (SPEC 3.2)."""
+        """QUERY_CERT_REQ: the phone knows only subject, issuer and serial (docs/tvs.md)."""
         return cls(MessageType.QUERY_CERT_REQ, request_id, device_name=device_name,
                    subject=subject, issuer=issuer, serial=serial)
 
     @classmethod
     def verification_request(cls, request_id: int, device_name: str, certificate: bytes) -> TvsMessage:
-        """CERT_VERIFICATION_REQ: the phone holds the whole certificate (SPEC 3.2)."""
+        """CERT_VERIFICATION_REQ: the phone holds the whole certificate (docs/tvs.md)."""
         return cls(MessageType.CERT_VERIFICATION_REQ, request_id, device_name=device_name,
                    certificates=(certificate,))
 
     @classmethod
     def answer(cls, request: TvsMessage, status: int, *, certificate: bytes | None = None,
                roles: tuple[int, ...] | None = None, ttl: int | None = None) -> TvsMessage:
-        """The response to ``request``, echoing its request id (SPEC 3.2)."""
+        """The response to ``request``, echoing its request id (docs/tvs.md)."""
         try:
             kind = RESPONSE_TO[request.type]
         except KeyError:
@@ -303,7 +303,7 @@ class TvsMessage:
         def text(value: str) -> bytes:
             encoded = value.encode("utf-8")
             if b"\0" in encoded:
-                raise UsageError("TVS text elements cannot contain NUL (SPEC 3.2)")
+                raise UsageError("TVS text elements cannot contain NUL (docs/tvs.md)")
             return encoded + b"\0"
 
         values: dict[Tag, list[bytes]] = {Tag.CERTIFICATE: list(self.certificates)}
@@ -311,7 +311,7 @@ class TvsMessage:
             try:
                 values[Tag.DEVICE_NAME] = [bytes([DEVICE_NAME_KIND]) + self.device_name.encode("ascii")]
             except UnicodeEncodeError:
-                raise UsageError(f"device name {self.device_name!r} is not ASCII (SPEC 3.2)") from None
+                raise UsageError(f"device name {self.device_name!r} is not ASCII (docs/tvs.md)") from None
         if self.subject is not None:
             values[Tag.SUBJECT] = [text(self.subject)]
         if self.issuer is not None:
@@ -320,16 +320,16 @@ class TvsMessage:
             values[Tag.SERIAL] = [bytes(self.serial)]
         if self.status is not None:
             if not 0 <= self.status <= 0xFF:
-                raise UsageError(f"STATUS {self.status} does not fit in one byte (SPEC 3.2)")
+                raise UsageError(f"STATUS {self.status} does not fit in one byte (docs/tvs.md)")
             values[Tag.STATUS] = [bytes([self.status])]
         if self.roles is not None:
             bad = [role for role in self.roles if not 0 <= role <= 0xFF]
             if bad:
-                raise UsageError(f"role {bad[0]} does not fit in one byte (SPEC 3.2 ROLES)")
+                raise UsageError(f"role {bad[0]} does not fit in one byte (docs/tvs.md ROLES)")
             values[Tag.ROLES] = [bytes(self.roles)]
         if self.ttl is not None:
             if not 0 <= self.ttl <= 0xFFFFFFFF:
-                raise UsageError(f"TTL {self.ttl} does not fit in 32 bits (SPEC 3.2)")
+                raise UsageError(f"TTL {self.ttl} does not fit in 32 bits (docs/tvs.md)")
             values[Tag.TTL] = [self.ttl.to_bytes(4, "big")]
         return values
 
@@ -344,8 +344,8 @@ class TvsMessage:
                 parts.append(_ELEMENT.pack(tag, len(value)) + value)
         payload = b"".join(parts)
         if len(payload) > LENGTH_LIMIT:
-            raise UsageError(f"TVS payload of {len(payload)} bytes exceeds the 16-bit length (SPEC 3.2)")
+            raise UsageError(f"TVS payload of {len(payload)} bytes exceeds the 16-bit length (docs/tvs.md)")
         if not 0 <= self.request_id <= 0xFFFFFFFF or not 0 <= self.flags <= 0xFF:
-            raise UsageError("request id must fit in 32 bits and flags in 8 bits (SPEC 3.2)")
+            raise UsageError("request id must fit in 32 bits and flags in 8 bits (docs/tvs.md)")
         header = TvsHeader(self.type, self.request_id, len(payload), self.flags)
         return header.encode() + payload

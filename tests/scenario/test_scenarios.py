@@ -129,6 +129,33 @@ def test_scenario_list_and_show(capsys):
     assert "phonetrust lab ctl client --token SAST-ADN0054f509 --token SAST-ADN008580ef   (refused: The Security" in shown
 
 
+JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+
+
+@pytest.mark.parametrize("name", sorted(SEED_PROCEDURES))
+def test_scenario_show_prints_the_english_source_and_keeps_the_japanese_title_aside(name, capsys):
+    scenario = next(s for s in list_scenarios() if s.name == name)
+    assert JAPANESE.search(scenario.source_title), "the Japanese edition's section title is kept"
+    assert main(["scenario", "show", name]) == 0
+    shown = capsys.readouterr().out
+    assert 'source: Cisco TAC 118893 "Migrate CUCM Mixed Mode with Tokenless CTL", section "' in shown
+    assert not JAPANESE.search(shown)
+
+
+def test_every_bundled_scenario_shows_in_english(capsys):
+    for name in BUNDLED:
+        assert main(["scenario", "show", name]) == 0
+        assert not JAPANESE.search(capsys.readouterr().out), name
+
+
+def test_source_title_is_read_from_the_scenario_file(tmp_path):
+    path = tmp_path / "titled.toml"
+    path.write_text('name = "titled"\ntitle = "T"\nsource = "Cisco TAC 118893"\n'
+                    'source_title = "トークンレス CTL"\n[[steps]]\nname = "boot"\n', encoding="utf-8")
+    scenario = load_scenario(path)
+    assert (scenario.source, scenario.source_title) == ("Cisco TAC 118893", "トークンレス CTL")
+
+
 def test_text_report_names_steps_models_and_verdicts(tmp_path):
     scenario = next(s for s in list_scenarios() if s.name == "nonsecure-to-mixed")
     result = ScenarioRun(scenario, tmp_path, key_size=1024, phones={"CP-7965": 2}).run()

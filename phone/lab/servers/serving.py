@@ -1,4 +1,4 @@
-"""Serving a lab: one TFTP node and every node's TVS, in background threads (SPEC 3, 4.1).
+"""Serving a lab: one TFTP node and every node's TVS, in background threads (docs/tvs.md, docs/phone.md).
 
 ``serving(lab)`` is a context manager yielding ``LabServers``: the TFTP server
 of one node (``phone.tftp.TftpFileServer``: that node's TFTP folder plus the

@@ -7,10 +7,10 @@ A request for NAME is answered from, in order:
 
 1. ``dynamic(NAME, (client_host, client_port))`` when given: bytes are served,
    None passes on (the lab generates SEP<MAC>.cnf.xml[.sgn] and CTLSEP<MAC>.tlv
-   here, SPEC 4.1);
+   here, docs/phone.md);
 2. the file NAME under ``root`` when given;
 3. else error 1 "File not found", what CUCM answers for CTLSEP<MAC>.tlv outside
-   mixed mode (SPEC 4.1).
+   mixed mode (docs/phone.md).
 
 Names must be relative and '/'-separated, without empty, '.' or '..' parts,
 backslashes or control characters, and a file reached through a symbolic link
@@ -87,7 +87,7 @@ class _MemoryFile(io.BytesIO):
 
     It reports itself closed: at the end of every transfer tftpy 0.8.7 unlocks
     (flock) and closes the file if it is still open, which fails for an
-    in-memory file and kills the whole server loop (tftpy issue #155). There is
+    in-memory file and kills the whole server loop (msoulier/tftpy#155 on GitHub). There is
     nothing to unlock or close.
     """
 

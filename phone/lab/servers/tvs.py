@@ -1,8 +1,8 @@
-"""A TVS server: asyncio + TLS, answering as CUCM's TVS does (SPEC 3.1, 3.3).
+"""A TVS server: asyncio + TLS, answering as CUCM's TVS does (docs/tvs.md).
 
 ``TvsResponder`` decides the answer to one request (no sockets): DB cache
 first, then the CTL cache, STATUS 1 when neither holds the certificate. It
-writes CUCM's detailed-trace lines (reference-logs S1.e, S2, S3) on the way.
+writes CUCM's detailed-trace lines (Cisco TAC 213407 and 118893) on the way.
 ``TvsServer`` is the transport: one request per TLS connection, a cap on
 concurrent clients, a deadline per step, reads bounded by the frame header,
 and any failure of one connection confined to that connection.
@@ -42,17 +42,17 @@ from phone.lab.tvs_store import CertificateEntry, CtlCache, TvsStore
 from phone.tls import close_stream, error_reason, server_context
 from phone.console.tvs_trace import TvsTraceWriter
 
-#: Issuer of the hardware eTokens' SAST certificates (reference-logs S2).
+#: Issuer of the hardware eTokens' SAST certificates (Cisco TAC 118893).
 _ETOKEN_ISSUER = name_key("CN=Cisco Manufacturing CA;O=Cisco Systems")
 
 
 @attrs.frozen
 class TvsServerSettings:
-    """Settings of a TVS server; defaults suit a lab of CUCM 10.x phones (SPEC 3.1)."""
+    """Settings of a TVS server; defaults suit a lab of CUCM 10.x phones (docs/tvs.md)."""
 
     host: str = "127.0.0.1"
     port: int = 2445
-    #: OPEN (SPEC 3.1): CUCM's minimum per release; 10.x accepted TLS 1.0.
+    #: OPEN (docs/tvs.md): CUCM's minimum per release; 10.x accepted TLS 1.0.
     min_tls: str = "1.0"
     max_tls: str = "1.3"
     seclevel: int = 0
@@ -68,7 +68,7 @@ class TvsServerSettings:
     #: Writing the answer and closing the connection.
     send_timeout: float = 5.0
     max_payload: int = MAX_PAYLOAD
-    #: TTL answered for certificates found in the CTL cache (SPEC 3.2: CUCM 86400).
+    #: TTL answered for certificates found in the CTL cache (docs/tvs.md: CUCM 86400).
     ctl_ttl: int = DEFAULT_TTL
     #: Seconds between checks of CTLFile.tlv for changes (also checked before each lookup).
     ctl_poll_interval: float | None = 2.0
@@ -79,7 +79,7 @@ class TvsServerSettings:
 
 
 class TvsResponder:
-    """The answer to one request, looked up as SPEC 3.3 describes."""
+    """The answer to one request, looked up as docs/tvs.md describes."""
 
     def __init__(self, store: TvsStore | None, ctl: CtlCache | None, trace: TvsTraceWriter) -> None:
         self.store = store
@@ -166,7 +166,7 @@ class TvsResponder:
 
 
 class TvsServer:
-    """The asyncio TLS transport around a ``TvsResponder`` (SPEC 3.1)."""
+    """The asyncio TLS transport around a ``TvsResponder`` (docs/tvs.md)."""
 
     def __init__(self, certificate: str | os.PathLike[str], key: str | os.PathLike[str], *,
                  db: str | os.PathLike[str] | None = None, ctl: str | os.PathLike[str] | None = None,
