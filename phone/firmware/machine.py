@@ -41,7 +41,7 @@ from typing import Union
 import attrs
 
 from phone.wire.config import PhoneConfig, TvsMember
-from phone.errors import ConfigFormatError, TrustListFormatError
+from phone.errors import ConfigFormatError, LocalProtocolError, TrustListFormatError
 from phone.firmware.models import PhoneModel
 from phone.wire.names import serial_hex
 from phone.wire.tlv import FileKind, TrustList
@@ -379,7 +379,7 @@ class PendingTvs:
     message_type: int
 
 
-class MachineError(Exception):
+class MachineError(LocalProtocolError):
     """An event that makes no sense in the machine's step (a local error: the caller's bug)."""
 
 

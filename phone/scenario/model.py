@@ -48,7 +48,7 @@ from typing import Any
 
 import attrs
 
-from phone.errors import PhonetrustError
+from phone.errors import LocalError
 from phone.resources import bundled_dir
 from phone.firmware.trust import REJECTION_CODES
 
@@ -59,7 +59,7 @@ VIAS = ("leap-of-faith", "ctl", "itl", "tvs", "tvs-cache")
 GROUPS = ("*", "sbd", "legacy")
 
 
-class ScenarioError(PhonetrustError):
+class ScenarioError(LocalError):
     """A scenario file that cannot be read; the message names the file and the field."""
 
 
