@@ -28,7 +28,7 @@ from cryptography import x509
 from phone.wire.certs import generate_rsa_key, make_certificate, simple_subject
 from phone.wire.names import cucm_name
 from phone.wire.tvs import TvsMessage
-from phone.device.tvs import Outcome, TvsClientSettings, TvsMember, ask_tvs_async
+from phone.device.tvs import ConnectionOutcome, TvsClientSettings, TvsMember, ask_tvs_async
 from phone.lab.servers.tvs import TvsServer, TvsServerSettings
 from phone.lab.tvs_store import TvsStore
 from phone.tls import client_context, server_context
@@ -97,7 +97,7 @@ def _measure(kind: str, port: int, clients: int, seconds: float, request: TvsMes
 
     async def query() -> bool:
         result = await ask_tvs_async(member, request, [pinned], settings)
-        return result.outcome is Outcome.ANSWERED and result.response.status == 0
+        return result.outcome is ConnectionOutcome.ANSWERED and result.response.status == 0
 
     async def handshake() -> bool:
         try:

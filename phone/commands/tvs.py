@@ -29,7 +29,7 @@ from phone.wire.certs import load_certificate
 from phone.errors import CertificateError, TransportError, UsageError
 from phone.wire.names import cucm_name, serial_to_bytes
 from phone.wire.tvs import DEFAULT_TTL, MessageType, TvsMessage
-from phone.device.tvs import Outcome, TvsClientSettings, TvsMember, TvsResult, ask_tvs
+from phone.device.tvs import ConnectionOutcome, TvsClientSettings, TvsMember, TvsResult, ask_tvs
 from phone.lab.servers.tvs import TvsServer, TvsServerSettings
 from phone.lab.tvs_store import TvsStore, parse_tvs_role, role_name
 from phone.tls import TLS_VERSIONS, ClientIdentity, read_certificate
@@ -231,7 +231,7 @@ def _query(args: argparse.Namespace) -> int:
     if result.response is None:
         attempt = result.attempts[-1]
         message = f"no answer from TVS {attempt.server}: {attempt.outcome.value}: {attempt.error}"
-        if result.outcome is Outcome.UNTRUSTED_SERVER:
+        if result.outcome is ConnectionOutcome.UNTRUSTED_SERVER:
             message += " (check --server-cert)"
         raise TransportError(message)
     return 0 if result.response.status == 0 else 1

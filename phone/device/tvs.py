@@ -4,8 +4,8 @@ The phone accepts a TVS server only when the certificate it presents is, byte
 for byte, one of the TVS-role (21) certificates of its ITL; no host name
 check, no CA. A server that is not pinned is refused before a single byte of
 the request is written. Members of the configuration's ``<TVS>`` list are
-tried in priority order (lower first); each attempt is recorded with an
-``Outcome`` that tells apart what the phone state machine needs to decide its
+tried in priority order (lower first); each attempt is recorded with a
+``ConnectionOutcome`` that tells apart what the phone state machine needs to decide its
 strategy (SPEC 3.2: fall back from QUERY to CERT_VERIFICATION when a server
 drops the connection or answers nothing useful):
 
@@ -38,7 +38,7 @@ from phone.tls import ClientIdentity, client_context, close_stream, error_reason
 
 
 
-class Outcome(str, enum.Enum):
+class ConnectionOutcome(str, enum.Enum):
     """How one attempt ended."""
 
     ANSWERED = "answered"
@@ -54,7 +54,7 @@ class Outcome(str, enum.Enum):
 
 #: Outcomes after which the next member is tried. OPEN (SPEC 4.4 says only
 #: "fail over to the next"): by default every failure, answers never.
-DEFAULT_FAILOVER = frozenset(outcome for outcome in Outcome if outcome is not Outcome.ANSWERED)
+DEFAULT_FAILOVER = frozenset(outcome for outcome in ConnectionOutcome if outcome is not ConnectionOutcome.ANSWERED)
 
 
 @attrs.frozen
@@ -71,16 +71,16 @@ class TvsClientSettings:
     identity: ClientIdentity | None = None
     seclevel: int = 0
     max_payload: int = MAX_PAYLOAD
-    failover_on: frozenset[Outcome] = DEFAULT_FAILOVER
+    failover_on: frozenset[ConnectionOutcome] = DEFAULT_FAILOVER
 
 
 @attrs.frozen
-class TvsAttempt:
+class TvsConnectionAttempt:
     """One connection to one member (the ``tvs_requests`` rows of DESIGN's ``phone boot --json``)."""
 
     server: str
     type: int
-    outcome: Outcome
+    outcome: ConnectionOutcome
     status: int | None = None
     roles: tuple[int, ...] | None = None
     error: str | None = None
@@ -98,17 +98,17 @@ class TvsResult:
     """Every attempt in order, and the decoded response of the one that answered (or None)."""
 
     request: TvsMessage
-    attempts: tuple[TvsAttempt, ...]
+    attempts: tuple[TvsConnectionAttempt, ...]
     response: TvsMessage | None
 
     @property
-    def outcome(self) -> Outcome | None:
+    def outcome(self) -> ConnectionOutcome | None:
         """The last attempt's outcome (None when no member was tried)."""
         return self.attempts[-1].outcome if self.attempts else None
 
 
 class _Failed(Exception):
-    def __init__(self, outcome: Outcome, message: str) -> None:
+    def __init__(self, outcome: ConnectionOutcome, message: str) -> None:
         super().__init__(message)
         self.outcome = outcome
 
@@ -132,40 +132,40 @@ def _prepare(request: TvsMessage, pinned: Collection[bytes]) -> tuple[bytes, fro
 
 def _check_pin(der: bytes | None, pins: frozenset[bytes]) -> None:
     if der is None or der not in pins:
-        raise _Failed(Outcome.UNTRUSTED_SERVER,
+        raise _Failed(ConnectionOutcome.UNTRUSTED_SERVER,
                       "server certificate is not a TVS certificate of the ITL; request not sent")
 
 
 def _header(head: bytes, settings: TvsClientSettings) -> TvsHeader:
     if not head:
-        raise _Failed(Outcome.DROPPED, "server closed the connection without answering")
+        raise _Failed(ConnectionOutcome.DROPPED, "server closed the connection without answering")
     if len(head) < HEADER_SIZE:
-        raise _Failed(Outcome.MALFORMED, f"answer truncated after {len(head)} bytes")
+        raise _Failed(ConnectionOutcome.MALFORMED, f"answer truncated after {len(head)} bytes")
     try:
         return TvsHeader.decode(head, settings.max_payload)
     except TvsProtocolError as error:
-        raise _Failed(Outcome.MALFORMED, str(error)) from None
+        raise _Failed(ConnectionOutcome.MALFORMED, str(error)) from None
 
 
 def _response(request: TvsMessage, frame: bytes, header: TvsHeader, server: str,
-              tls_version: str | None) -> tuple[TvsAttempt, TvsMessage]:
+              tls_version: str | None) -> tuple[TvsConnectionAttempt, TvsMessage]:
     """Decode the answer and check that it answers this request."""
     if len(frame) < HEADER_SIZE + header.length:
-        raise _Failed(Outcome.MALFORMED, f"answer truncated after {len(frame)} of "
+        raise _Failed(ConnectionOutcome.MALFORMED, f"answer truncated after {len(frame)} of "
                                          f"{HEADER_SIZE + header.length} bytes")
     try:
         response = TvsMessage.decode(frame, len(frame))
     except TvsProtocolError as error:
-        raise _Failed(Outcome.MALFORMED, str(error)) from None
+        raise _Failed(ConnectionOutcome.MALFORMED, str(error)) from None
     expected = RESPONSE_TO[request.type]
     if response.type != expected:
-        raise _Failed(Outcome.MALFORMED, f"expected {expected.name}, got {response.type.name}")
+        raise _Failed(ConnectionOutcome.MALFORMED, f"expected {expected.name}, got {response.type.name}")
     if response.request_id != request.request_id:
-        raise _Failed(Outcome.MALFORMED, f"expected request id {request.request_id}, "
+        raise _Failed(ConnectionOutcome.MALFORMED, f"expected request id {request.request_id}, "
                                          f"got {response.request_id}")
     if response.status is None:
-        raise _Failed(Outcome.MALFORMED, f"{response.type.name} without STATUS")
-    return TvsAttempt(server, int(request.type), Outcome.ANSWERED, response.status, response.roles,
+        raise _Failed(ConnectionOutcome.MALFORMED, f"{response.type.name} without STATUS")
+    return TvsConnectionAttempt(server, int(request.type), ConnectionOutcome.ANSWERED, response.status, response.roles,
                       tls_version=tls_version), response
 
 
@@ -174,20 +174,20 @@ def _failure(step: str, error: BaseException, settings: TvsClientSettings) -> _F
     timed_out = isinstance(error, TimeoutError)
     if step == "connect":
         if timed_out:
-            return _Failed(Outcome.CONNECT_TIMEOUT, f"no TCP connection within {settings.connect_timeout} s")
-        return _Failed(Outcome.REFUSED, f"cannot connect: {error_reason(error)}")
+            return _Failed(ConnectionOutcome.CONNECT_TIMEOUT, f"no TCP connection within {settings.connect_timeout} s")
+        return _Failed(ConnectionOutcome.REFUSED, f"cannot connect: {error_reason(error)}")
     if step == "handshake":
         if timed_out:
-            return _Failed(Outcome.HANDSHAKE_TIMEOUT, f"no TLS handshake within {settings.handshake_timeout} s")
-        return _Failed(Outcome.TLS_FAILED, f"TLS handshake failed: {error_reason(error)}")
+            return _Failed(ConnectionOutcome.HANDSHAKE_TIMEOUT, f"no TLS handshake within {settings.handshake_timeout} s")
+        return _Failed(ConnectionOutcome.TLS_FAILED, f"TLS handshake failed: {error_reason(error)}")
     if timed_out:
-        return _Failed(Outcome.NO_ANSWER, f"no complete answer within {settings.response_timeout} s")
-    return _Failed(Outcome.DROPPED, f"connection lost: {error_reason(error)}")
+        return _Failed(ConnectionOutcome.NO_ANSWER, f"no complete answer within {settings.response_timeout} s")
+    return _Failed(ConnectionOutcome.DROPPED, f"connection lost: {error_reason(error)}")
 
 
 def _failed(member: TvsMember, request: TvsMessage, failure: _Failed,
-            tls_version: str | None = None) -> TvsAttempt:
-    return TvsAttempt(member.server, int(request.type), failure.outcome, error=str(failure),
+            tls_version: str | None = None) -> TvsConnectionAttempt:
+    return TvsConnectionAttempt(member.server, int(request.type), failure.outcome, error=str(failure),
                       tls_version=tls_version)
 
 
@@ -209,7 +209,7 @@ def _recv_exactly(sock: ssl.SSLSocket, size: int, deadline: float) -> bytes:
 
 
 def _attempt(member: TvsMember, request: TvsMessage, frame: bytes, pins: frozenset[bytes],
-             settings: TvsClientSettings, context: ssl.SSLContext) -> tuple[TvsAttempt, TvsMessage | None]:
+             settings: TvsClientSettings, context: ssl.SSLContext) -> tuple[TvsConnectionAttempt, TvsMessage | None]:
     try:
         sock = socket.create_connection((member.address, member.port), timeout=settings.connect_timeout)
     except OSError as error:
@@ -246,7 +246,7 @@ def ask_tvs(members: Iterable[TvsMember], request: TvsMessage, pinned: Collectio
     """Send ``request`` to the members in priority order until one answers (blocking)."""
     frame, pins = _prepare(request, pinned)
     context = client_context(settings.tls_versions, settings.identity, settings.seclevel)
-    attempts: list[TvsAttempt] = []
+    attempts: list[TvsConnectionAttempt] = []
     for member in _ordered(members):
         attempt, response = _attempt(member, request, frame, pins, settings, context)
         attempts.append(attempt)
@@ -278,7 +278,7 @@ async def _close_async(writer: asyncio.StreamWriter, graceful: bool) -> None:
 
 async def _attempt_async(member: TvsMember, request: TvsMessage, frame: bytes, pins: frozenset[bytes],
                          settings: TvsClientSettings, context: ssl.SSLContext
-                         ) -> tuple[TvsAttempt, TvsMessage | None]:
+                         ) -> tuple[TvsConnectionAttempt, TvsMessage | None]:
     try:
         async with asyncio.timeout(settings.connect_timeout):
             reader, writer = await asyncio.open_connection(member.address, member.port,
@@ -319,7 +319,7 @@ async def ask_tvs_async(members: Iterable[TvsMember], request: TvsMessage, pinne
     """``ask_tvs`` for asyncio: the same attempts, decisions and result."""
     frame, pins = _prepare(request, pinned)
     context = client_context(settings.tls_versions, settings.identity, settings.seclevel)
-    attempts: list[TvsAttempt] = []
+    attempts: list[TvsConnectionAttempt] = []
     for member in _ordered(members):
         attempt, response = await _attempt_async(member, request, frame, pins, settings, context)
         attempts.append(attempt)

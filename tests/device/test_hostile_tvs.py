@@ -41,7 +41,7 @@ from phone.firmware.models import get_model
 from phone.wire.names import cucm_name, serial_to_bytes
 from phone.device.transports import TvsTransport
 from phone.wire.tvs import TvsMessage
-from phone.device.tvs import Outcome, TvsClientSettings, TvsMember, ask_tvs, ask_tvs_async
+from phone.device.tvs import ConnectionOutcome, TvsClientSettings, TvsMember, ask_tvs, ask_tvs_async
 from phone.lab.tvs_store import TvsStore
 from phone.tls import client_context
 
@@ -259,7 +259,7 @@ def test_slow_clients_and_garbage_below_the_cap_do_not_hold_up_answers(tvs_proce
         flood.join()
         for sock in slow:
             sock.close()
-    assert [a.outcome for a in answers] == [Outcome.ANSWERED] * 10
+    assert [a.outcome for a in answers] == [ConnectionOutcome.ANSWERED] * 10
     assert all(a.response.status == 0 for a in answers)
 
 

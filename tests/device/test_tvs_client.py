@@ -12,7 +12,7 @@ from phone.errors import UsageError
 from phone.wire.names import cucm_name, serial_to_bytes
 from phone.wire.tvs import MessageType, Status, TvsMessage
 from phone.device.tvs import (
-    Outcome,
+    ConnectionOutcome,
     TvsClientSettings,
     TvsMember,
     ask_tvs,
@@ -64,7 +64,7 @@ def free_port() -> int:
 
 def test_query_is_answered_with_certificate_roles_and_ttl(ask, server, tvs_identity):
     result = ask([TvsMember("127.0.0.1", server.port)], query_for("cucm-1051-a-pub"), [tvs_identity.der], FAST)
-    assert [attempt.outcome for attempt in result.attempts] == [Outcome.ANSWERED]
+    assert [attempt.outcome for attempt in result.attempts] == [ConnectionOutcome.ANSWERED]
     assert result.response.type is MessageType.QUERY_CERT_RES
     assert result.response.request_id == 1001
     assert (result.response.status, result.response.roles, result.response.ttl) == (0, (0, 2), 86400)
@@ -77,7 +77,7 @@ def test_query_is_answered_with_certificate_roles_and_ttl(ask, server, tvs_ident
 def test_verification_of_an_unknown_certificate_is_status_1(ask, server, tvs_identity):
     request = TvsMessage.verification_request(1002, DEVICE, identity("stranger").der)
     result = ask([TvsMember("127.0.0.1", server.port)], request, [tvs_identity.der], FAST)
-    assert result.outcome is Outcome.ANSWERED
+    assert result.outcome is ConnectionOutcome.ANSWERED
     assert result.response.status == Status.NOT_TRUSTED
     assert result.response.roles is None
 
@@ -85,7 +85,7 @@ def test_verification_of_an_unknown_certificate_is_status_1(ask, server, tvs_ide
 def test_unpinned_server_is_refused_before_anything_is_sent(ask, tmp_path, tvs_identity):
     with scripted_server(tmp_path, record_then("drop"), server=identity("impostor")) as peer:
         result = ask([TvsMember("127.0.0.1", peer.port)], query_for("x"), [tvs_identity.der], FAST)
-    assert result.outcome is Outcome.UNTRUSTED_SERVER
+    assert result.outcome is ConnectionOutcome.UNTRUSTED_SERVER
     assert "request not sent" in result.attempts[0].error
     assert result.response is None
     assert peer.received == [b""]
@@ -95,7 +95,7 @@ def test_fail_over_to_the_second_member_in_priority_order(ask, server, tvs_ident
     members = [TvsMember("127.0.0.1", server.port, priority=1),
                TvsMember("127.0.0.1", free_port(), priority=0)]
     result = ask(members, query_for("cucm-1051-a-pub"), [tvs_identity.der], FAST)
-    assert [attempt.outcome for attempt in result.attempts] == [Outcome.REFUSED, Outcome.ANSWERED]
+    assert [attempt.outcome for attempt in result.attempts] == [ConnectionOutcome.REFUSED, ConnectionOutcome.ANSWERED]
     assert result.attempts[1].server == server.address
     assert result.response.status == Status.TRUSTED
 
@@ -104,13 +104,13 @@ def test_unpinned_first_member_fails_over_to_the_pinned_one(ask, tmp_path, serve
     with scripted_server(tmp_path, record_then("drop"), server=identity("impostor")) as impostor:
         members = [TvsMember("127.0.0.1", impostor.port), TvsMember("127.0.0.1", server.port, 1)]
         result = ask(members, query_for("cucm-1051-a-pub"), [tvs_identity.der], FAST)
-    assert [a.outcome for a in result.attempts] == [Outcome.UNTRUSTED_SERVER, Outcome.ANSWERED]
+    assert [a.outcome for a in result.attempts] == [ConnectionOutcome.UNTRUSTED_SERVER, ConnectionOutcome.ANSWERED]
 
 
 def test_server_that_never_answers_times_out_as_no_answer(ask, tmp_path, tvs_identity):
     with scripted_server(tmp_path, record_then("silent"), server=tvs_identity) as peer:
         result = ask([TvsMember("127.0.0.1", peer.port)], query_for("x"), [tvs_identity.der], FAST)
-    assert result.outcome is Outcome.NO_ANSWER
+    assert result.outcome is ConnectionOutcome.NO_ANSWER
     assert "0.3 s" in result.attempts[0].error
     assert peer.received == [query_for("x").encode()]
 
@@ -118,13 +118,13 @@ def test_server_that_never_answers_times_out_as_no_answer(ask, tmp_path, tvs_ide
 def test_server_that_never_handshakes_times_out_as_handshake_timeout(ask, tmp_path, tvs_identity):
     with scripted_server(tmp_path, hold, tls=False) as peer:
         result = ask([TvsMember("127.0.0.1", peer.port)], query_for("x"), [tvs_identity.der], FAST)
-    assert result.outcome is Outcome.HANDSHAKE_TIMEOUT
+    assert result.outcome is ConnectionOutcome.HANDSHAKE_TIMEOUT
 
 
 def test_dropped_connection_is_reported_as_dropped(ask, tmp_path, tvs_identity):
     with scripted_server(tmp_path, record_then("drop"), server=tvs_identity) as peer:
         result = ask([TvsMember("127.0.0.1", peer.port)], query_for("x"), [tvs_identity.der], FAST)
-    assert result.outcome is Outcome.DROPPED
+    assert result.outcome is ConnectionOutcome.DROPPED
     assert result.attempts[0].error == "server closed the connection without answering"
 
 
@@ -140,7 +140,7 @@ def test_dropped_connection_is_reported_as_dropped(ask, tmp_path, tvs_identity):
 def test_malformed_answers_are_reported_as_malformed(ask, tmp_path, tvs_identity, reply, error):
     with scripted_server(tmp_path, record_then("reply", reply), server=tvs_identity) as peer:
         result = ask([TvsMember("127.0.0.1", peer.port)], query_for("x"), [tvs_identity.der], FAST)
-    assert result.outcome is Outcome.MALFORMED
+    assert result.outcome is ConnectionOutcome.MALFORMED
     assert error in result.attempts[0].error
 
 
@@ -148,7 +148,7 @@ def test_tls_1_0_only_phone_talks_to_the_server(ask, server, tvs_identity):
     settings = TvsClientSettings(tls_versions=("1.0",), response_timeout=2)
     result = ask([TvsMember("127.0.0.1", server.port)], query_for("cucm-1051-a-pub"), [tvs_identity.der],
                  settings)
-    assert result.outcome is Outcome.ANSWERED
+    assert result.outcome is ConnectionOutcome.ANSWERED
     assert result.attempts[0].tls_version == "TLSv1"
 
 
@@ -157,7 +157,7 @@ def test_tls_1_0_only_phone_fails_against_a_server_raised_to_1_2(ask, tmp_path, 
     with running_tvs_server(cert, key, settings=TvsServerSettings(port=0, min_tls="1.2")) as running:
         result = ask([TvsMember("127.0.0.1", running.port)], query_for("x"), [tvs_identity.der],
                      TvsClientSettings(tls_versions=("1.0",)))
-    assert result.outcome is Outcome.TLS_FAILED
+    assert result.outcome is ConnectionOutcome.TLS_FAILED
     assert result.attempts[0].error.startswith("TLS handshake failed")
 
 
@@ -173,16 +173,16 @@ def test_client_presents_its_certificate_when_asked(ask, tmp_path, tvs_identity)
 def test_every_member_failing_gives_no_response_and_all_attempts(ask, tvs_identity):
     members = [TvsMember("127.0.0.1", free_port()), TvsMember("127.0.0.1", free_port(), 1)]
     result = ask(members, query_for("x"), [tvs_identity.der], FAST)
-    assert [a.outcome for a in result.attempts] == [Outcome.REFUSED, Outcome.REFUSED]
+    assert [a.outcome for a in result.attempts] == [ConnectionOutcome.REFUSED, ConnectionOutcome.REFUSED]
     assert result.response is None
 
 
 def test_failover_can_be_limited_to_connection_failures(ask, tmp_path, server, tvs_identity):
-    settings = TvsClientSettings(response_timeout=0.3, failover_on=frozenset({Outcome.REFUSED}))
+    settings = TvsClientSettings(response_timeout=0.3, failover_on=frozenset({ConnectionOutcome.REFUSED}))
     with scripted_server(tmp_path, record_then("drop"), server=tvs_identity) as dropper:
         members = [TvsMember("127.0.0.1", dropper.port), TvsMember("127.0.0.1", server.port, 1)]
         result = ask(members, query_for("cucm-1051-a-pub"), [tvs_identity.der], settings)
-    assert [a.outcome for a in result.attempts] == [Outcome.DROPPED]
+    assert [a.outcome for a in result.attempts] == [ConnectionOutcome.DROPPED]
 
 
 def test_asking_without_a_pinned_certificate_or_member_is_a_usage_error(ask, tvs_identity):

@@ -56,7 +56,6 @@ OUTCOMES = ("accepted", "rejected", "unchanged", "failed")
 FILE_RESULTS = ("not_found", "installed", "unchanged", "rejected", "applied", "failed")
 PHONE_ACTIONS = ("erase-ctl", "erase-itl", "erase", "factory-reset")
 VIAS = ("leap-of-faith", "ctl", "itl", "tvs", "tvs-cache")
-GROUPS = ("*", "sbd", "legacy")
 
 
 class ScenarioError(LocalError):
@@ -87,7 +86,9 @@ class Expectation:
 
 
 @attrs.frozen
-class Step:
+class ScenarioStep:
+    """One ``[[steps]]`` table: lab operations, then phone actions and boots, then what each model must show."""
+
     name: str
     title: str = ""
     lab: tuple[Operation, ...] = ()
@@ -116,11 +117,11 @@ class Scenario:
     source: str
     labs: Mapping[str, LabSpec]
     phones: Mapping[str, int]
-    steps: tuple[Step, ...]
+    steps: tuple[ScenarioStep, ...]
     path: Path | None = attrs.field(default=None, eq=False)
 
     @property
-    def last_change(self) -> Step:
+    def last_change(self) -> ScenarioStep:
         """The last cluster change phones boot after: its outcome is "the" outcome of a fleet run.
 
         Steps that only act on phones (a hand erase) or change nothing do not count, so
@@ -228,7 +229,7 @@ def _operations(reader: _Reader) -> tuple[Operation, ...]:
     return tuple(operations)
 
 
-def _step(path: Path, index: int, table: Any, labs: Mapping[str, LabSpec]) -> Step:
+def _step(path: Path, index: int, table: Any, labs: Mapping[str, LabSpec]) -> ScenarioStep:
     reader = _Reader(path, f"steps[{index}]", table)
     reader.only({"name", "title", "lab", "on", "tftp", "tvs", "actions", "boot", "expect", "trace", "console"})
     name = reader.get("name", str, required=True)
@@ -252,7 +253,7 @@ def _step(path: Path, index: int, table: Any, labs: Mapping[str, LabSpec]) -> St
         table_reader = _Reader(path, f"{reader.where}.console.{selector}", value)
         table_reader.only({"contains"})
         console[selector] = tuple(table_reader.get("contains", list, []))
-    return Step(
+    return ScenarioStep(
         name=name,
         title=reader.get("title", str, ""),
         lab=_operations(reader),
