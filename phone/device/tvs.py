@@ -16,13 +16,12 @@ drops the connection or answers nothing useful):
 - ``malformed``: an answer arrived but is truncated, does not decode, or
   answers another type or request id.
 
-``ask_tvs`` (blocking) and ``ask_tvs_async`` (asyncio, for fleets) share the
-codec and every decision; only the socket calls differ.
+``ask_tvs`` is blocking: a fleet runs one boot per thread, so each phone's
+client is as simple as the phone's own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import socket
 import ssl
@@ -34,7 +33,7 @@ import attrs
 from phone.errors import TvsProtocolError, UsageError
 from phone.wire.config import TvsMember
 from phone.wire.tvs import HEADER_SIZE, MAX_PAYLOAD, RESPONSE_TO, TvsHeader, TvsMessage
-from phone.tls import ClientIdentity, client_context, close_stream, error_reason
+from phone.tls import ClientIdentity, client_context, error_reason
 
 
 
@@ -249,79 +248,6 @@ def ask_tvs(members: Iterable[TvsMember], request: TvsMessage, pinned: Collectio
     attempts: list[TvsConnectionAttempt] = []
     for member in _ordered(members):
         attempt, response = _attempt(member, request, frame, pins, settings, context)
-        attempts.append(attempt)
-        if attempt.outcome not in settings.failover_on:
-            return TvsResult(request, tuple(attempts), response)
-    return TvsResult(request, tuple(attempts), None)
-
-
-
-
-# -- asyncio -------------------------------------------------------------------
-
-async def _read_async(reader: asyncio.StreamReader, size: int) -> bytes:
-    """Up to ``size`` bytes; fewer only at end of stream."""
-    try:
-        return await reader.readexactly(size)
-    except asyncio.IncompleteReadError as error:
-        return error.partial
-
-
-async def _close_async(writer: asyncio.StreamWriter, graceful: bool) -> None:
-    if graceful:
-        await close_stream(writer, 1.0)
-    else:
-        # After a failure nothing more is owed to the peer, and a half-done TLS
-        # handshake would keep wait_closed() waiting.
-        writer.transport.abort()
-
-
-async def _attempt_async(member: TvsMember, request: TvsMessage, frame: bytes, pins: frozenset[bytes],
-                         settings: TvsClientSettings, context: ssl.SSLContext
-                         ) -> tuple[TvsConnectionAttempt, TvsMessage | None]:
-    try:
-        async with asyncio.timeout(settings.connect_timeout):
-            reader, writer = await asyncio.open_connection(member.address, member.port,
-                                                           limit=settings.max_payload + HEADER_SIZE)
-    except OSError as error:
-        return _failed(member, request, _failure("connect", error, settings)), None
-    version = None
-    answered = False
-    try:
-        try:
-            async with asyncio.timeout(settings.handshake_timeout):
-                await writer.start_tls(context, ssl_handshake_timeout=settings.handshake_timeout * 2)
-        except OSError as error:
-            raise _failure("handshake", error, settings) from None
-        ssl_object = writer.get_extra_info("ssl_object")
-        version = None if ssl_object is None else ssl_object.version()
-        _check_pin(None if ssl_object is None else ssl_object.getpeercert(binary_form=True), pins)
-        try:
-            async with asyncio.timeout(settings.response_timeout):
-                writer.write(frame)
-                await writer.drain()
-                head = await _read_async(reader, HEADER_SIZE)
-                header = _header(head, settings)
-                frame_in = head + await _read_async(reader, header.length)
-        except OSError as error:
-            raise _failure("exchange", error, settings) from None
-        attempt = _response(request, frame_in, header, member.server, version)
-        answered = True
-        return attempt
-    except _Failed as failure:
-        return _failed(member, request, failure, version), None
-    finally:
-        await _close_async(writer, graceful=answered)
-
-
-async def ask_tvs_async(members: Iterable[TvsMember], request: TvsMessage, pinned: Collection[bytes],
-                        settings: TvsClientSettings = TvsClientSettings()) -> TvsResult:
-    """``ask_tvs`` for asyncio: the same attempts, decisions and result."""
-    frame, pins = _prepare(request, pinned)
-    context = client_context(settings.tls_versions, settings.identity, settings.seclevel)
-    attempts: list[TvsConnectionAttempt] = []
-    for member in _ordered(members):
-        attempt, response = await _attempt_async(member, request, frame, pins, settings, context)
         attempts.append(attempt)
         if attempt.outcome not in settings.failover_on:
             return TvsResult(request, tuple(attempts), response)

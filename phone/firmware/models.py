@@ -166,10 +166,6 @@ class PhoneModel:
         """Same as ``supports_itl``: the model is SBD-capable (SPEC 1)."""
         return self.supports_itl
 
-    def verifies_digest(self, digest: str) -> bool:
-        """True if the firmware verifies signatures made with ``digest`` ("sha1", ...)."""
-        return digest in self.digests
-
     def accepts_key_size(self, bits: int) -> bool:
         """True if the firmware verifies RSA signatures of a ``bits``-bit key."""
         return bits in self.rsa_key_sizes
