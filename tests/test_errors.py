@@ -125,6 +125,11 @@ def _tftp_request():
     parse_request(b"\x00\x01CTLFile.tlv")  # no NUL after the file name
 
 
+def _tftp_name(tmp_path: Path):
+    from phone.lab.servers.files import FileSource
+    FileSource(tmp_path, None).lookup("../etc/passwd", ("127.0.0.1", 50000))
+
+
 def _console_log():
     from phone.console.parse import decode_log
     decode_log(b"12:00:00 \x00\x01\x02")
@@ -142,7 +147,7 @@ def _flash(tmp_path: Path):
 
 
 @pytest.mark.parametrize("bad_input", [_trust_list, _certificate, _negative_serial, _config, _tvs_frame,
-                                       _tftp_request, _console_log, _lab_description, _flash])
+                                       _tftp_request, _tftp_name, _console_log, _lab_description, _flash])
 def test_bad_input_from_a_file_or_peer_is_a_remote_error(bad_input, tmp_path):
     with pytest.raises(RemoteError) as caught:
         bad_input(tmp_path) if "tmp_path" in inspect.signature(bad_input).parameters else bad_input()
