@@ -4,8 +4,8 @@ Each TVS query is what a phone does: a new TCP connection, a TLS handshake, one
 QUERY_CERT_REQ, the answer (with the 2048-bit CallManager certificate), close.
 The baseline is a TLS server that completes the handshake and closes: the
 floor cost of any TVS exchange. Both servers run in their own process (one
-core each on a 2-core machine); the clients are asyncio coroutines in this
-process using the project's own async client (``ask_tvs_async``).
+core each on a 2-core machine); the clients are threads in this process using
+the phone's own blocking client (``ask_tvs``), as a fleet's boot threads do.
 
     .venv/bin/python benchmarks/bench_tvs.py [--seconds 3] [--clients 1,10,100] [--tls 1.2]
 
@@ -18,8 +18,10 @@ import argparse
 import asyncio
 import datetime
 import multiprocessing
+import socket
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from cryptography import x509
 from phone.wire.certs import generate_rsa_key, make_certificate, simple_subject
 from phone.wire.names import cucm_name
 from phone.wire.tvs import TvsMessage
-from phone.device.tvs import Outcome, TvsClientSettings, TvsMember, ask_tvs_async
+from phone.device.tvs import ConnectionOutcome, TvsClientSettings, TvsMember, ask_tvs
 from phone.lab.servers.tvs import TvsServer, TvsServerSettings
 from phone.lab.tvs_store import TvsStore
 from phone.tls import client_context, server_context
@@ -71,21 +73,24 @@ def _serve(kind: str, cert: Path, key: Path, db: Path, ports, stop) -> None:
     asyncio.run(main())
 
 
-async def _load(clients: int, seconds: float, operation) -> tuple[int, int, float]:
-    done = failed = 0
+def _load(clients: int, seconds: float, operation) -> tuple[int, int, float]:
+    counts = {True: 0, False: 0}
+    lock = threading.Lock()
     deadline = time.perf_counter() + seconds
 
-    async def worker() -> None:
-        nonlocal done, failed
+    def worker() -> None:
         while time.perf_counter() < deadline:
-            if await operation():
-                done += 1
-            else:
-                failed += 1
+            succeeded = operation()
+            with lock:
+                counts[succeeded] += 1
 
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(clients)))
-    return done, failed, time.perf_counter() - started
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return counts[True], counts[False], time.perf_counter() - started
 
 
 def _measure(kind: str, port: int, clients: int, seconds: float, request: TvsMessage, pinned: bytes,
@@ -95,20 +100,20 @@ def _measure(kind: str, port: int, clients: int, seconds: float, request: TvsMes
     context = client_context((tls,))
     member = [TvsMember("127.0.0.1", port)]
 
-    async def query() -> bool:
-        result = await ask_tvs_async(member, request, [pinned], settings)
-        return result.outcome is Outcome.ANSWERED and result.response.status == 0
+    def query() -> bool:
+        result = ask_tvs(member, request, [pinned], settings)
+        return result.outcome is ConnectionOutcome.ANSWERED and result.response.status == 0
 
-    async def handshake() -> bool:
+    def handshake() -> bool:
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname="")
-            await reader.read()
-            writer.transport.abort()
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                with context.wrap_socket(raw) as tls:
+                    tls.recv(1)  # the server closes after the handshake
             return True
-        except (OSError, ConnectionError):
+        except OSError:
             return False
 
-    done, failed, elapsed = asyncio.run(_load(clients, seconds, query if kind == "tvs" else handshake))
+    done, failed, elapsed = _load(clients, seconds, query if kind == "tvs" else handshake)
     return done / elapsed, failed
 
 

@@ -2,9 +2,24 @@
 
 Every error a user can cause with bad input derives from PhonetrustError; the
 command line turns one into a single line on stderr and a non-zero exit, never
-a traceback. Errors are split as h11 splits them: *local* (our caller asked for
-something impossible) and *remote* (a file, a server or a peer sent something
-wrong); either way the message says what was expected and where.
+a traceback. Errors are split as h11 splits them, by whose input was wrong:
+
+* ``LocalError``: *our* side asked for something impossible. Our caller or
+  user passed bad arguments, named an unknown model, wrote a scenario, model
+  or settings file that breaks its schema, asked the lab for an operation CUCM
+  would refuse, or fed the phone's state machine an event it does not accept.
+  Fix the request and try again.
+* ``RemoteError``: something *we did not write* is wrong. A trust list, a
+  certificate or key read from a file or a peer, a configuration XML, a TVS or
+  TFTP message, a lab or flash folder on disk, a console log given to the
+  parser, a network exchange or a worker process. Whoever produced it is at
+  fault; the message says what was expected and where (a byte offset, a file).
+
+Where one name used to cover both kinds, it is split in two: a certificate or
+key that cannot be loaded or used is a ``CertificateError`` (remote), while
+asking to make one with parameters the project cannot produce (an RSA size or
+curve CUCM never uses, an unknown digest) is a ``CertificateRequestError``
+(local).
 """
 
 from __future__ import annotations
@@ -16,12 +31,38 @@ class PhonetrustError(Exception):
     exit_code = 2
 
 
-class UsageError(PhonetrustError):
+class LocalError(PhonetrustError):
+    """Our caller or user asked for something impossible (see the module docstring)."""
+
+
+class RemoteError(PhonetrustError):
+    """A file, a server or a peer sent something wrong (see the module docstring)."""
+
+
+# --- local: the request was wrong ---------------------------------------------------
+
+
+class UsageError(LocalError):
     """Wrong arguments or a request that cannot be carried out as asked."""
 
 
-class TrustListFormatError(PhonetrustError):
-    """A CTL, ITL or .sgn file that does not follow docs/trust-lists.md.
+class UnknownModelError(LocalError):
+    """A phone model name that is not in the catalogue."""
+
+
+class CertificateRequestError(LocalError):
+    """A certificate, key or signature asked for with parameters the project cannot produce."""
+
+
+class LocalProtocolError(LocalError):
+    """An event the phone's state machine does not accept in its current step."""
+
+
+# --- remote: what we were sent was wrong --------------------------------------------
+
+
+class TrustListFormatError(RemoteError):
+    """A CTL, ITL or .sgn file that does not follow the trust-list layout (docs/trust-lists.md).
 
     ``offset`` is the byte position where reading went wrong, so that a user
     can look at the file with a hex viewer.
@@ -33,21 +74,17 @@ class TrustListFormatError(PhonetrustError):
         super().__init__(f"at byte {offset}: {expected}")
 
 
-class CertificateError(PhonetrustError):
-    """A certificate or key that cannot be loaded or used."""
+class CertificateError(RemoteError):
+    """A certificate or key, from a file, a trust list or a peer, that cannot be loaded or used."""
 
 
-class UnknownModelError(PhonetrustError):
-    """A phone model name that is not in the catalogue."""
-
-
-class ConfigFormatError(PhonetrustError):
+class ConfigFormatError(RemoteError):
     """A phone configuration file (SEP<MAC>.cnf.xml) that cannot be read safely."""
 
 
-class TvsProtocolError(PhonetrustError):
-    """A TVS message that does not follow docs/tvs.md (remote error)."""
+class TvsProtocolError(RemoteError):
+    """A TVS message that does not follow the TVS wire format (docs/tvs.md)."""
 
 
-class TransportError(PhonetrustError):
+class TransportError(RemoteError):
     """A network exchange (TFTP, TLS) that failed or timed out."""

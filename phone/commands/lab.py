@@ -18,7 +18,7 @@ from pathlib import Path
 
 from phone.errors import PhonetrustError, UsageError
 from phone.lab import Lab, RELEASES, wall_clock
-from phone.lab.model import MAX_NODES, SERVICES, TLS_VERSIONS, TRUST_STORES, Names
+from phone.lab.state import MAX_NODES, SERVICES, TLS_VERSIONS, TRUST_STORES, Names
 from phone.lab.releases import DEFAULT_RELEASE
 from phone.wire.names import ctl_client_name
 

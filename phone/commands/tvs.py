@@ -29,9 +29,9 @@ from phone.wire.certs import load_certificate
 from phone.errors import CertificateError, TransportError, UsageError
 from phone.wire.names import cucm_name, serial_to_bytes
 from phone.wire.tvs import DEFAULT_TTL, MessageType, TvsMessage
-from phone.device.tvs import Outcome, TvsClientSettings, TvsMember, TvsResult, ask_tvs
+from phone.device.tvs import ConnectionOutcome, TvsClientSettings, TvsMember, TvsResult, ask_tvs
 from phone.lab.servers.tvs import TvsServer, TvsServerSettings
-from phone.lab.tvs_store import TvsStore, parse_role, role_name
+from phone.lab.tvs_store import TvsStore, parse_tvs_role, role_name
 from phone.tls import TLS_VERSIONS, ClientIdentity, read_certificate
 from phone.console.tvs_trace import file_sink
 
@@ -107,7 +107,7 @@ def _existing_store(path: Path) -> TvsStore:
 
 
 def _add(args: argparse.Namespace) -> int:
-    roles = [parse_role(text) for text in args.role]
+    roles = [parse_tvs_role(text) for text in args.role]
     certificate = read_certificate(args.certificate)
     with TvsStore(args.db) as store:
         entry = store.add(certificate, roles, args.ttl)
@@ -135,12 +135,13 @@ def _serial(text: str) -> bytes:
     cleaned = re.sub(r"[\s:]", "", text)
     if cleaned.lower().startswith("0x"):
         cleaned = cleaned[2:]
+    problem = f"serial {text!r} is not hexadecimal"
+    if not cleaned:
+        raise UsageError(problem)
     try:
-        if not cleaned:
-            raise ValueError
         return bytes.fromhex(cleaned if len(cleaned) % 2 == 0 else "0" + cleaned)
     except ValueError:
-        raise UsageError(f"serial {text!r} is not hexadecimal") from None
+        raise UsageError(problem) from None
 
 
 def _delete(args: argparse.Namespace) -> int:
@@ -230,7 +231,7 @@ def _query(args: argparse.Namespace) -> int:
     if result.response is None:
         attempt = result.attempts[-1]
         message = f"no answer from TVS {attempt.server}: {attempt.outcome.value}: {attempt.error}"
-        if result.outcome is Outcome.UNTRUSTED_SERVER:
+        if result.outcome is ConnectionOutcome.UNTRUSTED_SERVER:
             message += " (check --server-cert)"
         raise TransportError(message)
     return 0 if result.response.status == 0 else 1

@@ -56,7 +56,7 @@ from collections.abc import Iterable, Iterator
 
 import attrs
 
-from phone.errors import PhonetrustError
+from phone.errors import RemoteError
 
 __all__ = [
     "DIALECTS",
@@ -113,7 +113,7 @@ _INLINE_COMMENT = re.compile(r"(?<!\S)(?://|#####)(?!\S)")
 _TVS_UNTIMED = re.compile(r"(?:HEX_DUMP: Len = \d+:|Decoded Phone Msg:)\s*$")
 
 
-class NotALogError(PhonetrustError):
+class NotALogError(RemoteError):
     """Input that is not text (a binary file given where a console log was expected)."""
 
 

@@ -32,7 +32,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from phone.errors import PhonetrustError
+from phone.errors import RemoteError
 from phone.firmware.machine import Flash
 from phone.firmware.trust import CachedCertificate
 
@@ -45,7 +45,7 @@ _ITL = "ITLFile.tlv"
 _FILES = "files"  # meta.json: {file name: SHA-256 hex} of what the save wrote
 
 
-class FlashStoreError(PhonetrustError):
+class FlashStoreError(RemoteError):
     """A state folder that cannot be read or written."""
 
 

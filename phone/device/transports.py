@@ -28,7 +28,7 @@ from phone.firmware.machine import (
 from phone.firmware.models import PhoneModel
 from phone.device.tftp import FetchStatus, TftpFetcher
 from phone.wire.tvs import TvsMessage
-from phone.device.tvs import Outcome, TvsClientSettings, TvsResult, ask_tvs
+from phone.device.tvs import ConnectionOutcome, TvsClientSettings, TvsResult, ask_tvs
 from phone.tls import ClientIdentity
 
 #: Largest file a phone downloads when the machine sets no limit (configs, CTLs).
@@ -58,14 +58,14 @@ class TftpTransport:
 #: The TVS client's outcomes as the machine's failure kinds (docs/tvs.md: only a server
 #: that drops the request or answers nothing useful is worth the type-1 fall-back).
 _FAILURES = {
-    Outcome.REFUSED: TvsFailure.UNREACHABLE,
-    Outcome.CONNECT_TIMEOUT: TvsFailure.UNREACHABLE,
-    Outcome.TLS_FAILED: TvsFailure.UNREACHABLE,
-    Outcome.HANDSHAKE_TIMEOUT: TvsFailure.UNREACHABLE,
-    Outcome.UNTRUSTED_SERVER: TvsFailure.UNTRUSTED_SERVER,
-    Outcome.DROPPED: TvsFailure.DROPPED,
-    Outcome.NO_ANSWER: TvsFailure.TIMEOUT,
-    Outcome.MALFORMED: TvsFailure.MALFORMED,
+    ConnectionOutcome.REFUSED: TvsFailure.UNREACHABLE,
+    ConnectionOutcome.CONNECT_TIMEOUT: TvsFailure.UNREACHABLE,
+    ConnectionOutcome.TLS_FAILED: TvsFailure.UNREACHABLE,
+    ConnectionOutcome.HANDSHAKE_TIMEOUT: TvsFailure.UNREACHABLE,
+    ConnectionOutcome.UNTRUSTED_SERVER: TvsFailure.UNTRUSTED_SERVER,
+    ConnectionOutcome.DROPPED: TvsFailure.DROPPED,
+    ConnectionOutcome.NO_ANSWER: TvsFailure.TIMEOUT,
+    ConnectionOutcome.MALFORMED: TvsFailure.MALFORMED,
 }
 
 

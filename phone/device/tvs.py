@@ -4,8 +4,8 @@ The phone accepts a TVS server only when the certificate it presents is, byte
 for byte, one of the TVS-role (21) certificates of its ITL; no host name
 check, no CA. A server that is not pinned is refused before a single byte of
 the request is written. Members of the configuration's ``<TVS>`` list are
-tried in priority order (lower first); each attempt is recorded with an
-``Outcome`` that tells apart what the phone state machine needs to decide its
+tried in priority order (lower first); each attempt is recorded with a
+``ConnectionOutcome`` that tells apart what the phone state machine needs to decide its
 strategy (docs/tvs.md: fall back from QUERY to CERT_VERIFICATION when a server
 drops the connection or answers nothing useful):
 
@@ -16,13 +16,12 @@ drops the connection or answers nothing useful):
 - ``malformed``: an answer arrived but is truncated, does not decode, or
   answers another type or request id.
 
-``ask_tvs`` (blocking) and ``ask_tvs_async`` (asyncio, for fleets) share the
-codec and every decision; only the socket calls differ.
+``ask_tvs`` is blocking: a fleet runs one boot per thread, so each phone's
+client is as simple as the phone's own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import socket
 import ssl
@@ -34,11 +33,11 @@ import attrs
 from phone.errors import TvsProtocolError, UsageError
 from phone.wire.config import TvsMember
 from phone.wire.tvs import HEADER_SIZE, MAX_PAYLOAD, RESPONSE_TO, TvsHeader, TvsMessage
-from phone.tls import ClientIdentity, client_context, close_stream, error_reason
+from phone.tls import ClientIdentity, client_context, error_reason
 
 
 
-class Outcome(str, enum.Enum):
+class ConnectionOutcome(str, enum.Enum):
     """How one attempt ended."""
 
     ANSWERED = "answered"
@@ -54,7 +53,7 @@ class Outcome(str, enum.Enum):
 
 #: Outcomes after which the next member is tried. OPEN (docs/tvs.md says only
 #: "fail over to the next"): by default every failure, answers never.
-DEFAULT_FAILOVER = frozenset(outcome for outcome in Outcome if outcome is not Outcome.ANSWERED)
+DEFAULT_FAILOVER = frozenset(outcome for outcome in ConnectionOutcome if outcome is not ConnectionOutcome.ANSWERED)
 
 
 @attrs.frozen
@@ -71,16 +70,16 @@ class TvsClientSettings:
     identity: ClientIdentity | None = None
     seclevel: int = 0
     max_payload: int = MAX_PAYLOAD
-    failover_on: frozenset[Outcome] = DEFAULT_FAILOVER
+    failover_on: frozenset[ConnectionOutcome] = DEFAULT_FAILOVER
 
 
 @attrs.frozen
-class TvsAttempt:
+class TvsConnectionAttempt:
     """One connection to one member (the ``tvs_requests`` rows of ``phone boot --json``, docs/phone.md)."""
 
     server: str
     type: int
-    outcome: Outcome
+    outcome: ConnectionOutcome
     status: int | None = None
     roles: tuple[int, ...] | None = None
     error: str | None = None
@@ -98,17 +97,17 @@ class TvsResult:
     """Every attempt in order, and the decoded response of the one that answered (or None)."""
 
     request: TvsMessage
-    attempts: tuple[TvsAttempt, ...]
+    attempts: tuple[TvsConnectionAttempt, ...]
     response: TvsMessage | None
 
     @property
-    def outcome(self) -> Outcome | None:
+    def outcome(self) -> ConnectionOutcome | None:
         """The last attempt's outcome (None when no member was tried)."""
         return self.attempts[-1].outcome if self.attempts else None
 
 
 class _Failed(Exception):
-    def __init__(self, outcome: Outcome, message: str) -> None:
+    def __init__(self, outcome: ConnectionOutcome, message: str) -> None:
         super().__init__(message)
         self.outcome = outcome
 
@@ -132,40 +131,40 @@ def _prepare(request: TvsMessage, pinned: Collection[bytes]) -> tuple[bytes, fro
 
 def _check_pin(der: bytes | None, pins: frozenset[bytes]) -> None:
     if der is None or der not in pins:
-        raise _Failed(Outcome.UNTRUSTED_SERVER,
+        raise _Failed(ConnectionOutcome.UNTRUSTED_SERVER,
                       "server certificate is not a TVS certificate of the ITL; request not sent")
 
 
 def _header(head: bytes, settings: TvsClientSettings) -> TvsHeader:
     if not head:
-        raise _Failed(Outcome.DROPPED, "server closed the connection without answering")
+        raise _Failed(ConnectionOutcome.DROPPED, "server closed the connection without answering")
     if len(head) < HEADER_SIZE:
-        raise _Failed(Outcome.MALFORMED, f"answer truncated after {len(head)} bytes")
+        raise _Failed(ConnectionOutcome.MALFORMED, f"answer truncated after {len(head)} bytes")
     try:
         return TvsHeader.decode(head, settings.max_payload)
     except TvsProtocolError as error:
-        raise _Failed(Outcome.MALFORMED, str(error)) from None
+        raise _Failed(ConnectionOutcome.MALFORMED, str(error)) from None
 
 
 def _response(request: TvsMessage, frame: bytes, header: TvsHeader, server: str,
-              tls_version: str | None) -> tuple[TvsAttempt, TvsMessage]:
+              tls_version: str | None) -> tuple[TvsConnectionAttempt, TvsMessage]:
     """Decode the answer and check that it answers this request."""
     if len(frame) < HEADER_SIZE + header.length:
-        raise _Failed(Outcome.MALFORMED, f"answer truncated after {len(frame)} of "
+        raise _Failed(ConnectionOutcome.MALFORMED, f"answer truncated after {len(frame)} of "
                                          f"{HEADER_SIZE + header.length} bytes")
     try:
         response = TvsMessage.decode(frame, len(frame))
     except TvsProtocolError as error:
-        raise _Failed(Outcome.MALFORMED, str(error)) from None
+        raise _Failed(ConnectionOutcome.MALFORMED, str(error)) from None
     expected = RESPONSE_TO[request.type]
     if response.type != expected:
-        raise _Failed(Outcome.MALFORMED, f"expected {expected.name}, got {response.type.name}")
+        raise _Failed(ConnectionOutcome.MALFORMED, f"expected {expected.name}, got {response.type.name}")
     if response.request_id != request.request_id:
-        raise _Failed(Outcome.MALFORMED, f"expected request id {request.request_id}, "
+        raise _Failed(ConnectionOutcome.MALFORMED, f"expected request id {request.request_id}, "
                                          f"got {response.request_id}")
     if response.status is None:
-        raise _Failed(Outcome.MALFORMED, f"{response.type.name} without STATUS")
-    return TvsAttempt(server, int(request.type), Outcome.ANSWERED, response.status, response.roles,
+        raise _Failed(ConnectionOutcome.MALFORMED, f"{response.type.name} without STATUS")
+    return TvsConnectionAttempt(server, int(request.type), ConnectionOutcome.ANSWERED, response.status, response.roles,
                       tls_version=tls_version), response
 
 
@@ -174,20 +173,20 @@ def _failure(step: str, error: BaseException, settings: TvsClientSettings) -> _F
     timed_out = isinstance(error, TimeoutError)
     if step == "connect":
         if timed_out:
-            return _Failed(Outcome.CONNECT_TIMEOUT, f"no TCP connection within {settings.connect_timeout} s")
-        return _Failed(Outcome.REFUSED, f"cannot connect: {error_reason(error)}")
+            return _Failed(ConnectionOutcome.CONNECT_TIMEOUT, f"no TCP connection within {settings.connect_timeout} s")
+        return _Failed(ConnectionOutcome.REFUSED, f"cannot connect: {error_reason(error)}")
     if step == "handshake":
         if timed_out:
-            return _Failed(Outcome.HANDSHAKE_TIMEOUT, f"no TLS handshake within {settings.handshake_timeout} s")
-        return _Failed(Outcome.TLS_FAILED, f"TLS handshake failed: {error_reason(error)}")
+            return _Failed(ConnectionOutcome.HANDSHAKE_TIMEOUT, f"no TLS handshake within {settings.handshake_timeout} s")
+        return _Failed(ConnectionOutcome.TLS_FAILED, f"TLS handshake failed: {error_reason(error)}")
     if timed_out:
-        return _Failed(Outcome.NO_ANSWER, f"no complete answer within {settings.response_timeout} s")
-    return _Failed(Outcome.DROPPED, f"connection lost: {error_reason(error)}")
+        return _Failed(ConnectionOutcome.NO_ANSWER, f"no complete answer within {settings.response_timeout} s")
+    return _Failed(ConnectionOutcome.DROPPED, f"connection lost: {error_reason(error)}")
 
 
 def _failed(member: TvsMember, request: TvsMessage, failure: _Failed,
-            tls_version: str | None = None) -> TvsAttempt:
-    return TvsAttempt(member.server, int(request.type), failure.outcome, error=str(failure),
+            tls_version: str | None = None) -> TvsConnectionAttempt:
+    return TvsConnectionAttempt(member.server, int(request.type), failure.outcome, error=str(failure),
                       tls_version=tls_version)
 
 
@@ -209,7 +208,7 @@ def _recv_exactly(sock: ssl.SSLSocket, size: int, deadline: float) -> bytes:
 
 
 def _attempt(member: TvsMember, request: TvsMessage, frame: bytes, pins: frozenset[bytes],
-             settings: TvsClientSettings, context: ssl.SSLContext) -> tuple[TvsAttempt, TvsMessage | None]:
+             settings: TvsClientSettings, context: ssl.SSLContext) -> tuple[TvsConnectionAttempt, TvsMessage | None]:
     try:
         sock = socket.create_connection((member.address, member.port), timeout=settings.connect_timeout)
     except OSError as error:
@@ -246,82 +245,9 @@ def ask_tvs(members: Iterable[TvsMember], request: TvsMessage, pinned: Collectio
     """Send ``request`` to the members in priority order until one answers (blocking)."""
     frame, pins = _prepare(request, pinned)
     context = client_context(settings.tls_versions, settings.identity, settings.seclevel)
-    attempts: list[TvsAttempt] = []
+    attempts: list[TvsConnectionAttempt] = []
     for member in _ordered(members):
         attempt, response = _attempt(member, request, frame, pins, settings, context)
-        attempts.append(attempt)
-        if attempt.outcome not in settings.failover_on:
-            return TvsResult(request, tuple(attempts), response)
-    return TvsResult(request, tuple(attempts), None)
-
-
-
-
-# -- asyncio -------------------------------------------------------------------
-
-async def _read_async(reader: asyncio.StreamReader, size: int) -> bytes:
-    """Up to ``size`` bytes; fewer only at end of stream."""
-    try:
-        return await reader.readexactly(size)
-    except asyncio.IncompleteReadError as error:
-        return error.partial
-
-
-async def _close_async(writer: asyncio.StreamWriter, graceful: bool) -> None:
-    if graceful:
-        await close_stream(writer, 1.0)
-    else:
-        # After a failure nothing more is owed to the peer, and a half-done TLS
-        # handshake would keep wait_closed() waiting.
-        writer.transport.abort()
-
-
-async def _attempt_async(member: TvsMember, request: TvsMessage, frame: bytes, pins: frozenset[bytes],
-                         settings: TvsClientSettings, context: ssl.SSLContext
-                         ) -> tuple[TvsAttempt, TvsMessage | None]:
-    try:
-        async with asyncio.timeout(settings.connect_timeout):
-            reader, writer = await asyncio.open_connection(member.address, member.port,
-                                                           limit=settings.max_payload + HEADER_SIZE)
-    except OSError as error:
-        return _failed(member, request, _failure("connect", error, settings)), None
-    version = None
-    answered = False
-    try:
-        try:
-            async with asyncio.timeout(settings.handshake_timeout):
-                await writer.start_tls(context, ssl_handshake_timeout=settings.handshake_timeout * 2)
-        except OSError as error:
-            raise _failure("handshake", error, settings) from None
-        ssl_object = writer.get_extra_info("ssl_object")
-        version = None if ssl_object is None else ssl_object.version()
-        _check_pin(None if ssl_object is None else ssl_object.getpeercert(binary_form=True), pins)
-        try:
-            async with asyncio.timeout(settings.response_timeout):
-                writer.write(frame)
-                await writer.drain()
-                head = await _read_async(reader, HEADER_SIZE)
-                header = _header(head, settings)
-                frame_in = head + await _read_async(reader, header.length)
-        except OSError as error:
-            raise _failure("exchange", error, settings) from None
-        attempt = _response(request, frame_in, header, member.server, version)
-        answered = True
-        return attempt
-    except _Failed as failure:
-        return _failed(member, request, failure, version), None
-    finally:
-        await _close_async(writer, graceful=answered)
-
-
-async def ask_tvs_async(members: Iterable[TvsMember], request: TvsMessage, pinned: Collection[bytes],
-                        settings: TvsClientSettings = TvsClientSettings()) -> TvsResult:
-    """``ask_tvs`` for asyncio: the same attempts, decisions and result."""
-    frame, pins = _prepare(request, pinned)
-    context = client_context(settings.tls_versions, settings.identity, settings.seclevel)
-    attempts: list[TvsAttempt] = []
-    for member in _ordered(members):
-        attempt, response = await _attempt_async(member, request, frame, pins, settings, context)
         attempts.append(attempt)
         if attempt.outcome not in settings.failover_on:
             return TvsResult(request, tuple(attempts), response)

@@ -41,7 +41,7 @@ from typing import Union
 import attrs
 
 from phone.wire.config import PhoneConfig, TvsMember
-from phone.errors import ConfigFormatError, TrustListFormatError
+from phone.errors import ConfigFormatError, LocalProtocolError, TrustListFormatError
 from phone.firmware.models import PhoneModel
 from phone.wire.names import serial_hex
 from phone.wire.tlv import FileKind, TrustList
@@ -49,7 +49,7 @@ from phone.firmware.trust import (
     Assessment,
     CachedCertificate,
     Item,
-    Outcome,
+    Decision,
     Rule,
     Trusted,
     assess,
@@ -341,7 +341,9 @@ class BootReport:
 # --- the machine ----------------------------------------------------------------------
 
 
-class Step(Enum):
+class BootStep(Enum):
+    """Where a boot stands: the file the phone fetches next, TVS, or done."""
+
     OFF = "off"
     CTL = "ctl"
     ITL_DEVICE = "itl-device"
@@ -353,23 +355,23 @@ class Step(Enum):
 
 
 _ITEM_OF_STEP = {
-    Step.CTL: Item.CTL,
-    Step.ITL_DEVICE: Item.ITL,
-    Step.ITL_GENERIC: Item.ITL,
-    Step.CONFIG_SIGNED: Item.CONFIG,
-    Step.CONFIG_PLAIN: Item.CONFIG,
+    BootStep.CTL: Item.CTL,
+    BootStep.ITL_DEVICE: Item.ITL,
+    BootStep.ITL_GENERIC: Item.ITL,
+    BootStep.CONFIG_SIGNED: Item.CONFIG,
+    BootStep.CONFIG_PLAIN: Item.CONFIG,
 }
 _STORED_AS = {Item.CTL: "CTLFile.tlv", Item.ITL: "ITLFile.tlv"}
 #: dgetfile process ids the enterprise log shows per file (S1: 870 for the CTL, 877 for the ITL).
-_DGETFILE_PID = {Step.CTL: 870, Step.ITL_DEVICE: 877, Step.ITL_GENERIC: 878, Step.CONFIG_SIGNED: 881,
-                 Step.CONFIG_PLAIN: 882}
+_DGETFILE_PID = {BootStep.CTL: 870, BootStep.ITL_DEVICE: 877, BootStep.ITL_GENERIC: 878, BootStep.CONFIG_SIGNED: 881,
+                 BootStep.CONFIG_PLAIN: 882}
 
 
 @attrs.frozen
 class PendingTvs:
     """A file waiting for TVS's word about its signer."""
 
-    step: Step
+    step: BootStep
     item: Item
     name: str
     data: bytes = attrs.field(repr=False)
@@ -379,7 +381,7 @@ class PendingTvs:
     message_type: int
 
 
-class MachineError(Exception):
+class MachineError(LocalProtocolError):
     """An event that makes no sense in the machine's step (a local error: the caller's bug)."""
 
 
@@ -390,7 +392,7 @@ class PhoneMachine:
     model: PhoneModel
     device_id: str
     flash: Flash = Flash()
-    step: Step = Step.OFF
+    step: BootStep = BootStep.OFF
     pending: PendingTvs | None = None
     report: BootReport = BootReport()
 
@@ -399,14 +401,14 @@ class PhoneMachine:
         """``SEP<MAC>`` (or ``CSF<id>`` for Jabber): the stem of the per-device file names."""
         return self.model.device_name(self.device_id)
 
-    def file_name(self, step: Step) -> str:
+    def file_name(self, step: BootStep) -> str:
         device = self.device_name
         return {
-            Step.CTL: f"CTL{device}.tlv",
-            Step.ITL_DEVICE: f"ITL{device}.tlv",
-            Step.ITL_GENERIC: "ITLFile.tlv",
-            Step.CONFIG_SIGNED: f"{device}.cnf.xml.sgn",
-            Step.CONFIG_PLAIN: f"{device}.cnf.xml",
+            BootStep.CTL: f"CTL{device}.tlv",
+            BootStep.ITL_DEVICE: f"ITL{device}.tlv",
+            BootStep.ITL_GENERIC: "ITLFile.tlv",
+            BootStep.CONFIG_SIGNED: f"{device}.cnf.xml.sgn",
+            BootStep.CONFIG_PLAIN: f"{device}.cnf.xml",
         }[step]
 
     # -- entry point ------------------------------------------------------------------
@@ -415,7 +417,7 @@ class PhoneMachine:
         """Feed one event; get the next machine and the effects to carry out, in order."""
         out: list[Effect] = []
         if isinstance(event, Booted):
-            machine = attrs.evolve(self, step=Step.OFF, pending=None, report=BootReport())
+            machine = attrs.evolve(self, step=BootStep.OFF, pending=None, report=BootReport())
             out.append(Log("boot.start", {"device": self.device_name}))
             machine = machine._enter(machine._first_step(), out)
         elif isinstance(event, Erased):
@@ -423,7 +425,7 @@ class PhoneMachine:
         elif isinstance(event, FactoryReset):
             out.append(Show("erasing", self._text("erasing")))
             out.append(Log("erase", {"what": "everything (factory reset)"}))
-            machine = attrs.evolve(self, flash=Flash(), step=Step.OFF, pending=None, report=BootReport())
+            machine = attrs.evolve(self, flash=Flash(), step=BootStep.OFF, pending=None, report=BootReport())
         elif isinstance(event, (FileFetched, FileMissing, FileFailed)):
             machine = self._on_file(event, now, out)
         elif isinstance(event, (TvsAnswered, TvsFailed)):
@@ -434,35 +436,35 @@ class PhoneMachine:
 
     # -- boot flow --------------------------------------------------------------------
 
-    def _first_step(self) -> Step:
+    def _first_step(self) -> BootStep:
         if self.model.supports_ctl:
-            return Step.CTL
+            return BootStep.CTL
         if self.model.supports_itl:
-            return Step.ITL_DEVICE
+            return BootStep.ITL_DEVICE
         return self._config_step()
 
-    def _config_step(self) -> Step:
+    def _config_step(self) -> BootStep:
         """docs/phone.md: the signed configuration once a trust list is installed; with only a rollback
         ITL the phone takes unsigned configurations again (docs/phone.md), so it asks for the plain one."""
         trusted = self.flash.trusted()
         if trusted.ctl is None and trusted.rollback and self.model.settings.rollback_itl_accepts_unsigned_config:
-            return Step.CONFIG_PLAIN
-        return Step.CONFIG_SIGNED if trusted.any_list else Step.CONFIG_PLAIN
+            return BootStep.CONFIG_PLAIN
+        return BootStep.CONFIG_SIGNED if trusted.any_list else BootStep.CONFIG_PLAIN
 
-    def _next_step(self, after: Step, *, found: bool) -> Step:
-        if after is Step.CTL:
-            return Step.ITL_DEVICE if self.model.supports_itl else self._config_step()
-        if after is Step.ITL_DEVICE:
-            return self._config_step() if found else Step.ITL_GENERIC
-        if after is Step.ITL_GENERIC:
+    def _next_step(self, after: BootStep, *, found: bool) -> BootStep:
+        if after is BootStep.CTL:
+            return BootStep.ITL_DEVICE if self.model.supports_itl else self._config_step()
+        if after is BootStep.ITL_DEVICE:
+            return self._config_step() if found else BootStep.ITL_GENERIC
+        if after is BootStep.ITL_GENERIC:
             return self._config_step()
-        if after is Step.CONFIG_SIGNED and not found:
-            return Step.CONFIG_PLAIN
-        return Step.DONE
+        if after is BootStep.CONFIG_SIGNED and not found:
+            return BootStep.CONFIG_PLAIN
+        return BootStep.DONE
 
-    def _enter(self, step: Step, out: list[Effect]) -> PhoneMachine:
+    def _enter(self, step: BootStep, out: list[Effect]) -> PhoneMachine:
         machine = attrs.evolve(self, step=step, pending=None)
-        if step is Step.DONE:
+        if step is BootStep.DONE:
             return machine._finish(out)
         item = _ITEM_OF_STEP[step]
         name = self.file_name(step)
@@ -483,7 +485,7 @@ class PhoneMachine:
         if isinstance(event, FileMissing):
             out.append(Log("download.not_found", {"name": event.name, "pid": pid}))
             machine = self._record(FileResult(event.name, "not_found"))
-            if self.step is Step.CTL:
+            if self.step is BootStep.CTL:
                 machine = machine._show("file_not_found", out, file="CTLFile.tlv")
             return machine._enter(self._next_step(self.step, found=False), out)
         if isinstance(event, FileFailed):
@@ -512,14 +514,14 @@ class PhoneMachine:
         except TrustListFormatError as error:
             return self._refuse(item, event.name, f"not a valid {store_as}: {error}", out, "format")
         assessment = assess(new, item, self.flash.trusted(), self.model, now)
-        if assessment.outcome is Outcome.ACCEPT:
+        if assessment.outcome is Decision.ACCEPT:
             return self._install(item, event.name, event.data, new, assessment.via or "", out)
-        if assessment.outcome is Outcome.REJECT:
+        if assessment.outcome is Decision.REJECT:
             return self._refuse(item, event.name, assessment.reason, out, assessment.code)
         return self._ask_tvs(item, event.name, event.data, new, assessment, out)
 
     def _on_config(self, event: FileFetched, now: float, out: list[Effect]) -> PhoneMachine:
-        if self.step is Step.CONFIG_PLAIN:
+        if self.step is BootStep.CONFIG_PLAIN:
             rule = rule_for(Item.CONFIG, self.flash.trusted(), self.model, signed=False)
             if not rule.leap_of_faith:
                 return self._refuse(Item.CONFIG, event.name, rule.situation, out, "unsigned-config")
@@ -533,9 +535,9 @@ class PhoneMachine:
             reason = f"it signs {signed_name or 'no file name'}, not {event.name}"
             return self._refuse(Item.CONFIG, event.name, reason, out, "wrong-file")
         assessment = assess(signed, Item.CONFIG, self.flash.trusted(), self.model, now)
-        if assessment.outcome is Outcome.ACCEPT:
+        if assessment.outcome is Decision.ACCEPT:
             return self._apply_config(event.name, signed.payload or b"", out)
-        if assessment.outcome is Outcome.REJECT:
+        if assessment.outcome is Decision.REJECT:
             return self._refuse(Item.CONFIG, event.name, assessment.reason, out, assessment.code)
         return self._ask_tvs(Item.CONFIG, event.name, event.data, signed, assessment, out)
 
@@ -579,7 +581,7 @@ class PhoneMachine:
         flash = attrs.evolve(self.flash, config=xml, config_name=name)
         machine = attrs.evolve(self, flash=flash, report=attrs.evolve(self.report, config_name=name,
                                                                           config_applied=True))
-        return machine._record(FileResult(name, "applied"))._enter(Step.DONE, out)
+        return machine._record(FileResult(name, "applied"))._enter(BootStep.DONE, out)
 
     # -- TVS --------------------------------------------------------------------------
 
@@ -592,7 +594,7 @@ class PhoneMachine:
         pending = PendingTvs(self.step, item, name, data, new, assessment.rule, assessment, QUERY_CERT_REQ)
         out.append(Log("tvs.request"))
         out.append(self._tvs_request(pending, members))
-        return attrs.evolve(self, step=Step.TVS, pending=pending)
+        return attrs.evolve(self, step=BootStep.TVS, pending=pending)
 
     def _tvs_request(self, pending: PendingTvs, members: tuple[TvsMember, ...]) -> AskTvs:
         header = pending.trust_list.header
@@ -612,7 +614,7 @@ class PhoneMachine:
 
     def _on_tvs(self, event: TvsAnswered | TvsFailed, now: float, out: list[Effect]) -> PhoneMachine:
         pending = self.pending
-        if self.step is not Step.TVS or pending is None:
+        if self.step is not BootStep.TVS or pending is None:
             raise MachineError(f"{type(event).__name__} while {self.step.value}: no TVS request is pending")
         attempts = event.attempts or (self._attempt_from(event, pending),)
         machine = attrs.evolve(self, report=attrs.evolve(
@@ -632,7 +634,7 @@ class PhoneMachine:
             return machine._fall_back(pending, out)
         decision = assess_tvs_answer(pending.trust_list, pending.rule, self.model, status=event.status,
                                      roles=event.roles, certificate=certificate)
-        if decision.outcome is not Outcome.ACCEPT:
+        if decision.outcome is not Decision.ACCEPT:
             out.append(Log("tvs.not_trusted", {"reason": decision.reason}))
             return machine._refuse(pending.item, pending.name, decision.reason, out, decision.code)
         if self.model.settings.tvs_cache and certificate is not None and event.ttl:
@@ -652,7 +654,7 @@ class PhoneMachine:
     def _fall_back(self, pending: PendingTvs, out: list[Effect]) -> PhoneMachine:
         retry = attrs.evolve(pending, message_type=CERT_VERIFICATION_REQ)
         out.append(self._tvs_request(retry, self.flash.stored_config().tvs_members))
-        return attrs.evolve(self, step=Step.TVS, pending=retry)
+        return attrs.evolve(self, step=BootStep.TVS, pending=retry)
 
     def _tvs_failed(self, event: TvsFailed, pending: PendingTvs, out: list[Effect]) -> PhoneMachine:
         if event.kind.worth_a_fallback and self._may_fall_back(pending):
@@ -695,7 +697,7 @@ class PhoneMachine:
             machine = machine._show(event, out)
         info = self._device_tl_info()
         report = attrs.evolve(machine.report, device_tl_info=machine.report.device_tl_info + ((info,) if info else ()))
-        machine = attrs.evolve(machine, step=Step.DONE, pending=None, report=report)
+        machine = attrs.evolve(machine, step=BootStep.DONE, pending=None, report=report)
         out.append(BootFinished(report))
         return machine
 
@@ -758,7 +760,7 @@ class PhoneMachine:
         out.append(Log("erase", {"what": what}))
         flash = attrs.evolve(self.flash, ctl=None if event.ctl else self.flash.ctl,
                              itl=None if event.itl else self.flash.itl, tvs_cache=())
-        return attrs.evolve(self, flash=flash, step=Step.OFF, pending=None)
+        return attrs.evolve(self, flash=flash, step=BootStep.OFF, pending=None)
 
 
 def _fresh(cache: tuple[CachedCertificate, ...], now: float) -> tuple[CachedCertificate, ...]:

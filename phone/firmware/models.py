@@ -33,7 +33,7 @@ from typing import Any
 
 import attrs
 
-from phone.errors import PhonetrustError, UnknownModelError, UsageError
+from phone.errors import LocalError, UnknownModelError, UsageError
 from phone.resources import bundled_dir
 from phone.firmware.settings import SettingsError, TrustSettings, describe
 
@@ -84,7 +84,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _TOP_LEVEL_KEYS = ("family", "description", "sources", "defaults", "models")
 
 
-class ModelFileError(PhonetrustError):
+class ModelFileError(LocalError):
     """A model file that is not valid TOML or breaks the model-file schema.
 
     The message names the file, the table and the field, e.g.
@@ -96,6 +96,11 @@ class ModelFileError(PhonetrustError):
         self.where = where
         self.problem = problem
         super().__init__(f"{path}: {where} {problem}" if where else f"{path}: {problem}")
+
+
+class _BadValue(Exception):
+    """A field value of the wrong kind: never leaves this module, the file readers below turn
+    it into a ModelFileError naming the file, the table and the field."""
 
 
 def _fold(name: str) -> str:
@@ -161,10 +166,6 @@ class PhoneModel:
         """Same as ``supports_itl``: the model is SBD-capable (Cisco TAC 116232)."""
         return self.supports_itl
 
-    def verifies_digest(self, digest: str) -> bool:
-        """True if the firmware verifies signatures made with ``digest`` ("sha1", ...)."""
-        return digest in self.digests
-
     def accepts_key_size(self, bits: int) -> bool:
         """True if the firmware verifies RSA signatures of a ``bits``-bit key."""
         return bits in self.rsa_key_sizes
@@ -180,7 +181,7 @@ class PhoneModel:
         file="CTLFile.tlv")`` gives "File Not Found <CTLFile.tlv>".
         """
         if event not in MESSAGE_EVENTS:
-            raise KeyError(f"unknown status event {event!r}")
+            raise KeyError(f"unknown status event {event!r}")  # a caller bug: events are the code's own MESSAGE_EVENTS
         text = self.messages.get(event)
         return text.format_map(fields) if text is not None else None
 
@@ -279,13 +280,13 @@ class Catalogue:
 
 def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {describe(value)}")
+        raise _BadValue(f"expected true or false, got {describe(value)}")
     return value
 
 
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected a non-empty string, got {describe(value)}")
+        raise _BadValue(f"expected a non-empty string, got {describe(value)}")
     return value
 
 
@@ -299,7 +300,7 @@ def _one_of(options: tuple[Any, ...]) -> Callable[[Any], Any]:
     def parse(value: Any) -> Any:
         if isinstance(value, bool) or value not in options:
             shown = ", ".join(repr(option) for option in options)
-            raise ValueError(f"expected one of {shown}, got {describe(value)}")
+            raise _BadValue(f"expected one of {shown}, got {describe(value)}")
         return value
     return parse
 
@@ -311,17 +312,17 @@ def _array_of(options: tuple[Any, ...], *, allow_empty: bool) -> Callable[[Any],
     def parse(value: Any) -> tuple[Any, ...]:
         if not isinstance(value, list) or (not value and not allow_empty):
             kind = "an array" if allow_empty else "a non-empty array"
-            raise ValueError(f"expected {kind} of {', '.join(map(repr, options))}, got {describe(value)}")
+            raise _BadValue(f"expected {kind} of {', '.join(map(repr, options))}, got {describe(value)}")
         items = [item(v) for v in value]
         if len(set(items)) != len(items):
-            raise ValueError(f"repeated value in {value!r}")
+            raise _BadValue(f"repeated value in {value!r}")
         return tuple(option for option in options if option in items)
     return parse
 
 
 def _texts(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
-        raise ValueError(f"expected an array of strings, got {describe(value)}")
+        raise _BadValue(f"expected an array of strings, got {describe(value)}")
     return tuple(_text(item) for item in value)
 
 
@@ -329,21 +330,21 @@ def _names(value: Any) -> tuple[str, ...]:
     names = _texts(value)
     for name in names:
         if not _NAME.match(name):
-            raise ValueError(f"{name!r} is not a model name (letters, digits, '.', '_', '+', '-')")
+            raise _BadValue(f"{name!r} is not a model name (letters, digits, '.', '_', '+', '-')")
     return names
 
 
 def _messages(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
-        raise ValueError(f"expected a table of status texts, got {describe(value)}")
+        raise _BadValue(f"expected a table of status texts, got {describe(value)}")
     for event, text in value.items():
         if event not in MESSAGE_EVENTS:
-            raise ValueError(f"unknown status event {event!r} (known: {', '.join(MESSAGE_EVENTS)})")
+            raise _BadValue(f"unknown status event {event!r} (known: {', '.join(MESSAGE_EVENTS)})")
         if text is not False:
             try:
                 _text(text)
-            except ValueError as error:
-                raise ValueError(f"{event}: {error} (or false: no such message)") from None
+            except _BadValue as error:
+                raise _BadValue(f"{event}: {error} (or false: no such message)") from None
     return dict(value)
 
 
@@ -388,7 +389,7 @@ def _read_table(path: Path, where: str, table: Any, *, allowed: Iterable[str]) -
             raise ModelFileError(path, where, f"unknown field {key!r} (known: {', '.join(sorted(allowed))})")
         try:
             parsed[key] = _FIELDS[key][0](value)
-        except ValueError as error:
+        except _BadValue as error:
             raise ModelFileError(path, where, f"{key}: {error}") from None
     return parsed
 
@@ -453,7 +454,7 @@ def read_model_file(path: Path) -> list[PhoneModel]:
         family_sources = _texts(document.get("sources", []))
         if "description" in document:
             _text(document["description"])
-    except ValueError as error:
+    except _BadValue as error:
         raise ModelFileError(path, None, str(error)) from None
     raw_defaults = document.get("defaults", {})
     defaults = _read_table(path, "[defaults]", raw_defaults,

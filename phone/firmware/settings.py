@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from phone.errors import PhonetrustError
+from phone.errors import LocalError
 
 #: Values of ``first_ctl_with_itl``.
 FIRST_CTL_POLICIES = ("trust", "verify")
@@ -33,34 +33,34 @@ def describe(value: Any) -> str:
 
 def _boolean(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {describe(value)}")
+        raise SettingsError(attribute.name, f"expected true or false, got {describe(value)}")
 
 
 def _first_ctl_policy(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value not in FIRST_CTL_POLICIES or not isinstance(value, str):
-        raise ValueError(f"expected one of {', '.join(map(repr, FIRST_CTL_POLICIES))}, got {describe(value)}")
+        raise SettingsError(attribute.name, f"expected one of {', '.join(map(repr, FIRST_CTL_POLICIES))}, got {describe(value)}")
 
 
 def _positive_number(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"expected a positive number of seconds, got {describe(value)}")
+        raise SettingsError(attribute.name, f"expected a positive number of seconds, got {describe(value)}")
 
 
 def _optional_positive_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"expected a positive integer or false (not enforced), got {describe(value)}")
+        raise SettingsError(attribute.name, f"expected a positive integer or false (not enforced), got {describe(value)}")
 
 
 def _non_negative_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"expected an integer >= 0, got {describe(value)}")
+        raise SettingsError(attribute.name, f"expected an integer >= 0, got {describe(value)}")
 
 
 def _byte(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
-        raise ValueError(f"expected a one-byte code (0-255), got {describe(value)}")
+        raise SettingsError(attribute.name, f"expected a one-byte code (0-255), got {describe(value)}")
 
 
 @attrs.frozen
@@ -175,7 +175,7 @@ class TrustSettings:
         return attrs.asdict(self)
 
 
-class SettingsError(PhonetrustError):
+class SettingsError(LocalError):
     """A ``settings`` table with an unknown key or a value of the wrong kind."""
 
     def __init__(self, key: str, problem: str) -> None:

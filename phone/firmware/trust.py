@@ -47,7 +47,9 @@ class Item(Enum):
     CONFIG = "config"
 
 
-class Outcome(Enum):
+class Decision(Enum):
+    """What a trust rule decides about a new file: install it, refuse it, or ask TVS first."""
+
     ACCEPT = "accept"
     REJECT = "reject"
     ASK_TVS = "ask_tvs"
@@ -194,7 +196,7 @@ class Assessment:
     it (its certificate is what a CERT_VERIFICATION request carries).
     """
 
-    outcome: Outcome
+    outcome: Decision
     rule: Rule
     reason: str
     via: str | None = None
@@ -204,7 +206,7 @@ class Assessment:
 
 
 def _accept(rule: Rule, via: str, reason: str) -> Assessment:
-    return Assessment(Outcome.ACCEPT, rule, reason, via)
+    return Assessment(Decision.ACCEPT, rule, reason, via)
 
 
 #: Why a file was refused, as a stable code a fleet can count by (the reason text varies per file).
@@ -236,7 +238,7 @@ REJECTION_CODES = {
 
 
 def _reject(rule: Rule, reason: str, code: str) -> Assessment:
-    return Assessment(Outcome.REJECT, rule, reason, code=code)
+    return Assessment(Decision.REJECT, rule, reason, code=code)
 
 
 def signer_label(new: TrustList) -> str:
@@ -351,7 +353,7 @@ def assess(new: TrustList, item: Item, trusted: Trusted, model: PhoneModel, now:
                     return _accept(rule, "tvs-cache", "the signer is in the TVS cache")
         reason = tvs_unavailable(trusted, model)
         if reason is None:
-            return Assessment(Outcome.ASK_TVS, rule, f"signer {signer_label(new)} is unknown", signer=_signer_record(new))
+            return Assessment(Decision.ASK_TVS, rule, f"signer {signer_label(new)} is unknown", signer=_signer_record(new))
         last_problem = f"{last_problem}; " if last_problem else ""
         return _reject(rule, f"{last_problem}signer {signer_label(new)} is unknown and {reason}", "no-tvs")
     detail = f" ({last_problem})" if last_problem else ""

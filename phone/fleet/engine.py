@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from phone.errors import PhonetrustError, TransportError, UsageError
+from phone.errors import RemoteError, TransportError, UsageError
 from phone.fleet.db import ResultsWriter
 from phone.fleet.phones import DEFAULT_MAC_PREFIX, FleetPhone, Shard, allocate, describe
 from phone.fleet.summary import FleetSummary, StepSummary, count
@@ -58,7 +58,7 @@ _TOTAL = BOOT_FIELDS.index("total_seconds")
 Progress = Callable[[str, int, int], None]
 
 
-class FleetError(PhonetrustError):
+class FleetError(RemoteError):
     """A worker process failed (it crashed, or went silent)."""
 
 

@@ -21,7 +21,7 @@ import attrs
 
 from phone.errors import UnknownModelError, UsageError
 from phone.scenario.mix import MAC_PREFIX
-from phone.firmware.models import Catalogue, PhoneModel, load_catalogue
+from phone.firmware.models import Catalogue, load_catalogue
 
 #: A locally administered OUI: never a real phone's MAC (the scenarios' prefix too).
 DEFAULT_MAC_PREFIX = MAC_PREFIX
@@ -120,8 +120,3 @@ def allocate(counts: tuple[tuple[str, int], ...], *, prefix: str = DEFAULT_MAC_P
 def describe(counts: tuple[tuple[str, int], ...]) -> str:
     """The ``--phones`` text of ``counts`` (stored with a run, shown in reports)."""
     return ",".join(f"{model}={count}" for model, count in counts)
-
-
-def models_of(counts: tuple[tuple[str, int], ...], catalogue: Catalogue | None = None) -> dict[str, PhoneModel]:
-    catalogue = catalogue or load_catalogue()
-    return {name: catalogue.get(name) for name, _ in counts}

@@ -40,6 +40,7 @@ from phone.firmware.models import PhoneModel, load_catalogue
 from phone.firmware.outcome import classify
 from phone.console.phone import PhoneConsole
 from phone.device.transports import TftpTransport, TvsTransport
+from phone.errors import UsageError
 
 #: The fields of one result row, in order (the ``boots`` table of phone.fleet.db).
 BOOT_FIELDS = ("step_index", "phone_index", "mac", "model", "outcome", "erase_needed", "through_tvs", "codes",
@@ -206,7 +207,7 @@ class Worker:
     def act(self, action: str, models: frozenset[str]) -> int:
         """A phone action of docs/phone.md on every phone of ``models``: erase-ctl, erase-itl, erase, factory-reset."""
         if action not in PHONE_ACTIONS:
-            raise ValueError(f"unknown phone action {action!r}")
+            raise UsageError(f"unknown phone action {action!r} (known: {', '.join(PHONE_ACTIONS)})")
         event = FactoryReset() if action == "factory-reset" else Erased(ctl=action in ("erase-ctl", "erase"),
                                                                          itl=action in ("erase-itl", "erase"))
         acted = 0

@@ -26,7 +26,7 @@ Every operation returns the lines CUCM prints; one CUCM would refuse raises
 """
 
 from phone.lab.lab import Lab, wall_clock
-from phone.lab.model import LabError, LabState, Names, Node, OperationRefused
+from phone.lab.state import LabError, LabState, Names, Node, OperationRefused
 from phone.lab.releases import RELEASES, Release, parse_release
 from phone.lab.servers.serving import LabServers, serving
 

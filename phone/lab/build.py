@@ -27,13 +27,12 @@ from collections.abc import Mapping, Sequence
 
 from phone.wire.certs import Identity
 from phone.wire.config import TvsMember, render_config
-from phone.lab.model import TRUST_STORES, LabState, Node
+from phone.lab.state import TRUST_STORES, LabState, Node
 from phone.wire.signing import NameStyle, build_signed_file, build_trust_list, make_bare_record, make_record
 from phone.wire.tlv import Record, Role, TrustList
 
 CTL_FILE = "CTLFile.tlv"
 ITL_FILE = "ITLFile.tlv"
-DEFAULT_CONFIG = "XMLDefault.cnf.xml"
 #: docs/tvs.md: a configuration lists at most five TVS servers.
 MAX_TVS_MEMBERS = 5
 DEFAULT_TVS_PORT = 2445

@@ -2,7 +2,7 @@
 
 Folder layout (everything a lab is; copy the folder and you copy the lab)::
 
-    lab.json                       the description (phone.lab.model.LabState)
+    lab.json                       the description (phone.lab.state.LabState)
     certs/<host>/<Service>.pem     CallManager, TVS, CAPF (publisher), ITLRecovery (10.0+)
     certs/<host>/<Service>.key     their keys (mode 0600)
     ca/manufacturing-ca.pem|.key   the emulated "Cisco Manufacturing CA" (made with the first eToken)
@@ -46,7 +46,7 @@ from phone.wire.certs import Identity, load_certificate
 from phone.errors import PhonetrustError, UsageError
 from phone.lab import build, pki, texts
 from phone.lab.build import CTL_FILE, ITL_FILE
-from phone.lab.model import (
+from phone.lab.state import (
     DEFAULT_FIRST_IP,
     DIGESTS,
     MAX_NODES,

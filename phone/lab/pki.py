@@ -19,7 +19,7 @@ from collections.abc import Callable
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from phone.wire.certs import Identity, Profile, cucm_subject, generate_rsa_key, make_certificate, simple_subject
-from phone.lab.model import Names
+from phone.lab.state import Names
 
 RandomBytes = Callable[[int], bytes]
 NewKey = Callable[[int], rsa.RSAPrivateKey]

@@ -30,17 +30,14 @@ from phone.wire.certs import load_certificate
 from phone.errors import CertificateError, PhonetrustError, UsageError
 from phone.wire.names import cucm_name, ctl_client_name, name_key, rfc4514_joined_name, serial_to_bytes
 from phone.wire.tlv import TrustList
-from phone.wire.tlv import parse_role as tlv_parse_role
+from phone.wire.tlv import parse_role
 from phone.wire.tlv import role_name
 from phone.wire.tvs import DEFAULT_TTL
 
-def parse_role(text: str) -> int:
-    """A role by docs/trust-lists.md name (``phone.wire.tlv.parse_role``) or number, limited to the one byte
+def parse_tvs_role(text: str) -> int:
+    """A role by its docs/trust-lists.md name (``phone.wire.tlv.parse_role``) or number, limited to the one byte
     a TVS ROLES element gives each role (docs/tvs.md)."""
-    try:
-        code = tlv_parse_role(text)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    code = parse_role(text)
     if not 0 <= code <= 0xFF:
         raise UsageError(f"role {code} does not fit in the one byte a TVS answer gives a role (docs/tvs.md)")
     return code

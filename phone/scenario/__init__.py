@@ -5,6 +5,6 @@ servers and phones and checks every expectation; ``report`` prints the result
 as a table, JSON or JUnit XML.
 """
 
-from phone.scenario.model import Expectation, Scenario, ScenarioError, Step, find_scenario, list_scenarios, load_scenario
+from phone.scenario.definition import Expectation, Scenario, ScenarioError, ScenarioStep, find_scenario, list_scenarios, load_scenario
 
-__all__ = ["Expectation", "Scenario", "ScenarioError", "Step", "find_scenario", "list_scenarios", "load_scenario"]
+__all__ = ["Expectation", "Scenario", "ScenarioError", "ScenarioStep", "find_scenario", "list_scenarios", "load_scenario"]

@@ -12,7 +12,7 @@ import attrs
 from rich.console import Console
 from rich.table import Table
 
-from phone.scenario.model import Expectation
+from phone.scenario.definition import Expectation
 from phone.scenario.runner import PhoneResult, ScenarioResult, StepResult, expectation_for
 
 _COUNTED = ("accepted", "rejected", "unchanged", "failed")

@@ -24,7 +24,7 @@ from phone.scenario.mix import PhoneSpec, allocate_phones
 from phone.firmware.models import Catalogue, PhoneModel, load_catalogue
 from phone.firmware.outcome import Verdict, classify
 from phone.scenario.rehearsal import ScenarioClock, network_phone
-from phone.scenario.model import Expectation, Scenario, ScenarioError, Step
+from phone.scenario.definition import Expectation, Scenario, ScenarioError, ScenarioStep
 from phone.scenario.steps import create_labs, is_sbd, run_operation, selects
 from phone.device.transports import TftpTransport
 
@@ -41,7 +41,7 @@ class PhoneResult:
 
 @attrs.frozen
 class StepResult:
-    step: Step
+    step: ScenarioStep
     lab_output: tuple[str, ...]
     phones: tuple[PhoneResult, ...]
     problems: tuple[str, ...] = ()  # operation, trace and console expectations that failed
@@ -63,7 +63,7 @@ class ScenarioResult:
         return all(step.passed for step in self.steps)
 
 
-def expectation_for(step: Step, model: PhoneModel, catalogue: Catalogue) -> Expectation | None:
+def expectation_for(step: ScenarioStep, model: PhoneModel, catalogue: Catalogue) -> Expectation | None:
     """The most specific expectation for ``model``: its own, then sbd/legacy, then "*"."""
     for selector, expectation in step.expect.items():
         if selector not in ("*", "sbd", "legacy") and selects(selector, model, catalogue):
@@ -139,7 +139,7 @@ class ScenarioRun:
     def lab_dir(self, key: str) -> Path:
         return self.work / f"lab-{key}"
 
-    def _operate(self, step: Step) -> tuple[tuple[str, ...], list[str]]:
+    def _operate(self, step: ScenarioStep) -> tuple[tuple[str, ...], list[str]]:
         output, problems = [], []
         for operation in step.lab:
             printed, problem = run_operation(operation, self.lab_dir(step.on), self.work, self.lab_dir,
@@ -189,7 +189,7 @@ class ScenarioRun:
                 results.append(self._step(step, output, problems, phones))
         return ScenarioResult(self.scenario, tuple(results), tuple(self.specs))
 
-    def _step(self, step: Step, output: tuple[str, ...], problems: list[str], phones: dict[str, Phone]) -> StepResult:
+    def _step(self, step: ScenarioStep, output: tuple[str, ...], problems: list[str], phones: dict[str, Phone]) -> StepResult:
         for spec in self.specs:
             for selector, action in step.actions.items():
                 if selects(selector, spec.model, self.catalogue):

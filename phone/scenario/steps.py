@@ -16,9 +16,9 @@ from pathlib import Path
 from phone.lab import Lab
 from phone.firmware.models import Catalogue, PhoneModel
 from phone.scenario.rehearsal import run_lab_command
-from phone.scenario.model import Operation, Scenario, ScenarioError
+from phone.scenario.definition import Operation, Scenario, ScenarioError
 
-#: ``{work}`` and ``{cert:LAB:SERVICE}`` in scenario operations (see phone.scenario.model).
+#: ``{work}`` and ``{cert:LAB:SERVICE}`` in scenario operations (see phone.scenario.definition).
 _PLACEHOLDER = re.compile(r"\{(work|cert:([a-z0-9_-]+):([A-Za-z]+))\}")
 
 LabDir = Callable[[str], Path]

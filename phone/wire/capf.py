@@ -36,7 +36,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from phone.errors import PhonetrustError, UsageError
+from phone.errors import RemoteError, UsageError
 
 PROTOCOL_ID = 0x55
 HEADER_SIZE = 8
@@ -51,7 +51,7 @@ _HEADER = struct.Struct(">BBIH")
 _ELEMENT = struct.Struct(">BH")
 
 
-class CapfProtocolError(PhonetrustError):
+class CapfProtocolError(RemoteError):
     """A CAPF frame or exchange that does not follow the protocol (a peer's fault)."""
 
 

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from phone.errors import CertificateError
+from phone.errors import CertificateError, CertificateRequestError
 from phone.wire.names import serial_to_bytes
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -54,7 +54,7 @@ class Profile(Enum):
 def generate_rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
     """A new RSA key (CUCM uses 1024 before 10.x, 2048 by default, up to 4096)."""
     if bits not in (1024, 2048, 3072, 4096):
-        raise CertificateError(f"RSA key size {bits} is not one CUCM uses (1024, 2048, 3072, 4096)")
+        raise CertificateRequestError(f"RSA key size {bits} is not one CUCM uses (1024, 2048, 3072, 4096)")
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
@@ -62,7 +62,7 @@ def generate_ec_key(curve: str = "secp256r1") -> ec.EllipticCurvePrivateKey:
     """A new EC key (CUCM 11.0+ CallManager-ECDSA certificates)."""
     curves = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1, "secp521r1": ec.SECP521R1}
     if curve not in curves:
-        raise CertificateError(f"EC curve {curve!r} is not supported (choose from {', '.join(curves)})")
+        raise CertificateRequestError(f"EC curve {curve!r} is not supported (choose from {', '.join(curves)})")
     return ec.generate_private_key(curves[curve]())
 
 
@@ -218,9 +218,9 @@ def make_certificate(
     SHA1withRSA of CUCM 10.x (same DER length).
     """
     if digest not in _DIGESTS or digest == "sha1":
-        raise CertificateError(f"certificate digest {digest!r} is not supported (sha256, sha384, sha512)")
+        raise CertificateRequestError(f"certificate digest {digest!r} is not supported (sha256, sha384, sha512)")
     if serial <= 0:
-        raise CertificateError("certificate serial numbers must be positive")
+        raise CertificateRequestError("certificate serial numbers must be positive")
     start, end = _validity(not_before, lifetime_days)
     signer_name = issuer.certificate.subject if issuer else subject
     signer_key = issuer.private_key if issuer else private_key
@@ -267,7 +267,7 @@ def _load_certificate(data: bytes) -> x509.Certificate:
             certificate.public_key()
             certificate.subject, certificate.issuer  # noqa: B018
             if certificate.serial_number <= 0:
-                raise ValueError("serial number is not positive (RFC 5280)")
+                raise CertificateError("serial number is not positive (RFC 5280)")
     except Exception as error:  # noqa: BLE001
         # cryptography's lazy DER parsing raises ValueError, InvalidVersion,
         # UnsupportedAlgorithm or even TypeError on hostile bytes; for untrusted

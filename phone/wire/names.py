@@ -20,6 +20,8 @@ import re
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from phone.errors import CertificateError
+
 _CUCM_ORDER = (
     NameOID.COMMON_NAME,
     NameOID.ORGANIZATIONAL_UNIT_NAME,
@@ -106,7 +108,7 @@ def name_key(text: str) -> tuple[tuple[str, str], ...]:
 def serial_to_bytes(serial: int) -> bytes:
     """A certificate serial number as the raw bytes a file stores (shortest big-endian)."""
     if serial < 0:
-        raise ValueError("certificate serial numbers are positive")
+        raise CertificateError("certificate serial numbers are positive (RFC 5280)")
     return serial.to_bytes(max(1, (serial.bit_length() + 7) // 8), "big")
 
 

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from phone.wire.certs import Identity, PublicKey, load_certificate, record_public_key
-from phone.errors import CertificateError
+from phone.errors import CertificateError, CertificateRequestError, UsageError
 from phone.wire.names import ctl_client_name, cucm_name, name_key, rfc4514_joined_name, serial_to_bytes
 from phone.wire.tlv import (
     DIGEST_NAMES,
@@ -83,14 +83,14 @@ def digest_code(digest: str | int) -> Digest:
     try:
         return Digest[digest.upper().replace("-", "")]
     except KeyError:
-        raise CertificateError(f"unknown digest {digest!r} (sha1, sha256 or sha512)") from None
+        raise CertificateRequestError(f"unknown digest {digest!r} (sha1, sha256 or sha512)") from None
 
 
 def _ip_bytes(address: str) -> bytes:
     try:
         return ipaddress.IPv4Address(address).packed
     except ValueError:
-        raise CertificateError(f"IPADDRESS must be an IPv4 address, got {address!r}") from None
+        raise CertificateRequestError(f"IPADDRESS must be an IPv4 address, got {address!r}") from None
 
 
 def make_record(
@@ -174,14 +174,14 @@ def assemble(
     """
     places = [i for i, e in enumerate(elements) if e.tag == HeaderTag.SIGNATURE and not e.value]
     if len(places) != 1:
-        raise ValueError("exactly one empty SIGNATURE element marks where the signature goes")
+        raise UsageError("exactly one empty SIGNATURE element marks where the signature goes")
     size = private_key.key_size // 8
     code = digest_code(digest)
     unpadded = 10 + sum(e.size for e in elements) + size
     padded = list(elements) + [Element.padding()] * (-unpadded % pad_to)
     header_length = unpadded + (-unpadded % pad_to)
     if header_length > 0xFFFF:
-        raise ValueError(f"a header of {header_length} bytes does not fit HEADERLENGTH's 16 bits")
+        raise UsageError(f"a header of {header_length} bytes does not fit HEADERLENGTH's 16 bits")
     first = Element(HeaderTag.VERSION, bytes(version)).encode() + Element.uint(HeaderTag.HEADER_LENGTH, header_length, 2).encode()
     before = first + b"".join(e.encode() for e in padded[: places[0]])
     after = b"".join(e.encode() for e in padded[places[0] + 1 :])
@@ -209,7 +209,7 @@ def _build(
     if layout is Layout.USECALLMANAGER:
         elements.append(Element(HeaderTag.SIGNER_VERSION, bytes(signer_version or (1, 0))))
     elif signer_version is not None:
-        raise CertificateError("only usecallmanager's layout writes the signer version (tag 28)")
+        raise CertificateRequestError("only usecallmanager's layout writes the signer version (tag 28)")
     elements.append(_signer_elements(signer, layout, style))
     algorithm = [
         Element.uint(HeaderTag.SIGNATURE_ALGORITHM, 0, 1),

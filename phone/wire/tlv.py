@@ -27,7 +27,7 @@ from enum import Enum, IntEnum
 
 import attrs
 
-from phone.errors import TrustListFormatError
+from phone.errors import TrustListFormatError, UsageError
 
 
 class Role(IntEnum):
@@ -64,13 +64,13 @@ def parse_role(text: str) -> int:
     if cleaned.isdigit():
         code = int(cleaned)
         if code > 0xFFFF:
-            raise ValueError(f"role code {code} does not fit in 16 bits")
+            raise UsageError(f"role code {code} does not fit in 16 bits")
         return code
     for code, name in ROLE_NAMES.items():
         if cleaned in (name, name.replace("-", "+")):
             return int(code)
     known = ", ".join(ROLE_NAMES.values())
-    raise ValueError(f"unknown role {text!r} (known: {known}, or a number)")
+    raise UsageError(f"unknown role {text!r} (known: {known}, or a number)")
 
 
 class HeaderTag(IntEnum):
@@ -187,7 +187,7 @@ class Element:
         if self.is_padding:
             return _PADDING_BYTE
         if len(self.value) > 0xFFFF:
-            raise ValueError(f"tag {self.tag}: a value of {len(self.value)} bytes does not fit a 16-bit length")
+            raise UsageError(f"tag {self.tag}: a value of {len(self.value)} bytes does not fit a 16-bit length")
         return bytes([self.tag]) + len(self.value).to_bytes(2, "big") + self.value
 
     def walk(self) -> Iterator[Element]:
@@ -343,7 +343,7 @@ class Record:
         body = tuple(element for element in elements if element.tag != RecordTag.RECORD_LENGTH)
         length = 5 + sum(element.size for element in body)
         if length > 0xFFFF:
-            raise ValueError(f"a record of {length} bytes does not fit RECORDLENGTH's 16 bits")
+            raise UsageError(f"a record of {length} bytes does not fit RECORDLENGTH's 16 bits")
         return cls._decode((Element.uint(RecordTag.RECORD_LENGTH, length, 2), *body), length, offset)
 
     @classmethod

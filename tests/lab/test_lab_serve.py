@@ -12,7 +12,7 @@ from phone.device.tftp import TftpFetcher
 from phone.wire.tlv import Role, TrustList
 from phone.wire.tvs import TvsMessage
 from phone.wire.config import TvsMember
-from phone.device.tvs import Outcome, TvsClientSettings, ask_tvs
+from phone.device.tvs import ConnectionOutcome, TvsClientSettings, ask_tvs
 
 DEVICE = "CP-7975-SEPB000B4BA0AEE"
 FAST = TvsClientSettings(tls_versions=("1.0", "1.2"), connect_timeout=2, handshake_timeout=3, response_timeout=3)
@@ -61,7 +61,7 @@ def test_a_phone_gets_its_files_and_tvs_vouches_for_the_new_ctl_signer(lab):
         lab.regenerate_certificate("CallManager")
         lab.ctl_update()
         result = ask_tvs(tvs, query(lab.identity("CallManager")), pins(itl), FAST)
-        assert result.outcome is Outcome.ANSWERED
+        assert result.outcome is ConnectionOutcome.ANSWERED
         assert (result.response.status, result.response.roles) == (0, (0, 2))
         assert result.response.certificate == lab.identity("CallManager").der
 
@@ -85,12 +85,12 @@ def test_tvs_down_and_back_on_the_same_ports(lab):
         tvs = members(fetch(servers, "SEPB000B4BA0AEE.cnf.xml"))
         assert all(m.port > 0 for m in tvs) and not servers.tvs_running()
         result = ask_tvs(tvs, query(lab.identity("CallManager")), pins(itl), FAST)
-        assert [attempt.outcome for attempt in result.attempts] == [Outcome.REFUSED, Outcome.REFUSED]
+        assert [attempt.outcome for attempt in result.attempts] == [ConnectionOutcome.REFUSED, ConnectionOutcome.REFUSED]
         servers.start_tvs()
         assert ask_tvs(tvs, query(lab.identity("CallManager")), pins(itl), FAST).response.status == 0
         servers.stop_tvs(node=0)  # the publisher's TVS only: the phone fails over to the subscriber
         result = ask_tvs(tvs, query(lab.identity("CallManager")), pins(itl), FAST)
-        assert [attempt.outcome for attempt in result.attempts] == [Outcome.REFUSED, Outcome.ANSWERED]
+        assert [attempt.outcome for attempt in result.attempts] == [ConnectionOutcome.REFUSED, ConnectionOutcome.ANSWERED]
         assert servers.tvs_running(1) and not servers.tvs_running(0)
         servers.stop_tvs()
         assert ask_tvs(tvs, query(lab.identity("CallManager")), pins(itl), FAST).response is None
@@ -106,7 +106,7 @@ def test_regenerated_tvs_certificate_is_presented_after_the_next_request(lab):
         assert servers.tvs_port == port
         request = query(lab.identity("CallManager"))
         only_publisher = tvs[:1]
-        assert ask_tvs(only_publisher, request, [old_pins[0]], FAST).outcome is Outcome.UNTRUSTED_SERVER
+        assert ask_tvs(only_publisher, request, [old_pins[0]], FAST).outcome is ConnectionOutcome.UNTRUSTED_SERVER
         assert ask_tvs(only_publisher, request, new_pins, FAST).response.status == 0
 
 
@@ -117,7 +117,7 @@ def test_tls_min_version_turns_tls_1_0_phones_away(tmp_path):
         tvs = members(fetch(servers, "SEPB000B4BA0AEE.cnf.xml"))
         itl = pins(fetch(servers, "ITLFile.tlv"))
         old_phone = TvsClientSettings(tls_versions=("1.0",), connect_timeout=2, handshake_timeout=3)
-        assert ask_tvs(tvs, query(lab.identity("CallManager")), itl, old_phone).outcome is Outcome.TLS_FAILED
+        assert ask_tvs(tvs, query(lab.identity("CallManager")), itl, old_phone).outcome is ConnectionOutcome.TLS_FAILED
         assert ask_tvs(tvs, query(lab.identity("CallManager")), itl, FAST).response.status == 0
 
 

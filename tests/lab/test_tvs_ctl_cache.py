@@ -15,7 +15,7 @@ from phone.wire.names import ctl_client_name, cucm_name, serial_to_bytes
 from phone.wire.signing import NameStyle, build_trust_list, make_record
 from phone.wire.tlv import Role
 from phone.wire.tvs import Status, TvsMessage
-from phone.device.tvs import Outcome, TvsClientSettings, TvsMember, ask_tvs
+from phone.device.tvs import ConnectionOutcome, TvsClientSettings, TvsMember, ask_tvs
 from phone.lab.servers.tvs import TvsServerSettings, running_tvs_server
 from phone.lab.tvs_store import CtlCache, TvsStore
 
@@ -127,7 +127,7 @@ def tvs_files(tmp_path):
 def ask(port: int, request: TvsMessage) -> TvsMessage:
     result = ask_tvs([TvsMember("127.0.0.1", port)], request, [identity("tvs-cucm-pub").der],
                      TvsClientSettings(response_timeout=2))
-    assert result.outcome is Outcome.ANSWERED, result.attempts
+    assert result.outcome is ConnectionOutcome.ANSWERED, result.attempts
     return result.response
 
 

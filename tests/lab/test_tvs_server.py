@@ -14,7 +14,7 @@ from tvs_support import DEVICE, identity
 from phone.errors import CertificateError, TransportError
 from phone.wire.names import ctl_client_name, cucm_name, rfc4514_joined_name, serial_to_bytes
 from phone.wire.tvs import MessageType, Status, TvsMessage
-from phone.device.tvs import Outcome, TvsClientSettings, TvsMember, ask_tvs
+from phone.device.tvs import ConnectionOutcome, TvsClientSettings, TvsMember, ask_tvs
 from phone.lab.servers.tvs import TvsServerSettings, running_tvs_server
 from phone.lab.tvs_store import TvsStore
 from phone.tls import client_context
@@ -52,7 +52,7 @@ def query_for(name: str, issuer_style=cucm_name) -> TvsMessage:
 
 def ask(port: int, request: TvsMessage, pinned: bytes) -> TvsMessage | None:
     result = ask_tvs([TvsMember("127.0.0.1", port)], request, [pinned], FAST)
-    assert result.outcome is Outcome.ANSWERED, result.attempts
+    assert result.outcome is ConnectionOutcome.ANSWERED, result.attempts
     return result.response
 
 
@@ -234,7 +234,7 @@ def test_clients_beyond_the_cap_are_turned_away(tvs_files, tvs_identity, db):
         time.sleep(0.2)
         turned_away = ask_tvs([TvsMember("127.0.0.1", server.port)], query_for("cucm-1051-a-pub"),
                               [tvs_identity.der], FAST)
-        assert turned_away.outcome in (Outcome.TLS_FAILED, Outcome.DROPPED)
+        assert turned_away.outcome in (ConnectionOutcome.TLS_FAILED, ConnectionOutcome.DROPPED)
         for sock in idle:
             sock.close()
         time.sleep(0.2)

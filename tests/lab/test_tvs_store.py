@@ -7,7 +7,7 @@ from tvs_support import identity
 
 from phone.errors import CertificateError, UsageError
 from phone.wire.names import ctl_client_name, cucm_name, rfc4514_joined_name, serial_to_bytes
-from phone.lab.tvs_store import TvsStore, parse_role, role_name
+from phone.lab.tvs_store import TvsStore, parse_tvs_role, role_name
 
 
 @pytest.fixture
@@ -21,18 +21,18 @@ def store(tmp_path):
     ("APP-SERVER", 7), ("app_server", 7), ("TVS", 21), ("21", 21), ("99", 99),
 ])
 def test_roles_are_accepted_by_spec_name_or_number(text, code):
-    assert parse_role(text) == code
+    assert parse_tvs_role(text) == code
 
 
 @pytest.mark.parametrize("text", ["PHONE", "-1", ""])
 def test_unknown_role_names_are_usage_errors(text):
     with pytest.raises(UsageError, match="unknown role"):
-        parse_role(text)
+        parse_tvs_role(text)
 
 
 def test_role_codes_beyond_one_byte_are_refused_for_tvs():
     with pytest.raises(UsageError, match="one byte"):
-        parse_role("256")
+        parse_tvs_role("256")
 
 
 def test_unknown_role_codes_print_as_numbers():

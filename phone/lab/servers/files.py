@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from phone.errors import UsageError
+from phone.errors import RemoteError, UsageError
 
 #: Makes a file by name for one client (e.g. ``SEP<MAC>.cnf.xml``): its bytes, or None.
 Dynamic = Callable[[str, tuple[str, int]], "bytes | None"]
 
 
-class RefusedName(Exception):
+class RefusedName(RemoteError):
     """A requested name that is not served (answered with TFTP error 2, access violation)."""
 
 

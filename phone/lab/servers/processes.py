@@ -172,7 +172,7 @@ def _tvs_main(connection, labs: dict[str, str], host: str) -> None:  # pragma: n
                         if which is None or which == key:
                             servers.start_tvs() if up else servers.stop_tvs()
                     return None
-                raise ValueError(f"unknown message {message[0]!r}")
+                raise ValueError(f"unknown message {message[0]!r}")  # never escapes: reported to the parent below
 
             _loop(connection, handle)
     except Exception as error:  # noqa: BLE001 - reported to the parent
@@ -227,7 +227,7 @@ def _tftp_main(connection, labs: dict[str, str], host: str,  # pragma: no cover 
                     return None
                 if message[0] == "stats":
                     return {key: {**attrs.asdict(tftp.stats()), **tftp.counts} for key, tftp in served.items()}
-                raise ValueError(f"unknown message {message[0]!r}")
+                raise ValueError(f"unknown message {message[0]!r}")  # never escapes: reported to the parent below
 
             _loop(connection, handle)
     except Exception as error:  # noqa: BLE001 - reported to the parent

@@ -28,7 +28,7 @@ import attrs
 
 from phone.errors import UsageError
 from phone.lab.lab import Lab
-from phone.lab.model import Node
+from phone.lab.state import Node
 from phone.lab.servers.tftp_tftpy import TftpFileServer
 from phone.lab.servers.tvs import TvsServerSettings, running_tvs_server
 

@@ -48,7 +48,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from phone.errors import TransportError, UsageError
+from phone.errors import RemoteError, TransportError, UsageError
 from phone.lab.servers.files import Dynamic, FileSource, RefusedName, check_server_settings
 from phone.lab.servers.tftp_tftpy import ServerStats
 from phone.wire.tftp import (
@@ -73,7 +73,7 @@ _RECEIVE = 4096
 _SWEEP = 0.1
 
 
-class RequestError(Exception):
+class RequestError(RemoteError):
     """A request datagram that cannot be read (answered with error 4)."""
 
 

@@ -49,7 +49,7 @@ from typing import Any
 
 import attrs
 
-from phone.errors import PhonetrustError
+from phone.errors import LocalError
 from phone.resources import bundled_dir
 from phone.firmware.trust import REJECTION_CODES
 
@@ -57,10 +57,9 @@ OUTCOMES = ("accepted", "rejected", "unchanged", "failed")
 FILE_RESULTS = ("not_found", "installed", "unchanged", "rejected", "applied", "failed")
 PHONE_ACTIONS = ("erase-ctl", "erase-itl", "erase", "factory-reset")
 VIAS = ("leap-of-faith", "ctl", "itl", "tvs", "tvs-cache")
-GROUPS = ("*", "sbd", "legacy")
 
 
-class ScenarioError(PhonetrustError):
+class ScenarioError(LocalError):
     """A scenario file that cannot be read; the message names the file and the field."""
 
 
@@ -88,7 +87,9 @@ class Expectation:
 
 
 @attrs.frozen
-class Step:
+class ScenarioStep:
+    """One ``[[steps]]`` table: lab operations, then phone actions and boots, then what each model must show."""
+
     name: str
     title: str = ""
     lab: tuple[Operation, ...] = ()
@@ -117,14 +118,14 @@ class Scenario:
     source: str
     labs: Mapping[str, LabSpec]
     phones: Mapping[str, int]
-    steps: tuple[Step, ...]
+    steps: tuple[ScenarioStep, ...]
     path: Path | None = attrs.field(default=None, eq=False)
     #: The source's section title in its own language (Cisco TAC 118893 is cited from its
     #: Japanese edition); ``source`` is always the English one, which is what users see.
     source_title: str = ""
 
     @property
-    def last_change(self) -> Step:
+    def last_change(self) -> ScenarioStep:
         """The last cluster change phones boot after: its outcome is "the" outcome of a fleet run.
 
         Steps that only act on phones (a hand erase) or change nothing do not count, so
@@ -232,7 +233,7 @@ def _operations(reader: _Reader) -> tuple[Operation, ...]:
     return tuple(operations)
 
 
-def _step(path: Path, index: int, table: Any, labs: Mapping[str, LabSpec]) -> Step:
+def _step(path: Path, index: int, table: Any, labs: Mapping[str, LabSpec]) -> ScenarioStep:
     reader = _Reader(path, f"steps[{index}]", table)
     reader.only({"name", "title", "lab", "on", "tftp", "tvs", "actions", "boot", "expect", "trace", "console"})
     name = reader.get("name", str, required=True)
@@ -256,7 +257,7 @@ def _step(path: Path, index: int, table: Any, labs: Mapping[str, LabSpec]) -> St
         table_reader = _Reader(path, f"{reader.where}.console.{selector}", value)
         table_reader.only({"contains"})
         console[selector] = tuple(table_reader.get("contains", list, []))
-    return Step(
+    return ScenarioStep(
         name=name,
         title=reader.get("title", str, ""),
         lab=_operations(reader),

@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from phone.errors import PhonetrustError, UsageError
+from phone.errors import LocalError, PhonetrustError, RemoteError, UsageError
 from phone.lab.releases import Release, parse_release
 
 FORMAT = 1
@@ -34,11 +34,11 @@ DEFAULT_FIRST_IP = "192.0.2.11"
 MAX_NODES = 8
 
 
-class LabError(PhonetrustError):
+class LabError(RemoteError):
     """A folder that is not a usable lab, or a lab description that does not load."""
 
 
-class OperationRefused(PhonetrustError):
+class OperationRefused(LocalError):
     """An operation CUCM would refuse in the lab's current state (exit 1)."""
 
     exit_code = 1
@@ -180,7 +180,7 @@ class LabState:
     def from_json(cls, data: Any, *, source: str = "lab.json") -> LabState:
         try:
             if not isinstance(data, dict) or data.get("format") != FORMAT:
-                raise ValueError(f"not a lab description of format {FORMAT}")
+                raise LabError(f"not a lab description of format {FORMAT}")
             ctl = data["ctl"]
             params = data["params"]
             state = cls(
@@ -204,34 +204,38 @@ class LabState:
         return state
 
     def validate(self) -> None:
-        """Raise ValueError when the description contradicts itself."""
+        """Raise UsageError when the description contradicts itself.
+
+        ``from_json`` turns it into a LabError naming the file (a damaged lab folder is remote);
+        ``Lab.create`` lets it through (the user asked for an impossible lab).
+        """
         if not 1 <= len(self.nodes) <= MAX_NODES:
-            raise ValueError(f"a lab has 1 to {MAX_NODES} nodes")
+            raise UsageError(f"a lab has 1 to {MAX_NODES} nodes")
         if not self.nodes[0].publisher or any(n.publisher for n in self.nodes[1:]):
-            raise ValueError("the first node, and only it, is the publisher")
+            raise UsageError("the first node, and only it, is the publisher")
         for node in self.nodes:
             check_hostname(node.name)
             ipaddress.IPv4Address(node.ip)
         if len({n.name for n in self.nodes}) != len(self.nodes):
-            raise ValueError("node names must differ")
+            raise UsageError("node names must differ")
         if self.key_bits not in (1024, 2048, 4096):
-            raise ValueError(f"key size {self.key_bits} (1024, 2048 or 4096)")
+            raise UsageError(f"key size {self.key_bits} (1024, 2048 or 4096)")
         if self.security_mode not in (0, 1):
-            raise ValueError("cluster_security_mode is 0 or 1")
+            raise UsageError("cluster_security_mode is 0 or 1")
         if self.ctl is not None and self.ctl.kind not in ("tokenless", "etoken", "non-secure"):
-            raise ValueError(f"unknown CTL kind {self.ctl.kind!r}")
+            raise UsageError(f"unknown CTL kind {self.ctl.kind!r}")
         if self.params.tftp_file_signature_algorithm not in DIGESTS:
-            raise ValueError("tftp_file_signature_algorithm is sha1 or sha512")
+            raise UsageError("tftp_file_signature_algorithm is sha1 or sha512")
         if self.params.tls_min_version not in TLS_VERSIONS:
-            raise ValueError("tls_min_version is 1.0, 1.1 or 1.2")
+            raise UsageError("tls_min_version is 1.0, 1.1 or 1.2")
         for token in self.etokens:
             check_label(token.name, "eToken name")
         for upload in self.uploads:
             if upload.store not in TRUST_STORES:
-                raise ValueError(f"unknown trust store {upload.store!r}")
+                raise UsageError(f"unknown trust store {upload.store!r}")
             check_label(upload.file, "uploaded file name")
         if self.changed.tzinfo is None:
-            raise ValueError("the change time needs a time zone")
+            raise UsageError("the change time needs a time zone")
 
 
 _HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
