@@ -167,7 +167,7 @@ def run_fleet(args: argparse.Namespace) -> int:
     target, default_mix = _target(args)
     if args.phones is None and default_mix is None:
         raise UsageError("give the phones: --phones MODEL=N[,MODEL=N…]")
-    counts = parse_phones(args.phones or default_mix, catalogue)
+    counts = parse_phones(default_mix if args.phones is None else args.phones, catalogue)
     prefix = check_prefix(args.mac_prefix)
     shard = Shard.parse(args.shard)
     rate = args.rate
