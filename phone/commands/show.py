@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def read_trust_list(path: Path) -> TrustList:
+def read_trust_list(path: Path, *, what: str = "CTL, ITL or .sgn") -> TrustList:
     """Read and parse a file, turning every failure into one PhonetrustError line."""
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
@@ -44,7 +44,7 @@ def read_trust_list(path: Path) -> TrustList:
     try:
         return TrustList.from_bytes(path.read_bytes())
     except TrustListFormatError as error:
-        raise PhonetrustError(f"{path}: not a valid CTL, ITL or .sgn file: {error}") from None
+        raise PhonetrustError(f"{path}: not a valid {what} file: {error}") from None
 
 
 def run(args: argparse.Namespace) -> int:

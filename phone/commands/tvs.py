@@ -4,7 +4,7 @@
 - ``tvs add --db FILE --role ROLE [--role ROLE…] [--ttl S] CERT``
 - ``tvs list --db FILE [--json]``
 - ``tvs delete --db FILE (--serial HEX [--issuer NAME] | --id N)``
-- ``tvs query HOST[:PORT] --device NAME --server-cert CERT (--cert CERT | --subject S --issuer I --serial HEX)
+- ``tvs query HOST[:PORT] (--model MODEL --mac MAC | --device NAME) --server-cert CERT (--cert CERT | --subject S --issuer I --serial HEX)
   [--json] [--tls 1.0|1.1|1.2]``
 
 ``query`` exits 0 when the server vouches for the certificate (STATUS 0), 1 when
@@ -28,7 +28,10 @@ from cryptography import x509
 from phone.wire.certs import load_certificate
 from phone.errors import CertificateError, TransportError, UsageError
 from phone.wire.names import cucm_name, serial_to_bytes
+from phone.commands.show import read_trust_list
+from phone.wire.tlv import FileKind
 from phone.wire.tvs import DEFAULT_TTL, MessageType, TvsMessage
+from phone.firmware.models import load_catalogue
 from phone.device.tvs import Outcome, TvsClientSettings, TvsMember, TvsResult, ask_tvs
 from phone.lab.servers.tvs import TvsServer, TvsServerSettings
 from phone.lab.tvs_store import TvsStore, parse_role, role_name
@@ -82,7 +85,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     query = commands.add_parser("query", help="ask a TVS server about a certificate, as a phone does")
     query.add_argument("server", metavar="HOST[:PORT]")
-    query.add_argument("--device", required=True, help="CP-<model>-SEP<MAC>, e.g. CP-8861-SEPB000B4BA0AEE")
+    query.add_argument("--model", help="the asking phone's model, e.g. CP-8861 (with --mac)")
+    query.add_argument("--mac", help="the asking phone's MAC address, e.g. B000B4BA0AEE (with --model)")
+    query.add_argument("--device", help="instead of --model/--mac: the TVS device name, "
+                       "CP-<model>-SEP<MAC>, e.g. CP-8861-SEPB000B4BA0AEE")
+    query.add_argument("--models-dir", action="append", default=[], metavar="DIR", help="extra model folder")
     query.add_argument("--server-cert", required=True, action="append", type=Path, metavar="CERT",
                        help="the TVS certificate(s) of the phone's ITL the server must present")
     query.add_argument("--cert", type=Path, help="the certificate to verify (type 1 unless --type 3)")
@@ -161,8 +168,8 @@ def _delete(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     _existing_store(args.db).close()
-    if args.ctl is not None and not args.ctl.is_file():
-        raise UsageError(f"no CTL file at {args.ctl}")
+    if args.ctl is not None:
+        _check_ctl(args.ctl)
     settings = TvsServerSettings(host=args.host, port=args.port, min_tls=args.min_tls,
                                  max_clients=args.max_clients)
     with contextlib.ExitStack() as stack:
@@ -175,6 +182,15 @@ def _serve(args: argparse.Namespace) -> int:
         server = TvsServer(args.cert, args.key, db=args.db, ctl=args.ctl, settings=settings, trace=sink)
         asyncio.run(_serve_until_signalled(server))
     return 0
+
+
+def _check_ctl(path: Path) -> None:
+    """Refuse, before listening, a --ctl that is not a CTL: the server would answer every query "not found"."""
+    if not path.is_file():
+        raise UsageError(f"--ctl {path}: no such file")
+    trust_list = read_trust_list(path, what="CTL")
+    if trust_list.kind not in (FileKind.CTL, FileKind.TLV):
+        raise UsageError(f"--ctl {path}: an {trust_list.kind.label} file, not a CTL")
 
 
 async def _serve_until_signalled(server: TvsServer) -> None:
@@ -190,9 +206,21 @@ async def _serve_until_signalled(server: TvsServer) -> None:
 
 # -- query -----------------------------------------------------------------------
 
+def _device_name(args: argparse.Namespace) -> str:
+    """The DEVICE_NAME a phone sends: from --model and --mac, as every other command names a phone, or --device."""
+    if args.device is not None:
+        if args.model is not None or args.mac is not None:
+            raise UsageError("give either --model and --mac, or --device, not both")
+        if not _DEVICE_NAME.fullmatch(args.device):
+            raise UsageError(f"device name {args.device!r}: expected CP-<model>-SEP<12 upper-case hex digits>")
+        return args.device
+    if args.model is None or args.mac is None:
+        raise UsageError("name the asking phone: --model and --mac (or --device CP-<model>-SEP<MAC>)")
+    return load_catalogue(args.models_dir).get(args.model).tvs_device_name(args.mac)
+
+
 def _query_request(args: argparse.Namespace) -> tuple[TvsMessage, x509.Certificate | None]:
-    if not _DEVICE_NAME.fullmatch(args.device):
-        raise UsageError(f"device name {args.device!r}: expected CP-<model>-SEP<12 upper-case hex digits>")
+    args.device = _device_name(args)
     by_name = (args.subject, args.issuer, args.serial)
     if args.cert is not None:
         if any(value is not None for value in by_name):
