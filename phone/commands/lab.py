@@ -295,6 +295,9 @@ def _serve(args: argparse.Namespace) -> int:
     for flag, port in (("--tftp-port", args.tftp_port), ("--tvs-port", args.tvs_port)):
         if not 0 <= port < 65536:
             raise UsageError(f"{flag} {port} is not a port")
+    if args.advertise is None and args.host in ("", "0.0.0.0", "::"):
+        raise UsageError(f"--host {args.host or repr(args.host)} listens on every address: give --advertise ADDR, "
+                         "the address phones reach the lab at (it goes into their configuration for TVS)")
     lab = _open(args)
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
