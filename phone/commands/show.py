@@ -14,7 +14,7 @@ from pathlib import Path
 
 from phone.wire.certs import load_certificate
 from phone.errors import PhonetrustError, TrustListFormatError
-from phone.wire.showctl import render_show_ctl, show_ctl_json
+from phone.wire.showctl import render_show_ctl, show_ctl_json, signed_time
 from phone.wire.signing import verify
 from phone.wire.tlv import FileKind, TrustList
 
@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(show_ctl_json(trust_list, verification), indent=2))
     else:
-        modified = datetime.datetime.fromtimestamp(args.file.stat().st_mtime).astimezone()
+        # CUCM writes the file when it signs it; a copy's mtime says when it was copied.
+        modified = signed_time(trust_list) or datetime.datetime.fromtimestamp(args.file.stat().st_mtime).astimezone()
         print(render_show_ctl(trust_list, verification, modified=modified), end="")
     return 0 if verification is not None and verification.valid else 1

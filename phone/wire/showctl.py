@@ -118,6 +118,12 @@ def _record_rows(record: Record) -> list[str]:
     return rows
 
 
+def signed_time(trust_list: TrustList) -> datetime.datetime | None:
+    """The file's signed TIMESTAMP in UTC, which CUCM prints as "last modified" (None without one)."""
+    stamp = trust_list.header.timestamp
+    return None if stamp is None else datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc)
+
+
 def render_show_ctl(
     trust_list: TrustList,
     verification: Verification | None,

@@ -171,3 +171,12 @@ def test_bad_arguments_give_one_line(capsys):
         main(["show"])
     assert caught.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_show_prints_the_signed_timestamp_as_cucm_prints_last_modified(capsys, ctl_file):
+    import os
+
+    os.utime(ctl_file, (2_000_000_000, 2_000_000_000))  # a copy's mtime is not when the file was signed
+    code, out, _ = run(capsys, "show", ctl_file)
+    assert code == 0
+    assert "The CTL File was last modified on Fri Mar 06 18:45:13 UTC 2015" in out.splitlines()
