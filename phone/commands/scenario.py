@@ -28,11 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="scenario_command", metavar="ACTION", required=True)
 
     listing = commands.add_parser("list", help="the bundled scenarios")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="print a JSON list")
     listing.set_defaults(func=run_list)
 
     show = commands.add_parser("show", help="what a scenario does, step by step")
-    show.add_argument("scenario", metavar="NAME|FILE")
+    show.add_argument("scenario", metavar="NAME|FILE", help="a bundled scenario's name or a .toml file")
     show.set_defaults(func=run_show)
 
     run = commands.add_parser("run", help="run a scenario and check every expectation")

@@ -53,17 +53,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--db", required=True, type=Path, help="certificate store (made by 'tvs add')")
     serve.add_argument("--cert", required=True, type=Path, help="the TVS certificate (PEM or DER)")
     serve.add_argument("--key", required=True, type=Path, help="its private key (PEM or DER)")
-    serve.add_argument("--port", type=int, default=2445)
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=2445, help="TCP port (default 2445, as CUCM; 0: any free port)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--ctl", type=Path, help="CTLFile.tlv whose certificates form the CTL cache")
     serve.add_argument("--trace", help="append the CUCM-style TVS trace to this file ('-': stdout)")
     serve.add_argument("--min-tls", choices=list(TLS_VERSIONS), default="1.0",
                        help="lowest TLS version accepted (default 1.0, as CUCM 10.x)")
-    serve.add_argument("--max-clients", type=int, default=attrs.fields(TvsServerSettings).max_clients.default)
+    serve.add_argument("--max-clients", type=int, default=attrs.fields(TvsServerSettings).max_clients.default,
+                       help="connections served at once; more wait (default %(default)s)")
     serve.set_defaults(func=_serve)
 
     add = commands.add_parser("add", help="add a certificate with its roles to the store")
-    add.add_argument("--db", required=True, type=Path)
+    add.add_argument("--db", required=True, type=Path, help="certificate store (created if missing)")
     add.add_argument("--role", action="append", required=True, metavar="ROLE",
                      help="SAST, CCM, CCM+TFTP, TFTP, CAPF, APP-SERVER, TVS or a number; repeatable")
     add.add_argument("--ttl", type=int, default=DEFAULT_TTL, help=f"seconds (default {DEFAULT_TTL})")
@@ -71,12 +72,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.set_defaults(func=_add)
 
     listing = commands.add_parser("list", help="list the store")
-    listing.add_argument("--db", required=True, type=Path)
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--db", required=True, type=Path, help="certificate store")
+    listing.add_argument("--json", action="store_true", help="print a JSON list")
     listing.set_defaults(func=_list)
 
     delete = commands.add_parser("delete", help="delete certificates from the store")
-    delete.add_argument("--db", required=True, type=Path)
+    delete.add_argument("--db", required=True, type=Path, help="certificate store")
     which = delete.add_mutually_exclusive_group(required=True)
     which.add_argument("--serial", help="serial number in hex (colons allowed)")
     which.add_argument("--id", type=int, help="row id as 'tvs list' shows it")
@@ -84,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     delete.set_defaults(func=_delete)
 
     query = commands.add_parser("query", help="ask a TVS server about a certificate, as a phone does")
-    query.add_argument("server", metavar="HOST[:PORT]")
+    query.add_argument("server", metavar="HOST[:PORT]", help="the TVS server (port 2445 by default)")
     query.add_argument("--model", help="the asking phone's model, e.g. CP-8861 (with --mac)")
     query.add_argument("--mac", help="the asking phone's MAC address, e.g. B000B4BA0AEE (with --model)")
     query.add_argument("--device", help="instead of --model/--mac: the TVS device name, "
@@ -94,16 +95,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="the TVS certificate(s) of the phone's ITL the server must present")
     query.add_argument("--cert", type=Path, help="the certificate to verify (type 1 unless --type 3)")
     query.add_argument("--subject", help="with --issuer and --serial: a QUERY (type 3)")
-    query.add_argument("--issuer")
+    query.add_argument("--issuer", help="with --subject and --serial: the issuer name")
     query.add_argument("--serial", help="hex (colons allowed)")
     query.add_argument("--type", type=int, choices=(1, 3),
                        help="1 CERT_VERIFICATION (default with --cert) or 3 QUERY_CERT")
     query.add_argument("--tls", choices=list(TLS_VERSIONS), default="1.2", help="TLS version (default 1.2)")
     query.add_argument("--timeout", type=float, default=5.0, help="seconds per step (default 5)")
-    query.add_argument("--request-id", type=int, default=1001)
+    query.add_argument("--request-id", type=int, default=1001, help="request id (default 1001, as a phone)")
     query.add_argument("--client-cert", type=Path, help="certificate the phone presents (its LSC/MIC)")
-    query.add_argument("--client-key", type=Path)
-    query.add_argument("--json", action="store_true")
+    query.add_argument("--client-key", type=Path, help="private key of --client-cert")
+    query.add_argument("--json", action="store_true", help="print the answer as JSON")
     query.set_defaults(func=_query)
 
 
