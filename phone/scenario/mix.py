@@ -37,5 +37,6 @@ def allocate_phones(mix: Mapping[str, int], catalogue: Catalogue) -> list[PhoneS
     phones: list[PhoneSpec] = []
     for name, count in mix.items():
         model = catalogue.get(name)
-        phones.extend(PhoneSpec(model, mac_for(len(phones) + offset)) for offset in range(count))
+        first = len(phones)  # not inside the generator: extend() grows the list while it runs
+        phones.extend(PhoneSpec(model, mac_for(first + offset)) for offset in range(count))
     return phones
