@@ -202,7 +202,7 @@ def show_ctl_json(trust_list: TrustList, verification: Verification | None) -> d
         "signature_length": len(header.signature),
         "filename": header.filename,
         "timestamp": header.timestamp,
-        "records": [_record_json(record) for record in trust_list.records],
+        "records": [record_json(record) for record in trust_list.records],
         "payload_length": None if trust_list.payload is None else len(trust_list.payload),
         "signature_valid": None if verification is None else verification.valid,
         "signed_by": None if verification is None else verification.signed_by,
@@ -210,7 +210,7 @@ def show_ctl_json(trust_list: TrustList, verification: Verification | None) -> d
     }
 
 
-def _record_json(record: Record) -> dict[str, Any]:
+def record_json(record: Record) -> dict[str, Any]:
     return {
         "record_length": record.length,
         "dns_name": record.dns_name,
