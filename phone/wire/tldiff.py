@@ -75,7 +75,7 @@ def _header_fields(trust_list: TrustList) -> dict[str, Any]:
         "signer.name": header.signer_name,
         "signer.serial": None if header.signer_serial is None else serial_hex(header.signer_serial),
         "signer.issuer": header.signer_issuer,
-        "signer_version": None if header.signer_version is None else "%d.%d" % header.signer_version,
+        "signer_version": None if header.signer_version is None else "{}.{}".format(*header.signer_version),
         "digest": header.digest_name,
         "signature_length": len(header.signature),
         "filename": header.filename,
@@ -149,7 +149,7 @@ def _shown(field: str, value: Any) -> str:
     if value is None:
         return "-"
     if field == "timestamp":
-        return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return datetime.datetime.fromtimestamp(value, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return str(value)
 
 

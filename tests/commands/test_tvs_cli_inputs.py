@@ -55,8 +55,9 @@ def test_a_key_that_is_not_the_certificates_is_refused_in_words(capsys, server_f
                    "(the certificate holds a different public key)\n")
 
 
-@pytest.mark.parametrize("content", [b"\x30\x03\x02\x01\x05", b"-----BEGIN CERTIFICATE-----\nAAAA\n"
-                                     b"-----END CERTIFICATE-----\n", bytes(range(256))])
+@pytest.mark.parametrize("content", [b"\x30\x03\x02\x01\x05",
+                                     b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                                     bytes(range(256))])
 def test_a_broken_certificate_is_described_without_the_parsers_internals(tmp_path, capsys, server_files, content):
     broken = tmp_path / "broken.pem"
     broken.write_bytes(content)

@@ -35,7 +35,7 @@ def test_a_console_check_of_a_model_in_the_mix_still_fails_when_its_line_is_miss
 
 @pytest.mark.parametrize("command", [["scenario", "run", "regenerate-callmanager"], ["fleet", "run", "regenerate-callmanager"]])
 def test_an_empty_phone_list_is_refused_not_replaced_by_the_default_mix(command, tmp_path, capsys):
-    code, out, err = run(capsys, *command, "--phones", "", "--work", str(tmp_path / "work"))
+    code, _, err = run(capsys, *command, "--phones", "", "--work", str(tmp_path / "work"))
     assert code == 2
     assert err.strip() == ("phonetrust: no phones: expected MODEL=COUNT[,MODEL=COUNT…], "
                            "e.g. CP-8861=600,CP-7940=100")
