@@ -44,8 +44,8 @@ def complete(script_text: str, *words: str) -> list[str]:
 @pytest.mark.skipif(shutil.which("bash") is None, reason="no bash on this machine")
 def test_bash_completes_commands_options_and_choices(capsys):
     text = script(capsys, "bash")
-    assert complete(text, "") == ["demo", "show", "phone", "tvs", "lab", "scenario", "fleet", "logs",
-                                  "completion", "models"]
+    assert complete(text, "") == [path[0] for path in every_command_path(build_parser()) if len(path) == 1]
+    assert {"show", "phone", "tvs", "lab", "scenario", "fleet", "completion"} <= set(complete(text, ""))
     assert complete(text, "tvs", "") == ["serve", "add", "list", "delete", "query"]
     assert complete(text, "tvs", "query", "--tls", "") == ["1.0", "1.1", "1.2", "1.3"]
     assert complete(text, "lab", "show", "") == ["ctl", "itl"]
