@@ -24,7 +24,7 @@ from pathlib import Path
 import attrs
 from cryptography.hazmat.primitives import serialization
 
-from phone.wire.certs import load_certificate, load_private_key
+from phone.wire.certs import check_key_matches, load_certificate, load_private_key
 from phone.errors import CertificateError, UsageError
 
 #: TLS versions by the names phone models and CUCM settings use.
@@ -60,8 +60,10 @@ def _read_key(path: str | os.PathLike[str]) -> bytes:
 
 def _load_identity(context: ssl.SSLContext, certificate: str | os.PathLike[str],
                    key: str | os.PathLike[str]) -> None:
-    pem = load_certificate(Path(certificate).read_bytes(), source=str(certificate)).public_bytes(
-        serialization.Encoding.PEM)
+    loaded = load_certificate(Path(certificate).read_bytes(), source=str(certificate))
+    private_key = load_private_key(Path(key).read_bytes(), source=str(key))
+    check_key_matches(loaded, private_key, certificate_source=str(certificate), key_source=str(key))
+    pem = loaded.public_bytes(serialization.Encoding.PEM)
     with tempfile.TemporaryDirectory(prefix="phonetrust-tls-") as folder:
         cert_file, key_file = Path(folder, "cert.pem"), Path(folder, "key.pem")
         cert_file.write_bytes(pem)

@@ -85,17 +85,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="with a SCENARIO: the labs' RSA key size instead of the scenario's (testbed: 2048)")
     run.set_defaults(func=run_fleet)
 
-    report = commands.add_parser("report", help="print the per-model table of a results database")
-    report.add_argument("db", type=Path, metavar="DB")
-    report.add_argument("--json", action="store_true")
-    report.add_argument("--html", type=Path, metavar="FILE")
+    report = commands.add_parser("report", help="print the per-model table of a results database",
+                                 description="Print the per-model table of the runs a results database holds "
+                                 "(written by `fleet run --db`).")
+    report.add_argument("db", type=Path, metavar="DB", help="the results database of `fleet run --db`")
+    report.add_argument("--json", action="store_true", help="print the summary as JSON (as `fleet run --json`)")
+    report.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report")
     report.set_defaults(func=run_report)
 
     merge = commands.add_parser("merge", help="combine the results of shards")
-    merge.add_argument("dbs", type=Path, nargs="+", metavar="DB")
+    merge.add_argument("dbs", type=Path, nargs="+", metavar="DB", help="the results database of each shard")
     merge.add_argument("--out", type=Path, metavar="FILE", help="copy every run into this database")
-    merge.add_argument("--json", action="store_true")
-    merge.add_argument("--html", type=Path, metavar="FILE")
+    merge.add_argument("--json", action="store_true", help="print the combined summary as JSON")
+    merge.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report")
     merge.set_defaults(func=run_merge)
 
 
@@ -167,7 +169,7 @@ def run_fleet(args: argparse.Namespace) -> int:
     target, default_mix = _target(args)
     if args.phones is None and default_mix is None:
         raise UsageError("give the phones: --phones MODEL=N[,MODEL=N…]")
-    counts = parse_phones(args.phones or default_mix, catalogue)
+    counts = parse_phones(default_mix if args.phones is None else args.phones, catalogue)
     prefix = check_prefix(args.mac_prefix)
     shard = Shard.parse(args.shard)
     rate = args.rate

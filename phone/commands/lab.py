@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ctl_commands.required = True
     set_cluster = ctl_commands.add_parser("set-cluster", parents=[common],
                                           help="utils ctl set-cluster mixed-mode|non-secure-mode")
-    set_cluster.add_argument("mode", choices=("mixed-mode", "non-secure-mode"))
+    set_cluster.add_argument("mode", choices=("mixed-mode", "non-secure-mode"), help="the cluster security mode")
     set_cluster.set_defaults(func=_set_cluster)
     update = ctl_commands.add_parser("update", parents=[common], help="utils ctl update CTLFile (tokenless)")
     update.set_defaults(func=lambda args: _run(args, lambda lab: lab.ctl_update()))
@@ -95,14 +95,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cert_commands = cert.add_subparsers(dest="cert_command", metavar="SUBCOMMAND", parser_class=type(lab))
     cert_commands.required = True
     regenerate = cert_commands.add_parser("regenerate", parents=[common], help="set cert regen SERVICE")
-    regenerate.add_argument("service", choices=SERVICES)
+    regenerate.add_argument("service", choices=SERVICES, help="the certificate to regenerate")
     regenerate.add_argument("--node", help="index or host name (default the publisher)")
     regenerate.add_argument("--key-size", type=int, choices=(1024, 2048, 4096),
                             help="RSA key size (default the lab's)")
     regenerate.set_defaults(func=lambda args: _run(
         args, lambda lab: lab.regenerate_certificate(args.service, args.node, args.key_size)))
     upload = cert_commands.add_parser("upload", parents=[common], help="upload a certificate to a trust store")
-    upload.add_argument("store", choices=tuple(TRUST_STORES))
+    upload.add_argument("store", choices=tuple(TRUST_STORES), help="the trust store to upload into")
     upload.add_argument("file", type=Path, metavar="FILE", help="PEM or DER certificate")
     upload.set_defaults(func=_upload)
 
@@ -110,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     itl_commands = itl.add_subparsers(dest="itl_command", metavar="SUBCOMMAND", parser_class=type(lab))
     itl_commands.required = True
     reset = itl_commands.add_parser("reset", parents=[common], help="utils itl reset localkey")
-    reset.add_argument("key", choices=("localkey",))
+    reset.add_argument("key", choices=("localkey",), help="the key to sign with")
     reset.set_defaults(func=lambda args: _run(args, lambda lab: lab.itl_reset_localkey()))
 
     tftp = groups.add_parser("tftp", help="restart the TFTP service (the normal ITL replaces a reset ITL)")
@@ -121,11 +121,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     rollback = groups.add_parser("rollback", parents=[common],
                                  help='"Prepare Cluster for Rollback to pre-8.0" on|off')
-    rollback.add_argument("state", choices=("on", "off"))
+    rollback.add_argument("state", choices=("on", "off"), help="Prepare Cluster for Rollback on or off")
     rollback.set_defaults(func=lambda args: _run(args, lambda lab: lab.set_rollback(args.state == "on")))
 
     show = groups.add_parser("show", parents=[common], help="show ctl | show itl, as CUCM prints them")
-    show.add_argument("what", choices=("ctl", "itl"))
+    show.add_argument("what", choices=("ctl", "itl"), help="the file to show")
     show.add_argument("--node", help="index or host name (default the publisher)")
     show.set_defaults(func=_show)
 
@@ -137,8 +137,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="tftp-file-signature-algorithm sha1|sha512 ('TFTP File Signature Algorithm': the digest of "
         "every signed file; the CTL takes it at its next update); tls-min-version "
         f"{'|'.join(TLS_VERSIONS)} ('set tls min-version': what the lab's TVS servers accept).")
-    set_param.add_argument("name", choices=("tftp-file-signature-algorithm", "tls-min-version"))
-    set_param.add_argument("value")
+    set_param.add_argument("name", choices=("tftp-file-signature-algorithm", "tls-min-version"),
+                           help="the enterprise parameter")
+    set_param.add_argument("value", help="its new value")
     set_param.set_defaults(func=lambda args: _run(args, lambda lab: lab.set_parameter(args.name, args.value)))
 
     serve = groups.add_parser(
@@ -164,7 +165,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "of one node, plus CTLSEP/ITLSEP<MAC>.tlv and SEP<MAC>.cnf.xml[.sgn] for each --mac. A plain TFTP "
         "server cannot make per-device files for MACs it was not given: name every phone with --mac, or map "
         "CTLSEP*.tlv/ITLSEP*.tlv to CTLFile.tlv/ITLFile.tlv on the server.")
-    export.add_argument("--tftp-root", required=True, type=Path, metavar="OUT")
+    export.add_argument("--tftp-root", required=True, type=Path, metavar="OUT", help="the folder to write the files into")
     export.add_argument("--node", help="the TFTP node (default the publisher)")
     export.add_argument("--mac", action="append", default=[], help="a phone's MAC; repeatable")
     export.add_argument("--tvs-host", help="the TVS address configurations list (default each node's address)")
@@ -173,7 +174,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.set_defaults(func=_export)
 
     status = groups.add_parser("status", parents=[common], help="the lab at a glance")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
     status.set_defaults(func=_status)
 
 
@@ -295,6 +296,9 @@ def _serve(args: argparse.Namespace) -> int:
     for flag, port in (("--tftp-port", args.tftp_port), ("--tvs-port", args.tvs_port)):
         if not 0 <= port < 65536:
             raise UsageError(f"{flag} {port} is not a port")
+    if args.advertise is None and args.host in ("", "0.0.0.0", "::"):
+        raise UsageError(f"--host {args.host or repr(args.host)} listens on every address: give --advertise ADDR, "
+                         "the address phones reach the lab at (it goes into their configuration for TVS)")
     lab = _open(args)
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}

@@ -1,10 +1,13 @@
 """`phonetrust phone …`: one emulated phone whose flash lives in a state folder.
 
-- `phone boot --model MODEL --mac MAC --tftp HOST[:PORT] --state DIR [--log FILE] [--json]`
+- `phone boot --model MODEL --mac MAC --tftp HOST[:PORT] --state DIR [--log FILE] [--json] [--deadline S]`
   one boot against a TFTP server (and the TVS servers its configuration names);
-  exit 0 when the boot ran to its end, whatever was accepted.
+  exit 0 when the boot ran to its end, whatever was accepted; 2 bad arguments;
+  3 when nothing was reachable (no file and no "not found" came back, or the
+  server's name does not resolve). While a request goes unanswered, stderr says
+  which server, port, file and attempt the phone is waiting for.
 - `phone erase --state DIR [--ctl] [--itl]`: the manual erase from the phone's menu
-  (both lists when neither flag is given; 78xx/88xx erase both anyway: their menu has one erase).
+  (both lists when neither flag is given; 78xx/88xx erase both anyway).
 - `phone factory-reset --state DIR`: everything goes.
 - `phone show --state DIR [--json]`: what the phone holds.
 """
@@ -14,7 +17,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import socket
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from phone.device.phone import Phone, boot_json
@@ -24,6 +31,14 @@ from phone.firmware.machine import PhoneMachine, describe_installed
 from phone.firmware.models import PhoneModel, load_catalogue
 from phone.console.phone import PhoneConsole
 from phone.firmware.trust import Item
+from phone.firmware.machine import Fetch, FileFailed, FileFetched, FileMissing
+from phone.device.transports import TftpTransport
+
+#: `phone boot` stops asking for files after this long: a phone on a LAN gets its handful of
+#: files in well under a second, and a user at a prompt should not wait a minute to learn nothing answered.
+DEFAULT_BOOT_DEADLINE = 20.0
+#: Exit status of `phone boot` when no TFTP request was answered at all.
+EXIT_UNREACHABLE = 3
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +46,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="phone_command", metavar="ACTION", required=True)
 
-    boot = commands.add_parser("boot", help="boot once against a TFTP server (and its TVS)")
+    boot = commands.add_parser(
+        "boot", help="boot once against a TFTP server (and its TVS)",
+        description="Boot one emulated phone once against a TFTP server (and the TVS servers its configuration "
+        "names), keeping its flash in --state. While a request goes unanswered, stderr says what the phone waits "
+        "for. Exit status: 0 the boot ran to its end, whatever the phone accepted or refused; 2 bad arguments "
+        "(one line on stderr); 3 nothing was reachable: no file and no 'not found' came back from the TFTP "
+        "server, or its name does not resolve.")
     boot.add_argument("--model", required=True, help="catalogue name, e.g. CP-7965 (see `phonetrust models list`)")
     boot.add_argument("--mac", required=True, help="the phone's MAC address, e.g. B000B4BA0AEE")
     boot.add_argument("--tftp", required=True, metavar="HOST[:PORT]", help="TFTP server (port 69 by default)")
@@ -40,25 +61,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     boot.add_argument("--json", action="store_true", help="print the boot report as JSON")
     boot.add_argument("--tvs-cert", type=Path, help="client certificate (the phone's LSC/MIC) shown to TVS")
     boot.add_argument("--tvs-key", type=Path, help="private key of --tvs-cert")
+    boot.add_argument("--deadline", type=float, default=DEFAULT_BOOT_DEADLINE, metavar="SECONDS",
+                      help="stop asking the TFTP server for files after this many seconds in all "
+                      f"(default {DEFAULT_BOOT_DEADLINE:g})")
+    boot.add_argument("--force", action="store_true",
+                      help="boot even if --state holds the flash of another model or MAC")
     boot.add_argument("--models-dir", action="append", default=[], metavar="DIR", help="extra model folder")
     boot.set_defaults(func=run_boot_command)
 
+    state_help = "the phone's flash folder (as given to `phone boot --state`)"
+    models_help = "extra model folder (as given to `phone boot`)"
     erase = commands.add_parser("erase", help="erase the CTL and/or ITL as from the phone's menu")
-    erase.add_argument("--state", required=True, type=Path)
+    erase.add_argument("--state", required=True, type=Path, help=state_help)
     erase.add_argument("--ctl", action="store_true", help="erase the CTL")
     erase.add_argument("--itl", action="store_true", help="erase the ITL")
-    erase.add_argument("--models-dir", action="append", default=[], metavar="DIR")
+    erase.add_argument("--models-dir", action="append", default=[], metavar="DIR", help=models_help)
     erase.set_defaults(func=run_erase)
 
     reset = commands.add_parser("factory-reset", help="erase everything (hold # at power-up, 123456789*0#)")
-    reset.add_argument("--state", required=True, type=Path)
-    reset.add_argument("--models-dir", action="append", default=[], metavar="DIR")
+    reset.add_argument("--state", required=True, type=Path, help=state_help)
+    reset.add_argument("--models-dir", action="append", default=[], metavar="DIR", help=models_help)
     reset.set_defaults(func=run_factory_reset)
 
-    show = commands.add_parser("show", help="show what the phone's flash holds")
-    show.add_argument("--state", required=True, type=Path)
-    show.add_argument("--json", action="store_true")
-    show.add_argument("--models-dir", action="append", default=[], metavar="DIR")
+    show = commands.add_parser("show", help="show what the phone's flash holds",
+                               description="Show what an emulated phone's flash holds: its CTL and ITL with "
+                               "the checksum its Trust List screen shows, and its configuration.")
+    show.add_argument("--state", required=True, type=Path, help=state_help)
+    show.add_argument("--json", action="store_true",
+                      help='print one JSON object: {"device", "model", "ctl", "itl", "config", "tvs_cache"}')
+    show.add_argument("--models-dir", action="append", default=[], metavar="DIR", help=models_help)
     show.set_defaults(func=run_show)
 
 
@@ -136,20 +167,31 @@ def _installed(machine: PhoneMachine, item: Item, model: PhoneModel) -> dict:
 
 def run_boot_command(args: argparse.Namespace) -> int:
     from phone.wire.addresses import parse_host_port
-    from phone.device.transports import TftpTransport, TvsTransport
+    from phone.device.transports import TvsTransport
 
     model = load_catalogue(args.models_dir).get(args.model)
     host, port = parse_host_port(args.tftp, 69)
     if (args.tvs_cert is None) != (args.tvs_key is None):
         raise UsageError("--tvs-cert and --tvs-key go together")
+    if not args.deadline > 0:
+        raise UsageError(f"--deadline must be a positive number of seconds, not {args.deadline:g}")
+    store = FlashStore(args.state)
+    _check_owner(store, args.state, model, model.device_name(args.mac), force=args.force)
+    try:
+        socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
+    except OSError as error:
+        print(f"phonetrust: cannot resolve the TFTP server {host!r}: {error.strerror or error}; nothing asked",
+              file=sys.stderr)
+        return EXIT_UNREACHABLE
+    fetch = WatchedTftp(host, port, model, deadline=args.deadline, say=_say)
     log_file = open(args.log, "a", encoding="utf-8") if args.log else None  # noqa: SIM115
     try:
         console = PhoneConsole(model, lambda: datetime.datetime.now().astimezone(),
                                sink=(lambda line: print(line, file=log_file, flush=True)) if log_file else None,
                                keep=False)
-        phone = Phone(model, args.mac, fetch=TftpTransport(host, port, model),
+        phone = Phone(model, args.mac, fetch=fetch,
                       ask_tvs=TvsTransport(model, client_cert=args.tvs_cert, client_key=args.tvs_key),
-                      store=FlashStore(args.state), console=console)
+                      store=store, console=console)
         report = phone.boot()
     finally:
         if log_file:
@@ -159,7 +201,78 @@ def run_boot_command(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2))
     else:
         _print_boot(document, f"{host}:{port}")
+    if fetch.asked and not fetch.answered:
+        _say(f"nothing reachable: TFTP {host}:{port} answered none of {fetch.asked} request(s), "
+             "not even with 'not found'")
+        return EXIT_UNREACHABLE
     return 0
+
+
+class WatchedTftp:
+    """The phone's TFTP transport that says on stderr what it waits for and keeps an overall deadline.
+
+    A request answered within a second is not mentioned. One still unanswered is
+    announced once a second into each attempt (the model's TFTP timeout apart,
+    as the phone resends), naming the server, the port, the file and the attempt.
+    ``answered`` counts requests that got any answer, a "not found" included.
+    """
+
+    def __init__(self, host: str, port: int, model: PhoneModel, *, deadline: float,
+                 say: Callable[[str], None]) -> None:
+        self.host, self.port, self.model, self.deadline, self.say = host, port, model, deadline, say
+        self.asked = self.answered = 0
+        self._ends = time.monotonic() + deadline
+        self._requests: dict[str, int] = {}
+
+    def __call__(self, request: Fetch) -> FileFetched | FileMissing | FileFailed:
+        server = f"TFTP {self.host}:{self.port}"
+        left = self._ends - time.monotonic()
+        if left <= 0:
+            self.say(f"{server}: not asking for {request.name}: the {self.deadline:g} s deadline (--deadline) passed")
+            return FileFailed(request.name, f"not asked: the {self.deadline:g} s deadline had passed")
+        self.asked += 1
+        self._requests[request.name] = self._requests.get(request.name, 0) + 1
+        stop = threading.Event()
+        watcher = threading.Thread(target=self._announce, args=(stop, server, request.name, left), daemon=True)
+        watcher.start()
+        try:
+            result = TftpTransport(self.host, self.port, self.model, deadline=max(0.1, round(left, 1)))(request)
+        finally:
+            stop.set()
+            watcher.join()
+        if isinstance(result, FileFailed):
+            self.say(f"{server}: no {request.name}: {result.reason}")
+        else:
+            self.answered += 1
+        return result
+
+    def _announce(self, stop: threading.Event, server: str, name: str, left: float) -> None:
+        settings = self.model.settings
+        wait, attempts = settings.tftp_timeout_seconds, settings.tftp_retries + 1
+        started = time.monotonic()
+        again = f" (request {self._requests[name]} for this file)" if self._requests[name] > 1 else ""
+        for attempt in range(1, attempts + 1):
+            mark = (attempt - 1) * wait + min(1.0, wait / 2)
+            if mark >= left or stop.wait(max(0.0, started + mark - time.monotonic())):
+                return
+            self.say(f"waiting for {server} to send {name}: attempt {attempt} of {attempts}, {wait:g} s each{again}")
+
+
+def _say(message: str) -> None:
+    print(f"phonetrust: {message}", file=sys.stderr, flush=True)
+
+
+def _check_owner(store: FlashStore, folder: Path, model: PhoneModel, device: str, *, force: bool) -> None:
+    """Refuse to boot one phone from another phone's flash: its lists would be taken as this phone's own."""
+    try:
+        meta = store.meta()
+    except FlashStoreError:
+        return  # a damaged folder is the boot's to report (or factory-reset's to clear)
+    owner = (meta.get("model"), meta.get("device"))
+    if force or owner[0] is None or owner == (model.name, device):
+        return
+    raise UsageError(f"{folder} holds the flash of {owner[0]} {owner[1]}, not of {model.name} {device}: "
+                     "give this phone its own --state (or --force to boot it from that flash)")
 
 
 def _print_boot(document: dict, server: str) -> None:

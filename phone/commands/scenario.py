@@ -14,11 +14,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from phone.scenario.mix import parse_mix
+from phone.fleet.phones import parse_phones
 from phone.firmware.models import load_catalogue
 from phone.scenario.definition import find_scenario, list_scenarios
 from phone.scenario.report import render_text, to_json, to_junit, write_consoles
 from phone.scenario.runner import ScenarioRun
+from phone.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,11 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="scenario_command", metavar="ACTION", required=True)
 
     listing = commands.add_parser("list", help="the bundled scenarios")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="print a JSON list")
     listing.set_defaults(func=run_list)
 
     show = commands.add_parser("show", help="what a scenario does, step by step")
-    show.add_argument("scenario", metavar="NAME|FILE")
+    show.add_argument("scenario", metavar="NAME|FILE", help="a bundled scenario's name or a .toml file")
     show.set_defaults(func=run_show)
 
     run = commands.add_parser("run", help="run a scenario and check every expectation")
@@ -39,7 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     run.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML")
     run.add_argument("--phones", metavar="MODEL=N,…", help="phone mix instead of the scenario's own")
-    run.add_argument("--work", type=Path, metavar="DIR", help="keep the labs in DIR (default: a temporary folder)")
+    run.add_argument("--work", type=Path, metavar="DIR",
+                     help="keep the labs in DIR, which must be empty or new (default: a temporary folder)")
+    run.add_argument("--force", action="store_true", help="with --work: use DIR even if it is not empty")
     run.add_argument("--models-dir", action="append", default=[], metavar="DIR", help="extra model folder")
     run.add_argument("--console-dir", type=Path, metavar="DIR",
                      help="write each phone's console per step to DIR/<step>/<MODEL>-<MAC>.log")
@@ -80,7 +83,10 @@ def run_show(args: argparse.Namespace) -> int:
 def run_scenario(args: argparse.Namespace) -> int:
     scenario = find_scenario(args.scenario)
     catalogue = load_catalogue(args.models_dir)
-    mix = parse_mix(args.phones) if args.phones else None
+    mix = None if args.phones is None else dict(parse_phones(args.phones, catalogue))
+    if args.work is not None and not args.force and _holds_anything(args.work):
+        raise UsageError(f"--work {args.work} is not empty: the run would write its labs among what is there "
+                         "(give an empty or new folder, or --force)")
     progress = (lambda message: print(f"... {message}", file=sys.stderr)) if sys.stderr.isatty() else (lambda m: None)
     with tempfile.TemporaryDirectory(prefix="phonetrust-scenario-") as scratch:
         work = args.work or Path(scratch)
@@ -95,3 +101,11 @@ def run_scenario(args: argparse.Namespace) -> int:
     else:
         print(render_text(result, catalogue, color=sys.stdout.isatty()), end="")
     return 0 if result.passed else 1
+
+
+def _holds_anything(folder: Path) -> bool:
+    if not folder.exists():
+        return False
+    if not folder.is_dir():
+        raise UsageError(f"--work {folder} is not a folder")
+    return any(folder.iterdir())

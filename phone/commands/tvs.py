@@ -4,7 +4,7 @@
 - ``tvs add --db FILE --role ROLE [--role ROLE…] [--ttl S] CERT``
 - ``tvs list --db FILE [--json]``
 - ``tvs delete --db FILE (--serial HEX [--issuer NAME] | --id N)``
-- ``tvs query HOST[:PORT] --device NAME --server-cert CERT (--cert CERT | --subject S --issuer I --serial HEX)
+- ``tvs query HOST[:PORT] (--model MODEL --mac MAC | --device NAME) --server-cert CERT (--cert CERT | --subject S --issuer I --serial HEX)
   [--json] [--tls 1.0|1.1|1.2]``
 
 ``query`` exits 0 when the server vouches for the certificate (STATUS 0), 1 when
@@ -28,8 +28,11 @@ from cryptography import x509
 from phone.wire.certs import load_certificate
 from phone.errors import CertificateError, TransportError, UsageError
 from phone.wire.names import cucm_name, serial_to_bytes
+from phone.commands.show import read_trust_list
+from phone.wire.tlv import FileKind
 from phone.wire.tvs import DEFAULT_TTL, MessageType, TvsMessage
 from phone.device.tvs import ConnectionOutcome, TvsClientSettings, TvsMember, TvsResult, ask_tvs
+from phone.firmware.models import load_catalogue
 from phone.lab.servers.tvs import TvsServer, TvsServerSettings
 from phone.lab.tvs_store import TvsStore, parse_tvs_role, role_name
 from phone.tls import TLS_VERSIONS, ClientIdentity, read_certificate
@@ -50,17 +53,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--db", required=True, type=Path, help="certificate store (made by 'tvs add')")
     serve.add_argument("--cert", required=True, type=Path, help="the TVS certificate (PEM or DER)")
     serve.add_argument("--key", required=True, type=Path, help="its private key (PEM or DER)")
-    serve.add_argument("--port", type=int, default=2445)
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=2445, help="TCP port (default 2445, as CUCM; 0: any free port)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--ctl", type=Path, help="CTLFile.tlv whose certificates form the CTL cache")
     serve.add_argument("--trace", help="append the CUCM-style TVS trace to this file ('-': stdout)")
     serve.add_argument("--min-tls", choices=list(TLS_VERSIONS), default="1.0",
                        help="lowest TLS version accepted (default 1.0, as CUCM 10.x)")
-    serve.add_argument("--max-clients", type=int, default=attrs.fields(TvsServerSettings).max_clients.default)
+    serve.add_argument("--max-clients", type=int, default=attrs.fields(TvsServerSettings).max_clients.default,
+                       help="connections served at once; more wait (default %(default)s)")
     serve.set_defaults(func=_serve)
 
     add = commands.add_parser("add", help="add a certificate with its roles to the store")
-    add.add_argument("--db", required=True, type=Path)
+    add.add_argument("--db", required=True, type=Path, help="certificate store (created if missing)")
     add.add_argument("--role", action="append", required=True, metavar="ROLE",
                      help="SAST, CCM, CCM+TFTP, TFTP, CAPF, APP-SERVER, TVS or a number; repeatable")
     add.add_argument("--ttl", type=int, default=DEFAULT_TTL, help=f"seconds (default {DEFAULT_TTL})")
@@ -68,12 +72,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.set_defaults(func=_add)
 
     listing = commands.add_parser("list", help="list the store")
-    listing.add_argument("--db", required=True, type=Path)
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--db", required=True, type=Path, help="certificate store")
+    listing.add_argument("--json", action="store_true", help="print a JSON list")
     listing.set_defaults(func=_list)
 
     delete = commands.add_parser("delete", help="delete certificates from the store")
-    delete.add_argument("--db", required=True, type=Path)
+    delete.add_argument("--db", required=True, type=Path, help="certificate store")
     which = delete.add_mutually_exclusive_group(required=True)
     which.add_argument("--serial", help="serial number in hex (colons allowed)")
     which.add_argument("--id", type=int, help="row id as 'tvs list' shows it")
@@ -81,22 +85,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     delete.set_defaults(func=_delete)
 
     query = commands.add_parser("query", help="ask a TVS server about a certificate, as a phone does")
-    query.add_argument("server", metavar="HOST[:PORT]")
-    query.add_argument("--device", required=True, help="CP-<model>-SEP<MAC>, e.g. CP-8861-SEPB000B4BA0AEE")
+    query.add_argument("server", metavar="HOST[:PORT]", help="the TVS server (port 2445 by default)")
+    query.add_argument("--model", help="the asking phone's model, e.g. CP-8861 (with --mac)")
+    query.add_argument("--mac", help="the asking phone's MAC address, e.g. B000B4BA0AEE (with --model)")
+    query.add_argument("--device", help="instead of --model/--mac: the TVS device name, "
+                       "CP-<model>-SEP<MAC>, e.g. CP-8861-SEPB000B4BA0AEE")
+    query.add_argument("--models-dir", action="append", default=[], metavar="DIR", help="extra model folder")
     query.add_argument("--server-cert", required=True, action="append", type=Path, metavar="CERT",
                        help="the TVS certificate(s) of the phone's ITL the server must present")
     query.add_argument("--cert", type=Path, help="the certificate to verify (type 1 unless --type 3)")
     query.add_argument("--subject", help="with --issuer and --serial: a QUERY (type 3)")
-    query.add_argument("--issuer")
+    query.add_argument("--issuer", help="with --subject and --serial: the issuer name")
     query.add_argument("--serial", help="hex (colons allowed)")
     query.add_argument("--type", type=int, choices=(1, 3),
                        help="1 CERT_VERIFICATION (default with --cert) or 3 QUERY_CERT")
     query.add_argument("--tls", choices=list(TLS_VERSIONS), default="1.2", help="TLS version (default 1.2)")
     query.add_argument("--timeout", type=float, default=5.0, help="seconds per step (default 5)")
-    query.add_argument("--request-id", type=int, default=1001)
+    query.add_argument("--request-id", type=int, default=1001, help="request id (default 1001, as a phone)")
     query.add_argument("--client-cert", type=Path, help="certificate the phone presents (its LSC/MIC)")
-    query.add_argument("--client-key", type=Path)
-    query.add_argument("--json", action="store_true")
+    query.add_argument("--client-key", type=Path, help="private key of --client-cert")
+    query.add_argument("--json", action="store_true", help="print the answer as JSON")
     query.set_defaults(func=_query)
 
 
@@ -162,8 +170,8 @@ def _delete(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     _existing_store(args.db).close()
-    if args.ctl is not None and not args.ctl.is_file():
-        raise UsageError(f"no CTL file at {args.ctl}")
+    if args.ctl is not None:
+        _check_ctl(args.ctl)
     settings = TvsServerSettings(host=args.host, port=args.port, min_tls=args.min_tls,
                                  max_clients=args.max_clients)
     with contextlib.ExitStack() as stack:
@@ -176,6 +184,15 @@ def _serve(args: argparse.Namespace) -> int:
         server = TvsServer(args.cert, args.key, db=args.db, ctl=args.ctl, settings=settings, trace=sink)
         asyncio.run(_serve_until_signalled(server))
     return 0
+
+
+def _check_ctl(path: Path) -> None:
+    """Refuse, before listening, a --ctl that is not a CTL: the server would answer every query "not found"."""
+    if not path.is_file():
+        raise UsageError(f"--ctl {path}: no such file")
+    trust_list = read_trust_list(path, what="CTL")
+    if trust_list.kind not in (FileKind.CTL, FileKind.TLV):
+        raise UsageError(f"--ctl {path}: an {trust_list.kind.label} file, not a CTL")
 
 
 async def _serve_until_signalled(server: TvsServer) -> None:
@@ -191,9 +208,21 @@ async def _serve_until_signalled(server: TvsServer) -> None:
 
 # -- query -----------------------------------------------------------------------
 
+def _device_name(args: argparse.Namespace) -> str:
+    """The DEVICE_NAME a phone sends: from --model and --mac, as every other command names a phone, or --device."""
+    if args.device is not None:
+        if args.model is not None or args.mac is not None:
+            raise UsageError("give either --model and --mac, or --device, not both")
+        if not _DEVICE_NAME.fullmatch(args.device):
+            raise UsageError(f"device name {args.device!r}: expected CP-<model>-SEP<12 upper-case hex digits>")
+        return args.device
+    if args.model is None or args.mac is None:
+        raise UsageError("name the asking phone: --model and --mac (or --device CP-<model>-SEP<MAC>)")
+    return load_catalogue(args.models_dir).get(args.model).tvs_device_name(args.mac)
+
+
 def _query_request(args: argparse.Namespace) -> tuple[TvsMessage, x509.Certificate | None]:
-    if not _DEVICE_NAME.fullmatch(args.device):
-        raise UsageError(f"device name {args.device!r}: expected CP-<model>-SEP<12 upper-case hex digits>")
+    args.device = _device_name(args)
     by_name = (args.subject, args.issuer, args.serial)
     if args.cert is not None:
         if any(value is not None for value in by_name):

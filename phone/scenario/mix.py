@@ -1,4 +1,6 @@
-"""A phone mix (``CP-7975=300,CP-8861=600``) and the phones it stands for, with their MACs.
+"""The phones a scenario's mix stands for, with their MACs.
+
+A mix is read from ``--phones`` by ``phone.fleet.phones.parse_phones``, as for fleets.
 
 MACs are allocated in order, mix entry by mix entry, from a locally
 administered prefix (02:C1:5C, never a real vendor's), so the same mix always
@@ -24,19 +26,6 @@ class PhoneSpec:
     mac: str
 
 
-def parse_mix(text: str) -> dict[str, int]:
-    """``MODEL=N[,MODEL=N…]`` as a dict; a clear one-line error otherwise."""
-    mix: dict[str, int] = {}
-    for part in filter(None, (piece.strip() for piece in text.split(","))):
-        model, sep, count = part.partition("=")
-        if not sep or not model.strip() or not count.strip().isdigit() or int(count) < 1:
-            raise UsageError(f"bad phone mix entry {part!r}: expected MODEL=COUNT, e.g. CP-8861=600")
-        mix[model.strip()] = mix.get(model.strip(), 0) + int(count)
-    if not mix:
-        raise UsageError("empty phone mix: expected MODEL=COUNT[,MODEL=COUNT…]")
-    return mix
-
-
 def mac_for(index: int) -> str:
     if not 0 <= index < MAX_PHONES:
         raise UsageError(f"phone number {index} is outside the {MAX_PHONES} MACs of the {MAC_PREFIX} prefix")
@@ -48,5 +37,6 @@ def allocate_phones(mix: Mapping[str, int], catalogue: Catalogue) -> list[PhoneS
     phones: list[PhoneSpec] = []
     for name, count in mix.items():
         model = catalogue.get(name)
-        phones.extend(PhoneSpec(model, mac_for(len(phones) + offset)) for offset in range(count))
+        first = len(phones)  # not inside the generator: extend() grows the list while it runs
+        phones.extend(PhoneSpec(model, mac_for(first + offset)) for offset in range(count))
     return phones

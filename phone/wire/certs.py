@@ -22,6 +22,7 @@ from pathlib import Path
 
 import attrs
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID, ObjectIdentifier
@@ -272,8 +273,22 @@ def _load_certificate(data: bytes) -> x509.Certificate:
         # cryptography's lazy DER parsing raises ValueError, InvalidVersion,
         # UnsupportedAlgorithm or even TypeError on hostile bytes; for untrusted
         # input each means the same thing: not a usable certificate.
-        raise CertificateError(f"not a usable PEM or DER X.509 certificate ({error})") from None
+        raise CertificateError(f"not a usable PEM or DER X.509 certificate ({_plain_reason(error)})") from None
     return certificate
+
+
+def _plain_reason(error: Exception) -> str:
+    """What cryptography's error means, in words (its texts name Rust parser internals)."""
+    text = str(error)
+    if "serial number is not positive" in text:
+        return text
+    if type(error).__name__ == "InvalidVersion":
+        return "an X.509 version other than 1, 2 or 3"
+    if type(error).__name__ == "UnsupportedAlgorithm":
+        return "a public key or signature algorithm that is not supported"
+    if "PEM" in text:
+        return "the PEM block is damaged or holds something other than a certificate"
+    return "the DER encoding is damaged or is not a certificate"
 
 
 def load_private_key(data: bytes, *, source: str = "key") -> PrivateKey:
@@ -283,11 +298,27 @@ def load_private_key(data: bytes, *, source: str = "key") -> PrivateKey:
             key = serialization.load_pem_private_key(data, password=None)
         else:
             key = serialization.load_der_private_key(data, password=None)
-    except (ValueError, TypeError) as error:
-        raise CertificateError(f"{source}: not an unencrypted PEM or DER private key ({error})") from None
+    except TypeError:  # cryptography's way of saying the key needs a password
+        raise CertificateError(f"{source}: the private key is encrypted; give an unencrypted one") from None
+    except ValueError:
+        raise CertificateError(f"{source}: not an unencrypted PEM or DER private key "
+                               "(damaged, encrypted, or of an unsupported type)") from None
+    except UnsupportedAlgorithm:
+        raise CertificateError(f"{source}: only RSA and EC keys are supported") from None
     if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
         raise CertificateError(f"{source}: only RSA and EC keys are supported")
     return key
+
+
+def check_key_matches(certificate: x509.Certificate, key: PrivateKey, *, certificate_source: str,
+                      key_source: str) -> None:
+    """Refuse a key that is not the certificate's, in words (OpenSSL says "KEY_VALUES_MISMATCH")."""
+    def public(value: PublicKey) -> bytes:
+        return value.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    if public(certificate.public_key()) != public(key.public_key()):  # type: ignore[arg-type]
+        raise CertificateError(f"{key_source} is not the private key of {certificate_source} "
+                               "(the certificate holds a different public key)")
 
 
 def record_public_key(public_key: PublicKey) -> bytes:

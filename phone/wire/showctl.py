@@ -118,6 +118,12 @@ def _record_rows(record: Record) -> list[str]:
     return rows
 
 
+def signed_time(trust_list: TrustList) -> datetime.datetime | None:
+    """The file's signed TIMESTAMP in UTC, which CUCM prints as "last modified" (None without one)."""
+    stamp = trust_list.header.timestamp
+    return None if stamp is None else datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc)
+
+
 def render_show_ctl(
     trust_list: TrustList,
     verification: Verification | None,
@@ -196,7 +202,7 @@ def show_ctl_json(trust_list: TrustList, verification: Verification | None) -> d
         "signature_length": len(header.signature),
         "filename": header.filename,
         "timestamp": header.timestamp,
-        "records": [_record_json(record) for record in trust_list.records],
+        "records": [record_json(record) for record in trust_list.records],
         "payload_length": None if trust_list.payload is None else len(trust_list.payload),
         "signature_valid": None if verification is None else verification.valid,
         "signed_by": None if verification is None else verification.signed_by,
@@ -204,7 +210,7 @@ def show_ctl_json(trust_list: TrustList, verification: Verification | None) -> d
     }
 
 
-def _record_json(record: Record) -> dict[str, Any]:
+def record_json(record: Record) -> dict[str, Any]:
     return {
         "record_length": record.length,
         "dns_name": record.dns_name,

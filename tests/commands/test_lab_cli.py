@@ -176,3 +176,10 @@ def test_serve_prints_ports_serves_files_and_stops_on_sigterm(lab):
             process.kill()
     assert code == 0
     assert "lab servers stopped" in process.stderr.read()
+
+
+def test_serving_on_every_address_asks_for_the_advertise_flag_by_its_name(lab, capsys):
+    code, out, err = run(capsys, "lab", "serve", "--lab", str(lab.path), "--host", "0.0.0.0")
+    assert (code, out) == (2, "")
+    assert err.startswith("phonetrust: --host 0.0.0.0 listens on every address: give --advertise ADDR")
+    assert "(advertise)" not in err and err.count("\n") == 1

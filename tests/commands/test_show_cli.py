@@ -171,3 +171,45 @@ def test_bad_arguments_give_one_line(capsys):
         main(["show"])
     assert caught.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_show_prints_the_signed_timestamp_as_cucm_prints_last_modified(capsys, ctl_file):
+    import os
+
+    os.utime(ctl_file, (2_000_000_000, 2_000_000_000))  # a copy's mtime is not when the file was signed
+    code, out, _ = run(capsys, "show", ctl_file)
+    assert code == 0
+    assert "The CTL File was last modified on Fri Mar 06 18:45:13 UTC 2015" in out.splitlines()
+
+
+def test_show_two_files_diffs_them_record_by_record(capsys, ctl_file, tmp_path):
+    pub = node_identity("cucm-1051-a-pub", serial=0x70CAF64E090751B9DF22F49F754FC5BB)
+    newer = tmp_path / "new-CTLFile.tlv"
+    newer.write_bytes(build_trust_list(
+        [make_record(pub.certificate, Role.SAST, dns_name="cucm-1051-a-pub", ip_address="10.48.47.155")],
+        pub, filename="CTLFile.tlv", timestamp=1425667600).data)
+    code, out, err = run(capsys, "show", ctl_file, newer)
+    assert (code, err) == (1, "")
+    assert "header timestamp: 2015-03-06 18:45:13 UTC -> 2015-03-06 18:46:40 UTC" in out
+    assert sum(line.startswith("- record ") for line in out.splitlines()) == 3
+    assert out.endswith("1 record(s) unchanged\n")
+    code, out, _ = run(capsys, "show", ctl_file, newer, "--json")
+    document = json.loads(out)
+    assert code == 1
+    assert set(document) == {"old", "new", "same", "header", "added", "removed", "changed", "unchanged"}
+    assert document["header"] == [{"field": "timestamp", "old": 1425667513, "new": 1425667600}]
+    assert [record["role_name"] for record in document["removed"]] == ["CCM+TFTP", "CAPF", "CCM+TFTP"]
+    assert set(document["removed"][0]) == RECORD_KEYS
+    assert (document["same"], document["added"], document["changed"], document["unchanged"]) == (False, [], [], 1)
+
+
+def test_show_two_files_exits_0_when_they_are_the_same_and_2_when_one_is_not_a_trust_list(capsys, ctl_file,
+                                                                                          tmp_path):
+    copy = tmp_path / "copy.tlv"
+    copy.write_bytes(ctl_file.read_bytes())
+    code, out, _ = run(capsys, "show", ctl_file, copy)
+    assert code == 0 and "no differences" in out
+    photo = tmp_path / "photo.tlv"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    code, out, err = run(capsys, "show", ctl_file, photo, "--json")
+    assert (code, out) == (2, "") and err.startswith(f"phonetrust: {photo}: not a valid") and err.count("\n") == 1
