@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from phone.scenario.mix import parse_mix
+from phone.fleet.phones import parse_phones
 from phone.firmware.models import load_catalogue
 from phone.scenario.model import find_scenario, list_scenarios
 from phone.scenario.report import render_text, to_json, to_junit, write_consoles
@@ -80,7 +80,7 @@ def run_show(args: argparse.Namespace) -> int:
 def run_scenario(args: argparse.Namespace) -> int:
     scenario = find_scenario(args.scenario)
     catalogue = load_catalogue(args.models_dir)
-    mix = parse_mix(args.phones) if args.phones else None
+    mix = dict(parse_phones(args.phones, catalogue)) if args.phones else None
     progress = (lambda message: print(f"... {message}", file=sys.stderr)) if sys.stderr.isatty() else (lambda m: None)
     with tempfile.TemporaryDirectory(prefix="phonetrust-scenario-") as scratch:
         work = args.work or Path(scratch)

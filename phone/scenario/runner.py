@@ -20,10 +20,9 @@ import attrs
 from phone.device.phone import Phone
 from phone.lab import Lab
 from phone.firmware.machine import BootReport
-from phone.scenario.mix import PhoneSpec, allocate_phones
 from phone.firmware.models import Catalogue, PhoneModel, load_catalogue
 from phone.firmware.outcome import Verdict, classify
-from phone.scenario.rehearsal import ScenarioClock, network_phone
+from phone.scenario.rehearsal import PhoneSpec, ScenarioClock, network_phone, scenario_phones
 from phone.scenario.model import Expectation, Scenario, ScenarioError, Step
 from phone.scenario.steps import create_labs, is_sbd, run_operation, selects
 from phone.device.transports import TftpTransport
@@ -131,7 +130,7 @@ class ScenarioRun:
         mix = phones if phones is not None else scenario.phones
         if not mix:
             raise ScenarioError(f"scenario {scenario.name}: no phones (give a [phones] table or --phones)")
-        self.specs = allocate_phones(mix, self.catalogue)
+        self.specs = scenario_phones(mix, self.catalogue)
         self.trace: list[str] = []
 
     # -- lab operations through the command line ---------------------------------------
@@ -219,7 +218,9 @@ class ScenarioRun:
                 problems.append(f"TVS trace: no line contains {wanted!r}")
         for selector, wanted_lines in step.console.items():
             model = self.catalogue.get(selector)
-            seen = consoles.get(model.name, [])
+            if model.name not in consoles:  # --phones left this model out: nothing of it to check
+                continue
+            seen = consoles[model.name]
             for wanted in wanted_lines:
                 if not any(wanted in line for line in seen):
                     problems.append(f"{model.name} console: no line contains {wanted!r}")
