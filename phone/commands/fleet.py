@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 
 from phone.wire.addresses import parse_host_port
+from phone.fleet.outputs import check_folder, check_outputs
 from phone.errors import UsageError
 from phone.fleet import Fleet, Shard, default_workers, parse_phones
 from phone.fleet import db as results_db
@@ -175,6 +176,9 @@ def run_fleet(args: argparse.Namespace) -> int:
         rate = DEFAULT_REMOTE_RATE
     if rate is not None and rate < 0:
         raise UsageError(f"--rate must not be negative, not {rate}")
+    # Before any lab is built or phone boots: a bad output path must not lose a whole run's results.
+    check_outputs({"--db": args.db, "--html": args.html, "--erase-list": getattr(args, "erase_list", None)})
+    check_folder(args.console_dir, "--console-dir")
     kept = {}
     resumes = type(target) is ServerTarget and args.db is not None
     if args.db is not None and args.db.exists():

@@ -194,3 +194,22 @@ def test_against_a_server_each_invocation_resumes_from_the_flash_the_database_ke
     assert fresh["by_model"]["CP-7940"]["accepted"] == 1           # a new phone takes any CTL on trust
     report = run_json(["fleet", "report", database, "--json"], capsys)
     assert report["by_model"] == fresh["by_model"] and len(report["steps"]) == 4
+
+
+@pytest.mark.parametrize("option", ["--db", "--html"])
+def test_a_bad_output_path_is_refused_before_any_lab_is_built(tmp_path, capsys, option):
+    work = tmp_path / "work"
+    assert main(["fleet", "run", "regenerate-callmanager", "--phones", "CP-8861=1", "--key-size", "1024",
+                 "--work", str(work), option, str(tmp_path / "missing" / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and option in err and "cannot be written" in err
+    assert not work.exists()
+
+
+def test_scenario_run_refuses_a_bad_junit_path_before_any_lab_is_built(tmp_path, capsys):
+    work = tmp_path / "work"
+    assert main(["scenario", "run", "regenerate-callmanager", "--phones", "CP-8861=1", "--key-size", "1024",
+                 "--work", str(work), "--junit", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--junit" in err and "is a folder" in err
+    assert not work.exists()
