@@ -213,3 +213,15 @@ def test_scenario_run_refuses_a_bad_junit_path_before_any_lab_is_built(tmp_path,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--junit" in err and "is a folder" in err
     assert not work.exists()
+
+
+def test_merge_refuses_a_shard_and_an_unrelated_run_with_the_same_macs(tmp_path, capsys):
+    common = ["fleet", "run", REHEARSAL, "--phones", "CP-8861=2", "--workers", "1", "--key-size", "1024", "--json"]
+    run_json([*common, "--shard", "1/2", "--db", str(tmp_path / "shard.sqlite")], capsys)
+    run_json([*common, "--db", str(tmp_path / "whole.sqlite")], capsys)
+    out = tmp_path / "merged.sqlite"
+    assert main(["fleet", "merge", str(tmp_path / "shard.sqlite"), str(tmp_path / "whole.sqlite"),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a shard of the same run" in err and "shards 2 vs 1" in err
+    assert not out.exists()
