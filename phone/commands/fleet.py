@@ -27,13 +27,17 @@ import ipaddress
 import json
 import socket
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from phone.wire.addresses import parse_host_port
 from phone.fleet.outputs import check_folder, check_outputs
 from phone.errors import UsageError
 from phone.fleet import Fleet, Shard, default_workers, parse_phones
 from phone.fleet import db as results_db
+from phone.fleet.capacity import available_bytes, check_capacity, phones_in_shard
 from phone.fleet.phones import DEFAULT_MAC_PREFIX, check_prefix
 from phone.fleet.report import html_from_db, html_report, print_table, summary_from_db
 from phone.fleet.summary import FleetSummary
@@ -84,6 +88,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "folder and keep them (default: a temporary folder)")
     run.add_argument("--key-size", type=int, default=None, metavar="BITS",
                      help="with a SCENARIO: the labs' RSA key size instead of the scenario's (testbed: 2048)")
+    run.add_argument("--yes", action="store_true",
+                     help="run even when the fleet looks larger than the memory available")
     run.set_defaults(func=run_fleet)
 
     report = commands.add_parser("report", help="print the per-model table of a results database")
@@ -111,15 +117,21 @@ def _is_loopback(host: str) -> bool:
 
 
 class _Progress:
-    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
+    """Progress on stderr: a rich bar on a terminal; otherwise a plain line every ``interval`` seconds
+    (a log or a CI job still shows a long run moving)."""
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, terminal: bool, *, stream: IO[str] | None = None, interval: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.terminal = terminal
+        self.stream = stream
+        self.interval = interval
+        self.clock = clock
         self._bar = None
         self._tasks: dict[str, int] = {}
+        self._last_line = clock()
 
     def __enter__(self) -> _Progress:
-        if self.enabled:
+        if self.terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -134,6 +146,11 @@ class _Progress:
 
     def update(self, step: str, done: int, total: int) -> None:
         if self._bar is None:
+            now = self.clock()
+            if not self.terminal and now - self._last_line >= self.interval:
+                self._last_line = now
+                print(f"phonetrust: step {step}: {done}/{total} phones booted", file=self.stream or sys.stderr,
+                      flush=True)
             return
         if step not in self._tasks:
             self._tasks[step] = self._bar.add_task(step, total=total)
@@ -179,6 +196,9 @@ def run_fleet(args: argparse.Namespace) -> int:
     # Before any lab is built or phone boots: a bad output path must not lose a whole run's results.
     check_outputs({"--db": args.db, "--html": args.html, "--erase-list": getattr(args, "erase_list", None)})
     check_folder(args.console_dir, "--console-dir")
+    phones = phones_in_shard(sum(count for _, count in counts), shard.number, shard.of)
+    workers = min(default_workers() if args.workers is None else max(0, args.workers), phones)
+    check_capacity(phones, workers, len(target.step_names()), available=available_bytes(), allowed=args.yes)
     kept = {}
     resumes = type(target) is ServerTarget and args.db is not None
     if args.db is not None and args.db.exists():
