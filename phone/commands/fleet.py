@@ -25,8 +25,10 @@ import argparse
 import contextlib
 import ipaddress
 import json
+import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +36,7 @@ from typing import IO
 
 from phone.wire.addresses import parse_host_port
 from phone.fleet.outputs import check_folder, check_outputs
-from phone.errors import UsageError
+from phone.errors import PhonetrustError, UsageError
 from phone.fleet import Fleet, Shard, default_workers, parse_phones
 from phone.fleet import db as results_db
 from phone.fleet.capacity import available_bytes, check_capacity, phones_in_shard
@@ -157,6 +159,31 @@ class _Progress:
         self._bar.update(self._tasks[step], completed=done)
 
 
+class _Interruptible:
+    """Ctrl-C (SIGINT) and SIGTERM during a run: the first raises KeyboardInterrupt in the main thread,
+    so every ``with`` block closes what it started (worker and lab processes, the database) and the
+    run ends with one line; further signals are ignored while that clean-up runs (a few seconds)."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> _Interruptible:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {number: signal.signal(number, self._handle) for number in (signal.SIGINT,
+                                                                                         signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+
+    def _handle(self, number: int, frame: object) -> None:
+        if self.signal is None:
+            self.signal = number
+            raise KeyboardInterrupt
+
+
 def _target(args: argparse.Namespace) -> tuple[ServerTarget, str | None]:
     """Where the phones boot and what changes between steps; the scenario's default phone mix."""
     if args.scenario and args.tftp:
@@ -213,13 +240,24 @@ def run_fleet(args: argparse.Namespace) -> int:
                   rate=rate or None, db=args.db, console_dir=args.console_dir, models_dirs=args.models_dir,
                   shard=shard, mac_prefix=prefix, progress=progress.update, tvs_timeout=args.tvs_timeout,
                   seed=args.seed, run_params=params, flash=kept)
-    with target, progress:
-        with fleet:
-            for name, tftp in target.steps(fleet):
-                fleet.boot_all(name, tftp=tftp)
-            if resumes:
-                fleet.save_flash()
-            summary = fleet.summary(target.counted)
+    with _Interruptible() as interrupted:
+        try:
+            with target, progress:
+                with fleet:
+                    for name, tftp in target.steps(fleet):
+                        fleet.boot_all(name, tftp=tftp)
+                    if resumes:
+                        fleet.save_flash()
+                    summary = fleet.summary(target.counted)
+        except (KeyboardInterrupt, PhonetrustError):
+            # A lab operation runs the command line in this process, which turns the interrupt into
+            # a failed operation: the signal, not the exception, says the run was interrupted.
+            if interrupted.signal is None:
+                raise
+            done = fleet.completed_steps
+            print(f"phonetrust: interrupted after step {done[-1]}" if done else
+                  "phonetrust: interrupted before the first step finished", file=sys.stderr)
+            return 128 + interrupted.signal
     if args.html is not None:
         if args.db is not None:
             with contextlib.closing(results_db.connect(args.db)) as connection:

@@ -40,6 +40,7 @@ from phone.fleet.phones import DEFAULT_MAC_PREFIX, FleetPhone, Shard, allocate, 
 from phone.fleet.summary import FleetSummary, StepSummary, count
 from phone.fleet.worker import BOOT_FIELDS, PHONE_ACTIONS, StepOrder, Worker, WorkerSetup, worker_main
 from phone.firmware.machine import Flash
+from phone.lab.servers.processes import sigint_blocked
 
 #: Boots in flight per core by default: enough to hide the round trips of
 #: loopback TFTP and TLS, few enough that one GIL is not fought over in vain.
@@ -162,13 +163,21 @@ class Fleet:
         if self.workers == 0:
             self._local = Worker(self._setups[0])
             return
+        try:
+            self._start_workers()
+        except BaseException:  # an interrupt while they start included: none is left behind
+            self.close(finished=False)
+            raise
+
+    def _start_workers(self) -> None:
         context = multiprocessing.get_context("spawn")
         self._results = context.Queue()
         for setup in self._setups:
             parent, child = context.Pipe()
             process = context.Process(target=worker_main, args=(setup, child, self._results),
                                       name=f"fleet-worker-{setup.worker}", daemon=True)
-            process.start()
+            with sigint_blocked():
+                process.start()
             child.close()
             self._processes.append(process)
             self._pipes.append(parent)
@@ -176,22 +185,29 @@ class Fleet:
         while ready < len(self._processes):
             message = self._receive()
             if message[0] == "error":
-                self.close(finished=False)
                 raise FleetError(f"fleet worker {message[1]} could not start: {message[2]}")
             if message[0] == "ready":
                 ready += 1
 
     def close(self, *, finished: bool = True) -> None:
+        """Stop the workers: between steps they are asked; a run that did not finish (an interrupt, an
+        error) terminates them at once, whatever they were booting."""
         for pipe in self._pipes:
             try:
                 pipe.send(("stop",))
             except (OSError, ValueError):
                 pass
+        if not finished:
+            for process in self._processes:
+                if process.is_alive():
+                    process.terminate()
         for process in self._processes:
-            process.join(10)
+            process.join(10 if finished else 5)
             if process.is_alive():
                 process.kill()
                 process.join(5)
+        for pipe in self._pipes:
+            pipe.close()
         self._processes, self._pipes = [], []
         if self._results is not None:
             self._results.close()
@@ -316,6 +332,11 @@ class Fleet:
     def timeline(self) -> list[tuple[str, float]]:
         """(step, seconds from the step's start to the boot's end) of every boot so far."""
         return list(self._timeline)
+
+    @property
+    def completed_steps(self) -> list[str]:
+        """The names of the steps every phone finished, in order."""
+        return [step.name for step in self._steps]
 
     @property
     def run_id(self) -> int | None:

@@ -40,6 +40,7 @@ from phone.firmware.models import PhoneModel, load_catalogue
 from phone.firmware.outcome import classify
 from phone.console.phone import PhoneConsole
 from phone.device.transports import TftpTransport, TvsTransport
+from phone.lab.servers.processes import quiet_child
 
 #: The fields of one result row, in order (the ``boots`` table of phone.fleet.db).
 BOOT_FIELDS = ("step_index", "phone_index", "mac", "model", "outcome", "erase_needed", "through_tvs", "codes",
@@ -338,7 +339,10 @@ def _json(value: object) -> str:
 
 
 def worker_main(setup: WorkerSetup, commands, results) -> None:  # pragma: no cover - runs in a child process
-    """The worker process: wait for steps, boot, report, until told to stop (or the parent goes)."""
+    """The worker process: wait for steps, boot, report, until told to stop (or the parent goes).
+
+    Ctrl-C is the parent's to handle: it stops its workers itself (SIGTERM), so they ignore SIGINT."""
+    quiet_child()
     with contextlib.suppress(KeyboardInterrupt):
         try:
             silence_tftpy()
