@@ -27,7 +27,6 @@ import json
 import os
 import socket
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,8 @@ from typing import Any
 import attrs
 
 from phone.errors import UsageError
-from phone.fleet.worker import BOOT_FIELDS
+from phone.fleet.clock import SYSTEM_CLOCK, Clock
+from phone.fleet.rows import BOOT_FIELDS, BootRow, row_values
 from phone.firmware.machine import Flash
 from phone.firmware.trust import CachedCertificate
 
@@ -140,7 +140,8 @@ def connect(path: str | os.PathLike[str], *, create: bool = False) -> sqlite3.Co
 class ResultsWriter:
     """The one writer of a run's rows: ``add_boots`` batches go in one transaction each."""
 
-    def __init__(self, path: str | os.PathLike[str], run: dict[str, Any]) -> None:
+    def __init__(self, path: str | os.PathLike[str], run: dict[str, Any], *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
         self.connection = connect(path, create=True)
         values = {**run, "host": run.get("host") or socket.gethostname()}
         with self.connection:
@@ -160,14 +161,15 @@ class ResultsWriter:
             self.connection.execute("UPDATE steps SET finished = ?, boots = ? WHERE run_id = ? AND step_index = ?",
                                     (finished, boots, self.run_id, index))
 
-    def add_boots(self, step: str, rows: Sequence[tuple]) -> None:
-        """Result rows of ``phone.fleet.worker.BOOT_FIELDS`` order, one transaction."""
+    def add_boots(self, step: str, rows: Sequence[BootRow]) -> None:
+        """A batch of boot rows, one transaction."""
         files_at = BOOT_FIELDS.index("files")
         boots, files = [], []
         for row in rows:
-            boots.append((self.run_id, row[0], step, *row[1:files_at], *row[files_at + 1:]))
-            for name, result, code, via, reason in json.loads(row[files_at]):
-                files.append((self.run_id, row[0], row[2], name, result, code, via, reason))
+            values = row_values(row)
+            boots.append((self.run_id, values[0], step, *values[1:files_at], *values[files_at + 1:]))
+            for name, result, code, via, reason in json.loads(row.files):
+                files.append((self.run_id, row.step_index, row.mac, name, result, code, via, reason))
         columns = [field for field in BOOT_FIELDS if field != "files"]
         columns.insert(1, "step")
         with self.connection:
@@ -187,7 +189,7 @@ class ResultsWriter:
 
     def finish(self, finished: float | None = None) -> None:
         with self.connection:
-            self.connection.execute("UPDATE runs SET finished = ? WHERE id = ?", (finished or time.time(), self.run_id))
+            self.connection.execute("UPDATE runs SET finished = ? WHERE id = ?", (finished or self.clock.wall(), self.run_id))
 
     def close(self) -> None:
         self.connection.close()
