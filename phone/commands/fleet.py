@@ -14,7 +14,7 @@
 - `fleet merge DB… [--out FILE] [--json] [--html FILE]` — the shards' results together: with
   `--out`, copied into one database; always printed as one table.
 
-`--json` prints DESIGN's summary: {"phones", "boots", "seconds", "by_model": {MODEL:
+`--json` prints the summary: {"phones", "boots", "seconds", "by_model": {MODEL:
 {"accepted", "rejected", "unchanged", "failed", "erase_needed", "through_tvs", "phones"}}},
 counting each phone's last step, plus "boots_per_second" and "steps".
 """

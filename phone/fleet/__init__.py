@@ -1,10 +1,12 @@
-"""Many emulated phones at once: a fleet booted step by step against a cluster (issue 6).
+"""Many emulated phones at once: a fleet booted step by step against a cluster.
 
 - ``phone.fleet.phones``: ``--phones`` lists, deterministic MACs, shards;
 - ``phone.fleet.engine``: ``Fleet`` (worker processes, ``boot_all(step, tftp=)``);
 - ``phone.fleet.worker``: one worker's phones and its boot threads;
+- ``phone.fleet.rows``, ``phone.fleet.messages``, ``phone.fleet.clock``: boot rows, worker messages, the injected clock;
+- ``phone.fleet.capacity``: the memory a fleet needs, checked before it starts;
 - ``phone.fleet.db``: results in SQLite, report queries, merging shards;
-- ``phone.fleet.summary``: the per-model counts of DESIGN's ``fleet run --json``;
+- ``phone.fleet.summary``: the per-model counts of ``fleet run --json``;
 - ``phone.fleet.report``: the table and the HTML report;
 - ``phone.fleet.targets``: where a fleet boots and what changes between steps (server, testbed, scenario);
 - ``phone.lab.servers.processes``: a scenario's labs served from child processes (TVS; fast TFTP);

@@ -310,7 +310,7 @@ class Fleet:
         self._writer.save_flash(self.flash())
 
     def summary(self, counted: str | None = None) -> FleetSummary:
-        """Per model, the outcome of each phone's last step (DESIGN's fleet JSON).
+        """Per model, the outcome of each phone's last step (``fleet run --json``).
 
         ``counted`` names the step whose outcome counts instead (a scenario's last
         cluster change: a later hand-erase step does not hide who needed one).

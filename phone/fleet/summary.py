@@ -1,4 +1,4 @@
-"""What a fleet run says: per-model counts of each phone's last step (DESIGN's ``fleet run --json``).
+"""What a fleet run says: per-model counts of each phone's last step (``fleet run --json``).
 
 ``{"phones", "boots", "seconds", "by_model": {MODEL: {"accepted", "rejected",
 "unchanged", "failed", "erase_needed", "through_tvs", "phones"}}}`` plus, as

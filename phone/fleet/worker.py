@@ -47,7 +47,7 @@ from phone.lab.servers.processes import quiet_child
 
 __all__ = ["BOOT_FIELDS", "PHONE_ACTIONS", "StepOrder", "Worker", "WorkerSetup", "worker_main"]
 
-#: What a scenario step may do to phones before they boot (SPEC 4.3's erase menus, factory reset).
+#: What a scenario step may do to phones before they boot (the phone's Settings > Security erase menus, factory reset).
 PHONE_ACTIONS = ("erase-ctl", "erase-itl", "erase", "factory-reset")
 #: Rows are sent to the parent when this many are ready, or after BATCH_SECONDS.
 BATCH_ROWS = 200
@@ -208,7 +208,7 @@ class Worker:
         return messages.StepStats(boots=sent["rows"], cpu_seconds=clock.cpu() - cpu_before)
 
     def act(self, action: str, models: frozenset[str]) -> int:
-        """A phone action of SPEC 4.3 on every phone of ``models``: erase-ctl, erase-itl, erase, factory-reset."""
+        """A phone action (the Security menu's erase, a factory reset) on every phone of ``models``: erase-ctl, erase-itl, erase, factory-reset."""
         if action not in PHONE_ACTIONS:
             raise ValueError(f"unknown phone action {action!r}")
         event = FactoryReset() if action == "factory-reset" else Erased(ctl=action in ("erase-ctl", "erase"),
