@@ -25,14 +25,21 @@ import argparse
 import contextlib
 import ipaddress
 import json
+import signal
 import socket
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from phone.wire.addresses import parse_host_port
-from phone.errors import UsageError
+from phone.fleet.outputs import check_folder, check_outputs
+from phone.errors import PhonetrustError, UsageError
 from phone.fleet import Fleet, Shard, default_workers, parse_phones
 from phone.fleet import db as results_db
+from phone.fleet.capacity import available_bytes, check_capacity, phones_in_shard
 from phone.fleet.phones import DEFAULT_MAC_PREFIX, check_prefix
 from phone.fleet.report import html_from_db, html_report, print_table, summary_from_db
 from phone.fleet.summary import FleetSummary
@@ -83,6 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "folder and keep them (default: a temporary folder)")
     run.add_argument("--key-size", type=int, default=None, metavar="BITS",
                      help="with a SCENARIO: the labs' RSA key size instead of the scenario's (testbed: 2048)")
+    run.add_argument("--yes", action="store_true",
+                     help="run even when the fleet looks larger than the memory available")
     run.set_defaults(func=run_fleet)
 
     report = commands.add_parser("report", help="print the per-model table of a results database",
@@ -112,15 +121,21 @@ def _is_loopback(host: str) -> bool:
 
 
 class _Progress:
-    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
+    """Progress on stderr: a rich bar on a terminal; otherwise a plain line every ``interval`` seconds
+    (a log or a CI job still shows a long run moving)."""
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, terminal: bool, *, stream: IO[str] | None = None, interval: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.terminal = terminal
+        self.stream = stream
+        self.interval = interval
+        self.clock = clock
         self._bar = None
         self._tasks: dict[str, int] = {}
+        self._last_line = clock()
 
     def __enter__(self) -> _Progress:
-        if self.enabled:
+        if self.terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -135,10 +150,40 @@ class _Progress:
 
     def update(self, step: str, done: int, total: int) -> None:
         if self._bar is None:
+            now = self.clock()
+            if not self.terminal and now - self._last_line >= self.interval:
+                self._last_line = now
+                print(f"phonetrust: step {step}: {done}/{total} phones booted", file=self.stream or sys.stderr,
+                      flush=True)
             return
         if step not in self._tasks:
             self._tasks[step] = self._bar.add_task(step, total=total)
         self._bar.update(self._tasks[step], completed=done)
+
+
+class _Interruptible:
+    """Ctrl-C (SIGINT) and SIGTERM during a run: the first raises KeyboardInterrupt in the main thread,
+    so every ``with`` block closes what it started (worker and lab processes, the database) and the
+    run ends with one line; further signals are ignored while that clean-up runs (a few seconds)."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> _Interruptible:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {number: signal.signal(number, self._handle) for number in (signal.SIGINT,
+                                                                                         signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+
+    def _handle(self, number: int, frame: object) -> None:
+        if self.signal is None:
+            self.signal = number
+            raise KeyboardInterrupt
 
 
 def _target(args: argparse.Namespace) -> tuple[ServerTarget, str | None]:
@@ -177,6 +222,12 @@ def run_fleet(args: argparse.Namespace) -> int:
         rate = DEFAULT_REMOTE_RATE
     if rate is not None and rate < 0:
         raise UsageError(f"--rate must not be negative, not {rate}")
+    # Before any lab is built or phone boots: a bad output path must not lose a whole run's results.
+    check_outputs({"--db": args.db, "--html": args.html, "--erase-list": getattr(args, "erase_list", None)})
+    check_folder(args.console_dir, "--console-dir")
+    phones = phones_in_shard(sum(count for _, count in counts), shard.number, shard.of)
+    workers = min(default_workers() if args.workers is None else max(0, args.workers), phones)
+    check_capacity(phones, workers, len(target.step_names()), available=available_bytes(), allowed=args.yes)
     kept = {}
     resumes = type(target) is ServerTarget and args.db is not None
     if args.db is not None and args.db.exists():
@@ -191,13 +242,24 @@ def run_fleet(args: argparse.Namespace) -> int:
                   rate=rate or None, db=args.db, console_dir=args.console_dir, models_dirs=args.models_dir,
                   shard=shard, mac_prefix=prefix, progress=progress.update, tvs_timeout=args.tvs_timeout,
                   seed=args.seed, run_params=params, flash=kept)
-    with target, progress:
-        with fleet:
-            for name, tftp in target.steps(fleet):
-                fleet.boot_all(name, tftp=tftp)
-            if resumes:
-                fleet.save_flash()
-            summary = fleet.summary(target.counted)
+    with _Interruptible() as interrupted:
+        try:
+            with target, progress:
+                with fleet:
+                    for name, tftp in target.steps(fleet):
+                        fleet.boot_all(name, tftp=tftp)
+                    if resumes:
+                        fleet.save_flash()
+                    summary = fleet.summary(target.counted)
+        except (KeyboardInterrupt, PhonetrustError):
+            # A lab operation runs the command line in this process, which turns the interrupt into
+            # a failed operation: the signal, not the exception, says the run was interrupted.
+            if interrupted.signal is None:
+                raise
+            done = fleet.completed_steps
+            print(f"phonetrust: interrupted after step {done[-1]}" if done else
+                  "phonetrust: interrupted before the first step finished", file=sys.stderr)
+            return 128 + interrupted.signal
     if args.html is not None:
         if args.db is not None:
             with contextlib.closing(results_db.connect(args.db)) as connection:

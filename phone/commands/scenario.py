@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from phone.fleet.outputs import check_folder, check_outputs
 from phone.fleet.phones import parse_phones
 from phone.firmware.models import load_catalogue
 from phone.scenario.definition import find_scenario, list_scenarios
@@ -87,6 +88,8 @@ def run_scenario(args: argparse.Namespace) -> int:
     if args.work is not None and not args.force and _holds_anything(args.work):
         raise UsageError(f"--work {args.work} is not empty: the run would write its labs among what is there "
                          "(give an empty or new folder, or --force)")
+    check_outputs({"--junit": args.junit})  # before the labs are built: a bad path must not lose the run
+    check_folder(args.console_dir, "--console-dir")
     progress = (lambda message: print(f"... {message}", file=sys.stderr)) if sys.stderr.isatty() else (lambda m: None)
     with tempfile.TemporaryDirectory(prefix="phonetrust-scenario-") as scratch:
         work = args.work or Path(scratch)

@@ -22,11 +22,11 @@ batch, at most a fraction of a second of boots, may be lost with it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,8 @@ from typing import Any
 import attrs
 
 from phone.errors import UsageError
-from phone.fleet.worker import BOOT_FIELDS
+from phone.fleet.clock import SYSTEM_CLOCK, Clock
+from phone.fleet.rows import BOOT_FIELDS, BootRow, row_values
 from phone.firmware.machine import Flash
 from phone.firmware.trust import CachedCertificate
 
@@ -139,7 +140,8 @@ def connect(path: str | os.PathLike[str], *, create: bool = False) -> sqlite3.Co
 class ResultsWriter:
     """The one writer of a run's rows: ``add_boots`` batches go in one transaction each."""
 
-    def __init__(self, path: str | os.PathLike[str], run: dict[str, Any]) -> None:
+    def __init__(self, path: str | os.PathLike[str], run: dict[str, Any], *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
         self.connection = connect(path, create=True)
         values = {**run, "host": run.get("host") or socket.gethostname()}
         with self.connection:
@@ -159,14 +161,15 @@ class ResultsWriter:
             self.connection.execute("UPDATE steps SET finished = ?, boots = ? WHERE run_id = ? AND step_index = ?",
                                     (finished, boots, self.run_id, index))
 
-    def add_boots(self, step: str, rows: Sequence[tuple]) -> None:
-        """Result rows of ``phone.fleet.worker.BOOT_FIELDS`` order, one transaction."""
+    def add_boots(self, step: str, rows: Sequence[BootRow]) -> None:
+        """A batch of boot rows, one transaction."""
         files_at = BOOT_FIELDS.index("files")
         boots, files = [], []
         for row in rows:
-            boots.append((self.run_id, row[0], step, *row[1:files_at], *row[files_at + 1:]))
-            for name, result, code, via, reason in json.loads(row[files_at]):
-                files.append((self.run_id, row[0], row[2], name, result, code, via, reason))
+            values = row_values(row)
+            boots.append((self.run_id, values[0], step, *values[1:files_at], *values[files_at + 1:]))
+            for name, result, code, via, reason in json.loads(row.files):
+                files.append((self.run_id, row.step_index, row.mac, name, result, code, via, reason))
         columns = [field for field in BOOT_FIELDS if field != "files"]
         columns.insert(1, "step")
         with self.connection:
@@ -186,7 +189,7 @@ class ResultsWriter:
 
     def finish(self, finished: float | None = None) -> None:
         with self.connection:
-            self.connection.execute("UPDATE runs SET finished = ? WHERE id = ?", (finished or time.time(), self.run_id))
+            self.connection.execute("UPDATE runs SET finished = ? WHERE id = ?", (finished or self.clock.wall(), self.run_id))
 
     def close(self) -> None:
         self.connection.close()
@@ -249,19 +252,74 @@ def completion_times(connection: sqlite3.Connection) -> Iterator[tuple[int, str,
         "JOIN steps s ON s.run_id = b.run_id AND s.step_index = b.step_index ORDER BY b.run_id, b.step_index")
 
 
+@attrs.frozen
+class RunIdentity:
+    """What makes runs shards of one fleet run: the same target (scenario or server), phone list, MAC
+    prefix, jitter seed and number of shards. Read from the columns every run row records."""
+
+    target: str | None
+    phones: str
+    mac_prefix: str
+    seed: int | None
+    shards: int
+
+    @classmethod
+    def of(cls, run: dict[str, Any]) -> RunIdentity:
+        params = json.loads(run["params"] or "{}")
+        return cls(run["target"], run["phones"], run["mac_prefix"], params.get("seed"),
+                   int(str(run["shard"]).partition("/")[2] or 1))
+
+    def difference(self, other: RunIdentity) -> str:
+        """The first field where ``other`` differs, as ``name A vs B``."""
+        for field in attrs.fields(RunIdentity):
+            mine, theirs = getattr(self, field.name), getattr(other, field.name)
+            if mine != theirs:
+                return f"{field.name} {mine} vs {theirs}"
+        return ""
+
+
+def _check_shards(sources: Sequence[tuple[str, list[dict[str, Any]]]]) -> None:
+    """Refuse runs that are not shards of one fleet run, or a shard given twice (one clear line)."""
+    first: tuple[str, RunIdentity] | None = None
+    shard_from: dict[str, str] = {}
+    for name, source_runs in sources:
+        for run in source_runs:
+            identity = RunIdentity.of(run)
+            if first is None:
+                first = (name, identity)
+            elif identity != first[1]:
+                raise UsageError(f"{name}: not a shard of the same run as {first[0]} "
+                                 f"({first[1].difference(identity)}); merge only the shards of one run")
+        for shard in {run["shard"] for run in source_runs}:
+            if shard in shard_from and shard_from[shard] != name:
+                raise UsageError(f"{name}: shard {shard} is already in {shard_from[shard]} "
+                                 "(the same shard merged twice?)")
+            shard_from[shard] = name
+
+
 def merge(out: str | os.PathLike[str], sources: Iterable[str | os.PathLike[str]]) -> int:
     """Copy every run of ``sources`` into ``out`` (created if missing); returns the runs copied.
 
-    Runs get new ids in ``out``. A source whose phones overlap a run already in
-    ``out`` for the same step (the same shard twice) is refused.
+    Runs get new ids in ``out``. Every run must be a shard of one fleet run
+    (``RunIdentity``), each shard from one source only; a source whose phones
+    overlap a run already in ``out`` for the same step is refused.
     """
+    sources = list(sources)
+    for source in sources:
+        if Path(source).resolve() == Path(out).resolve():
+            raise UsageError(f"{source}: cannot merge a database into itself")
+    listed: list[tuple[str, list[dict[str, Any]]]] = []
+    if Path(out).is_file():
+        with contextlib.closing(connect(out)) as existing:
+            listed.append((str(out), runs(existing)))
+    for source in sources:
+        with contextlib.closing(connect(source)) as connection:  # checks it is a results database
+            listed.append((str(source), runs(connection)))
+    _check_shards(listed)
     target = connect(out, create=True)
     copied = 0
     try:
         for source in sources:
-            if Path(source).resolve() == Path(out).resolve():
-                raise UsageError(f"{source}: cannot merge a database into itself")
-            connect(source).close()  # checks it is a results database
             target.execute("ATTACH DATABASE ? AS src", (str(source),))
             try:
                 clash = target.execute(

@@ -30,30 +30,25 @@ import math
 import multiprocessing
 import os
 import queue
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from phone.errors import RemoteError, TransportError, UsageError
+from phone.fleet import messages
+from phone.fleet.clock import SYSTEM_CLOCK, Clock
 from phone.fleet.db import ResultsWriter
 from phone.fleet.phones import DEFAULT_MAC_PREFIX, FleetPhone, Shard, allocate, describe
 from phone.fleet.summary import FleetSummary, StepSummary, count
-from phone.fleet.worker import BOOT_FIELDS, PHONE_ACTIONS, StepOrder, Worker, WorkerSetup, worker_main
+from phone.fleet.rows import BootRow
+from phone.fleet.worker import PHONE_ACTIONS, StepOrder, Worker, WorkerSetup, worker_main
 from phone.firmware.machine import Flash
+from phone.lab.servers.processes import sigint_blocked
 
 #: Boots in flight per core by default: enough to hide the round trips of
 #: loopback TFTP and TLS, few enough that one GIL is not fought over in vain.
 DEFAULT_CONCURRENCY_PER_WORKER = 16
 #: How long a worker may stay silent during a step before the fleet gives up on it.
 WORKER_SILENCE = 300.0
-
-_OUTCOME = BOOT_FIELDS.index("outcome")
-_MODEL = BOOT_FIELDS.index("model")
-_MAC = BOOT_FIELDS.index("mac")
-_ERASE = BOOT_FIELDS.index("erase_needed")
-_TVS = BOOT_FIELDS.index("through_tvs")
-_START = BOOT_FIELDS.index("start")
-_TOTAL = BOOT_FIELDS.index("total_seconds")
 
 Progress = Callable[[str, int, int], None]
 
@@ -88,7 +83,10 @@ class Fleet:
         seed: int = 0,
         run_params: dict[str, Any] | None = None,
         flash: dict[str, tuple[str, Flash]] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """``clock``: the time the fleet reads (steps' start and end, the run's; in-process workers' too)."""
+        self.clock = clock
         if phones and isinstance(phones[0], tuple):  # (model, count) pairs
             self.counts = tuple(phones)  # type: ignore[arg-type]
             phones = allocate(self.counts, prefix=mac_prefix, shard=shard)
@@ -125,7 +123,7 @@ class Fleet:
                         flash=_kept(self.phones[n::lanes], flash or {}))
             for n in range(lanes)
         ]
-        self._run = {"started": time.time(), "phones": describe(self.counts), "phone_count": len(self.phones),
+        self._run = {"started": clock.wall(), "phones": describe(self.counts), "phone_count": len(self.phones),
                      "shard": str(shard), "mac_prefix": mac_prefix, "workers": self.workers,
                      "concurrency": concurrency, "jitter": jitter, "rate": rate,
                      "target": (run_params or {}).get("target"),
@@ -158,40 +156,55 @@ class Fleet:
             return
         self._started = True
         if self._db_path is not None:
-            self._writer = ResultsWriter(self._db_path, self._run)
+            self._writer = ResultsWriter(self._db_path, self._run, clock=self.clock)
         if self.workers == 0:
-            self._local = Worker(self._setups[0])
+            self._local = Worker(self._setups[0], clock=self.clock)
             return
+        try:
+            self._start_workers()
+        except BaseException:  # an interrupt while they start included: none is left behind
+            self.close(finished=False)
+            raise
+
+    def _start_workers(self) -> None:
         context = multiprocessing.get_context("spawn")
         self._results = context.Queue()
         for setup in self._setups:
             parent, child = context.Pipe()
             process = context.Process(target=worker_main, args=(setup, child, self._results),
                                       name=f"fleet-worker-{setup.worker}", daemon=True)
-            process.start()
+            with sigint_blocked():
+                process.start()
             child.close()
             self._processes.append(process)
             self._pipes.append(parent)
         ready = 0
         while ready < len(self._processes):
             message = self._receive()
-            if message[0] == "error":
-                self.close(finished=False)
-                raise FleetError(f"fleet worker {message[1]} could not start: {message[2]}")
-            if message[0] == "ready":
+            if isinstance(message, messages.WorkerFailed):
+                raise FleetError(f"fleet worker {message.worker} could not start: {message.error}")
+            if isinstance(message, messages.Ready):
                 ready += 1
 
     def close(self, *, finished: bool = True) -> None:
+        """Stop the workers: between steps they are asked; a run that did not finish (an interrupt, an
+        error) terminates them at once, whatever they were booting."""
         for pipe in self._pipes:
             try:
-                pipe.send(("stop",))
+                pipe.send(messages.Stop())
             except (OSError, ValueError):
                 pass
+        if not finished:
+            for process in self._processes:
+                if process.is_alive():
+                    process.terminate()
         for process in self._processes:
-            process.join(10)
+            process.join(10 if finished else 5)
             if process.is_alive():
                 process.kill()
                 process.join(5)
+        for pipe in self._pipes:
+            pipe.close()
         self._processes, self._pipes = [], []
         if self._results is not None:
             self._results.close()
@@ -210,7 +223,7 @@ class Fleet:
             self.start()
         host, port = tftp
         index = len(self._steps)
-        started = time.time()
+        started = self.clock.wall()
         order = StepOrder(index=index, name=step, tftp_host=host, tftp_port=int(port), start_at=started + 0.05,
                           jitter=self.jitter, rate=None if self.rate is None else self.rate / max(1, self.workers),
                           blksize=self.blksize)
@@ -219,34 +232,34 @@ class Fleet:
         rows_seen: list[tuple[str, str, bool, bool]] = []
         cpu = 0.0
 
-        def take(rows: list[tuple]) -> None:
+        def take(rows: list[BootRow]) -> None:
             if self._writer is not None:
                 self._writer.add_boots(step, rows)
             for row in rows:
-                entry = (row[_MODEL], row[_OUTCOME], bool(row[_ERASE]), bool(row[_TVS]))
-                self._last[row[_MAC]] = entry
+                entry = (row.model, row.outcome, bool(row.erase_needed), bool(row.through_tvs))
+                self._last[row.mac] = entry
                 rows_seen.append(entry)
-                self._timeline.append((step, row[_START] + row[_TOTAL] - started))
+                self._timeline.append((step, row.start + row.total_seconds - started))
             if self.progress is not None:
                 self.progress(step, len(rows_seen), len(self.phones))
 
         if self._local is not None:
-            cpu = self._local.run_step(order, take)["cpu_seconds"]
+            cpu = self._local.run_step(order, take).cpu_seconds
         else:
             for pipe in self._pipes:
-                pipe.send(("boot", order))
+                pipe.send(messages.BootStep(order))
             done = 0
             while done < len(self._processes):
                 message = self._receive()
-                if message[0] == "rows":
-                    take(message[2])
-                elif message[0] == "done":
+                if isinstance(message, messages.Rows):
+                    take(message.rows)
+                elif isinstance(message, messages.StepDone):
                     done += 1
-                    cpu += message[3]["cpu_seconds"]
-                    self.peak_rss_kib[message[1]] = message[3]["peak_rss_kib"]
-                elif message[0] == "error":
-                    raise FleetError(f"fleet worker {message[1]} failed in step {step!r}: {message[2]}")
-        finished = time.time()
+                    cpu += message.stats.cpu_seconds
+                    self.peak_rss_kib[message.worker] = message.stats.peak_rss_kib
+                elif isinstance(message, messages.WorkerFailed):
+                    raise FleetError(f"fleet worker {message.worker} failed in step {step!r}: {message.error}")
+        finished = self.clock.wall()
         if self._writer is not None:
             self._writer.finish_step(index, finished, len(rows_seen))
         summary = StepSummary(index, step, len(rows_seen), finished - started, count(rows_seen), cpu)
@@ -264,15 +277,15 @@ class Fleet:
         if self._local is not None:
             return self._local.act(action, chosen)
         for pipe in self._pipes:
-            pipe.send(("act", action, chosen))
+            pipe.send(messages.Act(action, chosen))
         acted, answered = 0, 0
         while answered < len(self._pipes):
             message = self._receive()
-            if message[0] == "acted":
-                acted += message[2]
+            if isinstance(message, messages.Acted):
+                acted += message.phones
                 answered += 1
-            elif message[0] == "error":
-                raise FleetError(f"fleet worker {message[1]} failed to {action}: {message[2]}")
+            elif isinstance(message, messages.WorkerFailed):
+                raise FleetError(f"fleet worker {message.worker} failed to {action}: {message.error}")
         return acted
 
     def flash(self) -> list[tuple[str, str, Flash]]:
@@ -280,13 +293,13 @@ class Fleet:
         if self._local is not None:
             return [(phone.mac, phone.model.name, phone.flash) for phone in self._local.phones]
         for pipe in self._pipes:
-            pipe.send(("flash",))
+            pipe.send(messages.SendFlash())
         kept: list[tuple[str, str, Flash]] = []
         answered = 0
         while answered < len(self._pipes):
             message = self._receive()
-            if message[0] == "flash":
-                kept.extend(message[2])
+            if isinstance(message, messages.FlashOf):
+                kept.extend(message.phones)
                 answered += 1
         return kept
 
@@ -318,10 +331,15 @@ class Fleet:
         return list(self._timeline)
 
     @property
+    def completed_steps(self) -> list[str]:
+        """The names of the steps every phone finished, in order."""
+        return [step.name for step in self._steps]
+
+    @property
     def run_id(self) -> int | None:
         return None if self._writer is None else self._writer.run_id
 
-    def _receive(self) -> tuple:
+    def _receive(self) -> object:
         """The next worker message; a worker that died or went silent is an error."""
         waited = 0.0
         while True:
@@ -340,12 +358,12 @@ class Fleet:
         if self._local is not None or not self._pipes:
             return {}
         for pipe in self._pipes:
-            pipe.send(("memory",))
+            pipe.send(messages.SendMemory())
         peaks: dict[int, int] = {}
         while len(peaks) < len(self._pipes):
             message = self._receive()
-            if message[0] == "memory":
-                peaks[message[1]] = message[2]
+            if isinstance(message, messages.Memory):
+                peaks[message.worker] = message.peak_rss_kib
         self.peak_rss_kib.update(peaks)
         return peaks
 

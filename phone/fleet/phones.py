@@ -1,10 +1,13 @@
-"""Which phones a fleet is: models, counts, deterministic MAC addresses, shards.
+"""Which phones a fleet or a scenario is: models, counts, deterministic MAC addresses, shards.
+
+The project's one MAC allocator: ``fleet run`` and ``scenario run`` both number
+their phones here, so the same mix gives the same phones with the same MACs.
 
 ``--phones CP-7975=300,CP-8861=600,CP-7940=100`` is read by ``parse_phones``
 into ``(model, count)`` pairs; ``allocate`` numbers the phones 0, 1, 2, … in
 that order and gives phone *i* the MAC ``prefix`` + *i* (24 bits, upper-case
-hex). The default prefix is the project's (``phone.scenario.mix.MAC_PREFIX``, 02:C1:5C,
-the same as scenario runs): a locally administered OUI (bit 1 of the first
+hex). The default prefix is the project's (``DEFAULT_MAC_PREFIX``, 02:C1:5C,
+the same for scenario runs): a locally administered OUI (bit 1 of the first
 byte set) that never names a real Cisco phone, so an emulated fleet cannot
 take the configuration of a real device on a lab CUCM by accident.
 
@@ -20,11 +23,10 @@ import re
 import attrs
 
 from phone.errors import UnknownModelError, UsageError
-from phone.scenario.mix import MAC_PREFIX
 from phone.firmware.models import Catalogue, load_catalogue
 
 #: A locally administered OUI: never a real phone's MAC (the scenarios' prefix too).
-DEFAULT_MAC_PREFIX = MAC_PREFIX
+DEFAULT_MAC_PREFIX = "02C15C"
 #: The phone index is the last 24 bits of the MAC.
 MAX_PHONES = 1 << 24
 
@@ -112,9 +114,16 @@ def allocate(counts: tuple[tuple[str, int], ...], *, prefix: str = DEFAULT_MAC_P
     for model, count in counts:
         for _ in range(count):
             if shard.holds(index):
-                phones.append(FleetPhone(index, model, f"{prefix}{index:06X}"))
+                phones.append(FleetPhone(index, model, mac_for(index, prefix)))
             index += 1
     return phones
+
+
+def mac_for(index: int, prefix: str = DEFAULT_MAC_PREFIX) -> str:
+    """The MAC of phone ``index`` of a fleet: ``prefix`` then the index in 24 bits (upper-case hex)."""
+    if not 0 <= index < MAX_PHONES:
+        raise UsageError(f"phone number {index} is outside the {MAX_PHONES} MACs of the {prefix} prefix")
+    return f"{prefix}{index:06X}"
 
 
 def describe(counts: tuple[tuple[str, int], ...]) -> str:

@@ -33,6 +33,14 @@ def summary_from_db(connection: sqlite3.Connection) -> FleetSummary:
         return FleetSummary(0, 0, 0.0, {})
     counted = {json.loads(run["params"]).get("counted_step") for run in run_rows}
     counted_step = counted.pop() if len(counted) == 1 else None
+    complete = all(run["finished"] is not None for run in run_rows)
+    stopped_after = None
+    if not complete:
+        # Interrupted or killed: count the last step every phone finished, never one it did not reach.
+        finished = [step["name"] for step in db.steps(connection) if step["finished"] is not None]
+        stopped_after = finished[-1] if finished else None
+        if counted_step not in finished:
+            counted_step = stopped_after
     last = db.last_boots(connection, counted_step)
     phones = len(last) if counted_step is None else len(db.last_boots(connection))
     side_by_side = len({run["phones"] for run in run_rows}) == 1 and len({run["shard"] for run in run_rows}) == len(run_rows)
@@ -51,12 +59,12 @@ def summary_from_db(connection: sqlite3.Connection) -> FleetSummary:
         boots = sum(counts["phones"] for counts in by_model.values())
         seconds = max(durations) if side_by_side else sum(durations)
         steps.append(StepSummary(position, name, boots, seconds, by_model))
-    complete = all(run["finished"] is not None for run in run_rows)
     return FleetSummary(phones=phones, boots=sum(step.boots for step in steps),
                         seconds=sum(step.seconds for step in steps),
                         by_model=count((b.model, b.outcome, b.erase_needed, b.through_tvs) for b in last.values()),
                         steps=tuple(steps), complete=complete,
-                        counted=counted_step or (steps[-1].name if steps else None))
+                        counted=counted_step or (steps[-1].name if steps and complete else None),
+                        stopped_after=stopped_after)
 
 
 def _rows(summary: FleetSummary) -> list[list[str]]:
@@ -69,7 +77,8 @@ def headline(summary: FleetSummary) -> str:
     text = (f"{summary.phones} phones, {summary.boots} boots in {len(summary.steps)} step(s), "
             f"{summary.seconds:.1f} s of booting ({summary.boots_per_second:.0f} boots/s)")
     if not summary.complete:
-        text += "; the run did not finish (results so far)"
+        text += (f"; the run stopped after step {summary.stopped_after} (incomplete: results so far)"
+                 if summary.stopped_after else "; the run stopped before its first step finished (incomplete)")
     return text
 
 

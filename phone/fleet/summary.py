@@ -67,6 +67,8 @@ class FleetSummary:
     complete: bool = True
     #: The step whose outcome ``by_model`` counts (the last one, or a scenario's last cluster change).
     counted: str | None = None
+    #: A run that did not finish: the last step every phone finished (None: not even the first).
+    stopped_after: str | None = None
 
     @property
     def boots_per_second(self) -> float:
@@ -84,4 +86,5 @@ class FleetSummary:
             document["counted_step"] = self.counted
         if not self.complete:
             document["complete"] = False
+            document["stopped_after"] = self.stopped_after
         return document

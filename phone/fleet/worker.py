@@ -14,8 +14,9 @@ GIL). Start times follow the step's jitter (a registration storm: each phone
 draws its delay from a seed, its MAC and the step) and rate limit; a phone
 whose time has come waits for a free thread (the concurrency cap).
 
-Results go to the parent as tuples (``BOOT_FIELDS``) in batches on one queue;
-the parent is the only writer of the results database.
+Results go to the parent as ``BootRow`` records in batches (``messages.Rows``)
+on one queue; the parent is the only writer of the results database. Time is
+read from the ``Clock`` the worker is given (``phone.fleet.clock``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import hashlib
 import heapq
 import os
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from datetime import datetime
@@ -41,12 +41,14 @@ from phone.firmware.outcome import classify
 from phone.console.phone import PhoneConsole
 from phone.device.transports import TftpTransport, TvsTransport
 from phone.errors import UsageError
+from phone.fleet import messages
+from phone.fleet.clock import SYSTEM_CLOCK, Clock
+from phone.fleet.rows import BOOT_FIELDS, BootRow
+from phone.lab.servers.processes import quiet_child
 
-#: The fields of one result row, in order (the ``boots`` table of phone.fleet.db).
-BOOT_FIELDS = ("step_index", "phone_index", "mac", "model", "outcome", "erase_needed", "through_tvs", "codes",
-               "tvs", "files", "error", "start", "tftp_seconds", "tvs_seconds", "total_seconds", "downloads",
-               "tvs_requests")
-#: What a scenario step may do to phones before they boot (docs/phone.md erase menus, factory reset).
+__all__ = ["BOOT_FIELDS", "PHONE_ACTIONS", "StepOrder", "Worker", "WorkerSetup", "worker_main"]
+
+#: What a scenario step may do to phones before they boot (the phone's Settings > Security erase menus, factory reset).
 PHONE_ACTIONS = ("erase-ctl", "erase-itl", "erase", "factory-reset")
 #: Rows are sent to the parent when this many are ready, or after BATCH_SECONDS.
 BATCH_ROWS = 200
@@ -140,8 +142,9 @@ class _Interner:
 class Worker:
     """The phones of one worker and the step loop (also usable in-process, for tests)."""
 
-    def __init__(self, setup: WorkerSetup) -> None:
+    def __init__(self, setup: WorkerSetup, clock: Clock = SYSTEM_CLOCK) -> None:
         self.setup = setup
+        self.clock = clock
         catalogue = load_catalogue(list(setup.models_dirs))
         models = {name: catalogue.get(name) for name in {model for _, model, _ in setup.phones}}
         self._interner = _Interner()
@@ -151,8 +154,9 @@ class Worker:
         if self._console_dir is not None:
             self._console_dir.mkdir(parents=True, exist_ok=True)
 
-    def run_step(self, order: StepOrder, emit: Callable[[list[tuple]], None]) -> dict[str, Any]:
+    def run_step(self, order: StepOrder, emit: Callable[[list[BootRow]], None]) -> messages.StepStats:
         """Boot every phone once; ``emit`` receives batches of result rows. Returns the step's stats."""
+        clock = self.clock
         tftp: dict[str, TftpTransport] = {}
         tvs: dict[str, TvsTransport] = {}
         for phone in self.phones:
@@ -163,15 +167,15 @@ class Worker:
         plan = schedule(self.phones, order, self.setup.seed, lambda phone: phone.mac)
         heapq.heapify(plan)
         lock = threading.Lock()
-        batch: list[tuple] = []
-        sent = {"at": time.monotonic(), "rows": 0}
-        cpu_before = time.process_time()
+        batch: list[BootRow] = []
+        sent = {"at": clock.monotonic(), "rows": 0}
+        cpu_before = clock.cpu()
 
         def flush(force: bool = False) -> None:
-            if batch and (force or len(batch) >= BATCH_ROWS or time.monotonic() - sent["at"] >= BATCH_SECONDS):
+            if batch and (force or len(batch) >= BATCH_ROWS or clock.monotonic() - sent["at"] >= BATCH_SECONDS):
                 rows = batch[:]
                 batch.clear()
-                sent["at"] = time.monotonic()
+                sent["at"] = clock.monotonic()
                 sent["rows"] += len(rows)
                 emit(rows)
 
@@ -181,15 +185,15 @@ class Worker:
                     if not plan:
                         return
                     delay, position = heapq.heappop(plan)
-                wait = order.start_at + delay - time.time()
+                wait = order.start_at + delay - clock.wall()
                 if wait > 0:
-                    time.sleep(wait)
+                    clock.sleep(wait)
                 phone = self.phones[position]
                 try:
                     row = self._boot(phone, order, tftp[phone.model.name], tvs[phone.model.name])
                 except Exception as failure:  # noqa: BLE001 - a bug after the boot: still one row per phone
-                    row = (order.index, phone.index, phone.mac, phone.model.name, "failed", 0, 0, "", "[]", "[]",
-                           f"{type(failure).__name__}: {failure}", time.time(), 0.0, 0.0, 0.0, 0, 0)
+                    row = BootRow.failed(order.index, phone.index, phone.mac, phone.model.name,
+                                         f"{type(failure).__name__}: {failure}", clock.wall())
                 with lock:
                     batch.append(row)
                     flush()
@@ -202,10 +206,10 @@ class Worker:
             thread.join()
         with lock:
             flush(force=True)
-        return {"boots": sent["rows"], "cpu_seconds": time.process_time() - cpu_before}
+        return messages.StepStats(boots=sent["rows"], cpu_seconds=clock.cpu() - cpu_before)
 
     def act(self, action: str, models: frozenset[str]) -> int:
-        """A phone action of docs/phone.md on every phone of ``models``: erase-ctl, erase-itl, erase, factory-reset."""
+        """A phone action (the Security menu's erase, a factory reset) on every phone of ``models``: erase-ctl, erase-itl, erase, factory-reset."""
         if action not in PHONE_ACTIONS:
             raise UsageError(f"unknown phone action {action!r} (known: {', '.join(PHONE_ACTIONS)})")
         event = FactoryReset() if action == "factory-reset" else Erased(ctl=action in ("erase-ctl", "erase"),
@@ -213,7 +217,7 @@ class Worker:
         acted = 0
         for phone in self.phones:
             if phone.model.name in models:
-                machine, effects = PhoneMachine(phone.model, phone.mac, phone.flash).handle(event, time.time())
+                machine, effects = PhoneMachine(phone.model, phone.mac, phone.flash).handle(event, self.clock.wall())
                 phone.flash = machine.flash
                 if self._console_dir is not None:
                     lines: list[str] = []
@@ -225,61 +229,65 @@ class Worker:
                 acted += 1
         return acted
 
-    def _boot(self, phone: _Phone, order: StepOrder, tftp: TftpTransport, tvs: TvsTransport) -> tuple:
+    def _boot(self, phone: _Phone, order: StepOrder, tftp: TftpTransport, tvs: TvsTransport) -> BootRow:
+        clock = self.clock
         timers = {"tftp": 0.0, "tvs": 0.0, "downloads": 0, "tvs_requests": 0}
 
         def fetch(request: Fetch):
-            began = time.perf_counter()
+            began = clock.monotonic()
             try:
                 return tftp(request)
             finally:
-                timers["tftp"] += time.perf_counter() - began
+                timers["tftp"] += clock.monotonic() - began
                 timers["downloads"] += 1
 
         def ask_tvs(request: AskTvs):
-            began = time.perf_counter()
+            began = clock.monotonic()
             try:
                 return tvs(request)
             finally:
-                timers["tvs"] += time.perf_counter() - began
+                timers["tvs"] += clock.monotonic() - began
                 timers["tvs_requests"] += 1
 
         lines: list[str] = []
         observe = self._console(phone, lines) if self._console_dir is not None else _ignore
-        start = time.time()
-        began = time.perf_counter()
+        start = clock.wall()
+        began = clock.monotonic()
         error = None
         try:
             machine, report = run_boot(PhoneMachine(phone.model, phone.mac, phone.flash), fetch=fetch,
-                                       ask_tvs=ask_tvs, clock=time.time, observe=observe)
+                                       ask_tvs=ask_tvs, clock=clock.wall, observe=observe)
         except Exception as failure:  # noqa: BLE001 - one phone's failure is a result, not the worker's end
             error = f"{type(failure).__name__}: {failure}"
             detail = traceback.format_exc(limit=-3)
             report = None
-        total = time.perf_counter() - began
+        total = clock.monotonic() - began
         if lines:
             self._write_console(phone, lines)
         if report is None:
-            return (order.index, phone.index, phone.mac, phone.model.name, "failed", 0, 0, "", "[]", "[]",
-                    f"{error}\n{detail}", start, timers["tftp"], timers["tvs"], total, timers["downloads"],
-                    timers["tvs_requests"])
+            return BootRow.failed(order.index, phone.index, phone.mac, phone.model.name, f"{error}\n{detail}",
+                                  start, tftp_seconds=timers["tftp"], tvs_seconds=timers["tvs"], total_seconds=total,
+                                  downloads=timers["downloads"], tvs_requests=timers["tvs_requests"])
         phone.flash = self._interner.flash(machine.flash)
         verdict = classify(report)
         tvs_json = _json([{"server": a.server, "type": a.message_type, "status": a.status, "roles": list(a.roles),
                            "error": a.error} for a in report.tvs_requests])
         files_json = _json([[f.name, f.result, f.code, f.via, f.reason] for f in report.files])
-        return (order.index, phone.index, phone.mac, phone.model.name, verdict.outcome.value, int(verdict.erase_needed),
-                int(verdict.through_tvs), ",".join(verdict.codes), tvs_json, files_json, None, start,
-                timers["tftp"], timers["tvs"], total, timers["downloads"], timers["tvs_requests"])
+        return BootRow(order.index, phone.index, phone.mac, phone.model.name, verdict.outcome.value,
+                       verdict.erase_needed, verdict.through_tvs, ",".join(verdict.codes), tvs_json, files_json, None,
+                       start, timers["tftp"], timers["tvs"], total, timers["downloads"], timers["tvs_requests"])
 
     def _console(self, phone: _Phone, lines: list[str]) -> Callable[[object], None]:
-        console = PhoneConsole(phone.model, _wall_clock, sink=lines.append, keep=False, first_seq=phone.console_seq)
+        console = PhoneConsole(phone.model, self._local_time, sink=lines.append, keep=False, first_seq=phone.console_seq)
 
         def observe(effect: object) -> None:
             if isinstance(effect, Log):
                 console.write(effect)
 
         return observe
+
+    def _local_time(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.wall()).astimezone()
 
     def _write_console(self, phone: _Phone, lines: list[str]) -> None:
         assert self._console_dir is not None
@@ -325,10 +333,6 @@ def _ignore(effect: object) -> None:
     return None
 
 
-def _wall_clock() -> datetime:
-    return datetime.now().astimezone()
-
-
 def _json(value: object) -> str:
     import json
 
@@ -339,43 +343,44 @@ def _json(value: object) -> str:
 
 
 def worker_main(setup: WorkerSetup, commands, results) -> None:  # pragma: no cover - runs in a child process
-    """The worker process: wait for steps, boot, report, until told to stop (or the parent goes)."""
+    """The worker process: wait for steps, boot, report, until told to stop (or the parent goes).
+
+    Ctrl-C is the parent's to handle: it stops its workers itself (SIGTERM), so they ignore SIGINT."""
+    quiet_child()
     with contextlib.suppress(KeyboardInterrupt):
         try:
             silence_tftpy()
             worker = Worker(setup)
         except Exception as error:  # noqa: BLE001 - reported to the parent
-            results.put(("error", setup.worker, f"{type(error).__name__}: {error}"))
+            results.put(messages.WorkerFailed(setup.worker, f"{type(error).__name__}: {error}"))
             return
-        results.put(("ready", setup.worker, os.getpid()))
+        results.put(messages.Ready(setup.worker, os.getpid()))
         while True:
             try:
                 message = commands.recv()
             except EOFError:
                 return
-            if message[0] == "stop":
+            if isinstance(message, messages.Stop):
                 return
-            if message[0] == "memory":
-                results.put(("memory", setup.worker, _peak_rss_kib()))
-                continue
-            if message[0] == "flash":
-                results.put(("flash", setup.worker, [(phone.mac, phone.model.name, phone.flash)
-                                                     for phone in worker.phones]))
-                continue
-            if message[0] == "act":
+            if isinstance(message, messages.SendMemory):
+                results.put(messages.Memory(setup.worker, _peak_rss_kib()))
+            elif isinstance(message, messages.SendFlash):
+                results.put(messages.FlashOf(setup.worker, [(phone.mac, phone.model.name, phone.flash)
+                                                            for phone in worker.phones]))
+            elif isinstance(message, messages.Act):
                 try:
-                    results.put(("acted", setup.worker, worker.act(message[1], message[2])))
+                    results.put(messages.Acted(setup.worker, worker.act(message.action, message.models)))
                 except Exception as error:  # noqa: BLE001 - reported to the parent
-                    results.put(("error", setup.worker, f"{type(error).__name__}: {error}"))
-                continue
-            order: StepOrder = message[1]
-            try:
-                stats = worker.run_step(order, lambda rows: results.put(("rows", setup.worker, rows)))
-            except Exception as error:  # noqa: BLE001 - reported to the parent
-                results.put(("error", setup.worker, f"{type(error).__name__}: {error}"))
-                return
-            stats["peak_rss_kib"] = _peak_rss_kib()
-            results.put(("done", setup.worker, order.index, stats))
+                    results.put(messages.WorkerFailed(setup.worker, f"{type(error).__name__}: {error}"))
+            elif isinstance(message, messages.BootStep):
+                try:
+                    stats = worker.run_step(message.order, lambda rows: results.put(messages.Rows(setup.worker,
+                                                                                                  rows)))
+                except Exception as error:  # noqa: BLE001 - reported to the parent
+                    results.put(messages.WorkerFailed(setup.worker, f"{type(error).__name__}: {error}"))
+                    return
+                results.put(messages.StepDone(setup.worker, message.order.index,
+                                              attrs.evolve(stats, peak_rss_kib=_peak_rss_kib())))
 
 
 def _peak_rss_kib() -> int:

@@ -23,7 +23,7 @@ import contextlib
 import datetime
 import io
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import attrs
@@ -32,7 +32,7 @@ from phone.device.phone import Phone
 from phone.errors import UsageError
 from phone.lab import Lab
 from phone.firmware.machine import BootReport
-from phone.scenario.mix import PhoneSpec, mac_for
+from phone.fleet.phones import allocate, mac_for
 from phone.firmware.models import Catalogue, PhoneModel, load_catalogue
 from phone.firmware.outcome import PhoneOutcome, Verdict, classify
 from phone.console.phone import PhoneConsole
@@ -67,6 +67,23 @@ def run_lab_command(words: Sequence[str], now: datetime.datetime) -> tuple[int, 
         except SystemExit as exit_:  # argparse refusing the words
             code = int(exit_.code or 0)
     return code, out.getvalue()
+
+
+@attrs.frozen
+class PhoneSpec:
+    """One phone of a scenario: its model and MAC."""
+
+    model: PhoneModel
+    mac: str
+
+
+def scenario_phones(mix: Mapping[str, int], catalogue: Catalogue) -> list[PhoneSpec]:
+    """The phones of ``mix`` (model name or alias -> count), numbered by the fleet's MAC allocator
+    (``phone.fleet.phones.allocate``), so ``scenario run`` and ``fleet run`` give a mix the same MACs."""
+    models = [catalogue.get(name) for name in mix]
+    counts = tuple((model.name, count) for model, count in zip(models, mix.values()))
+    by_name = {model.name: model for model in models}
+    return [PhoneSpec(by_name[phone.model], phone.mac) for phone in allocate(counts)]
 
 
 def network_phone(spec: PhoneSpec, tftp_port: int, clock: ScenarioClock, *, tvs_timeout: float = 5.0) -> Phone:

@@ -20,10 +20,9 @@ import attrs
 from phone.device.phone import Phone
 from phone.lab import Lab
 from phone.firmware.machine import BootReport
-from phone.scenario.mix import PhoneSpec, allocate_phones
 from phone.firmware.models import Catalogue, PhoneModel, load_catalogue
 from phone.firmware.outcome import Verdict, classify
-from phone.scenario.rehearsal import ScenarioClock, network_phone
+from phone.scenario.rehearsal import PhoneSpec, ScenarioClock, network_phone, scenario_phones
 from phone.scenario.definition import Expectation, Scenario, ScenarioError, ScenarioStep
 from phone.scenario.steps import create_labs, is_sbd, run_operation, selects
 from phone.device.transports import TftpTransport
@@ -131,7 +130,7 @@ class ScenarioRun:
         mix = phones if phones is not None else scenario.phones
         if not mix:
             raise ScenarioError(f"scenario {scenario.name}: no phones (give a [phones] table or --phones)")
-        self.specs = allocate_phones(mix, self.catalogue)
+        self.specs = scenario_phones(mix, self.catalogue)
         self.trace: list[str] = []
 
     # -- lab operations through the command line ---------------------------------------

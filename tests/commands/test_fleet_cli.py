@@ -194,3 +194,105 @@ def test_against_a_server_each_invocation_resumes_from_the_flash_the_database_ke
     assert fresh["by_model"]["CP-7940"]["accepted"] == 1           # a new phone takes any CTL on trust
     report = run_json(["fleet", "report", database, "--json"], capsys)
     assert report["by_model"] == fresh["by_model"] and len(report["steps"]) == 4
+
+
+@pytest.mark.parametrize("option", ["--db", "--html"])
+def test_a_bad_output_path_is_refused_before_any_lab_is_built(tmp_path, capsys, option):
+    work = tmp_path / "work"
+    assert main(["fleet", "run", "regenerate-callmanager", "--phones", "CP-8861=1", "--key-size", "1024",
+                 "--work", str(work), option, str(tmp_path / "missing" / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and option in err and "cannot be written" in err
+    assert not work.exists()
+
+
+def test_scenario_run_refuses_a_bad_junit_path_before_any_lab_is_built(tmp_path, capsys):
+    work = tmp_path / "work"
+    assert main(["scenario", "run", "regenerate-callmanager", "--phones", "CP-8861=1", "--key-size", "1024",
+                 "--work", str(work), "--junit", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--junit" in err and "is a folder" in err
+    assert not work.exists()
+
+
+def test_merge_refuses_a_shard_and_an_unrelated_run_with_the_same_macs(tmp_path, capsys):
+    common = ["fleet", "run", REHEARSAL, "--phones", "CP-8861=2", "--workers", "1", "--key-size", "1024", "--json"]
+    run_json([*common, "--shard", "1/2", "--db", str(tmp_path / "shard.sqlite")], capsys)
+    run_json([*common, "--db", str(tmp_path / "whole.sqlite")], capsys)
+    out = tmp_path / "merged.sqlite"
+    assert main(["fleet", "merge", str(tmp_path / "shard.sqlite"), str(tmp_path / "whole.sqlite"),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a shard of the same run" in err and "shards 2 vs 1" in err
+    assert not out.exists()
+
+
+def _wait_for_second_step(database, process, timeout=90.0):
+    """Until the run is booting its second step (the first one finished)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+        if not database.exists():
+            continue
+        try:
+            connection = sqlite3.connect(database)
+            finished = connection.execute("SELECT count(*) FROM steps WHERE finished IS NOT NULL").fetchone()[0]
+            booting = connection.execute("SELECT count(*) FROM boots WHERE step_index = 1").fetchone()[0]
+            connection.close()
+        except sqlite3.OperationalError:
+            continue
+        if finished == 1 and booting > 0:
+            return
+    raise AssertionError("the run did not reach its second step in time")
+
+
+def _group_is_gone(group, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signal_number", "whole_group", "exit_code"), [
+    (signal.SIGINT, True, 130),    # Ctrl-C at a terminal: the whole foreground group gets it
+    (signal.SIGTERM, False, 143),  # kill, a service manager: only the fleet run itself
+])
+def test_an_interrupted_run_stops_its_children_quietly_and_reports_the_last_finished_step(
+        tmp_path, signal_number, whole_group, exit_code):
+    database = tmp_path / "r.sqlite"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "phone", "fleet", "run", "regenerate-callmanager", "--phones",
+         "CP-8861=60,CP-7940=20", "--workers", "2", "--concurrency", "4", "--jitter", "4", "--key-size", "1024",
+         "--db", str(database)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _wait_for_second_step(database, process)
+        if whole_group:
+            os.killpg(process.pid, signal_number)
+        else:
+            os.kill(process.pid, signal_number)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+    assert process.returncode == exit_code, err
+    assert "Traceback" not in err and "leaked" not in err
+    assert err.splitlines()[-1] == "phonetrust: interrupted after step non-secure"
+    assert [line for line in err.splitlines() if "interrupted" in line] == [err.splitlines()[-1]]
+    assert out == ""
+    assert _group_is_gone(process.pid), "a worker or lab process outlived the run"
+    connection = sqlite3.connect(database)
+    assert connection.execute("SELECT finished FROM runs").fetchone()[0] is None
+    assert connection.execute("SELECT name FROM steps WHERE finished IS NOT NULL").fetchall() == [("non-secure",)]
+    report = subprocess.run([sys.executable, "-m", "phone", "fleet", "report", str(database)],
+                            capture_output=True, text=True, timeout=60)
+    lines = report.stdout.splitlines()
+    assert lines[0] == "Fleet outcome (after step: non-secure)"
+    assert lines[2].split()[:2] == ["CP-7940", "20"] and lines[3].split()[:2] == ["CP-8861", "60"]
+    assert "the run stopped after step non-secure (incomplete" in lines[-1]

@@ -105,7 +105,7 @@ def test_a_boot_that_raises_is_a_failed_row_and_the_others_go_on(monkeypatch, te
     worker = Worker(WorkerSetup(0, phones, concurrency=2))
     rows = []
     worker.run_step(StepOrder(0, "s", *testbed.tftp, start_at=time.time()), rows.extend)
-    outcomes = {row[2]: (row[4], row[10]) for row in rows}
+    outcomes = {row.mac: (row.outcome, row.error) for row in rows}
     assert outcomes["02C15C000001"][0] == "failed" and "a bug in one phone" in outcomes["02C15C000001"][1]
     assert outcomes["02C15C000000"] == ("accepted", None) and outcomes["02C15C000002"] == ("accepted", None)
 
@@ -124,7 +124,7 @@ def test_a_step_with_jitter_spreads_the_starts(testbed):
     rows = []
     began = time.time()
     worker.run_step(StepOrder(0, "s", *testbed.tftp, start_at=began, jitter=1.0), rows.extend)
-    starts = sorted(row[11] - began for row in rows)
+    starts = sorted(row.start - began for row in rows)
     assert starts[-1] - starts[0] > 0.2 and starts[-1] < 1.5
 
 
@@ -155,3 +155,47 @@ def test_a_fleet_against_the_emulated_lab_sees_the_seeds_regeneration(tmp_path):
     # after the hand erase the 7940s take the new CTL on trust; nothing asks TVS (it is down)
     assert erased.by_model["CP-7940"]["accepted"] == 2 and erased.by_model["CP-8861"]["unchanged"] == 3
     assert summary.counted == "regenerate" and summary.by_model["CP-7940"]["rejected"] == 2
+
+
+class VirtualWall:
+    """Wall time that moves only when the worker sleeps (one boot thread, so in schedule order)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+        self.slept = 0.0
+
+    def wall(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+
+
+def test_a_worker_reads_the_clock_it_is_given_so_a_long_jitter_waits_no_real_time(testbed):
+    from phone.fleet.clock import Clock
+    from phone.fleet.worker import schedule
+
+    virtual = VirtualWall()
+    phones = tuple((i, "CP-8861", f"02C15C{i:06X}") for i in range(5))
+    worker = Worker(WorkerSetup(0, phones, concurrency=1, seed=3),
+                    clock=Clock(wall=virtual.wall, sleep=virtual.sleep))
+    order = StepOrder(0, "s", *testbed.tftp, start_at=virtual.now, jitter=3600.0)
+    rows = []
+    stats = worker.run_step(order, rows.extend)
+    planned = schedule(list(worker.phones), order, 3, lambda phone: phone.mac)
+    assert [row.start - order.start_at for row in rows] == pytest.approx([delay for delay, _ in planned])
+    assert virtual.slept == pytest.approx(max(delay for delay, _ in planned)) and virtual.slept > 60
+    assert stats.boots == 5 and all(row.outcome == "accepted" for row in rows)
+
+
+def test_boot_rows_are_frozen_records_named_by_field():
+    import attrs
+
+    from phone.fleet.rows import BOOT_FIELDS, BootRow, row_values
+
+    row = BootRow.failed(2, 7, "02C15C000007", "CP-8861", "RuntimeError: x", 1.5)
+    assert row.outcome == "failed" and row.error == "RuntimeError: x" and row.files == "[]"
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        row.outcome = "accepted"
+    assert dict(zip(BOOT_FIELDS, row_values(row)))["mac"] == "02C15C000007"

@@ -89,3 +89,23 @@ def test_rate_limit_spaces_the_starts():
     assert starts == sorted(starts)
     assert all(b - a >= 1 / 50 - 1e-9 for a, b in zip(starts, starts[1:]))
     assert starts[-1] == pytest.approx(99 / 50)
+
+
+def test_a_scenario_mix_with_several_phones_of_a_model_gets_distinct_macs_the_fleets_own():
+    from phone.firmware.models import load_catalogue
+    from phone.scenario.rehearsal import scenario_phones
+
+    catalogue = load_catalogue()
+    mix = {"CP-7965": 2, "CP-8845": 2, "CP-7960": 1}
+    specs = scenario_phones(mix, catalogue)
+    assert len({spec.mac for spec in specs}) == 5
+    fleet = allocate(parse_phones("CP-7965=2,CP-8845=2,CP-7960=1", catalogue))
+    assert [(spec.model.name, spec.mac) for spec in specs] == [(phone.model, phone.mac) for phone in fleet]
+
+
+def test_the_readme_scenario_example_with_two_phones_of_a_model_passes(capsys):
+    from phone.cli import main
+
+    code = main(["scenario", "run", "regenerate-callmanager", "--phones", "CP-7965=2,CP-8845=2,CP-7960=1",
+                 "--key-size", "1024", "--json"])
+    assert code == 0, capsys.readouterr().out[-2000:]

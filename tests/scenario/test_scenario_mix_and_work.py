@@ -67,9 +67,9 @@ def test_work_folder_that_is_not_empty_is_refused_unless_forced(tmp_path, capsys
 
 def test_every_phone_of_a_mix_has_its_own_mac_in_order():
     from phone.firmware.models import load_catalogue
-    from phone.scenario.mix import allocate_phones
+    from phone.scenario.rehearsal import scenario_phones
 
-    phones = allocate_phones({"CP-8845": 2, "CP-7940": 2}, load_catalogue())
+    phones = scenario_phones({"CP-8845": 2, "CP-7940": 2}, load_catalogue())
     assert [(phone.model.name, phone.mac) for phone in phones] == [
         ("CP-8845", "02C15C000000"), ("CP-8845", "02C15C000001"),
         ("CP-7940", "02C15C000002"), ("CP-7940", "02C15C000003")]

@@ -20,11 +20,33 @@ import contextlib
 import multiprocessing
 import os
 import re
+import signal
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from phone.errors import TransportError
+
+
+@contextlib.contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """Start child processes with SIGINT blocked (they inherit the mask through fork and exec).
+
+    A Ctrl-C at a terminal goes to the whole foreground process group; a
+    spawned child still importing its modules would die of it with a
+    traceback. The parent stops its children itself (``quiet_child``).
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def quiet_child() -> None:  # pragma: no cover - runs in child processes
+    """First thing in a child process: ignore SIGINT (a pending one is dropped); the parent stops it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 class LabsServer:
@@ -105,7 +127,8 @@ class _Child:
 def _child(context, target, args: tuple, name: str, start_timeout: float) -> Iterator[_Child]:
     parent, child = context.Pipe()
     process = context.Process(target=target, args=(child, *args), name=name, daemon=True)
-    process.start()
+    with sigint_blocked():
+        process.start()
     child.close()
     if not parent.poll(start_timeout):
         process.kill()
@@ -146,6 +169,7 @@ def _loop(connection, handle) -> None:  # pragma: no cover - child processes
 
 
 def _tvs_main(connection, labs: dict[str, str], host: str) -> None:  # pragma: no cover - child process
+    quiet_child()
     from phone.lab import Lab
     from phone.lab.servers.serving import LabServers
 
@@ -187,6 +211,7 @@ _MISSING = object()
 
 def _tftp_main(connection, labs: dict[str, str], host: str,  # pragma: no cover - child process
                tvs_addresses: dict[str, list[tuple[str, int]]]) -> None:
+    quiet_child()
     import attrs
 
     from phone.lab import Lab
