@@ -42,13 +42,14 @@ ROUNDS = 5
 
 
 def rate(action: Callable[[], object], seconds: float) -> float:
-    count, started = 0, time.perf_counter()
+    """Calls per second of CPU time (the machine is shared: CPU time moves less than wall time)."""
+    count, started = 0, time.process_time()
     deadline = started + seconds
-    while time.perf_counter() < deadline:
+    while time.process_time() < deadline:
         for _ in range(20):
             action()
         count += 20
-    return count / (time.perf_counter() - started)
+    return count / (time.process_time() - started)
 
 
 def forget_certificates() -> None:

@@ -392,14 +392,19 @@ def signer_candidates(trust_list: TrustList) -> tuple[tuple[int, Record], ...]:
     issuer) equals the header's.
     """
     header = trust_list.header
-    if header.signer_serial is None:
+    serial = header.signer_serial
+    if serial is None:
         return ()
+    wanted_issuer = header.signer_issuer
+    wanted_key = name_key(wanted_issuer) if wanted_issuer else None
     found = []
-    for index, record in trust_list.records_with_role(Role.SAST):
-        if record.serial != header.signer_serial:
+    for index, record in enumerate(trust_list.records):
+        if record.function != Role.SAST or record.serial != serial:
             continue
-        if record.issuer and header.signer_issuer and name_key(record.issuer) != name_key(header.signer_issuer):
-            continue
+        if wanted_key is not None:
+            issuer = record.issuer
+            if issuer and name_key(issuer) != wanted_key:
+                continue
         found.append((index, record))
     return tuple(found)
 

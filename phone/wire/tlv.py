@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Iterable, Iterator
+from typing import NoReturn
 from enum import Enum, IntEnum
 
 import attrs
@@ -764,22 +765,27 @@ class TrustList:
 
 def _parse_records(data: bytes, start: int) -> tuple[Record, ...]:
     records: list[Record] = []
+    size = len(data)
     position = start
-    while position < len(data):
-        number = len(records) + 1
-        if len(data) - position < 5:
-            raise TrustListFormatError(position, f"record #{number} starting with RECORDLENGTH (5 bytes); {len(data) - position} left")
-        if data[position] != RecordTag.RECORD_LENGTH or data[position + 1 : position + 3] != b"\x00\x02":
-            raise TrustListFormatError(position, f"record #{number} starting with RECORDLENGTH (tag 1, length 2)")
+    while position < size:
+        if size - position < 5 or data[position] != 1 or data[position + 1] or data[position + 2] != 2:
+            _refuse_record_start(data, position, len(records) + 1)
         length = (data[position + 3] << 8) | data[position + 4]
-        if length < 5 or position + length > len(data):
+        if length < 5 or position + length > size:
+            number = len(records) + 1
             raise TrustListFormatError(
                 position + 3,
-                f"a RECORDLENGTH for record #{number} between 5 and the {len(data) - position} bytes left, found {length}",
+                f"a RECORDLENGTH for record #{number} between 5 and the {size - position} bytes left, found {length}",
             )
-        records.append(Record._decode(data, position, length, number, position))
+        records.append(Record._decode(data, position, length, len(records) + 1, position))
         position += length
     return tuple(records)
+
+
+def _refuse_record_start(data: bytes, position: int, number: int) -> NoReturn:
+    if len(data) - position < 5:
+        raise TrustListFormatError(position, f"record #{number} starting with RECORDLENGTH (5 bytes); {len(data) - position} left")
+    raise TrustListFormatError(position, f"record #{number} starting with RECORDLENGTH (tag 1, length 2)")
 
 
 def _kind_of(header: Header) -> FileKind:
