@@ -409,7 +409,10 @@ def _scan_record(data: bytes, start: int, end: int, where: str) -> dict[int, int
         position = value_end
     if duplicate is not None:
         raise duplicate
-    return {tag: start for tag, start in enumerate(spans) if start != _ABSENT}
+    found = {tag: start for tag, start in enumerate(spans) if start != _ABSENT}
+    if others:
+        found.update((tag, element + 3 - origin) for tag, element in others.items())
+    return found
 
 
 def _value(raw: bytes, start: int) -> bytes | None:
@@ -577,11 +580,14 @@ def _checked_header_spans(data: bytes, header_length: int) -> dict[int, int]:
     """``_header_spans`` the careful way: the first problem raised, in file order."""
     spans = [_ABSENT] * _HEADER_SPANS
     spans[HeaderTag.VERSION], spans[HeaderTag.HEADER_LENGTH] = 3, 8
+    others: dict[int, int] = {}
     duplicates: list[TrustListFormatError] = []
-    _scan_header(data, 10, header_length, "header", spans, {}, 0, duplicates)
+    _scan_header(data, 10, header_length, "header", spans, others, 0, duplicates)
     if duplicates:
         raise duplicates[0]
-    return {tag: start for tag, start in enumerate(spans) if start != _ABSENT}
+    found = {tag: start for tag, start in enumerate(spans) if start != _ABSENT}
+    found.update((tag, element + 3) for tag, element in others.items())
+    return found
 
 
 @attrs.frozen(repr=False)
