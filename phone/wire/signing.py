@@ -385,6 +385,9 @@ def check_signature(
     return None
 
 
+_SAST = int(Role.SAST)  # a plain int: compared once per record of every file verified
+
+
 def signer_candidates(trust_list: TrustList) -> tuple[tuple[int, Record], ...]:
     """SAST records that claim to be the header's signer: same serial (byte for byte), same issuer.
 
@@ -399,7 +402,7 @@ def signer_candidates(trust_list: TrustList) -> tuple[tuple[int, Record], ...]:
     wanted_key = name_key(wanted_issuer) if wanted_issuer else None
     found = []
     for index, record in enumerate(trust_list.records):
-        if record.function != Role.SAST or record.serial != serial:
+        if record.function != _SAST or record.serial != serial:
             continue
         if wanted_key is not None:
             issuer = record.issuer

@@ -252,6 +252,9 @@ _MAX_OPEN = _MAX_CONTAINER_DEPTH
 _SIGNATURE, _DIGEST_ALGORITHM, _SIGNATURE_MODULUS = int(HeaderTag.SIGNATURE), 8, 11
 _SIGNER_VERSION, _SIGNATURE_ALGORITHM, _TIMESTAMP = 28, 10, 15
 _FUNCTION, _HASH_ALGORITHM = int(RecordTag.FUNCTION), 12
+#: Header values of a fixed size checked after SIGNATURE, DIGESTALGORITHM and SIGNATUREMODULUS, in this order.
+_HEADER_SIZES = ((_SIGNER_VERSION, 2, "signer version (tag 28)"), (_SIGNATURE_ALGORITHM, 1, "SIGNATUREALGORITHM"),
+                 (_TIMESTAMP, 4, "TIMESTAMP"))
 
 
 def _header_spans(data: bytes, header_length: int) -> dict[int, int] | None:
@@ -570,9 +573,9 @@ def _parse_header(data: bytes) -> Header:
                 signature - 3,
                 f"a SIGNATURE of {SIGNATURE_SIZES[modulus]} bytes as SIGNATUREMODULUS {modulus} says, found {found}",
             )
-    _check_size(data, spans.get(_SIGNER_VERSION, _ABSENT), 2, "signer version (tag 28)")
-    _check_size(data, spans.get(_SIGNATURE_ALGORITHM, _ABSENT), 1, "SIGNATUREALGORITHM")
-    _check_size(data, spans.get(_TIMESTAMP, _ABSENT), 4, "TIMESTAMP")
+    for tag, size, name in _HEADER_SIZES:
+        if tag in spans:
+            _check_size(data, spans[tag], size, name)
     return Header(data[:header_length], spans)
 
 
@@ -626,7 +629,8 @@ class Record:
         function = spans.get(_FUNCTION)
         if function is not None and ((raw[function - 2] << 8) | raw[function - 1]) != 2:
             _check_size(raw, function, 2, "FUNCTION", start)
-        _check_size(raw, spans.get(_HASH_ALGORITHM, _ABSENT), 1, "HASHALGORITHM", start)
+        if _HASH_ALGORITHM in spans:
+            _check_size(raw, spans[_HASH_ALGORITHM], 1, "HASHALGORITHM", start)
         return cls(raw, spans, offset)
 
     @property
