@@ -37,7 +37,7 @@ from phone.wire.certs import Profile, cucm_subject, generate_rsa_key, make_certi
 from phone.wire.signing import build_trust_list, make_record, verify
 from phone.wire.tlv import Role, TrustList
 
-START = datetime.datetime(2015, 3, 6, tzinfo=datetime.timezone.utc)
+START = datetime.datetime(2015, 3, 6, tzinfo=datetime.UTC)
 ROUNDS = 5
 
 

@@ -29,9 +29,15 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from phone.wire.certs import Identity, PublicKey, load_certificate, record_public_key
 from phone.errors import CertificateError
-from phone.wire.names import ctl_client_name, cucm_name, name_key, rfc4514_joined_name, serial_to_bytes
+from phone.wire.certs import Identity, PublicKey, load_certificate, record_public_key
+from phone.wire.names import (
+    ctl_client_name,
+    cucm_name,
+    name_key,
+    rfc4514_joined_name,
+    serial_to_bytes,
+)
 from phone.wire.tlv import (
     DIGEST_NAMES,
     SIGNATURE_SIZES,

@@ -23,8 +23,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Iterable, Iterator
-from typing import NoReturn
 from enum import Enum, IntEnum
+from typing import NoReturn
 
 import attrs
 

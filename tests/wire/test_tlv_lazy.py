@@ -11,7 +11,14 @@ from hypothesis import HealthCheck, given, settings
 
 from phone.errors import CertificateError, TrustListFormatError
 from phone.wire import tlv
-from phone.wire.signing import Layout, assemble, build_trust_list, make_record, record_key, verify
+from phone.wire.signing import (
+    Layout,
+    assemble,
+    build_trust_list,
+    make_record,
+    record_key,
+    verify,
+)
 from phone.wire.tlv import Element, HeaderTag, RecordTag, Role, TrustList
 
 
