@@ -18,6 +18,7 @@ SIGNATUREMODULUS.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
@@ -28,9 +29,15 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from phone.wire.certs import Identity, PublicKey, load_certificate, record_public_key
 from phone.errors import CertificateError, CertificateRequestError, UsageError
-from phone.wire.names import ctl_client_name, cucm_name, name_key, rfc4514_joined_name, serial_to_bytes
+from phone.wire.certs import Identity, PublicKey, load_certificate, record_public_key
+from phone.wire.names import (
+    ctl_client_name,
+    cucm_name,
+    name_key,
+    rfc4514_joined_name,
+    serial_to_bytes,
+)
 from phone.wire.tlv import (
     DIGEST_NAMES,
     SIGNATURE_SIZES,
@@ -286,22 +293,56 @@ def record_key(record: Record) -> PublicKey:
     """The public key a record vouches for, refusing records whose parts disagree.
 
     A record whose PUBLICKEY is not its certificate's key, or whose serial is
-    not its certificate's serial, is forged or broken: it never signs.
+    not its certificate's serial, is forged or broken: it never signs. A record
+    with a certificate is always judged by that certificate, never by its
+    PUBLICKEY alone, so an unusable certificate refuses the record every time
+    it is asked (failures are not cached).
     """
-    if record.certificate is not None:
-        certificate = load_certificate(record.certificate, source="record certificate")
-        key = certificate.public_key()
-        if not isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
-            raise CertificateError("the record's certificate holds neither an RSA nor an EC key")
-        if record.public_key is not None and record.public_key != record_public_key(key):
+    certificate = record.certificate
+    if certificate is not None:
+        key, public_key, serial = _certificate_key(certificate)
+        if record.public_key is not None and record.public_key != public_key:
             raise CertificateError("the record's PUBLICKEY is not its certificate's key")
-        if record.serial is not None and int.from_bytes(record.serial, "big") != certificate.serial_number:
+        if record.serial is not None and int.from_bytes(record.serial, "big") != serial:
             raise CertificateError("the record's SERIALNUMBER is not its certificate's serial number")
         return key
     if record.public_key is None:
         raise CertificateError("the record has neither a certificate nor a PUBLICKEY")
+    return _bare_public_key(record.public_key)
+
+
+#: Certificates up to this size are remembered with their key (as ``load_certificate`` does).
+_CACHED_CERTIFICATE_BYTES = 16 * 1024
+
+
+def _certificate_key(der: bytes) -> tuple[PublicKey, bytes, int]:
+    """The certificate's key, its PUBLICKEY encoding and its serial number.
+
+    Loading a certificate's key and encoding it again cost more than checking
+    a trust list's signature; a phone or a fleet meets the same certificates
+    file after file, so the answer is kept per certificate bytes.
+    """
+    if len(der) > _CACHED_CERTIFICATE_BYTES:
+        return _load_certificate_key(der)
+    return _cached_certificate_key(der)
+
+
+def _load_certificate_key(der: bytes) -> tuple[PublicKey, bytes, int]:
+    certificate = load_certificate(der, source="record certificate")
+    key = certificate.public_key()
+    if not isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
+        raise CertificateError("the record's certificate holds neither an RSA nor an EC key")
+    return key, record_public_key(key), certificate.serial_number
+
+
+_cached_certificate_key = functools.lru_cache(maxsize=2048)(_load_certificate_key)
+
+
+@functools.lru_cache(maxsize=512)
+def _bare_public_key(der: bytes) -> rsa.RSAPublicKey:
+    """The RSA key of a record that has a PUBLICKEY and no certificate."""
     try:
-        key = serialization.load_der_public_key(record.public_key)
+        key = serialization.load_der_public_key(der)
     except (ValueError, UnsupportedAlgorithm):
         raise CertificateError("the record's PUBLICKEY is not a DER RSA public key") from None
     if not isinstance(key, rsa.RSAPublicKey):
@@ -309,8 +350,10 @@ def record_key(record: Record) -> PublicKey:
     return key
 
 
-_HASH_BY_NAME: dict[str, type[hashes.HashAlgorithm]] = {"sha1": hashes.SHA1, "sha256": hashes.SHA256,
-                                                        "sha512": hashes.SHA512}
+#: Hash and padding objects are immutable: one of each serves every check.
+_HASH_BY_NAME: dict[str, hashes.HashAlgorithm] = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256(),
+                                                  "sha512": hashes.SHA512()}
+_PKCS1 = padding.PKCS1v15()
 
 
 def check_signature(
@@ -331,20 +374,24 @@ def check_signature(
     name = (digest_names or DIGEST_NAMES).get(header.digest_code)  # type: ignore[call-overload]
     if name is None:
         return f"unknown digest algorithm code {header.digest_code}"
-    hash_type = _HASH_BY_NAME[name]
+    hash_algorithm = _HASH_BY_NAME[name]
     if digests is not None and name not in set(digests):
         return f"the {name.upper()} digest is not supported"
     if header.signature_algorithm not in (None, 0):
         return f"unknown signature algorithm code {header.signature_algorithm} (only RSA, code 0, is defined)"
     if not isinstance(public_key, rsa.RSAPublicKey):
         return "the signer's key is not RSA, and trust lists are signed with RSA"
-    if public_key.key_size // 8 != len(header.signature):
-        return f"a {len(header.signature)}-byte signature cannot come from a {public_key.key_size}-bit key"
+    signature = header.signature
+    if public_key.key_size // 8 != len(signature):
+        return f"a {len(signature)}-byte signature cannot come from a {public_key.key_size}-bit key"
     try:
-        public_key.verify(header.signature, trust_list.signed_bytes(), padding.PKCS1v15(), hash_type())
+        public_key.verify(signature, trust_list.signed_bytes(), _PKCS1, hash_algorithm)
     except InvalidSignature:
         return "the signature does not match the file's content"
     return None
+
+
+_SAST = int(Role.SAST)  # a plain int: compared once per record of every file verified
 
 
 def signer_candidates(trust_list: TrustList) -> tuple[tuple[int, Record], ...]:
@@ -354,14 +401,19 @@ def signer_candidates(trust_list: TrustList) -> tuple[tuple[int, Record], ...]:
     issuer) equals the header's.
     """
     header = trust_list.header
-    if header.signer_serial is None:
+    serial = header.signer_serial
+    if serial is None:
         return ()
+    wanted_issuer = header.signer_issuer
+    wanted_key = name_key(wanted_issuer) if wanted_issuer else None
     found = []
-    for index, record in trust_list.records_with_role(Role.SAST):
-        if record.serial != header.signer_serial:
+    for index, record in enumerate(trust_list.records):
+        if record.function != _SAST or record.serial != serial:
             continue
-        if record.issuer and header.signer_issuer and name_key(record.issuer) != name_key(header.signer_issuer):
-            continue
+        if wanted_key is not None:
+            issuer = record.issuer
+            if issuer and name_key(issuer) != wanted_key:
+                continue
         found.append((index, record))
     return tuple(found)
 

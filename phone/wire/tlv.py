@@ -24,6 +24,7 @@ import hashlib
 import ipaddress
 from collections.abc import Iterable, Iterator
 from enum import Enum, IntEnum
+from typing import NoReturn
 
 import attrs
 
@@ -198,12 +199,16 @@ class Element:
 
 
 def _read_elements(
-    data: bytes, start: int, end: int, where: str, *, in_header: bool, depth: int = 0
+    data: bytes, start: int, end: int, where: str, *, in_header: bool, depth: int = 0, base: int = 0
 ) -> tuple[Element, ...]:
-    """Read elements from ``data[start:end]``; each must end inside that span.
+    """Read elements from ``data[start:end]`` as ``Element`` objects; each must end inside that span.
 
     Header elements (``in_header``) may be padding bytes at the top level and
-    containers at any level; records have neither.
+    containers at any level; records have neither. ``base`` is added to every
+    offset (a record's bytes read on their own still name file offsets).
+    Parsing does not build these objects (``_scan_header`` and ``_scan_record``
+    check the same bounds without them); ``Header.elements`` and
+    ``Record.elements`` do, when a caller asks.
     """
     padding = in_header and depth == 0
     elements = []
@@ -211,7 +216,7 @@ def _read_elements(
     while position < end:
         tag = data[position]
         if padding and tag == HeaderTag.PADDING:
-            elements.append(Element(tag, offset=position))
+            elements.append(Element(tag, offset=base + position))
             position += 1
             continue
         if position + 3 > end:
@@ -227,72 +232,287 @@ def _read_elements(
             if depth >= _MAX_CONTAINER_DEPTH:
                 raise TrustListFormatError(position, f"containers nested at most {_MAX_CONTAINER_DEPTH} deep")
             children = _read_elements(
-                data, position + 3, value_end, f"tag {tag} container", in_header=True, depth=depth + 1
+                data, position + 3, value_end, f"tag {tag} container", in_header=True, depth=depth + 1, base=base
             )
-        elements.append(Element(tag, data[position + 3 : value_end], children, position))
+        elements.append(Element(tag, data[position + 3 : value_end], children, base + position))
         position = value_end
     return tuple(elements)
 
 
-def _leaves_by_tag(elements: Iterable[Element], where: str) -> dict[int, Element]:
-    """Leaf elements by tag; a tag present twice is ambiguous, so it is an error."""
-    found: dict[int, Element] = {}
-    for top in elements:
-        for element in top.walk():
-            if element.children or element.is_padding:
+# Parsing keeps, per header and per record, where each known tag's value
+# starts (``spans[tag]``, -1 when absent) instead of building an Element per
+# element: a 4.5 KB ITL has some fifty elements, and building them was most of
+# the time a phone spent reading a file. Values are sliced and decoded when a
+# caller reads the field.
+_ABSENT = -1
+_HEADER_SPANS = HeaderTag.SIGNER_VERSION + 1
+_RECORD_SPANS = RecordTag.HASH_ALGORITHM + 1
+_MAX_OPEN = _MAX_CONTAINER_DEPTH
+# Plain ints for the tags read on every parse (an IntEnum member costs a lookup each time).
+_SIGNATURE, _DIGEST_ALGORITHM, _SIGNATURE_MODULUS = int(HeaderTag.SIGNATURE), 8, 11
+_SIGNER_VERSION, _SIGNATURE_ALGORITHM, _TIMESTAMP = 28, 10, 15
+_FUNCTION, _HASH_ALGORITHM = int(RecordTag.FUNCTION), 12
+#: Header values of a fixed size checked after SIGNATURE, DIGESTALGORITHM and SIGNATUREMODULUS, in this order.
+_HEADER_SIZES = ((_SIGNER_VERSION, 2, "signer version (tag 28)"), (_SIGNATURE_ALGORITHM, 1, "SIGNATUREALGORITHM"),
+                 (_TIMESTAMP, 4, "TIMESTAMP"))
+
+
+def _header_spans(data: bytes, header_length: int) -> dict[int, int] | None:
+    """Where each header leaf's value starts, for a header as producers write it; None otherwise.
+
+    The common case in one flat pass: containers are stepped into (their ends
+    kept on a stack, each child must end exactly where its container does),
+    padding is skipped at the top level. Anything unusual — an overrun, a
+    duplicated tag, a tag 13 inside a container, nesting past the limit —
+    gives None, and ``_scan_header`` reads the header again to name the
+    offending byte, or to accept what only looked unusual.
+    """
+    spans = {1: 3, 2: 8}
+    count = 2
+    ends: list[int] = []
+    position = 10
+    try:
+        while position < header_length:
+            if ends and position >= ends[-1]:
+                if position != ends.pop():
+                    return None
                 continue
-            if element.tag in found:
-                raise TrustListFormatError(
-                    element.offset,
-                    f"at most one tag {element.tag} in the {where} (another one is at byte {found[element.tag].offset})",
-                )
-            found[element.tag] = element
+            tag = data[position]
+            if tag == 13 and not ends:
+                position += 1
+                continue
+            length = (data[position + 1] << 8) | data[position + 2]
+            if tag == 3 or tag == 7 or tag == 9:
+                if len(ends) >= _MAX_OPEN:
+                    return None
+                if length:
+                    ends.append(position + 3 + length)
+                    position += 3
+                    continue
+            spans[tag] = position + 3
+            count += 1
+            position += 3 + length
+    except IndexError:
+        return None
+    if position != header_length or len(spans) != count or 13 in spans:
+        return None
+    for end in ends:
+        if end != header_length:
+            return None
+    return spans
+
+
+def _record_spans(raw: bytes) -> dict[int, int] | None:
+    """Where each element's value starts in a record's bytes, for a record as producers write it.
+
+    None for anything unusual (an overrun, a duplicated tag, a tag 13);
+    ``_scan_record`` then names the offending byte, or accepts the record.
+    """
+    spans = {}
+    count = 0
+    end = len(raw)
+    position = 5
+    try:
+        while position < end:
+            spans[raw[position]] = position + 3
+            position += 3 + ((raw[position + 1] << 8) | raw[position + 2])
+            count += 1
+    except IndexError:
+        return None
+    if position != end or len(spans) != count or 13 in spans:
+        return None
+    return spans
+
+
+def _duplicate(tag: int, offset: int, first: int, where: str) -> TrustListFormatError:
+    return TrustListFormatError(offset, f"at most one tag {tag} in the {where} (another one is at byte {first})")
+
+
+def _scan_header(data: bytes, start: int, end: int, where: str, spans: list[int], others: dict[int, int],
+                 depth: int, duplicates: list[TrustListFormatError]) -> None:
+    """Check the header elements in ``data[start:end]`` and note where each leaf's value starts.
+
+    The same rules as ``_read_elements`` and the same errors, in the same
+    order: bounds and nesting while scanning, the first duplicated leaf once
+    the whole header is scanned (collected in ``duplicates``). A container
+    with children is not a leaf; an empty one is, like any other element.
+    """
+    position = start
+    while position < end:
+        tag = data[position]
+        if tag == 13 and depth == 0:  # HeaderTag.PADDING: one byte, at the top level only
+            position += 1
+            continue
+        if position + 3 > end:
+            raise TrustListFormatError(position, f"a tag and a 2-byte length inside the {where}, which ends at byte {end}")
+        length = (data[position + 1] << 8) | data[position + 2]
+        value_end = position + 3 + length
+        if value_end > end:
+            raise TrustListFormatError(
+                position, f"tag {tag} with a length of {length} that fits in the {where}, which ends at byte {end}"
+            )
+        if tag == 3 or tag == 7 or tag == 9:  # SIGNERID, SIGNATUREINFO, SIGNATUREALGOINFO
+            if depth >= _MAX_CONTAINER_DEPTH:
+                raise TrustListFormatError(position, f"containers nested at most {_MAX_CONTAINER_DEPTH} deep")
+            if length:
+                _scan_header(data, position + 3, value_end, f"tag {tag} container", spans, others, depth + 1,
+                             duplicates)
+                position = value_end
+                continue
+        if tag == 13 and not length:  # an empty tag 13 reads as padding, which is never a duplicate
+            pass
+        elif tag < _HEADER_SPANS:
+            first = spans[tag]
+            if first == _ABSENT:
+                spans[tag] = position + 3
+            elif not duplicates:
+                duplicates.append(_duplicate(tag, position, first - 3, "header"))
+        elif tag in others:
+            if not duplicates:
+                duplicates.append(_duplicate(tag, position, others[tag], "header"))
+        else:
+            others[tag] = position
+        position = value_end
+
+
+def _scan_record(data: bytes, start: int, end: int, where: str) -> dict[int, int]:
+    """Check a record's elements in ``data[start:end]`` (after RECORDLENGTH); spans relative to ``start - 5``.
+
+    Bounds errors while scanning, then the first duplicated element, as
+    ``_read_elements`` followed by ``_leaves_by_tag`` report them.
+    """
+    spans = [_ABSENT] * _RECORD_SPANS
+    others: dict[int, int] | None = None
+    duplicate = None
+    origin = start - 5
+    position = start
+    while position < end:
+        if position + 3 > end:
+            raise TrustListFormatError(position, f"a tag and a 2-byte length inside the {where}, which ends at byte {end}")
+        tag = data[position]
+        length = (data[position + 1] << 8) | data[position + 2]
+        value_end = position + 3 + length
+        if value_end > end:
+            raise TrustListFormatError(
+                position, f"tag {tag} with a length of {length} that fits in the {where}, which ends at byte {end}"
+            )
+        if tag < _RECORD_SPANS:
+            first = spans[tag]
+            if first == _ABSENT:
+                spans[tag] = position + 3 - origin
+            elif duplicate is None:
+                duplicate = _duplicate(tag, position, first - 3 + origin, "record")
+        elif length or tag != 13:  # an empty tag 13 reads as padding, which is never a duplicate
+            if others is None:
+                others = {}
+            if tag not in others:
+                others[tag] = position
+            elif duplicate is None:
+                duplicate = _duplicate(tag, position, others[tag], "record")
+        position = value_end
+    if duplicate is not None:
+        raise duplicate
+    found = {tag: start for tag, start in enumerate(spans) if start != _ABSENT}
+    if others:
+        found.update((tag, element + 3 - origin) for tag, element in others.items())
     return found
 
 
-def _text(element: Element | None) -> str | None:
+def _value(raw: bytes, start: int) -> bytes | None:
+    """The value whose first byte is ``raw[start]`` (its 2-byte length just before it)."""
+    if start == _ABSENT:
+        return None
+    return raw[start : start + ((raw[start - 2] << 8) | raw[start - 1])]
+
+
+def _text_at(raw: bytes, start: int) -> str | None:
     """Decode a NUL-terminated text value; bytes after the first NUL are ignored."""
-    if element is None:
-        return None
-    raw = element.value.split(b"\x00", 1)[0]
-    return raw.decode("utf-8", errors="replace")
+    value = _value(raw, start)
+    return None if value is None else value.split(b"\x00", 1)[0].decode("utf-8", errors="replace")
 
 
-def _fixed(element: Element | None, size: int, name: str) -> bytes | None:
-    if element is None:
-        return None
-    if len(element.value) != size:
-        raise TrustListFormatError(element.offset, f"{name} of {size} byte(s), found a length of {len(element.value)}")
-    return element.value
+def _check_size(raw: bytes, start: int, size: int, name: str, base: int = 0) -> None:
+    if start != _ABSENT:
+        length = (raw[start - 2] << 8) | raw[start - 1]
+        if length != size:
+            raise TrustListFormatError(base + start - 3, f"{name} of {size} byte(s), found a length of {length}")
 
 
-def _uint(element: Element | None, size: int, name: str) -> int | None:
-    value = _fixed(element, size, name)
-    return None if value is None else int.from_bytes(value, "big")
-
-
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Header:
-    """The header of a trust list or signed file (docs/trust-lists.md), fields decoded.
+    """The header of a trust list or signed file (docs/trust-lists.md), fields decoded when read.
 
-    ``elements`` keeps the top-level elements in file order (padding included)
-    so that the header re-encodes byte for byte.
+    ``raw`` is the header's bytes; ``spans`` says where each known tag's
+    value starts in it (made by ``TrustList.from_bytes``, which has checked
+    every bound and size the fields rely on). ``elements`` gives the
+    top-level elements in file order (padding included).
     """
 
-    version: tuple[int, int]
-    header_length: int
-    elements: tuple[Element, ...]
-    signer_name: str | None = None
-    signer_serial: bytes | None = None
-    signer_issuer: str | None = None
-    digest_code: int | None = None
-    signature_algorithm: int | None = None
-    signature_modulus: int | None = None
-    signature: bytes = b""
-    signature_offset: int = 0
-    filename: str | None = None
-    timestamp: int | None = None
-    signer_version: tuple[int, int] | None = None
+    raw: bytes
+    _spans: dict[int, int] = attrs.field(eq=False)
+
+    @property
+    def version(self) -> tuple[int, int]:
+        return self.raw[3], self.raw[4]
+
+    @property
+    def header_length(self) -> int:
+        return len(self.raw)
+
+    @property
+    def elements(self) -> tuple[Element, ...]:
+        raw = self.raw
+        first = (Element(HeaderTag.VERSION, raw[3:5]), Element(HeaderTag.HEADER_LENGTH, raw[8:10], offset=5))
+        return first + _read_elements(raw, 10, len(raw), "header", in_header=True)
+
+    @property
+    def signer_name(self) -> str | None:
+        return _text_at(self.raw, self._spans.get(HeaderTag.SIGNER_NAME, _ABSENT))
+
+    @property
+    def signer_serial(self) -> bytes | None:
+        return _value(self.raw, self._spans.get(HeaderTag.SERIAL_NUMBER, _ABSENT))
+
+    @property
+    def signer_issuer(self) -> str | None:
+        return _text_at(self.raw, self._spans.get(HeaderTag.CA_NAME, _ABSENT))
+
+    @property
+    def digest_code(self) -> int | None:
+        start = self._spans.get(HeaderTag.DIGEST_ALGORITHM, _ABSENT)
+        return None if start == _ABSENT else self.raw[start]
+
+    @property
+    def signature_algorithm(self) -> int | None:
+        start = self._spans.get(HeaderTag.SIGNATURE_ALGORITHM, _ABSENT)
+        return None if start == _ABSENT else self.raw[start]
+
+    @property
+    def signature_modulus(self) -> int | None:
+        start = self._spans.get(HeaderTag.SIGNATURE_MODULUS, _ABSENT)
+        return None if start == _ABSENT else self.raw[start]
+
+    @property
+    def signature(self) -> bytes:
+        return _value(self.raw, self._spans.get(HeaderTag.SIGNATURE, _ABSENT)) or b""
+
+    @property
+    def signature_offset(self) -> int:
+        return self._spans.get(HeaderTag.SIGNATURE, _ABSENT) - 3
+
+    @property
+    def filename(self) -> str | None:
+        return _text_at(self.raw, self._spans.get(HeaderTag.FILENAME, _ABSENT))
+
+    @property
+    def timestamp(self) -> int | None:
+        value = _value(self.raw, self._spans.get(HeaderTag.TIMESTAMP, _ABSENT))
+        return None if value is None else int.from_bytes(value, "big")
+
+    @property
+    def signer_version(self) -> tuple[int, int] | None:
+        start = self._spans.get(HeaderTag.SIGNER_VERSION, _ABSENT)
+        return None if start == _ABSENT else (self.raw[start], self.raw[start + 1])
 
     @property
     def version_text(self) -> str:
@@ -310,69 +530,165 @@ class Header:
     @property
     def signature_span(self) -> tuple[int, int]:
         """Start and end of the whole SIGNATURE element (tag, length, value) in the file."""
-        return self.signature_offset, self.signature_offset + 3 + len(self.signature)
+        start = self._spans.get(HeaderTag.SIGNATURE, _ABSENT)
+        return start - 3, start + ((self.raw[start - 2] << 8) | self.raw[start - 1])
+
+    def encode(self) -> bytes:
+        return self.raw
+
+    def __repr__(self) -> str:
+        return (f"Header(version={self.version_text}, header_length={self.header_length}, "
+                f"signer_name={self.signer_name!r}, filename={self.filename!r}, digest_code={self.digest_code})")
 
 
-@attrs.frozen
+def _parse_header(data: bytes) -> Header:
+    if len(data) < 10:
+        raise TrustListFormatError(len(data), "a VERSION and a HEADERLENGTH element (10 bytes); the file is shorter")
+    if data[0] != HeaderTag.VERSION or data[1:3] != b"\x00\x02":
+        raise TrustListFormatError(0, "a VERSION element (tag 1, length 2) first")
+    if data[5] != HeaderTag.HEADER_LENGTH or data[6:8] != b"\x00\x02":
+        raise TrustListFormatError(5, "a HEADERLENGTH element (tag 2, length 2) second")
+    header_length = (data[8] << 8) | data[9]
+    if header_length < 10 or header_length > len(data):
+        raise TrustListFormatError(
+            8, f"a HEADERLENGTH between 10 and the file's length {len(data)}, found {header_length}"
+        )
+    spans = _header_spans(data, header_length)
+    if spans is None:
+        spans = _checked_header_spans(data, header_length)
+    signature = spans.get(_SIGNATURE, _ABSENT)
+    if signature == _ABSENT or not ((data[signature - 2] << 8) | data[signature - 1]):
+        raise TrustListFormatError(10, f"a SIGNATURE element (tag 12) in the header of {header_length} bytes")
+    digest = spans.get(_DIGEST_ALGORITHM, _ABSENT)
+    _check_size(data, digest, 1, "DIGESTALGORITHM")
+    if digest == _ABSENT:
+        raise TrustListFormatError(10, "a DIGESTALGORITHM element (tag 8) in the header")
+    modulus_at = spans.get(_SIGNATURE_MODULUS, _ABSENT)
+    if modulus_at != _ABSENT:
+        _check_size(data, modulus_at, 1, "SIGNATUREMODULUS")
+        modulus = data[modulus_at]
+        found = (data[signature - 2] << 8) | data[signature - 1]
+        if modulus in SIGNATURE_SIZES and SIGNATURE_SIZES[modulus] != found:
+            raise TrustListFormatError(
+                signature - 3,
+                f"a SIGNATURE of {SIGNATURE_SIZES[modulus]} bytes as SIGNATUREMODULUS {modulus} says, found {found}",
+            )
+    for tag, size, name in _HEADER_SIZES:
+        if tag in spans:
+            _check_size(data, spans[tag], size, name)
+    return Header(data[:header_length], spans)
+
+
+def _checked_header_spans(data: bytes, header_length: int) -> dict[int, int]:
+    """``_header_spans`` the careful way: the first problem raised, in file order."""
+    spans = [_ABSENT] * _HEADER_SPANS
+    spans[HeaderTag.VERSION], spans[HeaderTag.HEADER_LENGTH] = 3, 8
+    others: dict[int, int] = {}
+    duplicates: list[TrustListFormatError] = []
+    _scan_header(data, 10, header_length, "header", spans, others, 0, duplicates)
+    if duplicates:
+        raise duplicates[0]
+    found = {tag: start for tag, start in enumerate(spans) if start != _ABSENT}
+    found.update((tag, element + 3) for tag, element in others.items())
+    return found
+
+
+@attrs.frozen(repr=False)
 class Record:
-    """One certificate entry of a CTL or ITL (docs/trust-lists.md), fields decoded.
+    """One certificate entry of a CTL or ITL (docs/trust-lists.md), fields decoded when read.
 
     Every field but ``length`` is optional: producers omit DNSNAME and
     IPADDRESS, eToken records have no SIGNATURE, a record of a cluster set back
-    to non-secure mode has no certificate at all.
+    to non-secure mode has no certificate at all. ``raw`` is the record's
+    bytes (RECORDLENGTH first), ``offset`` where it starts in its file. Make
+    one with ``Record.from_elements`` or by parsing a file; either checks the
+    bounds and sizes the fields rely on.
     """
 
-    length: int
-    elements: tuple[Element, ...]
+    raw: bytes
+    _spans: dict[int, int] = attrs.field(eq=False)
     offset: int = attrs.field(default=0, eq=False)
-    dns_name: str | None = None
-    subject: str | None = None
-    function: int | None = None
-    issuer: str | None = None
-    serial: bytes | None = None
-    public_key: bytes | None = None
-    signature: bytes | None = None
-    certificate: bytes | None = None
-    ip_address: bytes | None = None
-    certificate_hash: bytes | None = None
-    hash_algorithm: int | None = None
 
     @classmethod
     def from_elements(cls, elements: Iterable[Element], offset: int = 0) -> Record:
         """A record from its elements (RECORDLENGTH excluded: it is computed and put first)."""
-        body = tuple(element for element in elements if element.tag != RecordTag.RECORD_LENGTH)
-        length = 5 + sum(element.size for element in body)
+        body = b"".join(element.encode() for element in elements if element.tag != RecordTag.RECORD_LENGTH)
+        length = 5 + len(body)
         if length > 0xFFFF:
             raise UsageError(f"a record of {length} bytes does not fit RECORDLENGTH's 16 bits")
-        return cls._decode((Element.uint(RecordTag.RECORD_LENGTH, length, 2), *body), length, offset)
+        raw = b"\x01\x00\x02" + length.to_bytes(2, "big") + body
+        return cls._decode(raw, 0, length, None, offset)
 
     @classmethod
-    def _decode(cls, elements: tuple[Element, ...], length: int, offset: int) -> Record:
-        by_tag = _leaves_by_tag(elements[1:], "record")
-        function = _uint(by_tag.get(RecordTag.FUNCTION), 2, "FUNCTION")
-        hash_algorithm = _uint(by_tag.get(RecordTag.HASH_ALGORITHM), 1, "HASHALGORITHM")
-        address = by_tag.get(RecordTag.IP_ADDRESS)
+    def _decode(cls, data: bytes, start: int, length: int, number: int | None, offset: int) -> Record:
+        """The record in ``data[start : start + length]``, its RECORDLENGTH already checked."""
+        raw = data[start : start + length] if start or length != len(data) else data
+        spans = _record_spans(raw)
+        if spans is None:
+            spans = _scan_record(data, start + 5, start + length, "record" if number is None else f"record #{number}")
+        function = spans.get(_FUNCTION)
+        if function is not None and ((raw[function - 2] << 8) | raw[function - 1]) != 2:
+            _check_size(raw, function, 2, "FUNCTION", start)
+        if _HASH_ALGORITHM in spans:
+            _check_size(raw, spans[_HASH_ALGORITHM], 1, "HASHALGORITHM", start)
+        return cls(raw, spans, offset)
 
-        def raw(tag: RecordTag) -> bytes | None:
-            element = by_tag.get(tag)
-            return None if element is None else element.value
+    @property
+    def length(self) -> int:
+        return len(self.raw)
 
-        return cls(
-            length=length,
-            elements=elements,
-            offset=offset,
-            dns_name=_text(by_tag.get(RecordTag.DNS_NAME)),
-            subject=_text(by_tag.get(RecordTag.SUBJECT_NAME)),
-            function=function,
-            issuer=_text(by_tag.get(RecordTag.ISSUER_NAME)),
-            serial=raw(RecordTag.SERIAL_NUMBER),
-            public_key=raw(RecordTag.PUBLIC_KEY),
-            signature=raw(RecordTag.SIGNATURE),
-            certificate=raw(RecordTag.CERTIFICATE),
-            ip_address=None if address is None else address.value,
-            certificate_hash=raw(RecordTag.CERT_HASH),
-            hash_algorithm=hash_algorithm,
-        )
+    @property
+    def elements(self) -> tuple[Element, ...]:
+        """RECORDLENGTH, then the record's elements in file order, offsets in the file."""
+        raw = self.raw
+        first = Element(RecordTag.RECORD_LENGTH, raw[3:5], offset=self.offset)
+        return (first, *_read_elements(raw, 5, len(raw), "record", in_header=False, base=self.offset))
+
+    @property
+    def dns_name(self) -> str | None:
+        return _text_at(self.raw, self._spans.get(RecordTag.DNS_NAME, _ABSENT))
+
+    @property
+    def subject(self) -> str | None:
+        return _text_at(self.raw, self._spans.get(RecordTag.SUBJECT_NAME, _ABSENT))
+
+    @property
+    def function(self) -> int | None:
+        start = self._spans.get(RecordTag.FUNCTION, _ABSENT)
+        return None if start == _ABSENT else (self.raw[start] << 8) | self.raw[start + 1]
+
+    @property
+    def issuer(self) -> str | None:
+        return _text_at(self.raw, self._spans.get(RecordTag.ISSUER_NAME, _ABSENT))
+
+    @property
+    def serial(self) -> bytes | None:
+        return _value(self.raw, self._spans.get(RecordTag.SERIAL_NUMBER, _ABSENT))
+
+    @property
+    def public_key(self) -> bytes | None:
+        return _value(self.raw, self._spans.get(RecordTag.PUBLIC_KEY, _ABSENT))
+
+    @property
+    def signature(self) -> bytes | None:
+        return _value(self.raw, self._spans.get(RecordTag.SIGNATURE, _ABSENT))
+
+    @property
+    def certificate(self) -> bytes | None:
+        return _value(self.raw, self._spans.get(RecordTag.CERTIFICATE, _ABSENT))
+
+    @property
+    def ip_address(self) -> bytes | None:
+        return _value(self.raw, self._spans.get(RecordTag.IP_ADDRESS, _ABSENT))
+
+    @property
+    def certificate_hash(self) -> bytes | None:
+        return _value(self.raw, self._spans.get(RecordTag.CERT_HASH, _ABSENT))
+
+    @property
+    def hash_algorithm(self) -> int | None:
+        start = self._spans.get(RecordTag.HASH_ALGORITHM, _ABSENT)
+        return None if start == _ABSENT else self.raw[start]
 
     @property
     def role_name(self) -> str | None:
@@ -388,18 +704,25 @@ class Record:
     @property
     def certificate_sha1(self) -> str | None:
         """SHA-1 of the DER certificate in upper-case hex, as `show ctl` prints it (docs/trust-lists.md)."""
-        return None if self.certificate is None else hashlib.sha1(self.certificate).hexdigest().upper()
+        certificate = self.certificate
+        return None if certificate is None else hashlib.sha1(certificate).hexdigest().upper()
 
     def encode(self) -> bytes:
-        return b"".join(element.encode() for element in self.elements)
+        return self.raw
+
+    def __repr__(self) -> str:
+        return (f"Record(offset={self.offset}, length={self.length}, function={self.function}, "
+                f"subject={self.subject!r}, serial={self.serial.hex() if self.serial else None})")
 
 
 @attrs.frozen
 class TrustList:
     """A parsed CTL, ITL or ``.sgn`` file: header, records (or signed payload), raw bytes.
 
-    Make one with ``TrustList.from_bytes``; ``encode()`` re-encodes from the
-    parsed elements and gives the original bytes back for every file that parses.
+    Make one with ``TrustList.from_bytes``; ``encode()`` joins the header's and
+    the records' bytes and gives the original bytes back for every file that
+    parses. Header and records keep their own bytes and decode a field when it
+    is read, so a parsed list is cheap to make and to hold.
     """
 
     data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
@@ -437,87 +760,42 @@ class TrustList:
     def signed_bytes(self) -> bytes:
         """The file with the SIGNATURE element cut out: what the signature covers (docs/trust-lists.md)."""
         start, end = self.header.signature_span
-        return self.data[:start] + self.data[end:]
+        view = memoryview(self.data)
+        return b"".join((view[:start], view[end:]))
 
     def records_with_role(self, role: int) -> tuple[tuple[int, Record], ...]:
         return tuple((index, record) for index, record in enumerate(self.records) if record.function == role)
 
     def encode(self) -> bytes:
-        """Re-encode from the parsed elements (equals ``data`` for any parsed file)."""
-        header = b"".join(element.encode() for element in self.header.elements)
-        body = self.payload if self.kind is FileKind.SGN else b"".join(r.encode() for r in self.records)
-        return header + (body or b"")
-
-
-def _parse_header(data: bytes) -> Header:
-    if len(data) < 10:
-        raise TrustListFormatError(len(data), "a VERSION and a HEADERLENGTH element (10 bytes); the file is shorter")
-    if data[0] != HeaderTag.VERSION or data[1:3] != b"\x00\x02":
-        raise TrustListFormatError(0, "a VERSION element (tag 1, length 2) first")
-    if data[5] != HeaderTag.HEADER_LENGTH or data[6:8] != b"\x00\x02":
-        raise TrustListFormatError(5, "a HEADERLENGTH element (tag 2, length 2) second")
-    version = (data[3], data[4])
-    header_length = int.from_bytes(data[8:10], "big")
-    if header_length < 10 or header_length > len(data):
-        raise TrustListFormatError(
-            8, f"a HEADERLENGTH between 10 and the file's length {len(data)}, found {header_length}"
-        )
-    first = (Element(HeaderTag.VERSION, data[3:5]), Element(HeaderTag.HEADER_LENGTH, data[8:10], offset=5))
-    elements = first + _read_elements(data, 10, header_length, "header", in_header=True)
-    by_tag = _leaves_by_tag(elements, "header")
-    signature = by_tag.get(HeaderTag.SIGNATURE)
-    if signature is None or not signature.value:
-        raise TrustListFormatError(10, f"a SIGNATURE element (tag 12) in the header of {header_length} bytes")
-    digest = _uint(by_tag.get(HeaderTag.DIGEST_ALGORITHM), 1, "DIGESTALGORITHM")
-    if digest is None:
-        raise TrustListFormatError(10, "a DIGESTALGORITHM element (tag 8) in the header")
-    modulus = _uint(by_tag.get(HeaderTag.SIGNATURE_MODULUS), 1, "SIGNATUREMODULUS")
-    if modulus in SIGNATURE_SIZES and SIGNATURE_SIZES[modulus] != len(signature.value):
-        raise TrustListFormatError(
-            signature.offset,
-            f"a SIGNATURE of {SIGNATURE_SIZES[modulus]} bytes as SIGNATUREMODULUS {modulus} says, "
-            f"found {len(signature.value)}",
-        )
-    signer_version = _fixed(by_tag.get(HeaderTag.SIGNER_VERSION), 2, "signer version (tag 28)")
-    serial = by_tag.get(HeaderTag.SERIAL_NUMBER)
-    return Header(
-        version=version,
-        header_length=header_length,
-        elements=elements,
-        signer_name=_text(by_tag.get(HeaderTag.SIGNER_NAME)),
-        signer_serial=None if serial is None else serial.value,
-        signer_issuer=_text(by_tag.get(HeaderTag.CA_NAME)),
-        digest_code=digest,
-        signature_algorithm=_uint(by_tag.get(HeaderTag.SIGNATURE_ALGORITHM), 1, "SIGNATUREALGORITHM"),
-        signature_modulus=modulus,
-        signature=signature.value,
-        signature_offset=signature.offset,
-        filename=_text(by_tag.get(HeaderTag.FILENAME)),
-        timestamp=_uint(by_tag.get(HeaderTag.TIMESTAMP), 4, "TIMESTAMP"),
-        signer_version=None if signer_version is None else (signer_version[0], signer_version[1]),
-    )
+        """Re-encode from the header and records (equals ``data`` for any parsed file)."""
+        if self.kind is FileKind.SGN:
+            return self.header.encode() + (self.payload or b"")
+        return b"".join([self.header.encode(), *(record.encode() for record in self.records)])
 
 
 def _parse_records(data: bytes, start: int) -> tuple[Record, ...]:
-    records = []
+    records: list[Record] = []
+    size = len(data)
     position = start
-    while position < len(data):
-        number = len(records) + 1
-        if len(data) - position < 5:
-            raise TrustListFormatError(position, f"record #{number} starting with RECORDLENGTH (5 bytes); {len(data) - position} left")
-        if data[position] != RecordTag.RECORD_LENGTH or data[position + 1 : position + 3] != b"\x00\x02":
-            raise TrustListFormatError(position, f"record #{number} starting with RECORDLENGTH (tag 1, length 2)")
-        length = int.from_bytes(data[position + 3 : position + 5], "big")
-        if length < 5 or position + length > len(data):
+    while position < size:
+        if size - position < 5 or data[position] != 1 or data[position + 1] or data[position + 2] != 2:
+            _refuse_record_start(data, position, len(records) + 1)
+        length = (data[position + 3] << 8) | data[position + 4]
+        if length < 5 or position + length > size:
+            number = len(records) + 1
             raise TrustListFormatError(
                 position + 3,
-                f"a RECORDLENGTH for record #{number} between 5 and the {len(data) - position} bytes left, found {length}",
+                f"a RECORDLENGTH for record #{number} between 5 and the {size - position} bytes left, found {length}",
             )
-        first = Element(RecordTag.RECORD_LENGTH, data[position + 3 : position + 5], offset=position)
-        body = _read_elements(data, position + 5, position + length, f"record #{number}", in_header=False)
-        records.append(Record._decode((first, *body), length, position))
+        records.append(Record._decode(data, position, length, len(records) + 1, position))
         position += length
     return tuple(records)
+
+
+def _refuse_record_start(data: bytes, position: int, number: int) -> NoReturn:
+    if len(data) - position < 5:
+        raise TrustListFormatError(position, f"record #{number} starting with RECORDLENGTH (5 bytes); {len(data) - position} left")
+    raise TrustListFormatError(position, f"record #{number} starting with RECORDLENGTH (tag 1, length 2)")
 
 
 def _kind_of(header: Header) -> FileKind:
