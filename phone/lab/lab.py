@@ -64,6 +64,7 @@ from phone.lab.model import (
     check_hostname,
     check_label,
 )
+from phone.lab.operations import OperationResult
 from phone.lab.releases import DEFAULT_RELEASE, parse_release
 from phone.wire.names import ctl_client_name, cucm_name, serial_hex
 from phone.wire.showctl import render_show_ctl
@@ -402,6 +403,14 @@ class Lab:
 
     # -- CUCM operations ----------------------------------------------------------------------
 
+    def run(self, words: Sequence[str] | str) -> OperationResult:
+        """The operation named by ``words`` as ``phonetrust lab`` names it (``"ctl set-cluster mixed-mode"``,
+        ``["cert", "upload", "Phone-SAST-trust", "token.pem"]``): its lines and the cluster afterwards.
+        ``OperationRefused`` when CUCM would refuse it; see ``phone.lab.operations``."""
+        from phone.lab import operations
+
+        return operations.run(self, words)
+
     def set_cluster_mixed_mode(self) -> tuple[str, ...]:
         """``utils ctl set-cluster mixed-mode``: ClusterSecurityMode 1 and a tokenless CTL (SPEC 6)."""
         with self._writing() as state:
@@ -435,6 +444,19 @@ class Lab:
             ctl = build.build_tokenless_ctl(new, self._identities, timestamp=self._timestamp())
             self._commit(new, _Change(ctl=ctl.data))
             return texts.CTL_UPDATED
+
+    def ctl_reset_localkey(self) -> tuple[str, ...]:
+        """``utils ctl reset localkey``: every node serves a CTL signed by the publisher's CallManager key
+        instead of ITLRecovery or an eToken (Cisco "Security Guide for Cisco Unified Communications
+        Manager", ITLRecovery certificate regeneration); the mode stays Mixed Mode."""
+        with self._writing() as state:
+            self._need_tokenless(state, "utils ctl reset localkey")
+            if not state.mixed_mode:
+                raise OperationRefused(texts.NOT_MIXED)
+            new = attrs.evolve(state, ctl=CtlInfo("reset"))
+            ctl = build.build_reset_ctl(new, self._identities, timestamp=self._timestamp())
+            self._commit(new, _Change(ctl=ctl.data))
+            return texts.ctl_reset([node.name for node in state.nodes])
 
     def ctl_delete(self, node: str | int | None = None) -> tuple[str, ...]:
         """``file delete tftp CTLFile.tlv`` on every node (or on ``node`` only); the mode stays."""
