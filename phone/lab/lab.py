@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from phone.wire.certs import Identity, load_certificate
 from phone.errors import PhonetrustError, UsageError
-from phone.lab import build, pki, texts
+from phone.lab import build, operations, pki, texts
 from phone.lab.build import CTL_FILE, ITL_FILE
 from phone.lab.model import (
     DEFAULT_FIRST_IP,
@@ -64,7 +64,6 @@ from phone.lab.model import (
     check_hostname,
     check_label,
 )
-from phone.lab.operations import OperationResult
 from phone.lab.releases import DEFAULT_RELEASE, parse_release
 from phone.wire.names import ctl_client_name, cucm_name, serial_hex
 from phone.wire.showctl import render_show_ctl
@@ -403,12 +402,10 @@ class Lab:
 
     # -- CUCM operations ----------------------------------------------------------------------
 
-    def run(self, words: Sequence[str] | str) -> OperationResult:
+    def run(self, words: Sequence[str] | str) -> operations.OperationResult:
         """The operation named by ``words`` as ``phonetrust lab`` names it (``"ctl set-cluster mixed-mode"``,
         ``["cert", "upload", "Phone-SAST-trust", "token.pem"]``): its lines and the cluster afterwards.
         ``OperationRefused`` when CUCM would refuse it; see ``phone.lab.operations``."""
-        from phone.lab import operations
-
         return operations.run(self, words)
 
     def set_cluster_mixed_mode(self) -> tuple[str, ...]:

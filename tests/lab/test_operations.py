@@ -104,6 +104,8 @@ def test_ctl_reset_localkey_is_refused_outside_mixed_mode_and_before_tokenless_r
 def test_after_ctl_reset_localkey_a_phone_trusting_callmanager_accepts_and_a_legacy_phone_refuses(tmp_path):
     with Rehearsal.create(tmp_path / "lab", key_size=1024) as cluster:
         sbd, legacy = cluster.phone("CP-8861"), cluster.phone("CP-7940")
+        with pytest.raises(OperationRefused, match="not in Mixed Mode"):  # a rehearsal's refusals raise
+            cluster.run("ctl reset localkey")
         cluster.run(f"etoken new t1 --out {tmp_path / 't1.pem'}", "ctl client --token t1")
         first = cluster.boot([sbd, legacy])
         assert [r.result("CTL") for r in first] == ["installed", "installed"]  # the eToken CTL, on trust
