@@ -14,7 +14,7 @@ emulator's own cost per boot. It also checks the expected outcome (every SBD
 phone accepted, every 7940 rejected and needing a hand erase).
 
     .venv/bin/python benchmarks/bench_fleet.py [--phones CP-7975=300,CP-8861=600,CP-7940=100]
-        [--workers N] [--concurrency N] [--testbed [--server fast|tftpy]] [--db FILE] [--baseline-phones 300]
+        [--workers N] [--concurrency N] [--testbed] [--db FILE] [--baseline-phones 300]
 
 The machine is shared: compare the ratio to the baseline, not absolute figures
 between runs.
@@ -27,6 +27,7 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -36,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from phone.device.boot import run_boot  # noqa: E402
 from phone.fleet import Fleet, allocate, default_workers, parse_phones  # noqa: E402
 from phone.fleet.targets import ScenarioTarget, TestbedTarget  # noqa: E402
-from phone.fleet.testbed import REGENERATE_CALLMANAGER, TestbedCluster  # noqa: E402
+from phone.fleet.testbed import REGENERATE_CALLMANAGER, apply_change, create_testbed_lab  # noqa: E402
 from phone.firmware.machine import FileFetched, FileMissing, Flash, PhoneMachine, TvsAnswered  # noqa: E402
 from phone.firmware.models import get_model  # noqa: E402
 from phone.wire.names import serial_to_bytes  # noqa: E402
@@ -45,26 +46,38 @@ from phone.firmware.outcome import classify  # noqa: E402
 
 def bare_machine(spec: str, limit: int) -> tuple[float, Counter]:
     """Boots/s of the machine alone: the same rehearsal with files and TVS answers from memory."""
-    cluster = TestbedCluster()
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as folder:
+        return _bare_machine(create_testbed_lab(Path(folder) / "lab"), spec, limit)
+
+
+def _bare_machine(lab, spec: str, limit: int) -> tuple[float, Counter]:
     phones = allocate(parse_phones(spec))[:limit]
     models = {p.model: get_model(p.model) for p in phones}
     flash = {p.mac: Flash() for p in phones}
+    files: dict[str, bytes | None] = {}
 
     def fetch(request):
-        data = cluster.file(request.name)
+        data = files.get(request.name)
         return FileMissing(request.name) if data is None else FileFetched(request.name, data, server="memory")
 
+    signer = {}
+
     def ask_tvs(request):
-        if request.serial == serial_to_bytes(cluster.callmanager.certificate.serial_number):
-            return TvsAnswered("memory:2445", 0, (0, 2), 86400, cluster.callmanager.der)
+        callmanager = signer["CallManager"]
+        if request.serial == serial_to_bytes(callmanager.certificate.serial_number):
+            return TvsAnswered("memory:2445", 0, (0, 2), 86400, callmanager.der)
         return TvsAnswered("memory:2445", 1)
 
     seconds, boots, outcomes = 0.0, 0, Counter()
     for _step, change in REGENERATE_CALLMANAGER:
         if change:
-            cluster.apply(change)
+            apply_change(lab, change)
+        files.clear()
+        signer["CallManager"] = lab.identity("CallManager")
         for phone in phones:  # files are made (signed) before the clock starts, as a CUCM has them ready
-            cluster.file(f"SEP{phone.mac}.cnf.xml.sgn")
+            for name in (f"CTLSEP{phone.mac}.tlv", f"ITLSEP{phone.mac}.tlv", f"SEP{phone.mac}.cnf.xml",
+                         f"SEP{phone.mac}.cnf.xml.sgn"):
+                files[name] = lab.device_file(name)
         began = time.perf_counter()
         for phone in phones:
             machine, report = run_boot(PhoneMachine(models[phone.model], phone.mac, flash[phone.mac]),
@@ -82,7 +95,6 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--concurrency", type=int, default=None)
     parser.add_argument("--testbed", action="store_true", help="the fleet's own testbed instead of the scenario")
-    parser.add_argument("--server", choices=("fast", "tftpy"), default="fast", help="with --testbed: TFTP server")
     parser.add_argument("--db", type=Path, default=None)
     parser.add_argument("--baseline-phones", type=int, default=300, help="phones in the bare-machine baseline")
     args = parser.parse_args()
@@ -91,8 +103,8 @@ def main() -> int:
     total = sum(count for _, count in counts)
     workers = args.workers if args.workers is not None else default_workers()
     if args.testbed:
-        target = TestbedTarget(args.server)
-        where = f"testbed:regenerate-callmanager, TFTP server {args.server}"
+        target = TestbedTarget()
+        where = "testbed:regenerate-callmanager (lab 10.5, 1 node, 2048-bit)"
     else:
         from phone.scenario import find_scenario
 

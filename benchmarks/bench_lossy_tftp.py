@@ -4,12 +4,12 @@
         [--client-retries 3] [--server-retries 3]
 
 The fetcher (``TftpFetcher``) downloads one file, over and over, from the
-project's tftpy-based server (``TftpFileServer``) through
+lab's TFTP server (``phone.lab.servers.tftp.TftpFileServer``) through
 ``phone.testing.lossy.LossyUdpProxy`` on loopback, at 512-byte blocks (a
 4.9 KB ITL is 10 blocks: 23 datagrams without loss). Retry policy as the
 phones' and the lab's defaults unless told otherwise: the client resends 3
-times (a phone's ``tftp_retries``); the server's ``retries=3`` (tftpy gives
-up on the third wait, so each block goes out at most 3 times). The waits are
+times (a phone's ``tftp_retries``); the server's ``retries=3`` (each block
+is resent at most 3 times after the first). The waits are
 scaled down from 5 s (phone) and 2 s (server) to 0.1 s and 0.04 s so that
 the run is short. Success rates depend on the resend counts, not on the
 waits; times scale with the waits.
@@ -32,7 +32,7 @@ import time
 
 from phone.testing.lossy import Impairment, LossyUdpProxy
 from phone.device.tftp import TftpFetcher
-from phone.lab.servers.tftp_tftpy import TftpFileServer
+from phone.lab.servers.tftp import TftpFileServer
 
 CLIENT_WAIT = 0.1
 SERVER_WAIT = 0.04

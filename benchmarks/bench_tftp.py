@@ -1,4 +1,4 @@
-"""Downloads per second of CTL-sized (5 KB) files from tftpy's server (docs/tftp.md).
+"""Downloads per second of CTL-sized (5 KB) files from the lab's TFTP server (``phone.lab.servers.tftp``).
 
     .venv/bin/python benchmarks/bench_tftp.py [--seconds 2] [--concurrency 1,10,50]
 
@@ -35,7 +35,7 @@ FILES_PER_BOOT = 4
 
 def _boot_server() -> Any:
     """A TftpFileServer answering every name with 5 KB but ITLSEP<MAC>.tlv (not found, docs/phone.md)."""
-    from phone.lab.servers.tftp_tftpy import TftpFileServer
+    from phone.lab.servers.tftp import TftpFileServer
 
     payload = os.urandom(FILE_SIZE)
     return TftpFileServer(None, lambda name, client: None if name.startswith("ITLSEP") else payload)
@@ -44,7 +44,7 @@ def _boot_server() -> Any:
 def _tftp_child(conn: Any) -> None:
     """The server process."""
     server = _boot_server()
-    conn.send(server.start())
+    conn.send(server.start_in_thread())
     _answer_until_stopped(conn, lambda: server.stats())
     server.stop()
 
@@ -106,7 +106,7 @@ class InProcess:
 
     def __init__(self) -> None:
         self.server = _boot_server()
-        self.port = self.server.start()
+        self.port = self.server.start_in_thread()
         self._clock = time.pthread_getcpuclockid(self.server._thread.ident)
 
     def cpu(self) -> tuple[float, Any]:
@@ -260,8 +260,8 @@ def summarize(results: dict[tuple[str, int], dict], level: int) -> None:
         print(f"    server {server_us:.0f} us CPU per download on its one thread -> ceiling {ceiling:.0f}/s = "
               f"{ceiling / FILES_PER_BOOT:.0f} boots/s: {verdict}; "
               f"{needed}/s costs {cores:.2f} of the 2 cores (server {server_us:.0f} + client {client_us:.0f} us)")
-    print("  The cost is Python per packet on both sides (tftpy's decoders and states, about 100 "
-          "disabled-but-called log statements and one new socket per download), not the kernel: "
+    print("  The cost is Python per packet on both sides (the client is tftpy's: its decoders and states, "
+          "about 100 disabled-but-called log statements and one new socket per download), not the kernel: "
           "compare the UDP echo rows. See docs/tftp.md.")
 
 

@@ -1,103 +1,202 @@
-"""An in-memory CUCM for machine tests: certificates, CTL/ITL/config builders, a TVS double.
+"""A one-node emulated CUCM (``phone.lab``) seen as files, and a TVS double, for machine tests.
 
-Only the machine tests use it: they drive ``phone.device.boot.run_boot`` with files
-served from a dict and a TVS that answers as SPEC 3.3 says CUCM's does
-(DB cache, then the certificates of the current CTL). The real TFTP and TVS
-servers are tested over loopback sockets elsewhere.
+The machine tests drive ``phone.device.boot.run_boot`` with files served from
+a dict and a TVS that answers as CUCM's does (DB cache, then the certificates
+of the current CTL). The cluster is a real lab: ``MiniCluster`` copies a
+template lab (one CUCM 10.5 publisher with 1024-bit keys, made once a session)
+into a temporary folder and changes it with CUCM operations (``Lab.run``);
+its certificates, CTL, ITL and signed configurations are the lab's. Only the
+edges are doubles: ``serve_files`` (a fetch function over a dict) and
+``TvsDouble`` (an in-memory TVS answerer reading the lab's TVS store and CTL).
+The real TFTP and TVS servers are tested over loopback sockets elsewhere.
 """
 
 from __future__ import annotations
 
-import attrs
-from conftest import etoken_identity, node_identity
+import atexit
+import datetime
+import functools
+import os
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
 
-from phone.wire.certs import load_certificate
-from phone.wire.config import TvsMember, render_config
+import attrs
+
 from phone.errors import CertificateError
 from phone.firmware.machine import AskTvs, Fetch, FileFetched, FileMissing, TvsAnswered, TvsFailed, TvsFailure
+from phone.lab import Lab
+from phone.lab.tvs_store import TvsStore
+from phone.wire.certs import Identity, load_certificate
 from phone.wire.names import serial_to_bytes
-from phone.wire.signing import NameStyle, build_signed_file, build_trust_list, make_record
 from phone.wire.tlv import Role, TrustList
 
 MAC = "B000B4BA0AEE"
 PUB_IP = "10.48.47.155"
+#: The seed's `utils ctl set-cluster mixed-mode` ran on Fri Mar 06 19:45:13 CET 2015.
+START = datetime.datetime(2015, 3, 6, 18, 45, 13, tzinfo=datetime.timezone.utc)
+_TEMPLATES = Path(tempfile.mkdtemp(prefix="phonetrust-minicluster-"))
+atexit.register(shutil.rmtree, _TEMPLATES, ignore_errors=True)
 
 
-@attrs.define
+#: The serial of the seed's CallManager certificate (the first serial a new lab draws).
+SEED_CALLMANAGER_SERIAL = bytes.fromhex("70CAF64E090751B9DF22F49F754FC5BB")
+
+
+@functools.cache
+def _template(release: str) -> Path:
+    """One publisher named as the seed's (cucm-1051-a-pub, 10.48.47.155, its CallManager serial),
+    made once a session."""
+    folder = _TEMPLATES / f"template-{release}"
+    draws = [SEED_CALLMANAGER_SERIAL]
+
+    def random_bytes(size: int) -> bytes:
+        return draws.pop(0) if draws and size == len(draws[0]) else os.urandom(size)
+
+    lab = Lab.create(folder, nodes=1, release=release, key_bits=1024, first_ip=PUB_IP, hostname_prefix="cucm-1051-a",
+                     clock=lambda: START, random_bytes=random_bytes)
+    assert lab.identity("CallManager").serial == SEED_CALLMANAGER_SERIAL
+    return folder
+
+
 class MiniCluster:
-    """One publisher (CallManager, TVS, CAPF) unless told otherwise; 10.5-style files."""
+    """A CUCM publisher in a temporary folder; non-secure unless told otherwise.
 
-    callmanager: object = attrs.field(factory=lambda: node_identity("cucm-1051-a-pub", serial=0x70CAF64E090751B9DF22F49F754FC5BB))
-    tvs: object = attrs.field(factory=lambda: node_identity("cucm-1051-a-pub-tvs", serial=0x5EED))
-    capf: object = attrs.field(factory=lambda: node_identity("CAPF-e41e7d87", serial=0xCAF))
-    digest: str = "sha1"
-    tvs_port: int = 2445
-    etokens: list = attrs.field(factory=list)
-    ctl_signer: object | None = None  # None: tokenless (publisher CallManager)
-    mixed_mode: bool = False
-    rollback: bool = False
-    phone_sast_trust: list = attrs.field(factory=list)  # certificates uploaded as Phone-SAST-trust
+    ``digest="sha512"`` makes it an 11.5 cluster (10.5 signs with SHA-1 only).
+    ``etokens`` (names) run the CTL client with those eTokens, the last one signing.
+    """
 
-    def regenerate_callmanager(self, bits: int = 2048) -> None:
-        self.callmanager = node_identity("cucm-1051-a-pub", bits=bits, serial=0x6B1D357B6841740B078FEE4A1813D5D6)
+    def __init__(self, *, mixed_mode: bool = False, rollback: bool = False, digest: str = "sha1",
+                 etokens: tuple[str, ...] = (), tvs_port: int = 2445) -> None:
+        self.tvs_port = tvs_port
+        self.now = START
+        self._files: tuple[object, dict[str, bytes]] | None = None
+        folder = Path(tempfile.mkdtemp(prefix="minicluster-", dir=_TEMPLATES)) / "lab"
+        shutil.copytree(_template("11.5" if digest == "sha512" else "10.5"), folder)
+        weakref.finalize(self, shutil.rmtree, folder.parent, ignore_errors=True)
+        self.lab = Lab.open(folder, clock=lambda: self.now)
+        if digest != "sha1":
+            self.run(f"param set tftp-file-signature-algorithm {digest}")
+        self.rollback = rollback
+        self.mixed_mode = mixed_mode
+        if etokens:
+            self.ctl_client(*etokens)
+
+    # -- CUCM operations ----------------------------------------------------------------
+
+    def run(self, *operations: str) -> None:
+        """CUCM operations in ``phonetrust lab`` words, a minute after the last ones."""
+        self.now += datetime.timedelta(minutes=1)
+        for words in operations:
+            self.lab.run(words)
+
+    @property
+    def mixed_mode(self) -> bool:
+        return self.lab.state.mixed_mode
+
+    @mixed_mode.setter
+    def mixed_mode(self, on: bool) -> None:
+        """Mixed mode sets a tokenless CTL; leaving it deletes the CTL (phones keep theirs)."""
+        if on and not self.mixed_mode:
+            self.run("ctl set-cluster mixed-mode")
+        elif not on and self.mixed_mode:
+            self.run("ctl set-cluster non-secure-mode", "ctl delete")
+
+    @property
+    def rollback(self) -> bool:
+        return self.lab.state.params.rollback
+
+    @rollback.setter
+    def rollback(self, on: bool) -> None:
+        """"Prepare Cluster for Rollback to pre-8.0": an ITL without its CCM+TFTP and TVS records."""
+        if on != self.rollback:
+            self.run(f"rollback {'on' if on else 'off'}")
+
+    def regenerate_callmanager(self) -> None:
+        """A new CallManager key and serial; the ITL, the signed configurations and the CTL follow."""
+        self._regenerate("CallManager")
 
     def regenerate_tvs(self) -> None:
-        self.tvs = node_identity("cucm-1051-a-pub-tvs", bits=2048, serial=0x7E57)
+        self._regenerate("TVS")
+
+    def regenerate_capf(self) -> None:
+        """A new CAPF certificate: the CTL's content changes, its signer does not."""
+        self._regenerate("CAPF")
+
+    def _regenerate(self, service: str) -> None:
+        """``set cert regen``; then ``utils ctl update`` when the tokenless CTL lists that certificate."""
+        self.run(f"cert regenerate {service}")
+        ctl = self.lab.state.ctl
+        if service != "TVS" and self.mixed_mode and ctl is not None and ctl.kind == "tokenless":
+            self.run("ctl update")
+
+    def ctl_client(self, *tokens: str) -> None:
+        """The CTL client with eTokens (made on first use), the last one signing. Over a CTL that does
+        not list the first token, the seed's way: delete the CTL, upload the tokens to Phone-SAST-trust."""
+        for name in tokens:
+            if self.lab.state.etoken(name) is None:
+                self.lab.new_etoken(name)
+        ctl = self.lab.ctl()
+        if ctl is not None and self.etoken(tokens[0]).der not in {
+                record.certificate for _, record in ctl.records_with_role(Role.SAST)}:
+            self.run("ctl delete")
+            for name in tokens:
+                self.lab.upload_certificate("Phone-SAST-trust", self.etoken(name).certificate)
+        self.run(" ".join(["ctl client", *(f"--token {name}" for name in tokens)]))
+
+    def tokenless(self) -> None:
+        """``utils ctl update CTLFile``: the eToken CTL replaced by a tokenless one (CallManager signs)."""
+        self.run("ctl update")
+
+    # -- certificates and files -----------------------------------------------------------
+
+    @property
+    def callmanager(self) -> Identity:
+        return self.lab.identity("CallManager")
+
+    @property
+    def tvs(self) -> Identity:
+        return self.lab.identity("TVS")
+
+    @property
+    def capf(self) -> Identity:
+        return self.lab.identity("CAPF")
+
+    def etoken(self, name: str) -> Identity:
+        return self.lab.etoken(name)
 
     def itl(self) -> bytes:
-        cm = self.callmanager.certificate
-        records = [make_record(cm, Role.SAST, dns_name="cucm-1051-a-pub", ip_address=PUB_IP)]
-        if not self.rollback:
-            records += [
-                make_record(cm, Role.CCM_TFTP, dns_name="cucm-1051-a-pub", ip_address=PUB_IP),
-                make_record(self.tvs.certificate, Role.TVS, dns_name="cucm-1051-a-pub", ip_address=PUB_IP),
-            ]
-        records.append(make_record(self.capf.certificate, Role.CAPF, dns_name="cucm-1051-a-pub", ip_address=PUB_IP))
-        return build_trust_list(records, self.callmanager, filename="ITLFile.tlv", timestamp=1, digest=self.digest).data
+        return self.lab.itl_bytes()
 
     def ctl(self) -> bytes | None:
-        if not self.mixed_mode:
-            return None
-        cm = self.callmanager.certificate
-        records = []
-        if self.etokens:
-            records += [make_record(t.certificate, Role.SAST, name_style=NameStyle.CTL_CLIENT, include_signature=False)
-                        for t in self.etokens]
-        else:
-            records.append(make_record(cm, Role.SAST, dns_name="cucm-1051-a-pub", ip_address=PUB_IP))
-        records += [
-            make_record(cm, Role.CCM_TFTP, dns_name="cucm-1051-a-pub", ip_address=PUB_IP),
-            make_record(self.capf.certificate, Role.CAPF, dns_name="cucm-1051-a-pub", ip_address=PUB_IP),
-        ]
-        signer = self.ctl_signer or self.callmanager
-        style = NameStyle.CTL_CLIENT if self.etokens and signer in self.etokens else NameStyle.CUCM
-        return build_trust_list(records, signer, filename="CTLFile.tlv", timestamp=2, digest=self.digest,
-                                signer_name_style=style).data
+        return self.lab.ctl_bytes()
 
     def config(self) -> bytes:
-        return render_config([TvsMember("127.0.0.1", self.tvs_port, 0)], device_name=f"SEP{MAC}")
+        return self.lab.device_file(f"SEP{MAC}.cnf.xml", tvs_addresses=[("127.0.0.1", self.tvs_port)])
 
     def files(self) -> dict[str, bytes]:
-        files = {f"ITLSEP{MAC}.tlv": self.itl(), f"SEP{MAC}.cnf.xml": self.config()}
-        files[f"SEP{MAC}.cnf.xml.sgn"] = build_signed_file(self.config(), self.callmanager,
-                                                           filename=f"SEP{MAC}.cnf.xml", timestamp=3).data
-        ctl = self.ctl()
-        if ctl is not None:
-            files[f"CTLSEP{MAC}.tlv"] = ctl
-        return files
+        """What the publisher's TFTP serves this phone (no CTLSEP outside mixed mode, as CUCM); a new
+        dict each call, made once per cluster state (servers in tests ask for it per request)."""
+        key = (self.lab.state, self.tvs_port)
+        if self._files is None or self._files[0] != key:
+            addresses = [("127.0.0.1", self.tvs_port)]
+            names = (f"ITLSEP{MAC}.tlv", f"SEP{MAC}.cnf.xml", f"SEP{MAC}.cnf.xml.sgn", f"CTLSEP{MAC}.tlv")
+            files = {name: self.lab.device_file(name, tvs_addresses=addresses) for name in names}
+            self._files = (key, {name: data for name, data in files.items() if data is not None})
+        return dict(self._files[1])
 
     def tvs_lookup(self, serial: bytes) -> tuple[bytes, tuple[int, ...]] | None:
-        """SPEC 3.3: the DB cache (own CallManager {0,2}, Phone-SAST-trust {0}), then the current CTL ({0})."""
-        if serial == serial_to_bytes(self.callmanager.certificate.serial_number):
-            return self.callmanager.der, (0, 2)
-        for uploaded in self.phone_sast_trust:
-            if serial == uploaded.serial:
-                return uploaded.der, (0,)
+        """As CUCM's TVS: the DB cache (the lab's TVS store), then the SAST records of the current CTL ({0})."""
+        with TvsStore(self.lab.tvs_db) as store:
+            for entry in store.list():
+                if entry.serial == serial:
+                    return entry.certificate, entry.roles
         ctl = self.ctl()
         if ctl is not None:
-            for record in TrustList.from_bytes(ctl).records_with_role(Role.SAST):
-                if record[1].serial == serial and record[1].certificate:
-                    return record[1].certificate, (0,)
+            for _, record in TrustList.from_bytes(ctl).records_with_role(Role.SAST):
+                if record.serial == serial and record.certificate:
+                    return record.certificate, (0,)
         return None
 
 
@@ -148,7 +247,3 @@ def serve_files(files: dict[str, bytes]):
         return FileFetched(request.name, data, server=PUB_IP)
 
     return fetch
-
-
-def fresh_etoken(index: int):
-    return etoken_identity(f"SAST-ADN00{index:06d} ", 0x83E90800000055450000 + index)

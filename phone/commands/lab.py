@@ -20,7 +20,6 @@ from phone.errors import PhonetrustError, UsageError
 from phone.lab import Lab, RELEASES, wall_clock
 from phone.lab.state import MAX_NODES, SERVICES, TLS_VERSIONS, TRUST_STORES, Names
 from phone.lab.releases import DEFAULT_RELEASE
-from phone.wire.names import ctl_client_name
 
 _DESCRIPTION = (
     "An emulated CUCM cluster kept in a folder (certificates, CTL/ITL files, TFTP folders, TVS store) "
@@ -70,18 +69,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     set_cluster = ctl_commands.add_parser("set-cluster", parents=[common],
                                           help="utils ctl set-cluster mixed-mode|non-secure-mode")
     set_cluster.add_argument("mode", choices=("mixed-mode", "non-secure-mode"), help="the cluster security mode")
-    set_cluster.set_defaults(func=_set_cluster)
+    set_cluster.set_defaults(func=lambda args: _operate(args, "ctl", "set-cluster", args.mode))
     update = ctl_commands.add_parser("update", parents=[common], help="utils ctl update CTLFile (tokenless)")
-    update.set_defaults(func=lambda args: _run(args, lambda lab: lab.ctl_update()))
+    update.set_defaults(func=lambda args: _operate(args, "ctl", "update"))
     delete = ctl_commands.add_parser("delete", parents=[common], help="file delete tftp CTLFile.tlv")
     delete.add_argument("--node", help="only on this node (index or host name; default every node)")
-    delete.set_defaults(func=lambda args: _run(args, lambda lab: lab.ctl_delete(args.node)))
+    delete.set_defaults(func=lambda args: _operate(args, "ctl", "delete", *_option("--node", args.node)))
     client = ctl_commands.add_parser("client", parents=[common],
                                      help="the CTL client with hardware eTokens (Update CTL File)")
     client.add_argument("--token", action="append", required=True, metavar="NAME",
                         help="an eToken of the lab, in the order inserted; the first must be in the current CTL")
     client.add_argument("--sign-with", metavar="NAME", help="the token that signs (default: the last one)")
-    client.set_defaults(func=lambda args: _run(args, lambda lab: lab.ctl_client(args.token, args.sign_with)))
+    client.set_defaults(func=lambda args: _operate(args, "ctl", "client", *_option("--sign-with", args.sign_with),
+                                                   *(word for token in args.token for word in ("--token", token))))
+    ctl_reset = ctl_commands.add_parser(
+        "reset", parents=[common], help="utils ctl reset localkey",
+        description="utils ctl reset localkey: every node serves a CTL signed by the publisher's CallManager "
+        "key instead of ITLRecovery or an eToken. Phones take it only if they trust that certificate.")
+    ctl_reset.add_argument("key", choices=("localkey",), help="the key to sign with")
+    ctl_reset.set_defaults(func=lambda args: _operate(args, "ctl", "reset", args.key))
 
     etoken = groups.add_parser("etoken", help="hardware eTokens issued by the lab's Cisco Manufacturing CA")
     etoken_commands = etoken.add_subparsers(dest="etoken_command", metavar="SUBCOMMAND", parser_class=type(lab))
@@ -89,7 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     new = etoken_commands.add_parser("new", parents=[common], help="make an eToken; write its certificate")
     new.add_argument("name", metavar="NAME", help="the token's name in the lab (SAST-ADN<8 hex> becomes its CN)")
     new.add_argument("--out", required=True, type=Path, metavar="FILE", help="where to write its certificate (PEM)")
-    new.set_defaults(func=_etoken_new)
+    new.set_defaults(func=lambda args: _operate(args, "etoken", "new", args.name, "--out", str(args.out)))
 
     cert = groups.add_parser("cert", help="set cert regen …, certificate upload")
     cert_commands = cert.add_subparsers(dest="cert_command", metavar="SUBCOMMAND", parser_class=type(lab))
@@ -99,30 +105,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     regenerate.add_argument("--node", help="index or host name (default the publisher)")
     regenerate.add_argument("--key-size", type=int, choices=(1024, 2048, 4096),
                             help="RSA key size (default the lab's)")
-    regenerate.set_defaults(func=lambda args: _run(
-        args, lambda lab: lab.regenerate_certificate(args.service, args.node, args.key_size)))
+    regenerate.set_defaults(func=lambda args: _operate(
+        args, "cert", "regenerate", args.service, *_option("--node", args.node),
+        *_option("--key-size", args.key_size)))
     upload = cert_commands.add_parser("upload", parents=[common], help="upload a certificate to a trust store")
     upload.add_argument("store", choices=tuple(TRUST_STORES), help="the trust store to upload into")
     upload.add_argument("file", type=Path, metavar="FILE", help="PEM or DER certificate")
-    upload.set_defaults(func=_upload)
+    upload.set_defaults(func=lambda args: _operate(args, "cert", "upload", args.store, str(args.file)))
 
     itl = groups.add_parser("itl", help="utils itl reset localkey")
     itl_commands = itl.add_subparsers(dest="itl_command", metavar="SUBCOMMAND", parser_class=type(lab))
     itl_commands.required = True
     reset = itl_commands.add_parser("reset", parents=[common], help="utils itl reset localkey")
     reset.add_argument("key", choices=("localkey",), help="the key to sign with")
-    reset.set_defaults(func=lambda args: _run(args, lambda lab: lab.itl_reset_localkey()))
+    reset.set_defaults(func=lambda args: _operate(args, "itl", "reset", args.key))
 
     tftp = groups.add_parser("tftp", help="restart the TFTP service (the normal ITL replaces a reset ITL)")
     tftp_commands = tftp.add_subparsers(dest="tftp_command", metavar="SUBCOMMAND", parser_class=type(lab))
     tftp_commands.required = True
     restart = tftp_commands.add_parser("restart", parents=[common], help="restart Cisco Tftp on every node")
-    restart.set_defaults(func=lambda args: _run(args, lambda lab: lab.restart_tftp()))
+    restart.set_defaults(func=lambda args: _operate(args, "tftp", "restart"))
 
     rollback = groups.add_parser("rollback", parents=[common],
                                  help='"Prepare Cluster for Rollback to pre-8.0" on|off')
     rollback.add_argument("state", choices=("on", "off"), help="Prepare Cluster for Rollback on or off")
-    rollback.set_defaults(func=lambda args: _run(args, lambda lab: lab.set_rollback(args.state == "on")))
+    rollback.set_defaults(func=lambda args: _operate(args, "rollback", args.state))
 
     show = groups.add_parser("show", parents=[common], help="show ctl | show itl, as CUCM prints them")
     show.add_argument("what", choices=("ctl", "itl"), help="the file to show")
@@ -140,7 +147,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     set_param.add_argument("name", choices=("tftp-file-signature-algorithm", "tls-min-version"),
                            help="the enterprise parameter")
     set_param.add_argument("value", help="its new value")
-    set_param.set_defaults(func=lambda args: _run(args, lambda lab: lab.set_parameter(args.name, args.value)))
+    set_param.set_defaults(func=lambda args: _operate(args, "param", "set", args.name, args.value))
 
     serve = groups.add_parser(
         "serve", parents=[common], help="serve TFTP and TVS until SIGTERM/SIGINT",
@@ -201,8 +208,13 @@ def _print(lines) -> None:
         print(line)
 
 
-def _run(args: argparse.Namespace, operation) -> int:
-    _print(operation(_open(args)))
+def _option(flag: str, value: object) -> tuple[str, ...]:
+    return () if value is None else (flag, str(value))
+
+
+def _operate(args: argparse.Namespace, *words: str) -> int:
+    """A CUCM operation through the lab's dispatcher (``Lab.run``): the same words scenarios use."""
+    _print(_open(args).run(words).lines)
     return 0
 
 
@@ -221,27 +233,6 @@ def _init(args: argparse.Namespace) -> int:
         services = ", ".join(state.release.node_services(node.publisher))
         print(f"  {node.name}  {node.ip}  {role}: {services}")
     print(f"ITL files signed by {state.release.itl_signer}; no CTL (non-secure mode)")
-    return 0
-
-
-def _set_cluster(args: argparse.Namespace) -> int:
-    lab = _open(args)
-    _print(lab.set_cluster_mixed_mode() if args.mode == "mixed-mode" else lab.set_cluster_non_secure_mode())
-    return 0
-
-
-def _etoken_new(args: argparse.Namespace) -> int:
-    lab = _open(args)
-    token = lab.new_etoken(args.name)
-    args.out.write_bytes(token.certificate_pem())
-    print(f"eToken {args.name}: {ctl_client_name(token.certificate.subject)}, serial "
-          f"{token.serial.hex().upper()}, issued by Cisco Manufacturing CA; certificate written to {args.out}")
-    return 0
-
-
-def _upload(args: argparse.Namespace) -> int:
-    data = args.file.read_bytes()
-    _print(_open(args).upload_certificate(args.store, data))
     return 0
 
 

@@ -48,18 +48,17 @@ class ServerTarget:
 
 
 class TestbedTarget(ServerTarget):
-    """``testbed:regenerate-callmanager``: the fleet's own small cluster, served from a child process."""
+    """``testbed:regenerate-callmanager``: a one-node lab (``phone.fleet.testbed``), served from child processes."""
 
-    def __init__(self, server: str = "fast", bits: int = 2048) -> None:
+    def __init__(self, bits: int = 2048) -> None:
         from phone.fleet import testbed
 
-        self._server_kind = server
         self._bits = bits
         self._testbed = testbed
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> TestbedTarget:
-        self.server = self._stack.enter_context(self._testbed.serving_testbed(server=self._server_kind, bits=self._bits))
+        self.server = self._stack.enter_context(self._testbed.serving_testbed(bits=self._bits))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -77,7 +76,7 @@ class TestbedTarget(ServerTarget):
 
 class ScenarioTarget(ServerTarget):
     """A scenario (phone.scenario): its labs made in a work folder and served from a child process;
-    each step's lab operations run through ``phonetrust lab`` as the scenario runner runs them, its
+    each step's lab operations run through the lab's dispatcher as the scenario runner runs them, its
     phone actions go to the fleet, then every phone boots."""
 
     def __init__(self, scenario, work: Path | None = None, key_size: int | None = None) -> None:

@@ -7,7 +7,7 @@ Python API (what the scenario runner and the pytest plugin use)::
     lab = Lab.create(path, nodes=2, release="10.5", clock=clock, key_bits=2048)
     lab = Lab.open(path, clock=clock)
     lab.set_cluster_mixed_mode(); lab.set_cluster_non_secure_mode()
-    lab.ctl_update(); lab.ctl_delete(node=None)
+    lab.ctl_update(); lab.ctl_delete(node=None); lab.ctl_reset_localkey()
     token = lab.new_etoken("token1")            # -> Identity (certificate and key)
     lab.ctl_client(["token1", "token2"], sign_with=None)
     lab.regenerate_certificate("CallManager", node=None, key_bits=None)
@@ -17,6 +17,8 @@ Python API (what the scenario runner and the pytest plugin use)::
     lab.set_parameter("tls-min-version", "1.2")
     lab.show("ctl") / lab.ctl() / lab.itl(node) / lab.device_file("SEP…cnf.xml.sgn")
     lab.export(out, macs=[...])
+    result = lab.run("cert regenerate CallManager")  # any operation by its command-line words
+    result.lines, result.state                  # what CUCM printed, the cluster afterwards
     with lab.serving() as servers:              # TFTP + every node's TVS, free loopback ports
         servers.tftp_port, servers.tvs_port, servers.tvs_ports
         servers.stop_tvs(); servers.start_tvs()
@@ -26,6 +28,7 @@ Every operation returns the lines CUCM prints; one CUCM would refuse raises
 """
 
 from phone.lab.lab import Lab, wall_clock
+from phone.lab.operations import OperationResult
 from phone.lab.state import LabError, LabState, Names, Node, OperationRefused
 from phone.lab.releases import RELEASES, Release, parse_release
 from phone.lab.servers.serving import LabServers, serving
@@ -39,6 +42,7 @@ __all__ = [
     "Names",
     "Node",
     "OperationRefused",
+    "OperationResult",
     "Release",
     "parse_release",
     "serving",

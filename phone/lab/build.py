@@ -17,7 +17,8 @@ ITLRecovery as SAST from 12.0, then the publisher's CallManager as CCM+TFTP,
 CAPF, and a CCM+TFTP record per subscriber; signed by the publisher's
 CallManager. eToken CTL: the tokens as SAST records in CTL-client style (no
 tag 8, empty DNS name), then the same node records; signed by one token.
-The CTL left after ``set-cluster non-secure-mode``: the tokenless SAST
+The reset CTL (``utils ctl reset localkey``) has the tokenless records, signed by the
+publisher's CallManager whatever the release. The CTL left after ``set-cluster non-secure-mode``: the tokenless SAST
 records, then a CCM+TFTP record without certificate per node (docs/trust-lists.md).
 """
 
@@ -109,6 +110,15 @@ def _ctl_node_records(state: LabState, certs: Certificates) -> list[Record]:
 
 def build_tokenless_ctl(state: LabState, certs: Certificates, *, timestamp: int) -> TrustList:
     """``utils ctl set-cluster mixed-mode`` / ``utils ctl update CTLFile`` (docs/trust-lists.md, docs/lab.md)."""
+    records = _tokenless_sast(state, certs) + _ctl_node_records(state, certs)
+    return build_trust_list(records, certs[state.publisher.name, "CallManager"], filename=CTL_FILE,
+                            timestamp=timestamp, digest=state.params.tftp_file_signature_algorithm)
+
+
+def build_reset_ctl(state: LabState, certs: Certificates, *, timestamp: int) -> TrustList:
+    """``utils ctl reset localkey``: the tokenless records signed by the publisher's CallManager key,
+    whatever signed the CTL before (ITLRecovery, eToken): the way out when that signer is lost.
+    A phone takes it only if it trusts that CallManager certificate (through its lists or TVS)."""
     records = _tokenless_sast(state, certs) + _ctl_node_records(state, certs)
     return build_trust_list(records, certs[state.publisher.name, "CallManager"], filename=CTL_FILE,
                             timestamp=timestamp, digest=state.params.tftp_file_signature_algorithm)

@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from phone.wire.certs import Identity, load_certificate
 from phone.errors import PhonetrustError, UsageError
-from phone.lab import build, pki, texts
+from phone.lab import build, operations, pki, texts
 from phone.lab.build import CTL_FILE, ITL_FILE
 from phone.lab.state import (
     DEFAULT_FIRST_IP,
@@ -402,6 +402,12 @@ class Lab:
 
     # -- CUCM operations ----------------------------------------------------------------------
 
+    def run(self, words: Sequence[str] | str) -> operations.OperationResult:
+        """The operation named by ``words`` as ``phonetrust lab`` names it (``"ctl set-cluster mixed-mode"``,
+        ``["cert", "upload", "Phone-SAST-trust", "token.pem"]``): its lines and the cluster afterwards.
+        ``OperationRefused`` when CUCM would refuse it; see ``phone.lab.operations``."""
+        return operations.run(self, words)
+
     def set_cluster_mixed_mode(self) -> tuple[str, ...]:
         """``utils ctl set-cluster mixed-mode``: ClusterSecurityMode 1 and a tokenless CTL (docs/lab.md)."""
         with self._writing() as state:
@@ -435,6 +441,19 @@ class Lab:
             ctl = build.build_tokenless_ctl(new, self._identities, timestamp=self._timestamp())
             self._commit(new, _Change(ctl=ctl.data))
             return texts.CTL_UPDATED
+
+    def ctl_reset_localkey(self) -> tuple[str, ...]:
+        """``utils ctl reset localkey``: every node serves a CTL signed by the publisher's CallManager key
+        instead of ITLRecovery or an eToken (Cisco "Security Guide for Cisco Unified Communications
+        Manager", ITLRecovery certificate regeneration); the mode stays Mixed Mode."""
+        with self._writing() as state:
+            self._need_tokenless(state, "utils ctl reset localkey")
+            if not state.mixed_mode:
+                raise OperationRefused(texts.NOT_MIXED)
+            new = attrs.evolve(state, ctl=CtlInfo("reset"))
+            ctl = build.build_reset_ctl(new, self._identities, timestamp=self._timestamp())
+            self._commit(new, _Change(ctl=ctl.data))
+            return texts.ctl_reset([node.name for node in state.nodes])
 
     def ctl_delete(self, node: str | int | None = None) -> tuple[str, ...]:
         """``file delete tftp CTLFile.tlv`` on every node (or on ``node`` only); the mode stays."""

@@ -91,7 +91,8 @@ class Upload:
 
 @attrs.frozen
 class CtlInfo:
-    """What the current CTLFile.tlv is: ``tokenless``, ``etoken`` (tokens, signer) or ``non-secure``."""
+    """What the current CTLFile.tlv is: ``tokenless``, ``etoken`` (tokens, signer), ``reset``
+    (``utils ctl reset localkey``) or ``non-secure``."""
 
     kind: str
     tokens: tuple[str, ...] = ()
@@ -222,7 +223,7 @@ class LabState:
             raise UsageError(f"key size {self.key_bits} (1024, 2048 or 4096)")
         if self.security_mode not in (0, 1):
             raise UsageError("cluster_security_mode is 0 or 1")
-        if self.ctl is not None and self.ctl.kind not in ("tokenless", "etoken", "non-secure"):
+        if self.ctl is not None and self.ctl.kind not in ("tokenless", "etoken", "reset", "non-secure"):
             raise UsageError(f"unknown CTL kind {self.ctl.kind!r}")
         if self.params.tftp_file_signature_algorithm not in DIGESTS:
             raise UsageError("tftp_file_signature_algorithm is sha1 or sha512")

@@ -64,6 +64,16 @@ def itl_reset(nodes: Sequence[str]) -> tuple[str, ...]:
     )
 
 
+def ctl_reset(nodes: Sequence[str]) -> tuple[str, ...]:
+    """``utils ctl reset localkey``: ours, worded as CUCM words ``utils itl reset localkey``."""
+    return (
+        "Generating the reset CTL file signed with the CallManager key of the publisher.....",
+        "The reset CTL file was generated successfully",
+        *(f"Successfully transferred reset CTL to node {node}" for node in nodes),
+        RESTART,
+    )
+
+
 def regenerated(service: str) -> tuple[str, ...]:
     """``set cert regen <unit>``: CUCM's confirmation (from memory of the CLI; treat as ours)."""
     return (f"Successfully Regenerated Certificate for {service}.",

@@ -2,7 +2,7 @@
 
 ``Rehearsal`` builds a lab in a folder, serves its TFTP and TVS on free
 loopback ports, runs CUCM operations with the same words as ``phonetrust lab``
-(through the real command line) and makes phones that boot against it over
+(through the lab's dispatcher, ``Lab.run``) and makes phones that boot against it over
 the network::
 
     with Rehearsal.create(tmp_path, release="10.5") as cluster:
@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import io
-import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -54,19 +52,6 @@ class ScenarioClock:
     def tick(self) -> datetime.datetime:
         self.now += datetime.timedelta(microseconds=1357)
         return self.now
-
-
-def run_lab_command(words: Sequence[str], now: datetime.datetime) -> tuple[int, str]:
-    """Run ``phonetrust lab WORDS`` in this process at ``now``: its exit code and all it printed."""
-    from phone.cli import main
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        try:
-            code = main(["lab", *words, "--now", now.isoformat()])
-        except SystemExit as exit_:  # argparse refusing the words
-            code = int(exit_.code or 0)
-    return code, out.getvalue()
 
 
 @attrs.frozen
@@ -135,12 +120,9 @@ class Rehearsal:
     @classmethod
     def create(cls, folder: Path, *, release: str = "10.5", nodes: int = 1, key_size: int = 2048,
                catalogue: Catalogue | None = None) -> Rehearsal:
-        """A new lab in ``folder`` (made through ``phonetrust lab init``)."""
+        """A new lab in ``folder``, as ``phonetrust lab init`` makes it."""
         clock = ScenarioClock()
-        code, text = run_lab_command(["init", str(folder), "--release", release, "--nodes", str(nodes),
-                                      "--key-size", str(key_size)], clock.now)
-        if code != 0:
-            raise UsageError(text.strip())
+        Lab.create(folder, release=release, nodes=nodes, key_bits=key_size, clock=lambda: clock.now)
         return cls(folder, catalogue=catalogue, clock=clock)
 
     def __enter__(self) -> Rehearsal:
@@ -157,17 +139,17 @@ class Rehearsal:
             raise UsageError("the rehearsal is not serving: use it in a `with` block")
         return self.servers.tftp_port
 
-    def run(self, *operations: str) -> list[str]:
-        """CUCM operations, in ``phonetrust lab`` words; the lines CUCM printed. Refusals raise."""
+    def run(self, *operations: str | Sequence[str]) -> list[str]:
+        """CUCM operations, in ``phonetrust lab`` words (a string each, or a list of words); the lines
+        CUCM printed. A refusal raises ``OperationRefused`` (the operations after it do not run)."""
         self.clock.next_step()
         printed: list[str] = []
-        for operation in operations:
-            code, text = run_lab_command([*shlex.split(operation), "--lab", str(self.folder)], self.clock.now)
-            if code != 0:
-                raise UsageError(f"lab {operation}: {text.strip()}")
-            printed.extend(line for line in text.splitlines() if line.strip())
-        if self.servers is not None:
-            self.servers.sync()
+        try:
+            for operation in operations:
+                printed.extend(self.lab.run(operation).lines)
+        finally:
+            if self.servers is not None:
+                self.servers.sync()
         return printed
 
     def tvs_down(self) -> None:

@@ -13,9 +13,9 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path
 
-from phone.lab import Lab
+from phone.errors import PhonetrustError
+from phone.lab import Lab, OperationRefused
 from phone.firmware.models import Catalogue, PhoneModel
-from phone.scenario.rehearsal import run_lab_command
 from phone.scenario.definition import Operation, Scenario, ScenarioError
 
 #: ``{work}`` and ``{cert:LAB:SERVICE}`` in scenario operations (see phone.scenario.definition).
@@ -49,28 +49,35 @@ def expand(text: str, work: Path, lab_dir: LabDir) -> str:
 
 
 def create_labs(scenario: Scenario, lab_dir: LabDir, now: datetime.datetime, key_size: int | None = None) -> None:
-    """Every lab of the scenario, made through ``phonetrust lab init`` (``key_size`` overrides theirs)."""
+    """Every lab of the scenario, as ``phonetrust lab init`` makes it (``key_size`` overrides theirs)."""
     for key, spec in scenario.labs.items():
         if lab_dir(key).exists() and any(lab_dir(key).iterdir()):
             raise ScenarioError(f"scenario {scenario.name}: {lab_dir(key)} exists and is not empty")
-        code, text = run_lab_command(["init", str(lab_dir(key)), "--release", spec.release, "--nodes",
-                                      str(spec.nodes), "--key-size", str(key_size or spec.key_size)], now)
-        if code != 0:
-            raise ScenarioError(f"scenario {scenario.name}: lab {key}: {' '.join(text.split())}")
+        try:
+            Lab.create(lab_dir(key), release=spec.release, nodes=spec.nodes, key_bits=key_size or spec.key_size,
+                       clock=lambda: now)
+        except PhonetrustError as error:
+            raise ScenarioError(f"scenario {scenario.name}: lab {key}: {error}") from None
 
 
 def run_operation(operation: Operation, lab: Path, work: Path, lab_dir: LabDir,
                   now: datetime.datetime) -> tuple[list[str], str | None]:
-    """One lab operation: what CUCM printed, and the problem if it did not go as the scenario says.
+    """One lab operation through the lab's dispatcher (``Lab.run``): the lines CUCM printed (or its
+    refusal), and the problem if it did not go as the scenario says.
 
     An operation with ``fails_with`` must be refused with that text; any other must succeed.
     """
-    words = shlex.split(expand(operation.run, work, lab_dir)) + ["--lab", str(lab)]
-    code, text = run_lab_command(words, now)
-    printed = [line for line in text.splitlines() if line.strip()]
+    try:
+        result = Lab.open(lab, clock=lambda: now).run(shlex.split(expand(operation.run, work, lab_dir)))
+    except OperationRefused as refusal:
+        if operation.fails_with is not None and operation.fails_with in str(refusal):
+            return [str(refusal)], None
+        if operation.fails_with is not None:
+            return [str(refusal)], (f"`lab {operation.run}` should have been refused with "
+                                    f"{operation.fails_with!r}, not {str(refusal)!r}")
+        return [str(refusal)], f"`lab {operation.run}` was refused: {refusal}"
+    except PhonetrustError as error:
+        return [], f"`lab {operation.run}` failed: {error}"
     if operation.fails_with is not None:
-        if code == 0 or operation.fails_with not in text:
-            return printed, f"`lab {operation.run}` should have been refused with {operation.fails_with!r}"
-    elif code != 0:
-        return printed, f"`lab {operation.run}` failed: {' '.join(text.split())}"
-    return printed, None
+        return list(result.lines), f"`lab {operation.run}` should have been refused with {operation.fails_with!r}"
+    return list(result.lines), None

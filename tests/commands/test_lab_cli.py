@@ -86,6 +86,20 @@ def test_seed_procedures_round_trip(lab, tmp_path, capsys):
     assert status["ctl"]["kind"] == "tokenless" and len(status["uploads"]) == 2
 
 
+def test_ctl_reset_localkey_prints_cucm_style_lines_and_the_ctl_kind_is_reset(lab, tmp_path, capsys):
+    where = ["--lab", str(lab.path), *NOW]
+    code, out, err = run(capsys, "lab", "ctl", "reset", "localkey", *where)
+    assert (code, out) == (1, "") and err.startswith("phonetrust: The cluster is not in Mixed Mode")
+    run(capsys, "lab", "ctl", "set-cluster", "mixed-mode", *where)
+    code, out, _ = run(capsys, "lab", "ctl", "reset", "localkey", *where)
+    assert code == 0 and out.splitlines() == [
+        "Generating the reset CTL file signed with the CallManager key of the publisher.....",
+        "The reset CTL file was generated successfully",
+        *(f"Successfully transferred reset CTL to node {node.name}" for node in lab.nodes), RESTART]
+    code, out, _ = run(capsys, "lab", "status", "--json", *where)
+    assert json.loads(out)["ctl"]["kind"] == "reset"
+
+
 def test_other_operations_print_their_texts(lab, tmp_path, capsys):
     where = ["--lab", str(lab.path)]
     code, out, _ = run(capsys, "lab", "itl", "reset", "localkey", *where)

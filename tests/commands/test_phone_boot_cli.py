@@ -10,7 +10,7 @@ import pytest
 from phone.cli import build_parser, main
 from phone.device.flash import FlashStore
 from phone.firmware.machine import Flash
-from phone.lab.servers.tftp_tftpy import TftpFileServer
+from phone.lab.servers.tftp import TftpFileServer
 
 MAC = "B000B4BA0AEE"
 

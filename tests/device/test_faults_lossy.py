@@ -1,7 +1,7 @@
 """TFTP through a lossy network: downloads complete through resends or fail cleanly, nothing half-written.
 
 The network is ``phone.testing.lossy.LossyUdpProxy`` between the phone's
-fetcher and the project's tftpy-based server (``TftpFileServer``), both on
+fetcher and the lab's TFTP server (``TftpFileServer``), both on
 loopback. Success rates per loss level, over more downloads, are measured by
 benchmarks/bench_lossy_tftp.py (figures in docs/reliability.md).
 """
@@ -23,7 +23,7 @@ from phone.device.flash import FlashStore
 from phone.firmware.models import get_model
 from phone.testing.lossy import Impairment, LossyUdpProxy
 from phone.device.tftp import FetchStatus, TftpFetcher
-from phone.lab.servers.tftp_tftpy import TftpFileServer
+from phone.lab.servers.tftp import TftpFileServer
 from phone.device.transports import TftpTransport
 
 ITL = f"ITLSEP{MAC}.tlv"

@@ -2,7 +2,7 @@
 
 Every attack runs through the phone's state machine and boot loop
 (``phone.firmware.machine``, ``phone.device.boot.run_boot``) as in tests/test_machine_rules.py,
-with an in-memory cluster and TVS double (tests/minicluster.py). What each
+with a lab's files served from memory and a TVS double (tests/minicluster.py). What each
 test pins: the file is not installed (or the config not applied), what was
 installed stays byte for byte, and a genuine file in the same situation *is*
 accepted (so that a test cannot pass because nothing is ever accepted).
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import attrs
 import pytest
 from conftest import SEED_TIME, node_identity, rsa_key
-from minicluster import MAC, PUB_IP, MiniCluster, TvsDouble, fresh_etoken, serve_files
+from minicluster import MAC, PUB_IP, MiniCluster, TvsDouble, serve_files
 
 from phone.device.boot import run_boot
 from phone.wire.certs import Identity, make_certificate
@@ -44,13 +44,8 @@ LEGACY = "CP-7940"
 
 
 def small_cluster(**settings) -> MiniCluster:
-    """A MiniCluster with 1024-bit node keys and one-byte serials: a one-record file is 1.4 KB."""
-    return MiniCluster(
-        callmanager=node_identity("cucm-small-pub", serial=0x51),
-        tvs=node_identity("cucm-small-pub-tvs", serial=0x52),
-        capf=node_identity("CAPF-small", serial=0x53),
-        **settings,
-    )
+    """A MiniCluster (a lab with 1024-bit node keys, as CUCM 10.x): a one-record file is about 1.4 KB."""
+    return MiniCluster(**settings)
 
 
 def namesake(identity: Identity, label: str) -> Identity:
@@ -58,12 +53,6 @@ def namesake(identity: Identity, label: str) -> Identity:
     certificate = identity.certificate
     return make_certificate(certificate.subject, rsa_key(1024, label), not_before=SEED_TIME,
                             serial=certificate.serial_number)
-
-
-def regenerated(identity: Identity, serial: int) -> Identity:
-    """A certificate regeneration: same subject, new key, new serial."""
-    return make_certificate(identity.certificate.subject, rsa_key(1024, f"regenerated-{serial}"),
-                            not_before=SEED_TIME, serial=serial)
 
 
 def boot(model: str, cluster: MiniCluster, flash: Flash = Flash(), *, files=None, tvs=None):
@@ -208,7 +197,7 @@ def test_no_single_bit_flip_of_an_itl_is_accepted():
     assert_no_flip_is_accepted(Situation("empty phone, first ITL on trust", waiting_for(phone(), ITL, {}),
                                          TvsDouble(cluster)), ITL, update, Item.ITL, every_bit=False)
     flash = settled(SBD, cluster)
-    cluster.callmanager = regenerated(cluster.callmanager, 0x61)  # TVS now vouches for the new key only
+    cluster.regenerate_callmanager()  # TVS now vouches for the new key only
     by_tvs = signed_itl(cluster.callmanager, (cluster.callmanager, Role.SAST))
     for mode in ("cucm", "type1-only"):
         assert_no_flip_is_accepted(Situation(f"ITL-only phone, signer vouched for by TVS ({mode})",
@@ -240,7 +229,7 @@ def test_no_single_bit_flip_of_a_signed_config_is_applied():
                                          waiting_for(phone(flash), SGN, {ITL: flash.itl}), TvsDouble(cluster)),
                                SGN, signed_config(cluster.callmanager, xml), Item.CONFIG)
     flash = settled(SBD, cluster)
-    cluster.callmanager = regenerated(cluster.callmanager, 0x62)
+    cluster.regenerate_callmanager()
     assert_no_flip_is_accepted(Situation("signer vouched for by TVS", waiting_for(phone(flash), SGN, {ITL: flash.itl}),
                                          TvsDouble(cluster)),
                                SGN, signed_config(cluster.callmanager, xml), Item.CONFIG, every_bit=False)
@@ -264,7 +253,7 @@ def mixed():
     """A mixed-mode cluster, an SBD phone settled on it, and a new CTL and ITL signed by the same key."""
     cluster = small_cluster(mixed_mode=True)
     flash = settled(SBD, cluster)
-    cluster.capf = node_identity("CAPF-small-2", serial=0x54)  # content changes, signers do not
+    cluster.regenerate_capf()  # content changes, signers do not
     return cluster, flash
 
 
@@ -353,7 +342,7 @@ def test_an_old_itl_and_config_from_the_replaced_callmanager_are_refused_after_r
     cluster = small_cluster()
     flash = settled(SBD, cluster)
     old_files = cluster.files()
-    cluster.callmanager = regenerated(cluster.callmanager, 0x71)
+    cluster.regenerate_callmanager()
     machine, report, _ = boot(SBD, cluster, flash)  # the new ITL comes in through TVS
     assert result(report, ITL)[0] == "installed" and result(report, SGN)[0] == "applied"
     after = machine.flash
@@ -369,7 +358,7 @@ def test_an_old_ctl_from_the_replaced_callmanager_is_refused_after_regeneration(
     cluster = small_cluster(mixed_mode=True)
     flash = settled(SBD, cluster)
     old_ctl = cluster.ctl()
-    cluster.callmanager = regenerated(cluster.callmanager, 0x72)
+    cluster.regenerate_callmanager()
     machine, report, _ = boot(SBD, cluster, flash)
     assert result(report, CTL)[0] == "installed"
     reason = refused_and_kept(CTL, old_ctl, cluster, machine.flash)
@@ -379,7 +368,7 @@ def test_an_old_ctl_from_the_replaced_callmanager_is_refused_after_regeneration(
 def test_a_legacy_phone_refuses_the_old_ctl_once_it_took_the_new_one():
     cluster = small_cluster(mixed_mode=True)
     old_ctl = cluster.ctl()
-    cluster.callmanager = regenerated(cluster.callmanager, 0x73)
+    cluster.regenerate_callmanager()
     flash = settled(LEGACY, cluster)
     assert "does not use TVS" in refused_and_kept(CTL, old_ctl, cluster, flash, model=LEGACY)
 
@@ -445,7 +434,7 @@ def test_an_itl_signed_by_the_ccm_tftp_key_of_the_installed_ctl_is_still_accepte
     # The other side of the fix above: the ITL's real signers keep working through the CTL.
     cluster = small_cluster(mixed_mode=True)
     flash = settled(SBD, cluster)
-    cluster.capf = node_identity("CAPF-small-2", serial=0x54)
+    cluster.regenerate_capf()
     machine, report, installs = boot(SBD, cluster, attrs.evolve(flash, itl=None), tvs=tvs_answering(None, (), 1))
     assert result(report, ITL)[0] == "installed" and machine.flash.itl == cluster.itl()
 
@@ -461,21 +450,18 @@ def test_the_tvs_key_cannot_sign_a_config(tvs):
 
 
 def test_a_sast_only_etoken_cannot_sign_a_config():
-    cluster = MiniCluster(mixed_mode=True, etokens=[fresh_etoken(1)])
-    cluster.ctl_signer = cluster.etokens[0]
+    cluster = MiniCluster(etokens=("SAST-ADN00000001",))
     flash = settled(SBD, cluster)
-    forged = signed_config(cluster.etokens[0], cluster.config())
+    forged = signed_config(cluster.etoken("SAST-ADN00000001"), cluster.config())
     # TVS finds the eToken in its CTL cache with role SAST only (SPEC 3.3); a config needs TFTP.
     reason = refused_and_kept(SGN, forged, cluster, flash)
     assert "without a required role (roles: 0)" in reason
 
 
 def test_a_ctl_signed_by_a_ccm_tftp_record_that_is_not_sast_is_refused():
-    cluster = MiniCluster(mixed_mode=True, etokens=[fresh_etoken(2)])
-    cluster.ctl_signer = cluster.etokens[0]
+    cluster = MiniCluster(etokens=("SAST-ADN00000002",))
     flash = settled(SBD, cluster)
-    cluster.ctl_signer = None  # the publisher's CallManager key: CCM+TFTP in the installed CTL, not SAST
-    cluster.etokens = []
+    cluster.tokenless()  # the publisher's CallManager key: CCM+TFTP in the installed CTL, not SAST
     answer = tvs_answering(cluster.callmanager.der, (Role.CCM_TFTP,))
     assert "without a required role" in refused_and_kept(CTL, cluster.ctl(), cluster, flash, tvs=answer)
 

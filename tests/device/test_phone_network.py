@@ -16,7 +16,7 @@ from phone.cli import main
 from phone.device.phone import Phone
 from phone.device.flash import FlashStore
 from phone.firmware.models import get_model
-from phone.lab.servers.tftp_tftpy import TftpFileServer
+from phone.lab.servers.tftp import TftpFileServer
 from phone.device.transports import TftpTransport, TvsTransport
 from phone.lab.servers.tvs import running_tvs_server
 from phone.lab.tvs_store import TvsStore

@@ -1,14 +1,14 @@
 """The phone machine against every row of SPEC 4.2, for an SBD model and a legacy one.
 
-Boots run through ``phone.device.boot.run_boot`` with files from an in-memory cluster
-and a TVS double (tests/minicluster.py); no sockets.
+Boots run through ``phone.device.boot.run_boot`` with the files of a lab in a
+temporary folder and a TVS double (tests/minicluster.py); no sockets.
 """
 
 from __future__ import annotations
 
 import attrs
 import pytest
-from minicluster import MAC, MiniCluster, TvsDouble, fresh_etoken, serve_files
+from minicluster import MAC, MiniCluster, TvsDouble, serve_files
 
 from phone.device.boot import run_boot
 from phone.firmware.machine import Flash, Install, Keep, PhoneMachine
@@ -199,9 +199,7 @@ def test_first_ctl_on_a_phone_with_an_itl_is_taken_on_trust_by_default():
 def test_first_ctl_can_be_checked_against_the_itl_instead():
     cluster = MiniCluster()
     flash = settled("CP-8861", cluster)
-    cluster.mixed_mode = True
-    cluster.etokens = [fresh_etoken(1)]
-    cluster.ctl_signer = cluster.etokens[0]
+    cluster.ctl_client("SAST-ADN00000001")  # a first CTL signed by an eToken the ITL does not list
     model = get_model("CP-8861")
     model = attrs.evolve(model, settings=attrs.evolve(model.settings, first_ctl_with_itl="verify"))
     double = TvsDouble(cluster, "cucm")
@@ -217,7 +215,7 @@ def test_first_ctl_can_be_checked_against_the_itl_instead():
 def test_ctl_signed_by_a_sast_of_the_installed_ctl_is_accepted():
     cluster = MiniCluster(mixed_mode=True)
     flash = settled("CP-7940", cluster)
-    cluster.capf = cluster.tvs  # content change, same signer
+    cluster.regenerate_capf()  # content change, same signer
     machine, report, _, _ = boot("CP-7940", cluster, flash)
     assert result(report, CTL) == "installed" and machine.flash.ctl == cluster.ctl()
 
@@ -372,7 +370,7 @@ def test_a_phone_without_sha512_rejects_a_sha512_ctl_and_a_newer_phone_accepts_i
 def test_a_tampered_ctl_update_is_refused_and_the_old_ctl_kept():
     cluster = MiniCluster(mixed_mode=True)
     flash = settled("CP-8861", cluster)
-    cluster.capf = cluster.tvs
+    cluster.regenerate_capf()
     files = cluster.files()
     tampered = bytearray(files[CTL])
     tampered[len(tampered) // 2] ^= 0x01
@@ -502,11 +500,10 @@ def test_the_sha256_digest_code_is_a_model_setting():
 @pytest.mark.parametrize("model", ["CP-7975", "CP-8861", "CP-7940"])
 def test_seed_etoken_to_tokenless(model):
     """Seed §2: the eToken CTL is replaced by a tokenless one signed by the CallManager certificate."""
-    tokens = [fresh_etoken(1), fresh_etoken(2)]
-    cluster = MiniCluster(mixed_mode=True, etokens=tokens, ctl_signer=tokens[1])
+    cluster = MiniCluster(etokens=("SAST-ADN00000001", "SAST-ADN00000002"))  # the second one signs
     flash = settled(model, cluster)
     assert flash.ctl == cluster.ctl()
-    cluster.etokens, cluster.ctl_signer = [], None
+    cluster.tokenless()
     machine, report, _, _ = boot(model, cluster, flash)
     if model == "CP-7940":
         assert result(report, CTL) == "rejected" and machine.flash.ctl == flash.ctl
@@ -520,8 +517,7 @@ def test_seed_tokenless_to_etoken(model):
     """Seed §3: after `file delete tftp CTLFile.tlv`, the CTL client signs a CTL with an eToken."""
     cluster = MiniCluster(mixed_mode=True)
     flash = settled(model, cluster)
-    tokens = [fresh_etoken(3), fresh_etoken(4)]
-    cluster.etokens, cluster.ctl_signer = tokens, tokens[1]
+    cluster.ctl_client("SAST-ADN00000003", "SAST-ADN00000004")  # delete, upload both, the CTL client
     machine, report, _, _ = boot(model, cluster, flash)
     if model == "CP-7940":
         assert result(report, CTL) == "rejected" and machine.flash.ctl == flash.ctl

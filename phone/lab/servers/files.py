@@ -1,7 +1,7 @@
 """What the lab's TFTP servers serve: files made by name, then files in a folder, safely.
 
-Both servers (tftpy's, and the asyncio one fleets use) look files up here, so
-the path-safety rules exist once: no absolute paths, no backslashes, no
+The lab's TFTP server (``phone.lab.servers.tftp``) looks files up here; the
+path-safety rules: no absolute paths, no backslashes, no
 control characters, no empty, ``.`` or ``..`` parts, and nothing that resolves
 outside the root (symbolic links included).
 """
@@ -37,7 +37,7 @@ def unsafe_name(name: str) -> str:
 
 
 def check_server_settings(port: int, timeout: float, retries: int) -> None:
-    """The settings both TFTP servers share, with one-line errors."""
+    """The TFTP server's settings, with one-line errors."""
     if not 0 <= port < 65536:
         raise UsageError(f"TFTP port must be 0-65535, not {port}")
     if not timeout > 0 or retries < 1:

@@ -1,15 +1,13 @@
-"""Serving emulated labs to a fleet from a child process, with the fast TFTP server.
+"""Serving emulated labs to a fleet from child processes (TFTP in one, TVS in another).
 
-The lab's own ``Lab.serving()`` runs tftpy's server and the TVS servers as
-threads of the calling process; a fleet run would then share one GIL between
-them and the collection of its results, and tftpy's loop spends about 1 ms per
-download with a fleet's transfers in flight (docs/fleet.md). Here the labs are
+The lab's own ``Lab.serving()`` runs the TFTP and TVS servers as threads of
+the calling process; a fleet run would then share one GIL between them and the
+collection of its results (docs/fleet.md). Here the labs are
 served from two child processes: one runs the TVS servers (``LabServers``),
 the other the lab's per-device files (``Lab.device_file``) behind
 ``phone.lab.servers.tftp``, listing the TVS servers where the first one put them.
 
-Lab operations stay in the parent (the scenario runs them through the
-``phonetrust lab`` command line on the lab folders); the child picks them up at
+Lab operations stay in the parent (``Lab.run`` on the lab folders); the child picks them up at
 the next request, and ``sync()`` restarts TVS servers whose certificate
 changed, as ``LabServers.sync`` does.
 """
@@ -215,11 +213,11 @@ def _tftp_main(connection, labs: dict[str, str], host: str,  # pragma: no cover 
     import attrs
 
     from phone.lab import Lab
-    from phone.lab.servers.tftp import AsyncTftpFileServer
+    from phone.lab.servers.tftp import TftpFileServer
 
     try:
         with contextlib.ExitStack() as stack:
-            served: dict[str, AsyncTftpFileServer] = {}
+            served: dict[str, TftpFileServer] = {}
             caches: list[dict] = []
             for key, folder in labs.items():
                 lab = Lab.open(folder)
@@ -239,7 +237,7 @@ def _tftp_main(connection, labs: dict[str, str], host: str,  # pragma: no cover 
                         data = cache[match.group(1)] = lab.device_file(name, node, addresses)
                     return data
 
-                tftp = AsyncTftpFileServer(lab.tftp_folder(node), files, host=host)
+                tftp = TftpFileServer(lab.tftp_folder(node), files, host=host)
                 tftp.start_in_thread()
                 stack.callback(tftp.stop)
                 served[key] = tftp

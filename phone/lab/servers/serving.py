@@ -1,7 +1,7 @@
 """Serving a lab: one TFTP node and every node's TVS, in background threads (docs/tvs.md, docs/phone.md).
 
 ``serving(lab)`` is a context manager yielding ``LabServers``: the TFTP server
-of one node (``phone.tftp.TftpFileServer``: that node's TFTP folder plus the
+of one node (``phone.lab.servers.tftp.TftpFileServer``: that node's TFTP folder plus the
 per-device files made by name, ``Lab.device_file``) and one TVS server per
 node (``phone.lab.servers.tvs.running_tvs_server``), each presenting its node's TVS
 certificate, answering from the lab's TVS store and from that node's
@@ -29,7 +29,7 @@ import attrs
 from phone.errors import UsageError
 from phone.lab.lab import Lab
 from phone.lab.state import Node
-from phone.lab.servers.tftp_tftpy import TftpFileServer
+from phone.lab.servers.tftp import TftpFileServer
 from phone.lab.servers.tvs import TvsServerSettings, running_tvs_server
 
 _WILDCARDS = ("", "0.0.0.0")

@@ -1,13 +1,21 @@
-"""A fast TFTP read-only server on asyncio, for fleets: RFC 1350 with options (RFC 2347/2348/2349).
+"""The lab's TFTP server: read-only, on asyncio, RFC 1350 with options (RFC 2347/2348/2349).
 
-``AsyncTftpFileServer`` serves the same files as ``phone.tftp.TftpFileServer``
-(tftpy's server), through the same lookup: ``dynamic(NAME, client)`` first,
-then the file NAME under ``root``, else error 1 "File not found"; unsafe
-names get error 2, uploads error 2. It exists because tftpy's server is one
-``select()`` loop that walks every open session on every packet and cannot
-watch descriptors past 1024: with a fleet's 64-256 transfers in flight it
-spends about 1 ms of CPU per download (docs/fleet.md), this one about a
-tenth of that, with no descriptor limit (epoll).
+``TftpFileServer(root, dynamic)`` answers a request for NAME through
+``phone.lab.servers.files.FileSource``: ``dynamic(NAME, client)`` first (the
+lab makes CTLSEP/ITLSEP<MAC>.tlv and SEP<MAC>.cnf.xml[.sgn] there), then the
+file NAME under ``root``, else error 1 "File not found" (what CUCM answers for
+CTLSEP<MAC>.tlv outside mixed mode); unsafe names get error 2, uploads error 2.
+``with TftpFileServer(...) as port:`` serves from a background thread with
+its own event loop (``lab.serving()``, the pytest plugin, scenarios); in a
+running loop, ``port = await server.start()`` … ``await server.close()``.
+
+It is the project's only TFTP server. It replaced a server built on tftpy's
+``TftpServer``, which walks every open session on every packet in one
+``select()`` loop and cannot watch descriptors past 1024: with a fleet's
+64-256 transfers in flight that one spent about 1 ms of CPU per download
+(docs/fleet.md), this one about a tenth of that, with no descriptor limit
+(epoll). tftpy stays the phone's client (``phone.device.tftp``) and the
+compatibility reference the tests check this server against.
 
 Protocol, as a CUCM TFTP server behaves towards phones:
 
@@ -29,12 +37,10 @@ Protocol, as a CUCM TFTP server behaves towards phones:
 - mode ``octet`` and ``netascii`` are both served byte for byte (phones ask
   for octet), others get error 4; a write request gets error 2;
 - at most ``max_sessions`` transfers at once: requests beyond are dropped
-  unanswered and the client's resend comes back later, as with tftpy's server.
+  unanswered and the client's resend comes back later.
 
 The callback runs on the server's event loop thread: keep it quick. If it
-raises, the client gets error 0 and the server carries on. Tested against
-tftpy's client (``phone.tftp.TftpFetcher`` and ``tftpy.TftpClient``), which
-stays the compatibility reference.
+raises, the client gets error 0 and the server carries on. IPv4 only.
 """
 
 from __future__ import annotations
@@ -48,9 +54,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
+
 from phone.errors import RemoteError, TransportError, UsageError
 from phone.lab.servers.files import Dynamic, FileSource, RefusedName, check_server_settings
-from phone.lab.servers.tftp_tftpy import ServerStats
 from phone.wire.tftp import (
     ACCESS_VIOLATION,
     FILE_NOT_FOUND,
@@ -71,6 +78,19 @@ _DATA_HEAD = struct.Struct("!HH")
 _RECEIVE = 4096
 #: How often transfers are checked for an overdue ACK (seconds).
 _SWEEP = 0.1
+
+
+@attrs.frozen
+class ServerStats:
+    """Counters since start, for benchmarks, tests and the lab's status output."""
+
+    requests: int  # read requests that reached the lookup
+    served: int  # transfers started (the file was found)
+    not_found: int  # answered error 1
+    refused: int  # unsafe names and uploads, answered error 2
+    dropped: int  # left unanswered: too many transfers in flight (the client resends later)
+    errors: int  # the dynamic callback failed or a file could not be read, answered error 0
+    active: int  # transfers in progress now
 
 
 class RequestError(RemoteError):
@@ -132,7 +152,7 @@ class _Transfer:
     __slots__ = ("server", "client", "request", "data", "blksize", "timeout", "block", "last_packet", "resends",
                  "sock", "deadline", "done")
 
-    def __init__(self, server: AsyncTftpFileServer, client: tuple[str, int], request: bytes, data: bytes,
+    def __init__(self, server: TftpFileServer, client: tuple[str, int], request: bytes, data: bytes,
                  blksize: int, timeout: float, sock: socket.socket) -> None:
         self.server = server
         self.request = request
@@ -222,12 +242,12 @@ class _Transfer:
         self.server._ended(self.client)
 
 
-class AsyncTftpFileServer:
+class TftpFileServer:
     """Read-only TFTP for files in ``root`` and files made by ``dynamic``; see the module docstring.
 
     In a running loop: ``port = await server.start()`` … ``await server.close()``.
-    From threaded code: ``with AsyncTftpFileServer(...) as port:`` runs it in a
-    background thread with its own loop (as ``TftpFileServer`` does).
+    From threaded code: ``with TftpFileServer(...) as port:`` runs it in a
+    background thread with its own loop.
     """
 
     def __init__(
@@ -271,7 +291,7 @@ class AsyncTftpFileServer:
         counts = self.counts
         return ServerStats(requests=counts["requests"], served=counts["served"], not_found=counts["not_found"],
                            refused=counts["refused"], dropped=counts["dropped"], errors=counts["errors"],
-                           restarts=0, active=len(self._sessions))
+                           active=len(self._sessions))
 
     # -- asyncio life cycle ---------------------------------------------------------------
 
@@ -430,7 +450,7 @@ class AsyncTftpFileServer:
                 loop.run_until_complete(self.close())
                 loop.close()
 
-        self._thread = threading.Thread(target=run, name="tftp-aioserver", daemon=True)
+        self._thread = threading.Thread(target=run, name="tftp-server", daemon=True)
         self._thread.start()
         if not ready.wait(timeout):
             raise TransportError("the TFTP server did not start in time")
@@ -449,10 +469,10 @@ class AsyncTftpFileServer:
 
 
 @contextlib.contextmanager
-def running_aio_tftp_server(dynamic: Dynamic | None = None, root: Path | str | None = None,
-                            **settings: object) -> Iterator[AsyncTftpFileServer]:
-    """``AsyncTftpFileServer`` in a background thread for the block; yields the server (``.port``)."""
-    server = AsyncTftpFileServer(root, dynamic, **settings)  # type: ignore[arg-type]
+def running_tftp_server(dynamic: Dynamic | None = None, root: Path | str | None = None,
+                            **settings: object) -> Iterator[TftpFileServer]:
+    """``TftpFileServer`` in a background thread for the block; yields the server (``.port``)."""
+    server = TftpFileServer(root, dynamic, **settings)  # type: ignore[arg-type]
     server.start_in_thread()
     try:
         yield server
