@@ -16,6 +16,10 @@ class PhonetrustError(Exception):
     exit_code = 2
 
 
+class LocalProtocolError(PhonetrustError):
+    """A local error: the caller fed an event the phone machine has no transition for (its bug)."""
+
+
 class UsageError(PhonetrustError):
     """Wrong arguments or a request that cannot be carried out as asked."""
 

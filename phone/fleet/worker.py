@@ -34,6 +34,7 @@ from typing import Any
 
 import attrs
 
+from phone.wire.tlv import TrustList
 from phone.device.boot import run_boot
 from phone.firmware.machine import AskTvs, Erased, FactoryReset, Fetch, Flash, Log, PhoneMachine
 from phone.firmware.models import PhoneModel, load_catalogue
@@ -112,15 +113,25 @@ def schedule(phones: list[Any], order: StepOrder, seed: int, mac: Callable[[Any]
 
 
 class _Interner:
-    """One bytes object per distinct trust list or certificate, however many phones hold it.
+    """One object per distinct trust list or certificate, however many phones hold it.
 
-    Every download is a new bytes object; 40,000 phones holding the same CTL
-    and ITL would otherwise keep 40,000 copies of each.
+    Every download is a new bytes object, parsed into a new list; 40,000 phones
+    holding the same CTL and ITL would otherwise keep 40,000 copies of each. The
+    parsed lists are immutable, so sharing one is safe.
     """
 
     def __init__(self) -> None:
         self._blobs: dict[bytes, bytes] = {}
+        self._lists: dict[bytes, TrustList] = {}
         self._lock = threading.Lock()
+
+    def trust_list(self, trust_list: TrustList | None) -> TrustList | None:
+        if trust_list is None:
+            return None
+        with self._lock:
+            if len(self._lists) > 64:  # old lists nobody holds any more: start again
+                self._lists.clear()
+            return self._lists.setdefault(trust_list.data, trust_list)
 
     def blob(self, data: bytes | None) -> bytes | None:
         if data is None:
@@ -131,7 +142,7 @@ class _Interner:
             return self._blobs.setdefault(data, data)
 
     def flash(self, flash: Flash) -> Flash:
-        ctl, itl = self.blob(flash.ctl), self.blob(flash.itl)
+        ctl, itl = self.trust_list(flash.ctl), self.trust_list(flash.itl)
         cache = tuple(attrs.evolve(entry, certificate=self.blob(entry.certificate)) for entry in flash.tvs_cache)
         return attrs.evolve(flash, ctl=ctl, itl=itl, tvs_cache=cache)
 

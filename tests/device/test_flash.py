@@ -29,15 +29,19 @@ def test_a_new_state_folder_is_an_empty_flash(tmp_path):
 
 
 def test_flash_round_trips_through_the_state_folder(tmp_path):
+    cluster = MiniCluster(mixed_mode=True)
     store = FlashStore(tmp_path)
-    flash = Flash(ctl=b"ctl", itl=b"itl", config=b"<device/>", config_name="SEP0.cnf.xml",
+    flash = Flash(ctl=cluster.ctl(), itl=cluster.itl(), config=b"<device/>", config_name="SEP0.cnf.xml",
                   tvs_cache=(CachedCertificate(b"der", frozenset({0, 2}), 123.5),))
+    assert flash.ctl is not None and flash.itl is not None
     store.save(flash, model="CP-8861")
-    assert FlashStore(tmp_path).load() == flash
+    loaded = FlashStore(tmp_path).load()
+    assert loaded == flash and loaded.ctl.data == cluster.ctl()
     assert store.meta()["model"] == "CP-8861"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("gen-")) == ["gen-00000001"]
-    store.save(Flash(itl=b"itl2"))
-    assert store.load() == Flash(itl=b"itl2")
+    cluster.regenerate_tvs()
+    store.save(Flash(itl=cluster.itl()))
+    assert store.load() == Flash(itl=cluster.itl()) and store.load().itl.data == cluster.itl()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("gen-")) == ["gen-00000002"]
 
 
@@ -111,6 +115,6 @@ def test_flash_survives_kill_9_during_installs(tmp_path):
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         flash = FlashStore(state).load()
-        assert hashlib.sha1(flash.itl).hexdigest() in (first_itl, second_itl), round_number
-        assert hashlib.sha1(flash.ctl).hexdigest() == ctl
+        assert hashlib.sha1(flash.itl.data).hexdigest() in (first_itl, second_itl), round_number
+        assert hashlib.sha1(flash.ctl.data).hexdigest() == ctl
         assert flash.config is not None
