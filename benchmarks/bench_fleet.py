@@ -38,7 +38,7 @@ from phone.fleet import Fleet, allocate, default_workers, parse_phones  # noqa: 
 from phone.fleet.targets import ScenarioTarget, TestbedTarget  # noqa: E402
 from phone.fleet.testbed import REGENERATE_CALLMANAGER, TestbedCluster  # noqa: E402
 from phone.firmware.machine import FileFetched, FileMissing, Flash, PhoneMachine, TvsAnswered  # noqa: E402
-from phone.firmware.models import get_model  # noqa: E402
+from phone.catalogue import get_model  # noqa: E402
 from phone.wire.names import serial_to_bytes  # noqa: E402
 from phone.firmware.outcome import classify  # noqa: E402
 

@@ -21,7 +21,8 @@ from phone.device.phone import Phone, boot_json, describe_installed
 from phone.errors import UsageError
 from phone.device.flash import FlashStore, FlashStoreError
 from phone.firmware.machine import PhoneMachine
-from phone.firmware.models import PhoneModel, load_catalogue
+from phone.firmware.models import PhoneModel
+from phone.catalogue import load_catalogue
 from phone.console.phone import PhoneConsole
 from phone.firmware.trust import Item
 

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from phone.scenario.mix import parse_mix
-from phone.firmware.models import load_catalogue
+from phone.catalogue import load_catalogue
 from phone.scenario.model import find_scenario, list_scenarios
 from phone.scenario.report import render_text, to_json, to_junit, write_consoles
 from phone.scenario.runner import ScenarioRun

@@ -21,7 +21,8 @@ import attrs
 
 from phone.errors import UnknownModelError, UsageError
 from phone.scenario.mix import MAC_PREFIX
-from phone.firmware.models import Catalogue, PhoneModel, load_catalogue
+from phone.firmware.models import Catalogue, PhoneModel
+from phone.catalogue import load_catalogue
 
 #: A locally administered OUI: never a real phone's MAC (the scenarios' prefix too).
 DEFAULT_MAC_PREFIX = MAC_PREFIX

@@ -37,7 +37,8 @@ import attrs
 from phone.wire.tlv import TrustList
 from phone.device.boot import run_boot
 from phone.firmware.machine import AskTvs, Erased, FactoryReset, Fetch, Flash, Log, PhoneMachine
-from phone.firmware.models import PhoneModel, load_catalogue
+from phone.firmware.models import PhoneModel
+from phone.catalogue import load_catalogue
 from phone.firmware.outcome import classify
 from phone.console.phone import PhoneConsole
 from phone.device.transports import TftpTransport, TvsTransport

@@ -33,7 +33,8 @@ from phone.errors import UsageError
 from phone.lab import Lab
 from phone.firmware.machine import BootReport
 from phone.scenario.mix import PhoneSpec, mac_for
-from phone.firmware.models import Catalogue, PhoneModel, load_catalogue
+from phone.firmware.models import Catalogue, PhoneModel
+from phone.catalogue import load_catalogue
 from phone.firmware.outcome import PhoneOutcome, Verdict, classify
 from phone.console.phone import PhoneConsole
 from phone.device.transports import TftpTransport, TvsTransport

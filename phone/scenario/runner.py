@@ -21,7 +21,8 @@ from phone.device.phone import Phone
 from phone.lab import Lab
 from phone.firmware.machine import BootReport
 from phone.scenario.mix import PhoneSpec, allocate_phones
-from phone.firmware.models import Catalogue, PhoneModel, load_catalogue
+from phone.firmware.models import Catalogue, PhoneModel
+from phone.catalogue import load_catalogue
 from phone.firmware.outcome import Verdict, classify
 from phone.scenario.rehearsal import ScenarioClock, network_phone
 from phone.scenario.model import Expectation, Scenario, ScenarioError, Step

@@ -28,7 +28,7 @@ from minicluster import MAC, MiniCluster, TvsDouble, serve_files
 from phone.device.phone import Phone
 from phone.device.flash import FlashStore, FlashStoreError
 from phone.firmware.machine import Flash
-from phone.firmware.models import get_model
+from phone.catalogue import get_model
 from phone.firmware.trust import CachedCertificate
 
 CONFIG = f"SEP{MAC}.cnf.xml.sgn"

@@ -20,7 +20,7 @@ from minicluster import MAC, MiniCluster, TvsDouble
 from phone.device.phone import Phone
 from phone.errors import UsageError
 from phone.device.flash import FlashStore
-from phone.firmware.models import get_model
+from phone.catalogue import get_model
 from phone.testing.lossy import Impairment, LossyUdpProxy
 from phone.device.tftp import FetchStatus, TftpFetcher
 from phone.lab.servers.tftp_tftpy import TftpFileServer

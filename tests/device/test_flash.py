@@ -18,7 +18,7 @@ from minicluster import MAC, MiniCluster, TvsDouble, serve_files
 from phone.device.phone import Phone
 from phone.device.flash import FlashStore, FlashStoreError
 from phone.firmware.machine import Flash
-from phone.firmware.models import get_model
+from phone.catalogue import get_model
 from phone.firmware.trust import CachedCertificate
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -83,7 +83,7 @@ _CHILD = textwrap.dedent("""
     from minicluster import MAC, MiniCluster, TvsDouble, serve_files
     from phone.device.phone import Phone
     from phone.device.flash import FlashStore
-    from phone.firmware.models import get_model
+    from phone.catalogue import get_model
     cluster = MiniCluster(mixed_mode=True)
     phone = Phone(get_model("CP-8861"), MAC, fetch=serve_files(cluster.files()), ask_tvs=TvsDouble(cluster),
                   store=FlashStore({state!r}))

@@ -26,7 +26,7 @@ from phone.device.boot import run_boot
 from phone.wire.certs import Identity, make_certificate
 from phone.wire.config import TvsMember, render_config
 from phone.firmware.machine import AskTvs, Booted, Fetch, FileFetched, Flash, Install, PhoneMachine, TvsAnswered
-from phone.firmware.models import get_model
+from phone.catalogue import get_model
 from phone.wire.signing import build_signed_file, build_trust_list, make_record
 from phone.wire.tlv import Element, Record, RecordTag, Role, TrustList
 from phone.firmware.trust import REJECTION_CODES, Item

@@ -15,7 +15,7 @@ from minicluster import MAC, MiniCluster
 from phone.cli import main
 from phone.device.phone import Phone
 from phone.device.flash import FlashStore
-from phone.firmware.models import get_model
+from phone.catalogue import get_model
 from phone.lab.servers.tftp_tftpy import TftpFileServer
 from phone.device.transports import TftpTransport, TvsTransport
 from phone.lab.servers.tvs import running_tvs_server

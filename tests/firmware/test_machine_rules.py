@@ -12,7 +12,7 @@ from minicluster import MAC, MiniCluster, TvsDouble, fresh_etoken, serve_files
 
 from phone.device.boot import run_boot
 from phone.firmware.machine import Flash, Install, Keep, PhoneMachine
-from phone.firmware.models import get_model
+from phone.catalogue import get_model
 from phone.firmware.trust import Item
 
 NOW = 1_700_000_000.0
