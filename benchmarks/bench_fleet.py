@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from phone.device.boot import run_boot  # noqa: E402
+from phone.device.boot import SharedParses, run_boot  # noqa: E402
 from phone.fleet import Fleet, allocate, default_workers, parse_phones  # noqa: E402
 from phone.fleet.targets import ScenarioTarget, TestbedTarget  # noqa: E402
 from phone.fleet.testbed import REGENERATE_CALLMANAGER, TestbedCluster  # noqa: E402
@@ -59,6 +59,7 @@ def bare_machine(spec: str, limit: int) -> tuple[float, Counter]:
             return TvsAnswered("memory:2445", 0, (0, 2), 86400, cluster.callmanager.der)
         return TvsAnswered("memory:2445", 1)
 
+    fetch = SharedParses().fetching(fetch)  # as a fleet worker does: one parse per distinct list
     seconds, boots, outcomes = 0.0, 0, Counter()
     for _step, change in REGENERATE_CALLMANAGER:
         if change:

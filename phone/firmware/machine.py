@@ -119,9 +119,20 @@ class Booted:
 
 @attrs.frozen
 class FileFetched:
+    """A file arrived. ``parsed`` may carry ``data`` already parsed as a CTL or ITL (the device
+    layer shares one parse among phones downloading the same list); it is used only when it is
+    the parse of these very bytes."""
+
     name: str
     data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
     server: str | None = None
+    parsed: TrustList | None = attrs.field(default=None, repr=False, eq=False)
+
+    def trust_list(self) -> TrustList:
+        """``data`` as a CTL or ITL; raises TrustListFormatError."""
+        if self.parsed is not None and self.parsed.data == self.data:
+            return self.parsed
+        return TrustList.from_bytes(self.data)
 
 
 @attrs.frozen
@@ -536,7 +547,7 @@ class PhoneMachine:
             machine = self._record(FileResult(event.name, "unchanged"))._change(**{item.value: "unchanged"})
             return machine._enter(machine._next_step(found=True), out)
         try:
-            new = TrustList.from_bytes(event.data)
+            new = event.trust_list()
         except TrustListFormatError as error:
             return self._refuse(item, event.name, f"not a valid {store_as}: {error}", out, "format")
         assessment = assess(new, item, self.flash.trusted(), self.model, now)

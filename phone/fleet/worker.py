@@ -35,7 +35,7 @@ from typing import Any
 import attrs
 
 from phone.wire.tlv import TrustList
-from phone.device.boot import run_boot
+from phone.device.boot import SharedParses, run_boot
 from phone.firmware.machine import AskTvs, Erased, FactoryReset, Fetch, Flash, Log, PhoneMachine
 from phone.firmware.models import PhoneModel
 from phone.catalogue import load_catalogue
@@ -156,6 +156,7 @@ class Worker:
         catalogue = load_catalogue(list(setup.models_dirs))
         models = {name: catalogue.get(name) for name in {model for _, model, _ in setup.phones}}
         self._interner = _Interner()
+        self._parses = SharedParses()
         self.phones = [_Phone(index, models[model], mac, self._interner.flash(setup.flash.get(mac, Flash())))
                        for index, model, mac in setup.phones]
         self._console_dir = Path(setup.console_dir) if setup.console_dir else None
@@ -261,7 +262,8 @@ class Worker:
         began = time.perf_counter()
         error = None
         try:
-            machine, report = run_boot(PhoneMachine(phone.model, phone.mac, phone.flash), fetch=fetch,
+            machine, report = run_boot(PhoneMachine(phone.model, phone.mac, phone.flash),
+                                       fetch=self._parses.fetching(fetch),
                                        ask_tvs=ask_tvs, clock=time.time, observe=observe)
         except Exception as failure:  # noqa: BLE001 - one phone's failure is a result, not the worker's end
             error = f"{type(failure).__name__}: {failure}"
