@@ -367,7 +367,7 @@ def test_a_file_that_arrives_whole_but_is_junk_is_rejected_not_installed(rogue, 
 
 def test_an_empty_phone_against_a_server_that_only_misbehaves_installs_nothing(rogue, tmp_path):
     phone = network_phone(rogue, tmp_path)
-    for name, mode in zip((CTL, ITL, f"ITLFile.tlv", SGN, f"SEP{MAC}.cnf.xml"),
+    for name, mode in zip((CTL, ITL, "ITLFile.tlv", SGN, f"SEP{MAC}.cnf.xml"),
                           ("garbage", "tsize-over", "error", "drip", "garbage"), strict=True):
         rogue.modes[name] = mode
     started = time.monotonic()
