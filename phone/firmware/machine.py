@@ -381,7 +381,7 @@ class BootReport:
 # --- the machine ----------------------------------------------------------------------
 
 
-class Step(Enum):
+class BootStep(Enum):
     OFF = "off"
     CTL = "ctl"
     ITL_DEVICE = "itl-device"
@@ -393,11 +393,11 @@ class Step(Enum):
 
 
 _ITEM_OF_STEP = {
-    Step.CTL: Item.CTL,
-    Step.ITL_DEVICE: Item.ITL,
-    Step.ITL_GENERIC: Item.ITL,
-    Step.CONFIG_SIGNED: Item.CONFIG,
-    Step.CONFIG_PLAIN: Item.CONFIG,
+    BootStep.CTL: Item.CTL,
+    BootStep.ITL_DEVICE: Item.ITL,
+    BootStep.ITL_GENERIC: Item.ITL,
+    BootStep.CONFIG_SIGNED: Item.CONFIG,
+    BootStep.CONFIG_PLAIN: Item.CONFIG,
 }
 _STORED_AS = {Item.CTL: "CTLFile.tlv", Item.ITL: "ITLFile.tlv"}
 
@@ -406,13 +406,13 @@ CONFIG = "config"
 
 #: The boot's flow: each download step's successor (after its file was there, whatever became
 #: of it or of its download; after "File not found"). See the module docstring.
-NEXT_STEP: Mapping[Step, tuple[Step | str, Step | str]] = MappingProxyType({
+NEXT_STEP: Mapping[BootStep, tuple[BootStep | str, BootStep | str]] = MappingProxyType({
     #                 found / refused / failed   not found
-    Step.CTL:           (Step.ITL_DEVICE,        Step.ITL_DEVICE),
-    Step.ITL_DEVICE:    (CONFIG,                 Step.ITL_GENERIC),
-    Step.ITL_GENERIC:   (CONFIG,                 CONFIG),
-    Step.CONFIG_SIGNED: (Step.DONE,              Step.CONFIG_PLAIN),
-    Step.CONFIG_PLAIN:  (Step.DONE,              Step.DONE),
+    BootStep.CTL:           (BootStep.ITL_DEVICE,        BootStep.ITL_DEVICE),
+    BootStep.ITL_DEVICE:    (CONFIG,                 BootStep.ITL_GENERIC),
+    BootStep.ITL_GENERIC:   (CONFIG,                 CONFIG),
+    BootStep.CONFIG_SIGNED: (BootStep.DONE,              BootStep.CONFIG_PLAIN),
+    BootStep.CONFIG_PLAIN:  (BootStep.DONE,              BootStep.DONE),
 })
 
 
@@ -420,13 +420,17 @@ NEXT_STEP: Mapping[Step, tuple[Step | str, Step | str]] = MappingProxyType({
 class PendingTvs:
     """A file waiting for TVS's word about its signer."""
 
-    step: Step
+    step: BootStep
     item: Item
     name: str
     trust_list: TrustList = attrs.field(repr=False)
     rule: Rule
     assessment: Assessment = attrs.field(repr=False)
     message_type: int
+
+
+class MachineError(LocalProtocolError):
+    """An event the machine has no transition for in its step (a local error: the caller's bug)."""
 
 
 @attrs.frozen
@@ -436,7 +440,7 @@ class PhoneMachine:
     model: PhoneModel
     device_id: str
     flash: Flash = Flash()
-    step: Step = Step.OFF
+    step: BootStep = BootStep.OFF
     pending: PendingTvs | None = None
     report: BootReport = BootReport()
 
@@ -445,14 +449,14 @@ class PhoneMachine:
         """``SEP<MAC>`` (or ``CSF<id>`` for Jabber): the stem of the per-device file names."""
         return self.model.device_name(self.device_id)
 
-    def file_name(self, step: Step) -> str:
+    def file_name(self, step: BootStep) -> str:
         device = self.device_name
         return {
-            Step.CTL: f"CTL{device}.tlv",
-            Step.ITL_DEVICE: f"ITL{device}.tlv",
-            Step.ITL_GENERIC: "ITLFile.tlv",
-            Step.CONFIG_SIGNED: f"{device}.cnf.xml.sgn",
-            Step.CONFIG_PLAIN: f"{device}.cnf.xml",
+            BootStep.CTL: f"CTL{device}.tlv",
+            BootStep.ITL_DEVICE: f"ITL{device}.tlv",
+            BootStep.ITL_GENERIC: "ITLFile.tlv",
+            BootStep.CONFIG_SIGNED: f"{device}.cnf.xml.sgn",
+            BootStep.CONFIG_PLAIN: f"{device}.cnf.xml",
         }[step]
 
     # -- entry point ------------------------------------------------------------------
@@ -464,7 +468,7 @@ class PhoneMachine:
         """
         transition = TRANSITIONS.get((self.step, type(event)))
         if transition is None:
-            raise LocalProtocolError(f"{type(event).__name__} while {self.step.value}: "
+            raise MachineError(f"{type(event).__name__} while {self.step.value}: "
                                      f"the phone machine takes no such event in this step")
         out: list[Effect] = []
         machine = transition(self, event, now, out)
@@ -473,40 +477,40 @@ class PhoneMachine:
     # -- power and the menu -----------------------------------------------------------
 
     def _on_boot(self, event: Booted, now: float, out: list[Effect]) -> PhoneMachine:
-        machine = attrs.evolve(self, step=Step.OFF, pending=None, report=BootReport())
+        machine = attrs.evolve(self, step=BootStep.OFF, pending=None, report=BootReport())
         out.append(Log("boot.start", {"device": self.device_name}))
-        return machine._enter(machine._resolve(Step.CTL), out)
+        return machine._enter(machine._resolve(BootStep.CTL), out)
 
     def _on_factory_reset(self, event: FactoryReset, now: float, out: list[Effect]) -> PhoneMachine:
         out.append(Show("erasing", self._text("erasing")))
         out.append(Log("erase", {"what": "everything (factory reset)"}))
-        return attrs.evolve(self, flash=Flash(), step=Step.OFF, pending=None, report=BootReport())
+        return attrs.evolve(self, flash=Flash(), step=BootStep.OFF, pending=None, report=BootReport())
 
     # -- boot flow --------------------------------------------------------------------
 
-    def _resolve(self, step: Step | str) -> Step:
+    def _resolve(self, step: BootStep | str) -> BootStep:
         """A step of ``NEXT_STEP`` as this model and flash take it (see the module docstring)."""
-        if step is Step.CTL and not self.model.supports_ctl:
-            step = Step.ITL_DEVICE
-        if step in (Step.ITL_DEVICE, Step.ITL_GENERIC) and not self.model.supports_itl:
+        if step is BootStep.CTL and not self.model.supports_ctl:
+            step = BootStep.ITL_DEVICE
+        if step in (BootStep.ITL_DEVICE, BootStep.ITL_GENERIC) and not self.model.supports_itl:
             step = CONFIG
         return self._config_step() if step == CONFIG else step  # type: ignore[return-value]
 
-    def _config_step(self) -> Step:
+    def _config_step(self) -> BootStep:
         """The signed configuration once a trust list is installed; with only a rollback ITL
         the phone takes unsigned configurations again, so it asks for the plain one."""
         trusted = self.flash.trusted()
         if trusted.ctl is None and trusted.rollback and self.model.settings.rollback_itl_accepts_unsigned_config:
-            return Step.CONFIG_PLAIN
-        return Step.CONFIG_SIGNED if trusted.any_list else Step.CONFIG_PLAIN
+            return BootStep.CONFIG_PLAIN
+        return BootStep.CONFIG_SIGNED if trusted.any_list else BootStep.CONFIG_PLAIN
 
-    def _next_step(self, *, found: bool) -> Step:
+    def _next_step(self, *, found: bool) -> BootStep:
         after_found, after_missing = NEXT_STEP[self.step]
         return self._resolve(after_found if found else after_missing)
 
-    def _enter(self, step: Step, out: list[Effect]) -> PhoneMachine:
+    def _enter(self, step: BootStep, out: list[Effect]) -> PhoneMachine:
         machine = attrs.evolve(self, step=step, pending=None)
-        if step is Step.DONE:
+        if step is BootStep.DONE:
             return machine._finish(out)
         item = _ITEM_OF_STEP[step]
         name = self.file_name(step)
@@ -519,11 +523,11 @@ class PhoneMachine:
     def _on_file(self, event: FileFetched | FileMissing | FileFailed, now: float, out: list[Effect]) -> PhoneMachine:
         expected = self.file_name(self.step)
         if event.name != expected:
-            raise LocalProtocolError(f"{type(event).__name__} for {event.name} while waiting for {expected}")
+            raise MachineError(f"{type(event).__name__} for {event.name} while waiting for {expected}")
         if isinstance(event, FileMissing):
             out.append(Log("download.not_found", {"name": event.name}))
             machine = self._record(FileResult(event.name, "not_found"))
-            if self.step is Step.CTL:
+            if self.step is BootStep.CTL:
                 machine = machine._show("file_not_found", out, file="CTLFile.tlv")
             return machine._enter(machine._next_step(found=False), out)
         if isinstance(event, FileFailed):
@@ -558,7 +562,7 @@ class PhoneMachine:
         return self._ask_tvs(item, event.name, new, assessment, out)
 
     def _on_config(self, event: FileFetched, now: float, out: list[Effect]) -> PhoneMachine:
-        if self.step is Step.CONFIG_PLAIN:
+        if self.step is BootStep.CONFIG_PLAIN:
             rule = rule_for(Item.CONFIG, self.flash.trusted(), self.model, signed=False)
             if not rule.leap_of_faith:
                 return self._refuse(Item.CONFIG, event.name, rule.situation, out, "unsigned-config")
@@ -617,7 +621,7 @@ class PhoneMachine:
         flash = attrs.evolve(self.flash, config=xml, config_name=name)
         machine = attrs.evolve(self, flash=flash, report=attrs.evolve(self.report, config_name=name,
                                                                           config_applied=True))
-        return machine._record(FileResult(name, "applied"))._enter(Step.DONE, out)
+        return machine._record(FileResult(name, "applied"))._enter(BootStep.DONE, out)
 
     # -- TVS --------------------------------------------------------------------------
 
@@ -630,7 +634,7 @@ class PhoneMachine:
         pending = PendingTvs(self.step, item, name, new, assessment.rule, assessment, QUERY_CERT_REQ)
         out.append(Log("tvs.request"))
         out.append(self._tvs_request(pending, members))
-        return attrs.evolve(self, step=Step.TVS, pending=pending)
+        return attrs.evolve(self, step=BootStep.TVS, pending=pending)
 
     def _tvs_request(self, pending: PendingTvs, members: tuple[TvsMember, ...]) -> AskTvs:
         header = pending.trust_list.header
@@ -689,7 +693,7 @@ class PhoneMachine:
     def _fall_back(self, pending: PendingTvs, out: list[Effect]) -> PhoneMachine:
         retry = attrs.evolve(pending, message_type=CERT_VERIFICATION_REQ)
         out.append(self._tvs_request(retry, self.flash.stored_config().tvs_members))
-        return attrs.evolve(self, step=Step.TVS, pending=retry)
+        return attrs.evolve(self, step=BootStep.TVS, pending=retry)
 
     def _tvs_failed(self, event: TvsFailed, pending: PendingTvs, out: list[Effect]) -> PhoneMachine:
         if event.kind.worth_a_fallback and self._may_fall_back(pending):
@@ -732,7 +736,7 @@ class PhoneMachine:
             machine = machine._show(event, out)
         info = self._device_tl_info()
         report = attrs.evolve(machine.report, device_tl_info=machine.report.device_tl_info + ((info,) if info else ()))
-        machine = attrs.evolve(machine, step=Step.DONE, pending=None, report=report)
+        machine = attrs.evolve(machine, step=BootStep.DONE, pending=None, report=report)
         out.append(BootFinished(report))
         return machine
 
@@ -785,7 +789,7 @@ class PhoneMachine:
         out.append(Log("erase", {"what": what}))
         flash = attrs.evolve(self.flash, ctl=None if event.ctl else self.flash.ctl,
                              itl=None if event.itl else self.flash.itl, tvs_cache=())
-        return attrs.evolve(self, flash=flash, step=Step.OFF, pending=None)
+        return attrs.evolve(self, flash=flash, step=BootStep.OFF, pending=None)
 
 
 def _fresh(cache: tuple[CachedCertificate, ...], now: float) -> tuple[CachedCertificate, ...]:
@@ -797,11 +801,11 @@ _DOWNLOAD_STEPS = tuple(NEXT_STEP)
 
 #: Which events each step takes: (step, event type) -> transition. Anything else is a
 #: LocalProtocolError (see the module docstring).
-TRANSITIONS: Mapping[tuple[Step, type], _Transition] = MappingProxyType({
-    **{(step, Booted): PhoneMachine._on_boot for step in Step},
-    **{(step, Erased): PhoneMachine._on_erase for step in Step},
-    **{(step, FactoryReset): PhoneMachine._on_factory_reset for step in Step},
+TRANSITIONS: Mapping[tuple[BootStep, type], _Transition] = MappingProxyType({
+    **{(step, Booted): PhoneMachine._on_boot for step in BootStep},
+    **{(step, Erased): PhoneMachine._on_erase for step in BootStep},
+    **{(step, FactoryReset): PhoneMachine._on_factory_reset for step in BootStep},
     **{(step, event): PhoneMachine._on_file for step in _DOWNLOAD_STEPS
        for event in (FileFetched, FileMissing, FileFailed)},
-    **{(Step.TVS, event): PhoneMachine._on_tvs for event in (TvsAnswered, TvsFailed)},
+    **{(BootStep.TVS, event): PhoneMachine._on_tvs for event in (TvsAnswered, TvsFailed)},
 })

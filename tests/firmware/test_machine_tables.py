@@ -18,8 +18,9 @@ from phone.firmware.machine import (
     FileFetched,
     FileMissing,
     Flash,
+    MachineError,
     PhoneMachine,
-    Step,
+    BootStep,
     TvsAnswered,
     TvsFailed,
     TvsFailure,
@@ -43,21 +44,21 @@ EVENTS = {
     TvsFailed: TvsFailed(TvsFailure.UNREACHABLE, "refused"),
 }
 
-UNTABLED = [(step, kind) for step in Step for kind in EVENTS if (step, kind) not in TRANSITIONS]
+UNTABLED = [(step, kind) for step in BootStep for kind in EVENTS if (step, kind) not in TRANSITIONS]
 
 
 def test_every_step_takes_power_and_the_menu() -> None:
-    assert all((step, kind) in TRANSITIONS for step in Step for kind in (Booted, Erased, FactoryReset))
+    assert all((step, kind) in TRANSITIONS for step in BootStep for kind in (Booted, Erased, FactoryReset))
 
 
 def test_only_the_download_steps_take_files_and_only_the_tvs_step_takes_tvs_answers() -> None:
     file_steps = {step for step, kind in TRANSITIONS if kind is FileFetched}
-    assert file_steps == {Step.CTL, Step.ITL_DEVICE, Step.ITL_GENERIC, Step.CONFIG_SIGNED, Step.CONFIG_PLAIN}
-    assert {step for step, kind in TRANSITIONS if kind in (TvsAnswered, TvsFailed)} == {Step.TVS}
+    assert file_steps == {BootStep.CTL, BootStep.ITL_DEVICE, BootStep.ITL_GENERIC, BootStep.CONFIG_SIGNED, BootStep.CONFIG_PLAIN}
+    assert {step for step, kind in TRANSITIONS if kind in (TvsAnswered, TvsFailed)} == {BootStep.TVS}
 
 
 @pytest.mark.parametrize("step, kind", UNTABLED, ids=lambda value: getattr(value, "__name__", str(value)))
-def test_an_event_the_step_has_no_transition_for_is_a_local_protocol_error(step: Step, kind: type) -> None:
+def test_an_event_the_step_has_no_transition_for_is_a_local_protocol_error(step: BootStep, kind: type) -> None:
     machine = attrs.evolve(PhoneMachine(SBD, MAC), step=step)
     with pytest.raises(LocalProtocolError, match=f"{kind.__name__} while {step.value}"):
         machine.handle(EVENTS[kind], NOW)
@@ -65,10 +66,10 @@ def test_an_event_the_step_has_no_transition_for_is_a_local_protocol_error(step:
 
 def test_a_file_other_than_the_one_asked_for_is_a_local_protocol_error() -> None:
     machine, _ = PhoneMachine(SBD, MAC).handle(Booted(), NOW)
-    assert machine.step is Step.CTL
+    assert machine.step is BootStep.CTL
     with pytest.raises(LocalProtocolError, match="while waiting for"):
         machine.handle(FileMissing("ITLFile.tlv"), NOW)
-    assert issubclass(LocalProtocolError, PhonetrustError)
+    assert issubclass(MachineError, LocalProtocolError) and issubclass(LocalProtocolError, PhonetrustError)
 
 
 def test_the_device_tl_info_table_holds_the_nine_codes() -> None:
