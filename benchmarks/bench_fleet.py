@@ -34,12 +34,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from phone.device.boot import run_boot  # noqa: E402
+from phone.device.boot import SharedParses, run_boot  # noqa: E402
 from phone.fleet import Fleet, allocate, default_workers, parse_phones  # noqa: E402
 from phone.fleet.targets import ScenarioTarget, TestbedTarget  # noqa: E402
 from phone.fleet.testbed import REGENERATE_CALLMANAGER, apply_change, create_testbed_lab  # noqa: E402
 from phone.firmware.machine import FileFetched, FileMissing, Flash, PhoneMachine, TvsAnswered  # noqa: E402
-from phone.firmware.models import get_model  # noqa: E402
+from phone.catalogue import get_model  # noqa: E402
 from phone.wire.names import serial_to_bytes  # noqa: E402
 from phone.firmware.outcome import classify  # noqa: E402
 
@@ -68,6 +68,7 @@ def _bare_machine(lab, spec: str, limit: int) -> tuple[float, Counter]:
             return TvsAnswered("memory:2445", 0, (0, 2), 86400, callmanager.der)
         return TvsAnswered("memory:2445", 1)
 
+    fetch = SharedParses().fetching(fetch)  # as a fleet worker does: one parse per distinct list
     seconds, boots, outcomes = 0.0, 0, Counter()
     for _step, change in REGENERATE_CALLMANAGER:
         if change:

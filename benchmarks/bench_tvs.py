@@ -43,7 +43,9 @@ def _identity(folder: Path, name: str, bits: int = 2048):
                             not_before=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1),
                             serial=x509.random_serial_number())
     cert, key = folder / f"{name}.pem", folder / f"{name}.key"
-    made.save(cert, key)
+    cert.write_bytes(made.certificate_pem())
+    key.touch(mode=0o600, exist_ok=True)
+    key.write_bytes(made.private_key_pem())
     return made, cert, key
 
 

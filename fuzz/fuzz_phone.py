@@ -31,7 +31,7 @@ with atheris.instrument_imports(include=["phone"]):
     from phone.wire.certs import load_certificate
     from phone.errors import TrustListFormatError
     from phone.firmware.machine import AskTvs, Booted, Fetch, FileFetched, FileMissing, Flash, Install, PhoneMachine, TvsAnswered
-    from phone.firmware.models import get_model
+    from phone.catalogue import get_model
     from phone.wire.names import serial_to_bytes
     from phone.wire.tlv import FileKind, TrustList
     from phone.firmware.trust import Item

@@ -159,7 +159,7 @@ def test_bad_input_from_a_file_or_peer_is_a_remote_error(bad_input, tmp_path):
 
 
 def _unknown_model():
-    from phone.firmware.models import get_model
+    from phone.catalogue import get_model
     get_model("CP-0000")
 
 
@@ -190,7 +190,7 @@ def _oversized_element():
 
 def _machine_event():
     from phone.firmware.machine import FileMissing, PhoneMachine
-    from phone.firmware.models import get_model
+    from phone.catalogue import get_model
     PhoneMachine(get_model("CP-7965"), "B000B4BA0AEE").handle(FileMissing("CTLFile.tlv"), 0.0)
 
 
@@ -207,7 +207,7 @@ def _scenario_file(tmp_path: Path):
 
 
 def _model_file(tmp_path: Path):
-    from phone.firmware.models import read_model_file
+    from phone.catalogue import read_model_file
     path = tmp_path / "7900.toml"
     path.write_text("family = 7900\n")
     read_model_file(path)

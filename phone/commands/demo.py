@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from phone.firmware.models import load_catalogue
+from phone.catalogue import load_catalogue
 from phone.scenario.definition import find_scenario
 from phone.scenario.report import model_summary
 from phone.scenario.runner import ScenarioRun

@@ -44,7 +44,7 @@ from phone.fleet.phones import DEFAULT_MAC_PREFIX, check_prefix
 from phone.fleet.report import html_from_db, html_report, print_table, summary_from_db
 from phone.fleet.summary import FleetSummary
 from phone.fleet.targets import ScenarioTarget, ServerTarget, TestbedTarget
-from phone.firmware.models import load_catalogue
+from phone.catalogue import load_catalogue
 
 #: Boots per second started against a server that is not on this machine, unless --rate says otherwise.
 DEFAULT_REMOTE_RATE = 20.0

@@ -12,7 +12,8 @@ import argparse
 import json
 from typing import Any
 
-from phone.firmware.models import Catalogue, PhoneModel, load_catalogue
+from phone.firmware.models import Catalogue, PhoneModel
+from phone.catalogue import load_catalogue
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -24,11 +24,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from phone.device.phone import Phone, boot_json
+from phone.device.phone import Phone, boot_json, describe_installed
 from phone.errors import UsageError
 from phone.device.flash import FlashStore, FlashStoreError
-from phone.firmware.machine import PhoneMachine, describe_installed
-from phone.firmware.models import PhoneModel, load_catalogue
+from phone.firmware.machine import PhoneMachine
+from phone.firmware.models import PhoneModel
+from phone.catalogue import load_catalogue
 from phone.console.phone import PhoneConsole
 from phone.firmware.trust import Item
 from phone.firmware.machine import Fetch, FileFailed, FileFetched, FileMissing
@@ -160,8 +161,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 def _installed(machine: PhoneMachine, item: Item, model: PhoneModel) -> dict:
     entry = describe_installed(machine, item)
-    data = machine.flash.ctl if item is Item.CTL else machine.flash.itl
-    entry["checksum"] = model.trust_list_checksum(data) if data and entry["installed"] else None
+    installed = machine.flash.list_for(item)
+    entry["checksum"] = model.trust_list_checksum(installed.data) if installed is not None else None
     return entry
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from phone.fleet.outputs import check_folder, check_outputs
 from phone.fleet.phones import parse_phones
-from phone.firmware.models import load_catalogue
+from phone.catalogue import load_catalogue
 from phone.scenario.definition import find_scenario, list_scenarios
 from phone.scenario.report import render_text, to_json, to_junit, write_consoles
 from phone.scenario.runner import ScenarioRun

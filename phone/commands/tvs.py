@@ -32,7 +32,7 @@ from phone.commands.show import read_trust_list
 from phone.wire.tlv import FileKind
 from phone.wire.tvs import DEFAULT_TTL, MessageType, TvsMessage
 from phone.device.tvs import ConnectionOutcome, TvsClientSettings, TvsMember, TvsResult, ask_tvs
-from phone.firmware.models import load_catalogue
+from phone.catalogue import load_catalogue
 from phone.lab.servers.tvs import TvsServer, TvsServerSettings
 from phone.lab.tvs_store import TvsStore, parse_tvs_role, role_name
 from phone.tls import TLS_VERSIONS, ClientIdentity, read_certificate

@@ -9,7 +9,7 @@ injected clock and check each line reads back. Models without a console
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from phone.console import catalogue as logtexts
@@ -19,6 +19,26 @@ from phone.firmware.models import PhoneModel
 
 #: (pid, tid) per process on firmware that prints them, e.g. "(346:1887) SECUREAPP-…" (the 8861 of Cisco TAC 213407).
 _ENTERPRISE_THREADS = {"SECUREAPP": (346, 1887), "downd": (212, 212), "JAVA": (520, 733)}
+
+#: The dgetfile process id an enterprise console shows for each download (Cisco TAC 213407's
+#: log: 870 for the CTL, 877 for the per-device ITL); the others are the emulator's own.
+_DGETFILE_PIDS = ((lambda name: name.startswith("CTL"), 870),
+                  (lambda name: name == "ITLFile.tlv", 878),
+                  (lambda name: name.startswith("ITL"), 877),
+                  (lambda name: name.endswith(".cnf.xml.sgn"), 881),
+                  (lambda name: name.endswith(".cnf.xml"), 882))
+
+
+def dgetfile_pid(name: str) -> int | None:
+    """The dgetfile process id of the download of file ``name`` (see ``_DGETFILE_PIDS``)."""
+    return next((pid for matches, pid in _DGETFILE_PIDS if matches(name)), None)
+
+
+def _console_fields(effect: Log) -> Mapping[str, object]:
+    """The machine's fields plus what only the console shows (the download's process id)."""
+    if effect.event.startswith("download.") and "name" in effect.fields:
+        return {**effect.fields, "pid": dgetfile_pid(str(effect.fields["name"]))}
+    return effect.fields
 
 
 class PhoneConsole:
@@ -53,6 +73,6 @@ class PhoneConsole:
         """Write the lines of one machine log event."""
         if self._writer is None:
             return
-        for level, process, message in logtexts.render(effect.event, self.dialect, effect.fields):
+        for level, process, message in logtexts.render(effect.event, self.dialect, _console_fields(effect)):
             pid_tid = _ENTERPRISE_THREADS.get(process) if self._threads else None
             self._writer.emit(level, process, message, pid_tid=pid_tid)

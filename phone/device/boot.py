@@ -8,9 +8,11 @@ The loop is the same either way, so what the tests drive is what runs.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable
 
+from phone.errors import TrustListFormatError
 from phone.firmware.machine import (
     AskTvs,
     Booted,
@@ -26,6 +28,8 @@ from phone.firmware.machine import (
     TvsAnswered,
     TvsFailed,
 )
+
+from phone.wire.tlv import TrustList
 
 FetchFile = Callable[[Fetch], "FileFetched | FileMissing | FileFailed"]
 AskTvsServer = Callable[[AskTvs], "TvsAnswered | TvsFailed"]
@@ -61,3 +65,39 @@ def run_boot(
         machine, more = machine.handle(event, clock())
         queue.extend(more)
     raise RuntimeError("the boot ended without BootFinished")  # pragma: no cover - a machine bug
+
+
+class SharedParses:
+    """Parses each downloaded CTL or ITL once for many phones (a fleet's phones fetch the same lists).
+
+    Wrap a fetch function with it; a ``FileFetched`` of a ``.tlv`` file comes back carrying the
+    parsed list (``FileFetched.parsed``), shared with every other phone that got the same bytes.
+    Parsed lists are immutable, so sharing is safe; only the last ``limit`` distinct lists are
+    kept, so a server sending ever different files cannot fill memory.
+    """
+
+    def __init__(self, limit: int = 16) -> None:
+        self._parsed: dict[bytes, TrustList | None] = {}
+        self._limit = limit
+        self._lock = threading.Lock()  # a fleet worker boots phones from several threads
+
+    def parse(self, data: bytes) -> TrustList | None:
+        with self._lock:
+            if data in self._parsed:
+                return self._parsed[data]
+            if len(self._parsed) >= self._limit:
+                self._parsed.pop(next(iter(self._parsed)))
+            try:
+                parsed: TrustList | None = TrustList.from_bytes(data)
+            except TrustListFormatError:
+                parsed = None  # the machine parses it again and refuses it with the reason
+            self._parsed[data] = parsed
+            return parsed
+
+    def fetching(self, fetch: FetchFile) -> FetchFile:
+        def fetch_and_parse(request: Fetch) -> FileFetched | FileMissing | FileFailed:
+            event = fetch(request)
+            if isinstance(event, FileFetched) and event.name.endswith(".tlv") and event.parsed is None:
+                return FileFetched(event.name, event.data, event.server, parsed=self.parse(event.data))
+            return event
+        return fetch_and_parse

@@ -191,9 +191,9 @@ class FlashStore:
             written[name] = _sha256(data)
 
         if flash.ctl is not None:
-            put(_CTL, flash.ctl)
+            put(_CTL, flash.ctl.data)
         if flash.itl is not None:
-            put(_ITL, flash.itl)
+            put(_ITL, flash.itl.data)
         if flash.config is not None and flash.config_name:
             put(flash.config_name, flash.config)
         cache = [{"certificate": base64.b64encode(e.certificate).decode(), "roles": sorted(e.roles),

@@ -22,11 +22,11 @@ from phone.firmware.machine import (
     Flash,
     Log,
     PhoneMachine,
-    describe_installed,
 )
 from phone.firmware.models import PhoneModel
 from phone.console.phone import PhoneConsole
 from phone.firmware.trust import Item
+from phone.wire.names import serial_hex
 
 
 def _wall_clock() -> datetime.datetime:
@@ -91,6 +91,16 @@ class Phone:
 
     def factory_reset(self) -> None:
         self._event(FactoryReset())
+
+
+def describe_installed(machine: PhoneMachine, item: Item) -> dict[str, object]:
+    """The JSON view of an installed list: installed, md5, sha1, signer_serial (docs/phone.md)."""
+    installed = machine.flash.list_for(item)
+    if installed is None:
+        return {"installed": False, "md5": None, "sha1": None, "signer_serial": None}
+    serial = installed.header.signer_serial
+    return {"installed": True, "md5": installed.md5, "sha1": installed.sha1,
+            "signer_serial": serial_hex(serial) if serial else None}
 
 
 def boot_json(machine: PhoneMachine, report: BootReport) -> dict[str, Any]:

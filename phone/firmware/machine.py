@@ -1,49 +1,49 @@
 """The phone's trust state machine, sans I/O (docs/phone.md).
 
-Rules of this module, in the manner of h11:
+Rules of this module, in the manner of h11 (the tables are the code):
 
 - Events in, effects out: ``PhoneMachine.handle(event, now)`` returns the next
   machine (a new frozen value) and the effects to carry out. Nothing here
   touches sockets, files, threads or clocks; ``now`` (Unix seconds) is only
   used for the TVS cache's expiry.
-- One boot walks the steps of docs/phone.md, "The boot". The table below is the whole flow:
-
-    step            effect on entry            FileFetched               FileMissing / FileFailed
-    CTL             Fetch CTLSEP<dev>.tlv      assess the CTL            -> ITL_DEVICE
-    ITL_DEVICE      Fetch ITLSEP<dev>.tlv      assess the ITL            -> ITL_GENERIC
-    ITL_GENERIC     Fetch ITLFile.tlv          assess the ITL            -> CONFIG_*
-    CONFIG_SIGNED   Fetch <dev>.cnf.xml.sgn    assess the signed config  -> CONFIG_PLAIN
-    CONFIG_PLAIN    Fetch <dev>.cnf.xml        apply or refuse           -> DONE
-    TVS             AskTvs (type 3, then 1)    TvsAnswered / TvsFailed decide, then the file's next step
-    DONE            BootFinished(report)
-
-  A model without CTL support starts at ITL_DEVICE; one without ITL support
-  skips both ITL steps; the signed configuration is asked for only when a
-  trust list is installed (after this boot's own updates).
-- Assessing a file applies the docs/phone.md table of ``phone.firmware.trust``: accept,
-  reject, or ask TVS. TVS is asked with QUERY_CERT_REQ (type 3); when the
-  server drops the connection, times out after the request or answers nothing
-  useful, and the setting ``tvs_fallback_to_verify`` is on, once more with
-  CERT_VERIFICATION_REQ (type 1) carrying the new file's own SAST certificate.
+- ``TRANSITIONS`` says which events each step takes, keyed on (step, event
+  type). An event in a step where it has no entry is the caller's bug and
+  raises ``LocalProtocolError``; nothing else checks steps. Power (``Booted``)
+  and the menu (``Erased``, ``FactoryReset``) are taken in every step.
+- ``NEXT_STEP`` is the boot's flow (Cisco TAC note 118893, "Security by
+  Default"): on entering a download step the machine fetches its file; after
+  the file the boot goes to the step's "found" successor (also when the file
+  was refused, or its download failed: a per-device ITL that timed out is not
+  retried as ITLFile.tlv, the server is the same) or, on "File not found", to
+  its "missing" successor. ``CONFIG`` stands for the configuration step the
+  flash calls for: the signed one once a trust list is installed (after this
+  boot's own updates), the plain one otherwise. A model without CTL support
+  starts at ITL_DEVICE; one without ITL support skips both ITL steps.
+- Assessing a file applies the acceptance table of ``phone.firmware.trust``:
+  accept, reject, or ask TVS (step TVS, which returns to the file's step when
+  TVS has answered). TVS is asked with QUERY_CERT_REQ (type 3); when the
+  server drops the connection, times out after the request or answers
+  nothing useful, and the setting ``tvs_fallback_to_verify`` is on, once more
+  with CERT_VERIFICATION_REQ (type 1) carrying the new file's own SAST
+  certificate.
 - Whatever fails, ``flash`` (what is installed) is left exactly as it was.
-  After an accepted update the TVS cache is flushed (setting).
-- Erase and factory reset are events too; they are not part of a boot.
+  After an update TVS vouched for, the TVS cache is flushed (setting).
+- The machine reports what happened as structured ``Log`` events;
+  ``phone.console`` renders them (process ids, wording) in the model's dialect.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import Enum
 from types import MappingProxyType
-from typing import Union
+from typing import Any, Union
 
 import attrs
 
 from phone.wire.config import PhoneConfig, TvsMember
 from phone.errors import ConfigFormatError, LocalProtocolError, TrustListFormatError
 from phone.firmware.models import PhoneModel
-from phone.wire.names import serial_hex
 from phone.wire.tlv import FileKind, TrustList
 from phone.firmware.trust import (
     Assessment,
@@ -61,39 +61,44 @@ QUERY_CERT_REQ = 3
 CERT_VERIFICATION_REQ = 1
 
 
-#: Files larger than this are parsed every time: a hostile server sending large, ever
-#: different files must not fill memory with cached copies (real lists are a few KB).
-CACHED_FILE_LIMIT = 128 * 1024
-
-
-@functools.lru_cache(maxsize=256)
-def _parse_shared(data: bytes, kind: FileKind | None) -> TrustList:
-    return TrustList.from_bytes(data, kind=kind)
-
-
-def parse_cached(data: bytes, kind: FileKind | None = None) -> TrustList:
-    """Parse a file once however many phones hold the same bytes (a fleet shares its lists)."""
-    if len(data) > CACHED_FILE_LIMIT:
-        return TrustList.from_bytes(data, kind=kind)
-    return _parse_shared(data, kind)
-
-
 # --- persisted state ------------------------------------------------------------------
+
+
+def _installed_list(value: TrustList | bytes | None) -> TrustList | None:
+    """A trust list as the flash keeps it: parsed once, when it is installed or loaded.
+
+    Bytes (from a flash store) that no longer parse count as absent, as they always did:
+    the phone then holds no such list.
+    """
+    if value is None or isinstance(value, TrustList):
+        return value
+    try:
+        return TrustList.from_bytes(bytes(value))
+    except TrustListFormatError:
+        return None
 
 
 @attrs.frozen
 class Flash:
-    """What a phone keeps across reboots: its trust lists, its configuration, its TVS cache."""
+    """What a phone keeps across reboots: its trust lists, its configuration, its TVS cache.
 
-    ctl: bytes | None = None
-    itl: bytes | None = None
+    The lists are kept parsed (a ``TrustList`` carries its own bytes in ``data``), so
+    nothing re-parses them at every step; they are immutable, so phones holding the same
+    list may share one object (the fleet does).
+    """
+
+    ctl: TrustList | None = attrs.field(default=None, converter=_installed_list)
+    itl: TrustList | None = attrs.field(default=None, converter=_installed_list)
     config: bytes | None = None
     config_name: str | None = None
     tvs_cache: tuple[CachedCertificate, ...] = ()
 
     def trusted(self) -> Trusted:
-        """The installed lists, parsed. Flash content that no longer parses counts as absent."""
-        return Trusted(ctl=_parse_or_none(self.ctl), itl=_parse_or_none(self.itl), tvs_cache=self.tvs_cache)
+        """The installed lists and the TVS cache, as the acceptance rules read them."""
+        return Trusted(ctl=self.ctl, itl=self.itl, tvs_cache=self.tvs_cache)
+
+    def list_for(self, item: Item) -> TrustList | None:
+        return self.ctl if item is Item.CTL else self.itl
 
     def stored_config(self) -> PhoneConfig:
         if self.config is None:
@@ -102,15 +107,6 @@ class Flash:
             return PhoneConfig.from_bytes(self.config)
         except ConfigFormatError:
             return PhoneConfig()
-
-
-def _parse_or_none(data: bytes | None) -> TrustList | None:
-    if data is None:
-        return None
-    try:
-        return parse_cached(data)
-    except TrustListFormatError:
-        return None
 
 
 # --- events ---------------------------------------------------------------------------
@@ -123,9 +119,20 @@ class Booted:
 
 @attrs.frozen
 class FileFetched:
+    """A file arrived. ``parsed`` may carry ``data`` already parsed as a CTL or ITL (the device
+    layer shares one parse among phones downloading the same list); it is used only when it is
+    the parse of these very bytes."""
+
     name: str
     data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
     server: str | None = None
+    parsed: TrustList | None = attrs.field(default=None, repr=False, eq=False)
+
+    def trust_list(self) -> TrustList:
+        """``data`` as a CTL or ITL; raises TrustListFormatError."""
+        if self.parsed is not None and self.parsed.data == self.data:
+            return self.parsed
+        return TrustList.from_bytes(self.data)
 
 
 @attrs.frozen
@@ -292,18 +299,51 @@ class FileResult:
     via: str | None = None
 
 
-#: docs/phone.md: DeviceTLInfo alarm status codes.
-DEVICE_TL_STATUS = {
-    1: "TL_SUCCESS",
-    2: "CTL_INITIAL_SUCCESS",
-    3: "ITL_INITIAL_SUCCESS",
-    4: "TL_INITIAL_SUCCESS",
-    5: "TL_FAILED_OLD_CTL",
-    6: "TL_FAILED_NO_TL",
-    7: "TL_FAILED",
-    8: "TL_FAILED_OLD_ITL",
-    9: "TL_FAILED_OLD_TL",
-}
+@attrs.frozen
+class TlStatus:
+    """One DeviceTLInfo alarm status: its code, its name and when a phone raises it."""
+
+    code: int
+    name: str
+    when: str
+
+
+#: The DeviceTLInfo alarm a phone raises after its trust-list downloads (CUCM alarm
+#: catalogue, DeviceTLInfo), keyed on what this boot did to the lists: the lists that
+#: failed, the lists installed for the first time, and whether the phone still holds
+#: the old copy of every failed list ("old") or, failing that, any list at all.
+#: ``device_tl_status`` reads it; nothing else decides a status.
+DEVICE_TL_STATUS: Mapping[int, TlStatus] = MappingProxyType({status.code: status for status in (
+    TlStatus(1, "TL_SUCCESS", "no list failed and none was installed for the first time"),
+    TlStatus(2, "CTL_INITIAL_SUCCESS", "no list failed; the first CTL was installed"),
+    TlStatus(3, "ITL_INITIAL_SUCCESS", "no list failed; the first ITL was installed"),
+    TlStatus(4, "TL_INITIAL_SUCCESS", "no list failed; the first CTL and the first ITL were installed"),
+    TlStatus(5, "TL_FAILED_OLD_CTL", "a new CTL failed; the phone keeps its old CTL"),
+    TlStatus(6, "TL_FAILED_NO_TL", "a list failed and the phone holds no list at all"),
+    TlStatus(7, "TL_FAILED", "a list failed that the phone had no old copy of; it holds another list"),
+    TlStatus(8, "TL_FAILED_OLD_ITL", "a new ITL failed; the phone keeps its old ITL"),
+    TlStatus(9, "TL_FAILED_OLD_TL", "a new CTL and a new ITL failed; the phone keeps both old lists"),
+)})
+
+_CTL_ONLY, _ITL_ONLY, _BOTH, _NONE = (frozenset({"ctl"}), frozenset({"itl"}), frozenset({"ctl", "itl"}),
+                                      frozenset())
+#: No list failed: status by the lists installed for the first time.
+_SUCCESS_STATUS = {_NONE: 1, _CTL_ONLY: 2, _ITL_ONLY: 3, _BOTH: 4}
+#: Lists failed and the phone keeps the old copy of each: status by the failed lists.
+_FAILED_OLD_KEPT_STATUS = {_CTL_ONLY: 5, _ITL_ONLY: 8, _BOTH: 9}
+_FAILED_NO_LIST_STATUS = 6
+_FAILED_STATUS = 7
+
+
+def device_tl_status(*, failed: frozenset[str], initial: frozenset[str], holds: frozenset[str]) -> int:
+    """The DeviceTLInfo status code of one boot (see ``DEVICE_TL_STATUS``); the sets hold "ctl"/"itl"."""
+    if not failed:
+        return _SUCCESS_STATUS[initial]
+    if not holds:
+        return _FAILED_NO_LIST_STATUS
+    if failed <= holds:
+        return _FAILED_OLD_KEPT_STATUS[failed]
+    return _FAILED_STATUS
 
 
 @attrs.frozen
@@ -316,7 +356,7 @@ class DeviceTLInfo:
 
     @property
     def name(self) -> str:
-        return DEVICE_TL_STATUS[self.status]
+        return DEVICE_TL_STATUS[self.status].name
 
 
 @attrs.frozen
@@ -342,8 +382,6 @@ class BootReport:
 
 
 class BootStep(Enum):
-    """Where a boot stands: the file the phone fetches next, TVS, or done."""
-
     OFF = "off"
     CTL = "ctl"
     ITL_DEVICE = "itl-device"
@@ -362,9 +400,20 @@ _ITEM_OF_STEP = {
     BootStep.CONFIG_PLAIN: Item.CONFIG,
 }
 _STORED_AS = {Item.CTL: "CTLFile.tlv", Item.ITL: "ITLFile.tlv"}
-#: dgetfile process ids the enterprise log shows per file (S1: 870 for the CTL, 877 for the ITL).
-_DGETFILE_PID = {BootStep.CTL: 870, BootStep.ITL_DEVICE: 877, BootStep.ITL_GENERIC: 878, BootStep.CONFIG_SIGNED: 881,
-                 BootStep.CONFIG_PLAIN: 882}
+
+#: In ``NEXT_STEP``: the configuration step the flash calls for (``PhoneMachine._config_step``).
+CONFIG = "config"
+
+#: The boot's flow: each download step's successor (after its file was there, whatever became
+#: of it or of its download; after "File not found"). See the module docstring.
+NEXT_STEP: Mapping[BootStep, tuple[BootStep | str, BootStep | str]] = MappingProxyType({
+    #                 found / refused / failed   not found
+    BootStep.CTL:           (BootStep.ITL_DEVICE,        BootStep.ITL_DEVICE),
+    BootStep.ITL_DEVICE:    (CONFIG,                 BootStep.ITL_GENERIC),
+    BootStep.ITL_GENERIC:   (CONFIG,                 CONFIG),
+    BootStep.CONFIG_SIGNED: (BootStep.DONE,              BootStep.CONFIG_PLAIN),
+    BootStep.CONFIG_PLAIN:  (BootStep.DONE,              BootStep.DONE),
+})
 
 
 @attrs.frozen
@@ -374,7 +423,6 @@ class PendingTvs:
     step: BootStep
     item: Item
     name: str
-    data: bytes = attrs.field(repr=False)
     trust_list: TrustList = attrs.field(repr=False)
     rule: Rule
     assessment: Assessment = attrs.field(repr=False)
@@ -382,7 +430,7 @@ class PendingTvs:
 
 
 class MachineError(LocalProtocolError):
-    """An event that makes no sense in the machine's step (a local error: the caller's bug)."""
+    """An event the machine has no transition for in its step (a local error: the caller's bug)."""
 
 
 @attrs.frozen
@@ -414,53 +462,51 @@ class PhoneMachine:
     # -- entry point ------------------------------------------------------------------
 
     def handle(self, event: Event, now: float) -> tuple[PhoneMachine, tuple[Effect, ...]]:
-        """Feed one event; get the next machine and the effects to carry out, in order."""
+        """Feed one event; get the next machine and the effects to carry out, in order.
+
+        Raises LocalProtocolError for an event ``TRANSITIONS`` has no entry for in this step.
+        """
+        transition = TRANSITIONS.get((self.step, type(event)))
+        if transition is None:
+            raise MachineError(f"{type(event).__name__} while {self.step.value}: "
+                                     f"the phone machine takes no such event in this step")
         out: list[Effect] = []
-        if isinstance(event, Booted):
-            machine = attrs.evolve(self, step=BootStep.OFF, pending=None, report=BootReport())
-            out.append(Log("boot.start", {"device": self.device_name}))
-            machine = machine._enter(machine._first_step(), out)
-        elif isinstance(event, Erased):
-            machine = self._erase(event, out)
-        elif isinstance(event, FactoryReset):
-            out.append(Show("erasing", self._text("erasing")))
-            out.append(Log("erase", {"what": "everything (factory reset)"}))
-            machine = attrs.evolve(self, flash=Flash(), step=BootStep.OFF, pending=None, report=BootReport())
-        elif isinstance(event, (FileFetched, FileMissing, FileFailed)):
-            machine = self._on_file(event, now, out)
-        elif isinstance(event, (TvsAnswered, TvsFailed)):
-            machine = self._on_tvs(event, now, out)
-        else:  # pragma: no cover - the Union is closed
-            raise MachineError(f"unknown event {event!r}")
+        machine = transition(self, event, now, out)
         return machine, tuple(out)
+
+    # -- power and the menu -----------------------------------------------------------
+
+    def _on_boot(self, event: Booted, now: float, out: list[Effect]) -> PhoneMachine:
+        machine = attrs.evolve(self, step=BootStep.OFF, pending=None, report=BootReport())
+        out.append(Log("boot.start", {"device": self.device_name}))
+        return machine._enter(machine._resolve(BootStep.CTL), out)
+
+    def _on_factory_reset(self, event: FactoryReset, now: float, out: list[Effect]) -> PhoneMachine:
+        out.append(Show("erasing", self._text("erasing")))
+        out.append(Log("erase", {"what": "everything (factory reset)"}))
+        return attrs.evolve(self, flash=Flash(), step=BootStep.OFF, pending=None, report=BootReport())
 
     # -- boot flow --------------------------------------------------------------------
 
-    def _first_step(self) -> BootStep:
-        if self.model.supports_ctl:
-            return BootStep.CTL
-        if self.model.supports_itl:
-            return BootStep.ITL_DEVICE
-        return self._config_step()
+    def _resolve(self, step: BootStep | str) -> BootStep:
+        """A step of ``NEXT_STEP`` as this model and flash take it (see the module docstring)."""
+        if step is BootStep.CTL and not self.model.supports_ctl:
+            step = BootStep.ITL_DEVICE
+        if step in (BootStep.ITL_DEVICE, BootStep.ITL_GENERIC) and not self.model.supports_itl:
+            step = CONFIG
+        return self._config_step() if step == CONFIG else step  # type: ignore[return-value]
 
     def _config_step(self) -> BootStep:
-        """docs/phone.md: the signed configuration once a trust list is installed; with only a rollback
-        ITL the phone takes unsigned configurations again (docs/phone.md), so it asks for the plain one."""
+        """The signed configuration once a trust list is installed; with only a rollback ITL
+        the phone takes unsigned configurations again, so it asks for the plain one."""
         trusted = self.flash.trusted()
         if trusted.ctl is None and trusted.rollback and self.model.settings.rollback_itl_accepts_unsigned_config:
             return BootStep.CONFIG_PLAIN
         return BootStep.CONFIG_SIGNED if trusted.any_list else BootStep.CONFIG_PLAIN
 
-    def _next_step(self, after: BootStep, *, found: bool) -> BootStep:
-        if after is BootStep.CTL:
-            return BootStep.ITL_DEVICE if self.model.supports_itl else self._config_step()
-        if after is BootStep.ITL_DEVICE:
-            return self._config_step() if found else BootStep.ITL_GENERIC
-        if after is BootStep.ITL_GENERIC:
-            return self._config_step()
-        if after is BootStep.CONFIG_SIGNED and not found:
-            return BootStep.CONFIG_PLAIN
-        return BootStep.DONE
+    def _next_step(self, *, found: bool) -> BootStep:
+        after_found, after_missing = NEXT_STEP[self.step]
+        return self._resolve(after_found if found else after_missing)
 
     def _enter(self, step: BootStep, out: list[Effect]) -> PhoneMachine:
         machine = attrs.evolve(self, step=step, pending=None)
@@ -470,32 +516,27 @@ class PhoneMachine:
         name = self.file_name(step)
         store_as = _STORED_AS.get(item, name)
         limit = self.model.settings.max_itl_bytes if item is Item.ITL else None
-        out.append(Log("download.start", {"name": name, "store_as": store_as, "pid": _DGETFILE_PID[step],
-                                          "server": ""}))
+        out.append(Log("download.start", {"name": name, "store_as": store_as}))
         out.append(Fetch(name, store_as, limit))
         return machine
 
     def _on_file(self, event: FileFetched | FileMissing | FileFailed, now: float, out: list[Effect]) -> PhoneMachine:
-        if self.step not in _ITEM_OF_STEP:
-            raise MachineError(f"{type(event).__name__} for {event.name} while {self.step.value}")
         expected = self.file_name(self.step)
         if event.name != expected:
             raise MachineError(f"{type(event).__name__} for {event.name} while waiting for {expected}")
-        pid = _DGETFILE_PID[self.step]
         if isinstance(event, FileMissing):
-            out.append(Log("download.not_found", {"name": event.name, "pid": pid}))
+            out.append(Log("download.not_found", {"name": event.name}))
             machine = self._record(FileResult(event.name, "not_found"))
             if self.step is BootStep.CTL:
                 machine = machine._show("file_not_found", out, file="CTLFile.tlv")
-            return machine._enter(self._next_step(self.step, found=False), out)
+            return machine._enter(machine._next_step(found=False), out)
         if isinstance(event, FileFailed):
-            out.append(Log("download.failed", {"name": event.name, "pid": pid, "reason": event.reason}))
             # A download that did not complete is not a verification failure: what is
-            # installed stays and the boot goes on (a per-device ITL that timed out is
-            # not retried as ITLFile.tlv: the server is the same).
+            # installed stays and the boot goes on.
+            out.append(Log("download.failed", {"name": event.name, "reason": event.reason}))
             machine = self._record(FileResult(event.name, "failed", event.reason))
-            return machine._enter(machine._next_step(self.step, found=True), out)
-        out.append(Log("download.done", {"name": event.name, "pid": pid, "server": event.server or "",
+            return machine._enter(machine._next_step(found=True), out)
+        out.append(Log("download.done", {"name": event.name, "server": event.server or "",
                                          "bytes": len(event.data)}))
         item = _ITEM_OF_STEP[self.step]
         if item is Item.CONFIG:
@@ -503,22 +544,22 @@ class PhoneMachine:
         return self._on_trust_list(item, event, now, out)
 
     def _on_trust_list(self, item: Item, event: FileFetched, now: float, out: list[Effect]) -> PhoneMachine:
-        step, store_as = self.step, _STORED_AS[item]
-        installed = self.flash.ctl if item is Item.CTL else self.flash.itl
-        if installed == event.data and self.flash.trusted().list_for(item) is not None:
+        store_as = _STORED_AS[item]
+        installed = self.flash.list_for(item)
+        if installed is not None and installed.data == event.data:
             out.append(Log("tl.unchanged", {"store_as": store_as}))
             machine = self._record(FileResult(event.name, "unchanged"))._change(**{item.value: "unchanged"})
-            return machine._enter(machine._next_step(step, found=True), out)
+            return machine._enter(machine._next_step(found=True), out)
         try:
-            new = parse_cached(event.data)
+            new = event.trust_list()
         except TrustListFormatError as error:
             return self._refuse(item, event.name, f"not a valid {store_as}: {error}", out, "format")
         assessment = assess(new, item, self.flash.trusted(), self.model, now)
         if assessment.outcome is Decision.ACCEPT:
-            return self._install(item, event.name, event.data, new, assessment.via or "", out)
+            return self._install(item, event.name, new, assessment.via or "", out)
         if assessment.outcome is Decision.REJECT:
             return self._refuse(item, event.name, assessment.reason, out, assessment.code)
-        return self._ask_tvs(item, event.name, event.data, new, assessment, out)
+        return self._ask_tvs(item, event.name, new, assessment, out)
 
     def _on_config(self, event: FileFetched, now: float, out: list[Effect]) -> PhoneMachine:
         if self.step is BootStep.CONFIG_PLAIN:
@@ -527,7 +568,7 @@ class PhoneMachine:
                 return self._refuse(Item.CONFIG, event.name, rule.situation, out, "unsigned-config")
             return self._apply_config(event.name, event.data, out)
         try:
-            signed = parse_cached(event.data, FileKind.SGN)
+            signed = TrustList.from_bytes(event.data, kind=FileKind.SGN)
         except TrustListFormatError as error:
             return self._refuse(Item.CONFIG, event.name, f"not a valid signed file: {error}", out, "format")
         signed_name = signed.header.filename or ""
@@ -539,15 +580,14 @@ class PhoneMachine:
             return self._apply_config(event.name, signed.payload or b"", out)
         if assessment.outcome is Decision.REJECT:
             return self._refuse(Item.CONFIG, event.name, assessment.reason, out, assessment.code)
-        return self._ask_tvs(Item.CONFIG, event.name, event.data, signed, assessment, out)
+        return self._ask_tvs(Item.CONFIG, event.name, signed, assessment, out)
 
     # -- outcomes ---------------------------------------------------------------------
 
-    def _install(self, item: Item, name: str, data: bytes, new: TrustList, via: str,
-                 out: list[Effect]) -> PhoneMachine:
+    def _install(self, item: Item, name: str, new: TrustList, via: str, out: list[Effect]) -> PhoneMachine:
         store_as = _STORED_AS[item]
-        before = self.flash.ctl if item is Item.CTL else self.flash.itl
-        flash = attrs.evolve(self.flash, **{item.value: data})
+        before = self.flash.list_for(item)
+        flash = attrs.evolve(self.flash, **{item.value: new})
         change = "initial" if before is None else "updated"
         out.append(Log("tl.verified", {"store_as": store_as, "via": via}))
         if new.header.version > (1, 1):
@@ -559,7 +599,7 @@ class PhoneMachine:
         if via == "tvs" and self.model.settings.flush_tvs_cache_after_update:
             out.append(Log("tvs.cache_flushed"))
             machine = attrs.evolve(machine, flash=attrs.evolve(machine.flash, tvs_cache=()))
-        return machine._enter(machine._next_step(self.step, found=True), out)
+        return machine._enter(machine._next_step(found=True), out)
 
     def _refuse(self, item: Item, name: str, reason: str, out: list[Effect], code: str | None) -> PhoneMachine:
         out.append(Keep(item, name, reason))
@@ -569,7 +609,7 @@ class PhoneMachine:
         else:
             out.append(Log("tl.rejected", {"store_as": _STORED_AS[item], "reason": reason}))
             machine = self._record(FileResult(name, "rejected", reason, code))._change(**{item.value: "failed"})
-        return machine._enter(machine._next_step(self.step, found=True), out)
+        return machine._enter(machine._next_step(found=True), out)
 
     def _apply_config(self, name: str, xml: bytes, out: list[Effect]) -> PhoneMachine:
         try:
@@ -585,13 +625,13 @@ class PhoneMachine:
 
     # -- TVS --------------------------------------------------------------------------
 
-    def _ask_tvs(self, item: Item, name: str, data: bytes, new: TrustList, assessment: Assessment,
+    def _ask_tvs(self, item: Item, name: str, new: TrustList, assessment: Assessment,
                  out: list[Effect]) -> PhoneMachine:
         members = self.flash.stored_config().tvs_members
         if not members:
             reason = f"{assessment.reason} and the stored configuration names no TVS server"
             return self._refuse(item, name, reason, out, "no-tvs-server")
-        pending = PendingTvs(self.step, item, name, data, new, assessment.rule, assessment, QUERY_CERT_REQ)
+        pending = PendingTvs(self.step, item, name, new, assessment.rule, assessment, QUERY_CERT_REQ)
         out.append(Log("tvs.request"))
         out.append(self._tvs_request(pending, members))
         return attrs.evolve(self, step=BootStep.TVS, pending=pending)
@@ -614,8 +654,7 @@ class PhoneMachine:
 
     def _on_tvs(self, event: TvsAnswered | TvsFailed, now: float, out: list[Effect]) -> PhoneMachine:
         pending = self.pending
-        if self.step is not BootStep.TVS or pending is None:
-            raise MachineError(f"{type(event).__name__} while {self.step.value}: no TVS request is pending")
+        assert pending is not None  # step TVS always has one (_ask_tvs, _fall_back)
         attempts = event.attempts or (self._attempt_from(event, pending),)
         machine = attrs.evolve(self, report=attrs.evolve(
             self.report, tvs_requests=self.report.tvs_requests + tuple(attempts)))
@@ -644,7 +683,7 @@ class PhoneMachine:
                 machine.flash, tvs_cache=_fresh(machine.flash.tvs_cache, now) + (entry,)))
         if pending.item is Item.CONFIG:
             return machine._apply_config(pending.name, pending.trust_list.payload or b"", out)
-        return machine._install(pending.item, pending.name, pending.data, pending.trust_list, "tvs", out)
+        return machine._install(pending.item, pending.name, pending.trust_list, "tvs", out)
 
     def _may_fall_back(self, pending: PendingTvs) -> bool:
         signer = pending.assessment.signer
@@ -722,34 +761,24 @@ class PhoneMachine:
         return [event for event in events if self.model.message(event)]
 
     def _device_tl_info(self) -> DeviceTLInfo | None:
-        """docs/phone.md DeviceTLInfo status for this boot (None when the phone holds and got no list)."""
-        report, trusted = self.report, self.flash.trusted()
-        ctl, itl = report.ctl_change, report.itl_change
-        if ctl is None and itl is None and not trusted.any_list:
+        """The DeviceTLInfo alarm of this boot (None when the phone holds and got no list)."""
+        report, flash = self.report, self.flash
+        changes = {"ctl": report.ctl_change, "itl": report.itl_change}
+        holds = frozenset(name for name, held in (("ctl", flash.ctl), ("itl", flash.itl)) if held is not None)
+        if not holds and not any(changes.values()):
             return None
+        status = device_tl_status(
+            failed=frozenset(name for name, change in changes.items() if change == "failed"),
+            initial=frozenset(name for name, change in changes.items() if change == "initial"),
+            holds=holds,
+        )
         checksum = self.model.trust_list_checksum
-        ctl_sum = checksum(self.flash.ctl) if self.flash.ctl else None
-        itl_sum = checksum(self.flash.itl) if self.flash.itl else None
-        if "failed" in (ctl, itl):
-            if ctl == "failed" and itl == "failed":
-                status = 9 if trusted.ctl and trusted.itl else (6 if not trusted.any_list else 7)
-            elif ctl == "failed":
-                status = 5 if trusted.ctl else (6 if not trusted.any_list else 7)
-            else:
-                status = 8 if trusted.itl else (6 if not trusted.any_list else 7)
-        elif ctl == "initial" and itl == "initial":
-            status = 4
-        elif ctl == "initial":
-            status = 2
-        elif itl == "initial":
-            status = 3
-        else:
-            status = 1
-        return DeviceTLInfo(status, ctl_sum, itl_sum)
+        return DeviceTLInfo(status, checksum(flash.ctl.data) if flash.ctl else None,
+                            checksum(flash.itl.data) if flash.itl else None)
 
     # -- erase ------------------------------------------------------------------------
 
-    def _erase(self, event: Erased, out: list[Effect]) -> PhoneMachine:
+    def _on_erase(self, event: Erased, now: float, out: list[Effect]) -> PhoneMachine:
         what = " and ".join(name for name, chosen in (("CTL", event.ctl), ("ITL", event.itl)) if chosen)
         if not what:
             return self
@@ -767,12 +796,16 @@ def _fresh(cache: tuple[CachedCertificate, ...], now: float) -> tuple[CachedCert
     return tuple(entry for entry in cache if entry.expires > now)
 
 
-def describe_installed(machine: PhoneMachine, item: Item) -> dict[str, object]:
-    """The JSON view of an installed list: installed, md5, sha1, signer_serial (a stable JSON contract)."""
-    data = machine.flash.ctl if item is Item.CTL else machine.flash.itl
-    parsed = _parse_or_none(data)
-    if parsed is None:
-        return {"installed": False, "md5": None, "sha1": None, "signer_serial": None}
-    serial = parsed.header.signer_serial
-    return {"installed": True, "md5": parsed.md5, "sha1": parsed.sha1,
-            "signer_serial": serial_hex(serial) if serial else None}
+_Transition = Callable[[PhoneMachine, Any, float, list[Effect]], PhoneMachine]
+_DOWNLOAD_STEPS = tuple(NEXT_STEP)
+
+#: Which events each step takes: (step, event type) -> transition. Anything else is a
+#: LocalProtocolError (see the module docstring).
+TRANSITIONS: Mapping[tuple[BootStep, type], _Transition] = MappingProxyType({
+    **{(step, Booted): PhoneMachine._on_boot for step in BootStep},
+    **{(step, Erased): PhoneMachine._on_erase for step in BootStep},
+    **{(step, FactoryReset): PhoneMachine._on_factory_reset for step in BootStep},
+    **{(step, event): PhoneMachine._on_file for step in _DOWNLOAD_STEPS
+       for event in (FileFetched, FileMissing, FileFailed)},
+    **{(BootStep.TVS, event): PhoneMachine._on_tvs for event in (TvsAnswered, TvsFailed)},
+})

@@ -1,18 +1,13 @@
 """Phone models: what each Cisco phone's firmware does on its trust side (docs/models.md).
 
 The catalogue is data, not code: one TOML file per model family in the
-repository's top-level ``models/`` folder (shipped inside the wheel, found
-through ``phone.resources.bundled_dir``). A family file holds family-wide
+repository's top-level ``models/`` folder. This module is pure: it turns the
+text (or the parsed TOML) of a family file into ``PhoneModel`` records;
+``phone.catalogue`` finds and reads the files. A family file holds family-wide
 values in ``[defaults]`` and one table per model in ``[models.NAME]``; a
 model's own values win, and its ``messages`` and ``settings`` tables are merged
 key by key over the family's. docs/models.md documents every field and says
 which values are sourced facts and which are the project's choices.
-
-Users add folders of their own files with ``load_catalogue(extra_dirs=...)``
-or the ``PHONETRUST_MODELS`` environment variable (folders separated by
-``os.pathsep``). Layers load in the order bundled, PHONETRUST_MODELS, extra
-folders; a model defined in a later layer replaces the earlier model of the
-same name as a whole (nothing is merged across files).
 
 TOML has no null: optional fields (``checksum``, ``log_dialect``,
 ``erase_menu``, ...) write ``false`` for "none".
@@ -21,35 +16,27 @@ TOML has no null: optional fields (``checksum``, ``log_dialect``,
 from __future__ import annotations
 
 import difflib
-import functools
 import hashlib
-import os
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
 from phone.errors import LocalError, UnknownModelError, UsageError
-from phone.resources import bundled_dir
 from phone.firmware.settings import SettingsError, TrustSettings, describe
 
 __all__ = [
-    "ENV_VAR",
     "MESSAGE_EVENTS",
     "Catalogue",
     "ModelFileError",
     "PhoneModel",
     "TrustSettings",
-    "get_model",
-    "load_catalogue",
+    "models_from_document",
+    "models_from_text",
 ]
-
-#: Environment variable naming extra model folders (os.pathsep-separated).
-ENV_VAR = "PHONETRUST_MODELS"
 
 #: Digest names a firmware may verify on trust-list and .sgn signatures (docs/trust-lists.md).
 DIGESTS = ("sha1", "sha256", "sha512")
@@ -91,7 +78,7 @@ class ModelFileError(LocalError):
     ``models/7900.toml: [models.CP-7940] digests: expected ...``.
     """
 
-    def __init__(self, path: Path | str, where: str | None, problem: str) -> None:
+    def __init__(self, path: object, where: str | None, problem: str) -> None:
         self.path = str(path)
         self.where = where
         self.problem = problem
@@ -163,8 +150,12 @@ class PhoneModel:
 
     @property
     def security_by_default(self) -> bool:
-        """Same as ``supports_itl``: the model is SBD-capable (Cisco TAC 116232)."""
-        return self.supports_itl
+        """The model is SBD-capable: it downloads and enforces the ITL and asks TVS about
+        certificates it does not hold (Cisco TAC 116232, "Security by Default").
+
+        The project's one definition: scenarios' "sbd"/"legacy" selectors and reports use it.
+        """
+        return self.supports_itl and self.supports_tvs
 
     def accepts_key_size(self, bits: int) -> bool:
         """True if the firmware verifies RSA signatures of a ``bits``-bit key."""
@@ -376,7 +367,7 @@ _FIELDS: Mapping[str, tuple[Callable[[Any], Any], Any]] = {
 }
 
 
-def _read_table(path: Path, where: str, table: Any, *, allowed: Iterable[str]) -> dict[str, Any]:
+def _read_table(path: str, where: str, table: Any, *, allowed: Iterable[str]) -> dict[str, Any]:
     """Parse the fields of one TOML table, naming the table and field in errors."""
     if not isinstance(table, dict):
         raise ModelFileError(path, where, f"expected a table, got {describe(table)}")
@@ -394,7 +385,7 @@ def _read_table(path: Path, where: str, table: Any, *, allowed: Iterable[str]) -
     return parsed
 
 
-def _read_settings(path: Path, where: str, table: Any, base: TrustSettings) -> TrustSettings:
+def _read_settings(path: str, where: str, table: Any, base: TrustSettings) -> TrustSettings:
     settings = table.get("settings", {}) if isinstance(table, dict) else {}
     if not isinstance(settings, dict):
         raise ModelFileError(path, where, f"settings: expected a table, got {describe(settings)}")
@@ -404,7 +395,7 @@ def _read_settings(path: Path, where: str, table: Any, base: TrustSettings) -> T
         raise ModelFileError(path, f"{where[:-1]}.settings]", f"{error.key}: {error.problem}") from None
 
 
-def _model_from_tables(path: Path, family: str, family_sources: tuple[str, ...],
+def _model_from_tables(path: str, family: str, family_sources: tuple[str, ...],
                        defaults: dict[str, Any], family_settings: TrustSettings,
                        name: str, table: Any) -> PhoneModel:
     where = f"[models.{name}]"
@@ -434,23 +425,28 @@ def _model_from_tables(path: Path, family: str, family_sources: tuple[str, ...],
                       settings=_read_settings(path, where, table, family_settings), **values)
 
 
-def read_model_file(path: Path) -> list[PhoneModel]:
-    """Every model of one family file, in file order.
-
-    Raises ModelFileError naming the file (and table and field) for invalid
-    TOML, unknown or missing fields and values of the wrong kind.
-    """
+def models_from_text(text: str, path: str, *, family: str) -> list[PhoneModel]:
+    """Every model of one family file's ``text``, in file order (``path`` names it in errors;
+    ``family`` is the family when the file does not name one, usually the file's stem)."""
     try:
-        with open(path, "rb") as handle:
-            document = tomllib.load(handle)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
         raise ModelFileError(path, None, f"not valid TOML: {error}") from None
+    return models_from_document(document, path, family=family)
+
+
+def models_from_document(document: Mapping[str, Any], path: str, *, family: str) -> list[PhoneModel]:
+    """Every model of one family file, already parsed as TOML, in file order.
+
+    Raises ModelFileError naming the file (and table and field) for unknown or
+    missing fields and values of the wrong kind.
+    """
     for key in document:
         if key not in _TOP_LEVEL_KEYS:
             raise ModelFileError(path, None, f"unknown top-level key {key!r} "
                                  f"(known: {', '.join(_TOP_LEVEL_KEYS)})")
     try:
-        family = _text(document.get("family", path.stem))
+        family = _text(document.get("family", family))
         family_sources = _texts(document.get("sources", []))
         if "description" in document:
             _text(document["description"])
@@ -465,57 +461,3 @@ def read_model_file(path: Path) -> list[PhoneModel]:
         raise ModelFileError(path, None, "expected at least one [models.NAME] table")
     return [_model_from_tables(path, family, family_sources, defaults, family_settings, name, table)
             for name, table in tables.items()]
-
-
-def _layer(folder: Path, origin: str) -> dict[str, PhoneModel]:
-    if not folder.is_dir():
-        raise UsageError(f"{origin} {str(folder)!r} does not exist")
-    models: dict[str, PhoneModel] = {}
-    for path in sorted(folder.glob("*.toml")):
-        for model in read_model_file(path):
-            earlier = models.get(model.name)
-            if earlier is not None:
-                raise ModelFileError(path, f"[models.{model.name}]",
-                                     f"is also defined in {earlier.origin} (same folder)")
-            models[model.name] = model
-    return models
-
-
-def _env_dirs(value: str) -> list[Path]:
-    return [Path(part).expanduser() for part in value.split(os.pathsep) if part.strip()]
-
-
-def load_catalogue(extra_dirs: Iterable[str | os.PathLike[str]] = (), *,
-                   environ: Mapping[str, str] | None = None,
-                   include_bundled: bool = True) -> Catalogue:
-    """Load every model: the bundled files, then PHONETRUST_MODELS, then ``extra_dirs``.
-
-    A model in a later folder replaces a same-named model of an earlier one.
-    ``environ`` defaults to ``os.environ`` (tests pass their own).
-    """
-    environ = os.environ if environ is None else environ
-    layers: list[tuple[Path, str]] = []
-    if include_bundled:
-        layers.append((bundled_dir("models"), "bundled models folder"))
-    layers += [(folder, f"{ENV_VAR} folder") for folder in _env_dirs(environ.get(ENV_VAR, ""))]
-    layers += [(Path(folder), "models folder") for folder in extra_dirs]
-    models: dict[str, PhoneModel] = {}
-    for folder, origin in layers:
-        models.update(_layer(folder, origin))
-    return Catalogue.from_models(models.values())
-
-
-@functools.lru_cache(maxsize=4)
-def _default_catalogue(env_value: str) -> Catalogue:
-    return load_catalogue(environ={ENV_VAR: env_value})
-
-
-def default_catalogue() -> Catalogue:
-    """The bundled models plus PHONETRUST_MODELS, loaded once per value of that variable."""
-    return _default_catalogue(os.environ.get(ENV_VAR, ""))
-
-
-def get_model(name: str, catalogue: Catalogue | None = None) -> PhoneModel:
-    """The model called ``name`` (or an alias such as "7965"), from ``catalogue``
-    or the default one. Raises UnknownModelError listing the known names."""
-    return (catalogue if catalogue is not None else default_catalogue()).get(name)

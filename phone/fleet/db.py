@@ -180,7 +180,8 @@ class ResultsWriter:
 
     def save_flash(self, phones: Iterable[tuple[str, str, Flash]]) -> None:
         """What each phone keeps after this run, for the next run against the same server (``--tftp``)."""
-        rows = [(mac, model, flash.ctl, flash.itl, flash.config, flash.config_name,
+        rows = [(mac, model, flash.ctl.data if flash.ctl else None, flash.itl.data if flash.itl else None,
+                 flash.config, flash.config_name,
                  json.dumps([{"certificate": entry.certificate.hex(), "roles": sorted(entry.roles),
                               "expires": entry.expires} for entry in flash.tvs_cache]), self.run_id)
                 for mac, model, flash in phones]
@@ -212,11 +213,19 @@ class LastBoot:
 def load_flash(connection: sqlite3.Connection) -> dict[str, tuple[str, Flash]]:
     """The flash each phone kept at the end of the runs stored here: MAC -> (model, Flash)."""
     kept = {}
+    parsed: dict[tuple[bytes | None, bytes | None], Flash] = {}  # phones share their lists: each distinct list is parsed once
+
+    def lists(ctl: bytes | None, itl: bytes | None) -> Flash:
+        if (ctl, itl) not in parsed:
+            parsed[(ctl, itl)] = Flash(ctl=ctl, itl=itl)
+        return parsed[(ctl, itl)]
+
     for mac, model, ctl, itl, config, config_name, cache in connection.execute(
             "SELECT mac, model, ctl, itl, config, config_name, tvs_cache FROM flash"):
         entries = tuple(CachedCertificate(bytes.fromhex(entry["certificate"]), frozenset(entry["roles"]),
                                           float(entry["expires"])) for entry in json.loads(cache))
-        kept[mac] = (model, Flash(ctl=ctl, itl=itl, config=config, config_name=config_name, tvs_cache=entries))
+        kept[mac] = (model, attrs.evolve(lists(ctl, itl), config=config, config_name=config_name,
+                                         tvs_cache=entries))
     return kept
 
 

@@ -23,7 +23,8 @@ import re
 import attrs
 
 from phone.errors import UnknownModelError, UsageError
-from phone.firmware.models import Catalogue, load_catalogue
+from phone.catalogue import load_catalogue
+from phone.firmware.models import Catalogue
 
 #: A locally administered OUI: never a real phone's MAC (the scenarios' prefix too).
 DEFAULT_MAC_PREFIX = "02C15C"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from phone.errors import UsageError
 from phone.fleet.engine import Fleet
-from phone.firmware.models import load_catalogue
+from phone.catalogue import load_catalogue
 from phone.scenario.definition import ScenarioError
 from phone.scenario.steps import create_labs, run_operation, selects
 

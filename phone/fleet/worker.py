@@ -34,9 +34,11 @@ from typing import Any
 
 import attrs
 
-from phone.device.boot import run_boot
+from phone.wire.tlv import TrustList
+from phone.device.boot import SharedParses, run_boot
 from phone.firmware.machine import AskTvs, Erased, FactoryReset, Fetch, Flash, Log, PhoneMachine
-from phone.firmware.models import PhoneModel, load_catalogue
+from phone.firmware.models import PhoneModel
+from phone.catalogue import load_catalogue
 from phone.firmware.outcome import classify
 from phone.console.phone import PhoneConsole
 from phone.device.transports import TftpTransport, TvsTransport
@@ -115,15 +117,25 @@ def schedule(phones: list[Any], order: StepOrder, seed: int, mac: Callable[[Any]
 
 
 class _Interner:
-    """One bytes object per distinct trust list or certificate, however many phones hold it.
+    """One object per distinct trust list or certificate, however many phones hold it.
 
-    Every download is a new bytes object; 40,000 phones holding the same CTL
-    and ITL would otherwise keep 40,000 copies of each.
+    Every download is a new bytes object, parsed into a new list; 40,000 phones
+    holding the same CTL and ITL would otherwise keep 40,000 copies of each. The
+    parsed lists are immutable, so sharing one is safe.
     """
 
     def __init__(self) -> None:
         self._blobs: dict[bytes, bytes] = {}
+        self._lists: dict[bytes, TrustList] = {}
         self._lock = threading.Lock()
+
+    def trust_list(self, trust_list: TrustList | None) -> TrustList | None:
+        if trust_list is None:
+            return None
+        with self._lock:
+            if len(self._lists) > 64:  # old lists nobody holds any more: start again
+                self._lists.clear()
+            return self._lists.setdefault(trust_list.data, trust_list)
 
     def blob(self, data: bytes | None) -> bytes | None:
         if data is None:
@@ -134,7 +146,7 @@ class _Interner:
             return self._blobs.setdefault(data, data)
 
     def flash(self, flash: Flash) -> Flash:
-        ctl, itl = self.blob(flash.ctl), self.blob(flash.itl)
+        ctl, itl = self.trust_list(flash.ctl), self.trust_list(flash.itl)
         cache = tuple(attrs.evolve(entry, certificate=self.blob(entry.certificate)) for entry in flash.tvs_cache)
         return attrs.evolve(flash, ctl=ctl, itl=itl, tvs_cache=cache)
 
@@ -148,6 +160,7 @@ class Worker:
         catalogue = load_catalogue(list(setup.models_dirs))
         models = {name: catalogue.get(name) for name in {model for _, model, _ in setup.phones}}
         self._interner = _Interner()
+        self._parses = SharedParses()
         self.phones = [_Phone(index, models[model], mac, self._interner.flash(setup.flash.get(mac, Flash())))
                        for index, model, mac in setup.phones]
         self._console_dir = Path(setup.console_dir) if setup.console_dir else None
@@ -255,7 +268,8 @@ class Worker:
         began = clock.monotonic()
         error = None
         try:
-            machine, report = run_boot(PhoneMachine(phone.model, phone.mac, phone.flash), fetch=fetch,
+            machine, report = run_boot(PhoneMachine(phone.model, phone.mac, phone.flash),
+                                       fetch=self._parses.fetching(fetch),
                                        ask_tvs=ask_tvs, clock=clock.wall, observe=observe)
         except Exception as failure:  # noqa: BLE001 - one phone's failure is a result, not the worker's end
             error = f"{type(failure).__name__}: {failure}"

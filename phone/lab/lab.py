@@ -145,6 +145,12 @@ def _write_atomically(path: Path, data: bytes, *, private: bool = False) -> None
     os.replace(temporary, path)
 
 
+def _load_identity(certificate: Path, key: Path) -> Identity:
+    """A node's or eToken's certificate and key, from the lab's PEM files."""
+    return Identity.from_pem(certificate.read_bytes(), key.read_bytes(), certificate_source=str(certificate),
+                             key_source=str(key))
+
+
 def _same_content(old: bytes, new: TrustList) -> bool:
     """True when a rebuilt trust list says what the file already says (CUCM: "Tftp Itl hash not changed")."""
     try:
@@ -709,7 +715,7 @@ class Lab:
             for service in state.release.node_services(node.publisher):
                 certificate, key = self._identity_paths(node.name, service)
                 try:
-                    identities[node.name, service] = Identity.load(certificate, key)
+                    identities[node.name, service] = _load_identity(certificate, key)
                 except (OSError, PhonetrustError) as error:
                     raise LabError(f"{self.path}: the {service} certificate of {node.name} cannot be loaded "
                                    f"({error})") from None
@@ -790,7 +796,7 @@ class Lab:
     def _manufacturing_ca(self, now: datetime.datetime) -> Identity:
         certificate, key = self.path / "ca" / "manufacturing-ca.pem", self.path / "ca" / "manufacturing-ca.key"
         if certificate.exists():
-            return Identity.load(certificate, key)
+            return _load_identity(certificate, key)
         ca = pki.manufacturing_ca(now=now, random_bytes=self.random_bytes, new_key=self.new_key)
         self._save_identity(certificate, key, ca)
         return ca
@@ -800,7 +806,7 @@ class Lab:
         if self._state.etoken(name) is None:
             raise UsageError(f"no eToken {name!r} in this lab (make one with 'phonetrust lab etoken new {name} "
                              "--out FILE')")
-        return Identity.load(self.path / "etokens" / f"{name}.pem", self.path / "etokens" / f"{name}.key")
+        return _load_identity(self.path / "etokens" / f"{name}.pem", self.path / "etokens" / f"{name}.key")
 
     @staticmethod
     def _need_tokenless(state: LabState, command: str) -> None:

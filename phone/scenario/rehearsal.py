@@ -30,8 +30,9 @@ from phone.device.phone import Phone
 from phone.errors import UsageError
 from phone.lab import Lab
 from phone.firmware.machine import BootReport
+from phone.catalogue import load_catalogue
+from phone.firmware.models import Catalogue, PhoneModel
 from phone.fleet.phones import allocate, mac_for
-from phone.firmware.models import Catalogue, PhoneModel, load_catalogue
 from phone.firmware.outcome import PhoneOutcome, Verdict, classify
 from phone.console.phone import PhoneConsole
 from phone.device.transports import TftpTransport, TvsTransport

@@ -20,7 +20,8 @@ import attrs
 from phone.device.phone import Phone
 from phone.lab import Lab
 from phone.firmware.machine import BootReport
-from phone.firmware.models import Catalogue, PhoneModel, load_catalogue
+from phone.catalogue import load_catalogue
+from phone.firmware.models import Catalogue, PhoneModel
 from phone.firmware.outcome import Verdict, classify
 from phone.scenario.rehearsal import PhoneSpec, ScenarioClock, network_phone, scenario_phones
 from phone.scenario.definition import Expectation, Scenario, ScenarioError, ScenarioStep

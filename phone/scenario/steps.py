@@ -25,8 +25,8 @@ LabDir = Callable[[str], Path]
 
 
 def is_sbd(model: PhoneModel) -> bool:
-    """Security by Default: the model enforces an ITL and asks TVS (Cisco TAC 116232)."""
-    return model.supports_itl and model.supports_tvs
+    """Security by Default, as the model record defines it (``PhoneModel.security_by_default``)."""
+    return model.security_by_default
 
 
 def selects(selector: str, model: PhoneModel, catalogue: Catalogue) -> bool:

@@ -18,7 +18,6 @@ import datetime
 import functools
 import warnings
 from enum import Enum
-from pathlib import Path
 
 import attrs
 from cryptography import x509
@@ -133,17 +132,13 @@ class Identity:
             serialization.NoEncryption(),
         )
 
-    def save(self, certificate_path: Path, key_path: Path) -> None:
-        """Write PEM files (the key readable by the owner only)."""
-        certificate_path.write_bytes(self.certificate_pem())
-        key_path.touch(mode=0o600, exist_ok=True)
-        key_path.write_bytes(self.private_key_pem())
-
     @classmethod
-    def load(cls, certificate_path: Path, key_path: Path) -> Identity:
-        certificate = load_certificate(certificate_path.read_bytes(), source=str(certificate_path))
-        private_key = load_private_key(key_path.read_bytes(), source=str(key_path))
-        return cls(certificate, private_key)
+    def from_pem(cls, certificate: bytes, key: bytes, *, certificate_source: str = "certificate",
+                 key_source: str = "key") -> Identity:
+        """The identity of a certificate and its private key, read from PEM (or DER) bytes;
+        the sources name them in errors (the lab passes its file names)."""
+        return cls(load_certificate(certificate, source=certificate_source),
+                   load_private_key(key, source=key_source))
 
 
 def _extensions(profile: Profile, public_key: PublicKey, issuer: Identity | None) -> list[tuple[x509.ExtensionType, bool]]:

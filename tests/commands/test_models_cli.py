@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from phone.cli import main
-from phone.firmware.models import ENV_VAR
+from phone.catalogue import ENV_VAR
 
 LAB_MODEL = """
 [models.CP-LAB]

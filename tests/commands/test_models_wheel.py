@@ -12,8 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 _PROBE = """
-import json, phone, phone.firmware.models
-catalogue = phone.firmware.models.load_catalogue(environ={})
+import json, phone, phone.catalogue
+catalogue = phone.catalogue.load_catalogue(environ={})
 print(json.dumps({"package": phone.__file__, "origin": catalogue.get("CP-7975").origin,
                   "models": len(catalogue)}))
 """

@@ -9,7 +9,7 @@ from minicluster import MAC, MiniCluster, TvsDouble, serve_files
 
 from phone.device.phone import Phone
 from phone.console.parse import parse
-from phone.firmware.models import get_model
+from phone.catalogue import get_model
 
 SEED_SECD = [
     "setupSocketToTvsProxy: Connected to TVS proxy server",

@@ -28,7 +28,7 @@ from minicluster import MAC, MiniCluster, TvsDouble, serve_files
 from phone.device.phone import Phone
 from phone.device.flash import FlashStore, FlashStoreError
 from phone.firmware.machine import Flash
-from phone.firmware.models import get_model
+from phone.catalogue import get_model
 from phone.firmware.trust import CachedCertificate
 
 CONFIG = f"SEP{MAC}.cnf.xml.sgn"
@@ -178,26 +178,28 @@ def test_the_command_line_reports_a_damaged_folder_in_one_line(saved, command):
 
 # -- kill -9 during FlashStore.save ---------------------------------------------------------
 
-#: Two large flashes, A and B (a 65 KB ITL, a 40 KB config, 300 cached certificates: 0.5 MB in all).
-#: Source text, because the child process that saves them builds them too.
+#: Two large flashes, A and B (a 65 KB ITL, a 20 KB CTL, a 40 KB config, 300 cached certificates:
+#: 0.5 MB in all). Source text, because the child process that saves them builds them too; the
+#: trust lists (real, signed: a flash keeps them parsed) are made once here and read from ``lists``.
 _BIG_FLASH = textwrap.dedent("""
     import hashlib
+    from pathlib import Path
     from phone.firmware.machine import Flash
     from phone.firmware.trust import CachedCertificate
 
-    def big_flash(tag):
+    def big_flash(tag, lists):
         def blob(name, size):
             return (hashlib.sha256((tag + name).encode()).digest() * (size // 32 + 1))[:size]
         cache = tuple(CachedCertificate(blob(f"cert{i}", 900), frozenset({0, i % 4}), 1e9 + i) for i in range(300))
-        return Flash(ctl=blob("ctl", 20_000), itl=blob("itl", 65_000), config=blob("cfg", 40_000),
-                     config_name=f"SEP{tag}.cnf.xml", tvs_cache=cache)
+        return Flash(ctl=Path(lists, "ctl" + tag).read_bytes(), itl=Path(lists, "itl" + tag).read_bytes(),
+                     config=blob("cfg", 40_000), config_name=f"SEP{tag}.cnf.xml", tvs_cache=cache)
 """)
 
 _SAVER = _BIG_FLASH + textwrap.dedent("""
     import sys
     from phone.device.flash import FlashStore
     store = FlashStore(sys.argv[1])
-    versions = [big_flash("A"), big_flash("B")]
+    versions = [big_flash("A", sys.argv[2]), big_flash("B", sys.argv[2])]
     store.save(versions[0], model="CP-8861")
     print("ready", flush=True)
     turn = 0
@@ -207,16 +209,47 @@ _SAVER = _BIG_FLASH + textwrap.dedent("""
 """)
 
 
+def _big_list(tag: str, role: int, size: int) -> bytes:
+    """A signed trust list of about ``size`` bytes (one record per node certificate)."""
+    from conftest import SEED_TIME, node_identity, rsa_key
+
+    from phone.wire.certs import cucm_subject, make_certificate
+    from phone.wire.signing import build_trust_list, make_record
+    from phone.wire.tlv import Role
+
+    signer = node_identity("cucm-big")
+    key = rsa_key(1024, "big-records")
+    records = [make_record(signer.certificate, Role.SAST)]
+    while sum(len(record.encode()) for record in records) < size:
+        node = make_certificate(cucm_subject(f"big-{tag}-{len(records)}"), key, not_before=SEED_TIME,
+                                serial=0x3000 + len(records))
+        records.append(make_record(node.certificate, role))
+    return build_trust_list(records, signer, filename=f"{tag}.tlv", timestamp=1).data
+
+
+def _write_big_lists(folder: Path) -> Path:
+    from phone.wire.tlv import Role
+
+    folder.mkdir()
+    for tag in ("A", "B"):
+        (folder / f"ctl{tag}").write_bytes(_big_list(f"ctl{tag}", Role.CCM_TFTP, 20_000))
+        (folder / f"itl{tag}").write_bytes(_big_list(f"itl{tag}", Role.TVS, 65_000))
+    return folder
+
+
 @pytest.mark.slow
 def test_kill_9_at_random_moments_of_a_save_leaves_the_old_or_the_new_flash(tmp_path):
     namespace: dict = {}
     exec(_BIG_FLASH, namespace)  # noqa: S102 - the same builder the child runs
-    versions = [namespace["big_flash"]("A"), namespace["big_flash"]("B")]
+    lists = _write_big_lists(tmp_path / "lists")
+    versions = [namespace["big_flash"]("A", lists), namespace["big_flash"]("B", lists)]
+    assert all(flash.ctl is not None and flash.itl is not None for flash in versions)
     chooser = random.Random(20240608)
     kills, interrupted = 20, 0
     for round_number in range(kills):
         state = tmp_path / f"state{round_number}"
-        child = subprocess.Popen([sys.executable, "-c", _SAVER, str(state)], stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen([sys.executable, "-c", _SAVER, str(state), str(lists)], stdout=subprocess.PIPE,
+                                 text=True)
         assert child.stdout.readline().strip() == "ready"
         time.sleep(chooser.uniform(0.0, 0.15))
         os.kill(child.pid, signal.SIGKILL)

@@ -18,7 +18,7 @@ from minicluster import MAC, MiniCluster, TvsDouble, serve_files
 from phone.device.phone import Phone
 from phone.device.flash import FlashStore, FlashStoreError
 from phone.firmware.machine import Flash
-from phone.firmware.models import get_model
+from phone.catalogue import get_model
 from phone.firmware.trust import CachedCertificate
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -29,15 +29,19 @@ def test_a_new_state_folder_is_an_empty_flash(tmp_path):
 
 
 def test_flash_round_trips_through_the_state_folder(tmp_path):
+    cluster = MiniCluster(mixed_mode=True)
     store = FlashStore(tmp_path)
-    flash = Flash(ctl=b"ctl", itl=b"itl", config=b"<device/>", config_name="SEP0.cnf.xml",
+    flash = Flash(ctl=cluster.ctl(), itl=cluster.itl(), config=b"<device/>", config_name="SEP0.cnf.xml",
                   tvs_cache=(CachedCertificate(b"der", frozenset({0, 2}), 123.5),))
+    assert flash.ctl is not None and flash.itl is not None
     store.save(flash, model="CP-8861")
-    assert FlashStore(tmp_path).load() == flash
+    loaded = FlashStore(tmp_path).load()
+    assert loaded == flash and loaded.ctl.data == cluster.ctl()
     assert store.meta()["model"] == "CP-8861"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("gen-")) == ["gen-00000001"]
-    store.save(Flash(itl=b"itl2"))
-    assert store.load() == Flash(itl=b"itl2")
+    cluster.regenerate_tvs()
+    store.save(Flash(itl=cluster.itl()))
+    assert store.load() == Flash(itl=cluster.itl()) and store.load().itl.data == cluster.itl()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("gen-")) == ["gen-00000002"]
 
 
@@ -79,7 +83,7 @@ _CHILD = textwrap.dedent("""
     from minicluster import MAC, MiniCluster, TvsDouble, serve_files
     from phone.device.phone import Phone
     from phone.device.flash import FlashStore
-    from phone.firmware.models import get_model
+    from phone.catalogue import get_model
     cluster = MiniCluster(mixed_mode=True)
     phone = Phone(get_model("CP-8861"), MAC, fetch=serve_files(cluster.files()), ask_tvs=TvsDouble(cluster),
                   store=FlashStore({state!r}))
@@ -111,6 +115,6 @@ def test_flash_survives_kill_9_during_installs(tmp_path):
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         flash = FlashStore(state).load()
-        assert hashlib.sha1(flash.itl).hexdigest() in (first_itl, second_itl), round_number
-        assert hashlib.sha1(flash.ctl).hexdigest() == ctl
+        assert hashlib.sha1(flash.itl.data).hexdigest() in (first_itl, second_itl), round_number
+        assert hashlib.sha1(flash.ctl.data).hexdigest() == ctl
         assert flash.config is not None

@@ -26,7 +26,7 @@ from phone.device.boot import run_boot
 from phone.wire.certs import Identity, make_certificate
 from phone.wire.config import TvsMember, render_config
 from phone.firmware.machine import AskTvs, Booted, Fetch, FileFetched, Flash, Install, PhoneMachine, TvsAnswered
-from phone.firmware.models import get_model
+from phone.catalogue import get_model
 from phone.wire.signing import build_signed_file, build_trust_list, make_record
 from phone.wire.tlv import Element, Record, RecordTag, Role, TrustList
 from phone.firmware.trust import REJECTION_CODES, Item
@@ -226,11 +226,11 @@ def test_no_single_bit_flip_of_a_signed_config_is_applied():
     xml = render_config([TvsMember("10.0.0.9")], device_name=f"SEP{MAC}")
     flash = without_tvs(cluster)
     assert_no_flip_is_accepted(Situation("signer must hold CCM+TFTP in the ITL",
-                                         waiting_for(phone(flash), SGN, {ITL: flash.itl}), TvsDouble(cluster)),
+                                         waiting_for(phone(flash), SGN, {ITL: flash.itl.data}), TvsDouble(cluster)),
                                SGN, signed_config(cluster.callmanager, xml), Item.CONFIG)
     flash = settled(SBD, cluster)
     cluster.regenerate_callmanager()
-    assert_no_flip_is_accepted(Situation("signer vouched for by TVS", waiting_for(phone(flash), SGN, {ITL: flash.itl}),
+    assert_no_flip_is_accepted(Situation("signer vouched for by TVS", waiting_for(phone(flash), SGN, {ITL: flash.itl.data}),
                                          TvsDouble(cluster)),
                                SGN, signed_config(cluster.callmanager, xml), Item.CONFIG, every_bit=False)
 
@@ -283,7 +283,7 @@ def test_the_header_of_a_new_ctl_on_the_records_of_a_new_itl_is_refused(mixed):
 
 def test_the_header_of_the_installed_itl_on_the_records_of_a_new_itl_is_refused(mixed):
     cluster, flash = mixed
-    refused_and_kept(ITL, spliced(flash.itl, cluster.itl()), cluster, flash)
+    refused_and_kept(ITL, spliced(flash.itl.data, cluster.itl()), cluster, flash)
 
 
 def test_records_in_another_order_are_refused(mixed):
@@ -295,7 +295,7 @@ def test_records_in_another_order_are_refused(mixed):
 def test_a_record_taken_from_another_signed_file_is_refused(mixed):
     cluster, flash = mixed
     itl = TrustList.from_bytes(cluster.itl())
-    old_capf = TrustList.from_bytes(flash.itl).records_with_role(Role.CAPF)[0][1]  # from the installed ITL
+    old_capf = flash.itl.records_with_role(Role.CAPF)[0][1]  # from the installed ITL
     records = [old_capf if record.function == Role.CAPF else record for record in itl.records]
     assert records != list(itl.records)
     refused_and_kept(ITL, with_records(itl.data, records), cluster, flash)
@@ -393,7 +393,7 @@ def test_an_itl_signed_by_a_namesake_of_the_installed_sast_is_refused(tvs_mode):
     forged = signed_itl(forger, (forger, Role.SAST), (forger, Role.CCM_TFTP),
                         (node_identity("rogue-tvs", serial=0x666), Role.TVS))
     parsed = TrustList.from_bytes(forged)
-    assert parsed.header.signer_serial == TrustList.from_bytes(flash.itl).header.signer_serial
+    assert parsed.header.signer_serial == flash.itl.header.signer_serial
     double = TvsDouble(cluster, tvs_mode)
     reason = refused_and_kept(ITL, forged, cluster, flash, tvs=double)
     # type 3: TVS returns the genuine certificate, which does not verify the forgery;
@@ -436,7 +436,7 @@ def test_an_itl_signed_by_the_ccm_tftp_key_of_the_installed_ctl_is_still_accepte
     flash = settled(SBD, cluster)
     cluster.regenerate_capf()
     machine, report, installs = boot(SBD, cluster, attrs.evolve(flash, itl=None), tvs=tvs_answering(None, (), 1))
-    assert result(report, ITL)[0] == "installed" and machine.flash.itl == cluster.itl()
+    assert result(report, ITL)[0] == "installed" and machine.flash.itl.data == cluster.itl()
 
 
 @pytest.mark.parametrize("tvs", ["cucm", "answers-tvs-role"])

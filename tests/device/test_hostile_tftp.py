@@ -27,7 +27,7 @@ from minicluster import MAC, MiniCluster, TvsDouble
 from phone.device.phone import Phone
 from phone.device.flash import FlashStore
 from phone.firmware.machine import Flash
-from phone.firmware.models import get_model
+from phone.catalogue import get_model
 from phone.device.tftp import FetchStatus, TftpFetcher
 from phone.wire.tftp import error_packet
 from phone.device.transports import TftpTransport

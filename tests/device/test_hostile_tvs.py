@@ -37,7 +37,7 @@ from tvs_support import DEVICE, Identity, hold, identity, read_request, scripted
 from phone.wire.certs import make_certificate
 from phone.device.phone import Phone
 from phone.device.flash import FlashStore
-from phone.firmware.models import get_model
+from phone.catalogue import get_model
 from phone.wire.names import cucm_name, serial_to_bytes
 from phone.device.transports import TvsTransport
 from phone.wire.tvs import TvsMessage

@@ -15,7 +15,7 @@ from minicluster import MAC, MiniCluster
 from phone.cli import main
 from phone.device.phone import Phone
 from phone.device.flash import FlashStore
-from phone.firmware.models import get_model
+from phone.catalogue import get_model
 from phone.lab.servers.tftp import TftpFileServer
 from phone.device.transports import TftpTransport, TvsTransport
 from phone.lab.servers.tvs import running_tvs_server
@@ -72,7 +72,7 @@ def test_first_boot_takes_the_itl_then_tvs_vouches_for_a_regenerated_callmanager
         second = phone.boot()
     assert results(second)[f"CTLSEP{MAC}.tlv"] == "installed"
     assert second.tvs_requests[0].status == 0 and set(second.tvs_requests[0].roles) == {0, 2}
-    assert phone.machine.flash.ctl == cluster.ctl()
+    assert phone.machine.flash.ctl.data == cluster.ctl()
 
 
 def test_a_signer_the_tvs_does_not_know_is_rejected_and_the_old_itl_kept(tmp_path):
@@ -159,4 +159,4 @@ def test_factory_reset_recovers_a_damaged_state_folder(tmp_path, capsys):
         assert "factory reset: it is empty now" in capsys.readouterr().out
         assert (state / "notes.txt").read_text() == "mine"
         assert main(argv) == 0  # boots again from nothing
-        assert FlashStore(state).load().ctl == cluster.ctl()
+        assert FlashStore(state).load().ctl.data == cluster.ctl()

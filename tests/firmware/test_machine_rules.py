@@ -12,7 +12,7 @@ from minicluster import MAC, MiniCluster, TvsDouble, serve_files
 
 from phone.device.boot import run_boot
 from phone.firmware.machine import Flash, Install, Keep, PhoneMachine
-from phone.firmware.models import get_model
+from phone.catalogue import get_model
 from phone.firmware.trust import Item
 
 NOW = 1_700_000_000.0
@@ -52,7 +52,7 @@ def test_sbd_phone_takes_the_first_itl_on_trust(model):
     assert result(report, ITL) == "installed"
     assert result(report, CTL) == "not_found"
     assert result(report, SGN) == "applied"
-    assert machine.flash.itl == cluster.itl()
+    assert machine.flash.itl.data == cluster.itl()
     assert not double.requests
     assert report.device_tl_info[0].name == "ITL_INITIAL_SUCCESS"
     assert report.status_messages[-1] in ("ITL installed",)
@@ -72,7 +72,7 @@ def test_first_ctl_is_taken_on_trust(model):
     cluster = MiniCluster(mixed_mode=True)
     machine, report, _, _ = boot(model, cluster)
     assert result(report, CTL) == "installed"
-    assert machine.flash.ctl == cluster.ctl()
+    assert machine.flash.ctl.data == cluster.ctl()
 
 
 def test_a_first_list_whose_own_signature_fails_is_refused():
@@ -99,7 +99,7 @@ def test_itl_signed_by_an_installed_itl_sast_is_accepted_without_tvs():
     machine, report, _, double = boot("CP-8861", cluster, flash)
     assert result(report, ITL) == "installed"
     assert not double.requests
-    assert machine.flash.itl == cluster.itl()
+    assert machine.flash.itl.data == cluster.itl()
     assert report.device_tl_info[0].name == "TL_SUCCESS"
     assert "Trust List updated" in report.status_messages
 
@@ -111,7 +111,7 @@ def test_itl_signed_by_an_unknown_certificate_is_accepted_when_tvs_vouches_for_i
     machine, report, effects, double = boot("CP-8861", cluster, flash)
     assert [r.message_type for r in double.requests] == [3]
     assert result(report, ITL) == "installed"
-    assert machine.flash.itl == cluster.itl()
+    assert machine.flash.itl.data == cluster.itl()
     assert report.tvs_requests[0].status == 0 and report.tvs_requests[0].roles == (0, 2)
     install = [e for e in effects if isinstance(e, Install) and e.item is Item.ITL]
     assert install[0].via == "tvs"
@@ -217,7 +217,7 @@ def test_ctl_signed_by_a_sast_of_the_installed_ctl_is_accepted():
     flash = settled("CP-7940", cluster)
     cluster.regenerate_capf()  # content change, same signer
     machine, report, _, _ = boot("CP-7940", cluster, flash)
-    assert result(report, CTL) == "installed" and machine.flash.ctl == cluster.ctl()
+    assert result(report, CTL) == "installed" and machine.flash.ctl.data == cluster.ctl()
 
 
 def test_sbd_phone_accepts_a_ctl_from_a_regenerated_callmanager_through_tvs():
@@ -249,7 +249,7 @@ def test_legacy_phone_is_stuck_with_its_old_ctl_until_erased():
     erased, _ = again.handle(__import__("phone.firmware.machine", fromlist=["Erased"]).Erased(ctl=True, itl=False), NOW)
     assert erased.flash.ctl is None
     after, report, _, _ = boot("CP-7940", cluster, erased.flash)
-    assert result(report, CTL) == "installed" and after.flash.ctl == cluster.ctl()
+    assert result(report, CTL) == "installed" and after.flash.ctl.data == cluster.ctl()
     assert result(report, SGN) == "applied"
 
 
@@ -288,7 +288,7 @@ def test_signed_config_from_an_unknown_signer_is_not_applied_and_the_old_one_kep
     flash = settled("CP-8861", cluster)
     cluster.regenerate_callmanager()
     files = cluster.files()
-    files[ITLSEP := f"ITLSEP{MAC}.tlv"] = flash.itl  # the server still serves the old ITL
+    files[ITLSEP := f"ITLSEP{MAC}.tlv"] = flash.itl.data  # the server still serves the old ITL
     machine, report, _, double = boot("CP-8861", cluster, flash, files=files, tvs="not-found")
     assert result(report, ITLSEP) == "unchanged"
     assert result(report, SGN) == "rejected"
@@ -300,7 +300,7 @@ def test_signed_config_signer_is_asked_about_with_tftp_roles():
     flash = settled("CP-8861", cluster)
     cluster.regenerate_callmanager()
     files = cluster.files()
-    files[f"ITLSEP{MAC}.tlv"] = flash.itl
+    files[f"ITLSEP{MAC}.tlv"] = flash.itl.data
     machine, report, _, double = boot("CP-8861", cluster, flash, files=files)
     assert result(report, SGN) == "applied"  # TVS: CallManager {0, 2} includes CCM+TFTP
 
@@ -441,25 +441,6 @@ def test_a_signed_configuration_for_another_phone_is_not_applied():
     assert result(report, SGN) == "applied"
 
 
-def test_large_files_are_parsed_without_being_cached():
-    from phone.firmware.machine import CACHED_FILE_LIMIT, _parse_shared, parse_cached
-    from phone.wire.signing import build_trust_list, make_record
-    from phone.wire.tlv import Role
-    from conftest import node_identity
-
-    cm = MiniCluster().callmanager
-    records = [make_record(cm.certificate, Role.SAST)] + [
-        make_record(node_identity(f"big-{i}", serial=0x2000 + i).certificate, Role.TVS) for i in range(140)]
-    big = build_trust_list(records, cm, filename="ITLFile.tlv", timestamp=1).data
-    assert len(big) > CACHED_FILE_LIMIT
-    cached_before = _parse_shared.cache_info().currsize
-    assert parse_cached(big).length == len(big)
-    assert _parse_shared.cache_info().currsize == cached_before
-    small = MiniCluster().itl()
-    parse_cached(small)
-    assert parse_cached(small) is parse_cached(small)  # small files are shared
-
-
 def _itl_with_digest_code(cluster, code: int) -> bytes:
     """An ITL whose DIGESTALGORITHM byte is ``code``, signed with SHA-256."""
     from phone.wire.signing import assemble, make_record
@@ -502,7 +483,7 @@ def test_seed_etoken_to_tokenless(model):
     """Seed §2: the eToken CTL is replaced by a tokenless one signed by the CallManager certificate."""
     cluster = MiniCluster(etokens=("SAST-ADN00000001", "SAST-ADN00000002"))  # the second one signs
     flash = settled(model, cluster)
-    assert flash.ctl == cluster.ctl()
+    assert flash.ctl.data == cluster.ctl()
     cluster.tokenless()
     machine, report, _, _ = boot(model, cluster, flash)
     if model == "CP-7940":

@@ -10,15 +10,8 @@ import attrs
 import pytest
 
 from phone.errors import UnknownModelError, UsageError
-from phone.firmware.models import (
-    ENV_VAR,
-    MESSAGE_EVENTS,
-    Catalogue,
-    ModelFileError,
-    default_catalogue,
-    get_model,
-    load_catalogue,
-)
+from phone.firmware.models import MESSAGE_EVENTS, Catalogue, ModelFileError
+from phone.catalogue import ENV_VAR, default_catalogue, get_model, load_catalogue
 from phone.firmware.settings import TrustSettings
 
 LISTED = [

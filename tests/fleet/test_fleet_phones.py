@@ -92,7 +92,7 @@ def test_rate_limit_spaces_the_starts():
 
 
 def test_a_scenario_mix_with_several_phones_of_a_model_gets_distinct_macs_the_fleets_own():
-    from phone.firmware.models import load_catalogue
+    from phone.catalogue import load_catalogue
     from phone.scenario.rehearsal import scenario_phones
 
     catalogue = load_catalogue()

@@ -66,7 +66,7 @@ def test_work_folder_that_is_not_empty_is_refused_unless_forced(tmp_path, capsys
 
 
 def test_every_phone_of_a_mix_has_its_own_mac_in_order():
-    from phone.firmware.models import load_catalogue
+    from phone.catalogue import load_catalogue
     from phone.scenario.rehearsal import scenario_phones
 
     phones = scenario_phones({"CP-8845": 2, "CP-7940": 2}, load_catalogue())

@@ -12,7 +12,7 @@ import pytest
 from phone.cli import main
 from phone.console.diff import diff
 from phone.console.parse import parse
-from phone.firmware.models import load_catalogue
+from phone.catalogue import load_catalogue
 from phone.scenario import ScenarioError, list_scenarios, load_scenario
 from phone.scenario.report import render_text, to_json
 from phone.scenario.runner import ScenarioRun
