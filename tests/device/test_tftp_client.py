@@ -260,6 +260,15 @@ def test_announced_size_over_the_cap_is_refused_before_any_data(peer) -> None:
     assert scripted.received[-1][:4] == b"\x00\x05\x00\x03"
 
 
+def test_announced_size_of_thousands_of_digits_is_refused_not_a_crash(peer) -> None:
+    # Python refuses int() on more than 4,300 digits; the announcement is still just "too big".
+    scripted = peer(on_request([b"\x00\x06tsize\x00" + b"9" * 5000 + b"\x00blksize\x001428\x00"]))
+    result = fetcher(scripted.port).fetch("ITLFile.tlv", max_bytes=65536)
+    assert result.status is FetchStatus.FAILED
+    assert "more than the 65536-byte cap" in result.reason
+    assert len(result.reason) < 300  # the 5,000 digits are not echoed
+
+
 def test_streamed_data_over_the_cap_is_cut_off(peer) -> None:
     def reply(datagram: bytes, client: tuple[str, int]) -> list[bytes]:
         if datagram[:2] == b"\x00\x01":
