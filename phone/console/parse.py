@@ -68,6 +68,7 @@ __all__ = [
     "Unread",
     "check",
     "decode_log",
+    "header_positions",
     "iter_entries",
     "parse",
 ]
@@ -186,6 +187,18 @@ def _header(text: str, pos: int) -> tuple[str, re.Match[str]] | None:
     if m:
         return "enterprise", m
     return None
+
+
+def header_positions(text: str) -> list[int]:
+    """Where a dialect header starts in ``text``: at its start or after whitespace.
+
+    These are the points where ``parse`` would begin a new entry if ``text`` were (part
+    of) a line; the console writers use it to escape text that only looks like a header."""
+    positions = []
+    for hint in _HEAD_HINT.finditer(text):
+        if _header(text, hint.start()):
+            positions.append(hint.start())
+    return positions
 
 
 def _entry(line: int, dialect: str, m: re.Match[str], rest: str) -> LogEntry:
