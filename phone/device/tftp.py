@@ -187,8 +187,8 @@ class TftpFetcher:
     def _download(self, name: str, cap: int, deadline: float) -> _Outcome:
         try:
             address = socket.gethostbyname(self.host)
-        except OSError as error:
-            return _Outcome(FetchStatus.FAILED, f"cannot resolve {self.host!r}: {error}")
+        except (OSError, UnicodeError, ValueError) as error:  # UnicodeError: a name IDNA cannot encode
+            return _Outcome(FetchStatus.FAILED, f"cannot resolve {self.host[:80]!r}: {error}")
         blksize = self.blksize or (MAX_BLKSIZE if ipaddress.ip_address(address).is_loopback else LAN_BLKSIZE)
         sink = _MemorySink(cap)
         try:

@@ -316,3 +316,9 @@ def test_unresolvable_host_is_a_failure() -> None:
     result = TftpFetcher("no-such-host.invalid", 69, timeout=0.3).fetch("ITLFile.tlv")
     assert result.status is FetchStatus.FAILED
     assert "cannot resolve" in result.reason
+
+
+def test_a_server_name_idna_cannot_encode_is_a_failed_fetch_not_a_crash() -> None:
+    result = TftpFetcher("a..b", 69, timeout=0.3, retries=0).fetch("ITLFile.tlv")
+    assert result.status is FetchStatus.FAILED
+    assert result.reason.startswith("cannot resolve 'a..b'")
