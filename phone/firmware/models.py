@@ -433,6 +433,46 @@ def _model_from_tables(path: Path, family: str, family_sources: tuple[str, ...],
                       settings=_read_settings(path, where, table, family_settings), **values)
 
 
+#: Arrays and inline tables nested deeper than this are refused: a model file needs three
+#: levels, and tomllib recurses once per level (20,000 levels were a RecursionError).
+MAX_TOML_NESTING = 32
+
+
+def _load_toml(data: bytes) -> dict[str, Any]:
+    """``tomllib.loads`` of ``data``, refusing nesting past ``MAX_TOML_NESTING`` first."""
+    text = data.decode("utf-8")
+    if _nesting_depth(text) > MAX_TOML_NESTING:
+        raise tomllib.TOMLDecodeError(f"arrays or inline tables nested deeper than {MAX_TOML_NESTING} levels")
+    try:
+        return tomllib.loads(text)
+    except RecursionError:  # the scan below misjudged some exotic string; same verdict
+        raise tomllib.TOMLDecodeError(f"arrays or inline tables nested deeper than {MAX_TOML_NESTING} levels") from None
+
+
+def _nesting_depth(text: str) -> int:
+    """The deepest nesting of ``[`` and ``{`` outside strings and comments (one linear pass)."""
+    depth = deepest = 0
+    position, end = 0, len(text)
+    while position < end:
+        char = text[position]
+        if char == "#":
+            newline = text.find("\n", position)
+            position = end if newline < 0 else newline
+        elif char in "\"'":
+            quote = char * 3 if text.startswith(char * 3, position) else char
+            position += len(quote)
+            while position < end and not text.startswith(quote, position):
+                position += 2 if char == '"' and text[position] == "\\" else 1
+            position += len(quote) - 1
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        position += 1
+    return deepest
+
+
 def read_model_file(path: Path) -> list[PhoneModel]:
     """Every model of one family file, in file order.
 
@@ -441,7 +481,7 @@ def read_model_file(path: Path) -> list[PhoneModel]:
     """
     try:
         with open(path, "rb") as handle:
-            document = tomllib.load(handle)
+            document = _load_toml(handle.read())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ModelFileError(path, None, f"not valid TOML: {error}") from None
     for key in document:
