@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import socket
+import threading
 import time
 from datetime import datetime
 
@@ -11,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tvs_support import DEVICE, identity
 
+from phone.console.parse import parse
 from phone.errors import CertificateError, TransportError
 from phone.wire.names import ctl_client_name, cucm_name, rfc4514_joined_name, serial_to_bytes
 from phone.wire.tvs import MessageType, Status, TvsMessage
@@ -227,8 +231,8 @@ def test_slow_client_is_cut_at_the_request_deadline_while_others_are_served(tvs_
     assert any("no complete request within 0.3 s" in line for line in lines)
 
 
-def test_clients_beyond_the_cap_are_turned_away(tvs_files, tvs_identity, db):
-    capped = TvsServerSettings(port=0, max_clients=2, request_timeout=5)
+def test_clients_beyond_the_cap_are_turned_away_when_eviction_is_off(tvs_files, tvs_identity, db):
+    capped = TvsServerSettings(port=0, max_clients=2, request_timeout=5, evict_when_full=False)
     with running_tvs_server(*tvs_files, db=db, settings=capped) as server:
         idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
         time.sleep(0.2)
@@ -239,6 +243,59 @@ def test_clients_beyond_the_cap_are_turned_away(tvs_files, tvs_identity, db):
             sock.close()
         time.sleep(0.2)
         assert ask(server.port, query_for("cucm-1051-a-pub"), tvs_identity.der).status == 0
+
+
+def test_a_full_server_cuts_the_oldest_waiting_connection_but_not_the_reserve(tvs_files, tvs_identity, db):
+    capped = TvsServerSettings(port=0, max_clients=4, eviction_reserve=2, request_timeout=5)
+    with running_tvs_server(*tvs_files, db=db, settings=capped) as server:
+        idle = [socket.create_connection(("127.0.0.1", server.port), timeout=2) for _ in range(4)]
+        time.sleep(0.2)
+        assert ask(server.port, query_for("cucm-1051-a-pub"), tvs_identity.der).status == 0
+        assert idle[0].recv(10) == b""  # the oldest went, at once, though idle for 0.2 s only
+        for young in idle[2:]:  # the reserve stays
+            young.settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                young.recv(10)
+        for sock in idle:
+            sock.close()
+
+
+def test_a_flood_of_short_lived_idle_connections_does_not_lock_phones_out(tvs_files, tvs_identity, db):
+    # 200 connections a second, each closed after 1.5 s and never sending a byte: the cap
+    # (64) is always full, and no connection lives long enough to look stale.
+    capped = TvsServerSettings(port=0, max_clients=64, request_timeout=5)
+    stop = threading.Event()
+    opened: list[int] = []
+
+    def flood(port: int) -> None:
+        alive: collections.deque[tuple[float, socket.socket]] = collections.deque()
+        while not stop.is_set():
+            now = time.monotonic()
+            while alive and now - alive[0][0] >= 1.5:
+                alive.popleft()[1].close()
+            with contextlib.suppress(OSError):
+                alive.append((now, socket.create_connection(("127.0.0.1", port), timeout=1)))
+                opened.append(1)
+            time.sleep(0.005)
+        for _, sock in alive:
+            sock.close()
+
+    with running_tvs_server(*tvs_files, db=db, settings=capped) as server:
+        flooder = threading.Thread(target=flood, args=(server.port,), daemon=True)
+        flooder.start()
+        try:
+            time.sleep(1.0)  # the cap is full
+            settings = TvsClientSettings(connect_timeout=2, handshake_timeout=2, response_timeout=2)
+            answers = []
+            for _ in range(5):
+                answers.append(ask_tvs([TvsMember("127.0.0.1", server.port)], query_for("cucm-1051-a-pub"),
+                                       [tvs_identity.der], settings))
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            flooder.join()
+    assert len(opened) > 100
+    assert [a.outcome for a in answers] == [Outcome.ANSWERED] * 5, [a.attempts for a in answers]
 
 
 def test_shutdown_is_prompt_with_a_client_still_connected(tvs_files, db):
@@ -290,5 +347,6 @@ def test_names_that_cannot_be_one_trace_line_are_traced_escaped_and_still_answer
     with running_tvs_server(*tvs_files, trace=lines.append, clock=lambda: S1_TIME) as server:
         assert ask(server.port, hostile, tvs_identity.der).status == Status.NOT_TRUSTED
     assert "18:01:06.345 | debug tvsHandleQueryCertReq : Subject Name is: CN=two\\nlines" in lines
+    assert "18:01:06.345 | debug tvsHandleQueryCertReq : Issuer Name is: CN=x \\12:00:00.000 | debug forged" in lines
     assert all("\n" not in line for line in lines)
-    assert sum(line.count(" | debug ") for line in lines) == len([line for line in lines if " | debug " in line])
+    assert all(len(parse(line)) == 1 for line in lines)  # the forged header starts no entry of its own

@@ -59,10 +59,12 @@ class TvsServerSettings:
     #: Connections beyond this are closed at once, before the handshake (tvsd does the same).
     max_clients: int = 512
     handshake_timeout: float = 10.0
-    #: A full server closes the oldest connection that has sent no request for this long, so
-    #: that idle sockets cannot lock phones out until the handshake timeout; a phone's
-    #: handshake and request take milliseconds. None: never evict (refuse newcomers instead).
-    evict_idle_after: float | None = 2.0
+    #: A full server closes the oldest connection that has not delivered a whole request yet,
+    #: whatever its age, to admit a newcomer (see TvsServer._make_room). False: refuse newcomers.
+    evict_when_full: bool = True
+    #: The youngest connections a full server never evicts, so that a phone just admitted
+    #: has time to finish while a flood keeps arriving. None: half of ``max_clients``.
+    eviction_reserve: int | None = None
     #: From the end of the handshake until the whole request has arrived.
     request_timeout: float = 10.0
     #: Writing the answer and closing the connection.
@@ -188,6 +190,7 @@ class TvsServer:
         self._waiting: dict[asyncio.Task, tuple[float, asyncio.BaseTransport]] = {}
         self._attempted = 0
         self._accepted = 0
+        self._evicted = 0
 
     @property
     def port(self) -> int:
@@ -259,7 +262,7 @@ class TvsServer:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         self._attempted += 1
-        if self._active >= self.settings.max_clients and not self._evict_oldest_waiting():
+        if self._active >= self.settings.max_clients and not self._make_room():
             self.trace.debug(f"ERROR:tvsHandleNewPhConnection - too many clients "
                              f"({self._active} of {self.settings.max_clients}), connection refused")
             writer.transport.abort()
@@ -282,25 +285,32 @@ class TvsServer:
             self._waiting.pop(task, None)
         await close_stream(writer, self.settings.send_timeout)
 
-    def _evict_oldest_waiting(self) -> bool:
-        """Make room by cutting the oldest connection that has sent no request for a while.
+    def _make_room(self) -> bool:
+        """Cut the oldest connection that has not delivered a whole request, outside the reserve.
 
-        A full server would otherwise let a host holding idle connections (a flood,
-        or stuck clients) turn every phone away until the handshake timeout, again
-        and again. Only connections idle past ``evict_idle_after`` go, so phones in
-        the middle of a handshake during a registration storm are not cut. A cap per
-        address would also stop a flood, but would throttle a fleet emulator that
+        A full server would otherwise let a host holding idle connections turn every phone
+        away. Age is no test: a flood of connections each closed after 1.5 s kept a server
+        that evicted only connections idle for 2 s full for good. Eviction instead takes
+        the oldest waiting connection whatever its age, but never one of the youngest
+        ``eviction_reserve``: a phone just admitted keeps its slot while that many newer
+        connections arrive, far longer than its handshake and request take (milliseconds).
+        A cap per address would also stop a flood, but would throttle a fleet emulator that
         runs thousands of phones from one address.
         """
-        limit = self.settings.evict_idle_after
-        if limit is None or not self._waiting:
+        if not self.settings.evict_when_full:
+            return False
+        reserve = self.settings.eviction_reserve
+        if reserve is None:
+            reserve = self.settings.max_clients // 2
+        evictable = len(self._waiting) - reserve
+        if evictable <= 0:
             return False
         task, (since, transport) = next(iter(self._waiting.items()))
-        if time.monotonic() - since < limit:
-            return False
         del self._waiting[task]
-        self.trace.debug("ERROR:tvsHandleNewPhConnection - server full: closing the oldest connection, "
-                         f"idle for {time.monotonic() - since:.1f} s")
+        self._evicted += 1
+        if self._evicted == 1 or self._evicted % 1000 == 0:  # a flood must not flood the trace too
+            self.trace.debug("ERROR:tvsHandleNewPhConnection - server full: closed the oldest waiting connection "
+                             f"({time.monotonic() - since:.1f} s old; {self._evicted} so far)")
         transport.abort()
         return True
 
