@@ -245,24 +245,35 @@ def test_clients_beyond_the_cap_are_turned_away_when_eviction_is_off(tvs_files, 
         assert ask(server.port, query_for("cucm-1051-a-pub"), tvs_identity.der).status == 0
 
 
-def test_a_full_server_cuts_the_oldest_waiting_connection_but_not_the_reserve(tvs_files, tvs_identity, db):
-    capped = TvsServerSettings(port=0, max_clients=4, eviction_reserve=2, request_timeout=5)
+def test_a_full_server_cuts_the_oldest_silent_connection_but_never_one_that_has_spoken(tvs_files, tvs_identity,
+                                                                                      db):
+    capped = TvsServerSettings(port=0, max_clients=3, request_timeout=5)
     with running_tvs_server(*tvs_files, db=db, settings=capped) as server:
-        idle = [socket.create_connection(("127.0.0.1", server.port), timeout=2) for _ in range(4)]
+        silent = [socket.create_connection(("127.0.0.1", server.port), timeout=2) for _ in range(3)]
         time.sleep(0.2)
         assert ask(server.port, query_for("cucm-1051-a-pub"), tvs_identity.der).status == 0
-        assert idle[0].recv(10) == b""  # the oldest went, at once, though idle for 0.2 s only
-        for young in idle[2:]:  # the reserve stays
-            young.settimeout(0.2)
+        assert silent[0].recv(10) == b""  # the oldest silent one went, though there for 0.2 s only
+        for sock in silent:
+            sock.close()
+        time.sleep(0.2)
+        # Connections that sent the first byte of a ClientHello are in their handshake: kept.
+        speaking = [socket.create_connection(("127.0.0.1", server.port), timeout=2) for _ in range(3)]
+        for sock in speaking:
+            sock.sendall(b"\x16")
+        time.sleep(0.2)
+        turned_away = ask_tvs([TvsMember("127.0.0.1", server.port)], query_for("cucm-1051-a-pub"),
+                              [tvs_identity.der], FAST)
+        assert turned_away.outcome in (Outcome.TLS_FAILED, Outcome.DROPPED)
+        for sock in speaking:
+            sock.settimeout(0.2)
             with pytest.raises(TimeoutError):
-                young.recv(10)
-        for sock in idle:
+                sock.recv(10)
             sock.close()
 
 
 def test_a_flood_of_short_lived_idle_connections_does_not_lock_phones_out(tvs_files, tvs_identity, db):
     # 200 connections a second, each closed after 1.5 s and never sending a byte: the cap
-    # (64) is always full, and no connection lives long enough to look stale.
+    # (64) is always full, and no connection lives long enough to look stale by its age.
     capped = TvsServerSettings(port=0, max_clients=64, request_timeout=5)
     stop = threading.Event()
     opened: list[int] = []

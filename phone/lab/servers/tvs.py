@@ -59,12 +59,9 @@ class TvsServerSettings:
     #: Connections beyond this are closed at once, before the handshake (tvsd does the same).
     max_clients: int = 512
     handshake_timeout: float = 10.0
-    #: A full server closes the oldest connection that has not delivered a whole request yet,
-    #: whatever its age, to admit a newcomer (see TvsServer._make_room). False: refuse newcomers.
+    #: A full server closes the oldest connection that has not sent a byte yet, whatever its
+    #: age, to admit a newcomer (see TvsServer._make_room). False: refuse newcomers.
     evict_when_full: bool = True
-    #: The youngest connections a full server never evicts, so that a phone just admitted
-    #: has time to finish while a flood keeps arriving. None: half of ``max_clients``.
-    eviction_reserve: int | None = None
     #: From the end of the handshake until the whole request has arrived.
     request_timeout: float = 10.0
     #: Writing the answer and closing the connection.
@@ -191,6 +188,9 @@ class TvsServer:
         self._attempted = 0
         self._accepted = 0
         self._evicted = 0
+        #: Connections that have not sent a byte yet, oldest first: the ones a full server
+        #: evicts (see _first_byte and _make_room).
+        self._idle: dict[asyncio.Task, tuple[asyncio.BaseTransport, asyncio.Future]] = {}
 
     @property
     def port(self) -> int:
@@ -271,6 +271,13 @@ class TvsServer:
         if task is not None:
             self._waiting[task] = (time.monotonic(), writer.transport)
         try:
+            silent = await self._first_byte(task, writer)
+            if silent is not None:
+                if silent == "timeout":
+                    self.trace.debug(f"ERROR:tvsHandleNewPhConnection - nothing received within "
+                                     f"{self.settings.handshake_timeout} s, closing connection")
+                writer.transport.abort()
+                return
             await self._session(reader, writer)
         except asyncio.CancelledError:
             # Server shutdown: cut the connection now. The task ends normally, as
@@ -283,34 +290,63 @@ class TvsServer:
         finally:
             self._active -= 1
             self._waiting.pop(task, None)
+            self._idle.pop(task, None)
         await close_stream(writer, self.settings.send_timeout)
 
+    async def _first_byte(self, task: asyncio.Task | None, writer: asyncio.StreamWriter) -> str | None:
+        """Wait, without reading it, for the peer's first byte (a phone's TLS ClientHello).
+
+        Until then the connection is *idle*, the kind a full server evicts first: a phone
+        sends its ClientHello as soon as it connects, a flood of idle sockets never does.
+        Readiness is watched on a duplicate of the socket's descriptor, with the stream
+        paused, so that the byte stays in the kernel for the TLS handshake to read. None
+        once a byte (or the peer's close) arrived; "timeout" when nothing came within the
+        handshake timeout; "evicted" when a full server cut the connection meanwhile."""
+        sock = writer.get_extra_info("socket")
+        if sock is None or task is None:
+            return None
+        try:
+            watcher = os.dup(sock.fileno())
+        except OSError:  # no descriptor to spare: go straight to the handshake
+            return None
+        loop = asyncio.get_running_loop()
+        arrived: asyncio.Future[str | None] = loop.create_future()
+        self._idle[task] = (writer.transport, arrived)
+        writer.transport.pause_reading()  # start_tls resumes it
+        loop.add_reader(watcher, lambda: arrived.done() or arrived.set_result(None))
+        try:
+            async with asyncio.timeout(self.settings.handshake_timeout):
+                return await arrived
+        except TimeoutError:
+            return "timeout"
+        finally:
+            loop.remove_reader(watcher)
+            os.close(watcher)
+            self._idle.pop(task, None)
+
     def _make_room(self) -> bool:
-        """Cut the oldest connection that has not delivered a whole request, outside the reserve.
+        """Cut the oldest connection that has not sent a byte yet, whatever its age.
 
         A full server would otherwise let a host holding idle connections turn every phone
         away. Age is no test: a flood of connections each closed after 1.5 s kept a server
-        that evicted only connections idle for 2 s full for good. Eviction instead takes
-        the oldest waiting connection whatever its age, but never one of the youngest
-        ``eviction_reserve``: a phone just admitted keeps its slot while that many newer
-        connections arrive, far longer than its handshake and request take (milliseconds).
+        that evicted only connections idle for 2 s full for good. Silence is: a phone sends
+        its ClientHello the moment it connects, so a connection that has sent nothing is
+        not a phone at work, while one in its handshake is never cut (a registration storm
+        of 1,000 phones keeps being answered, the excess turned away before its handshake).
         A cap per address would also stop a flood, but would throttle a fleet emulator that
         runs thousands of phones from one address.
         """
-        if not self.settings.evict_when_full:
+        if not self.settings.evict_when_full or not self._idle:
             return False
-        reserve = self.settings.eviction_reserve
-        if reserve is None:
-            reserve = self.settings.max_clients // 2
-        evictable = len(self._waiting) - reserve
-        if evictable <= 0:
-            return False
-        task, (since, transport) = next(iter(self._waiting.items()))
-        del self._waiting[task]
+        task, (transport, arrived) = next(iter(self._idle.items()))
+        del self._idle[task]
+        if not arrived.done():
+            arrived.set_result("evicted")  # its task closes the watching descriptor at once
+        since = self._waiting.get(task, (time.monotonic(), None))[0]
         self._evicted += 1
         if self._evicted == 1 or self._evicted % 1000 == 0:  # a flood must not flood the trace too
-            self.trace.debug("ERROR:tvsHandleNewPhConnection - server full: closed the oldest waiting connection "
-                             f"({time.monotonic() - since:.1f} s old; {self._evicted} so far)")
+            self.trace.debug("ERROR:tvsHandleNewPhConnection - server full: closed the oldest idle connection "
+                             f"({time.monotonic() - since:.1f} s without a byte; {self._evicted} so far)")
         transport.abort()
         return True
 
