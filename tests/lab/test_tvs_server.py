@@ -361,3 +361,70 @@ def test_names_that_cannot_be_one_trace_line_are_traced_escaped_and_still_answer
     assert "18:01:06.345 | debug tvsHandleQueryCertReq : Issuer Name is: CN=x \\12:00:00.000 | debug forged" in lines
     assert all("\n" not in line for line in lines)
     assert all(len(parse(line)) == 1 for line in lines)  # the forged header starts no entry of its own
+
+
+def test_the_descriptor_limit_caps_tvs_connections_and_leaves_a_reserve():
+    from phone.lab.servers.tvs import ACCEPT_BACKLOG, DESCRIPTORS_PER_CONNECTION, process_connection_cap
+
+    for soft in (512, 1024, 20_000):
+        cap = process_connection_cap(soft)
+        assert soft - cap * DESCRIPTORS_PER_CONNECTION >= max(64, soft // 4) + 2 * ACCEPT_BACKLOG
+    assert process_connection_cap(1024) == 284
+
+
+def test_tvs_servers_of_one_process_share_its_connection_cap(tmp_path, tvs_files, tvs_identity, db):
+    # Two servers (as lab serve runs one per node) and a cap of 2 for the process: two
+    # connections that have spoken to the first leave no room at the second.
+    shared = TvsServerSettings(port=0, process_connections=2, evict_when_full=False, request_timeout=5)
+    with running_tvs_server(*tvs_files, db=db, settings=shared) as first, \
+            running_tvs_server(*tvs_files, db=db, settings=shared) as second:
+        held = [socket.create_connection(("127.0.0.1", first.port), timeout=2) for _ in range(2)]
+        for sock in held:
+            sock.sendall(b"\x16")
+        time.sleep(0.2)
+        turned_away = ask_tvs([TvsMember("127.0.0.1", second.port)], query_for("cucm-1051-a-pub"),
+                              [tvs_identity.der], FAST)
+        assert turned_away.outcome in (Outcome.TLS_FAILED, Outcome.DROPPED)
+        for sock in held:
+            sock.close()
+        time.sleep(0.3)
+        assert ask(second.port, query_for("cucm-1051-a-pub"), tvs_identity.der).status == 0
+
+
+_SERVE_WITH_FEW_DESCRIPTORS = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (512, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+from phone.lab.servers.tvs import TvsServerSettings, running_tvs_server
+with running_tvs_server(sys.argv[1], sys.argv[2], db=sys.argv[3], settings=TvsServerSettings(port=0)) as server:
+    print(server.port, flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.mark.timeout(60)
+def test_more_idle_connections_than_descriptors_leave_the_server_answering_without_tracebacks(tvs_files,
+                                                                                                tvs_identity, db):
+    # A soft limit of 512 descriptors and 600 idle connections: past the process cap (92) the
+    # oldest silent one is cut; accept() never runs out of descriptors.
+    import subprocess
+    import sys
+
+    server = subprocess.Popen([sys.executable, "-c", _SERVE_WITH_FEW_DESCRIPTORS, *map(str, tvs_files), str(db)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    idle = []
+    try:
+        port = int(server.stdout.readline())
+        for _ in range(600):
+            with contextlib.suppress(OSError):
+                idle.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+        time.sleep(1.0)
+        patient = TvsClientSettings(connect_timeout=5, handshake_timeout=5, response_timeout=5)
+        answer = ask_tvs([TvsMember("127.0.0.1", port)], query_for("cucm-1051-a-pub"), [tvs_identity.der], patient)
+        assert answer.outcome is Outcome.ANSWERED, answer.attempts
+    finally:
+        for sock in idle:
+            sock.close()
+        server.stdin.close()
+        server.wait(20)
+        stderr = server.stderr.read()
+    assert "Traceback" not in stderr and "out of system resource" not in stderr, stderr[-2000:]

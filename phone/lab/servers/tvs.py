@@ -19,6 +19,8 @@ import asyncio
 import time
 import contextlib
 import os
+import resource
+import select
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -62,6 +64,10 @@ class TvsServerSettings:
     #: A full server closes the oldest connection that has not sent a byte yet, whatever its
     #: age, to admit a newcomer (see TvsServer._make_room). False: refuse newcomers.
     evict_when_full: bool = True
+    #: Connections all TVS servers of this process hold at once; None: derived from the
+    #: descriptor limit (``process_connection_cap``), so that TVS cannot starve the other
+    #: services of a ``lab serve`` process (TFTP, the stores) of descriptors.
+    process_connections: int | None = None
     #: From the end of the handshake until the whole request has arrived.
     request_timeout: float = 10.0
     #: Writing the answer and closing the connection.
@@ -75,6 +81,56 @@ class TvsServerSettings:
     trace_messages: bool = True
     #: How QUERY issuers are matched: "cucm" (CUCM's exact Unique MAP ID) or "any" rendering (tvs_store).
     issuer_match: str = "cucm"
+
+
+#: Descriptors a TVS connection may hold: its socket, and a duplicate while it is silent.
+DESCRIPTORS_PER_CONNECTION = 2
+#: The listen backlog, which is also how many connections asyncio accepts in one go: that
+#: many descriptors are taken before any connection can be counted or refused.
+ACCEPT_BACKLOG = 100
+
+
+def process_connection_cap(soft_limit: int | None = None) -> int:
+    """How many TVS connections one process may hold, from its descriptor limit.
+
+    A quarter of the limit (at least 64) stays for everything else the process opens
+    (listening sockets, TFTP transfers, SQLite, files), and one accept batch
+    (``ACCEPT_BACKLOG``) twice: connections accepted before they are counted, and as many
+    evicted ones whose sockets close on the next turn of the loop. With the usual soft limit
+    of 1,024, 284 connections; 1,010 idle connections used to take a
+    ``lab serve`` process to the limit, after which its TFTP server dropped every request."""
+    if soft_limit is None:
+        soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft_limit == resource.RLIM_INFINITY or soft_limit > 1 << 20:
+        soft_limit = 1 << 20
+    reserve = max(64, soft_limit // 4) + 2 * ACCEPT_BACKLOG
+    return max(1, (soft_limit - reserve) // DESCRIPTORS_PER_CONNECTION)
+
+
+class _ProcessConnections:
+    """The TVS connections open in this process, across servers and their threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def take(self, cap: int) -> bool:
+        with self._lock:
+            if self.count >= cap:
+                return False
+            self.count += 1
+            return True
+
+    def force(self) -> None:
+        with self._lock:
+            self.count += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self.count -= 1
+
+
+_PROCESS_CONNECTIONS = _ProcessConnections()
 
 
 class TvsResponder:
@@ -185,12 +241,14 @@ class TvsServer:
         #: Connections that have not yet delivered a whole request, oldest first: the ones a
         #: full server evicts, so that idle sockets cannot lock phones out (see _connection).
         self._waiting: dict[asyncio.Task, tuple[float, asyncio.BaseTransport]] = {}
+        self._process_cap = (settings.process_connections if settings.process_connections is not None
+                             else process_connection_cap())
         self._attempted = 0
         self._accepted = 0
         self._evicted = 0
         #: Connections that have not sent a byte yet, oldest first: the ones a full server
         #: evicts (see _first_byte and _make_room).
-        self._idle: dict[asyncio.Task, tuple[asyncio.BaseTransport, asyncio.Future]] = {}
+        self._idle: dict[asyncio.Task, tuple[asyncio.BaseTransport, asyncio.Future, int]] = {}
 
     @property
     def port(self) -> int:
@@ -208,7 +266,7 @@ class TvsServer:
         try:
             self._server = await asyncio.start_server(self._connection, self.settings.host,
                                                       self.settings.port, limit=self.settings.max_payload
-                                                      + HEADER_SIZE)
+                                                      + HEADER_SIZE, backlog=ACCEPT_BACKLOG)
         except OSError as error:
             if store is not None:
                 store.close()
@@ -262,11 +320,16 @@ class TvsServer:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         self._attempted += 1
-        if self._active >= self.settings.max_clients and not self._make_room():
-            self.trace.debug(f"ERROR:tvsHandleNewPhConnection - too many clients "
-                             f"({self._active} of {self.settings.max_clients}), connection refused")
-            writer.transport.abort()
-            return
+        admitted = self._active < self.settings.max_clients and _PROCESS_CONNECTIONS.take(self._process_cap)
+        if not admitted:
+            if not self._make_room():
+                self.trace.debug(f"ERROR:tvsHandleNewPhConnection - too many clients "
+                                 f"({self._active} of {self.settings.max_clients} here, "
+                                 f"{_PROCESS_CONNECTIONS.count} of {self._process_cap} in this process), "
+                                 "connection refused")
+                writer.transport.abort()
+                return
+            _PROCESS_CONNECTIONS.force()  # the evicted connection's slot frees as its task ends
         self._active += 1
         if task is not None:
             self._waiting[task] = (time.monotonic(), writer.transport)
@@ -289,6 +352,7 @@ class TvsServer:
                              f"{type(error).__name__}: {error}")
         finally:
             self._active -= 1
+            _PROCESS_CONNECTIONS.release()
             self._waiting.pop(task, None)
             self._idle.pop(task, None)
         await close_stream(writer, self.settings.send_timeout)
@@ -305,13 +369,15 @@ class TvsServer:
         sock = writer.get_extra_info("socket")
         if sock is None or task is None:
             return None
+        if select.select([sock.fileno()], [], [], 0)[0]:
+            return None  # already there (a phone whose connection waited in the accept queue)
         try:
             watcher = os.dup(sock.fileno())
         except OSError:  # no descriptor to spare: go straight to the handshake
             return None
         loop = asyncio.get_running_loop()
         arrived: asyncio.Future[str | None] = loop.create_future()
-        self._idle[task] = (writer.transport, arrived)
+        self._idle[task] = (writer.transport, arrived, watcher)
         writer.transport.pause_reading()  # start_tls resumes it
         loop.add_reader(watcher, lambda: arrived.done() or arrived.set_result(None))
         try:
@@ -320,8 +386,10 @@ class TvsServer:
         except TimeoutError:
             return "timeout"
         finally:
-            loop.remove_reader(watcher)
-            os.close(watcher)
+            if not (arrived.done() and not arrived.cancelled() and arrived.result() == "evicted"):
+                # (eviction closed it already)
+                loop.remove_reader(watcher)
+                os.close(watcher)
             self._idle.pop(task, None)
 
     def _make_room(self) -> bool:
@@ -338,10 +406,14 @@ class TvsServer:
         """
         if not self.settings.evict_when_full or not self._idle:
             return False
-        task, (transport, arrived) = next(iter(self._idle.items()))
+        task, (transport, arrived, watcher) = next(iter(self._idle.items()))
         del self._idle[task]
         if not arrived.done():
-            arrived.set_result("evicted")  # its task closes the watching descriptor at once
+            # Its descriptors go now, not when its task next runs: a burst of newcomers
+            # would otherwise hold two descriptors each for the evicted ones.
+            asyncio.get_running_loop().remove_reader(watcher)
+            os.close(watcher)
+            arrived.set_result("evicted")
         since = self._waiting.get(task, (time.monotonic(), None))[0]
         self._evicted += 1
         if self._evicted == 1 or self._evicted % 1000 == 0:  # a flood must not flood the trace too
