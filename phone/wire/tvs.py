@@ -316,7 +316,7 @@ class TvsMessage:
         def text(value: str) -> bytes:
             encoded = value.encode("utf-8")
             if b"\0" in encoded:
-                raise UnencodableTvsMessage("TVS text elements cannot contain NUL (SPEC 3.2)")
+                raise UnencodableTvsMessage("TVS text elements cannot contain NUL")
             return encoded + b"\0"
 
         values: dict[Tag, list[bytes]] = {Tag.CERTIFICATE: list(self.certificates)}
@@ -325,7 +325,7 @@ class TvsMessage:
                 values[Tag.DEVICE_NAME] = [bytes([DEVICE_NAME_KIND]) + self.device_name.encode("ascii")]
             except UnicodeEncodeError:
                 raise UnencodableTvsMessage(
-                    f"device name {self.device_name[:40]!r} is not ASCII (SPEC 3.2)") from None
+                    f"device name {self.device_name[:40]!r} is not ASCII") from None
         if self.subject is not None:
             values[Tag.SUBJECT] = [text(self.subject)]
         if self.issuer is not None:
@@ -355,11 +355,11 @@ class TvsMessage:
             for value in values.get(tag, ()):
                 if len(value) > LENGTH_LIMIT:
                     raise UnencodableTvsMessage(
-                        f"element {tag.name} of {len(value)} bytes exceeds the 16-bit length (SPEC 3.2)")
+                        f"element {tag.name} of {len(value)} bytes exceeds the 16-bit length")
                 parts.append(_ELEMENT.pack(tag, len(value)) + value)
         payload = b"".join(parts)
         if len(payload) > LENGTH_LIMIT:
-            raise UnencodableTvsMessage(f"TVS payload of {len(payload)} bytes exceeds the 16-bit length (SPEC 3.2)")
+            raise UnencodableTvsMessage(f"TVS payload of {len(payload)} bytes exceeds the 16-bit length")
         if self.is_request and len(payload) > MAX_PAYLOAD:
             raise UnencodableTvsMessage(
                 f"TVS request of {len(payload)} bytes is over the {MAX_PAYLOAD}-byte bound a TVS server reads")
