@@ -5,16 +5,26 @@ dialects, run-on, wrapped and continuation lines), repeated to about LINES lines
 measured in the same process on the same lines: ``str.split`` of every line, the least any
 reader has to do. Prints lines per second for both and their ratio.
 
+Then the shapes a hostile or broken log takes, each against the same baseline:
+continuation lines (one entry of N tab-indented lines; the join used to be quadratic),
+a log without newlines (one run-on line of N entries; peak memory, traced, against the
+line's size) and ``logs diff`` of one event repeated N against 2N times (difflib's
+alignment was cubic here: 171 s for 2,000 against 4,000).
+
     .venv/bin/python benchmarks/bench_logparse.py [LINES]
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
-from phone.console.parse import iter_entries
+from phone.console.diff import diff
+from phone.console.parse import LogEntry, iter_entries
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,5 +56,36 @@ def main() -> None:
     print(f"ratio parse/baseline:  {split_s / parse_s:.3f} (parse takes {parse_s / split_s:.1f}x the time of str.split)")
 
 
+def hostile_shapes() -> None:
+    for count in (500_000, 2_000_000):
+        def continuation() -> int:
+            lines = itertools.chain(["3333 NOT Nov 29 06:34:00.411671 downd-results:"], itertools.repeat("\tx", count))
+            return sum(1 for _ in iter_entries(lines))
+
+        baseline = best_of(3, lambda: sum(1 for _ in itertools.repeat("\tx", count)))
+        seconds = best_of(3, continuation)
+        print(f"{count:>9,} continuation lines: {seconds:6.2f} s  (baseline iteration {baseline:.3f} s)")
+    for count in (5_000, 50_000):
+        line = " ".join(f"{n} NOT 10:00:00.000000 SECD: event {n}" for n in range(count))
+        tracemalloc.start()
+        start = time.perf_counter()
+        for entry in iter_entries([line]):
+            json.dumps(entry.to_dict())
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        print(f"run-on line of {count:,} entries ({len(line):,} chars): extra peak {peak / len(line):.2f}x the line"
+              f" (traced, {seconds:.1f} s)")
+    for count in (2_000, 20_000):
+        def entries(n: int) -> list[LogEntry]:
+            return [LogEntry(i, "java79xx", i, "NOT", None, "10:00:00.000000", None, None, "SECD",
+                             "Hashes match... authentication successful.") for i in range(n)]
+
+        a, b = entries(count), entries(2 * count)
+        seconds = best_of(1, lambda: diff(a, b))
+        print(f"logs diff, one event {count:,} vs {2 * count:,} times: {seconds:6.2f} s")
+
+
 if __name__ == "__main__":
     main()
+    hostile_shapes()

@@ -10,8 +10,10 @@ FILE may be ``-`` for standard input. ``--unwrap`` joins entries that a web page
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from phone.console import diff as logdiff, parse as logparse
@@ -51,14 +53,25 @@ def _read(path: str) -> str:
     return logparse.decode_log(Path(path).read_bytes(), path)
 
 
+@contextlib.contextmanager
+def _lines(path: str) -> Iterator[Iterator[str]]:
+    """The file's lines, read and decoded one at a time (a log may be larger than memory)."""
+    if path == "-":
+        yield logparse.decode_log_lines(sys.stdin.buffer, "standard input")
+        return
+    with open(path, "rb") as handle:
+        yield logparse.decode_log_lines(handle, path)
+
+
 def _parse(args: argparse.Namespace) -> int:
-    entries = logparse.iter_entries(_read(args.file).splitlines(), unwrap=args.unwrap)
     out = sys.stdout
-    if args.json:
-        for entry in entries:
-            out.write(json.dumps(entry.to_dict(), ensure_ascii=False) + "\n")
-    else:
-        out.write(_table(list(entries)))
+    with _lines(args.file) as lines:
+        entries = logparse.iter_entries(lines, unwrap=args.unwrap)
+        if args.json:
+            for entry in entries:  # streamed: one entry in memory at a time
+                out.write(json.dumps(entry.to_dict(), ensure_ascii=False) + "\n")
+        else:
+            out.write(_table(list(entries)))
     return 0
 
 
@@ -100,8 +113,10 @@ def _describe(entry: LogEntry) -> str:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    a = logparse.parse(_read(args.a), unwrap=args.unwrap)
-    b = logparse.parse(_read(args.b), unwrap=args.unwrap)
+    with _lines(args.a) as lines:
+        a = list(logparse.iter_entries(lines, unwrap=args.unwrap))
+    with _lines(args.b) as lines:
+        b = list(logparse.iter_entries(lines, unwrap=args.unwrap))
     differences = logdiff.diff(a, b)
     for item in differences:
         if item.kind == "missing":

@@ -68,6 +68,8 @@ __all__ = [
     "Unread",
     "check",
     "decode_log",
+    "decode_log_lines",
+    "header_positions",
     "iter_entries",
     "parse",
 ]
@@ -171,6 +173,19 @@ def decode_log(data: bytes, where: str = "input") -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def decode_log_lines(raw_lines: Iterable[bytes], where: str = "input") -> Iterator[str]:
+    """The lines of a log read as bytes, one at a time, as ``decode_log(data).splitlines()``
+    would give them (same line breaks, same replacement of bad UTF-8, NotALogError at the
+    first NUL byte) without holding the file: ``raw_lines`` is e.g. an open binary file."""
+    offset = 0
+    for raw in raw_lines:
+        if b"\x00" in raw:
+            raise NotALogError(f"{where}: binary data (NUL byte at offset {offset + raw.index(0)}), "
+                               "expected a text console log")
+        offset += len(raw)
+        yield from raw.decode("utf-8", errors="replace").splitlines()
+
+
 def _header(text: str, pos: int) -> tuple[str, re.Match[str]] | None:
     """The dialect whose header starts at ``pos``, with its match."""
     first = text[pos : pos + 1]
@@ -186,6 +201,18 @@ def _header(text: str, pos: int) -> tuple[str, re.Match[str]] | None:
     if m:
         return "enterprise", m
     return None
+
+
+def header_positions(text: str) -> list[int]:
+    """Where a dialect header starts in ``text``: at its start or after whitespace.
+
+    These are the points where ``parse`` would begin a new entry if ``text`` were (part
+    of) a line; the console writers use it to escape text that only looks like a header."""
+    positions = []
+    for hint in _HEAD_HINT.finditer(text):
+        if _header(text, hint.start()):
+            positions.append(hint.start())
+    return positions
 
 
 def _entry(line: int, dialect: str, m: re.Match[str], rest: str) -> LogEntry:
@@ -204,75 +231,125 @@ def _entry(line: int, dialect: str, m: re.Match[str], rest: str) -> LogEntry:
     return LogEntry(line, dialect, int(g["seq"]), g["level"], date, g["time"], pid, tid, g["process"], rest.strip())
 
 
-def _pieces(line: int, text: str) -> Iterator[LogEntry | None]:
-    """The entries on one physical line (several for a run-on line); None for a comment."""
-    start = len(text) - len(text.lstrip(" "))
-    heads: list[tuple[int, str, re.Match[str]]] = []
+def _heads(text: str, start: int) -> Iterator[tuple[int, str, re.Match[str]]]:
+    """The dialect headers on one physical line, in order, found lazily (one regex pass)."""
     found = _header(text, start)
+    last_end = start
     if found:
-        heads.append((start, *found))
-        scan_from = found[1].end()
-    else:
-        scan_from = start
-    hints = _HEAD_HINT.finditer(text, scan_from) if any(text.find(mark, scan_from) >= 0 for mark in _HEAD_MARKS) else ()
-    for hint in hints:
-        if heads and hint.start() < heads[-1][2].end():
+        yield (start, *found)
+        last_end = found[1].end()
+    if not any(text.find(mark, last_end) >= 0 for mark in _HEAD_MARKS):
+        return
+    for hint in _HEAD_HINT.finditer(text, last_end):
+        if hint.start() < last_end:
             continue
         found = _header(text, hint.start())
         if found:
-            heads.append((hint.start(), *found))
-    if not heads:
+            yield (hint.start(), *found)
+            last_end = found[1].end()
+
+
+def _pieces(line: int, text: str) -> Iterator[LogEntry | None]:
+    """The entries on one physical line (several for a run-on line); None for a comment.
+
+    Lazy: a run-on line of a million entries (a log that lost its newlines) is read one
+    entry at a time, each cut at the next header as it is found."""
+    start = len(text) - len(text.lstrip(" "))
+    heads = _heads(text, start)
+    current = next(heads, None)
+    if current is None:
         stripped = text.strip()
         yield None if stripped.startswith(("//", "#####")) else LogEntry.unread(line, text)
         return
-    run_on = len(heads) > 1 or heads[0][0] != start
-    if heads[0][0] != start:
-        prefix = text[: heads[0][0]].strip()
+    following = next(heads, None)
+    run_on = following is not None or current[0] != start
+    if current[0] != start:
+        prefix = text[: current[0]].strip()
         yield None if prefix.startswith(("//", "#####")) else LogEntry.unread(line, prefix)
-    for i, (pos, dialect, m) in enumerate(heads):
-        end = heads[i + 1][0] if i + 1 < len(heads) else len(text)
+    while current is not None:
+        _, dialect, m = current
+        end = following[0] if following is not None else len(text)
         message = text[m.end() : end]
         if run_on:
             comment = _INLINE_COMMENT.search(message)
             if comment:
                 message = message[: comment.start()]
         yield _entry(line, dialect, m, message)
+        current, following = following, (next(heads, None) if following is not None else None)
+
+
+class _Pending:
+    """The entry that later lines may still continue; its message grows as a list of parts,
+    so that 500,000 continuation lines cost linear time, not a copy of the message each."""
+
+    __slots__ = ("entry", "parts")
+
+    def __init__(self, entry: LogEntry) -> None:
+        self.entry = entry
+        self.parts: list[str] = []
+
+    def add(self, separator: str, text: str) -> None:
+        self.parts += (separator, text)
+
+    @property
+    def has_text(self) -> bool:
+        return bool(self.entry.message) or bool(self.parts)
+
+    def done(self) -> LogEntry:
+        if not self.parts:
+            return self.entry
+        return attrs.evolve(self.entry, message=self.entry.message + "".join(self.parts))
 
 
 def iter_entries(lines: Iterable[str], *, unwrap: bool = False) -> Iterator[LogEntry]:
     """Entries of a console log given as lines (with or without line endings), in order.
 
     See the module docstring for how lines become entries; ``unwrap`` joins the pieces of
-    entries that a web page wrapped over several lines."""
-    pending: LogEntry | None = None  # the entry that later lines may still continue
+    entries that a web page wrapped over several lines. Linear in the input and streaming:
+    at most one entry (and one physical line) is held at a time."""
+    pending: _Pending | None = None  # the entry that later lines may still continue
     for number, raw in enumerate(lines, start=1):
         text = raw.rstrip("\r\n")
         if not text.strip():
             continue
         if pending is not None:
             if text.startswith("\t"):
-                pending = attrs.evolve(pending, message=f"{pending.message}\n{text.rstrip()}")
+                pending.add("\n", text.rstrip())
                 continue
-            if pending.dialect == "cucm-tvs" and _TVS_UNTIMED.match(text):
-                pending = attrs.evolve(pending, message=f"{pending.message}\n{text.strip()}")
+            if pending.entry.dialect == "cucm-tvs" and _TVS_UNTIMED.match(text):
+                pending.add("\n", text.strip())
                 continue
-        pieces = list(_pieces(number, text))
-        if unwrap and pending is not None and len(pieces) == 1 and pieces[0] is not None and pieces[0].dialect is None:
-            joiner = " " if pending.message else ""
-            pending = attrs.evolve(pending, message=f"{pending.message}{joiner}{text.strip()}")
+        pieces = _pieces(number, text)
+        first = next(pieces)
+        second = next(pieces, _END) if unwrap and pending is not None else _UNSEEN
+        if second is _END and first is not None and first.dialect is None:
+            pending.add(" " if pending.has_text else "", text.strip())  # type: ignore[union-attr]
             continue
         if pending is not None:
-            yield pending
+            yield pending.done()
             pending = None
-        for piece in pieces:
+        for piece in _chain(first, second, pieces):
             if pending is not None:
-                yield pending
+                yield pending.done()
             # A comment ends the entry before it; an unread line is never continued.
-            pending = piece if piece is not None and piece.dialect is not None else None
+            pending = _Pending(piece) if piece is not None and piece.dialect is not None else None
             if piece is not None and piece.dialect is None:
                 yield piece
     if pending is not None:
-        yield pending
+        yield pending.done()
+
+
+_END = object()  # no second piece on the line
+_UNSEEN = object()  # the second piece was not looked at
+
+
+def _chain(first, second, rest):
+    yield first
+    if second is _UNSEEN:
+        yield from rest
+    elif second is not _END:
+        yield second
+        yield from rest
 
 
 def parse(text: str, *, unwrap: bool = False) -> list[LogEntry]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from phone.console import catalogue as logtexts
-from phone.console.writers import ConsoleLog
+from phone.console.writers import ConsoleLog, UnrenderableMessage, escape_for_console
 from phone.firmware.machine import Log
 from phone.firmware.models import PhoneModel
 
@@ -75,4 +75,9 @@ class PhoneConsole:
             return
         for level, process, message in logtexts.render(effect.event, self.dialect, _console_fields(effect)):
             pid_tid = _ENTERPRISE_THREADS.get(process) if self._threads else None
-            self._writer.emit(level, process, message, pid_tid=pid_tid)
+            try:
+                self._writer.emit(level, process, message, pid_tid=pid_tid)
+            except UnrenderableMessage:
+                # The fields hold text from a peer (a TFTP error message, a signed file's
+                # FILENAME) that would split the line or forge an entry: write it escaped.
+                self._writer.emit(level, process, escape_for_console(message), pid_tid=pid_tid)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from phone.console.writers import TvsTrace, UnrenderableMessage
+from phone.console.writers import TvsTrace, UnrenderableMessage, escape_for_console
 
 
 class TvsTraceWriter:
@@ -32,9 +32,8 @@ class TvsTraceWriter:
         try:
             self._trace.debug(text)
         except UnrenderableMessage:
-            escaped = text.encode("unicode_escape").decode("ascii")
             try:
-                self._trace.debug(escaped)
+                self._trace.debug(escape_for_console(text))
             except UnrenderableMessage:
                 self._trace.debug(f"(a trace entry of {len(text)} characters that cannot be one line)")
 

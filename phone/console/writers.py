@@ -30,6 +30,11 @@ with ``debug(text)``, ``enter(name)``, ``leave(name)`` (each returning the line)
 ``hex_dump(data) -> list[str]``. A message that cannot be one console line (it holds a
 line break, or a dialect header of its own that would split it) raises
 ``UnrenderableMessage`` before anything reaches the sink.
+
+Text that comes from outside (a TFTP server's error message, a file name from a signed
+file, a name in a TVS request) is passed through ``escape_for_console`` by whoever writes
+it when the writer refuses it as is: both the phone console and the TVS trace use that
+one function, so a peer can neither split a console line nor forge an entry.
 """
 
 from __future__ import annotations
@@ -42,9 +47,9 @@ from typing import Any
 import structlog
 
 from phone.errors import UsageError
-from phone.console.parse import LEVELS, MONTHS, parse
+from phone.console.parse import LEVELS, MONTHS, header_positions, parse
 
-__all__ = ["Clock", "ConsoleLog", "TvsTrace", "UnrenderableMessage"]
+__all__ = ["Clock", "ConsoleLog", "TvsTrace", "UnrenderableMessage", "escape_for_console"]
 
 Clock = Callable[[], datetime]
 Sink = Callable[[str], object]
@@ -57,6 +62,36 @@ _ENTERPRISE_PROCESS = re.compile(r"[A-Za-z_][\w.]*(?:\(\d+\))?")
 
 class UnrenderableMessage(UsageError):
     """A message, process or level that cannot be written as one line of the dialect."""
+
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if char.isprintable():
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def escape_for_console(text: str) -> str:
+    """``text`` made safe for the middle of one console line, readably.
+
+    Backslashes are doubled and every character that is not printable (line breaks of any
+    kind, as ``str.splitlines`` knows them, tabs, other controls) becomes a backslash
+    escape, so the text cannot end the line. Where the text holds what ``parse`` would take
+    for the header of another entry (``12 NOT 10:00:00.000000 SECD: ...``), a backslash is
+    put before it, so it cannot start an entry of its own. The result reads back as part of
+    the one entry it is written in."""
+    escaped = "".join(_escape_char(char) for char in text)
+    pieces, start = [], 0
+    for position in header_positions(escaped):
+        pieces += [escaped[start:position], "\\"]
+        start = position
+    pieces.append(escaped[start:])
+    return "".join(pieces)
 
 
 def _one_line(text: str, what: str) -> str:

@@ -18,6 +18,13 @@ Loading checks them: a folder damaged after the fact (a truncated or edited
 file, one that went missing, junk where JSON was) is a ``FlashStoreError``,
 never a flash with a piece missing. A CTL that no longer parsed would count as
 absent, and the next CTL would be taken on trust.
+
+Nothing in the folder is trusted to be what its name says: every file is opened
+without following a symbolic link (``O_NOFOLLOW``) and without waiting (a FIFO
+named ``CURRENT`` would block a plain open forever), must be a regular file, and
+is read only up to a bound (``ITLFile.tlv`` linked to ``/dev/zero`` would fill
+memory). Writes create their file afresh (``O_CREAT | O_EXCL | O_NOFOLLOW``), so a
+symbolic link planted as ``.CURRENT.tmp`` is removed, never written through.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import json
 import os
 import re
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +57,64 @@ class FlashStoreError(RemoteError):
     """A state folder that cannot be read or written."""
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
+#: The largest file a generation holds: configurations are refused over 1 MB when fetched,
+#: trust lists over 64 KB; the TVS cache and meta.json are a few KB. ``CURRENT`` holds a name.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+_MAX_CURRENT_BYTES = 64
+
+_OPEN_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+_OPEN_WRITE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _read_regular(path: Path, limit: int, *, cut: bool = False) -> bytes:
+    """The bytes of the regular file ``path``, read without following a link or blocking.
+
+    Raises FileNotFoundError when there is none, FlashStoreError for a link, a FIFO, a
+    device or a folder in its place, or for more than ``limit`` bytes (with ``cut``, the
+    first ``limit + 1`` bytes are returned instead, for the caller to judge)."""
+    try:
+        descriptor = os.open(path, _OPEN_READ)
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        if os.path.islink(path):
+            raise FlashStoreError(f"{path}: a symbolic link, not a file the store wrote") from None
+        raise FlashStoreError(f"{path}: {error.strerror}") from None
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+            raise FlashStoreError(f"{path}: not a regular file ({kind}), not something the store wrote")
+        chunks, size = [], 0
+        while True:
+            chunk = os.read(descriptor, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                if cut:
+                    break
+                raise FlashStoreError(f"{path}: more than {limit} bytes, more than the store ever writes")
+        return b"".join(chunks)
+    except OSError as error:
+        raise FlashStoreError(f"{path}: {error.strerror}") from None
+    finally:
+        os.close(descriptor)
+
+
+def _create(path: Path, data: bytes, *, durable: bool) -> None:
+    """Write ``data`` to a new file ``path``; whatever was there (a planted link) is removed first."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    descriptor = os.open(path, _OPEN_WRITE, 0o644)
+    with open(descriptor, "wb") as handle:
         handle.write(data)
         handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            os.fsync(handle.fileno())
 
 
 def _sha256(data: bytes) -> str:
@@ -63,6 +124,14 @@ def _sha256(data: bytes) -> str:
 def _plain_name(name: object) -> bool:
     """A file name that stays inside its generation folder."""
     return isinstance(name, str) and bool(name) and "/" not in name and not name.startswith(".")
+
+
+def _real_folder(path: Path) -> bool:
+    """A folder itself, not a symbolic link to one (a generation must live in the state folder)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _fsync_dir(path: Path) -> None:
@@ -86,12 +155,10 @@ class FlashStore:
     def _current(self) -> Path | None:
         marker = self.directory / _CURRENT
         try:
-            name = marker.read_bytes().decode("ascii", "replace").strip()
+            name = _read_regular(marker, _MAX_CURRENT_BYTES, cut=True).decode("ascii", "replace").strip()
         except FileNotFoundError:
             return None
-        except OSError as error:
-            raise FlashStoreError(f"{marker}: {error.strerror}") from None
-        if not _GENERATION.fullmatch(name) or not (self.directory / name).is_dir():
+        if not _GENERATION.fullmatch(name) or not _real_folder(self.directory / name):
             raise FlashStoreError(f"{marker}: names {name[:40]!r}, which is not a flash generation here")
         return self.directory / name
 
@@ -155,20 +222,18 @@ class FlashStore:
     @staticmethod
     def _read_optional(path: Path) -> bytes | None:
         try:
-            return path.read_bytes()
+            return _read_regular(path, MAX_FILE_BYTES)
         except FileNotFoundError:
             return None
-        except OSError as error:
-            raise FlashStoreError(f"{path}: {error.strerror}") from None
 
     @staticmethod
     def _read_json(path: Path, *, default: Any) -> Any:
         try:
-            return json.loads(path.read_text())
+            return json.loads(_read_regular(path, MAX_FILE_BYTES))
         except FileNotFoundError:
             return default
-        except (ValueError, OSError) as error:
-            raise FlashStoreError(f"{path}: unreadable ({error})") from None
+        except (ValueError, RecursionError) as error:
+            raise FlashStoreError(f"{path}: unreadable ({type(error).__name__})") from None
 
     # -- writing ----------------------------------------------------------------------
 
@@ -180,10 +245,16 @@ class FlashStore:
         current = self._current()
         number = int(_GENERATION.fullmatch(current.name).group(1)) + 1 if current else 1
         generation = self.directory / f"gen-{number:08d}"
-        if generation.exists():
+        if generation.is_symlink() or generation.is_file():
+            generation.unlink()
+        elif generation.exists():
             shutil.rmtree(generation)
         generation.mkdir()
-        write = _write_file if self.durable else lambda path, data: path.write_bytes(data)
+        durable = self.durable
+
+        def write(path: Path, data: bytes) -> None:
+            _create(path, data, durable=durable)
+
         written: dict[str, str] = {}
 
         def put(name: str, data: bytes) -> None:

@@ -187,8 +187,8 @@ class TftpFetcher:
     def _download(self, name: str, cap: int, deadline: float) -> _Outcome:
         try:
             address = socket.gethostbyname(self.host)
-        except OSError as error:
-            return _Outcome(FetchStatus.FAILED, f"cannot resolve {self.host!r}: {error}")
+        except (OSError, UnicodeError, ValueError) as error:  # UnicodeError: a name IDNA cannot encode
+            return _Outcome(FetchStatus.FAILED, f"cannot resolve {self.host[:80]!r}: {error}")
         blksize = self.blksize or (MAX_BLKSIZE if ipaddress.ip_address(address).is_loopback else LAN_BLKSIZE)
         sink = _MemorySink(cap)
         try:
@@ -280,11 +280,12 @@ class TftpFetcher:
                 # delayed datagram): stale, like a duplicate block. tftpy's states would call
                 # either a protocol error.
                 return _resend(context, peer) if context.next_block == 1 else None
-            announced = str(packet.options.get("tsize", ""))
-            if announced.isdigit() and int(announced) > sink.cap:
+            announced = _announced_size(packet.options.get("tsize", ""))
+            if announced is not None and announced > sink.cap:
                 _tell_peer(context, port, DISK_FULL, f"larger than {sink.cap} bytes")
+                shown = str(announced) if announced < 10**20 else "more than 10^20"
                 return _Outcome(
-                    FetchStatus.FAILED, f"{peer} announced {announced} bytes, more than the {sink.cap}-byte cap"
+                    FetchStatus.FAILED, f"{peer} announced {shown} bytes, more than the {sink.cap}-byte cap"
                 )
         try:
             context.state = context.state.handle(packet, context.address, port)
@@ -299,6 +300,27 @@ class TftpFetcher:
             _tell_peer(context, port, ILLEGAL_OPERATION, "protocol error")
             return _Outcome(FetchStatus.FAILED, f"protocol error from {peer}: {_one_line(error)}")
         return None
+
+
+#: Any announced size with more digits than this is over every cap (a cap is at most an int
+#: the caller chose; 10^20 bytes is far beyond memory), whatever the digits are.
+_TSIZE_DIGITS = 20
+
+
+def _announced_size(value: object) -> int | None:
+    """The RFC 2349 ``tsize`` a server announced, or None when it announced none we can read.
+
+    Only ASCII digits count (``str.isdigit`` also accepts "²", which ``int`` refuses), and
+    the value is never handed whole to ``int``: Python refuses strings of more than 4,300
+    digits, and a server may send any number. Past ``_TSIZE_DIGITS`` significant digits
+    the size is reported as 10^20, which is over any cap."""
+    text = str(value)
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    significant = text.lstrip("0") or "0"
+    if len(significant) > _TSIZE_DIGITS:
+        return 10**_TSIZE_DIGITS
+    return int(significant)
 
 
 def _one_line(error: Exception) -> str:

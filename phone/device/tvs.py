@@ -30,7 +30,8 @@ from collections.abc import Collection, Iterable
 
 import attrs
 
-from phone.errors import TvsProtocolError, UsageError
+from phone.errors import TransportError, TvsProtocolError, UsageError
+from phone.wire.addresses import host_problem
 from phone.wire.config import TvsMember
 from phone.wire.tvs import HEADER_SIZE, MAX_PAYLOAD, RESPONSE_TO, TvsHeader, TvsMessage
 from phone.tls import ClientIdentity, client_context, error_reason
@@ -184,6 +185,21 @@ def _failure(step: str, error: BaseException, settings: TvsClientSettings) -> _F
     return _Failed(ConnectionOutcome.DROPPED, f"connection lost: {error_reason(error)}")
 
 
+#: What connecting can raise besides OSError: the IDNA codec's UnicodeError for a name it
+#: cannot encode ("a..b"), ValueError for a NUL in the name or a port out of range, and our
+#: own TransportError for a member ``_check_address`` refuses. A member comes from a stored
+#: configuration, i.e. from a file a server sent.
+_UNCONNECTABLE = (OSError, UnicodeError, ValueError, OverflowError, TransportError)
+
+
+def _check_address(member: TvsMember) -> None:
+    problem = host_problem(member.address)
+    if problem is not None:
+        raise TransportError(f"address {member.address[:80]!r}: {problem}")
+    if not 0 < member.port < 65536:
+        raise TransportError(f"port {member.port} is not 1-65535")
+
+
 def _failed(member: TvsMember, request: TvsMessage, failure: _Failed,
             tls_version: str | None = None) -> TvsConnectionAttempt:
     return TvsConnectionAttempt(member.server, int(request.type), failure.outcome, error=str(failure),
@@ -210,8 +226,9 @@ def _recv_exactly(sock: ssl.SSLSocket, size: int, deadline: float) -> bytes:
 def _attempt(member: TvsMember, request: TvsMessage, frame: bytes, pins: frozenset[bytes],
              settings: TvsClientSettings, context: ssl.SSLContext) -> tuple[TvsConnectionAttempt, TvsMessage | None]:
     try:
+        _check_address(member)
         sock = socket.create_connection((member.address, member.port), timeout=settings.connect_timeout)
-    except OSError as error:
+    except _UNCONNECTABLE as error:
         return _failed(member, request, _failure("connect", error, settings)), None
     version = None
     try:

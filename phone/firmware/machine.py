@@ -45,6 +45,7 @@ from phone.wire.config import PhoneConfig, TvsMember
 from phone.errors import ConfigFormatError, LocalProtocolError, TrustListFormatError
 from phone.firmware.models import PhoneModel
 from phone.wire.tlv import FileKind, TrustList
+from phone.wire.tvs import TvsMessage, UnencodableTvsMessage
 from phone.firmware.trust import (
     Assessment,
     CachedCertificate,
@@ -240,6 +241,25 @@ class AskTvs:
     issuer: str | None = None
     serial: bytes | None = None
     certificate: bytes | None = attrs.field(default=None, repr=lambda c: "None" if c is None else f"<{len(c)} bytes>")
+
+
+def _unsendable(ask: AskTvs) -> str | None:
+    """Why the request ``ask`` stands for cannot be put on the wire, or None.
+
+    The request carries names decoded from the file being judged: a hostile file can make
+    them larger than a TVS message can hold (25,000 bytes of 0xFF in SIGNERNAME decode to
+    75,000 bytes of U+FFFD), and the phone rejects such a file instead of asking."""
+    if ask.message_type == QUERY_CERT_REQ:
+        message = TvsMessage.query_request(0, ask.device_name, ask.subject or "", ask.issuer or "", ask.serial or b"")
+    elif ask.certificate is not None:
+        message = TvsMessage.verification_request(0, ask.device_name, ask.certificate)
+    else:
+        return None
+    try:
+        message.encode()
+    except UnencodableTvsMessage as error:
+        return str(error)
+    return None
 
 
 @attrs.frozen
@@ -632,8 +652,13 @@ class PhoneMachine:
             reason = f"{assessment.reason} and the stored configuration names no TVS server"
             return self._refuse(item, name, reason, out, "no-tvs-server")
         pending = PendingTvs(self.step, item, name, new, assessment.rule, assessment, QUERY_CERT_REQ)
+        ask = self._tvs_request(pending, members)
+        problem = _unsendable(ask)
+        if problem is not None:
+            return self._refuse(item, name, f"{assessment.reason} and TVS cannot be asked: {problem}", out,
+                                "tvs-unsendable")
         out.append(Log("tvs.request"))
-        out.append(self._tvs_request(pending, members))
+        out.append(ask)
         return attrs.evolve(self, step=BootStep.TVS, pending=pending)
 
     def _tvs_request(self, pending: PendingTvs, members: tuple[TvsMember, ...]) -> AskTvs:
@@ -692,7 +717,12 @@ class PhoneMachine:
 
     def _fall_back(self, pending: PendingTvs, out: list[Effect]) -> PhoneMachine:
         retry = attrs.evolve(pending, message_type=CERT_VERIFICATION_REQ)
-        out.append(self._tvs_request(retry, self.flash.stored_config().tvs_members))
+        ask = self._tvs_request(retry, self.flash.stored_config().tvs_members)
+        problem = _unsendable(ask)
+        if problem is not None:
+            reason = f"{pending.assessment.reason} and TVS cannot be asked: {problem}"
+            return self._refuse(pending.item, pending.name, reason, out, "tvs-unsendable")
+        out.append(ask)
         return attrs.evolve(self, step=BootStep.TVS, pending=retry)
 
     def _tvs_failed(self, event: TvsFailed, pending: PendingTvs, out: list[Effect]) -> PhoneMachine:

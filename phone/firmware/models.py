@@ -425,11 +425,50 @@ def _model_from_tables(path: str, family: str, family_sources: tuple[str, ...],
                       settings=_read_settings(path, where, table, family_settings), **values)
 
 
+#: Arrays and inline tables nested deeper than this are refused: a model file needs three
+#: levels, and tomllib recurses once per level (20,000 levels were a RecursionError).
+MAX_TOML_NESTING = 32
+
+
+def _load_toml(text: str) -> dict[str, Any]:
+    """``tomllib.loads`` of ``text``, refusing nesting past ``MAX_TOML_NESTING`` first."""
+    if _nesting_depth(text) > MAX_TOML_NESTING:
+        raise tomllib.TOMLDecodeError(f"arrays or inline tables nested deeper than {MAX_TOML_NESTING} levels")
+    try:
+        return tomllib.loads(text)
+    except RecursionError:  # the scan below misjudged some exotic string; same verdict
+        raise tomllib.TOMLDecodeError(f"arrays or inline tables nested deeper than {MAX_TOML_NESTING} levels") from None
+
+
+def _nesting_depth(text: str) -> int:
+    """The deepest nesting of ``[`` and ``{`` outside strings and comments (one linear pass)."""
+    depth = deepest = 0
+    position, end = 0, len(text)
+    while position < end:
+        char = text[position]
+        if char == "#":
+            newline = text.find("\n", position)
+            position = end if newline < 0 else newline
+        elif char in "\"'":
+            quote = char * 3 if text.startswith(char * 3, position) else char
+            position += len(quote)
+            while position < end and not text.startswith(quote, position):
+                position += 2 if char == '"' and text[position] == "\\" else 1
+            position += len(quote) - 1
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        position += 1
+    return deepest
+
+
 def models_from_text(text: str, path: str, *, family: str) -> list[PhoneModel]:
     """Every model of one family file's ``text``, in file order (``path`` names it in errors;
     ``family`` is the family when the file does not name one, usually the file's stem)."""
     try:
-        document = tomllib.loads(text)
+        document = _load_toml(text)
     except tomllib.TOMLDecodeError as error:
         raise ModelFileError(path, None, f"not valid TOML: {error}") from None
     return models_from_document(document, path, family=family)

@@ -231,6 +231,7 @@ REJECTION_CODES = {
     "tvs-dropped": "the TVS server dropped the request",
     "tvs-timeout": "the TVS server did not answer",
     "tvs-malformed": "the TVS server's answer was not a TVS message",
+    "tvs-unsendable": "the TVS request built from the file cannot be sent (e.g. a signer name over TVS's length limits)",
     "unsigned-config": "an unsigned configuration while a trust list is installed",
     "wrong-file": "a signed configuration whose signed FILENAME is another file (setting signed_config_name_must_match)",
     "config-invalid": "a configuration that is not safe, well-formed XML",

@@ -17,6 +17,10 @@ byte offset and what was expected):
 - unknown element tags are skipped by their length, never fatal;
 - the payload never exceeds ``max_payload`` (a sane bound far below what the
   16-bit length allows: a request holds at most one certificate).
+
+``encode`` refuses (``UnencodableTvsMessage``) what a decoder would refuse or what the
+length fields cannot carry, so that a request built from a hostile file (a 25,000-byte
+signer name) fails as a project error, not an overflow.
 """
 
 from __future__ import annotations
@@ -102,6 +106,15 @@ _ENCODE_ORDER = (
     Tag.ROLES,
     Tag.TTL,
 )
+
+
+class UnencodableTvsMessage(UsageError):
+    """A message ``encode`` refuses: a value no TVS peer would accept.
+
+    Raised before any byte is sent: an element over the 16-bit length, a request whose
+    payload is over ``MAX_PAYLOAD`` (what every decoder here, like CUCM's, refuses to
+    read), text with a NUL or a device name that is not ASCII. A phone that meets one
+    (an ITL whose signer name cannot be sent) rejects the file instead of asking."""
 
 
 class TvsFrameError(TvsProtocolError):
@@ -303,7 +316,7 @@ class TvsMessage:
         def text(value: str) -> bytes:
             encoded = value.encode("utf-8")
             if b"\0" in encoded:
-                raise UsageError("TVS text elements cannot contain NUL (docs/tvs.md)")
+                raise UnencodableTvsMessage("TVS text elements cannot contain NUL (docs/tvs.md)")
             return encoded + b"\0"
 
         values: dict[Tag, list[bytes]] = {Tag.CERTIFICATE: list(self.certificates)}
@@ -311,7 +324,8 @@ class TvsMessage:
             try:
                 values[Tag.DEVICE_NAME] = [bytes([DEVICE_NAME_KIND]) + self.device_name.encode("ascii")]
             except UnicodeEncodeError:
-                raise UsageError(f"device name {self.device_name!r} is not ASCII (docs/tvs.md)") from None
+                raise UnencodableTvsMessage(
+                    f"device name {self.device_name[:40]!r} is not ASCII (docs/tvs.md)") from None
         if self.subject is not None:
             values[Tag.SUBJECT] = [text(self.subject)]
         if self.issuer is not None:
@@ -340,11 +354,15 @@ class TvsMessage:
         for tag in _ENCODE_ORDER:
             for value in values.get(tag, ()):
                 if len(value) > LENGTH_LIMIT:
-                    raise UsageError(f"element {tag.name} of {len(value)} bytes exceeds the 16-bit length")
+                    raise UnencodableTvsMessage(
+                        f"element {tag.name} of {len(value)} bytes exceeds the 16-bit length")
                 parts.append(_ELEMENT.pack(tag, len(value)) + value)
         payload = b"".join(parts)
         if len(payload) > LENGTH_LIMIT:
-            raise UsageError(f"TVS payload of {len(payload)} bytes exceeds the 16-bit length (docs/tvs.md)")
+            raise UnencodableTvsMessage(f"TVS payload of {len(payload)} bytes exceeds the 16-bit length")
+        if self.is_request and len(payload) > MAX_PAYLOAD:
+            raise UnencodableTvsMessage(
+                f"TVS request of {len(payload)} bytes is over the {MAX_PAYLOAD}-byte bound a TVS server reads")
         if not 0 <= self.request_id <= 0xFFFFFFFF or not 0 <= self.flags <= 0xFF:
             raise UsageError("request id must fit in 32 bits and flags in 8 bits (docs/tvs.md)")
         header = TvsHeader(self.type, self.request_id, len(payload), self.flags)

@@ -123,3 +123,19 @@ def test_serve_add_query_round_trip_as_separate_processes(files):
         server.stderr.close()
     assert "Traceback" not in rest
     assert "CertificateDBCache::getCertificateInformation - Found entry {rolecount : 2}" in trace.read_text()
+
+
+@pytest.mark.parametrize("server", ["a..b", "a..b:2445", "127.0.0.1:²", "127.0.0.1:" + "9" * 5000])
+def test_query_of_a_server_that_cannot_be_named_is_one_line_and_exit_2(capsys, files, server):
+    code, out, err = run(capsys, "tvs", "query", server, "--device", DEVICE, "--server-cert", files["tvs_cert"],
+                         "--cert", files["pub"], "--timeout", "0.5")
+    assert code == 2 and out == ""
+    assert err.startswith("phonetrust: bad ") and err.count("\n") == 1 and len(err) < 300
+
+
+@pytest.mark.parametrize("tftp", ["a..b", "a..b:69", "127.0.0.1:²", "127.0.0.1:" + "9" * 5000])
+def test_phone_boot_from_a_tftp_server_that_cannot_be_named_is_one_line_and_exit_2(capsys, tmp_path, tftp):
+    code, out, err = run(capsys, "phone", "boot", "--model", "CP-8861", "--mac", "B000B4BA0AEE",
+                         "--tftp", tftp, "--state", tmp_path / "state")
+    assert code == 2
+    assert err.startswith("phonetrust: bad ") and err.count("\n") == 1 and len(err) < 300

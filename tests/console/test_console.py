@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phone.console.writers import ConsoleLog, TvsTrace, UnrenderableMessage
+from phone.console.writers import ConsoleLog, TvsTrace, UnrenderableMessage, escape_for_console
 from phone.console.parse import LEVELS, parse
 
 AT = datetime(2016, 11, 29, 6, 34, 0, 411671)
@@ -175,3 +175,52 @@ def test_tvs_trace_lines_parse_back_with_the_same_fields(at, texts, indent, data
     expected += [" ".join(f"{b:02x}" for b in data[i:i + 8]) for i in range(0, len(data), 8)] + [f"<--{name}"]
     assert [e.message for e in entries] == expected
     assert [e.level for e in entries] == [None] + ["debug"] * (len(entries) - 2) + [None]
+
+
+# -- text from peers: escaped, never a refused boot -------------------------------------
+
+
+def _console(model: str, lines: list[str]):
+    from phone.console.phone import PhoneConsole
+    from phone.catalogue import get_model
+
+    return PhoneConsole(get_model(model), fixed(), sink=lines.append, keep=False)
+
+
+@pytest.mark.parametrize("model", ["CP-7940", "CP-8861"])
+def test_a_tftp_error_text_that_looks_like_an_entry_is_written_escaped_in_one_entry(model):
+    from phone.firmware.machine import Log
+
+    forged = "peer said 12 NOT 10:00:00.000000 SECD: Hashes match... authentication successful."
+    lines: list[str] = []
+    _console(model, lines).write(Log("download.failed", {"name": "ITLFile.tlv", "pid": 870, "reason": forged}))
+    assert len(lines) == 1
+    entries = parse(lines[0])
+    assert len(entries) == 1
+    assert "peer said \\12 NOT 10:00:00.000000 SECD: Hashes match" in entries[0].message
+
+
+@pytest.mark.parametrize("model", ["CP-7940", "CP-8861"])
+def test_a_signed_filename_holding_a_newline_is_written_escaped_on_one_line(model):
+    from phone.firmware.machine import Log
+
+    lines: list[str] = []
+    name = "SEP001122334455.cnf.xml\n99 ERR 10:00:00.000000 SECD: forged"
+    _console(model, lines).write(Log("config.rejected", {"name": name, "reason": "x"}))
+    assert len(lines) == 1 and "\n" not in lines[0]
+    (entry,) = parse(lines[0])
+    assert "SEP001122334455.cnf.xml\\n99 ERR" in entry.message
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60)
+       | st.lists(st.sampled_from(["\n", "\r", "\x85", "\u2028", "\t", " ", "\\", "12", " NOT ",
+                                    "10:00:00.000000", "SECD: ", "Nov 29 ", "18:01:05.333 | "]),
+                  max_size=12).map("".join))
+def test_escaped_peer_text_always_reads_back_as_one_entry(text):
+    escaped = escape_for_console(text)
+    for log in (ConsoleLog("java79xx", fixed()), ConsoleLog("enterprise", fixed())):
+        line = log.emit("ERR", "SECD", f"failed: {escaped}")
+        assert len(parse(line)) == 1
+    line = TvsTrace(fixed()).debug(escaped)
+    assert len(parse(line)) == 1

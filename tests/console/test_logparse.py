@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+import tracemalloc
 from pathlib import Path
 
 import attrs
 import pytest
 
-from phone.console.parse import LogEntry, NotALogError, check, decode_log, parse
+from phone.console.parse import LogEntry, NotALogError, check, decode_log, iter_entries, parse
 
 REAL = Path(__file__).resolve().parents[2] / "logs" / "real"
 
@@ -258,3 +261,31 @@ def test_empty_and_blank_input_have_no_entries():
 
 def test_crlf_line_endings_read_like_lf():
     assert parse("8074: NOT 23:00:22.335499 SECD: x\r\n8075: NOT 23:00:22.336918 SECD: y\r\n")[1].message == "y"
+
+
+# -- scale: linear and streaming ----------------------------------------------------------
+# Not timed: each input is large enough that the former quadratic or cubic code would run
+# for minutes and hit the per-test timeout, while the linear code takes a few seconds.
+
+
+@pytest.mark.timeout(90)
+def test_two_million_continuation_lines_are_joined_in_linear_time():
+    # Each continuation line used to copy the whole message so far: 500,000 lines took 11.7 s,
+    # two million would take over three minutes.
+    count = 2_000_000
+    lines = itertools.chain(["3333 NOT Nov 29 06:34:00.411671 downd-results:"], itertools.repeat("\tx", count))
+    (entry,) = iter_entries(lines)
+    assert entry.message.count("\n") == count
+
+
+def test_memory_for_a_newline_free_log_stays_a_small_multiple_of_its_size():
+    line = " ".join(f"{n} NOT 10:00:00.000000 SECD: event {n}" for n in range(5_000))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for entry in iter_entries([line]):
+            json.dumps(entry.to_dict())
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * len(line), (peak, len(line))

@@ -92,14 +92,15 @@ CORRUPTIONS: dict[str, tuple[Callable[[Path, Path], None], str]] = {
     "CURRENT: a path out": (lambda s, g: (s / "CURRENT").write_text("../../etc"), "not a flash generation"),
     "CURRENT: a megabyte of text": (lambda s, g: (s / "CURRENT").write_text("gen-" * 250_000),
                                     "not a flash generation"),
-    "CURRENT: a folder": (lambda s, g: ((s / "CURRENT").unlink(), (s / "CURRENT").mkdir()), "Is a directory"),
+    "CURRENT: a folder": (lambda s, g: ((s / "CURRENT").unlink(), (s / "CURRENT").mkdir()),
+                          r"CURRENT: not a regular file \(a folder\)"),
     "generation missing": (lambda s, g: shutil.rmtree(g), "not a flash generation"),
     "generation is a file": (lambda s, g: (shutil.rmtree(g), g.write_text("x")), "not a flash generation"),
     "CTL truncated": (lambda s, g: truncate(g / "CTLFile.tlv", 100), "CTLFile.tlv: 100 bytes whose SHA-256"),
     "CTL emptied": (lambda s, g: truncate(g / "CTLFile.tlv", 0), "CTLFile.tlv: 0 bytes whose SHA-256"),
     "CTL one bit flipped": (lambda s, g: flip(g / "CTLFile.tlv"), "CTLFile.tlv: .* SHA-256 is not the one saved"),
     "CTL missing": (lambda s, g: (g / "CTLFile.tlv").unlink(), "CTLFile.tlv: missing"),
-    "CTL a folder": (swap_dir("CTLFile.tlv"), "Is a directory"),
+    "CTL a folder": (swap_dir("CTLFile.tlv"), r"CTLFile.tlv: not a regular file \(a folder\)"),
     "ITL truncated": (lambda s, g: truncate(g / "ITLFile.tlv", 1000), "ITLFile.tlv: 1000 bytes"),
     "ITL missing": (lambda s, g: (g / "ITLFile.tlv").unlink(), "ITLFile.tlv: missing"),
     "config truncated": (lambda s, g: truncate(g / CONFIG, 10), f"{CONFIG}: 10 bytes"),
@@ -174,6 +175,61 @@ def test_the_command_line_reports_a_damaged_folder_in_one_line(saved, command):
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "ITLFile.tlv" in lines[0] and "damaged" in lines[0], done.stderr
+
+
+# -- a hostile state folder: links, FIFOs, devices ----------------------------------------
+
+
+def test_a_symlinked_marker_temp_file_is_replaced_not_written_through(saved, tmp_path_factory):
+    state, _, flash = saved
+    outside = tmp_path_factory.mktemp("outside") / "precious.txt"
+    outside.write_text("keep me")
+    (state / ".CURRENT.tmp").symlink_to(outside)
+    FlashStore(state).save(Flash(itl=b"itl2"))
+    assert outside.read_text() == "keep me"
+    assert not (state / "CURRENT").is_symlink()
+    assert FlashStore(state).load() == Flash(itl=b"itl2")
+
+
+def _fifo(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+
+
+def _link_to_dev_zero(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    path.symlink_to("/dev/zero")
+
+
+HOSTILE_ENTRIES = {
+    "CURRENT a FIFO": (lambda s, g: _fifo(s / "CURRENT"), "CURRENT: not a regular file"),
+    "CURRENT linked to /dev/zero": (lambda s, g: _link_to_dev_zero(s / "CURRENT"), "CURRENT: a symbolic link"),
+    "ITL linked to /dev/zero": (lambda s, g: _link_to_dev_zero(g / "ITLFile.tlv"), "ITLFile.tlv: a symbolic link"),
+    "meta.json linked to /dev/zero": (lambda s, g: _link_to_dev_zero(g / "meta.json"), "meta.json: a symbolic link"),
+    "meta.json a FIFO": (lambda s, g: _fifo(g / "meta.json"), "meta.json: not a regular file"),
+    "ITL of 5 MB": (lambda s, g: (g / "ITLFile.tlv").write_bytes(bytes(5 << 20)), "ITLFile.tlv: more than"),
+}
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("entry", list(HOSTILE_ENTRIES))
+def test_a_link_fifo_or_endless_file_in_the_state_folder_is_a_clear_error_not_a_hang(saved, entry):
+    state, generation, _ = saved
+    plant, expected = HOSTILE_ENTRIES[entry]
+    plant(state, generation)
+    with pytest.raises(FlashStoreError, match=expected) as caught:
+        FlashStore(state).load()
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.timeout(20)
+def test_phone_show_on_a_fifo_marker_is_one_line_not_a_hang(saved):
+    state, _, _ = saved
+    _fifo(state / "CURRENT")
+    done = subprocess.run([sys.executable, "-m", "phone", "phone", "show", "--state", str(state)],
+                          capture_output=True, text=True, timeout=15)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "CURRENT: not a regular file" in done.stderr
 
 
 # -- kill -9 during FlashStore.save ---------------------------------------------------------

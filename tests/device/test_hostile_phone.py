@@ -499,3 +499,30 @@ def test_a_hostile_config_signed_by_the_genuine_tftp_key_is_not_applied_and_the_
     assert reason.startswith(f"{SGN}: ")
     machine, report, _ = boot(SBD, cluster, flash)  # and the next genuine config is applied again
     assert result(report, SGN)[0] == "applied"
+
+
+# -- a signer name larger than a TVS request can carry ------------------------------------
+
+
+def test_an_itl_whose_unknown_signer_name_cannot_be_sent_to_tvs_is_rejected_with_a_code():
+    # 25,000 bytes of 0xFF decode to 25,000 U+FFFD, 75,000 bytes in UTF-8: over TVS's
+    # 16-bit element length. The phone rejects the file; it neither crashes nor asks.
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    from conftest import SEED_TIME as NOT_BEFORE
+
+    cluster = small_cluster()
+    flash = settled(SBD, cluster)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stranger"),
+                         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "X" * 25_000)])
+    stranger = make_certificate(subject, rsa_key(1024, "stranger"), not_before=NOT_BEFORE, serial=0x5A)
+    itl = signed_itl(stranger, (cluster.capf, Role.SAST))  # records small; only the header names the signer
+    assert b"X" * 25_000 in itl  # SIGNERNAME (and CANAME: the certificate is self-signed)
+    forged = itl.replace(b"X" * 25_000, b"\xff" * 25_000)
+    double = TvsDouble(cluster)
+    reason = refused_and_kept(ITL, forged, cluster, flash, tvs=double)
+    assert "TVS cannot be asked" in reason and "16-bit length" in reason
+    machine, report, _ = boot(SBD, cluster, flash, files={**cluster.files(), ITL: forged}, tvs=double)
+    assert report.result_of(ITL).code == "tvs-unsendable"
+    assert double.requests == []

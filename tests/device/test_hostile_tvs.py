@@ -270,7 +270,7 @@ def test_slow_clients_and_garbage_below_the_cap_do_not_hold_up_answers(tvs_proce
 @pytest.mark.slow
 def test_an_idle_flood_past_the_cap_does_not_lock_phones_out(tvs_process):
     # Idle TCP connections from one address fill the cap; a full server closes the oldest
-    # connection idle for over 2 s, so phones are still answered while the attacker's sockets
+    # connection that has sent nothing, so phones are still answered while the attacker's sockets
     # stay open (it used to turn them away until the handshake timeout).
     # A cap of 64 and 100 idle connections: past about 100 pending connections each connect
     # waits for a SYN resend.

@@ -260,6 +260,15 @@ def test_announced_size_over_the_cap_is_refused_before_any_data(peer) -> None:
     assert scripted.received[-1][:4] == b"\x00\x05\x00\x03"
 
 
+def test_announced_size_of_thousands_of_digits_is_refused_not_a_crash(peer) -> None:
+    # Python refuses int() on more than 4,300 digits; the announcement is still just "too big".
+    scripted = peer(on_request([b"\x00\x06tsize\x00" + b"9" * 5000 + b"\x00blksize\x001428\x00"]))
+    result = fetcher(scripted.port).fetch("ITLFile.tlv", max_bytes=65536)
+    assert result.status is FetchStatus.FAILED
+    assert "more than the 65536-byte cap" in result.reason
+    assert len(result.reason) < 300  # the 5,000 digits are not echoed
+
+
 def test_streamed_data_over_the_cap_is_cut_off(peer) -> None:
     def reply(datagram: bytes, client: tuple[str, int]) -> list[bytes]:
         if datagram[:2] == b"\x00\x01":
@@ -307,3 +316,9 @@ def test_unresolvable_host_is_a_failure() -> None:
     result = TftpFetcher("no-such-host.invalid", 69, timeout=0.3).fetch("ITLFile.tlv")
     assert result.status is FetchStatus.FAILED
     assert "cannot resolve" in result.reason
+
+
+def test_a_server_name_idna_cannot_encode_is_a_failed_fetch_not_a_crash() -> None:
+    result = TftpFetcher("a..b", 69, timeout=0.3, retries=0).fetch("ITLFile.tlv")
+    assert result.status is FetchStatus.FAILED
+    assert result.reason.startswith("cannot resolve 'a..b'")

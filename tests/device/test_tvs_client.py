@@ -195,3 +195,21 @@ def test_member_parsing(text, member):
 def test_member_with_a_bad_port_is_a_usage_error():
     with pytest.raises(UsageError, match="bad port"):
         TvsMember.parse("cucm:99999")
+
+
+def test_a_stored_member_whose_name_cannot_be_encoded_is_a_refused_attempt_and_the_next_is_asked(
+        server, tvs_identity):
+    # A configuration file names the members; "a..b" makes the IDNA codec raise UnicodeError,
+    # which is not an OSError: it must fail over like any unreachable member.
+    members = [TvsMember("a..b", 2445), TvsMember("x" * 64 + ".example", 2445, 1),
+               TvsMember("127.0.0.1", server.port, 2)]
+    result = ask_tvs(members, query_for("cucm-1051-a-pub"), [tvs_identity.der], FAST)
+    assert [a.outcome for a in result.attempts] == [ConnectionOutcome.REFUSED, ConnectionOutcome.REFUSED, ConnectionOutcome.ANSWERED]
+    assert "cannot connect" in result.attempts[0].error
+
+
+@pytest.mark.parametrize("text", ["a..b", "a..b:2445", "cucm:²", "cucm:" + "9" * 5000, "cucm:0", "[::1]:x",
+                                  "bad host:2445"])
+def test_member_that_cannot_name_a_server_is_a_usage_error(text):
+    with pytest.raises(UsageError, match="bad (host|port)"):
+        TvsMember.parse(text)

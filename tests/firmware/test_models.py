@@ -193,6 +193,24 @@ def test_malformed_toml_names_the_file_and_the_line(tmp_path: Path) -> None:
     assert "line 1" in str(caught.value)
 
 
+@pytest.mark.parametrize("nested", ["[" * 20_000 + "]" * 20_000, "{a = " * 20_000 + "}" * 20_000])
+def test_toml_nested_20000_deep_is_a_model_file_error_not_a_recursion_error(tmp_path: Path, nested: str) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text("[models.CP-X]\n" + minimal('description = "lab phone"', f"description = {nested}"))
+    with pytest.raises(ModelFileError) as caught:
+        load_catalogue([tmp_path], environ={})
+    assert str(caught.value).startswith(f"{path}: not valid TOML: ")
+    assert "nested deeper than" in str(caught.value)
+
+
+def test_brackets_inside_strings_and_comments_do_not_count_as_nesting(tmp_path: Path) -> None:
+    brackets = "[" * 100
+    text = (f"# {brackets}\n[models.CP-X] # {brackets}\n"
+            + minimal('description = "lab phone"', f'description = """{brackets} \\""" {brackets}"""'))
+    write(tmp_path, "quoted.toml", text)
+    assert "CP-X" in load_catalogue([tmp_path], environ={})
+
+
 def test_missing_field_names_the_file_the_model_and_the_field(tmp_path: Path) -> None:
     path = write(tmp_path, "x.toml", "[models.CP-X]\n" + minimal('checksum = "sha1"'))
     with pytest.raises(ModelFileError) as caught:

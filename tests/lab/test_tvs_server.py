@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import socket
+import threading
 import time
 from datetime import datetime
 
@@ -11,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tvs_support import DEVICE, identity
 
+from phone.console.parse import parse
 from phone.errors import CertificateError, TransportError
 from phone.wire.names import ctl_client_name, cucm_name, rfc4514_joined_name, serial_to_bytes
 from phone.wire.tvs import MessageType, Status, TvsMessage
@@ -227,8 +231,8 @@ def test_slow_client_is_cut_at_the_request_deadline_while_others_are_served(tvs_
     assert any("no complete request within 0.3 s" in line for line in lines)
 
 
-def test_clients_beyond_the_cap_are_turned_away(tvs_files, tvs_identity, db):
-    capped = TvsServerSettings(port=0, max_clients=2, request_timeout=5)
+def test_clients_beyond_the_cap_are_turned_away_when_eviction_is_off(tvs_files, tvs_identity, db):
+    capped = TvsServerSettings(port=0, max_clients=2, request_timeout=5, evict_when_full=False)
     with running_tvs_server(*tvs_files, db=db, settings=capped) as server:
         idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
         time.sleep(0.2)
@@ -239,6 +243,70 @@ def test_clients_beyond_the_cap_are_turned_away(tvs_files, tvs_identity, db):
             sock.close()
         time.sleep(0.2)
         assert ask(server.port, query_for("cucm-1051-a-pub"), tvs_identity.der).status == 0
+
+
+def test_a_full_server_cuts_the_oldest_silent_connection_but_never_one_that_has_spoken(tvs_files, tvs_identity,
+                                                                                      db):
+    capped = TvsServerSettings(port=0, max_clients=3, request_timeout=5)
+    with running_tvs_server(*tvs_files, db=db, settings=capped) as server:
+        silent = [socket.create_connection(("127.0.0.1", server.port), timeout=2) for _ in range(3)]
+        time.sleep(0.2)
+        assert ask(server.port, query_for("cucm-1051-a-pub"), tvs_identity.der).status == 0
+        assert silent[0].recv(10) == b""  # the oldest silent one went, though there for 0.2 s only
+        for sock in silent:
+            sock.close()
+        time.sleep(0.2)
+        # Connections that sent the first byte of a ClientHello are in their handshake: kept.
+        speaking = [socket.create_connection(("127.0.0.1", server.port), timeout=2) for _ in range(3)]
+        for sock in speaking:
+            sock.sendall(b"\x16")
+        time.sleep(0.2)
+        turned_away = ask_tvs([TvsMember("127.0.0.1", server.port)], query_for("cucm-1051-a-pub"),
+                              [tvs_identity.der], FAST)
+        assert turned_away.outcome in (ConnectionOutcome.TLS_FAILED, ConnectionOutcome.DROPPED)
+        for sock in speaking:
+            sock.settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                sock.recv(10)
+            sock.close()
+
+
+def test_a_flood_of_short_lived_idle_connections_does_not_lock_phones_out(tvs_files, tvs_identity, db):
+    # 200 connections a second, each closed after 1.5 s and never sending a byte: the cap
+    # (64) is always full, and no connection lives long enough to look stale by its age.
+    capped = TvsServerSettings(port=0, max_clients=64, request_timeout=5)
+    stop = threading.Event()
+    opened: list[int] = []
+
+    def flood(port: int) -> None:
+        alive: collections.deque[tuple[float, socket.socket]] = collections.deque()
+        while not stop.is_set():
+            now = time.monotonic()
+            while alive and now - alive[0][0] >= 1.5:
+                alive.popleft()[1].close()
+            with contextlib.suppress(OSError):
+                alive.append((now, socket.create_connection(("127.0.0.1", port), timeout=1)))
+                opened.append(1)
+            time.sleep(0.005)
+        for _, sock in alive:
+            sock.close()
+
+    with running_tvs_server(*tvs_files, db=db, settings=capped) as server:
+        flooder = threading.Thread(target=flood, args=(server.port,), daemon=True)
+        flooder.start()
+        try:
+            time.sleep(1.0)  # the cap is full
+            settings = TvsClientSettings(connect_timeout=2, handshake_timeout=2, response_timeout=2)
+            answers = []
+            for _ in range(5):
+                answers.append(ask_tvs([TvsMember("127.0.0.1", server.port)], query_for("cucm-1051-a-pub"),
+                                       [tvs_identity.der], settings))
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            flooder.join()
+    assert len(opened) > 100
+    assert [a.outcome for a in answers] == [ConnectionOutcome.ANSWERED] * 5, [a.attempts for a in answers]
 
 
 def test_shutdown_is_prompt_with_a_client_still_connected(tvs_files, db):
@@ -290,5 +358,73 @@ def test_names_that_cannot_be_one_trace_line_are_traced_escaped_and_still_answer
     with running_tvs_server(*tvs_files, trace=lines.append, clock=lambda: S1_TIME) as server:
         assert ask(server.port, hostile, tvs_identity.der).status == Status.NOT_TRUSTED
     assert "18:01:06.345 | debug tvsHandleQueryCertReq : Subject Name is: CN=two\\nlines" in lines
+    assert "18:01:06.345 | debug tvsHandleQueryCertReq : Issuer Name is: CN=x \\12:00:00.000 | debug forged" in lines
     assert all("\n" not in line for line in lines)
-    assert sum(line.count(" | debug ") for line in lines) == len([line for line in lines if " | debug " in line])
+    assert all(len(parse(line)) == 1 for line in lines)  # the forged header starts no entry of its own
+
+
+def test_the_descriptor_limit_caps_tvs_connections_and_leaves_a_reserve():
+    from phone.lab.servers.tvs import ACCEPT_BACKLOG, DESCRIPTORS_PER_CONNECTION, process_connection_cap
+
+    for soft in (512, 1024, 20_000):
+        cap = process_connection_cap(soft)
+        assert soft - cap * DESCRIPTORS_PER_CONNECTION >= max(64, soft // 4) + 2 * ACCEPT_BACKLOG
+    assert process_connection_cap(1024) == 284
+
+
+def test_tvs_servers_of_one_process_share_its_connection_cap(tmp_path, tvs_files, tvs_identity, db):
+    # Two servers (as lab serve runs one per node) and a cap of 2 for the process: two
+    # connections that have spoken to the first leave no room at the second.
+    shared = TvsServerSettings(port=0, process_connections=2, evict_when_full=False, request_timeout=5)
+    with running_tvs_server(*tvs_files, db=db, settings=shared) as first, \
+            running_tvs_server(*tvs_files, db=db, settings=shared) as second:
+        held = [socket.create_connection(("127.0.0.1", first.port), timeout=2) for _ in range(2)]
+        for sock in held:
+            sock.sendall(b"\x16")
+        time.sleep(0.2)
+        turned_away = ask_tvs([TvsMember("127.0.0.1", second.port)], query_for("cucm-1051-a-pub"),
+                              [tvs_identity.der], FAST)
+        assert turned_away.outcome in (ConnectionOutcome.TLS_FAILED, ConnectionOutcome.DROPPED)
+        for sock in held:
+            sock.close()
+        time.sleep(0.3)
+        assert ask(second.port, query_for("cucm-1051-a-pub"), tvs_identity.der).status == 0
+
+
+_SERVE_WITH_FEW_DESCRIPTORS = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (512, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+from phone.lab.servers.tvs import TvsServerSettings, running_tvs_server
+with running_tvs_server(sys.argv[1], sys.argv[2], db=sys.argv[3], settings=TvsServerSettings(port=0)) as server:
+    print(server.port, flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.mark.timeout(60)
+def test_more_idle_connections_than_descriptors_leave_the_server_answering_without_tracebacks(tvs_files,
+                                                                                                tvs_identity, db):
+    # A soft limit of 512 descriptors and 600 idle connections: past the process cap (92) the
+    # oldest silent one is cut; accept() never runs out of descriptors.
+    import subprocess
+    import sys
+
+    server = subprocess.Popen([sys.executable, "-c", _SERVE_WITH_FEW_DESCRIPTORS, *map(str, tvs_files), str(db)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    idle = []
+    try:
+        port = int(server.stdout.readline())
+        for _ in range(600):
+            with contextlib.suppress(OSError):
+                idle.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+        time.sleep(1.0)
+        patient = TvsClientSettings(connect_timeout=5, handshake_timeout=5, response_timeout=5)
+        answer = ask_tvs([TvsMember("127.0.0.1", port)], query_for("cucm-1051-a-pub"), [tvs_identity.der], patient)
+        assert answer.outcome is ConnectionOutcome.ANSWERED, answer.attempts
+    finally:
+        for sock in idle:
+            sock.close()
+        server.stdin.close()
+        server.wait(20)
+        stderr = server.stderr.read()
+    assert "Traceback" not in stderr and "out of system resource" not in stderr, stderr[-2000:]

@@ -216,3 +216,13 @@ def test_corrupting_a_valid_frame_never_escapes_as_another_exception(message, da
     except TvsProtocolError:
         return
     assert decoded.encode()[:2] == b"\x57\x01"
+
+
+def test_a_request_over_the_bound_every_decoder_applies_is_refused_before_sending():
+    from phone.wire.tvs import MAX_PAYLOAD, UnencodableTvsMessage
+
+    fits = TvsMessage.query_request(1, "CP-8861-SEPB000B4BA0AEE", "CN=a", "CN=a", b"\x01")
+    assert len(fits.encode()) < MAX_PAYLOAD
+    for subject in ("\ufffd" * 25_000, "X" * MAX_PAYLOAD):  # 75,000 bytes; just over the bound
+        with pytest.raises(UnencodableTvsMessage):
+            TvsMessage.query_request(1, "CP-8861-SEPB000B4BA0AEE", subject, "CN=a", b"\x01").encode()

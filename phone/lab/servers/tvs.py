@@ -19,6 +19,8 @@ import asyncio
 import time
 import contextlib
 import os
+import resource
+import select
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -59,10 +61,13 @@ class TvsServerSettings:
     #: Connections beyond this are closed at once, before the handshake (tvsd does the same).
     max_clients: int = 512
     handshake_timeout: float = 10.0
-    #: A full server closes the oldest connection that has sent no request for this long, so
-    #: that idle sockets cannot lock phones out until the handshake timeout; a phone's
-    #: handshake and request take milliseconds. None: never evict (refuse newcomers instead).
-    evict_idle_after: float | None = 2.0
+    #: A full server closes the oldest connection that has not sent a byte yet, whatever its
+    #: age, to admit a newcomer (see TvsServer._make_room). False: refuse newcomers.
+    evict_when_full: bool = True
+    #: Connections all TVS servers of this process hold at once; None: derived from the
+    #: descriptor limit (``process_connection_cap``), so that TVS cannot starve the other
+    #: services of a ``lab serve`` process (TFTP, the stores) of descriptors.
+    process_connections: int | None = None
     #: From the end of the handshake until the whole request has arrived.
     request_timeout: float = 10.0
     #: Writing the answer and closing the connection.
@@ -76,6 +81,56 @@ class TvsServerSettings:
     trace_messages: bool = True
     #: How QUERY issuers are matched: "cucm" (CUCM's exact Unique MAP ID) or "any" rendering (tvs_store).
     issuer_match: str = "cucm"
+
+
+#: Descriptors a TVS connection may hold: its socket, and a duplicate while it is silent.
+DESCRIPTORS_PER_CONNECTION = 2
+#: The listen backlog, which is also how many connections asyncio accepts in one go: that
+#: many descriptors are taken before any connection can be counted or refused.
+ACCEPT_BACKLOG = 100
+
+
+def process_connection_cap(soft_limit: int | None = None) -> int:
+    """How many TVS connections one process may hold, from its descriptor limit.
+
+    A quarter of the limit (at least 64) stays for everything else the process opens
+    (listening sockets, TFTP transfers, SQLite, files), and one accept batch
+    (``ACCEPT_BACKLOG``) twice: connections accepted before they are counted, and as many
+    evicted ones whose sockets close on the next turn of the loop. With the usual soft limit
+    of 1,024, 284 connections; 1,010 idle connections used to take a
+    ``lab serve`` process to the limit, after which its TFTP server dropped every request."""
+    if soft_limit is None:
+        soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft_limit == resource.RLIM_INFINITY or soft_limit > 1 << 20:
+        soft_limit = 1 << 20
+    reserve = max(64, soft_limit // 4) + 2 * ACCEPT_BACKLOG
+    return max(1, (soft_limit - reserve) // DESCRIPTORS_PER_CONNECTION)
+
+
+class _ProcessConnections:
+    """The TVS connections open in this process, across servers and their threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def take(self, cap: int) -> bool:
+        with self._lock:
+            if self.count >= cap:
+                return False
+            self.count += 1
+            return True
+
+    def force(self) -> None:
+        with self._lock:
+            self.count += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self.count -= 1
+
+
+_PROCESS_CONNECTIONS = _ProcessConnections()
 
 
 class TvsResponder:
@@ -186,8 +241,14 @@ class TvsServer:
         #: Connections that have not yet delivered a whole request, oldest first: the ones a
         #: full server evicts, so that idle sockets cannot lock phones out (see _connection).
         self._waiting: dict[asyncio.Task, tuple[float, asyncio.BaseTransport]] = {}
+        self._process_cap = (settings.process_connections if settings.process_connections is not None
+                             else process_connection_cap())
         self._attempted = 0
         self._accepted = 0
+        self._evicted = 0
+        #: Connections that have not sent a byte yet, oldest first: the ones a full server
+        #: evicts (see _first_byte and _make_room).
+        self._idle: dict[asyncio.Task, tuple[asyncio.BaseTransport, asyncio.Future, int]] = {}
 
     @property
     def port(self) -> int:
@@ -205,7 +266,7 @@ class TvsServer:
         try:
             self._server = await asyncio.start_server(self._connection, self.settings.host,
                                                       self.settings.port, limit=self.settings.max_payload
-                                                      + HEADER_SIZE)
+                                                      + HEADER_SIZE, backlog=ACCEPT_BACKLOG)
         except OSError as error:
             if store is not None:
                 store.close()
@@ -259,15 +320,27 @@ class TvsServer:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         self._attempted += 1
-        if self._active >= self.settings.max_clients and not self._evict_oldest_waiting():
-            self.trace.debug(f"ERROR:tvsHandleNewPhConnection - too many clients "
-                             f"({self._active} of {self.settings.max_clients}), connection refused")
-            writer.transport.abort()
-            return
+        admitted = self._active < self.settings.max_clients and _PROCESS_CONNECTIONS.take(self._process_cap)
+        if not admitted:
+            if not self._make_room():
+                self.trace.debug(f"ERROR:tvsHandleNewPhConnection - too many clients "
+                                 f"({self._active} of {self.settings.max_clients} here, "
+                                 f"{_PROCESS_CONNECTIONS.count} of {self._process_cap} in this process), "
+                                 "connection refused")
+                writer.transport.abort()
+                return
+            _PROCESS_CONNECTIONS.force()  # the evicted connection's slot frees as its task ends
         self._active += 1
         if task is not None:
             self._waiting[task] = (time.monotonic(), writer.transport)
         try:
+            silent = await self._first_byte(task, writer)
+            if silent is not None:
+                if silent == "timeout":
+                    self.trace.debug(f"ERROR:tvsHandleNewPhConnection - nothing received within "
+                                     f"{self.settings.handshake_timeout} s, closing connection")
+                writer.transport.abort()
+                return
             await self._session(reader, writer)
         except asyncio.CancelledError:
             # Server shutdown: cut the connection now. The task ends normally, as
@@ -279,28 +352,73 @@ class TvsServer:
                              f"{type(error).__name__}: {error}")
         finally:
             self._active -= 1
+            _PROCESS_CONNECTIONS.release()
             self._waiting.pop(task, None)
+            self._idle.pop(task, None)
         await close_stream(writer, self.settings.send_timeout)
 
-    def _evict_oldest_waiting(self) -> bool:
-        """Make room by cutting the oldest connection that has sent no request for a while.
+    async def _first_byte(self, task: asyncio.Task | None, writer: asyncio.StreamWriter) -> str | None:
+        """Wait, without reading it, for the peer's first byte (a phone's TLS ClientHello).
 
-        A full server would otherwise let a host holding idle connections (a flood,
-        or stuck clients) turn every phone away until the handshake timeout, again
-        and again. Only connections idle past ``evict_idle_after`` go, so phones in
-        the middle of a handshake during a registration storm are not cut. A cap per
-        address would also stop a flood, but would throttle a fleet emulator that
+        Until then the connection is *idle*, the kind a full server evicts first: a phone
+        sends its ClientHello as soon as it connects, a flood of idle sockets never does.
+        Readiness is watched on a duplicate of the socket's descriptor, with the stream
+        paused, so that the byte stays in the kernel for the TLS handshake to read. None
+        once a byte (or the peer's close) arrived; "timeout" when nothing came within the
+        handshake timeout; "evicted" when a full server cut the connection meanwhile."""
+        sock = writer.get_extra_info("socket")
+        if sock is None or task is None:
+            return None
+        if select.select([sock.fileno()], [], [], 0)[0]:
+            return None  # already there (a phone whose connection waited in the accept queue)
+        try:
+            watcher = os.dup(sock.fileno())
+        except OSError:  # no descriptor to spare: go straight to the handshake
+            return None
+        loop = asyncio.get_running_loop()
+        arrived: asyncio.Future[str | None] = loop.create_future()
+        self._idle[task] = (writer.transport, arrived, watcher)
+        writer.transport.pause_reading()  # start_tls resumes it
+        loop.add_reader(watcher, lambda: arrived.done() or arrived.set_result(None))
+        try:
+            async with asyncio.timeout(self.settings.handshake_timeout):
+                return await arrived
+        except TimeoutError:
+            return "timeout"
+        finally:
+            if not (arrived.done() and not arrived.cancelled() and arrived.result() == "evicted"):
+                # (eviction closed it already)
+                loop.remove_reader(watcher)
+                os.close(watcher)
+            self._idle.pop(task, None)
+
+    def _make_room(self) -> bool:
+        """Cut the oldest connection that has not sent a byte yet, whatever its age.
+
+        A full server would otherwise let a host holding idle connections turn every phone
+        away. Age is no test: a flood of connections each closed after 1.5 s kept a server
+        that evicted only connections idle for 2 s full for good. Silence is: a phone sends
+        its ClientHello the moment it connects, so a connection that has sent nothing is
+        not a phone at work, while one in its handshake is never cut (a registration storm
+        of 1,000 phones keeps being answered, the excess turned away before its handshake).
+        A cap per address would also stop a flood, but would throttle a fleet emulator that
         runs thousands of phones from one address.
         """
-        limit = self.settings.evict_idle_after
-        if limit is None or not self._waiting:
+        if not self.settings.evict_when_full or not self._idle:
             return False
-        task, (since, transport) = next(iter(self._waiting.items()))
-        if time.monotonic() - since < limit:
-            return False
-        del self._waiting[task]
-        self.trace.debug("ERROR:tvsHandleNewPhConnection - server full: closing the oldest connection, "
-                         f"idle for {time.monotonic() - since:.1f} s")
+        task, (transport, arrived, watcher) = next(iter(self._idle.items()))
+        del self._idle[task]
+        if not arrived.done():
+            # Its descriptors go now, not when its task next runs: a burst of newcomers
+            # would otherwise hold two descriptors each for the evicted ones.
+            asyncio.get_running_loop().remove_reader(watcher)
+            os.close(watcher)
+            arrived.set_result("evicted")
+        since = self._waiting.get(task, (time.monotonic(), None))[0]
+        self._evicted += 1
+        if self._evicted == 1 or self._evicted % 1000 == 0:  # a flood must not flood the trace too
+            self.trace.debug("ERROR:tvsHandleNewPhConnection - server full: closed the oldest idle connection "
+                             f"({time.monotonic() - since:.1f} s without a byte; {self._evicted} so far)")
         transport.abort()
         return True
 
