@@ -131,3 +131,50 @@ def test_serving_options(lab):
         tvs = members(fetch(servers, "SEPB000B4BA0AEE.cnf.xml"))
         ask_tvs(tvs, query(lab.identity("CallManager")), pins(lab.itl_bytes(1)), FAST)
     assert any(line.startswith("[cucm-1051-a-pub] ") and "tvsHandleQueryCertReq" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_idle_connections_to_tvs_at_the_usual_descriptor_limit_starve_neither_tftp_nor_the_server(tmp_path):
+    # 1,010 idle TCP connections to `lab serve`'s TVS ports used to take the process to 1,024
+    # descriptors: TFTP then dropped every request and the server died with ~800 tracebacks.
+    import json
+    import os
+    import resource
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    lab_dir = lab_factory()(tmp_path).path
+
+    def limit_descriptors():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+    serve = subprocess.Popen([sys.executable, "-m", "phone", "lab", "serve", "--lab", str(lab_dir), "--json",
+                              "--tftp-port", "0", "--tvs-port", "0"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=limit_descriptors, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    idle: list[socket.socket] = []
+    try:
+        announced = json.loads(serve.stdout.readline())
+        tvs_ports = [entry["port"] for entry in announced["tvs"]]
+        for number in range(1010):
+            sock = socket.socket()
+            sock.settimeout(2.0)
+            try:
+                sock.connect(("127.0.0.1", tvs_ports[number % len(tvs_ports)]))
+            except OSError:
+                sock.close()
+                continue
+            idle.append(sock)
+        time.sleep(1.0)
+        data = TftpFetcher("127.0.0.1", port=announced["tftp"]["port"], timeout=1.0,
+                           deadline=15.0).fetch("ITLFile.tlv").data
+        assert data is not None and TrustList.from_bytes(data).records
+        assert serve.poll() is None, "the lab server died"
+    finally:
+        for sock in idle:
+            sock.close()
+        serve.terminate()
+        _, err = serve.communicate(timeout=30)
+    assert "Traceback" not in err

@@ -353,3 +353,47 @@ def test_a_server_starts_once_and_stopping_after_a_failed_start_is_harmless():
         with pytest.raises(TransportError, match="cannot serve TFTP"):
             taken.start_in_thread()
         taken.stop()
+
+
+def _slow_download(port: int, name: str, ack_delay: float) -> bytes:
+    """A client that acknowledges each block ``ack_delay`` seconds late: a download that stays in flight."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5.0)
+        sock.sendto(rrq(name), ("127.0.0.1", port))
+        received, expected = bytearray(), 1
+        while True:
+            packet, peer = sock.recvfrom(65536)
+            opcode, block = struct.unpack("!HH", packet[:4])
+            assert opcode == 3, packet
+            if block == expected:
+                received += packet[4:]
+                expected += 1
+            time.sleep(ack_delay)
+            sock.sendto(struct.pack("!HH", 4, block), peer)
+            if block == expected - 1 and len(packet) - 4 < 512:
+                return bytes(received)
+
+
+def test_a_three_byte_datagram_every_50_ms_drops_no_transfer_in_flight():
+    # tftpy's server loop, which the lab used before, died on each such datagram and took every
+    # transfer in flight with it: 0 of 3 slow downloads completed.
+    with running_tftp_server(files) as server:
+        stop = threading.Event()
+
+        def spray() -> int:
+            sent = 0
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                while not stop.wait(0.05):
+                    sock.sendto(b"\x00\x04\x00", ("127.0.0.1", server.port))
+                    sent += 1
+            return sent
+
+        with ThreadPoolExecutor(4) as pool:
+            garbage = pool.submit(spray)
+            try:
+                downloads = [pool.submit(_slow_download, server.port, "CTLFile.tlv", 0.1) for _ in range(3)]
+                results = [download.result(timeout=30) for download in downloads]
+            finally:
+                stop.set()
+            assert garbage.result() >= 10   # the downloads really overlapped the spray
+        assert results == [FILES["CTLFile.tlv"]] * 3
