@@ -15,6 +15,12 @@ from phone.fleet.phones import FleetPhone, inventory_phones
 from phone.scenario.inventory import Inventory, read_inventory
 
 
+def is_emulated_phone(name: str, catalogue: Catalogue) -> bool:
+    """A catalogue model whose device name is its MAC (``SEP…``): a desk phone. Softphones such as
+    Jabber (``CSF…``) have no MAC to boot with and are skipped like any other device type."""
+    return name in catalogue and catalogue.get(name).device_prefix == "SEP"
+
+
 def read_inventory_file(path: Path, catalogue: Catalogue) -> tuple[Inventory, list[FleetPhone]]:
     """The inventory in ``path`` and its phones (catalogue model names); one clear line if it cannot be read."""
     try:
@@ -26,7 +32,7 @@ def read_inventory_file(path: Path, catalogue: Catalogue) -> tuple[Inventory, li
     except UnicodeDecodeError as error:
         line = data[:error.start].count(b"\n") + 1
         raise UsageError(f"{path} row {line}: not UTF-8 text (byte {error.start}); CUCM exports UTF-8") from None
-    inventory = read_inventory(text, catalogue.__contains__, source=str(path))
+    inventory = read_inventory(text, lambda name: is_emulated_phone(name, catalogue), source=str(path))
     if not inventory.phones:
         skipped = sum(inventory.skipped.values())
         raise UsageError(f"{path}: no emulated phone in the file" + (f" ({skipped} rows skipped: not emulated "
