@@ -41,7 +41,7 @@ from typing import IO
 
 import attrs
 
-import phone
+from phone import __version__
 from phone.wire.addresses import parse_host_port
 from phone.fleet.erase_list import write_erase_list
 from phone.fleet.inventory_file import read_inventory_file, skipped_line
@@ -254,6 +254,8 @@ def run_fleet(args: argparse.Namespace) -> int:
     target, default_mix = _target(args)
     skipped: dict[str, int] | None = None
     if args.inventory is not None:
+        if check_prefix(args.mac_prefix) != DEFAULT_MAC_PREFIX:
+            raise UsageError("--mac-prefix does not apply to --inventory: its phones keep their own MACs")
         inventory, phone_list = read_inventory_file(args.inventory, catalogue)
         skipped = inventory.skipped
         fleet_phones: object = phone_list
@@ -285,7 +287,7 @@ def run_fleet(args: argparse.Namespace) -> int:
             if resumes and not args.fresh:
                 kept = results_db.load_flash(connection)
     params = {"scenario": args.scenario, "steps": target.step_names(), "counted_step": target.counted,
-              "target": args.tftp or args.scenario, "version": phone.__version__,
+              "target": args.tftp or args.scenario, "version": __version__,
               **_about(target, models, catalogue)}
     if args.inventory is not None:
         params.update(inventory=str(args.inventory), skipped=skipped)
@@ -317,6 +319,7 @@ def _run(args: argparse.Namespace, target: ServerTarget, fleet_phones, params: d
                     if resumes:
                         fleet.save_flash()
                     summary = fleet.summary(target.counted)
+                    run_id = fleet.run_id
         except (KeyboardInterrupt, PhonetrustError):
             # A lab operation runs the command line in this process, which turns the interrupt into
             # a failed operation: the signal, not the exception, says the run was interrupted.
@@ -328,17 +331,19 @@ def _run(args: argparse.Namespace, target: ServerTarget, fleet_phones, params: d
             return 128 + interrupted.signal
     if db_path is not None:
         with contextlib.closing(results_db.connect(db_path)) as connection:
-            _write_outputs(connection, summary.counted, args.html, args.erase_list)
+            _write_outputs(connection, summary.counted, args.html, args.erase_list, run_id=run_id)
     _print(summary, args.json, skipped)
     return 0
 
 
-def _write_outputs(connection, counted: str | None, html: Path | None, erase_list: Path | None) -> None:
-    """The HTML report and the erase list, from a results database."""
+def _write_outputs(connection, counted: str | None, html: Path | None, erase_list: Path | None, *,
+                   run_id: int | None = None) -> None:
+    """The HTML report and the erase list, from a results database (the erase list: of run ``run_id``
+    only when given, so a database that other runs were appended to lists this run's phones)."""
     if html is not None:
         html.write_text(html_from_db(connection), encoding="utf-8")
     if erase_list is not None:
-        named = write_erase_list(erase_list, phone_lines(connection, counted))
+        named = write_erase_list(erase_list, phone_lines(connection, counted, run_id=run_id))
         print(f"phonetrust: {erase_list}: {named} phone(s) need a hand erase", file=sys.stderr)
 
 

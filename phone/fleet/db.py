@@ -260,15 +260,18 @@ def steps(connection: sqlite3.Connection) -> list[dict[str, Any]]:
     return [dict(zip(names, row)) for row in cursor]
 
 
-def last_boots(connection: sqlite3.Connection, step: str | None = None) -> dict[str, LastBoot]:
-    """Each phone's last boot (latest run, then highest step), or its last boot in ``step``."""
+def last_boots(connection: sqlite3.Connection, step: str | None = None, *,
+               run_id: int | None = None) -> dict[str, LastBoot]:
+    """Each phone's last boot (latest run, then highest step), or its last boot in ``step``;
+    of run ``run_id`` only when given."""
     last: dict[str, LastBoot] = {}
-    where = "" if step is None else "WHERE b.step = ? "
+    conditions = [text for text, value in (("b.step = ?", step), ("b.run_id = ?", run_id)) if value is not None]
+    arguments = tuple(value for value in (step, run_id) if value is not None)
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
     load = "b.load" if has_load(connection) else "NULL"
     for mac, model, outcome, erase, tvs, codes, phone_load, error in connection.execute(
             f"SELECT b.mac, b.model, b.outcome, b.erase_needed, b.through_tvs, b.codes, {load}, b.error "
-            f"FROM boots b JOIN runs r ON r.id = b.run_id {where}ORDER BY r.started, r.id, b.step_index",
-            () if step is None else (step,)):
+            f"FROM boots b JOIN runs r ON r.id = b.run_id {where}ORDER BY r.started, r.id, b.step_index", arguments):
         last[mac] = LastBoot(model, outcome, bool(erase), bool(tvs), codes, phone_load, error)
     return last
 

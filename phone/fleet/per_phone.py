@@ -39,9 +39,9 @@ def reason_in_words(codes: str, error: str | None = None) -> str:
     return ""
 
 
-def phone_lines(connection: sqlite3.Connection, step: str | None) -> list[PhoneLine]:
-    """Every phone's boot in ``step`` (None: its last boot), ordered by device name."""
+def phone_lines(connection: sqlite3.Connection, step: str | None, *, run_id: int | None = None) -> list[PhoneLine]:
+    """Every phone's boot in ``step`` (None: its last boot), of run ``run_id`` only when given, by device name."""
     lines = [PhoneLine(f"SEP{mac}", boot.model, boot.load or "", boot.outcome, boot.erase_needed,
                        reason_in_words(boot.codes, boot.error))
-             for mac, boot in db.last_boots(connection, step).items()]
+             for mac, boot in db.last_boots(connection, step, run_id=run_id).items()]
     return sorted(lines, key=lambda line: line.device)

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import attrs
 
-import phone
+from phone import __version__
 from phone.fleet import db
 from phone.fleet.per_phone import PhoneLine, phone_lines
 from phone.fleet.summary import OUTCOMES, FleetSummary, StepSummary, count
@@ -277,7 +277,7 @@ class RunAbout:
     """What the report says of the run itself: when, which tool, which scenario, what it expected."""
 
     date: str = ""
-    version: str = phone.__version__
+    version: str = __version__
     scenario: str = ""
     steps: tuple[tuple[str, str], ...] = ()          # (name, title) of each step
     counted: str | None = None
@@ -374,7 +374,7 @@ def about_run(run_rows: Sequence[dict[str, Any]], counted: str | None) -> RunAbo
         return RunAbout(counted=counted)
     params = json.loads(run_rows[0]["params"] or "{}")
     date = datetime.datetime.fromtimestamp(run_rows[0]["started"], datetime.timezone.utc)
-    return RunAbout(date=date.strftime("%Y-%m-%d %H:%M:%S UTC"), version=params.get("version") or phone.__version__,
+    return RunAbout(date=date.strftime("%Y-%m-%d %H:%M:%S UTC"), version=params.get("version") or __version__,
                     scenario=params.get("scenario_title") or params.get("scenario") or "",
                     steps=tuple((name, title) for name, title in params.get("scenario_steps") or ()),
                     counted=counted, expected=params.get("expected") or {})

@@ -140,3 +140,23 @@ def test_scenario_run_takes_an_inventory_and_counts_what_it_skipped(tmp_path, ca
     assert code == 0
     assert document["phones"] == {"00112233AA01": "CP-8861", "00112233AA02": "CP-7940"}
     assert document["skipped"] == {"Jabber-CSF": 1}
+
+
+def test_the_erase_list_of_a_run_appended_to_a_database_names_that_runs_phones_only(tmp_path, export, capsys):
+    db = tmp_path / "r.sqlite"
+    assert main(["fleet", "run", REHEARSAL, "--phones", "CP-7940=1", "--workers", "0", "--key-size", "1024",
+                 "--db", str(db)]) == 0
+    erase = tmp_path / "erase.csv"
+    assert main(["fleet", "run", REHEARSAL, "--inventory", str(export), "--workers", "0", "--key-size", "1024",
+                 "--db", str(db), "--erase-list", str(erase)]) == 0
+    assert [line.split(",")[0] for line in erase.read_text().splitlines()] == ["device", "SEP00112233AA02"]
+    # The report of the whole database lists every run's phones.
+    assert main(["fleet", "report", str(db), "--erase-list", str(erase)]) == 0
+    assert [line.split(",")[0] for line in erase.read_text().splitlines()] == ["device", "SEP00112233AA02",
+                                                                               "SEP02C15C000000"]
+    capsys.readouterr()
+
+
+def test_mac_prefix_does_not_apply_to_an_inventory(export, capsys):
+    assert main(["fleet", "run", REHEARSAL, "--inventory", str(export), "--mac-prefix", "0AC15C"]) == 2
+    assert "keep their own MACs" in capsys.readouterr().err
