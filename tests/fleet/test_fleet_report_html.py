@@ -3,7 +3,11 @@ read back with the standard library's HTML parser (what a browser would show).""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from html.parser import HTMLParser
+
+import pytest
 
 import phone
 from phone.fleet.per_phone import PhoneLine, reason_in_words
@@ -123,3 +127,39 @@ def test_expected_vs_actual_per_model_says_whether_each_expectation_held():
     table = parsed(about=RunAbout(expected=expected), codes={"SEP00112233AA02": "no-tvs"}).tables
     shown = next(rows for rows in table.values() if rows and rows[0] == ["model", "expected", "actual", ""])
     assert shown[3] == ["CP-7975", "outcome accepted", "1 failed", "not held"]
+
+
+# Just enough of a DOM to run the page's script on the parsed table: a search and two sorts.
+_DOM = """
+const rows = DATA.map(cells => ({cells: cells.map(text => ({textContent: text})), hidden: false, id: cells[0]}));
+const body = {rows: rows.slice(), appendChild(fragment) { this.rows = fragment.items.slice(); }};
+const on = {};
+const heads = DATA[0].map((_, i) => ({a: {}, setAttribute(k, v) { this.a[k] = v; }, getAttribute(k) { return this.a[k]; },
+  removeAttribute(k) { delete this.a[k]; }, addEventListener(e, f) { on["head" + i] = f; }}));
+const search = {value: "", addEventListener(e, f) { on.search = f; }}, shown = {textContent: ""};
+const table = {tBodies: [body], tHead: {rows: [{cells: heads}]}};
+global.document = {getElementById: id => ({"phones": table, "phone-search": search, "phone-shown": shown})[id],
+  createDocumentFragment: () => ({items: [], appendChild(row) { this.items.push(row); }})};
+eval(SCRIPT);
+search.value = "NO-TVS"; on.search();
+const found = rows.filter(row => !row.hidden).map(row => row.id);
+search.value = ""; on.search();
+on.head3(); const ascending = body.rows.map(row => row.id);
+on.head3(); const descending = body.rows.map(row => row.id);
+console.log(JSON.stringify({found, shown: shown.textContent, ascending, descending}));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the page's script")
+def test_the_pages_script_filters_rows_by_any_cell_and_sorts_by_a_column_both_ways():
+    import json
+
+    page = parsed()
+    data = page.tables["phones"][1:]
+    program = f"const DATA = {json.dumps(data)}; const SCRIPT = {json.dumps(page.scripts[0])};" + _DOM
+    out = subprocess.run(["node", "-e", program], capture_output=True, text=True, timeout=30, check=True).stdout
+    result = json.loads(out)
+    assert result["found"] == ["SEP00112233AA02"] and result["shown"] == 3   # all shown again after clearing
+    # By outcome: accepted (AA01), failed (AA03), rejected (AA02); a second click reverses.
+    assert result["ascending"] == ["SEP00112233AA01", "SEP00112233AA03", "SEP00112233AA02"]
+    assert result["descending"] == ["SEP00112233AA02", "SEP00112233AA03", "SEP00112233AA01"]
