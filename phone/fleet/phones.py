@@ -95,7 +95,7 @@ def parse_phones(text: str, catalogue: Catalogue | None = None) -> tuple[PhoneGr
     catalogue = catalogue or load_catalogue()
     parts = [part for part in text.split(",") if part.strip()]
     if not parts:
-        raise UsageError("no phones: expected MODEL[@LOAD]=COUNT[,…], e.g. CP-8861=600,CP-7940=100")
+        raise UsageError("no phones: expected MODEL=COUNT[,MODEL=COUNT…], e.g. CP-8861=600,CP-7940=100")
     groups: dict[tuple[str, str | None], int] = {}
     for part in parts:
         match = _COUNT.match(part)
