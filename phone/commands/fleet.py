@@ -374,11 +374,16 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def _skipped(connection) -> dict[str, int] | None:
-    """The inventory rows the runs stored here skipped, added up (None: no run read an inventory)."""
+    """The inventory rows the runs stored here skipped, added up (None: no run read an inventory);
+    the shards of one run read the same file, so they count it once."""
     total: dict[str, int] | None = None
+    seen = set()
     for run in results_db.runs(connection):
-        skipped = json.loads(run["params"] or "{}").get("skipped")
-        if skipped is not None:
+        params = json.loads(run["params"] or "{}")
+        skipped = params.get("skipped")
+        shards_of = (results_db.RunIdentity.of(run), params.get("inventory"))
+        if skipped is not None and shards_of not in seen:
+            seen.add(shards_of)
             total = total or {}
             for device_type, count in skipped.items():
                 total[device_type] = total.get(device_type, 0) + count

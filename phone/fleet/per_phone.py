@@ -13,8 +13,8 @@ import sqlite3
 
 import attrs
 
-from phone.fleet import db
 from phone.firmware.trust import REJECTION_CODES
+from phone.fleet import db
 
 
 @attrs.frozen

@@ -19,8 +19,8 @@ REHEARSAL = "testbed:regenerate-callmanager"
 # mark, CRLF, quoted fields with commas and quotes, rows that are not emulated phones.
 EXPORT = "\ufeff" + "\r\n".join([
     "Device Name,Description,Device Pool,Phone Load Name,Device Type,Device Security Profile,Device Protocol",
-    'SEP00112233AA01,"Reception, ""east""",DP_HQ,sip88xx.12-8-1-0001-455,Cisco 8861,'
-    "Cisco 8861 - Standard SIP Non-Secure Profile,SIP",
+    ('SEP00112233AA01,"Reception, ""east""",DP_HQ,sip88xx.12-8-1-0001-455,Cisco 8861,'
+     "Cisco 8861 - Standard SIP Non-Secure Profile,SIP"),
     "SEP00112233AA02,Lobby,DP_HQ,,Cisco 7940,,SCCP",
     "CSFJDOE,Jabber,DP_HQ,,Cisco Unified Client Services Framework,,SIP",
     "SEP00112233AA03,Warehouse,DP_HQ,SCCP75.9-4-2SR3-1S,Cisco 7975,,SCCP",
@@ -160,3 +160,19 @@ def test_the_erase_list_of_a_run_appended_to_a_database_names_that_runs_phones_o
 def test_mac_prefix_does_not_apply_to_an_inventory(export, capsys):
     assert main(["fleet", "run", REHEARSAL, "--inventory", str(export), "--mac-prefix", "0AC15C"]) == 2
     assert "keep their own MACs" in capsys.readouterr().err
+
+
+def test_shards_of_an_inventory_split_its_rows_and_merge_into_the_whole(tmp_path, export, capsys):
+    for k in (1, 2):
+        assert main(["fleet", "run", REHEARSAL, "--inventory", str(export), "--shard", f"{k}/2", "--workers", "0",
+                     "--key-size", "1024", "--db", str(tmp_path / f"s{k}.sqlite")]) == 0
+    macs = [{row[0] for row in sqlite3.connect(tmp_path / f"s{k}.sqlite").execute("SELECT mac FROM boots")}
+            for k in (1, 2)]
+    assert macs == [{"00112233AA01", "00112233AA03"}, {"00112233AA02"}]
+    capsys.readouterr()
+    assert main(["fleet", "merge", str(tmp_path / "s1.sqlite"), str(tmp_path / "s2.sqlite"), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["phones"] == 3 and document["by_model"]["CP-7940"]["erase_needed"] == 1
+    # Each shard read the whole file: its skipped rows are counted once.
+    assert document["skipped"] == {"Cisco Unified Client Services Framework": 2,
+                                   "Third-party SIP Device (Advanced)": 1}
