@@ -1,8 +1,8 @@
 """`phonetrust fleet …`: many emulated phones through a rehearsal, or against a real TFTP/TVS.
 
-- `fleet run [SCENARIO] --phones MODEL=N,… [--tftp HOST[:PORT]] [--steps N] [--workers N]
-  [--concurrency N] [--jitter S] [--rate R] [--shard K/N] [--db FILE] [--html FILE] [--json]
-  [--console-dir DIR]` — SCENARIO is a scenario name or file (``phonetrust scenario list``): its
+- `fleet run [SCENARIO] (--phones MODEL[@LOAD]=N,… | --inventory FILE) [--tftp HOST[:PORT]] [--steps N]
+  [--workers N] [--concurrency N] [--jitter S] [--rate R] [--shard K/N] [--db FILE] [--html FILE]
+  [--erase-list OUT.csv] [--json] [--console-dir DIR]` — SCENARIO is a scenario name or file (``phonetrust scenario list``): its
   labs are made and served, each step's lab operations and phone actions run, then every phone
   boots; the summary counts the step of the scenario's last cluster change.
   ``testbed:regenerate-callmanager`` serves the fleet's own small cluster instead. With ``--tftp``
@@ -10,13 +10,17 @@
   ``--rate`` boots per second (20 by default when the server is not on this machine); with
   ``--db`` the phones' flash is kept there and the next invocation starts from it (``--fresh``
   does not), so that each invocation is one step of a change made by hand on the server.
-- `fleet report DB [--json] [--html FILE]` — the per-model table of a results database again.
+  ``--inventory`` takes the phones of a CUCM phone export (or a ``device,model[,load]`` CSV), each
+  with its own device name and load; ``--erase-list`` writes the phones that need a hand erase.
+- `fleet report DB [--json] [--html FILE] [--erase-list OUT.csv]` — the per-model table of a results
+  database again.
 - `fleet merge DB… [--out FILE] [--json] [--html FILE]` — the shards' results together: with
   `--out`, copied into one database; always printed as one table.
 
 `--json` prints the summary (docs/fleet.md): {"phones", "boots", "seconds", "by_model": {MODEL:
 {"accepted", "rejected", "unchanged", "failed", "erase_needed", "through_tvs", "phones"}}},
-counting each phone's last step, plus "boots_per_second" and "steps".
+counting each phone's last step, plus "boots_per_second" and "steps"; with --inventory also
+"skipped": {DEVICE TYPE: rows} (the rows that are not emulated phones).
 """
 
 from __future__ import annotations
@@ -28,20 +32,27 @@ import json
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+import attrs
+
+from phone import __version__
 from phone.wire.addresses import parse_host_port
+from phone.fleet.erase_list import write_erase_list
+from phone.fleet.inventory_file import read_inventory_file, skipped_line
+from phone.fleet.per_phone import phone_lines
 from phone.fleet.outputs import check_folder, check_outputs
 from phone.errors import PhonetrustError, UsageError
 from phone.fleet import Fleet, Shard, default_workers, parse_phones
 from phone.fleet import db as results_db
 from phone.fleet.capacity import available_bytes, check_capacity, phones_in_shard
 from phone.fleet.phones import DEFAULT_MAC_PREFIX, check_prefix
-from phone.fleet.report import html_from_db, html_report, print_table, summary_from_db
+from phone.fleet.report import html_from_db, print_table, summary_from_db
 from phone.fleet.summary import FleetSummary
 from phone.fleet.targets import ScenarioTarget, ServerTarget, TestbedTarget
 from phone.catalogue import load_catalogue
@@ -59,8 +70,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="boot a fleet through a scenario or against a TFTP server")
     run.add_argument("scenario", nargs="?", metavar="SCENARIO",
                      help="scenario name or file (testbed:regenerate-callmanager serves a small cluster itself)")
-    run.add_argument("--phones", metavar="MODEL=N,…",
-                     help="e.g. CP-7975=300,CP-8861=600,CP-7940=100 (default: the scenario's own mix)")
+    phones = run.add_mutually_exclusive_group()
+    phones.add_argument("--phones", metavar="MODEL[@LOAD]=N,…",
+                        help="e.g. CP-7975=300,CP-8861@sip88xx.12-8-1-0001-455=600,CP-7940=100 "
+                             "(default: the scenario's own mix)")
+    phones.add_argument("--inventory", type=Path, metavar="FILE",
+                        help="the phones of a CUCM phone export (Bulk Administration, Export Phones) or a "
+                             "device,model[,load] CSV: each keeps its device name (MAC) and load; rows that are "
+                             "not emulated phones are skipped and counted")
     run.add_argument("--tftp", metavar="HOST[:PORT]", help="boot against this TFTP server instead of a scenario")
     run.add_argument("--steps", type=int, default=1, metavar="N", help="with --tftp: boots per phone (default 1)")
     run.add_argument("--fresh", action="store_true",
@@ -81,6 +98,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, default=0, help="seed of the start jitter")
     run.add_argument("--db", type=Path, metavar="FILE", help="write one row per phone per step to this SQLite file")
     run.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
+    run.add_argument("--erase-list", type=Path, metavar="OUT.csv",
+                     help="write device,model,load,reason for every phone that needs its CTL/ITL erased by hand")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--console-dir", type=Path, metavar="DIR", help="write each phone's console log here")
     run.add_argument("--tvs-timeout", type=float, default=None, metavar="SECONDS",
@@ -100,6 +119,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report.add_argument("db", type=Path, metavar="DB", help="the results database of `fleet run --db`")
     report.add_argument("--json", action="store_true", help="print the summary as JSON (as `fleet run --json`)")
     report.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report")
+    report.add_argument("--erase-list", type=Path, metavar="OUT.csv",
+                        help="write device,model,load,reason for every phone that needs its CTL/ITL erased by hand")
     report.set_defaults(func=run_report)
 
     merge = commands.add_parser("merge", help="combine the results of shards")
@@ -186,6 +207,25 @@ class _Interruptible:
             raise KeyboardInterrupt
 
 
+def _about(target: ServerTarget, models: list[str], catalogue) -> dict[str, object]:
+    """What the HTML report says of the scenario: its title, its steps, what the counted step expects per model."""
+    if isinstance(target, ScenarioTarget):
+        from phone.scenario.runner import expectation_for
+
+        scenario = target.scenario
+        expected = {}
+        for model in models:
+            expectation = expectation_for(scenario.last_change, catalogue.get(model), catalogue)
+            if expectation is not None:
+                expected[model] = {key: value for key, value in attrs.asdict(expectation).items() if value is not None}
+        return {"scenario_title": f"{scenario.name}: {scenario.title}",
+                "scenario_steps": [[step.name, step.title] for step in scenario.steps], "expected": expected}
+    if isinstance(target, TestbedTarget):
+        return {"scenario_title": f"{TESTBED_PREFIX}regenerate-callmanager (the fleet's own one-node cluster)",
+                "scenario_steps": [[name, ""] for name in target.step_names()]}
+    return {}
+
+
 def _target(args: argparse.Namespace) -> tuple[ServerTarget, str | None]:
     """Where the phones boot and what changes between steps; the scenario's default phone mix."""
     if args.scenario and args.tftp:
@@ -212,9 +252,21 @@ def _target(args: argparse.Namespace) -> tuple[ServerTarget, str | None]:
 def run_fleet(args: argparse.Namespace) -> int:
     catalogue = load_catalogue(args.models_dir)
     target, default_mix = _target(args)
-    if args.phones is None and default_mix is None:
-        raise UsageError("give the phones: --phones MODEL=N[,MODEL=N…]")
-    counts = parse_phones(default_mix if args.phones is None else args.phones, catalogue)
+    skipped: dict[str, int] | None = None
+    if args.inventory is not None:
+        if check_prefix(args.mac_prefix) != DEFAULT_MAC_PREFIX:
+            raise UsageError("--mac-prefix does not apply to --inventory: its phones keep their own MACs")
+        inventory, phone_list = read_inventory_file(args.inventory, catalogue)
+        skipped = inventory.skipped
+        fleet_phones: object = phone_list
+        total = len(phone_list)
+        models = list(dict.fromkeys(phone.model for phone in phone_list))
+    else:
+        if args.phones is None and default_mix is None:
+            raise UsageError("give the phones: --phones MODEL=N[,MODEL=N…] or --inventory FILE")
+        groups = parse_phones(default_mix if args.phones is None else args.phones, catalogue)
+        fleet_phones, total = groups, sum(group.count for group in groups)
+        models = list(dict.fromkeys(group.model for group in groups))
     prefix = check_prefix(args.mac_prefix)
     shard = Shard.parse(args.shard)
     rate = args.rate
@@ -223,9 +275,9 @@ def run_fleet(args: argparse.Namespace) -> int:
     if rate is not None and rate < 0:
         raise UsageError(f"--rate must not be negative, not {rate}")
     # Before any lab is built or phone boots: a bad output path must not lose a whole run's results.
-    check_outputs({"--db": args.db, "--html": args.html, "--erase-list": getattr(args, "erase_list", None)})
+    check_outputs({"--db": args.db, "--html": args.html, "--erase-list": args.erase_list})
     check_folder(args.console_dir, "--console-dir")
-    phones = phones_in_shard(sum(count for _, count in counts), shard.number, shard.of)
+    phones = phones_in_shard(total, shard.number, shard.of)
     workers = min(default_workers() if args.workers is None else max(0, args.workers), phones)
     check_capacity(phones, workers, len(target.step_names()), available=available_bytes(), allowed=args.yes)
     kept = {}
@@ -235,11 +287,27 @@ def run_fleet(args: argparse.Namespace) -> int:
             if resumes and not args.fresh:
                 kept = results_db.load_flash(connection)
     params = {"scenario": args.scenario, "steps": target.step_names(), "counted_step": target.counted,
-              "target": args.tftp or args.scenario}
+              "target": args.tftp or args.scenario, "version": __version__,
+              **_about(target, models, catalogue)}
+    if args.inventory is not None:
+        params.update(inventory=str(args.inventory), skipped=skipped)
     progress = _Progress(sys.stderr.isatty())
+    # The per-phone table and the erase list are read from the results: a scratch database when no --db.
+    scratch = contextlib.ExitStack()
+    db_path = args.db
+    if db_path is None and (args.html is not None or args.erase_list is not None):
+        db_path = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="phonetrust-fleet-db-"))) / "run.db"
+    with scratch:
+        return _run(args, target, fleet_phones, params, progress, db_path, skipped, catalogue,
+                    workers=args.workers, rate=rate, shard=shard, prefix=prefix, kept=kept, resumes=resumes)
+
+
+def _run(args: argparse.Namespace, target: ServerTarget, fleet_phones, params: dict, progress: _Progress,
+         db_path: Path | None, skipped: dict[str, int] | None, catalogue, *, workers: int | None,
+         rate: float | None, shard: Shard, prefix: str, kept: dict, resumes: bool) -> int:
     # Made (and its arguments checked) before any lab is built; workers start with the block.
-    fleet = Fleet(counts, workers=args.workers, concurrency=args.concurrency, jitter=args.jitter,
-                  rate=rate or None, db=args.db, console_dir=args.console_dir, models_dirs=args.models_dir,
+    fleet = Fleet(fleet_phones, workers=workers, concurrency=args.concurrency, jitter=args.jitter,
+                  rate=rate or None, db=db_path, console_dir=args.console_dir, models_dirs=args.models_dir,
                   shard=shard, mac_prefix=prefix, progress=progress.update, tvs_timeout=args.tvs_timeout,
                   seed=args.seed, run_params=params, flash=kept)
     with _Interruptible() as interrupted:
@@ -251,6 +319,7 @@ def run_fleet(args: argparse.Namespace) -> int:
                     if resumes:
                         fleet.save_flash()
                     summary = fleet.summary(target.counted)
+                    run_id = fleet.run_id
         except (KeyboardInterrupt, PhonetrustError):
             # A lab operation runs the command line in this process, which turns the interrupt into
             # a failed operation: the signal, not the exception, says the run was interrupted.
@@ -260,33 +329,65 @@ def run_fleet(args: argparse.Namespace) -> int:
             print(f"phonetrust: interrupted after step {done[-1]}" if done else
                   "phonetrust: interrupted before the first step finished", file=sys.stderr)
             return 128 + interrupted.signal
-    if args.html is not None:
-        if args.db is not None:
-            with contextlib.closing(results_db.connect(args.db)) as connection:
-                args.html.write_text(html_from_db(connection), encoding="utf-8")
-        else:
-            args.html.write_text(html_report(summary, fleet.timeline()), encoding="utf-8")
-    _print(summary, args.json)
+    if db_path is not None:
+        with contextlib.closing(results_db.connect(db_path)) as connection:
+            _write_outputs(connection, summary.counted, args.html, args.erase_list, run_id=run_id)
+    _print(summary, args.json, skipped)
     return 0
 
 
-def _print(summary: FleetSummary, as_json: bool) -> None:
+def _write_outputs(connection, counted: str | None, html: Path | None, erase_list: Path | None, *,
+                   run_id: int | None = None) -> None:
+    """The HTML report and the erase list, from a results database (the erase list: of run ``run_id``
+    only when given, so a database that other runs were appended to lists this run's phones)."""
+    if html is not None:
+        html.write_text(html_from_db(connection), encoding="utf-8")
+    if erase_list is not None:
+        named = write_erase_list(erase_list, phone_lines(connection, counted, run_id=run_id))
+        print(f"phonetrust: {erase_list}: {named} phone(s) need a hand erase", file=sys.stderr)
+
+
+def _print(summary: FleetSummary, as_json: bool, skipped: dict[str, int] | None = None) -> None:
     if as_json:
-        print(json.dumps(summary.to_json(), indent=2))
+        shown = summary.to_json()
+        if skipped is not None:
+            shown["skipped"] = skipped
+        print(json.dumps(shown, indent=2))
     else:
         print_table(summary, sys.stdout)
+        if skipped:
+            print(skipped_line(skipped))
 
 
 # -- report and merge ---------------------------------------------------------------------------
 
 
 def run_report(args: argparse.Namespace) -> int:
+    erase_list = getattr(args, "erase_list", None)
+    check_outputs({"--html": args.html, "--erase-list": erase_list})
     with contextlib.closing(results_db.connect(args.db)) as connection:
         summary = summary_from_db(connection)
-        if args.html is not None:
-            args.html.write_text(html_from_db(connection), encoding="utf-8")
-    _print(summary, args.json)
+        _write_outputs(connection, summary.counted, args.html, erase_list)
+        skipped = _skipped(connection)
+    _print(summary, args.json, skipped)
     return 0
+
+
+def _skipped(connection) -> dict[str, int] | None:
+    """The inventory rows the runs stored here skipped, added up (None: no run read an inventory);
+    the shards of one run read the same file, so they count it once."""
+    total: dict[str, int] | None = None
+    seen = set()
+    for run in results_db.runs(connection):
+        params = json.loads(run["params"] or "{}")
+        skipped = params.get("skipped")
+        shards_of = (results_db.RunIdentity.of(run), params.get("inventory"))
+        if skipped is not None and shards_of not in seen:
+            seen.add(shards_of)
+            total = total or {}
+            for device_type, count in skipped.items():
+                total[device_type] = total.get(device_type, 0) + count
+    return total
 
 
 def run_merge(args: argparse.Namespace) -> int:
@@ -294,10 +395,8 @@ def run_merge(args: argparse.Namespace) -> int:
         results_db.connect(path).close()
     if args.out is not None:
         results_db.merge(args.out, args.dbs)
-        return run_report(argparse.Namespace(db=args.out, json=args.json, html=args.html))
-    import tempfile
-
+        return run_report(argparse.Namespace(db=args.out, json=args.json, html=args.html, erase_list=None))
     with tempfile.TemporaryDirectory(prefix="phonetrust-merge-") as folder:
         merged = Path(folder) / "merged.sqlite"
         results_db.merge(merged, args.dbs)
-        return run_report(argparse.Namespace(db=merged, json=args.json, html=args.html))
+        return run_report(argparse.Namespace(db=merged, json=args.json, html=args.html, erase_list=None))

@@ -1,7 +1,7 @@
 """`phonetrust scenario list|show|run`: the procedures of Cisco TAC 118893 and their failure cases, rehearsed.
 
-`scenario run NAME|FILE [--json] [--junit FILE]` builds the scenario's
-emulated clusters, serves them on loopback, runs every step with real phones
+`scenario run NAME|FILE [--json] [--junit FILE] [--phones MODEL[@LOAD]=N,… | --inventory FILE]`
+builds the scenario's emulated clusters, serves them on loopback, runs every step with real phones
 and prints a per-model table. Exit 0 when every expectation held, 1 when one
 did not, 2 when the scenario itself cannot run.
 """
@@ -15,8 +15,9 @@ import tempfile
 from pathlib import Path
 
 from phone.fleet.outputs import check_folder, check_outputs
-from phone.fleet.phones import parse_phones
 from phone.catalogue import load_catalogue
+from phone.fleet.inventory_file import read_inventory_file, skipped_line
+from phone.fleet.phones import allocate, parse_phones
 from phone.scenario.definition import find_scenario, list_scenarios
 from phone.scenario.report import render_text, to_json, to_junit, write_consoles
 from phone.scenario.runner import ScenarioRun
@@ -40,7 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("scenario", metavar="NAME|FILE", help="a bundled scenario's name or a .toml file")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     run.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML")
-    run.add_argument("--phones", metavar="MODEL=N,…", help="phone mix instead of the scenario's own")
+    phones = run.add_mutually_exclusive_group()
+    phones.add_argument("--phones", metavar="MODEL[@LOAD]=N,…",
+                        help="phone mix instead of the scenario's own, e.g. CP-8861@sip88xx.12-8-1-0001-455=2,CP-7940=1")
+    phones.add_argument("--inventory", type=Path, metavar="FILE",
+                        help="the phones of a CUCM phone export (Bulk Administration, Export Phones) or a "
+                             "device,model[,load] CSV, each with its own device name and load (docs/fleet.md)")
     run.add_argument("--work", type=Path, metavar="DIR",
                      help="keep the labs in DIR, which must be empty or new (default: a temporary folder)")
     run.add_argument("--force", action="store_true", help="with --work: use DIR even if it is not empty")
@@ -84,7 +90,11 @@ def run_show(args: argparse.Namespace) -> int:
 def run_scenario(args: argparse.Namespace) -> int:
     scenario = find_scenario(args.scenario)
     catalogue = load_catalogue(args.models_dir)
-    mix = None if args.phones is None else dict(parse_phones(args.phones, catalogue))
+    mix = None if args.phones is None else allocate(parse_phones(args.phones, catalogue))
+    skipped = None
+    if args.inventory is not None:
+        inventory, mix = read_inventory_file(args.inventory, catalogue)
+        skipped = inventory.skipped
     if args.work is not None and not args.force and _holds_anything(args.work):
         raise UsageError(f"--work {args.work} is not empty: the run would write its labs among what is there "
                          "(give an empty or new folder, or --force)")
@@ -100,9 +110,14 @@ def run_scenario(args: argparse.Namespace) -> int:
     if args.console_dir:
         write_consoles(result, args.console_dir)
     if args.json:
-        print(json.dumps(to_json(result, catalogue), indent=2))
+        shown = to_json(result, catalogue)
+        if skipped is not None:
+            shown["skipped"] = skipped
+        print(json.dumps(shown, indent=2))
     else:
         print(render_text(result, catalogue, color=sys.stdout.isatty()), end="")
+        if skipped:
+            print(skipped_line(skipped))
     return 0 if result.passed else 1
 
 

@@ -8,8 +8,10 @@ Tables (``SCHEMA``):
 - ``steps``: one row per step of a run: name, start, end, boots.
 - ``boots``: one row per phone per step: model, MAC, step, outcome
   (``phone.firmware.outcome.classify``), erase_needed, through_tvs, rejection codes,
-  the TVS attempts (JSON), an error text for a boot that raised, and the
-  timings (wall-clock start, seconds in TFTP, in TVS, in all).
+  the TVS attempts (JSON), an error text for a boot that raised, the
+  timings (wall-clock start, seconds in TFTP, in TVS, in all) and the
+  phone's firmware load (NULL: the model's default load). Databases written
+  before the load was recorded gain the column, empty, when opened.
 - ``files``: one row per file a phone asked for in a boot: name, result,
   rejection code, what vouched for it, reason.
 - ``flash``: what each phone kept at the end of the last run that saved it
@@ -87,6 +89,7 @@ CREATE TABLE IF NOT EXISTS boots (
     total_seconds REAL NOT NULL,
     downloads INTEGER NOT NULL,
     tvs_requests INTEGER NOT NULL,
+    load TEXT,                     -- the phone's firmware load; NULL: the model's default
     PRIMARY KEY (run_id, step_index, mac)
 );
 CREATE TABLE IF NOT EXISTS files (
@@ -134,14 +137,34 @@ def connect(path: str | os.PathLike[str], *, create: bool = False) -> sqlite3.Co
         raise UsageError(f"{path}: not a fleet results database ({error})") from None
     if version is None or int(version[0]) != SCHEMA_VERSION:
         raise UsageError(f"{path}: not a fleet results database of schema {SCHEMA_VERSION}")
+    _add_load_column(connection)
     return connection
+
+
+def _add_load_column(connection: sqlite3.Connection) -> None:
+    """A database written before loads were recorded gets the (nullable) column, so reports and merges
+    read old and new databases alike; a read-only one is read without it (``has_load``)."""
+    if not has_load(connection):
+        try:
+            with connection:
+                connection.execute("ALTER TABLE boots ADD COLUMN load TEXT")
+        except sqlite3.OperationalError:
+            pass
+
+
+def has_load(connection: sqlite3.Connection, schema: str = "main") -> bool:
+    """Whether the ``boots`` table records each phone's load."""
+    return any(row[1] == "load" for row in connection.execute(f"PRAGMA {schema}.table_info(boots)"))
 
 
 class ResultsWriter:
     """The one writer of a run's rows: ``add_boots`` batches go in one transaction each."""
 
-    def __init__(self, path: str | os.PathLike[str], run: dict[str, Any], *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, path: str | os.PathLike[str], run: dict[str, Any], *, clock: Clock = SYSTEM_CLOCK,
+                 loads: dict[str, str] | None = None) -> None:
+        """``loads``: MAC -> firmware load of the phones that name one (the others run the model's default)."""
         self.clock = clock
+        self.loads = loads or {}
         self.connection = connect(path, create=True)
         values = {**run, "host": run.get("host") or socket.gethostname()}
         with self.connection:
@@ -167,11 +190,13 @@ class ResultsWriter:
         boots, files = [], []
         for row in rows:
             values = row_values(row)
-            boots.append((self.run_id, values[0], step, *values[1:files_at], *values[files_at + 1:]))
+            boots.append((self.run_id, values[0], step, *values[1:files_at], *values[files_at + 1:],
+                          self.loads.get(row.mac)))
             for name, result, code, via, reason in json.loads(row.files):
                 files.append((self.run_id, row.step_index, row.mac, name, result, code, via, reason))
         columns = [field for field in BOOT_FIELDS if field != "files"]
         columns.insert(1, "step")
+        columns.append("load")
         with self.connection:
             self.connection.executemany(
                 f"INSERT OR REPLACE INTO boots (run_id, {', '.join(columns)}) "
@@ -208,6 +233,8 @@ class LastBoot:
     erase_needed: bool
     through_tvs: bool
     codes: str
+    load: str | None = None
+    error: str | None = None
 
 
 def load_flash(connection: sqlite3.Connection) -> dict[str, tuple[str, Flash]]:
@@ -242,15 +269,19 @@ def steps(connection: sqlite3.Connection) -> list[dict[str, Any]]:
     return [dict(zip(names, row)) for row in cursor]
 
 
-def last_boots(connection: sqlite3.Connection, step: str | None = None) -> dict[str, LastBoot]:
-    """Each phone's last boot (latest run, then highest step), or its last boot in ``step``."""
+def last_boots(connection: sqlite3.Connection, step: str | None = None, *,
+               run_id: int | None = None) -> dict[str, LastBoot]:
+    """Each phone's last boot (latest run, then highest step), or its last boot in ``step``;
+    of run ``run_id`` only when given."""
     last: dict[str, LastBoot] = {}
-    where = "" if step is None else "WHERE b.step = ? "
-    for mac, model, outcome, erase, tvs, codes in connection.execute(
-            "SELECT b.mac, b.model, b.outcome, b.erase_needed, b.through_tvs, b.codes FROM boots b "
-            f"JOIN runs r ON r.id = b.run_id {where}ORDER BY r.started, r.id, b.step_index",
-            () if step is None else (step,)):
-        last[mac] = LastBoot(model, outcome, bool(erase), bool(tvs), codes)
+    conditions = [text for text, value in (("b.step = ?", step), ("b.run_id = ?", run_id)) if value is not None]
+    arguments = tuple(value for value in (step, run_id) if value is not None)
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+    load = "b.load" if has_load(connection) else "NULL"
+    for mac, model, outcome, erase, tvs, codes, phone_load, error in connection.execute(
+            f"SELECT b.mac, b.model, b.outcome, b.erase_needed, b.through_tvs, b.codes, {load}, b.error "
+            f"FROM boots b JOIN runs r ON r.id = b.run_id {where}ORDER BY r.started, r.id, b.step_index", arguments):
+        last[mac] = LastBoot(model, outcome, bool(erase), bool(tvs), codes, phone_load, error)
     return last
 
 
@@ -349,8 +380,10 @@ def merge(out: str | os.PathLike[str], sources: Iterable[str | os.PathLike[str]]
                             (old,))
                         new = cursor.lastrowid
                         for table in ("steps", "boots", "files"):
+                            # The columns both hold: an older source has no load column (NULL here).
+                            theirs = {row[1] for row in target.execute(f"PRAGMA src.table_info({table})")}
                             columns = [row[1] for row in target.execute(f"PRAGMA main.table_info({table})")]
-                            rest = [column for column in columns if column != "run_id"]
+                            rest = [column for column in columns if column != "run_id" and column in theirs]
                             target.execute(f"INSERT INTO main.{table} (run_id, {', '.join(rest)}) "
                                            f"SELECT ?, {', '.join(rest)} FROM src.{table} WHERE run_id = ?", (new, old))
                         copied += 1

@@ -37,7 +37,7 @@ from phone.errors import RemoteError, TransportError, UsageError
 from phone.fleet import messages
 from phone.fleet.clock import SYSTEM_CLOCK, Clock
 from phone.fleet.db import ResultsWriter
-from phone.fleet.phones import DEFAULT_MAC_PREFIX, FleetPhone, Shard, allocate, describe
+from phone.fleet.phones import DEFAULT_MAC_PREFIX, FleetPhone, Shard, allocate, describe, groups_of
 from phone.fleet.summary import FleetSummary, StepSummary, count
 from phone.fleet.rows import BootRow
 from phone.fleet.worker import PHONE_ACTIONS, StepOrder, Worker, WorkerSetup, worker_main
@@ -87,12 +87,12 @@ class Fleet:
     ) -> None:
         """``clock``: the time the fleet reads (steps' start and end, the run's; in-process workers' too)."""
         self.clock = clock
-        if phones and isinstance(phones[0], tuple):  # (model, count) pairs
-            self.counts = tuple(phones)  # type: ignore[arg-type]
-            phones = allocate(self.counts, prefix=mac_prefix, shard=shard)
-        else:
-            self.counts = _counts_of(phones)  # type: ignore[arg-type]
-        self.phones: list[FleetPhone] = list(phones)  # type: ignore[arg-type]
+        if phones and isinstance(phones[0], tuple):  # (model, count) pairs or PhoneGroup records
+            phones = allocate(phones, prefix=mac_prefix)  # type: ignore[arg-type]
+        # Counted over the whole fleet, so every shard of one run records the same phone list.
+        self.counts = _counts_of(phones)  # type: ignore[arg-type]
+        listed = describe(groups_of(phones))  # type: ignore[arg-type]
+        self.phones: list[FleetPhone] = [p for p in phones if shard.holds(p.index)]  # type: ignore[union-attr]
         if not self.phones:
             raise UsageError(f"shard {shard} of this fleet holds no phone")
         if workers is None:
@@ -123,7 +123,7 @@ class Fleet:
                         flash=_kept(self.phones[n::lanes], flash or {}))
             for n in range(lanes)
         ]
-        self._run = {"started": clock.wall(), "phones": describe(self.counts), "phone_count": len(self.phones),
+        self._run = {"started": clock.wall(), "phones": listed, "phone_count": len(self.phones),
                      "shard": str(shard), "mac_prefix": mac_prefix, "workers": self.workers,
                      "concurrency": concurrency, "jitter": jitter, "rate": rate,
                      "target": (run_params or {}).get("target"),
@@ -156,7 +156,8 @@ class Fleet:
             return
         self._started = True
         if self._db_path is not None:
-            self._writer = ResultsWriter(self._db_path, self._run, clock=self.clock)
+            self._writer = ResultsWriter(self._db_path, self._run, clock=self.clock,
+                                         loads={p.mac: p.load for p in self.phones if p.load})
         if self.workers == 0:
             self._local = Worker(self._setups[0], clock=self.clock)
             return

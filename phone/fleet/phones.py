@@ -4,8 +4,9 @@ The project's one MAC allocator: ``fleet run`` and ``scenario run`` both number
 their phones here, so the same mix gives the same phones with the same MACs.
 
 ``--phones CP-7975=300,CP-8861=600,CP-7940=100`` is read by ``parse_phones``
-into ``(model, count)`` pairs; ``allocate`` numbers the phones 0, 1, 2, … in
-that order and gives phone *i* the MAC ``prefix`` + *i* (24 bits, upper-case
+into ``PhoneGroup(model, count, load)`` records (``CP-8861@sip88xx.12-8-1-0001-455=20``
+names the firmware load too; without one a phone runs the model's default load);
+``allocate`` numbers the phones 0, 1, 2, … in that order and gives phone *i* the MAC ``prefix`` + *i* (24 bits, upper-case
 hex). The default prefix is the project's (``DEFAULT_MAC_PREFIX``, 02:C1:5C,
 the same for scenario runs): a locally administered OUI (bit 1 of the first
 byte set) that never names a real Cisco phone, so an emulated fleet cannot
@@ -14,16 +15,22 @@ take the configuration of a real device on a lab CUCM by accident.
 ``--shard K/N`` (K from 1 to N) keeps the phones whose index is K-1 modulo N:
 every machine running a share gets the same model mix and the shards of one
 fleet never overlap, whatever the counts.
+
+A fleet read from an inventory (``phone.scenario.inventory``) keeps each phone's
+own MAC and load instead: ``inventory_phones`` numbers them in file order.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import attrs
 
 from phone.errors import UnknownModelError, UsageError
 from phone.catalogue import load_catalogue
+from phone.firmware.loads import LoadFormatError, parse_load
 from phone.firmware.models import Catalogue
 
 #: A locally administered OUI: never a real phone's MAC (the scenarios' prefix too).
@@ -31,16 +38,26 @@ DEFAULT_MAC_PREFIX = "02C15C"
 #: The phone index is the last 24 bits of the MAC.
 MAX_PHONES = 1 << 24
 
-_COUNT = re.compile(r"^\s*([^=\s]+)\s*=\s*(\S+)\s*$")
+_COUNT = re.compile(r"^\s*([^=@\s]+)\s*(?:@\s*([^=\s]+)\s*)?=\s*(\S+)\s*$")
 
 
 @attrs.frozen
 class FleetPhone:
-    """One phone of a fleet: its index in the whole fleet, its model and MAC (12 upper-case hex digits)."""
+    """One phone of a fleet: its index in the whole fleet, its model and MAC (12 upper-case hex digits),
+    and its firmware load (None: the model's default load)."""
 
     index: int
     model: str
     mac: str
+    load: str | None = None
+
+
+class PhoneGroup(NamedTuple):
+    """``count`` phones of ``model`` (a catalogue name) running ``load`` (None: the model's default)."""
+
+    model: str
+    count: int
+    load: str | None = None
 
 
 @attrs.frozen
@@ -67,36 +84,50 @@ class Shard:
         return f"{self.number}/{self.of}"
 
 
-def parse_phones(text: str, catalogue: Catalogue | None = None) -> tuple[tuple[str, int], ...]:
-    """``MODEL=N,MODEL=N,…`` as (catalogue name, count) pairs, in the order given.
+def parse_phones(text: str, catalogue: Catalogue | None = None) -> tuple[PhoneGroup, ...]:
+    """``MODEL[@LOAD]=N,…`` as ``PhoneGroup`` records (catalogue name, count, load), in the order given.
 
     Model names are matched as the catalogue matches them (``cp-8861`` is
-    CP-8861); a model named twice, a count that is not a positive integer or
-    an unknown model is a one-line UsageError saying which part is wrong.
+    CP-8861); a load is checked with ``phone.firmware.loads.parse_load``. A
+    model (with the same load) named twice, a count that is not a positive
+    integer, an unknown model or a load that does not read is a one-line
+    UsageError saying which part is wrong.
     """
     catalogue = catalogue or load_catalogue()
     parts = [part for part in text.split(",") if part.strip()]
     if not parts:
         raise UsageError("no phones: expected MODEL=COUNT[,MODEL=COUNT…], e.g. CP-8861=600,CP-7940=100")
-    counts: dict[str, int] = {}
+    groups: dict[tuple[str, str | None], int] = {}
     for part in parts:
         match = _COUNT.match(part)
         if not match:
-            raise UsageError(f"bad phone count {part.strip()!r}: expected MODEL=COUNT, e.g. CP-8861=600")
-        name, number = match.groups()
+            raise UsageError(f"bad phone count {part.strip()!r}: expected MODEL=COUNT or MODEL@LOAD=COUNT, "
+                             "e.g. CP-8861=600 or CP-8861@sip88xx.12-8-1-0001-455=20")
+        name, load, number = match.groups()
         try:
             model = catalogue.get(name)
         except UnknownModelError as error:
             raise UsageError(f"bad phone count {part.strip()!r}: {error}") from None
+        if load is not None:
+            load = check_load(load, where=f"bad phone count {part.strip()!r}")
         if not number.isdigit() or int(number) < 1:
             raise UsageError(f"bad phone count {part.strip()!r}: the count must be a whole number of at least 1")
-        if model.name in counts:
-            raise UsageError(f"{model.name} is named twice in the phone list")
-        counts[model.name] = int(number)
-    total = sum(counts.values())
+        if (model.name, load) in groups:
+            named = model.name if load is None else f"{model.name}@{load}"
+            raise UsageError(f"{named} is named twice in the phone list")
+        groups[(model.name, load)] = int(number)
+    total = sum(groups.values())
     if total > MAX_PHONES:
         raise UsageError(f"{total} phones are more than the {MAX_PHONES} MAC addresses of one prefix")
-    return tuple(counts.items())
+    return tuple(PhoneGroup(model, count, load) for (model, load), count in groups.items())
+
+
+def check_load(text: str, *, where: str) -> str:
+    """``text`` as a load name, stripped; a name ``parse_load`` cannot read is one UsageError led by ``where``."""
+    try:
+        return parse_load(text).text
+    except LoadFormatError as error:
+        raise UsageError(f"{where}: {error}") from None
 
 
 def check_prefix(prefix: str) -> str:
@@ -106,18 +137,25 @@ def check_prefix(prefix: str) -> str:
     return text
 
 
-def allocate(counts: tuple[tuple[str, int], ...], *, prefix: str = DEFAULT_MAC_PREFIX,
+def allocate(counts: Iterable[tuple[str, int] | PhoneGroup], *, prefix: str = DEFAULT_MAC_PREFIX,
              shard: Shard = Shard()) -> list[FleetPhone]:
-    """The phones of the fleet (or of one shard), numbered in the order of ``counts``."""
+    """The phones of the fleet (or of one shard), numbered in the order of ``counts``
+    (``PhoneGroup`` records or plain ``(model, count)`` pairs)."""
     prefix = check_prefix(prefix)
     phones: list[FleetPhone] = []
     index = 0
-    for model, count in counts:
+    for model, count, *load in counts:
         for _ in range(count):
             if shard.holds(index):
-                phones.append(FleetPhone(index, model, mac_for(index, prefix)))
+                phones.append(FleetPhone(index, model, mac_for(index, prefix), load[0] if load else None))
             index += 1
     return phones
+
+
+def inventory_phones(devices: Iterable[tuple[str, str, str | None]], *, shard: Shard = Shard()) -> list[FleetPhone]:
+    """The phones of an inventory, (MAC, model, load) each, numbered in the order given; each keeps its own MAC."""
+    return [FleetPhone(index, model, mac, load) for index, (mac, model, load) in enumerate(devices)
+            if shard.holds(index)]
 
 
 def mac_for(index: int, prefix: str = DEFAULT_MAC_PREFIX) -> str:
@@ -127,6 +165,15 @@ def mac_for(index: int, prefix: str = DEFAULT_MAC_PREFIX) -> str:
     return f"{prefix}{index:06X}"
 
 
-def describe(counts: tuple[tuple[str, int], ...]) -> str:
+def describe(counts: Iterable[tuple[str, int] | PhoneGroup]) -> str:
     """The ``--phones`` text of ``counts`` (stored with a run, shown in reports)."""
-    return ",".join(f"{model}={count}" for model, count in counts)
+    return ",".join(f"{model}{'@' + load[0] if load and load[0] else ''}={count}" for model, count, *load in counts)
+
+
+def groups_of(phones: Sequence[FleetPhone]) -> tuple[PhoneGroup, ...]:
+    """The phones counted by (model, load), in the order each first appears."""
+    counts: dict[tuple[str, str | None], int] = {}
+    for phone in phones:
+        key = (phone.model, phone.load)
+        counts[key] = counts.get(key, 0) + 1
+    return tuple(PhoneGroup(model, count, load) for (model, load), count in counts.items())

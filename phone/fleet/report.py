@@ -6,20 +6,30 @@
   lasts as long as its slowest shard; other runs add up.
 - ``print_table(summary, stream)``: a rich table on a terminal, aligned plain
   text otherwise.
-- ``html_report(summary, timeline)``: one self-contained page (inline CSS and
-  SVG, no script, no font or file from elsewhere): the outcome chart per
-  model and the boot timeline (completions over time, per step).
+- ``html_report(summary, timeline, …)``: one self-contained page (inline CSS,
+  SVG and a few lines of script; no server, no font or file from elsewhere):
+  the run's date and the tool's version, the scenario's title and steps, the
+  outcome chart per model, expected vs actual per model, the boot timeline
+  and a per-phone table (device, model, load, outcome, reason) that the
+  page's search box filters and its column headers sort. The rows are
+  written once; filtering only hides them, so the page stays quick at tens
+  of thousands of phones.
 """
 
 from __future__ import annotations
 
+import datetime
 import html
 import json
 import sqlite3
-from collections.abc import Iterable
-from typing import IO
+from collections.abc import Iterable, Mapping, Sequence
+from typing import IO, Any
 
+import attrs
+
+from phone import __version__
 from phone.fleet import db
+from phone.fleet.per_phone import PhoneLine, phone_lines
 from phone.fleet.summary import OUTCOMES, FleetSummary, StepSummary, count
 
 COLUMNS = (("phones", "phones"), ("accepted", "accepted"), ("rejected", "rejected"), ("unchanged", "unchanged"),
@@ -119,7 +129,9 @@ _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em;color:#222;max-width:70em}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em}
 table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:right}
-td:first-child,th:first-child{text-align:left}tr.total td{font-weight:bold;border-top:2px solid #888}
+td:first-child,th:first-child{text-align:left}
+table.phones td,table.phones th{text-align:left}table.phones th{cursor:pointer}
+th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}tr.total td{font-weight:bold;border-top:2px solid #888}
 .legend span{display:inline-block;margin-right:1.2em}.legend i{display:inline-block;width:.9em;height:.9em;
 margin-right:.3em;vertical-align:middle}svg text{font-size:12px;fill:#222}.note{color:#666}
 """
@@ -188,9 +200,130 @@ def timeline_chart(name: str, completions: list[float], *, bins: int = 40) -> st
     return "".join(parts)
 
 
+_SCRIPT = """
+(function () {
+  var table = document.getElementById("phones");
+  if (!table) return;
+  var body = table.tBodies[0], heads = table.tHead.rows[0].cells;
+  var rows = Array.prototype.slice.call(body.rows);
+  var texts = rows.map(function (row) {
+    return Array.prototype.map.call(row.cells, function (cell) { return cell.textContent; }).join("\\t").toLowerCase();
+  });
+  var search = document.getElementById("phone-search"), shown = document.getElementById("phone-shown");
+  search.addEventListener("input", function () {
+    var wanted = search.value.trim().toLowerCase(), count = 0;
+    for (var i = 0; i < rows.length; i++) {
+      var hide = wanted !== "" && texts[i].indexOf(wanted) < 0;
+      if (rows[i].hidden !== hide) rows[i].hidden = hide;
+      if (!hide) count++;
+    }
+    shown.textContent = count;
+  });
+  Array.prototype.forEach.call(heads, function (head, column) {
+    head.addEventListener("click", function () {
+      var direction = head.getAttribute("aria-sort") === "ascending" ? -1 : 1;
+      Array.prototype.forEach.call(heads, function (other) { other.removeAttribute("aria-sort"); });
+      head.setAttribute("aria-sort", direction > 0 ? "ascending" : "descending");
+      var order = rows.map(function (row, i) { return [row.cells[column].textContent, i]; });
+      order.sort(function (a, b) { return a[0] < b[0] ? -direction : a[0] > b[0] ? direction : a[1] - b[1]; });
+      var fragment = document.createDocumentFragment();
+      order.forEach(function (entry) { fragment.appendChild(rows[entry[1]]); });
+      body.appendChild(fragment);
+    });
+  });
+})();
+"""
+
+#: Per-phone table columns: (header, PhoneLine attribute).
+PHONE_COLUMNS = (("device", "device"), ("model", "model"), ("load", "load"), ("outcome", "outcome"),
+                 ("reason", "reason"))
+#: What the per-phone rows can show of an expectation.
+CHECKED = ("outcome", "erase_needed", "code")
+
+
+def _expected_text(expected: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key} {value}".replace("_", " ") for key, value in expected.items()) or "-"
+
+
+def expectation_rows(expected: Mapping[str, Mapping[str, Any]], lines: Sequence[PhoneLine],
+                     codes: Mapping[str, str] | None = None) -> list[tuple[str, str, str, bool]]:
+    """Per model with an expectation: (model, expected, actual, held). ``held``: every phone of the
+    model showed the expected outcome, erase-needed flag and rejection code (the fields a stored
+    row holds); ``codes``: device -> its rejection codes."""
+    table = []
+    for model, expectation in expected.items():
+        mine = [line for line in lines if line.model == model]
+        outcomes: dict[str, int] = {}
+        for line in mine:
+            outcomes[line.outcome] = outcomes.get(line.outcome, 0) + 1
+        erase = sum(line.erase_needed for line in mine)
+        actual = ", ".join(f"{count} {outcome}" for outcome, count in outcomes.items()) or "no phone"
+        if erase:
+            actual += f"; {erase} need a hand erase"
+
+        def holds(line: PhoneLine, expectation: Mapping[str, Any] = expectation) -> bool:
+            if "outcome" in expectation and line.outcome != expectation["outcome"]:
+                return False
+            if "erase_needed" in expectation and line.erase_needed != expectation["erase_needed"]:
+                return False
+            return "code" not in expectation or expectation["code"] in (codes or {}).get(line.device, "").split(",")
+
+        table.append((model, _expected_text(expectation), actual, bool(mine) and all(map(holds, mine))))
+    return table
+
+
+@attrs.frozen
+class RunAbout:
+    """What the report says of the run itself: when, which tool, which scenario, what it expected."""
+
+    date: str = ""
+    version: str = __version__
+    scenario: str = ""
+    steps: tuple[tuple[str, str], ...] = ()          # (name, title) of each step
+    counted: str | None = None
+    expected: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)   # model -> field -> value
+
+
+def _about_html(about: RunAbout) -> str:
+    parts = [f"<p>Run {_e(about.date or '-')}; phonetrust {_e(about.version)}.</p>"]
+    if about.scenario:
+        parts.append(f"<h2>Scenario: {_e(about.scenario)}</h2>")
+    if about.steps:
+        parts.append("<ol>" + "".join(
+            f"<li><b>{_e(name)}</b>{': ' + _e(title) if title else ''}"
+            f"{' <i>(counted)</i>' if name == about.counted else ''}</li>" for name, title in about.steps) + "</ol>")
+    return "".join(parts)
+
+
+def _expectations_html(rows: list[tuple[str, str, str, bool]], counted: str | None) -> str:
+    if not rows:
+        return ""
+    body = "".join(f"<tr><td>{_e(model)}</td><td style='text-align:left'>{_e(expected)}</td>"
+                   f"<td style='text-align:left'>{_e(actual)}</td><td>{'held' if held else '<b>not held</b>'}</td></tr>"
+                   for model, expected, actual, held in rows)
+    return (f"<h2>Expected vs actual after step {_e(counted or '-')}</h2>"
+            "<table><tr><th>model</th><th>expected</th><th>actual</th><th></th></tr>" + body + "</table>")
+
+
+def _phones_html(lines: Sequence[PhoneLine]) -> str:
+    if not lines:
+        return ""
+    heads = "".join(f'<th title="sort">{_e(header)}</th>' for header, _ in PHONE_COLUMNS)
+    body = "\n".join("<tr>" + "".join(f"<td>{_e(getattr(line, name))}</td>" for _, name in PHONE_COLUMNS) + "</tr>"
+                     for line in lines)
+    return (f'<h2>Phones</h2><p><label>Search <input id="phone-search" type="search"></label> '
+            f'<span class="note"><span id="phone-shown">{len(lines)}</span> of {len(lines)} phones shown; '
+            f'click a column header to sort.</span></p>'
+            f'<table id="phones" class="phones"><thead><tr>{heads}</tr></thead><tbody>\n{body}\n</tbody></table>')
+
+
 def html_report(summary: FleetSummary, timeline: Iterable[tuple[str, float]], *, title: str = "Fleet report",
-                parameters: dict[str, object] | None = None) -> str:
-    """The whole page. ``timeline``: (step name, seconds from the step's start to a boot's end) per boot."""
+                parameters: dict[str, object] | None = None, about: RunAbout | None = None,
+                phones: Sequence[PhoneLine] = (), codes: Mapping[str, str] | None = None) -> str:
+    """The whole page. ``timeline``: (step name, seconds from the step's start to a boot's end) per boot;
+    ``phones``: the per-phone table (each phone at the counted step); ``codes``: device -> rejection codes,
+    for the expectations that name one."""
+    about = about or RunAbout()
     per_step: dict[str, list[float]] = {}
     for name, seconds in timeline:
         per_step.setdefault(name, []).append(seconds)
@@ -217,18 +350,34 @@ def html_report(summary: FleetSummary, timeline: Iterable[tuple[str, float]], *,
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title><style>{_STYLE}</style></head>
 <body><h1>{_e(title)}</h1>
+{_about_html(about)}
 <p>{_e(headline(summary))}</p>{incomplete}
 <h2>Outcome per model after step {_e(summary.counted or "-")}</h2>
 <p class="legend">{legend}</p>
 {outcome_chart(summary)}
 <table><tr>{headers}</tr>{''.join(body)}</table>
+{_expectations_html(expectation_rows(about.expected, phones, codes), summary.counted)}
 <h2>Steps</h2>
 <table><tr><th>step</th><th>boots</th><th>seconds</th><th>boots/s</th>{''.join(f'<th>{o}</th>' for o in OUTCOMES)}<th>erase needed</th></tr>{steps}</table>
 <h2>Boot timeline</h2><p class="note">Boots ended per interval after each step's start.</p>
 {timelines}
 {params}
+{_phones_html(phones)}
+<script>{_SCRIPT}</script>
 </body></html>
 """
+
+
+def about_run(run_rows: Sequence[dict[str, Any]], counted: str | None) -> RunAbout:
+    """The date, version and scenario a results database recorded (the first run's)."""
+    if not run_rows:
+        return RunAbout(counted=counted)
+    params = json.loads(run_rows[0]["params"] or "{}")
+    date = datetime.datetime.fromtimestamp(run_rows[0]["started"], datetime.timezone.utc)
+    return RunAbout(date=date.strftime("%Y-%m-%d %H:%M:%S UTC"), version=params.get("version") or __version__,
+                    scenario=params.get("scenario_title") or params.get("scenario") or "",
+                    steps=tuple((name, title) for name, title in params.get("scenario_steps") or ()),
+                    counted=counted, expected=params.get("expected") or {})
 
 
 def html_from_db(connection: sqlite3.Connection, *, title: str = "Fleet report") -> str:
@@ -242,4 +391,7 @@ def html_from_db(connection: sqlite3.Connection, *, title: str = "Fleet report")
     elif run_rows:
         parameters = {"runs": len(run_rows), "shards": ", ".join(sorted({run["shard"] for run in run_rows}))}
     timeline = ((step, seconds) for _, step, seconds, _ in db.completion_times(connection))
-    return html_report(summary, timeline, title=title, parameters=parameters)
+    lines = phone_lines(connection, summary.counted)
+    codes = {f"SEP{mac}": boot.codes for mac, boot in db.last_boots(connection, summary.counted).items()}
+    return html_report(summary, timeline, title=title, parameters=parameters,
+                       about=about_run(run_rows, summary.counted), phones=lines, codes=codes)

@@ -14,8 +14,10 @@ Two forms are read, both by header name (columns in any order, extra columns ign
 CUCM writes UTF-8, with or without a byte-order mark, quoting fields that hold commas
 or quotes. A row whose device type is not an emulated phone (softphones such as Jabber,
 whose device names carry no MAC; third-party SIP devices; gateways; unknown types) is
-skipped and counted by its type, never silently dropped. A malformed row is one
-``InventoryError`` naming the row. docs/fleet.md shows an example.
+skipped and counted by its type, never silently dropped. A malformed row (a device
+name that is not ``SEP`` and 12 hex digits, a device named twice, a load name that
+``phone.firmware.loads.parse_load`` cannot read) is one ``InventoryError`` naming the
+row. docs/fleet.md shows an example.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Callable, Iterable
 import attrs
 
 from phone.errors import UsageError
+from phone.firmware.loads import LoadFormatError, parse_load
 
 #: ``SEP`` + 12 hex digits: a Cisco phone's device name (its MAC).
 _DEVICE_NAME = re.compile(r"^SEP([0-9A-F]{12})$", re.IGNORECASE)
@@ -174,6 +177,11 @@ def _read_rows(reader: Iterable[list[str]], source: str, read_row: RowReader,
             if device in first_row_of:
                 raise InventoryError(f"{where}: device {device} already appears in row {first_row_of[device]}")
             first_row_of[device] = number
+            if row.settings.get("load"):
+                try:
+                    parse_load(row.settings["load"])
+                except LoadFormatError as error:
+                    raise InventoryError(f"{where}: {error}") from None
             phones.append(InventoryPhone(device, row.model, **row.settings))  # type: ignore[arg-type]
     except csv.Error as error:   # raised while reading the record after the last one counted
         raise InventoryError(f"{source} row {number + 1}: {error}") from None

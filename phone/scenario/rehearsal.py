@@ -32,7 +32,7 @@ from phone.lab import Lab
 from phone.firmware.machine import BootReport
 from phone.catalogue import load_catalogue
 from phone.firmware.models import Catalogue, PhoneModel
-from phone.fleet.phones import allocate, mac_for
+from phone.fleet.phones import FleetPhone, allocate, mac_for
 from phone.firmware.outcome import PhoneOutcome, Verdict, classify
 from phone.console.phone import PhoneConsole
 from phone.device.transports import TftpTransport, TvsTransport
@@ -57,15 +57,19 @@ class ScenarioClock:
 
 @attrs.frozen
 class PhoneSpec:
-    """One phone of a scenario: its model and MAC."""
+    """One phone of a scenario: its model, MAC and firmware load (None: the model's default load)."""
 
     model: PhoneModel
     mac: str
+    load: str | None = None
 
 
-def scenario_phones(mix: Mapping[str, int], catalogue: Catalogue) -> list[PhoneSpec]:
-    """The phones of ``mix`` (model name or alias -> count), numbered by the fleet's MAC allocator
-    (``phone.fleet.phones.allocate``), so ``scenario run`` and ``fleet run`` give a mix the same MACs."""
+def scenario_phones(mix: Mapping[str, int] | Sequence[FleetPhone], catalogue: Catalogue) -> list[PhoneSpec]:
+    """The phones of ``mix``: model name or alias -> count, numbered by the fleet's MAC allocator
+    (``phone.fleet.phones.allocate``), so ``scenario run`` and ``fleet run`` give a mix the same MACs;
+    or the fleet's phones themselves (an inventory's: each with its own MAC and load)."""
+    if not isinstance(mix, Mapping):
+        return [PhoneSpec(catalogue.get(phone.model), phone.mac, phone.load) for phone in mix]
     models = [catalogue.get(name) for name in mix]
     counts = tuple((model.name, count) for model, count in zip(models, mix.values()))
     by_name = {model.name: model for model in models}

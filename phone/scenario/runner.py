@@ -12,7 +12,7 @@ a scenario write the same consoles apart from key material.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import attrs
@@ -22,6 +22,7 @@ from phone.lab import Lab
 from phone.firmware.machine import BootReport
 from phone.catalogue import load_catalogue
 from phone.firmware.models import Catalogue, PhoneModel
+from phone.fleet.phones import FleetPhone
 from phone.firmware.outcome import Verdict, classify
 from phone.scenario.rehearsal import PhoneSpec, ScenarioClock, network_phone, scenario_phones
 from phone.scenario.definition import Expectation, Scenario, ScenarioError, ScenarioStep
@@ -114,7 +115,7 @@ class ScenarioRun:
         scenario: Scenario,
         work: Path,
         *,
-        phones: Mapping[str, int] | None = None,
+        phones: Mapping[str, int] | Sequence[FleetPhone] | None = None,
         catalogue: Catalogue | None = None,
         progress: Callable[[str], None] = lambda message: None,
         tvs_timeout: float = 5.0,

@@ -32,7 +32,9 @@ def test_fleet_run_prints_designs_summary_for_the_testbed_rehearsal(tmp_path, ca
     assert document["by_model"]["CP-8861"]["accepted"] == 3 and document["by_model"]["CP-7975"]["accepted"] == 3
     page = (tmp_path / "r.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 4  # outcome chart + one timeline per step
-    assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    # Self-contained: its one inline script and no file, font or page from elsewhere.
+    assert page.count("<script") == 1 and "<script src" not in page
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in page and "@import" not in page and "url(" not in page
     # the report re-prints the same counts from the database
     assert run_json(["fleet", "report", str(tmp_path / "r.sqlite"), "--json"], capsys)["by_model"] == \
@@ -196,7 +198,7 @@ def test_against_a_server_each_invocation_resumes_from_the_flash_the_database_ke
     assert report["by_model"] == fresh["by_model"] and len(report["steps"]) == 4
 
 
-@pytest.mark.parametrize("option", ["--db", "--html"])
+@pytest.mark.parametrize("option", ["--db", "--html", "--erase-list"])
 def test_a_bad_output_path_is_refused_before_any_lab_is_built(tmp_path, capsys, option):
     work = tmp_path / "work"
     assert main(["fleet", "run", "regenerate-callmanager", "--phones", "CP-8861=1", "--key-size", "1024",

@@ -7,13 +7,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from phone.errors import UsageError
-from phone.fleet.phones import DEFAULT_MAC_PREFIX, Shard, allocate, check_prefix, describe, parse_phones
+from phone.fleet.phones import (DEFAULT_MAC_PREFIX, PhoneGroup, Shard, allocate, check_prefix, describe, groups_of,
+                                 inventory_phones, parse_phones)
 from phone.fleet.worker import StepOrder, jitter_delay, schedule
 
 
 def test_phone_list_is_read_in_order_with_catalogue_names():
-    assert parse_phones("cp-7975=300, CP-8861=600,CP-7940=100") == (("CP-7975", 300), ("CP-8861", 600),
-                                                                    ("CP-7940", 100))
+    assert parse_phones("cp-7975=300, CP-8861=600,CP-7940=100") == (
+        PhoneGroup("CP-7975", 300), PhoneGroup("CP-8861", 600), PhoneGroup("CP-7940", 100))
+
+
+def test_a_phone_count_can_name_the_load_the_phones_run():
+    groups = parse_phones("CP-8861@sip88xx.12-8-1-0001-455=20,CP-8861=5,cp-8861@sip88xx.14-2-1-0001-14=1")
+    assert groups == (PhoneGroup("CP-8861", 20, "sip88xx.12-8-1-0001-455"), PhoneGroup("CP-8861", 5),
+                      PhoneGroup("CP-8861", 1, "sip88xx.14-2-1-0001-14"))
+    phones = allocate(groups)
+    assert [phone.load for phone in phones[19:22]] == ["sip88xx.12-8-1-0001-455", None, None]
+    assert describe(groups) == "CP-8861@sip88xx.12-8-1-0001-455=20,CP-8861=5,CP-8861@sip88xx.14-2-1-0001-14=1"
+    assert describe(groups_of(phones)) == describe(groups)
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -24,6 +35,9 @@ def test_phone_list_is_read_in_order_with_catalogue_names():
     ("CP-0000=5", "CP-0000"),
     ("CP-8861=1,cp-8861=2", "named twice"),
     ("CP-8861=16777217", "more than"),
+    ("CP-8861@newest=3", r"'CP-8861@newest=3': load 'newest': expected <family>.<version>"),
+    ("CP-8861@sip88xx.12-8-1-0001-455=1,CP-8861@sip88xx.12-8-1-0001-455=2", "CP-8861@sip88xx.12-8-1-0001-455 is "
+                                                                            "named twice"),
 ])
 def test_bad_phone_lists_say_which_part_is_wrong(text, message):
     with pytest.raises(UsageError, match=message):
@@ -36,6 +50,14 @@ def test_macs_are_the_prefix_then_the_phone_index_in_the_order_given():
         (0, "CP-7975", f"{DEFAULT_MAC_PREFIX}000000"), (1, "CP-7975", f"{DEFAULT_MAC_PREFIX}000001"),
         (2, "CP-7940", f"{DEFAULT_MAC_PREFIX}000002")]
     assert allocate((("CP-8861", 1),), prefix="b0:00:b4")[0].mac == "B000B4000000"
+
+
+def test_inventory_phones_keep_their_own_macs_and_loads_and_shard_by_file_order():
+    devices = [("00112233AA01", "CP-8861", "sip88xx.12-8-1-0001-455"), ("00112233AA02", "CP-7940", None),
+               ("00112233AA03", "CP-8861", None)]
+    assert [(p.index, p.mac, p.load) for p in inventory_phones(devices)] == [
+        (0, "00112233AA01", "sip88xx.12-8-1-0001-455"), (1, "00112233AA02", None), (2, "00112233AA03", None)]
+    assert [p.mac for p in inventory_phones(devices, shard=Shard(2, 2))] == ["00112233AA02"]
 
 
 def test_default_prefix_is_locally_administered_so_no_real_phone_has_it():

@@ -86,6 +86,8 @@ def test_blank_lines_are_ignored():
                                                                          r"appears in row 2"),
     ('device,model\nSEP001122334401,"CP-8861\n', r"row 2: unexpected end of data"),
     (bat("SEP001122334401,x,DP,,,,,,,,,,,,,,SIP"), r"row 2: 'Device Type' is empty"),
+    ("device,model,load\nSEP001122334401,CP-8861,sip88xx.14-2-1\nSEP001122334402,CP-8861,latest\n",
+     r"row 3: load 'latest': expected <family>.<version>"),
 ])
 def test_malformed_inventories_are_one_line_naming_the_row(text, message):
     with pytest.raises(InventoryError, match=message):
