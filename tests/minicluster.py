@@ -25,7 +25,9 @@ from pathlib import Path
 import attrs
 
 from phone.errors import CertificateError
-from phone.firmware.machine import AskTvs, Fetch, FileFetched, FileMissing, TvsAnswered, TvsFailed, TvsFailure
+from phone.firmware.machine import (
+    AskTvs, Fetch, FileFetched, FileMissing, TvsAnswered, TvsAttempt, TvsFailed, TvsFailure,
+)
 from phone.lab import Lab
 from phone.lab.tvs_store import TvsStore
 from phone.wire.certs import Identity, load_certificate
@@ -223,20 +225,25 @@ class TvsDouble:
             try:
                 cert = load_certificate(ask.certificate)
             except CertificateError:
-                return TvsAnswered(server, status=1, bytes_sent=153, bytes_received=20)  # in neither cache
+                return _answer(server, ask, 1, received=20)  # in neither cache
             found = self.cluster.tvs_lookup(serial_to_bytes(cert.serial_number))
             if found is not None and found[0] != ask.certificate:
                 found = None  # type 1 asks about a whole certificate (SPEC 3.2): a namesake is not it
         if self.mode == "not-found" or found is None:
-            return TvsAnswered(server, status=1, bytes_sent=153, bytes_received=20)
+            return _answer(server, ask, 1, received=20)
         certificate, roles = found
         if self.mode == "no-sast":
             roles = tuple(r for r in roles if r != 0) or (3,)
         if self.mode == "wrong-cert":
             certificate = self.cluster.capf.der
-        return TvsAnswered(server, status=0, roles=roles, ttl=86400,
-                           certificate=certificate if ask.message_type == 3 else None,
-                           bytes_sent=153, bytes_received=1480)
+        return _answer(server, ask, 0, roles=roles, ttl=86400,
+                       certificate=certificate if ask.message_type == 3 else None, received=1480)
+
+
+def _answer(server: str, ask, status: int, *, roles=(), ttl=None, certificate=None, received: int) -> TvsAnswered:
+    """An answer with the sizes of the real exchange of Cisco TAC 213407 (a 153-byte query)."""
+    attempt = TvsAttempt(server, ask.message_type, status, tuple(roles), None, bytes_sent=153, bytes_received=received)
+    return TvsAnswered(server, status=status, roles=tuple(roles), ttl=ttl, certificate=certificate, attempts=(attempt,))
 
 
 def serve_files(files: dict[str, bytes]):

@@ -118,7 +118,8 @@ def boot_json(machine: PhoneMachine, report: BootReport) -> dict[str, Any]:
             "tvs": [{"address": m.address, "port": m.port, "priority": m.priority} for m in config.tvs_members],
         },
         "tvs_requests": [
-            {"server": a.server, "type": a.message_type, "status": a.status, "roles": list(a.roles), "error": a.error}
+            {"server": a.server, "type": a.message_type, "status": a.status, "roles": list(a.roles), "error": a.error,
+             "bytes_sent": a.bytes_sent, "bytes_received": a.bytes_received}
             for a in report.tvs_requests
         ],
         "status_messages": list(report.status_messages),

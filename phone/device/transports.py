@@ -81,20 +81,23 @@ def tvs_request(ask: AskTvs, request_id: int) -> TvsMessage:
 
 def tvs_event(result: TvsResult) -> TvsAnswered | TvsFailed:
     """The machine's event for a client result: the answer, or how the request failed."""
+    answered = result.attempts[-1] if result.response is not None and result.attempts else None
     attempts = tuple(
-        TvsAttempt(a.server, a.type, a.status, tuple(a.roles or ()), a.error) for a in result.attempts
+        TvsAttempt(a.server, a.type, a.status, tuple(a.roles or ()), a.error)
+        if a is not answered else
+        TvsAttempt(a.server, a.type, a.status, tuple(a.roles or ()), a.error,
+                   bytes_sent=len(result.request.encode()), bytes_received=len(result.response.encode()))
+        for a in result.attempts
     )
     response, last = result.response, (result.attempts[-1] if result.attempts else None)
     if response is None or last is None:
         kind = _FAILURES.get(last.outcome, TvsFailure.UNREACHABLE) if last else TvsFailure.UNREACHABLE
         error = f"{last.outcome.value}: {last.error}" if last else "no TVS server to ask"
         return TvsFailed(kind, error, attempts)
-    host, _, port = last.server.rpartition(":")
     return TvsAnswered(
         last.server, status=response.status if response.status is not None else 1,
         roles=tuple(response.roles or ()), ttl=response.ttl, certificate=response.certificate,
-        attempts=attempts, bytes_sent=len(result.request.encode()), bytes_received=len(response.encode()),
-        port=int(port) if port.isdigit() else 0,
+        attempts=attempts,
     )
 
 

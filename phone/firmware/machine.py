@@ -153,13 +153,20 @@ class FileFailed:
 
 @attrs.frozen
 class TvsAttempt:
-    """One TVS server tried for one request (the phone's JSON `tvs_requests`)."""
+    """One TVS server tried for one request (the phone's JSON `tvs_requests`).
+
+    ``bytes_sent`` and ``bytes_received`` are the sizes of the request and the answer on this
+    connection (0 when none went out or came back): what the phone's console reports of the
+    exchange, and the report's record of it.
+    """
 
     server: str | None
     message_type: int
     status: int | None = None
     roles: tuple[int, ...] = ()
     error: str | None = None
+    bytes_sent: int = 0
+    bytes_received: int = 0
 
 
 @attrs.frozen
@@ -172,9 +179,6 @@ class TvsAnswered:
     ttl: int | None = None
     certificate: bytes | None = None
     attempts: tuple[TvsAttempt, ...] = ()
-    bytes_sent: int = 0
-    bytes_received: int = 0
-    port: int = 2445
 
 
 class TvsFailure(Enum):
@@ -686,10 +690,12 @@ class PhoneMachine:
         machine = attrs.evolve(machine, step=pending.step)
         if isinstance(event, TvsFailed):
             return machine._tvs_failed(event, pending, out)
-        out.append(Log("tvs.connected", {"address": event.server.rsplit(":", 1)[0], "port": event.port}))
+        answered = attempts[-1]
+        address, _, port = event.server.rpartition(":")
+        out.append(Log("tvs.connected", {"address": address, "port": int(port) if port.isdigit() else 0}))
         out.append(Log("tvs.query_sent" if pending.message_type == QUERY_CERT_REQ else "tvs.verify_sent",
-                       {"bytes": event.bytes_sent}))
-        out.append(Log("tvs.response", {"bytes": event.bytes_received}))
+                       {"bytes": answered.bytes_sent}))
+        out.append(Log("tvs.response", {"bytes": answered.bytes_received}))
         certificate = event.certificate
         if pending.message_type == CERT_VERIFICATION_REQ and certificate is None and pending.assessment.signer:
             certificate = pending.assessment.signer.certificate  # the answer vouches for what we sent
