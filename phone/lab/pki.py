@@ -89,7 +89,7 @@ def etoken_identity(common: str, ca: Identity, *, now: datetime.datetime, random
     """An eToken's SAST certificate issued by the manufacturing CA (docs/trust-lists.md: 10-byte serial)."""
     raw = bytearray(random_bytes(10))
     # All ten bytes with the top bit set (83:E9:…): the DER integer gets a leading zero and the
-    # certificate is 902 bytes as in the seed, whatever the random draw.
+    # certificate is 902 bytes as in Cisco TAC 118893, whatever the random draw.
     raw[0] |= 0x80
     serial = int.from_bytes(raw, "big")
     return make_certificate(simple_subject(**ETOKEN_SUBJECT, CN=common), new_key(ETOKEN_KEY_BITS),
