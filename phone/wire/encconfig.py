@@ -72,7 +72,7 @@ CONTENT_DIGEST = 26
 CONTENT_HASH = 27
 
 _HASHLIB = {"sha1": "sha1", "sha256": "sha256", "sha512": "sha512"}
-#: Leaves with a fixed size, and where they may sit.
+#: Leaves with a fixed size: tag -> (bytes, name in errors).
 _SIZES = {IV_UNKNOWN: (1, "tag 18"), IV: (16, "IV"), PADDING_COUNT: (2, "PADDINGCOUNT"),
           KEY_UNKNOWN: (1, "tag 22"), KEY_SIZE: (2, "KEYSIZE"), KEY_ALGORITHM: (1, "tag 24"),
           CONTENT_DIGEST: (1, "CONTENTDIGEST")}
@@ -247,7 +247,7 @@ def _collect(data: bytes, start: int, end: int, where: str, leaves: dict[int, tu
                 position, f"tag {tag} with a length of {length} that fits in the {where}, which ends at byte {end}")
         if tag in (IV_INFO, KEY_INFO):
             if depth >= 2:
-                raise TrustListFormatError(position, f"{_CONTAINER_TAGS[tag]} directly inside ENCRYPTIONINFO")
+                raise TrustListFormatError(position, f"{_CONTAINER_TAGS[tag]} only directly inside ENCRYPTIONINFO")
             if tag in leaves:
                 raise TrustListFormatError(position, f"at most one {_CONTAINER_TAGS[tag]} "
                                                      f"(another one is at byte {leaves[tag][0]})")
@@ -282,7 +282,8 @@ def decrypt(parsed: EncryptedConfig, private_key: PrivateKey) -> bytes:
     except ValueError:
         raise ConfigKeyUnwrapError("the phone's private key does not unwrap the file's AES key") from None
     if len(key) != AES_KEY_BYTES:
-        # OpenSSL's implicit rejection turns a bad wrapping into a random message of random length.
+        # OpenSSL's implicit rejection answers a key wrapped to someone else with a random message of
+        # random length, not an error; one of 16 bytes is caught by the padding or CONTENTHASH check.
         raise ConfigKeyUnwrapError(f"the unwrapped key is {len(key)} bytes, not an AES-128 key: wrapped to another phone")
     decryptor = Cipher(algorithms.AES(key), modes.CBC(parsed.iv)).decryptor()
     plaintext = decryptor.update(parsed.ciphertext) + decryptor.finalize()
@@ -296,7 +297,7 @@ def decrypt(parsed: EncryptedConfig, private_key: PrivateKey) -> bytes:
     return plaintext
 
 
-def stub_cert_hash_of(certificate_der: bytes) -> str:
+def cert_hash(certificate_der: bytes) -> str:
     """certHash: the lower-case hex MD5 of the phone certificate's DER (LSC, else MIC)."""
     return hashlib.md5(certificate_der).hexdigest()
 
@@ -328,7 +329,7 @@ def build_stub(
         f"<loadInformation>{xml_escape(load_information)}</loadInformation>\n"
         f"<capfAuthMode>{int(capf_auth_mode)}</capfAuthMode>\n"
         f"<capfList>{capf}</capfList>\n"
-        f"<certHash>{stub_cert_hash_of(phone_certificate_der)}</certHash>\n"
+        f"<certHash>{cert_hash(phone_certificate_der)}</certHash>\n"
         "<encrConfig>true</encrConfig>\n"
         "</device>\n"
     )
@@ -344,10 +345,6 @@ def stub_cert_hash(xml: bytes) -> str | None:
     return value.lower() if value else None
 
 
-def certificate_der(certificate: x509.Certificate) -> bytes:
-    return certificate.public_bytes(serialization.Encoding.DER)
-
-
 def stub_hash_matches(xml: bytes, certificate: x509.Certificate) -> bool:
     """Whether the stub's certHash names ``certificate``: a phone fetches the ``.enc.sgn`` only then."""
-    return stub_cert_hash(xml) == stub_cert_hash_of(certificate_der(certificate))
+    return stub_cert_hash(xml) == cert_hash(certificate.public_bytes(serialization.Encoding.DER))

@@ -162,10 +162,13 @@ def test_every_single_bit_flip_is_refused(small_file, small_signer, small_phone)
             assert opened(bytes(flipped), small_signer, small_phone) is None, (position, bit)
 
 
-def test_a_file_for_another_phone_does_not_open(small_file, small_signer):
+def test_a_file_for_another_phone_does_not_open(small_file, small_phone):
     other = identity("enc-other-phone", 1024, "SEP000000000001", 8)
-    with pytest.raises(ConfigKeyUnwrapError):
+    # Usually the unwrap fails; implicit rejection can hand back 16 random bytes, which the padding
+    # or CONTENTHASH check then refuses: never a plaintext.
+    with pytest.raises(EncryptedConfigError):
         decrypt(EncryptedConfig.from_bytes(small_file), other.private_key)
+    assert decrypt(EncryptedConfig.from_bytes(small_file), small_phone.private_key) == b"<device/>"
 
 
 def test_a_phone_key_of_another_size_is_named(small_file):
@@ -237,6 +240,13 @@ def test_a_contenthash_mismatch_is_refused(small_signer, small_phone):
     assert verify_encrypted_config(parsed, small_signer.certificate)  # signed, yet not what was hashed
     with pytest.raises(ConfigDigestError, match="CONTENTHASH"):
         decrypt(parsed, small_phone.private_key)
+
+
+def test_a_contenthash_inside_and_beside_encryptioninfo_is_a_duplicate(small_signer, small_phone):
+    data = encrypted_file(small_signer, small_phone, b"<device/>" + b"\x0d" * 7, count=7,
+                          extra_iv=[Element(27, hashlib.sha1(b"<device/>").digest())])
+    with pytest.raises(TrustListFormatError, match="at most one tag 27"):
+        EncryptedConfig.from_bytes(data)
 
 
 def test_a_duplicated_iv_is_refused_at_its_offset(small_signer, small_phone):
