@@ -9,6 +9,10 @@
   exercise the reader's refusals (a DTD, an encoding declaration, comments,
   CDATA, deep nesting, a member without address);
 - ``corpus/tvs``: TVS frames of each message type, the real S1 query among them;
+- ``corpus/encconfig``: encrypted configurations (SHA-1 and SHA-512, an
+  aligned plaintext, a 2048-bit phone key) and their stub, for
+  fuzz_encconfig.py, whose TFTP certificate and phone key are
+  ``encconfig_state/``;
 - ``corpus/phone``: files for fuzz_phone.py, each behind one byte that picks
   the waiting phone (see there), signed by the same keys as
   ``phone_state/``: the installed CTL, ITL and configuration of those phones
@@ -26,6 +30,7 @@ from pathlib import Path
 
 from phone.wire.certs import Profile, cucm_subject, generate_ec_key, generate_rsa_key, make_certificate, simple_subject
 from phone.wire.config import TvsMember, render_config
+from phone.wire.encconfig import build_encrypted_config, build_stub
 from phone.wire.signing import Layout, NameStyle, build_signed_file, build_trust_list, make_bare_record, make_record
 from phone.wire.tlv import Role
 from phone.wire.tvs import TvsMessage
@@ -154,6 +159,28 @@ def main() -> None:
         "3-config-by-regenerated.bin": b"\x03" + build_signed_file(new_config, regenerated,
                                                                    filename=f"SEP{MAC}.cnf.xml",
                                                                    timestamp=1425667604).data,
+    })
+    write_encconfig(config)
+
+
+def write_encconfig(config: bytes) -> None:
+    """The fuzz_encconfig corpus, and the TFTP certificate and phone key the target checks it with."""
+    tftp = node("cucm-1051-a-pub", 0x70CAF64E090751B9DF22F49F754FC5BB)
+    phone = make_certificate(simple_subject(CN=f"SEP{MAC}"), generate_rsa_key(1024), not_before=START, serial=0x5E,
+                             profile=Profile.DEVICE, issuer=tftp)
+    name = f"SEP{MAC}.cnf.xml.enc.sgn"
+    write(HERE / "encconfig_state", {"tftp.der": tftp.der, "phone-key.pem": phone.private_key_pem()})
+    write(HERE / "corpus" / "encconfig", {
+        "sha1.enc.sgn": build_encrypted_config(config, tftp, phone.certificate, filename=name, timestamp=1425667520),
+        "sha512.enc.sgn": build_encrypted_config(config, tftp, phone.certificate, filename=name, timestamp=1425667521,
+                                                 digest="sha512"),
+        "aligned.enc.sgn": build_encrypted_config(b"<device>" + b"y" * 15 + b"</device>", tftp, phone.certificate,
+                                                  filename=name, timestamp=1425667522),
+        "small.enc.sgn": build_encrypted_config(b"<device/>", tftp, phone.certificate, filename=name,
+                                                timestamp=1425667523),
+        "stub.cnf.xml.sgn": build_signed_file(
+            build_stub(MAC, phone.der, capf_auth_mode=1, capf_servers=("CAPF-e41e7d87",)), tftp,
+            filename=f"SEP{MAC}.cnf.xml", timestamp=1425667524).data,
     })
 
 

@@ -82,6 +82,25 @@ class ConfigFormatError(RemoteError):
     """A phone configuration file (SEP<MAC>.cnf.xml) that cannot be read safely."""
 
 
+class EncryptedConfigError(RemoteError):
+    """An encrypted configuration file (SEP<MAC>.cnf.xml.enc.sgn) that cannot be opened (docs/encrypted-config.md).
+
+    Layout faults are ``TrustListFormatError``s; these are the failures after a file reads well.
+    """
+
+
+class ConfigKeyUnwrapError(EncryptedConfigError):
+    """The file's AES key cannot be unwrapped with the phone's private key (wrong key, or not RSA)."""
+
+
+class ConfigPaddingError(EncryptedConfigError):
+    """The decrypted configuration does not end with PADDINGCOUNT bytes of 0x0D."""
+
+
+class ConfigDigestError(EncryptedConfigError):
+    """The decrypted configuration's digest is not the file's CONTENTHASH."""
+
+
 class TvsProtocolError(RemoteError):
     """A TVS message that does not follow the TVS wire format (docs/tvs.md)."""
 

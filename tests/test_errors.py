@@ -115,6 +115,15 @@ def _config():
     PhoneConfig.from_bytes(b"<device><unclosed>")
 
 
+def _encrypted_config():
+    from conftest import node_identity
+
+    from phone.wire.encconfig import EncryptedConfig, build_encrypted_config, decrypt
+    signer, phone = node_identity("cucm-errors-tftp"), node_identity("SEP-errors-phone")
+    data = build_encrypted_config(b"<device/>", signer, phone.certificate, filename="a.enc.sgn", timestamp=1)
+    decrypt(EncryptedConfig.from_bytes(data), signer.private_key)  # wrapped to the phone, opened by another key
+
+
 def _tvs_frame():
     from phone.wire.tvs import TvsMessage
     TvsMessage.decode(b"\x01\x02\x03")
@@ -146,7 +155,7 @@ def _flash(tmp_path: Path):
     FlashStore(tmp_path).load()
 
 
-@pytest.mark.parametrize("bad_input", [_trust_list, _certificate, _negative_serial, _config, _tvs_frame,
+@pytest.mark.parametrize("bad_input", [_trust_list, _certificate, _negative_serial, _config, _encrypted_config, _tvs_frame,
                                        _tftp_request, _tftp_name, _console_log, _lab_description, _flash])
 def test_bad_input_from_a_file_or_peer_is_a_remote_error(bad_input, tmp_path):
     with pytest.raises(RemoteError) as caught:

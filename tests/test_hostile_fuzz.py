@@ -26,6 +26,7 @@ TARGETS = {
     "fuzz_config": ("config", "config.dict"),
     "fuzz_tvs": ("tvs", None),
     "fuzz_phone": ("phone", None),
+    "fuzz_encconfig": ("encconfig", None),
 }
 
 

@@ -22,8 +22,8 @@ import attrs
 from defusedxml import DefusedXmlException
 from defusedxml.expatbuilder import parseString
 
-from phone.wire.addresses import parse_host_port
 from phone.errors import ConfigFormatError
+from phone.wire.addresses import parse_host_port
 
 #: docs/tvs.md: a configuration lists at most five TVS servers.
 MAX_TVS_MEMBERS = 5
@@ -82,20 +82,28 @@ class PhoneConfig:
             raise ConfigFormatError(f"{source}: {error}") from None
 
 
-@functools.lru_cache(maxsize=1024)
-def _read_config(data: bytes) -> PhoneConfig:
+def parse_xml(data: bytes) -> xml.dom.minidom.Document:
+    """Untrusted XML read safely: defusedxml, no DTD, no namespace processing (see the module docstring).
+
+    ``ConfigFormatError`` (without a source name) when the bytes are unsafe or not well-formed.
+    """
     try:
-        document = parseString(data, namespaces=False, forbid_dtd=True)
+        return parseString(data, namespaces=False, forbid_dtd=True)
     except DefusedXmlException as error:
         raise ConfigFormatError(f"refused unsafe XML ({type(error).__name__})") from None
     except ExpatError as error:
         raise ConfigFormatError(f"not well-formed XML at line {error.lineno}, column {error.offset}") from None
     except (LookupError, ValueError) as error:  # an encoding expat does not know or cannot read
         raise ConfigFormatError(f"unreadable XML encoding ({error})") from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _read_config(data: bytes) -> PhoneConfig:
+    document = parse_xml(data)
     return PhoneConfig(
         tvs_members=_tvs_members(document),
         capf_servers=tuple(_texts(document, "capf", "processNodeName")),
-        device_security_mode=_decimal(_first_text(document, "deviceSecurityMode")),
+        device_security_mode=_decimal(first_text(document, "deviceSecurityMode")),
     )
 
 
@@ -126,7 +134,8 @@ def _elements(document: xml.dom.minidom.Document, tag: str) -> list[xml.dom.mini
     return found
 
 
-def _first_text(document: xml.dom.minidom.Document, tag: str) -> str | None:
+def first_text(document: xml.dom.minidom.Document, tag: str) -> str | None:
+    """The text of the first element named ``tag`` (stripped), None when there is none."""
     found = _elements(document, tag)
     return _text(found[0]) if found else None
 

@@ -143,12 +143,28 @@ def make_bare_record(role: int, *, dns_name: str, ip_address: str = "0.0.0.0") -
     ])
 
 
-def _signer_elements(signer: Identity, layout: Layout, style: NameStyle) -> Element:
+def signer_id_element(signer: Identity, layout: Layout = Layout.CUCM, style: NameStyle | None = None) -> Element:
+    """The SIGNERID container naming ``signer``: name, serial and issuer in ``layout``'s order (docs/trust-lists.md)."""
+    style = style or _DEFAULT_STYLE[layout]
     name = Element.text(HeaderTag.SIGNER_NAME, style.render(signer.certificate.subject))
     serial = Element(HeaderTag.SERIAL_NUMBER, serial_to_bytes(signer.certificate.serial_number))
     issuer = Element.text(HeaderTag.CA_NAME, style.render(signer.certificate.issuer))
     order = [name, issuer, serial] if layout is Layout.USECALLMANAGER else [name, serial, issuer]
     return Element.container(HeaderTag.SIGNER_ID, order)
+
+
+def signature_info_element(signer: Identity, digest: str | int) -> Element:
+    """SIGNATUREINFO: DIGESTALGORITHM, then SIGNATUREALGOINFO (RSA, the signer's SIGNATUREMODULUS code)."""
+    size = _signature_size(signer)
+    algorithm = [
+        Element.uint(HeaderTag.SIGNATURE_ALGORITHM, 0, 1),
+        Element.uint(HeaderTag.SIGNATURE_MODULUS, _MODULUS_CODES[size], 1),
+    ]
+    return Element.container(
+        HeaderTag.SIGNATURE_INFO,
+        [Element.uint(HeaderTag.DIGEST_ALGORITHM, digest_code(digest), 1),
+         Element.container(HeaderTag.SIGNATURE_ALGO_INFO, algorithm)],
+    )
 
 
 def _signature_size(signer: Identity) -> int:
@@ -210,24 +226,14 @@ def _build(
     kind: FileKind | None,
 ) -> TrustList:
     code = digest_code(digest)
-    size = _signature_size(signer)
     style = signer_name_style or _DEFAULT_STYLE[layout]
     elements = []
     if layout is Layout.USECALLMANAGER:
         elements.append(Element(HeaderTag.SIGNER_VERSION, bytes(signer_version or (1, 0))))
     elif signer_version is not None:
         raise CertificateRequestError("only usecallmanager's layout writes the signer version (tag 28)")
-    elements.append(_signer_elements(signer, layout, style))
-    algorithm = [
-        Element.uint(HeaderTag.SIGNATURE_ALGORITHM, 0, 1),
-        Element.uint(HeaderTag.SIGNATURE_MODULUS, _MODULUS_CODES[size], 1),
-    ]
-    elements.append(
-        Element.container(
-            HeaderTag.SIGNATURE_INFO,
-            [Element.uint(HeaderTag.DIGEST_ALGORITHM, code, 1), Element.container(HeaderTag.SIGNATURE_ALGO_INFO, algorithm)],
-        )
-    )
+    elements.append(signer_id_element(signer, layout, style))
+    elements.append(signature_info_element(signer, code))
     elements += [
         Element(HeaderTag.SIGNATURE),
         Element.text(HeaderTag.FILENAME, filename),
