@@ -20,14 +20,16 @@ figures: docs/fleet.md, "On a Ray cluster".
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
 import queue
+import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +100,7 @@ def start_local_ray(ray: Any, num_cpus: int) -> None:
     fleet, not the signal, stops the instance, so that nothing dies mid-step.
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    with sigint_blocked():
+    with sigint_blocked(), _handlers_kept():
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)
 
@@ -106,10 +108,29 @@ def start_local_ray(ray: Any, num_cpus: int) -> None:
 def join_ray(ray: Any, address: str) -> None:
     """Join the running cluster at ``address`` (``ray start --head`` printed it), or one line why not."""
     try:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+        with _handlers_kept():
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     except Exception as error:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError...
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise TransportError(f"could not join the Ray cluster at {address}: {first}") from None
+
+
+@contextlib.contextmanager
+def _handlers_kept() -> Iterator[None]:
+    """Keep this process's SIGINT and SIGTERM handlers across ``ray.init``.
+
+    Ray's driver installs its own (SIGTERM: exit at once; its core a crash dump that
+    aborts); the command line's own handlers stop the fleet cleanly and say after
+    which step (docs/fleet.md), so they are put back.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    kept = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    try:
+        yield
+    finally:
+        for number, handler in kept.items():
+            if handler is not None:
+                signal.signal(number, handler)
 
 
 class PhoneActor:
@@ -209,8 +230,9 @@ class RayFleet(Fleet):
         self._ray: Any = None
         self._owns_ray = False
         self._actors: list[Any] = []
-        #: Worker number -> the address of the node its actor runs on (once started).
+        #: Worker number -> the address of the node its actor runs on, and the actor's process id (once started).
         self.nodes: dict[int, str] = {}
+        self.pids: dict[int, int] = {}
         self._run["params"]["ray_address"] = address
 
     # -- the cluster --------------------------------------------------------------------------
@@ -261,6 +283,7 @@ class RayFleet(Fleet):
         ready = self._gather([actor.ready.remote() for actor in self._actors], "start",
                              timeout=ACTOR_START_TIMEOUT)
         self.nodes = {number: node for number, node, _pid in ready}
+        self.pids = {number: pid for number, _node, pid in ready}
 
     def _stop_workers(self, finished: bool) -> None:
         """Actors hold nothing to save (rows are the driver's): they are ended, and a local instance with them."""
