@@ -69,7 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--fresh", action="store_true",
                      help="with --tftp --db: start from empty phones, not from the flash the database kept")
     run.add_argument("--workers", type=int, default=None, metavar="N",
-                     help=f"worker processes (default: the cores, here {default_workers()})")
+                     help=f"worker processes, or Ray actors with --engine ray (default: the cores, here "
+                          f"{default_workers()}; with Ray, the cluster's CPUs)")
     run.add_argument("--concurrency", type=int, default=None, metavar="N",
                      help="boots in flight at most, the whole fleet (default 16 per worker)")
     run.add_argument("--jitter", type=float, default=0.0, metavar="SECONDS",

@@ -48,6 +48,8 @@ from phone.lab.servers.processes import sigint_blocked
 INSTALL_HINT = "pip install 'phonetrust[ray]'"
 #: How long the cluster may take to place and start every actor (each asks for one CPU).
 ACTOR_START_TIMEOUT = 120.0
+#: How long joining a cluster may take to reach its head node.
+JOIN_TIMEOUT = 10.0
 #: How long an actor holds a poll open waiting for rows before it answers with none.
 POLL_SECONDS = 0.25
 
@@ -106,7 +108,17 @@ def start_local_ray(ray: Any, num_cpus: int) -> None:
 
 
 def join_ray(ray: Any, address: str) -> None:
-    """Join the running cluster at ``address`` (``ray start --head`` printed it), or one line why not."""
+    """Join the running cluster at ``address`` (``ray start --head`` printed it), or one line why not.
+
+    A ``HOST:PORT`` is first reached with a plain TCP connection: ``ray.init`` retries an
+    address where nothing listens for minutes, logging a warning every few seconds.
+    """
+    host, _, port = address.rpartition(":")
+    if host and port.isdigit() and "://" not in address:
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=JOIN_TIMEOUT).close()
+        except (OSError, UnicodeError, ValueError) as error:
+            raise TransportError(f"no Ray cluster answers at {address}: {error.strerror or error}") from None
     try:
         with _handlers_kept():
             ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -112,6 +113,19 @@ def test_bad_ray_and_advertise_arguments_are_one_line(argv, message, capsys):
     assert main(["fleet", "run", *scenario, "--phones", "CP-8861=1", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_a_ray_address_where_no_cluster_answers_is_one_line_at_once(tmp_path, capsys):
+    pytest.importorskip("ray")
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    work = tmp_path / "work"
+    assert main(["fleet", "run", "regenerate-callmanager", "--phones", "CP-8861=1", "--work", str(work),
+                 "--engine", "ray", "--ray-address", f"127.0.0.1:{port}"]) != 0
+    err = capsys.readouterr().err
+    assert err == f"phonetrust: no Ray cluster answers at 127.0.0.1:{port}: Connection refused\n"
+    assert not work.exists()
 
 
 def node(address, alive=True):
