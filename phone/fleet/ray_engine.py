@@ -107,18 +107,24 @@ def start_local_ray(ray: Any, num_cpus: int) -> None:
                  logging_level=logging.ERROR)
 
 
-def join_ray(ray: Any, address: str) -> None:
-    """Join the running cluster at ``address`` (``ray start --head`` printed it), or one line why not.
+def check_address(address: str) -> None:
+    """One line if nothing listens at a ``HOST:PORT`` cluster address (other forms are left to Ray).
 
-    A ``HOST:PORT`` is first reached with a plain TCP connection: ``ray.init`` retries an
-    address where nothing listens for minutes, logging a warning every few seconds.
+    Reached with a plain TCP connection first: ``ray.init`` retries an address where
+    nothing listens for minutes, logging a warning every few seconds.
     """
     host, _, port = address.rpartition(":")
     if host and port.isdigit() and "://" not in address:
         try:
             socket.create_connection((host.strip("[]"), int(port)), timeout=JOIN_TIMEOUT).close()
         except (OSError, UnicodeError, ValueError) as error:
-            raise TransportError(f"no Ray cluster answers at {address}: {error.strerror or error}") from None
+            reason = getattr(error, "strerror", None) or error
+            raise TransportError(f"no Ray cluster answers at {address}: {reason}") from None
+
+
+def join_ray(ray: Any, address: str) -> None:
+    """Join the running cluster at ``address`` (``ray start --head`` printed it), or one line why not."""
+    check_address(address)
     try:
         with _handlers_kept():
             ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
@@ -255,6 +261,8 @@ class RayFleet(Fleet):
         if self._ray is not None:
             return
         ray = import_ray()
+        if self.address is not None:
+            check_address(self.address)
         if not ray.is_initialized():
             if self.address is None:
                 from phone.fleet.engine import default_workers
