@@ -130,7 +130,9 @@ def join_ray(ray: Any, address: str) -> None:
             ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     except Exception as error:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError...
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise TransportError(f"could not join the Ray cluster at {address}: {first}") from None
+        hint = "" if "RAY_AUTH_MODE" in os.environ else (
+            " (a cluster with token authentication needs RAY_AUTH_MODE=token and its token here: docs/fleet.md)")
+        raise TransportError(f"could not join the Ray cluster at {address}: {first}{hint}") from None
 
 
 @contextlib.contextmanager
