@@ -270,10 +270,10 @@ def run_fleet(args: argparse.Namespace) -> int:
               "target": args.tftp or args.scenario}
     progress = _Progress(sys.stderr.isatty())
     # Made (and its arguments checked) before any lab is built; workers start with the block.
-    options = dict(workers=args.workers, concurrency=args.concurrency, jitter=args.jitter,
-                   rate=rate or None, db=args.db, console_dir=args.console_dir, models_dirs=args.models_dir,
-                   shard=shard, mac_prefix=prefix, progress=progress.update, tvs_timeout=args.tvs_timeout,
-                   seed=args.seed, run_params=params, flash=kept)
+    options = {"workers": args.workers, "concurrency": args.concurrency, "jitter": args.jitter,
+               "rate": rate or None, "db": args.db, "console_dir": args.console_dir, "models_dirs": args.models_dir,
+               "shard": shard, "mac_prefix": prefix, "progress": progress.update, "tvs_timeout": args.tvs_timeout,
+               "seed": args.seed, "run_params": params, "flash": kept}
     if args.engine == "ray":
         from phone.fleet.ray_engine import RayFleet
 
