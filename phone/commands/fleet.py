@@ -2,9 +2,10 @@
 
 - `fleet run [SCENARIO] --phones MODEL=N,… [--tftp HOST[:PORT]] [--steps N] [--workers N]
   [--concurrency N] [--jitter S] [--rate R] [--shard K/N] [--db FILE] [--html FILE] [--json]
-  [--console-dir DIR] [--engine local|ray [--ray-address ADDRESS]] [--advertise ADDR]` — SCENARIO is a scenario name or file (``phonetrust scenario list``): its
-  labs are made and served, each step's lab operations and phone actions run, then every phone
-  boots; the summary counts the step of the scenario's last cluster change.
+  [--console-dir DIR] [--engine local|ray [--ray-address ADDRESS]] [--advertise ADDR]` —
+  SCENARIO is a scenario name or file (``phonetrust scenario list``): its labs are made and
+  served, each step's lab operations and phone actions run, then every phone boots; the summary
+  counts the step of the scenario's last cluster change.
   ``testbed:regenerate-callmanager`` serves the fleet's own small cluster instead. With ``--tftp``
   and no SCENARIO the phones boot ``--steps`` times against that server (a lab CUCM), at most
   ``--rate`` boots per second (20 by default when the server is not on this machine); with

@@ -302,7 +302,7 @@ class RayFleet(Fleet):
         ray = self._ray
         actor_class = ray.remote(PhoneActor).options(num_cpus=1, scheduling_strategy="SPREAD", max_restarts=0)
         self._actors = [actor_class.remote(setup) for setup in self._setups]
-        ready = self._gather([actor.ready.remote() for actor in self._actors], "start",
+        ready = self._gather([actor.ready.remote() for actor in self._actors], "starting",
                              timeout=ACTOR_START_TIMEOUT)
         self.nodes = {number: node for number, node, _pid in ready}
         self.pids = {number: pid for number, _node, pid in ready}
@@ -328,7 +328,8 @@ class RayFleet(Fleet):
     def _run_step(self, order: StepOrder, take: Callable[[list[BootRow]], None]) -> float:
         ray = self._ray
         self.check_reachable(order.tftp_host)
-        self._gather([actor.boot.remote(order, self.clock.wall()) for actor in self._actors], f"start step {order.name!r}")
+        self._gather([actor.boot.remote(order, self.clock.wall()) for actor in self._actors],
+                     f"starting step {order.name!r}")
         polls = {actor.poll.remote(POLL_SECONDS): number for number, actor in enumerate(self._actors)}
         cpu, heard = 0.0, time.monotonic()
         while polls:
@@ -342,7 +343,7 @@ class RayFleet(Fleet):
             for ref in ready:
                 number = polls.pop(ref)
                 done = False
-                for message in self._get(ref, number, f"in step {order.name!r}"):
+                for message in self._get(ref, number, f"booting step {order.name!r}"):
                     if isinstance(message, messages.Rows):
                         take(message.rows)
                     elif isinstance(message, messages.StepDone):
@@ -357,18 +358,18 @@ class RayFleet(Fleet):
         return cpu
 
     def _act(self, action: str, chosen: frozenset[str]) -> int:
-        return sum(self._gather([actor.act.remote(action, chosen) for actor in self._actors], f"to {action}"))
+        return sum(self._gather([actor.act.remote(action, chosen) for actor in self._actors], f"doing {action}"))
 
     def flash(self) -> list[tuple[str, str, Flash]]:
         """(MAC, model, Flash) of every phone now (between steps), from every actor."""
-        parts = self._gather([actor.flash.remote() for actor in self._actors], "to send the phones' flash")
+        parts = self._gather([actor.flash.remote() for actor in self._actors], "sending its phones' flash")
         return [entry for part in parts for entry in part]
 
     def memory_kib(self) -> dict[int, int]:
         """Peak resident memory of each actor's process so far, in KiB; between steps."""
         if not self._actors:
             return {}
-        peaks = dict(enumerate(self._gather([actor.memory.remote() for actor in self._actors], "to send memory")))
+        peaks = dict(enumerate(self._gather([actor.memory.remote() for actor in self._actors], "sending its memory")))
         self.peak_rss_kib.update(peaks)
         return peaks
 
@@ -383,8 +384,8 @@ class RayFleet(Fleet):
             _, pending = ray.wait(pending, num_returns=len(pending), timeout=1.0)
             if pending and time.monotonic() - waited >= timeout:
                 free = ray.available_resources().get("CPU", 0)
-                raise FleetError(f"{len(pending)} of {len(refs)} fleet actor(s) did not answer {doing} within "
-                                 f"{timeout:.0f} s (the Ray cluster has {free:g} CPU(s) free)")
+                raise FleetError(f"{len(pending)} of {len(refs)} fleet actor(s) still {doing} after {timeout:.0f} s "
+                                 f"(the Ray cluster has {free:g} CPU(s) free)")
         return [self._get(ref, number, doing) for number, ref in enumerate(refs)]
 
     def _get(self, ref: Any, number: int, doing: str) -> Any:
@@ -393,9 +394,10 @@ class RayFleet(Fleet):
             return ray.get(ref)
         except ray.exceptions.RayActorError as error:
             where = self.nodes.get(number, "its node")
-            raise FleetError(f"fleet actor {number} on {where} died {doing}: {_first_line(error)}") from None
+            raise FleetError(f"fleet actor {number} on {where} died while {doing}: {_first_line(error)}") from None
         except ray.exceptions.RayTaskError as error:
-            raise FleetError(f"fleet actor {number} failed {doing}: {_first_line(error.cause or error)}") from None
+            cause = _first_line(error.cause or error)
+            raise FleetError(f"fleet actor {number} failed while {doing}: {cause}") from None
 
 
 def _first_line(error: BaseException) -> str:

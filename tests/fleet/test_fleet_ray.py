@@ -92,6 +92,16 @@ def test_each_actor_keeps_its_phones_flash_between_steps_in_its_own_process(loca
     assert all(kept.itl is not None for _, model, kept in flash if model == "CP-8861")  # a 7940 has no ITL
 
 
+def test_an_actor_that_dies_ends_the_step_with_one_error_naming_it(local_ray):
+    from phone.fleet import FleetError
+
+    with serving_testbed(bits=1024) as testbed, \
+            RayFleet(parse_phones("CP-8861=2"), workers=2, concurrency=2) as fleet:
+        local_ray.kill(fleet._actors[1], no_restart=True)
+        with pytest.raises(FleetError, match=r"^fleet actor 1 on \S+ died while starting step 'first-boot': "):
+            fleet.boot_all("first-boot", tftp=testbed.tftp)
+
+
 def test_without_ray_the_ray_engine_says_how_to_install_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` finds when Ray is not installed
     work = tmp_path / "work"
