@@ -171,11 +171,11 @@ class Fleet:
         """Deal the phones to ``workers`` lanes, round-robin by fleet index (each lane gets the same mix)."""
         self.workers = min(workers, len(self.phones))
         lanes = max(1, self.workers)
-        concurrency = self._options["concurrency"]
+        options = self._options
+        concurrency = options["concurrency"]
         if concurrency is None:
             concurrency = DEFAULT_CONCURRENCY_PER_WORKER * lanes
         self.concurrency = concurrency
-        options = self._options
         self._setups = [
             WorkerSetup(worker=n, phones=tuple((p.index, p.model, p.mac) for p in self.phones[n::lanes]),
                         concurrency=math.ceil(concurrency / lanes), models_dirs=options["models_dirs"],
