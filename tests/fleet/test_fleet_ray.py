@@ -102,6 +102,18 @@ def test_an_actor_that_dies_ends_the_step_with_one_error_naming_it(local_ray):
             fleet.boot_all("first-boot", tftp=testbed.tftp)
 
 
+def test_one_actor_per_cpu_by_default_and_more_actors_than_cpus_are_refused(local_ray):
+    from phone.errors import UsageError
+
+    fleet = RayFleet(parse_phones("CP-8861=5"))
+    fleet.connect()
+    assert fleet.workers == 2 and [len(setup.phones) for setup in fleet._setups] == [3, 2]
+    fleet.close()
+    assert local_ray.is_initialized()  # a Ray the fleet did not start is left running
+    with pytest.raises(UsageError, match=r"^--workers 3: the Ray cluster has 2 CPU\(s\)"):
+        RayFleet(parse_phones("CP-8861=5"), workers=3).connect()
+
+
 def test_without_ray_the_ray_engine_says_how_to_install_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` finds when Ray is not installed
     work = tmp_path / "work"
