@@ -39,7 +39,7 @@ from phone.errors import TransportError, UsageError
 from phone.firmware.machine import Flash
 from phone.fleet import messages
 from phone.fleet.clock import SYSTEM_CLOCK
-from phone.fleet.engine import WORKER_SILENCE, Fleet, FleetError
+from phone.fleet.engine import WORKER_SILENCE, Fleet, FleetError, default_workers
 from phone.fleet.phones import FleetPhone
 from phone.fleet.rows import BootRow
 from phone.fleet.worker import StepOrder, Worker, WorkerSetup, silence_tftpy
@@ -267,8 +267,6 @@ class RayFleet(Fleet):
             check_address(self.address)
         if not ray.is_initialized():
             if self.address is None:
-                from phone.fleet.engine import default_workers
-
                 start_local_ray(ray, self._local_cpus or default_workers())
             else:
                 join_ray(ray, self.address)
