@@ -35,6 +35,7 @@ from typing import Any
 
 import attrs
 
+from phone.device.reach import unreachable
 from phone.errors import TransportError, UsageError
 from phone.firmware.machine import Flash
 from phone.fleet import messages
@@ -115,11 +116,9 @@ def check_address(address: str) -> None:
     """
     host, _, port = address.rpartition(":")
     if host and port.isdigit() and "://" not in address:
-        try:
-            socket.create_connection((host.strip("[]"), int(port)), timeout=JOIN_TIMEOUT).close()
-        except (OSError, UnicodeError, ValueError) as error:
-            reason = getattr(error, "strerror", None) or error
-            raise TransportError(f"no Ray cluster answers at {address}: {reason}") from None
+        reason = unreachable(host.strip("[]"), int(port), JOIN_TIMEOUT)
+        if reason is not None:
+            raise TransportError(f"no Ray cluster answers at {address}: {reason}")
 
 
 def join_ray(ray: Any, address: str) -> None:
