@@ -2,7 +2,8 @@
 
 - `fleet run [SCENARIO] (--phones MODEL[@LOAD]=N,… | --inventory FILE) [--tftp HOST[:PORT]] [--steps N]
   [--workers N] [--concurrency N] [--jitter S] [--rate R] [--shard K/N] [--db FILE] [--html FILE]
-  [--erase-list OUT.csv] [--json] [--console-dir DIR]` — SCENARIO is a scenario name or file (``phonetrust scenario list``): its
+  [--erase-list OUT.csv] [--json] [--console-dir DIR] [--engine local|ray [--ray-address ADDRESS]]
+  [--advertise ADDR]` — SCENARIO is a scenario name or file (``phonetrust scenario list``): its
   labs are made and served, each step's lab operations and phone actions run, then every phone
   boots; the summary counts the step of the scenario's last cluster change.
   ``testbed:regenerate-callmanager`` serves the fleet's own small cluster instead. With ``--tftp``
@@ -12,6 +13,8 @@
   does not), so that each invocation is one step of a change made by hand on the server.
   ``--inventory`` takes the phones of a CUCM phone export (or a ``device,model[,load]`` CSV), each
   with its own device name and load; ``--erase-list`` writes the phones that need a hand erase.
+  ``--engine ray`` runs the phones in Ray actors over a Ray cluster's nodes (docs/fleet.md,
+  "On a Ray cluster"); ``--advertise`` serves the lab on an address those nodes reach.
 - `fleet report DB [--json] [--html FILE] [--erase-list OUT.csv]` — the per-model table of a results
   database again.
 - `fleet merge DB… [--out FILE] [--json] [--html FILE]` — the shards' results together: with
@@ -52,6 +55,7 @@ from phone.fleet import Fleet, Shard, default_workers, parse_phones
 from phone.fleet import db as results_db
 from phone.fleet.capacity import available_bytes, check_capacity, phones_in_shard
 from phone.fleet.phones import DEFAULT_MAC_PREFIX, check_prefix
+from phone.fleet.ray_engine import INSTALL_HINT
 from phone.fleet.report import html_from_db, print_table, summary_from_db
 from phone.fleet.summary import FleetSummary
 from phone.fleet.targets import ScenarioTarget, ServerTarget, TestbedTarget
@@ -83,7 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--fresh", action="store_true",
                      help="with --tftp --db: start from empty phones, not from the flash the database kept")
     run.add_argument("--workers", type=int, default=None, metavar="N",
-                     help=f"worker processes (default: the cores, here {default_workers()})")
+                     help=f"worker processes, or Ray actors with --engine ray (default: the cores, here "
+                          f"{default_workers()}; with Ray, the cluster's CPUs)")
     run.add_argument("--concurrency", type=int, default=None, metavar="N",
                      help="boots in flight at most, the whole fleet (default 16 per worker)")
     run.add_argument("--jitter", type=float, default=0.0, metavar="SECONDS",
@@ -109,6 +114,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "folder and keep them (default: a temporary folder)")
     run.add_argument("--key-size", type=int, default=None, metavar="BITS",
                      help="with a SCENARIO: the labs' RSA key size instead of the scenario's (testbed: 2048)")
+    run.add_argument("--engine", choices=("local", "ray"), default="local",
+                     help="local: worker processes on this machine (default); ray: Ray actors over a Ray "
+                          f"cluster's nodes (needs {INSTALL_HINT})")
+    run.add_argument("--ray-address", metavar="ADDRESS",
+                     help="with --engine ray: the running Ray cluster to join (`ray start --head` prints it; "
+                          "default: a local Ray instance started for this run)")
+    run.add_argument("--advertise", metavar="ADDR",
+                     help="with a SCENARIO: serve its lab on this address of this machine, the one phones on "
+                          "other machines reach (default 127.0.0.1)")
     run.add_argument("--yes", action="store_true",
                      help="run even when the fleet looks larger than the memory available")
     run.set_defaults(func=run_fleet)
@@ -233,24 +247,43 @@ def _target(args: argparse.Namespace) -> tuple[ServerTarget, str | None]:
     if args.tftp:
         if args.steps < 1:
             raise UsageError(f"--steps must be at least 1, not {args.steps}")
+        if args.advertise is not None:
+            raise UsageError("--advertise is where a SCENARIO's lab is served: with --tftp the server is given")
         host, port = parse_host_port(args.tftp, 69, what="TFTP server")
         return ServerTarget(host, port, args.steps), None
     if not args.scenario:
         raise UsageError("give a SCENARIO to rehearse, or --tftp HOST[:PORT] to boot against a server")
+    host = _advertised(args.advertise)
     if args.scenario.startswith(TESTBED_PREFIX):
         name = args.scenario[len(TESTBED_PREFIX):]
         if name != "regenerate-callmanager":
             raise UsageError(f"unknown testbed scenario {name!r}: the testbed knows regenerate-callmanager")
-        return TestbedTarget(bits=args.key_size or 2048), None
+        return TestbedTarget(bits=args.key_size or 2048, host=host), None
     from phone.scenario import find_scenario
 
     scenario = find_scenario(args.scenario)
     mix = ",".join(f"{model}={count}" for model, count in scenario.phones.items()) or None
-    return ScenarioTarget(scenario, args.work, args.key_size), mix
+    return ScenarioTarget(scenario, args.work, args.key_size, host=host), mix
+
+
+def _advertised(address: str | None) -> str:
+    """The address a scenario's lab is served on: ``--advertise``, else loopback (this machine only)."""
+    if address is None:
+        return "127.0.0.1"
+    if address.strip() in ("", "0.0.0.0", "::", "*"):
+        raise UsageError(f"--advertise {address!r} is every address: give the one address of this machine that "
+                         "the phones' machines reach")
+    return parse_host_port(address, 69, what="--advertise address")[0]
 
 
 def run_fleet(args: argparse.Namespace) -> int:
     catalogue = load_catalogue(args.models_dir)
+    if args.engine == "ray":
+        from phone.fleet.ray_engine import import_ray
+
+        import_ray()  # not installed: how to install it, before anything is built
+    elif args.ray_address is not None:
+        raise UsageError("--ray-address is for --engine ray")
     target, default_mix = _target(args)
     skipped: dict[str, int] | None = None
     if args.inventory is not None:
@@ -306,13 +339,25 @@ def _run(args: argparse.Namespace, target: ServerTarget, fleet_phones, params: d
          db_path: Path | None, skipped: dict[str, int] | None, catalogue, *, workers: int | None,
          rate: float | None, shard: Shard, prefix: str, kept: dict, resumes: bool) -> int:
     # Made (and its arguments checked) before any lab is built; workers start with the block.
-    fleet = Fleet(fleet_phones, workers=workers, concurrency=args.concurrency, jitter=args.jitter,
-                  rate=rate or None, db=db_path, console_dir=args.console_dir, models_dirs=args.models_dir,
-                  shard=shard, mac_prefix=prefix, progress=progress.update, tvs_timeout=args.tvs_timeout,
-                  seed=args.seed, run_params=params, flash=kept)
+    options = {"workers": workers, "concurrency": args.concurrency, "jitter": args.jitter,
+               "rate": rate or None, "db": db_path, "console_dir": args.console_dir, "models_dirs": args.models_dir,
+               "shard": shard, "mac_prefix": prefix, "progress": progress.update, "tvs_timeout": args.tvs_timeout,
+               "seed": args.seed, "run_params": params, "flash": kept}
+    if args.engine == "ray":
+        from phone.fleet.ray_engine import RayFleet
+
+        lab_host = target.tftp[0] if type(target) is ServerTarget else target.host
+        fleet = RayFleet(fleet_phones, address=args.ray_address, lab_host=lab_host, **options)
+    else:
+        fleet = Fleet(fleet_phones, **options)
     with _Interruptible() as interrupted:
         try:
-            with target, progress:
+            with contextlib.ExitStack() as stack:
+                if args.engine == "ray":
+                    stack.callback(fleet.close, finished=False)  # a no-op once the fleet closed itself
+                    fleet.connect()  # Ray joined and the lab's address checked before any lab is built
+                stack.enter_context(target)
+                stack.enter_context(progress)
                 with fleet:
                     for name, tftp in target.steps(fleet):
                         fleet.boot_all(name, tftp=tftp)

@@ -3,6 +3,7 @@
 - ``phone.fleet.phones``: ``--phones`` lists, deterministic MACs, shards;
 - ``phone.fleet.engine``: ``Fleet`` (worker processes, ``boot_all(step, tftp=)``);
 - ``phone.fleet.worker``: one worker's phones and its boot threads;
+- ``phone.fleet.ray_engine``: ``RayFleet``, the same fleet in Ray actors over a cluster's nodes (``--engine ray``);
 - ``phone.fleet.rows``, ``phone.fleet.messages``, ``phone.fleet.clock``: boot rows, worker messages, the injected clock;
 - ``phone.fleet.capacity``: the memory a fleet needs, checked before it starts;
 - ``phone.fleet.db``: results in SQLite, report queries, merging shards;

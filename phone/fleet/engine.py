@@ -31,7 +31,7 @@ import multiprocessing
 import os
 import queue
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from phone.errors import RemoteError, TransportError, UsageError
 from phone.fleet import messages
@@ -61,8 +61,42 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+class FleetEngine(Protocol):
+    """What a fleet command, a target (``phone.fleet.targets``) or a benchmark uses of an engine.
+
+    ``Fleet`` (worker processes on this machine) and ``phone.fleet.ray_engine.RayFleet``
+    (Ray actors over a cluster) both keep to it; a ``with`` block starts the workers and
+    stops them, and the results database is written by the calling process in both.
+    """
+
+    engine: str
+    counts: tuple[tuple[str, int], ...]
+    phones: list[FleetPhone]
+    workers: int
+
+    def __enter__(self) -> FleetEngine: ...
+    def __exit__(self, *exc_info: object) -> None: ...
+    def boot_all(self, step: str, *, tftp: tuple[str, int]) -> StepSummary: ...
+    def act(self, action: str, models: Iterable[str]) -> int: ...
+    def flash(self) -> list[tuple[str, str, Flash]]: ...
+    def save_flash(self) -> None: ...
+    def summary(self, counted: str | None = None) -> FleetSummary: ...
+    def timeline(self) -> list[tuple[str, float]]: ...
+    def memory_kib(self) -> dict[int, int]: ...
+
+    @property
+    def completed_steps(self) -> list[str]: ...
+
+
 class Fleet:
-    """Phones over ``workers`` processes (0: boot in this process, for tests and profiles)."""
+    """Phones over ``workers`` processes (0: boot in this process, for tests and profiles).
+
+    The local engine. ``phone.fleet.ray_engine.RayFleet`` is the same fleet with its
+    workers in Ray actors; both keep to ``FleetEngine``.
+    """
+
+    #: The name ``fleet run --engine`` knows this engine by (recorded in the run's parameters).
+    engine = "local"
 
     def __init__(
         self,
@@ -103,33 +137,24 @@ class Fleet:
             raise UsageError(f"jitter must not be negative, not {jitter}")
         if rate is not None and rate <= 0:
             rate = None
-        self.workers = min(workers, len(self.phones))
-        lanes = max(1, self.workers)
-        if concurrency is None:
-            concurrency = DEFAULT_CONCURRENCY_PER_WORKER * lanes
-        if concurrency < 1:
+        if concurrency is not None and concurrency < 1:
             raise UsageError(f"concurrency must be at least 1, not {concurrency}")
-        self.concurrency = concurrency
         self.jitter = jitter
         self.rate = rate
         self.progress = progress
         self.blksize = blksize
         self.seed = seed
-        self._setups = [
-            WorkerSetup(worker=n, phones=tuple((p.index, p.model, p.mac) for p in self.phones[n::lanes]),
-                        concurrency=math.ceil(concurrency / lanes), models_dirs=tuple(models_dirs),
-                        console_dir=None if console_dir is None else str(console_dir), seed=seed,
-                        tvs_timeout=tvs_timeout,
-                        flash=_kept(self.phones[n::lanes], flash or {}))
-            for n in range(lanes)
-        ]
+        self._options = {"concurrency": concurrency, "models_dirs": tuple(models_dirs),
+                         "console_dir": None if console_dir is None else str(console_dir),
+                         "tvs_timeout": tvs_timeout, "flash": flash or {}}
         self._run = {"started": clock.wall(), "phones": listed, "phone_count": len(self.phones),
-                     "shard": str(shard), "mac_prefix": mac_prefix, "workers": self.workers,
-                     "concurrency": concurrency, "jitter": jitter, "rate": rate,
+                     "shard": str(shard), "mac_prefix": mac_prefix,
+                     "jitter": jitter, "rate": rate,
                      "target": (run_params or {}).get("target"),
                      "params": {"seed": seed, "blksize": blksize, "tvs_timeout": tvs_timeout,
                                 "console_dir": None if console_dir is None else str(console_dir),
-                                **(run_params or {})}}
+                                "engine": self.engine, **(run_params or {})}}
+        self._deal(workers)
         self._db_path = db
         self._writer: ResultsWriter | None = None
         self._processes: list[multiprocessing.process.BaseProcess] = []
@@ -141,6 +166,24 @@ class Fleet:
         self._timeline: list[tuple[str, float]] = []
         self._started = False
         self.peak_rss_kib: dict[int, int] = {}
+
+    def _deal(self, workers: int) -> None:
+        """Deal the phones to ``workers`` lanes, round-robin by fleet index (each lane gets the same mix)."""
+        self.workers = min(workers, len(self.phones))
+        lanes = max(1, self.workers)
+        options = self._options
+        concurrency = options["concurrency"]
+        if concurrency is None:
+            concurrency = DEFAULT_CONCURRENCY_PER_WORKER * lanes
+        self.concurrency = concurrency
+        self._setups = [
+            WorkerSetup(worker=n, phones=tuple((p.index, p.model, p.mac) for p in self.phones[n::lanes]),
+                        concurrency=math.ceil(concurrency / lanes), models_dirs=options["models_dirs"],
+                        console_dir=options["console_dir"], seed=self.seed, tvs_timeout=options["tvs_timeout"],
+                        flash=_kept(self.phones[n::lanes], options["flash"]))
+            for n in range(lanes)
+        ]
+        self._run.update(workers=self.workers, concurrency=concurrency)
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -158,9 +201,6 @@ class Fleet:
         if self._db_path is not None:
             self._writer = ResultsWriter(self._db_path, self._run, clock=self.clock,
                                          loads={p.mac: p.load for p in self.phones if p.load})
-        if self.workers == 0:
-            self._local = Worker(self._setups[0], clock=self.clock)
-            return
         try:
             self._start_workers()
         except BaseException:  # an interrupt while they start included: none is left behind
@@ -168,6 +208,9 @@ class Fleet:
             raise
 
     def _start_workers(self) -> None:
+        if self.workers == 0:
+            self._local = Worker(self._setups[0], clock=self.clock)
+            return
         context = multiprocessing.get_context("spawn")
         self._results = context.Queue()
         for setup in self._setups:
@@ -190,6 +233,14 @@ class Fleet:
     def close(self, *, finished: bool = True) -> None:
         """Stop the workers: between steps they are asked; a run that did not finish (an interrupt, an
         error) terminates them at once, whatever they were booting."""
+        self._stop_workers(finished)
+        if self._writer is not None:
+            if finished:
+                self._writer.finish()
+            self._writer.close()
+            self._writer = None
+
+    def _stop_workers(self, finished: bool) -> None:
         for pipe in self._pipes:
             try:
                 pipe.send(messages.Stop())
@@ -210,11 +261,6 @@ class Fleet:
         if self._results is not None:
             self._results.close()
             self._results = None
-        if self._writer is not None:
-            if finished:
-                self._writer.finish()
-            self._writer.close()
-            self._writer = None
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -231,7 +277,6 @@ class Fleet:
         if self._writer is not None:
             self._writer.start_step(index, step, started)
         rows_seen: list[tuple[str, str, bool, bool]] = []
-        cpu = 0.0
 
         def take(rows: list[BootRow]) -> None:
             if self._writer is not None:
@@ -244,28 +289,32 @@ class Fleet:
             if self.progress is not None:
                 self.progress(step, len(rows_seen), len(self.phones))
 
-        if self._local is not None:
-            cpu = self._local.run_step(order, take).cpu_seconds
-        else:
-            for pipe in self._pipes:
-                pipe.send(messages.BootStep(order))
-            done = 0
-            while done < len(self._processes):
-                message = self._receive()
-                if isinstance(message, messages.Rows):
-                    take(message.rows)
-                elif isinstance(message, messages.StepDone):
-                    done += 1
-                    cpu += message.stats.cpu_seconds
-                    self.peak_rss_kib[message.worker] = message.stats.peak_rss_kib
-                elif isinstance(message, messages.WorkerFailed):
-                    raise FleetError(f"fleet worker {message.worker} failed in step {step!r}: {message.error}")
+        cpu = self._run_step(order, take)
         finished = self.clock.wall()
         if self._writer is not None:
             self._writer.finish_step(index, finished, len(rows_seen))
         summary = StepSummary(index, step, len(rows_seen), finished - started, count(rows_seen), cpu)
         self._steps.append(summary)
         return summary
+
+    def _run_step(self, order: StepOrder, take: Callable[[list[BootRow]], None]) -> float:
+        """Every worker boots its phones once; rows go to ``take`` as they come. Returns the workers' CPU seconds."""
+        if self._local is not None:
+            return self._local.run_step(order, take).cpu_seconds
+        for pipe in self._pipes:
+            pipe.send(messages.BootStep(order))
+        done, cpu = 0, 0.0
+        while done < len(self._processes):
+            message = self._receive()
+            if isinstance(message, messages.Rows):
+                take(message.rows)
+            elif isinstance(message, messages.StepDone):
+                done += 1
+                cpu += message.stats.cpu_seconds
+                self.peak_rss_kib[message.worker] = message.stats.peak_rss_kib
+            elif isinstance(message, messages.WorkerFailed):
+                raise FleetError(f"fleet worker {message.worker} failed in step {order.name!r}: {message.error}")
+        return cpu
 
     def act(self, action: str, models: Iterable[str]) -> int:
         """Before a step: ``action`` (erase-ctl, erase-itl, erase, factory-reset) on every phone of
@@ -274,7 +323,9 @@ class Fleet:
             raise UsageError(f"unknown phone action {action!r}: expected one of {', '.join(PHONE_ACTIONS)}")
         if not self._started:
             self.start()
-        chosen = frozenset(models)
+        return self._act(action, frozenset(models))
+
+    def _act(self, action: str, chosen: frozenset[str]) -> int:
         if self._local is not None:
             return self._local.act(action, chosen)
         for pipe in self._pipes:

@@ -50,15 +50,16 @@ class ServerTarget:
 class TestbedTarget(ServerTarget):
     """``testbed:regenerate-callmanager``: a one-node lab (``phone.fleet.testbed``), served from child processes."""
 
-    def __init__(self, bits: int = 2048) -> None:
+    def __init__(self, bits: int = 2048, host: str = "127.0.0.1") -> None:
         from phone.fleet import testbed
 
+        self.host = host  # where its servers listen and phones find them (fleet run --advertise)
         self._bits = bits
         self._testbed = testbed
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> TestbedTarget:
-        self.server = self._stack.enter_context(self._testbed.serving_testbed(bits=self._bits))
+        self.server = self._stack.enter_context(self._testbed.serving_testbed(bits=self._bits, host=self.host))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -79,8 +80,10 @@ class ScenarioTarget(ServerTarget):
     each step's lab operations run through the lab's dispatcher as the scenario runner runs them, its
     phone actions go to the fleet, then every phone boots."""
 
-    def __init__(self, scenario, work: Path | None = None, key_size: int | None = None) -> None:
+    def __init__(self, scenario, work: Path | None = None, key_size: int | None = None,
+                 host: str = "127.0.0.1") -> None:
         self.scenario = scenario
+        self.host = host  # where the labs' servers listen and phones find them (fleet run --advertise)
         self.counted = scenario.last_change.name
         self._work = work
         self._key_size = key_size
@@ -110,7 +113,7 @@ class ScenarioTarget(ServerTarget):
             except ScenarioError as error:
                 raise UsageError(str(error)) from None
             self.server = self._stack.enter_context(
-                serving_labs({key: self.lab_dir(key) for key in self.scenario.labs}))
+                serving_labs({key: self.lab_dir(key) for key in self.scenario.labs}, host=self.host))
         except BaseException:
             self._stack.close()
             raise
@@ -135,5 +138,5 @@ class ScenarioTarget(ServerTarget):
             for selector, action in step.actions.items():
                 fleet.act(action, [model.name for model in models if selects(selector, model, catalogue)])
             if step.boot:
-                yield step.name, ("127.0.0.1", self.server.tftp_ports[tftp])
+                yield step.name, (self.host, self.server.tftp_ports[tftp])
 
