@@ -8,7 +8,7 @@ import pytest
 
 from phone.catalogue import load_catalogue
 from phone.firmware.loads import parse_load, parse_version
-from phone.firmware.models import Catalogue
+from phone.firmware.models import Catalogue, ModelFileError, models_from_text
 
 #: The load families each catalogue family's firmware lines use (Cisco's Device Package
 #: Compatibility Matrix): a default load outside its model's line is a catalogue mistake.
@@ -79,3 +79,35 @@ def test_dx_shows_only_the_two_texts_its_guide_documents(catalogue, model):
         "no_trust_list": "No Trust List installed",
         "update_failed": "Trust List update failed, verification failure",
     }
+
+
+@pytest.mark.parametrize("model", ["CP-7970", "CP-7971"])
+def test_7970_and_7971_end_with_cucm_11_5(catalogue, model):
+    assert catalogue.get(model).cucm_max_release == "11.5"
+
+
+def test_models_without_a_known_cucm_limit_have_none(catalogue):
+    assert catalogue.get("CP-7975").cucm_max_release is None
+
+
+MINIMAL = '''
+[defaults]
+supports_ctl = true
+supports_itl = false
+supports_tvs = false
+digests = ["sha1"]
+rsa_key_sizes = [1024]
+tls_versions = []
+checksum = false
+log_dialect = false
+[models.CP-LAB]
+description = "lab"
+cucm_max_release = {value}
+'''
+
+
+def test_a_cucm_release_that_is_not_major_dot_minor_is_refused():
+    with pytest.raises(ModelFileError, match=r"\[models.CP-LAB\] cucm_max_release: expected a CUCM release"):
+        models_from_text(MINIMAL.format(value='"eleven"'), "lab.toml", family="lab")
+    [model] = models_from_text(MINIMAL.format(value='"12.5"'), "lab.toml", family="lab")
+    assert model.cucm_max_release == "12.5"
