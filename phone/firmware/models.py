@@ -145,6 +145,9 @@ class PhoneModel:
     sources: tuple[str, ...]
     #: How this model resolves the points Cisco's documents leave open.
     settings: TrustSettings
+    #: The last CUCM release that supports the model ("11.5": dropped from 12.0), None if no limit
+    #: is known (Cisco's "Deprecated Phone Models" lists per CUCM release).
+    cucm_max_release: str | None = None
     #: The file the model was loaded from (not part of equality).
     origin: str = attrs.field(default="", eq=False)
 
@@ -325,6 +328,14 @@ def _names(value: Any) -> tuple[str, ...]:
     return names
 
 
+def _cucm_release(value: Any) -> str:
+    """A CUCM release as Cisco writes it, major.minor: "11.5", "12.0"."""
+    text = _text(value)
+    if not re.fullmatch(r"\d{1,2}\.\d{1,2}", text.strip()):
+        raise _BadValue(f"expected a CUCM release such as \"11.5\", got {describe(value)}")
+    return text.strip()
+
+
 def _messages(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise _BadValue(f"expected a table of status texts, got {describe(value)}")
@@ -360,6 +371,7 @@ _FIELDS: Mapping[str, tuple[Callable[[Any], Any], Any]] = {
     "factory_reset": (_optional(_text), None),
     "messages": (_messages, {}),
     "firmware": (_optional(_text), None),
+    "cucm_max_release": (_optional(_cucm_release), None),
     "device_type": (_text, None),
     "device_prefix": (_one_of(DEVICE_PREFIXES), "SEP"),
     "aliases": (_names, ()),

@@ -82,6 +82,14 @@ def test_show_prints_every_field_as_text(capsys: pytest.CaptureFixture[str]) -> 
     assert "first_ctl_with_itl" in out and "sources:" in out
 
 
+def test_show_prints_the_last_cucm_release_of_a_deprecated_phone(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "show", "CP-7970")
+    assert code == 0
+    assert "  cucm_max_release  11.5\n" in out
+    code, out, _ = run(capsys, "show", "CP-7975")
+    assert "  cucm_max_release  -\n" in out
+
+
 def test_show_unknown_model_fails_with_one_line_listing_known_names(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "show", "CP-0000")
     assert code == 2 and out == ""

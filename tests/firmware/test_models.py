@@ -378,8 +378,9 @@ def test_8800_verifies_sha2_and_rsa_up_to_4096(catalogue: Catalogue, name: str) 
 
 
 @pytest.mark.parametrize("name", ["CP-6901", "CP-6911"])
-def test_6901_and_6911_have_no_itl(catalogue: Catalogue, name: str) -> None:
+def test_6901_and_6911_hold_a_ctl_but_no_itl(catalogue: Catalogue, name: str) -> None:
     model = catalogue.get(name)
+    assert model.supports_ctl
     assert not model.supports_itl and not model.supports_tvs and model.checksum is None
 
 
