@@ -101,7 +101,7 @@ def main() -> int:
     args = parser.parse_args()
 
     counts = parse_phones(args.phones)
-    total = sum(count for _, count in counts)
+    total = sum(group.count for group in counts)
     workers = args.workers if args.workers is not None else default_workers()
     if args.testbed:
         target = TestbedTarget()
