@@ -26,11 +26,13 @@ from typing import Any
 import attrs
 
 from phone.errors import LocalError, UnknownModelError, UsageError
+from phone.firmware.loads import FirmwareVersion, Load, LoadFormatError, VersionRange, parse_load, parse_range
 from phone.firmware.settings import SettingsError, TrustSettings, describe
 
 __all__ = [
     "MESSAGE_EVENTS",
     "Catalogue",
+    "FirmwareRow",
     "ModelFileError",
     "PhoneModel",
     "TrustSettings",
@@ -94,6 +96,45 @@ def _fold(name: str) -> str:
     return name.strip().upper()
 
 
+#: Facts a model file may state per firmware range (``firmware_rows``, docs/models.md "Firmware rows").
+ROW_FACTS = ("supports_ctl", "supports_itl", "supports_tvs", "digests", "rsa_key_sizes",
+             "ec_certificates", "tls_versions")
+
+#: Notes ``PhoneModel.at_load`` attaches (docs/models.md "Firmware rows").
+OUTSIDE_DOCUMENTED = "outside documented firmware: {facts} keep the family default"
+NEWER_THAN_LAST = "newer than the last known release {last}: using the highest row"
+
+
+@attrs.frozen
+class FirmwareRow:
+    """One row of a firmware-dependent fact: on firmware in ``range`` the phone has ``values``.
+
+    ``source`` names the Cisco document behind the row, or starts with "choice:" when the row
+    is the project's reading of a point the documents leave open.
+    """
+
+    range: VersionRange
+    #: (field, value) pairs, fields from ROW_FACTS, values as the field holds them.
+    values: tuple[tuple[str, Any], ...]
+    source: str
+
+    def sets(self, fact: str) -> bool:
+        return any(field == fact for field, _ in self.values)
+
+    def value(self, fact: str) -> Any:
+        return dict(self.values)[fact]
+
+
+@attrs.frozen
+class FirmwareChange:
+    """A fact whose value at a load differs from its value at the model's default load."""
+
+    field: str
+    value: Any
+    default_value: Any
+    source: str
+
+
 @attrs.frozen
 class PhoneModel:
     """One phone model's trust-side capabilities and texts (docs/phone.md, docs/models.md).
@@ -148,6 +189,11 @@ class PhoneModel:
     #: The last CUCM release that supports the model ("11.5": dropped from 12.0), None if no limit
     #: is known (Cisco's "Deprecated Phone Models" lists per CUCM release).
     cucm_max_release: str | None = None
+    #: Firmware-dependent facts: rows of (range, values, source); the fields above hold the
+    #: values at the default load ``firmware`` (docs/models.md "Firmware rows").
+    firmware_rows: tuple[FirmwareRow, ...] = ()
+    #: Notes from ``at_load`` ("outside documented firmware", ...); empty on the default load.
+    load_notes: tuple[str, ...] = ()
     #: The file the model was loaded from (not part of equality).
     origin: str = attrs.field(default="", eq=False)
 
@@ -203,8 +249,75 @@ class PhoneModel:
         return f"{self.device_type}-{self.device_name(device_id)}"
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field, in field order (sets become sorted lists)."""
-        return attrs.asdict(self, value_serializer=_json_value)
+        """A JSON-ready dict of every field, in field order (sets become sorted lists).
+
+        The firmware rows and load notes are left out: ``phonetrust models show MODEL@LOAD``
+        reports them as firmware changes.
+        """
+        return attrs.asdict(self, value_serializer=_json_value,
+                            filter=lambda field, _: field.name not in ("firmware_rows", "load_notes"))
+
+    def default_load(self) -> Load:
+        """The model's default load (``firmware``); LoadFormatError if it has none."""
+        if not self.firmware:
+            raise LoadFormatError(f"{self.name} names no default load, so no other load can be compared with it")
+        return parse_load(self.firmware)
+
+    def at_load(self, load: Load) -> PhoneModel:
+        """This model as it behaves on ``load``: every fact a matching firmware row sets.
+
+        A fact with no row covering the load's version keeps the family default, noted
+        "outside documented firmware"; a version above the last known release (the default
+        load's) uses the fact's highest row, with a note. A load of a load family the model
+        does not run is a LoadFormatError.
+        """
+        default = self.default_load()
+        if load.family.lower() != default.family.lower():
+            raise LoadFormatError(f"load {load.text!r} is of load family {load.family}; "
+                                  f"{self.name} runs {default.family} loads (e.g. {default.text})")
+        version, last = load.version, default.version
+        newer = version.line == last.line and not version < last and version.key != last.key
+        changes: dict[str, Any] = {}
+        outside: list[str] = []
+        for fact in ROW_FACTS:
+            rows = [row for row in self.firmware_rows if row.sets(fact)]
+            if not rows:
+                continue
+            row = next((row for row in rows if version in row.range), None)
+            if row is None and newer:
+                row = max(rows, key=_row_height)
+            if row is None:
+                outside.append(fact)
+            else:
+                changes[fact] = row.value(fact)
+        notes = []
+        if newer:
+            notes.append(NEWER_THAN_LAST.format(last=last))
+        if outside:
+            notes.append(OUTSIDE_DOCUMENTED.format(facts=", ".join(outside)))
+        return attrs.evolve(self, load_notes=tuple(notes), **changes)
+
+    def firmware_changes(self, load: Load) -> list[FirmwareChange]:
+        """What ``load`` changes compared with the default load, each change with its row's source."""
+        here, there = self.at_load(load), self.at_load(self.default_load())
+        changes = []
+        for fact in ROW_FACTS:
+            if getattr(here, fact) != getattr(there, fact):
+                row = next((row for row in self.firmware_rows
+                            if row.sets(fact) and load.version in row.range), None)
+                row = row or max((r for r in self.firmware_rows if r.sets(fact)), key=_row_height)
+                changes.append(FirmwareChange(fact, _plain(getattr(here, fact)), _plain(getattr(there, fact)),
+                                              row.source))
+        return changes
+
+
+def _row_height(row: FirmwareRow) -> tuple[int, tuple[int, int, int, int]]:
+    """Order of rows by their lower bound (an open lower bound is lowest)."""
+    return (0, (0, 0, 0, 0)) if row.range.lower is None else (1, row.range.lower.key)
+
+
+def _plain(value: Any) -> Any:
+    return sorted(value) if isinstance(value, frozenset) else list(value) if isinstance(value, tuple) else value
 
 
 def _json_value(instance: Any, field: attrs.Attribute | None, value: Any) -> Any:
@@ -350,6 +463,58 @@ def _messages(value: Any) -> dict[str, str]:
     return dict(value)
 
 
+def _firmware_rows(value: Any) -> tuple[FirmwareRow, ...]:
+    """``firmware_rows``: an array of inline tables, each a ``range``, one or more facts of
+    ROW_FACTS, and a ``source`` (a document) or a ``choice`` (why); rows setting the same fact
+    must not overlap (docs/models.md "Firmware rows")."""
+    if not isinstance(value, list):
+        raise _BadValue(f"expected an array of rows such as {{ range = \">= 12.5(1)\", "
+                        f"ec_certificates = true, source = \"...\" }}, got {describe(value)}")
+    rows: list[FirmwareRow] = []
+    for number, raw in enumerate(value, start=1):
+        rows.append(_firmware_row(number, raw))
+    for fact in ROW_FACTS:
+        setting = [(number, row) for number, row in enumerate(rows, start=1) if row.sets(fact)]
+        for index, (number, row) in enumerate(setting):
+            for other_number, other in setting[:index]:
+                if row.range.overlaps(other.range):
+                    raise _BadValue(f"row {number} ({row.range}) overlaps row {other_number} "
+                                    f"({other.range}) for {fact}")
+    return tuple(rows)
+
+
+def _firmware_row(number: int, raw: Any) -> FirmwareRow:
+    if not isinstance(raw, dict):
+        raise _BadValue(f"row {number}: expected an inline table, got {describe(raw)}")
+    allowed = ("range", "source", "choice") + ROW_FACTS
+    for key in raw:
+        if key not in allowed:
+            raise _BadValue(f"row {number}: unknown field {key!r} (known: {', '.join(allowed)})")
+    if "range" not in raw:
+        raise _BadValue(f"row {number}: missing 'range' (e.g. \">= 12.5(1)\", \"< 14.0\" or \"any\")")
+    try:
+        version_range = parse_range(_text(raw["range"]))
+    except (_BadValue, LoadFormatError) as error:
+        raise _BadValue(f"row {number}: range: {error}") from None
+    if ("source" in raw) == ("choice" in raw):
+        raise _BadValue(f"row {number}: needs exactly one of 'source' (the document behind the row) "
+                        "or 'choice' (why the project chose the value)")
+    try:
+        source = _text(raw["source"]) if "source" in raw else f"choice: {_text(raw['choice'])}"
+    except _BadValue as error:
+        raise _BadValue(f"row {number}: {'source' if 'source' in raw else 'choice'}: {error}") from None
+    values = []
+    for fact in ROW_FACTS:
+        if fact in raw:
+            try:
+                values.append((fact, _FIELDS[fact][0](raw[fact])))
+            except _BadValue as error:
+                raise _BadValue(f"row {number}: {fact}: {error}") from None
+    if not values:
+        raise _BadValue(f"row {number}: sets no fact (one or more of {', '.join(ROW_FACTS)})")
+    return FirmwareRow(version_range, tuple(values), source)
+
+
 _REQUIRED = object()
 
 #: Every field a model table (or [defaults]) may set: parser and default.
@@ -372,6 +537,7 @@ _FIELDS: Mapping[str, tuple[Callable[[Any], Any], Any]] = {
     "messages": (_messages, {}),
     "firmware": (_optional(_text), None),
     "cucm_max_release": (_optional(_cucm_release), None),
+    "firmware_rows": (_firmware_rows, ()),
     "device_type": (_text, None),
     "device_prefix": (_one_of(DEVICE_PREFIXES), "SEP"),
     "aliases": (_names, ()),
@@ -433,8 +599,29 @@ def _model_from_tables(path: str, family: str, family_sources: tuple[str, ...],
         raise ModelFileError(path, where, "digests: must include 'sha1' (docs/models.md: every phone verifies SHA-1)")
     if values["supports_tvs"] and not values["tls_versions"]:
         raise ModelFileError(path, where, "tls_versions: a TVS-capable model needs at least one TLS version")
-    return PhoneModel(name=name, family=family, origin=str(path),
-                      settings=_read_settings(path, where, table, family_settings), **values)
+    model = PhoneModel(name=name, family=family, origin=str(path),
+                       settings=_read_settings(path, where, table, family_settings), **values)
+    _check_default_load(path, where, model)
+    return model
+
+
+def _check_default_load(path: str, where: str, model: PhoneModel) -> None:
+    """The fields of a model describe its default load: a firmware row covering that load
+    must agree with them, so rows never change what the default load does."""
+    if not model.firmware_rows:
+        return
+    try:
+        default = model.default_load()
+    except LoadFormatError as error:
+        raise ModelFileError(path, where, f"firmware_rows need a default load: firmware: {error}") from None
+    for number, row in enumerate(model.firmware_rows, start=1):
+        if default.version not in row.range:
+            continue
+        for fact, value in row.values:
+            if value != getattr(model, fact):
+                raise ModelFileError(path, where, f"firmware_rows: row {number} ({row.range}) covers the "
+                                     f"default load {default.text} but sets {fact} = {_plain(value)!r}, "
+                                     f"not the model's {_plain(getattr(model, fact))!r}")
 
 
 #: Arrays and inline tables nested deeper than this are refused: a model file needs three
