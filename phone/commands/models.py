@@ -2,7 +2,9 @@
 
 ``list`` prints one row per model (or, with --json, a JSON array of every
 model's fields); ``show NAME`` prints one model in full (--json: one object).
-NAME may be an alias ("7965") and any case. --models-dir adds a folder of
+NAME may be an alias ("7965") and any case. ``show NAME@LOAD`` shows the model
+on that firmware load and what the load changes compared with the model's
+default load (docs/models.md "Firmware rows"). --models-dir adds a folder of
 user model files on top of the bundled ones and PHONETRUST_MODELS.
 """
 
@@ -12,7 +14,8 @@ import argparse
 import json
 from typing import Any
 
-from phone.firmware.models import Catalogue, PhoneModel
+from phone.firmware.loads import Load, parse_load
+from phone.firmware.models import Catalogue, FirmwareChange, PhoneModel
 from phone.catalogue import load_catalogue
 
 
@@ -31,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", parents=[common], help="one line per model")
     listing.set_defaults(func=_list)
     show = actions.add_parser("show", parents=[common], help="every field of one model")
-    show.add_argument("name", metavar="NAME", help="catalogue name or alias, e.g. CP-7965 or 7965")
+    show.add_argument("name", metavar="NAME[@LOAD]",
+                      help="catalogue name or alias, e.g. CP-7965 or 7965; add @LOAD to see the model "
+                           "on that firmware load, e.g. CP-8861@sip88xx.10-3-1-20")
     show.set_defaults(func=_show)
 
 
@@ -82,13 +87,28 @@ def _text(value: Any) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
-    model = _catalogue(args).get(args.name)
+    name, _, load_text = args.name.partition("@")
+    model = _catalogue(args).get(name)
+    load: Load | None = None
+    changes: list[FirmwareChange] = []
+    if load_text:
+        load = parse_load(load_text)
+        changes = model.firmware_changes(load)
+        model = model.at_load(load)
     fields = model.to_json()
+    if load is not None:
+        fields["load"] = {"text": load.text, "family": load.family, "version": str(load.version)}
+        fields["firmware_changes"] = [
+            {"field": change.field, "value": change.value, "default_value": change.default_value,
+             "source": change.source} for change in changes]
+        fields["firmware_notes"] = list(model.load_notes)
     if args.json:
         print(json.dumps(fields, indent=2))
         return 0
     print(f"{model.name}: {model.description}")
-    tables = ("messages", "settings", "sources")
+    if load is not None:
+        print(f"  load: {load.text} (version {load.version}), default load {model.firmware}")
+    tables = ("messages", "settings", "sources", "load", "firmware_changes", "firmware_notes")
     plain = [key for key in fields if key not in tables + ("name", "description")]
     width = max(len(key) for key in plain)
     for key in plain:
@@ -101,4 +121,18 @@ def _show(args: argparse.Namespace) -> int:
     print("  sources:")
     for source in model.sources:
         print(f"    {source}")
+    if load is not None:
+        _print_firmware_changes(changes, model.load_notes)
     return 0
+
+
+def _print_firmware_changes(changes: list[FirmwareChange], notes: tuple[str, ...]) -> None:
+    print("  firmware changes (value at this load; at the default load; source):")
+    if not changes:
+        print("    none: this load behaves as the default load")
+    width = max((len(change.field) for change in changes), default=0)
+    for change in changes:
+        print(f"    {change.field.ljust(width)}  {_text(change.value)}; default load: "
+              f"{_text(change.default_value)}; source: {change.source}")
+    for note in notes:
+        print(f"  note: {note}")

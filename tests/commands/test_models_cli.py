@@ -111,3 +111,49 @@ def test_broken_user_model_file_fails_with_one_line_naming_it(tmp_path: Path, ca
     assert code == 2 and out == ""
     assert err == (f"phonetrust: {tmp_path / 'lab.toml'}: [models.CP-LAB] checksum: "
                    "expected one of 'md5', 'sha1', got 'crc' (a string)\n")
+
+
+def test_show_at_a_load_prints_the_load_and_what_its_firmware_changes(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "show", "8861@sip88xx.10-3-1-20")
+    assert code == 0
+    assert "  load: sip88xx.10-3-1-20 (version 10.3(1)), default load sip88xx.14-2-1-0101-26" in out
+    assert ("    ec_certificates  no; default load: yes; source: Cisco IP Phone 8800 Series Release Notes "
+            "for Firmware Release 12.5(1)SR2") in out
+    assert "  ec_certificates" in out and "note:" not in out
+
+
+def test_show_at_a_newer_load_prints_the_note(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "show", "CP-7821@sip78xx.15-0-1-1")
+    assert code == 0
+    assert "none: this load behaves as the default load" in out
+    assert "  note: newer than the last known release 14.2(1): using the highest row" in out
+
+
+def test_show_at_a_load_json_gains_load_and_firmware_changes(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "show", "7821@sip78xx.12-1-1-12", "--json")
+    assert code == 0
+    fields = json.loads(out)
+    assert fields["load"] == {"text": "sip78xx.12-1-1-12", "family": "sip78xx", "version": "12.1(1)"}
+    (change,) = fields["firmware_changes"]
+    assert (change["field"], change["value"], change["default_value"]) == (
+        "tls_versions", ["1.0", "1.1", "1.2"], ["1.2"])
+    assert "TLS Client Min Version" in change["source"]
+    assert fields["tls_versions"] == ["1.0", "1.1", "1.2"]
+    assert fields["firmware_notes"] == []
+
+
+def test_show_without_a_load_json_is_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "show", "8861", "--json")
+    fields = json.loads(out)
+    assert "load" not in fields and "firmware_changes" not in fields and "firmware_rows" not in fields
+
+
+@pytest.mark.parametrize(("target", "expected"), [
+    ("8861@nonsense", "phonetrust: load 'nonsense': expected <family>.<version>"),
+    ("8861@sip78xx.14-2-1-0101-26", "phonetrust: load 'sip78xx.14-2-1-0101-26' is of load family sip78xx; "
+                                    "CP-8861 runs sip88xx loads"),
+])
+def test_show_a_bad_load_fails_with_one_line(capsys: pytest.CaptureFixture[str], target: str, expected: str) -> None:
+    code, out, err = run(capsys, "show", target)
+    assert code != 0 and out == ""
+    assert err.startswith(expected) and err.count("\n") == 1
