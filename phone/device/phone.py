@@ -14,6 +14,7 @@ from typing import Any
 
 from phone.device.boot import AskTvsServer, FetchFile, run_boot
 from phone.device.flash import FlashStore
+from phone.device.identity import IdentityStore, PhoneIdentity, default_mic_ca, identity_json
 from phone.firmware.machine import (
     BootReport,
     Effect,
@@ -26,6 +27,7 @@ from phone.firmware.machine import (
 from phone.firmware.models import PhoneModel
 from phone.console.phone import PhoneConsole
 from phone.firmware.trust import Item
+from phone.wire.certs import Identity
 from phone.wire.names import serial_hex
 
 
@@ -47,6 +49,8 @@ class Phone:
         clock: Callable[[], datetime.datetime] = _wall_clock,
         console: PhoneConsole | None = None,
         observe: Callable[[Effect], None] | None = None,
+        identity: IdentityStore | None = None,
+        mic_authority: Callable[[], Identity] | None = None,
     ) -> None:
         self.model = model
         self.store = store
@@ -55,6 +59,11 @@ class Phone:
         self.clock = clock
         self.console = console if console is not None else PhoneConsole(model, clock)
         self._observe = observe
+        #: Where the phone keeps its MIC; None for phones that do without one (fleets, machine tests).
+        self.identity_store = identity
+        self.mic_authority = mic_authority or default_mic_ca
+        #: The phone's identity once a boot has read (or, the first time, issued) it.
+        self.identity: PhoneIdentity | None = None
         flash = store.load() if store is not None else Flash()
         self.machine = PhoneMachine(model, device_id, flash)
         self.machine.device_name  # noqa: B018 - validates the device id now, not mid-boot
@@ -70,6 +79,10 @@ class Phone:
             self.store.save(self.machine.flash, model=self.model.name, device=self.machine.device_name)
 
     def boot(self) -> BootReport:
+        if self.identity_store is not None:
+            # First use issues the MIC; every later boot reads the same one (it is permanent).
+            self.identity = self.identity_store.ensure_mic(self.model.name, self.machine.device_name,
+                                                           self.mic_authority)
         before = self.machine.flash
         self.machine, report = run_boot(
             self.machine, fetch=self.fetch, ask_tvs=self.ask_tvs,
@@ -103,7 +116,7 @@ def describe_installed(machine: PhoneMachine, item: Item) -> dict[str, object]:
             "signer_serial": serial_hex(serial) if serial else None}
 
 
-def boot_json(machine: PhoneMachine, report: BootReport) -> dict[str, Any]:
+def boot_json(machine: PhoneMachine, report: BootReport, identity: PhoneIdentity | None = None) -> dict[str, Any]:
     """The JSON contract of `phone boot --json` for a machine after a boot."""
     config = machine.flash.stored_config()
     return {
@@ -127,5 +140,6 @@ def boot_json(machine: PhoneMachine, report: BootReport) -> dict[str, Any]:
             {"status": i.status, "name": i.name, "ctl_checksum": i.ctl_checksum, "itl_checksum": i.itl_checksum}
             for i in report.device_tl_info
         ],
+        "identity": identity_json(identity),
     }
 
