@@ -40,6 +40,7 @@ from typing import Any
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from phone.device.flash import FlashStoreError, _create, _fsync_dir, _read_regular, _real_folder
 from phone.errors import CertificateError, UsageError
@@ -207,6 +208,13 @@ class IdentityStore:
         """The phone's identity, issuing its MIC from ``authority()`` on first use only."""
         existing = self.load()
         if existing is not None:
+            expected = mic_common_name(model_name, device_name)
+            names = existing.mic.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+            held = str(names[0].value) if names else ""
+            if held != expected:
+                # The MIC is the hardware's own: one phone never speaks with another's.
+                raise UsageError(f"{self.directory} holds the identity of {held or 'another phone'}, "
+                                 f"not of {expected}: give this phone its own state folder")
             return existing
         self.save_mic(issue_mic(model_name, device_name, authority(), now=clock(), new_key=new_key))
         loaded = self.load()  # whichever MIC won a race is the one the phone keeps

@@ -22,6 +22,7 @@ from phone.device.identity import (
     new_mic_ca,
 )
 from phone.device.phone import Phone
+from phone.errors import UsageError
 from phone.firmware.machine import Flash
 from phone.wire.certs import Identity, Profile, make_certificate, simple_subject
 
@@ -151,3 +152,12 @@ def test_identity_json_shape(tmp_path):
         len(document["mic"]["serial"]), "0")
     assert document["mic"]["serial"] == document["mic"]["serial"].upper() and ":" not in document["mic"]["serial"]
     assert document["mic"]["issuer"] == "CN=Cisco Manufacturing CA SHA2,O=Cisco"
+
+
+def test_a_phone_never_takes_another_phones_mic(tmp_path):
+    booted_phone(tmp_path)
+    cluster = MiniCluster(mixed_mode=True)
+    other = Phone(get_model("CP-8861"), "B000B4BA0AEF", fetch=serve_files(cluster.files()),
+                  ask_tvs=TvsDouble(cluster), store=FlashStore(tmp_path), identity=IdentityStore(tmp_path))
+    with pytest.raises(UsageError, match=f"holds the identity of CP-8861-SEP{MAC}, not of CP-8861-SEPB000B4BA0AEF"):
+        other.boot()
