@@ -1,14 +1,15 @@
 """`phonetrust phone …`: one emulated phone whose flash lives in a state folder.
 
-- `phone boot --model MODEL --mac MAC --tftp HOST[:PORT] --state DIR [--log FILE] [--json] [--deadline S]`
-  one boot against a TFTP server (and the TVS servers its configuration names);
+- `phone boot --model MODEL --mac MAC --tftp HOST[:PORT] --state DIR [--log FILE] [--json] [--deadline S]
+  [--mic-ca CERT --mic-ca-key KEY]` one boot against a TFTP server (and the TVS servers its configuration names);
   exit 0 when the boot ran to its end, whatever was accepted; 2 bad arguments;
   3 when nothing was reachable (no file and no "not found" came back, or the
   server's name does not resolve). While a request goes unanswered, stderr says
-  which server, port, file and attempt the phone is waiting for.
+  which server, port, file and attempt the phone is waiting for. The first boot
+  issues the phone's MIC, from --mic-ca when given (docs/phone.md).
 - `phone erase --state DIR [--ctl] [--itl]`: the manual erase from the phone's menu
   (both lists when neither flag is given; 78xx/88xx erase both anyway).
-- `phone factory-reset --state DIR`: everything goes.
+- `phone factory-reset --state DIR`: everything goes but the MIC, which is permanent.
 - `phone show --state DIR [--json]`: what the phone holds.
 - `phone identity --state DIR --out OUT [--force]`: export the phone's MIC (`mic.pem`, `mic.key`).
 """
@@ -86,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     erase.add_argument("--models-dir", action="append", default=[], metavar="DIR", help=models_help)
     erase.set_defaults(func=run_erase)
 
-    reset = commands.add_parser("factory-reset", help="erase everything (hold # at power-up, 123456789*0#)")
+    reset = commands.add_parser("factory-reset", help="erase everything but the MIC (hold # at power-up, 123456789*0#)")
     reset.add_argument("--state", required=True, type=Path, help=state_help)
     reset.add_argument("--models-dir", action="append", default=[], metavar="DIR", help=models_help)
     reset.set_defaults(func=run_factory_reset)

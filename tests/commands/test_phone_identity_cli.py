@@ -109,3 +109,15 @@ def test_a_damaged_identity_stops_the_boot_in_one_line(tmp_path, capsys, tftp):
     assert (code, out) == (2, "") and err.count("\n") == 1 and "identity is damaged" in err
     code, out, err = export(capsys, tmp_path / "phone", tmp_path / "out")
     assert code == 2 and "identity is damaged" in err
+
+
+def test_a_mic_ca_key_that_is_not_the_certificates_is_refused(tmp_path, capsys, tftp):
+    ca = make_certificate(simple_subject(O="Lab", CN="Lab Manufacturing CA"), rsa_key(2048, "cli-ca"),
+                          not_before=SEED_TIME, serial=0x77, profile=Profile.CA)
+    (tmp_path / "ca.pem").write_bytes(ca.certificate_pem())
+    (tmp_path / "other.key").write_bytes(make_certificate(
+        simple_subject(CN="x"), rsa_key(2048, "cli-other"), not_before=SEED_TIME, serial=1).private_key_pem())
+    code, out, err = boot(capsys, tftp, tmp_path / "phone", "--mic-ca", str(tmp_path / "ca.pem"),
+                          "--mic-ca-key", str(tmp_path / "other.key"))
+    assert (code, out) == (2, "") and err.count("\n") == 1 and "is not the private key of" in err
+    assert not (tmp_path / "phone" / "identity").exists()

@@ -161,3 +161,26 @@ def test_a_phone_never_takes_another_phones_mic(tmp_path):
                   ask_tvs=TvsDouble(cluster), store=FlashStore(tmp_path), identity=IdentityStore(tmp_path))
     with pytest.raises(UsageError, match=f"holds the identity of CP-8861-SEP{MAC}, not of CP-8861-SEPB000B4BA0AEF"):
         other.boot()
+
+
+def test_an_interrupted_first_write_leaves_no_identity_and_the_next_boot_issues_one(tmp_path, monkeypatch):
+    import phone.device.identity as identity_module
+
+    real_create = identity_module._create
+    written = []
+
+    def crash_after_first_file(path, data, *, durable):
+        if written:
+            raise OSError(28, "No space left on device")
+        written.append(path)
+        real_create(path, data, durable=durable)
+
+    monkeypatch.setattr(identity_module, "_create", crash_after_first_file)
+    with pytest.raises(OSError):
+        booted_phone(tmp_path)
+    assert IdentityStore(tmp_path).load() is None
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".identity")] == []
+    monkeypatch.undo()
+    (tmp_path / ".identity.tmp-killed").mkdir()  # what a SIGKILL mid-write leaves: ignored
+    (tmp_path / ".identity.tmp-killed" / "mic.pem").write_text("half")
+    assert booted_phone(tmp_path).identity.mic.certificate.subject.rfc4514_string().startswith("CN=CP-8861-SEP")
