@@ -266,11 +266,15 @@ class WatchedTftp:
                  say: Callable[[str], None]) -> None:
         self.host, self.port, self.model, self.deadline, self.say = host, port, model, deadline, say
         self.asked = self.answered = 0
-        self._ends = time.monotonic() + deadline
+        # The deadline runs from the first request: what the phone did before (issuing its MIC
+        # on a first boot, loading its flash) is not time spent waiting for the server.
+        self._ends: float | None = None
         self._requests: dict[str, int] = {}
 
     def __call__(self, request: Fetch) -> FileFetched | FileMissing | FileFailed:
         server = f"TFTP {self.host}:{self.port}"
+        if self._ends is None:
+            self._ends = time.monotonic() + self.deadline
         left = self._ends - time.monotonic()
         if left <= 0:
             self.say(f"{server}: not asking for {request.name}: the {self.deadline:g} s deadline (--deadline) passed")

@@ -4,6 +4,8 @@ This is the only layer of the phone with I/O. ``Phone.boot`` loads the flash,
 runs the machine through one boot with the transports it was given (TFTP and
 TVS clients for a real network; in-memory functions in tests), saves the
 flash when it changed (atomically, ``phone.device.flash``) and writes the console.
+A phone given an identity store reads its MIC when it starts, issuing it the first
+time (``phone.device.identity``).
 """
 
 from __future__ import annotations
@@ -62,11 +64,14 @@ class Phone:
         #: Where the phone keeps its MIC; None for phones that do without one (fleets, machine tests).
         self.identity_store = identity
         self.mic_authority = mic_authority or default_mic_ca
-        #: The phone's identity once a boot has read (or, the first time, issued) it.
+        #: The phone's identity, read from flash (or issued there, the first time) as the flash is.
         self.identity: PhoneIdentity | None = None
         flash = store.load() if store is not None else Flash()
         self.machine = PhoneMachine(model, device_id, flash)
         self.machine.device_name  # noqa: B018 - validates the device id now, not mid-boot
+        if identity is not None:
+            # First use issues the MIC; every later start reads the same one (it is permanent).
+            self.identity = identity.ensure_mic(model.name, self.machine.device_name, self.mic_authority)
 
     def _effect(self, effect: Effect) -> None:
         if isinstance(effect, Log):
@@ -79,10 +84,6 @@ class Phone:
             self.store.save(self.machine.flash, model=self.model.name, device=self.machine.device_name)
 
     def boot(self) -> BootReport:
-        if self.identity_store is not None:
-            # First use issues the MIC; every later boot reads the same one (it is permanent).
-            self.identity = self.identity_store.ensure_mic(self.model.name, self.machine.device_name,
-                                                           self.mic_authority)
         before = self.machine.flash
         self.machine, report = run_boot(
             self.machine, fetch=self.fetch, ask_tvs=self.ask_tvs,
