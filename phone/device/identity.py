@@ -42,7 +42,13 @@ import attrs
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from phone.device.flash import FlashStoreError, _create, _fsync_dir, _read_regular, _real_folder
+from phone.device.flash import (
+    FlashStoreError,
+    _create,
+    _fsync_dir,
+    _read_regular,
+    _real_folder,
+)
 from phone.errors import CertificateError, UsageError
 from phone.wire.certs import (
     Identity,
@@ -78,7 +84,7 @@ Clock = Callable[[], datetime.datetime]
 
 
 def _utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _random_serial() -> int:

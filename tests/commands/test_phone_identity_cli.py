@@ -51,7 +51,7 @@ def test_boot_json_reports_the_mic_and_keeps_every_other_key(tmp_path, capsys, t
 def test_the_exported_mic_loads_and_its_key_matches(tmp_path, capsys, tftp):
     code, out, err = boot(capsys, tftp, tmp_path / "phone", "--json")
     serial = json.loads(out)["identity"]["mic"]["serial"]
-    code, out, err = export(capsys, tmp_path / "phone", tmp_path / "out" / "new")
+    code, _, err = export(capsys, tmp_path / "phone", tmp_path / "out" / "new")
     assert code == 0, err
     certificate = x509.load_pem_x509_certificate((tmp_path / "out" / "new" / "mic.pem").read_bytes())
     key_pem = (tmp_path / "out" / "new" / "mic.key").read_bytes()

@@ -137,7 +137,7 @@ def test_a_key_that_is_not_the_certificates_is_damage(tmp_path):
 def test_saving_never_replaces_an_existing_mic(tmp_path):
     store = IdentityStore(tmp_path)
     mic = booted_phone(tmp_path).identity.mic
-    replacement = new_mic_ca(now=datetime.datetime.now(datetime.timezone.utc),
+    replacement = new_mic_ca(now=datetime.datetime.now(datetime.UTC),
                              new_key=lambda bits: rsa_key(bits, "replacement"))
     assert store.save_mic(replacement) is False
     assert store.load().mic.der == mic.der
