@@ -47,6 +47,15 @@ def ec_identity(common_name: str = "cucm-pub-EC") -> Identity:
     return make_certificate(cucm_subject(common_name), generate_ec_key(), not_before=SEED_TIME, serial=0x1234567)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_data_home(tmp_path_factory):
+    """Phones booted by tests get their MIC from a manufacturing CA of the test session, never the user's."""
+    folder = tmp_path_factory.mktemp("xdg-data")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def seed_time() -> datetime.datetime:
     return SEED_TIME

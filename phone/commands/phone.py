@@ -1,15 +1,17 @@
 """`phonetrust phone …`: one emulated phone whose flash lives in a state folder.
 
-- `phone boot --model MODEL --mac MAC --tftp HOST[:PORT] --state DIR [--log FILE] [--json] [--deadline S]`
-  one boot against a TFTP server (and the TVS servers its configuration names);
+- `phone boot --model MODEL --mac MAC --tftp HOST[:PORT] --state DIR [--log FILE] [--json] [--deadline S]
+  [--mic-ca CERT --mic-ca-key KEY]` one boot against a TFTP server (and the TVS servers its configuration names);
   exit 0 when the boot ran to its end, whatever was accepted; 2 bad arguments;
   3 when nothing was reachable (no file and no "not found" came back, or the
   server's name does not resolve). While a request goes unanswered, stderr says
-  which server, port, file and attempt the phone is waiting for.
+  which server, port, file and attempt the phone is waiting for. The first boot
+  issues the phone's MIC, from --mic-ca when given (docs/phone.md).
 - `phone erase --state DIR [--ctl] [--itl]`: the manual erase from the phone's menu
   (both lists when neither flag is given; 78xx/88xx erase both anyway).
-- `phone factory-reset --state DIR`: everything goes.
+- `phone factory-reset --state DIR`: everything goes but the MIC, which is permanent.
 - `phone show --state DIR [--json]`: what the phone holds.
+- `phone identity --state DIR --out OUT [--force]`: export the phone's MIC (`mic.pem`, `mic.key`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import socket
 import sys
 import threading
@@ -27,6 +30,7 @@ from pathlib import Path
 from phone.device.phone import Phone, boot_json, describe_installed
 from phone.errors import UsageError
 from phone.device.flash import FlashStore, FlashStoreError
+from phone.device.identity import IdentityStore, load_mic_ca
 from phone.firmware.machine import PhoneMachine
 from phone.firmware.models import PhoneModel
 from phone.catalogue import load_catalogue
@@ -67,6 +71,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       f"(default {DEFAULT_BOOT_DEADLINE:g})")
     boot.add_argument("--force", action="store_true",
                       help="boot even if --state holds the flash of another model or MAC")
+    boot.add_argument("--mic-ca", type=Path, metavar="CERT",
+                      help="manufacturing CA certificate (PEM) that issues the phone's MIC on its first boot "
+                      "(default: this installation's emulated Cisco Manufacturing CA SHA2, see docs/phone.md)")
+    boot.add_argument("--mic-ca-key", type=Path, metavar="KEY", help="private key (PEM) of --mic-ca")
     boot.add_argument("--models-dir", action="append", default=[], metavar="DIR", help="extra model folder")
     boot.set_defaults(func=run_boot_command)
 
@@ -79,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     erase.add_argument("--models-dir", action="append", default=[], metavar="DIR", help=models_help)
     erase.set_defaults(func=run_erase)
 
-    reset = commands.add_parser("factory-reset", help="erase everything (hold # at power-up, 123456789*0#)")
+    reset = commands.add_parser("factory-reset", help="erase everything but the MIC (hold # at power-up, 123456789*0#)")
     reset.add_argument("--state", required=True, type=Path, help=state_help)
     reset.add_argument("--models-dir", action="append", default=[], metavar="DIR", help=models_help)
     reset.set_defaults(func=run_factory_reset)
@@ -92,6 +100,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help='print one JSON object: {"device", "model", "ctl", "itl", "config", "tvs_cache"}')
     show.add_argument("--models-dir", action="append", default=[], metavar="DIR", help=models_help)
     show.set_defaults(func=run_show)
+
+    identity = commands.add_parser(
+        "identity", help="export the phone's MIC certificate and key",
+        description="Write the phone's Manufacturing Installed Certificate (mic.pem) and its private key "
+        "(mic.key, PKCS#8) as PEM into --out, so other tools can encrypt to or speak as the phone.")
+    identity.add_argument("--state", required=True, type=Path, help=state_help)
+    identity.add_argument("--out", required=True, type=Path,
+                          help="folder to write mic.pem and mic.key into (created if missing)")
+    identity.add_argument("--force", action="store_true", help="overwrite mic.pem and mic.key already in --out")
+    identity.set_defaults(func=run_identity)
 
 
 def _existing_phone(args: argparse.Namespace) -> tuple[PhoneModel, str, FlashStore]:
@@ -159,6 +177,28 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_identity(args: argparse.Namespace) -> int:
+    identity = IdentityStore(args.state).load()
+    if identity is None:
+        raise UsageError(f"{args.state}: this phone has no identity yet (its MIC is issued at its first "
+                         "`phonetrust phone boot`)")
+    files = {"mic.pem": identity.mic.certificate_pem(), "mic.key": identity.mic.private_key_pem()}
+    targets = {args.out / name: data for name, data in files.items()}
+    existing = [str(path) for path in targets if path.exists() or path.is_symlink()]
+    if existing and not args.force:
+        raise UsageError(f"{', '.join(existing)} already exist(s); give --force to overwrite")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for path, data in targets.items():
+        if path.is_symlink():
+            path.unlink()  # write the file itself, never through a link
+        mode = 0o600 if path.name.endswith(".key") else 0o644
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), mode)
+        with open(descriptor, "wb") as handle:
+            handle.write(data)
+    print(f"{identity.mic.certificate.subject.rfc4514_string()}: wrote {', '.join(map(str, targets))}")
+    return 0
+
+
 def _installed(machine: PhoneMachine, item: Item, model: PhoneModel) -> dict:
     entry = describe_installed(machine, item)
     installed = machine.flash.list_for(item)
@@ -174,6 +214,9 @@ def run_boot_command(args: argparse.Namespace) -> int:
     host, port = parse_host_port(args.tftp, 69)
     if (args.tvs_cert is None) != (args.tvs_key is None):
         raise UsageError("--tvs-cert and --tvs-key go together")
+    if (args.mic_ca is None) != (args.mic_ca_key is None):
+        raise UsageError("--mic-ca and --mic-ca-key go together")
+    mic_ca = load_mic_ca(args.mic_ca, args.mic_ca_key) if args.mic_ca is not None else None
     if not args.deadline > 0:
         raise UsageError(f"--deadline must be a positive number of seconds, not {args.deadline:g}")
     store = FlashStore(args.state)
@@ -192,12 +235,13 @@ def run_boot_command(args: argparse.Namespace) -> int:
                                keep=False)
         phone = Phone(model, args.mac, fetch=fetch,
                       ask_tvs=TvsTransport(model, client_cert=args.tvs_cert, client_key=args.tvs_key),
-                      store=store, console=console)
+                      store=store, console=console, identity=IdentityStore(args.state),
+                      mic_authority=(lambda: mic_ca) if mic_ca is not None else None)
         report = phone.boot()
     finally:
         if log_file:
             log_file.close()
-    document = boot_json(phone.machine, report)
+    document = boot_json(phone.machine, report, phone.identity)
     if args.json:
         print(json.dumps(document, indent=2))
     else:
@@ -222,11 +266,15 @@ class WatchedTftp:
                  say: Callable[[str], None]) -> None:
         self.host, self.port, self.model, self.deadline, self.say = host, port, model, deadline, say
         self.asked = self.answered = 0
-        self._ends = time.monotonic() + deadline
+        # The deadline runs from the first request: what the phone did before (issuing its MIC
+        # on a first boot, loading its flash) is not time spent waiting for the server.
+        self._ends: float | None = None
         self._requests: dict[str, int] = {}
 
     def __call__(self, request: Fetch) -> FileFetched | FileMissing | FileFailed:
         server = f"TFTP {self.host}:{self.port}"
+        if self._ends is None:
+            self._ends = time.monotonic() + self.deadline
         left = self._ends - time.monotonic()
         if left <= 0:
             self.say(f"{server}: not asking for {request.name}: the {self.deadline:g} s deadline (--deadline) passed")
@@ -291,3 +339,6 @@ def _print_boot(document: dict, server: str) -> None:
         print(f"  screen: {message}", file=out)
     for info in document["device_tl_info"]:
         print(f"  DeviceTLInfo: {info['name']} ({info['status']})", file=out)
+    if document.get("identity"):
+        mic = document["identity"]["mic"]
+        print(f"  MIC: serial {mic['serial']}, issued by {mic['issuer']}", file=out)

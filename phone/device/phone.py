@@ -4,6 +4,8 @@ This is the only layer of the phone with I/O. ``Phone.boot`` loads the flash,
 runs the machine through one boot with the transports it was given (TFTP and
 TVS clients for a real network; in-memory functions in tests), saves the
 flash when it changed (atomically, ``phone.device.flash``) and writes the console.
+A phone given an identity store reads its MIC when it starts, issuing it the first
+time (``phone.device.identity``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from phone.device.boot import AskTvsServer, FetchFile, run_boot
 from phone.device.flash import FlashStore
+from phone.device.identity import IdentityStore, PhoneIdentity, default_mic_ca, identity_json
 from phone.firmware.machine import (
     BootReport,
     Effect,
@@ -26,6 +29,7 @@ from phone.firmware.machine import (
 from phone.firmware.models import PhoneModel
 from phone.console.phone import PhoneConsole
 from phone.firmware.trust import Item
+from phone.wire.certs import Identity
 from phone.wire.names import serial_hex
 
 
@@ -47,6 +51,8 @@ class Phone:
         clock: Callable[[], datetime.datetime] = _wall_clock,
         console: PhoneConsole | None = None,
         observe: Callable[[Effect], None] | None = None,
+        identity: IdentityStore | None = None,
+        mic_authority: Callable[[], Identity] | None = None,
     ) -> None:
         self.model = model
         self.store = store
@@ -55,9 +61,17 @@ class Phone:
         self.clock = clock
         self.console = console if console is not None else PhoneConsole(model, clock)
         self._observe = observe
+        #: Where the phone keeps its MIC; None for phones that do without one (fleets, machine tests).
+        self.identity_store = identity
+        self.mic_authority = mic_authority or default_mic_ca
+        #: The phone's identity, read from flash (or issued there, the first time) as the flash is.
+        self.identity: PhoneIdentity | None = None
         flash = store.load() if store is not None else Flash()
         self.machine = PhoneMachine(model, device_id, flash)
         self.machine.device_name  # noqa: B018 - validates the device id now, not mid-boot
+        if identity is not None:
+            # First use issues the MIC; every later start reads the same one (it is permanent).
+            self.identity = identity.ensure_mic(model.name, self.machine.device_name, self.mic_authority)
 
     def _effect(self, effect: Effect) -> None:
         if isinstance(effect, Log):
@@ -103,7 +117,7 @@ def describe_installed(machine: PhoneMachine, item: Item) -> dict[str, object]:
             "signer_serial": serial_hex(serial) if serial else None}
 
 
-def boot_json(machine: PhoneMachine, report: BootReport) -> dict[str, Any]:
+def boot_json(machine: PhoneMachine, report: BootReport, identity: PhoneIdentity | None = None) -> dict[str, Any]:
     """The JSON contract of `phone boot --json` for a machine after a boot."""
     config = machine.flash.stored_config()
     return {
@@ -127,5 +141,6 @@ def boot_json(machine: PhoneMachine, report: BootReport) -> dict[str, Any]:
             {"status": i.status, "name": i.name, "ctl_checksum": i.ctl_checksum, "itl_checksum": i.itl_checksum}
             for i in report.device_tl_info
         ],
+        "identity": identity_json(identity),
     }
 
