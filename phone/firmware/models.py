@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 
 from phone.errors import LocalError, UnknownModelError, UsageError
-from phone.firmware.loads import FirmwareVersion, Load, LoadFormatError, VersionRange, parse_load, parse_range
+from phone.firmware.loads import Load, LoadFormatError, VersionRange, parse_load, parse_range
 from phone.firmware.settings import SettingsError, TrustSettings, describe
 
 __all__ = [
