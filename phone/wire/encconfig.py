@@ -50,7 +50,7 @@ from phone.wire.signing import (
     signer_id_element,
     verify,
 )
-from phone.wire.tlv import DIGEST_NAMES, Element, FileKind, HeaderTag, TrustList
+from phone.wire.tlv import DIGEST_NAMES, Element, FileKind, HeaderTag, TrustList, element_bounds
 
 VERSION = (2, 0)
 AES_KEY_BYTES = 16
@@ -237,14 +237,7 @@ def _collect(data: bytes, start: int, end: int, where: str, leaves: dict[int, tu
     """
     position = start
     while position < end:
-        if position + 3 > end:
-            raise TrustListFormatError(position, f"a tag and a 2-byte length inside the {where}, which ends at byte {end}")
-        tag = data[position]
-        length = (data[position + 1] << 8) | data[position + 2]
-        value_end = position + 3 + length
-        if value_end > end:
-            raise TrustListFormatError(
-                position, f"tag {tag} with a length of {length} that fits in the {where}, which ends at byte {end}")
+        tag, value_start, value_end = element_bounds(data, position, end, where)
         if tag in (IV_INFO, KEY_INFO):
             if depth >= 2:
                 raise TrustListFormatError(position, f"{_CONTAINER_TAGS[tag]} only directly inside ENCRYPTIONINFO")
@@ -252,11 +245,11 @@ def _collect(data: bytes, start: int, end: int, where: str, leaves: dict[int, tu
                 raise TrustListFormatError(position, f"at most one {_CONTAINER_TAGS[tag]} "
                                                      f"(another one is at byte {leaves[tag][0]})")
             leaves[tag] = (position, b"")
-            _collect(data, position + 3, value_end, _CONTAINER_TAGS[tag], leaves, depth + 1)
+            _collect(data, value_start, value_end, _CONTAINER_TAGS[tag], leaves, depth + 1)
         elif tag == ENCRYPTION_INFO:
             raise TrustListFormatError(position, "ENCRYPTIONINFO only at the header's top level")
         else:
-            _note(leaves, tag, position, data[position + 3 : value_end])
+            _note(leaves, tag, position, data[value_start:value_end])
         position = value_end
 
 

@@ -198,6 +198,24 @@ class Element:
             yield from child.walk()
 
 
+def element_bounds(data: bytes, position: int, end: int, where: str) -> tuple[int, int, int]:
+    """The tag, value start and value end of the element at ``position``, which must end by ``end``.
+
+    The careful reading of one ``tag``, 2-byte length, value (docs/trust-lists.md); ``where``
+    names the enclosing span in errors. The parse's fast scans inline the same checks.
+    """
+    if position + 3 > end:
+        raise TrustListFormatError(position, f"a tag and a 2-byte length inside the {where}, which ends at byte {end}")
+    tag = data[position]
+    length = (data[position + 1] << 8) | data[position + 2]
+    value_end = position + 3 + length
+    if value_end > end:
+        raise TrustListFormatError(
+            position, f"tag {tag} with a length of {length} that fits in the {where}, which ends at byte {end}"
+        )
+    return tag, position + 3, value_end
+
+
 def _read_elements(
     data: bytes, start: int, end: int, where: str, *, in_header: bool, depth: int = 0, base: int = 0
 ) -> tuple[Element, ...]:
@@ -219,22 +237,15 @@ def _read_elements(
             elements.append(Element(tag, offset=base + position))
             position += 1
             continue
-        if position + 3 > end:
-            raise TrustListFormatError(position, f"a tag and a 2-byte length inside the {where}, which ends at byte {end}")
-        length = int.from_bytes(data[position + 1 : position + 3], "big")
-        value_end = position + 3 + length
-        if value_end > end:
-            raise TrustListFormatError(
-                position, f"tag {tag} with a length of {length} that fits in the {where}, which ends at byte {end}"
-            )
+        tag, value_start, value_end = element_bounds(data, position, end, where)
         children: tuple[Element, ...] = ()
         if in_header and tag in _CONTAINERS:
             if depth >= _MAX_CONTAINER_DEPTH:
                 raise TrustListFormatError(position, f"containers nested at most {_MAX_CONTAINER_DEPTH} deep")
             children = _read_elements(
-                data, position + 3, value_end, f"tag {tag} container", in_header=True, depth=depth + 1, base=base
+                data, value_start, value_end, f"tag {tag} container", in_header=True, depth=depth + 1, base=base
             )
-        elements.append(Element(tag, data[position + 3 : value_end], children, base + position))
+        elements.append(Element(tag, data[value_start:value_end], children, base + position))
         position = value_end
     return tuple(elements)
 
