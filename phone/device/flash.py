@@ -66,7 +66,7 @@ _OPEN_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOC
 _OPEN_WRITE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
 
 
-def _read_regular(path: Path, limit: int, *, cut: bool = False) -> bytes:
+def read_regular_file(path: Path, limit: int, *, cut: bool = False) -> bytes:
     """The bytes of the regular file ``path``, read without following a link or blocking.
 
     Raises FileNotFoundError when there is none, FlashStoreError for a link, a FIFO, a
@@ -103,7 +103,7 @@ def _read_regular(path: Path, limit: int, *, cut: bool = False) -> bytes:
         os.close(descriptor)
 
 
-def _create(path: Path, data: bytes, *, durable: bool) -> None:
+def create_file(path: Path, data: bytes, *, durable: bool) -> None:
     """Write ``data`` to a new file ``path``; whatever was there (a planted link) is removed first."""
     try:
         os.unlink(path)
@@ -126,7 +126,7 @@ def _plain_name(name: object) -> bool:
     return isinstance(name, str) and bool(name) and "/" not in name and not name.startswith(".")
 
 
-def _real_folder(path: Path) -> bool:
+def is_real_folder(path: Path) -> bool:
     """A folder itself, not a symbolic link to one (a generation must live in the state folder)."""
     try:
         return stat.S_ISDIR(os.lstat(path).st_mode)
@@ -134,7 +134,7 @@ def _real_folder(path: Path) -> bool:
         return False
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
@@ -155,10 +155,10 @@ class FlashStore:
     def _current(self) -> Path | None:
         marker = self.directory / _CURRENT
         try:
-            name = _read_regular(marker, _MAX_CURRENT_BYTES, cut=True).decode("ascii", "replace").strip()
+            name = read_regular_file(marker, _MAX_CURRENT_BYTES, cut=True).decode("ascii", "replace").strip()
         except FileNotFoundError:
             return None
-        if not _GENERATION.fullmatch(name) or not _real_folder(self.directory / name):
+        if not _GENERATION.fullmatch(name) or not is_real_folder(self.directory / name):
             raise FlashStoreError(f"{marker}: names {name[:40]!r}, which is not a flash generation here")
         return self.directory / name
 
@@ -222,14 +222,14 @@ class FlashStore:
     @staticmethod
     def _read_optional(path: Path) -> bytes | None:
         try:
-            return _read_regular(path, MAX_FILE_BYTES)
+            return read_regular_file(path, MAX_FILE_BYTES)
         except FileNotFoundError:
             return None
 
     @staticmethod
     def _read_json(path: Path, *, default: Any) -> Any:
         try:
-            return json.loads(_read_regular(path, MAX_FILE_BYTES))
+            return json.loads(read_regular_file(path, MAX_FILE_BYTES))
         except FileNotFoundError:
             return default
         except (ValueError, RecursionError) as error:
@@ -253,7 +253,7 @@ class FlashStore:
         durable = self.durable
 
         def write(path: Path, data: bytes) -> None:
-            _create(path, data, durable=durable)
+            create_file(path, data, durable=durable)
 
         written: dict[str, str] = {}
 
@@ -273,12 +273,12 @@ class FlashStore:
         write(generation / _META, json.dumps({**self.meta(), **meta, "config_name": flash.config_name,
                                               _FILES: written}, indent=2).encode())
         if self.durable:
-            _fsync_dir(generation)
+            fsync_dir(generation)
         marker = self.directory / f".{_CURRENT}.tmp"
         write(marker, generation.name.encode())
         os.replace(marker, self.directory / _CURRENT)
         if self.durable:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         self._collect(keep={generation.name})
 
     def wipe(self) -> None:

@@ -44,10 +44,10 @@ from cryptography.x509.oid import NameOID
 
 from phone.device.flash import (
     FlashStoreError,
-    _create,
-    _fsync_dir,
-    _read_regular,
-    _real_folder,
+    create_file,
+    fsync_dir,
+    is_real_folder,
+    read_regular_file,
 )
 from phone.errors import CertificateError, UsageError
 from phone.wire.certs import (
@@ -132,11 +132,11 @@ def _publish_folder(target: Path, files: Mapping[str, bytes], *, durable: bool, 
     staging.mkdir(mode=0o700)
     try:
         for name, data in files.items():
-            _create(staging / name, data, durable=durable)
+            create_file(staging / name, data, durable=durable)
             if name in secret:
                 os.chmod(staging / name, 0o600)
         if durable:
-            _fsync_dir(staging)
+            fsync_dir(staging)
         try:
             os.rename(staging, target)
         except OSError:
@@ -144,7 +144,7 @@ def _publish_folder(target: Path, files: Mapping[str, bytes], *, durable: bool, 
                 return False
             raise
         if durable:
-            _fsync_dir(parent)
+            fsync_dir(parent)
         return True
     finally:
         if os.path.lexists(staging):
@@ -153,7 +153,7 @@ def _publish_folder(target: Path, files: Mapping[str, bytes], *, durable: bool, 
 
 def _read_file(path: Path) -> bytes:
     try:
-        return _read_regular(path, _MAX_BYTES)
+        return read_regular_file(path, _MAX_BYTES)
     except FileNotFoundError:
         raise FlashStoreError(f"{path}: missing") from None
 
@@ -177,7 +177,7 @@ class IdentityStore:
         """The identity in flash; None when the phone has none yet."""
         if not os.path.lexists(self.folder):
             return None
-        if not _real_folder(self.folder):
+        if not is_real_folder(self.folder):
             raise self._damaged(self.folder, "not a folder the store wrote (a file or a symbolic link)")
         try:
             meta = json.loads(_read_file(self.folder / _META))
@@ -255,7 +255,7 @@ def default_mic_ca_folder(environ: Mapping[str, str] = os.environ) -> Path:
 def load_mic_ca(certificate: Path, key: Path) -> Identity:
     """A manufacturing CA from PEM files (`phone boot --mic-ca CERT --mic-ca-key KEY`)."""
     try:
-        ca = Identity.from_pem(_read_regular(certificate, _MAX_BYTES), _read_regular(key, _MAX_BYTES),
+        ca = Identity.from_pem(read_regular_file(certificate, _MAX_BYTES), read_regular_file(key, _MAX_BYTES),
                                certificate_source=str(certificate), key_source=str(key))
     except FileNotFoundError as error:
         raise UsageError(f"{error.filename}: no such file") from None

@@ -165,7 +165,7 @@ def test_a_phone_never_takes_another_phones_mic(tmp_path):
 def test_an_interrupted_first_write_leaves_no_identity_and_the_next_boot_issues_one(tmp_path, monkeypatch):
     import phone.device.identity as identity_module
 
-    real_create = identity_module._create
+    real_create = identity_module.create_file
     written = []
 
     def crash_after_first_file(path, data, *, durable):
@@ -174,7 +174,7 @@ def test_an_interrupted_first_write_leaves_no_identity_and_the_next_boot_issues_
         written.append(path)
         real_create(path, data, durable=durable)
 
-    monkeypatch.setattr(identity_module, "_create", crash_after_first_file)
+    monkeypatch.setattr(identity_module, "create_file", crash_after_first_file)
     with pytest.raises(OSError):
         booted_phone(tmp_path)
     assert IdentityStore(tmp_path).load() is None
