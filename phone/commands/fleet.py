@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
 import json
 import signal
-import socket
 import sys
 import tempfile
 import threading
@@ -46,6 +44,7 @@ import attrs
 
 from phone import __version__
 from phone.wire.addresses import parse_host_port
+from phone.device.reach import is_loopback
 from phone.fleet.erase_list import write_erase_list
 from phone.fleet.inventory_file import read_inventory_file, skipped_line
 from phone.fleet.per_phone import phone_lines
@@ -146,13 +145,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 # -- run --------------------------------------------------------------------------------------
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
-    except (OSError, ValueError):
-        return False
 
 
 class _Progress:
@@ -303,7 +295,7 @@ def run_fleet(args: argparse.Namespace) -> int:
     prefix = check_prefix(args.mac_prefix)
     shard = Shard.parse(args.shard)
     rate = args.rate
-    if rate is None and args.tftp and not _is_loopback(parse_host_port(args.tftp, 69, what="TFTP server")[0]):
+    if rate is None and args.tftp and not is_loopback(parse_host_port(args.tftp, 69, what="TFTP server")[0]):
         rate = DEFAULT_REMOTE_RATE
     if rate is not None and rate < 0:
         raise UsageError(f"--rate must not be negative, not {rate}")

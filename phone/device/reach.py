@@ -1,12 +1,14 @@
-"""Is anything listening at HOST:PORT? One plain TCP connection, closed at once.
+"""Where a host is: is anything listening at HOST:PORT, and is HOST this machine's loopback?
 
-Client sockets live in this room (the phone's clients are here); the fleet's
-Ray engine asks before it joins a cluster, because ``ray.init`` retries an
-address where nothing listens for minutes (docs/fleet.md, "On a Ray cluster").
+Client sockets and name lookups live in this room (the phone's clients are here). The
+fleet's Ray engine asks before it joins a cluster, because ``ray.init`` retries an
+address where nothing listens for minutes (docs/fleet.md, "On a Ray cluster"); the
+fleet command asks whether a TFTP server or a lab is on loopback.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 
 
@@ -17,3 +19,15 @@ def unreachable(host: str, port: int, timeout: float) -> str | None:
     except (OSError, UnicodeError, ValueError) as error:
         return getattr(error, "strerror", None) or str(error) or type(error).__name__
     return None
+
+
+def is_loopback(host: str) -> bool:
+    """True if ``host`` (an address or a name) is on the loopback range: only this machine reaches it."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+    except (OSError, UnicodeError, ValueError):
+        return False

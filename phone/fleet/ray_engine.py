@@ -21,12 +21,10 @@ figures: docs/fleet.md, "On a Ray cluster".
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import os
 import queue
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -35,7 +33,7 @@ from typing import Any
 
 import attrs
 
-from phone.device.reach import unreachable
+from phone.device.reach import is_loopback, unreachable
 from phone.errors import TransportError, UsageError
 from phone.firmware.machine import Flash
 from phone.fleet import messages
@@ -62,18 +60,6 @@ def import_ray() -> Any:
     except ImportError:
         raise UsageError(f"--engine ray needs Ray, which is not installed here: {INSTALL_HINT}") from None
     return ray
-
-
-def is_loopback(host: str) -> bool:
-    """True if ``host`` (an address or a name) is on the loopback range: only this machine reaches it."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        pass
-    try:
-        return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
-    except (OSError, UnicodeError, ValueError):
-        return False
 
 
 def refusal(host: str, nodes: Iterable[Mapping[str, Any]], here: str) -> str | None:
