@@ -57,13 +57,55 @@ class TvsMember:
         return cls(host, port, priority)
 
 
+DEFAULT_CAPF_PORT = 3804
+#: Port usage guide for CUCM: SCCP 2000, SIP 5060, SIP over TLS 5061.
+DEFAULT_SCCP_PORT = 2000
+DEFAULT_SIP_PORT = 5060
+DEFAULT_SECURE_SIP_PORT = 5061
+#: ``transportLayerProtocol`` of a SIP phone's configuration: 1 TCP, 2 UDP, 3 TLS (4 TCP preferred).
+TRANSPORT_TLS = 3
+
+
+@attrs.frozen
+class CapfServer:
+    """One ``<capf>`` of ``<capfList>``: where the phone enrols (docs/capf.md); tried in order."""
+
+    address: str
+    port: int = DEFAULT_CAPF_PORT
+
+
+@attrs.frozen
+class CallManager:
+    """One ``<callManager>`` of the device pool's CallManager group, with its signalling ports."""
+
+    address: str
+    sccp_port: int = DEFAULT_SCCP_PORT
+    sip_port: int = DEFAULT_SIP_PORT
+    secure_sip_port: int = DEFAULT_SECURE_SIP_PORT
+
+
 @attrs.frozen
 class PhoneConfig:
-    """What the trust side takes from a configuration file."""
+    """What the trust side takes from a configuration file.
+
+    Beyond the TVS list: the CAPF servers and ``capfAuthMode`` (0 = no CAPF
+    operation pending), ``certHash``/``encrConfig`` of an encrypted configuration's
+    stub (docs/encrypted-config.md), ``fullConfig`` (false in a stub), the
+    ``deviceSecurityMode`` (1 non-secure, 2 authenticated, 3 encrypted) and the
+    CallManagers a phone registers with.
+    """
 
     tvs_members: tuple[TvsMember, ...] = ()
     capf_servers: tuple[str, ...] = ()
     device_security_mode: int | None = None
+    capf_list: tuple[CapfServer, ...] = ()
+    capf_auth_mode: int | None = None
+    cert_hash: str | None = None
+    encrypted_config: bool = False
+    full_config: bool = True
+    call_managers: tuple[CallManager, ...] = ()
+    transport_layer_protocol: int | None = None
+    load_information: str | None = None
 
     @classmethod
     def from_bytes(cls, data: bytes, *, source: str = "configuration") -> PhoneConfig:
@@ -100,11 +142,58 @@ def parse_xml(data: bytes) -> xml.dom.minidom.Document:
 @functools.lru_cache(maxsize=1024)
 def _read_config(data: bytes) -> PhoneConfig:
     document = parse_xml(data)
+    capf_list = _capf_list(document)
+    cert_hash = first_text(document, "certHash")
     return PhoneConfig(
         tvs_members=_tvs_members(document),
-        capf_servers=tuple(_texts(document, "capf", "processNodeName")),
+        capf_servers=tuple(server.address for server in capf_list),
         device_security_mode=_decimal(first_text(document, "deviceSecurityMode")),
+        capf_list=capf_list,
+        capf_auth_mode=_decimal(first_text(document, "capfAuthMode")),
+        cert_hash=cert_hash.lower() if cert_hash else None,
+        encrypted_config=_boolean(first_text(document, "encrConfig")),
+        full_config=(first_text(document, "fullConfig") or "true").lower() != "false",
+        call_managers=_call_managers(document),
+        transport_layer_protocol=_decimal(first_text(document, "transportLayerProtocol")),
+        load_information=first_text(document, "loadInformation") or None,
     )
+
+
+def _boolean(text: str | None) -> bool:
+    return (text or "").strip().lower() in ("true", "1")
+
+
+def _port(text: str | None, default: int) -> int:
+    """A port element's value, ``default`` when absent or not a TCP port (a phone uses its default)."""
+    port = _decimal(text)
+    return port if port is not None and 0 < port < 65536 else default
+
+
+def _capf_list(document: xml.dom.minidom.Document) -> tuple[CapfServer, ...]:
+    servers = []
+    for holder in _elements(document, "capfList"):
+        for capf in _children(holder, "capf"):
+            address = _text((_children(capf, "processNodeName") or [None])[0])
+            if address:
+                port = _text((_children(capf, "phonePort") or [None])[0])
+                servers.append(CapfServer(address, _port(port, DEFAULT_CAPF_PORT)))
+    return tuple(servers[:MAX_TVS_MEMBERS])
+
+
+def _call_managers(document: xml.dom.minidom.Document) -> tuple[CallManager, ...]:
+    found = []
+    for manager in _elements(document, "callManager"):
+        address = _text((_children(manager, "processNodeName") or _children(manager, "name") or [None])[0])
+        if not address:
+            continue
+        ports = (_children(manager, "ports") or [None])[0]
+
+        def port(tag: str, default: int, ports=ports) -> int:
+            return _port(_text((_children(ports, tag) or [None])[0]) if ports is not None else None, default)
+
+        found.append(CallManager(address, port("ethernetPhonePort", DEFAULT_SCCP_PORT),
+                                 port("sipPort", DEFAULT_SIP_PORT), port("securedSipPort", DEFAULT_SECURE_SIP_PORT)))
+    return tuple(found)
 
 
 def _children(node: xml.dom.minidom.Node, name: str) -> list[xml.dom.minidom.Element]:
@@ -185,21 +274,32 @@ def render_config(
     device_name: str,
     capf_servers: tuple[str, ...] = (),
     device_security_mode: int = 1,
-    call_managers: tuple[str, ...] = (),
+    call_managers: tuple[str | CallManager, ...] = (),
+    capf_port: int = DEFAULT_CAPF_PORT,
+    capf_auth_mode: int = 0,
+    transport_layer_protocol: int | None = None,
+    load_information: str = "",
 ) -> bytes:
-    """A minimal ``SEP<MAC>.cnf.xml`` as CUCM writes one, with the trust-relevant parts."""
+    """A minimal ``SEP<MAC>.cnf.xml`` as CUCM writes one, with the trust-relevant parts.
+
+    ``transport_layer_protocol`` defaults to TLS (3) for an authenticated or
+    encrypted device and TCP (1) otherwise, as CUCM's SIP profiles do.
+    """
+    managers = tuple(m if isinstance(m, CallManager) else CallManager(m) for m in call_managers)
+    if transport_layer_protocol is None:
+        transport_layer_protocol = TRANSPORT_TLS if device_security_mode in (2, 3) else 1
     def member(m: TvsMember) -> str:
         return (f'<member priority="{m.priority}"><port>{m.port}</port>'
                 f"<address>{xml_escape(m.address)}</address></member>")
 
     call_manager_members = "".join(
-        f'<member priority="{i}"><callManager><name>{xml_escape(n)}</name><ports><ethernetPhonePort>2000'
-        f"</ethernetPhonePort><sipPort>5060</sipPort><securedSipPort>5061</securedSipPort></ports>"
-        f"<processNodeName>{xml_escape(n)}</processNodeName></callManager></member>"
-        for i, n in enumerate(call_managers)
+        f'<member priority="{i}"><callManager><name>{xml_escape(m.address)}</name><ports><ethernetPhonePort>'
+        f"{m.sccp_port}</ethernetPhonePort><sipPort>{m.sip_port}</sipPort><securedSipPort>{m.secure_sip_port}"
+        f"</securedSipPort></ports><processNodeName>{xml_escape(m.address)}</processNodeName></callManager></member>"
+        for i, m in enumerate(managers)
     )
     capf = "".join(
-        f"<capf><phonePort>3804</phonePort><processNodeName>{xml_escape(c)}</processNodeName></capf>"
+        f"<capf><phonePort>{capf_port}</phonePort><processNodeName>{xml_escape(c)}</processNodeName></capf>"
         for c in capf_servers
     )
     text = (
@@ -208,7 +308,9 @@ def render_config(
         f"<deviceSecurityMode>{device_security_mode}</deviceSecurityMode>\n"
         f"<devicePool><callManagerGroup><members>{call_manager_members}</members></callManagerGroup></devicePool>\n"
         f"<TVS><members>{''.join(member(m) for m in tvs_members)}</members></TVS>\n"
-        f"<capfAuthMode>0</capfAuthMode><capfList>{capf}</capfList>\n"
+        f"<capfAuthMode>{int(capf_auth_mode)}</capfAuthMode><capfList>{capf}</capfList>\n"
+        f"<transportLayerProtocol>{int(transport_layer_protocol)}</transportLayerProtocol>\n"
+        f"<loadInformation>{xml_escape(load_information)}</loadInformation>\n"
         "</device>\n"
     )
     return text.encode("utf-8")

@@ -173,3 +173,23 @@ def test_any_bytes_give_a_config_or_a_config_format_error(data):
         return
     assert len(config.tvs_members) <= MAX_TVS_MEMBERS
     assert all(0 < member.port < 65536 for member in config.tvs_members)
+
+
+def test_the_secure_elements_are_read_as_cucm_writes_them():
+    from phone.wire.config import CallManager, CapfServer
+    document = render_config([], device_name="SEP001122334455", capf_servers=("pub",), capf_port=13804,
+                             device_security_mode=2,
+                             call_managers=(CallManager("pub", 12000, 15060, 15061),), capf_auth_mode=3)
+    config = PhoneConfig.from_bytes(document)
+    assert config.capf_list == (CapfServer("pub", 13804),) and config.capf_auth_mode == 3
+    assert config.call_managers == (CallManager("pub", 12000, 15060, 15061),)
+    assert (config.transport_layer_protocol, config.full_config, config.encrypted_config) == (3, True, False)
+
+
+def test_a_stub_says_it_is_one():
+    document = (b"<device><fullConfig>false</fullConfig><certHash>ABCDEF</certHash>"
+                b"<encrConfig>true</encrConfig><capfList><capf><phonePort>99999</phonePort>"
+                b"<processNodeName>pub</processNodeName></capf></capfList></device>")
+    config = PhoneConfig.from_bytes(document)
+    assert (config.full_config, config.encrypted_config, config.cert_hash) == (False, True, "abcdef")
+    assert config.capf_list[0].port == 3804  # not a TCP port: the phone's default

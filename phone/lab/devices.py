@@ -1,0 +1,222 @@
+"""The lab's phone devices: what CUCM's Phone Configuration page holds for the trust side.
+
+Per device: model, Phone Security Profile (device security mode, "TFTP Encrypted
+Config"), and the "Certificate Authority Proxy Function (CAPF) Information" section
+(Certificate Operation, Authentication Mode and String, key, Operation Status), plus
+the LSC the lab's CAPF last issued to it. Sources: Cisco Unified Communications
+Manager Security Guide, "Phone Security Profile" and "Certificate Authority Proxy
+Function"; System Configuration Guide 12.5(1)SU2, "Configure CAPF".
+
+A device the lab never heard of is what CUCM auto-registration makes: a non-secure
+profile with no CAPF operation (``DeviceStore.effective``).
+
+The store is SQLite (``devices.sqlite`` in the lab folder) because two processes
+use it at once: ``lab serve`` (the CAPF server records each operation's status
+and the LSC it issued) and the ``lab device`` commands.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from phone.errors import UsageError
+from phone.lab.state import LabError
+
+DEVICES_FILE = "devices.sqlite"
+
+SECURITY_PROFILES = ("non-secure", "authenticated", "encrypted")
+#: ``deviceSecurityMode`` of the configuration file, per profile (Security Guide, "Phone Security Profile").
+DEVICE_SECURITY_MODES = {"non-secure": 1, "authenticated": 2, "encrypted": 3}
+CAPF_OPERATIONS = ("none", "install", "upgrade", "delete", "fetch")
+CAPF_AUTH_MODES = ("null-string", "auth-string", "existing-lsc", "existing-mic")
+#: ``capfAuthMode`` of the configuration file per authentication mode (0 = no operation pending).
+CAPF_AUTH_MODE_NUMBERS = {"auth-string": 1, "null-string": 2, "existing-lsc": 3, "existing-mic": 4}
+CAPF_KEYS = ("rsa1024", "rsa2048", "rsa4096", "ec256", "ec384", "ec521")
+CAPF_STATUSES = ("pending", "successful", "failed")
+_DEVICE_NAME = re.compile(r"SEP[0-9A-F]{12}")
+#: Bulk Administration Guide: an authentication string is 4 to 10 digits.
+_AUTH_STRING = re.compile(r"[0-9]{4,10}")
+
+
+def check_device_name(name: str) -> str:
+    """``SEP`` + 12 upper-case hex digits, as CUCM names a phone; ``UsageError`` otherwise."""
+    if not _DEVICE_NAME.fullmatch(name):
+        raise UsageError(f"device name {name[:40]!r} is not SEP followed by 12 upper-case hex digits")
+    return name
+
+
+def _one_of(allowed: tuple[str, ...], what: str):
+    def check(_instance: object, _attribute: object, value: object) -> None:
+        if value not in allowed:
+            raise UsageError(f"{what} {str(value)[:40]!r} is not one of {', '.join(allowed)}")
+    return check
+
+
+def _auth_string_fits(instance: CapfSettings, _attribute: object, value: str | None) -> None:
+    if instance.auth == "auth-string":
+        if value is None or not _AUTH_STRING.fullmatch(value):
+            raise UsageError("a CAPF authentication string is 4 to 10 digits")
+    elif value is not None:
+        raise UsageError(f"an authentication string only goes with auth-string, not {instance.auth}")
+
+
+@attrs.frozen
+class CapfSettings:
+    """The device page's CAPF section; ``status`` is CUCM's "Certificate Operation Status"."""
+
+    operation: str = attrs.field(default="none", validator=_one_of(CAPF_OPERATIONS, "CAPF operation"))
+    auth: str = attrs.field(default="null-string", validator=_one_of(CAPF_AUTH_MODES, "CAPF authentication mode"))
+    auth_string: str | None = attrs.field(default=None, validator=_auth_string_fits)
+    key: str = attrs.field(default="rsa2048", validator=_one_of(CAPF_KEYS, "CAPF key"))
+    status: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        _one_of(CAPF_STATUSES, "CAPF status")))
+
+    @property
+    def pending(self) -> bool:
+        """An operation the CAPF server will run at the phone's next CAPF session."""
+        return self.operation != "none" and self.status == "pending"
+
+    @property
+    def auth_mode_number(self) -> int:
+        """``capfAuthMode`` as the configuration file carries it: 0 when nothing is pending."""
+        return CAPF_AUTH_MODE_NUMBERS[self.auth] if self.pending else 0
+
+    def as_json(self) -> dict[str, Any]:
+        auth = f"auth-string:{self.auth_string}" if self.auth == "auth-string" else self.auth
+        return {"operation": self.operation, "status": self.status, "auth": auth, "key": self.key}
+
+
+@attrs.frozen
+class DeviceRecord:
+    """One phone as the lab's database holds it (``lab device show --json`` prints ``as_json``)."""
+
+    name: str = attrs.field(validator=lambda _i, _a, value: check_device_name(value))
+    model: str
+    security_profile: str = attrs.field(default="non-secure",
+                                        validator=_one_of(SECURITY_PROFILES, "security profile"))
+    encrypted_config: bool = False
+    capf: CapfSettings = CapfSettings()
+    #: DER of the LSC this lab's CAPF last issued to the device (None: none, or deleted).
+    lsc_der: bytes | None = None
+    #: Whether the lab's database has a row for it (False: auto-registered defaults).
+    configured: bool = True
+
+    @property
+    def device_security_mode(self) -> int:
+        return DEVICE_SECURITY_MODES[self.security_profile]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "model": self.model, "security_profile": self.security_profile,
+                "encrypted_config": self.encrypted_config, "capf": self.capf.as_json(),
+                "lsc": _lsc_summary(self.lsc_der)}
+
+
+def _lsc_summary(der: bytes | None) -> dict[str, str] | None:
+    if der is None:
+        return None
+    from cryptography import x509
+
+    certificate = x509.load_der_x509_certificate(der)
+    return {"serial": format(certificate.serial_number, "x"), "issuer": certificate.issuer.rfc4514_string()}
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS device (
+    name TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    security_profile TEXT NOT NULL,
+    encrypted_config INTEGER NOT NULL,
+    capf TEXT NOT NULL,
+    lsc BLOB
+)
+"""
+
+
+class DeviceStore:
+    """The lab's devices in ``devices.sqlite``; every method is one short transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def for_lab(cls, lab_folder: Path) -> DeviceStore:
+        return cls(Path(lab_folder) / DEVICES_FILE)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            connection = sqlite3.connect(self.path, timeout=30)
+        except sqlite3.Error as error:
+            raise LabError(f"{self.path}: cannot open the device store ({error})") from None
+        try:
+            with connection:
+                connection.execute(_SCHEMA)
+                yield connection
+        except sqlite3.DatabaseError as error:
+            raise LabError(f"{self.path}: the device store is unreadable ({error})") from None
+        finally:
+            connection.close()
+
+    def get(self, name: str) -> DeviceRecord | None:
+        with self._connect() as db:
+            row = db.execute("SELECT name, model, security_profile, encrypted_config, capf, lsc "
+                             "FROM device WHERE name = ?", (name,)).fetchone()
+        return None if row is None else self._record(row)
+
+    def effective(self, name: str, model: str = "unknown") -> DeviceRecord:
+        """The device's settings, or CUCM auto-registration's (non-secure, nothing pending)."""
+        found = self.get(name)
+        return found if found is not None else DeviceRecord(name=name, model=model, configured=False)
+
+    def put(self, record: DeviceRecord) -> None:
+        with self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO device VALUES (?, ?, ?, ?, ?, ?)",
+                       (record.name, record.model, record.security_profile, int(record.encrypted_config),
+                        json.dumps(attrs.asdict(record.capf)), record.lsc_der))
+
+    def put_many(self, records: list[DeviceRecord]) -> None:
+        """Many devices in one transaction (an inventory of thousands)."""
+        with self._connect() as db:
+            db.executemany("INSERT OR REPLACE INTO device VALUES (?, ?, ?, ?, ?, ?)",
+                           [(r.name, r.model, r.security_profile, int(r.encrypted_config),
+                             json.dumps(attrs.asdict(r.capf)), r.lsc_der) for r in records])
+
+    def list(self) -> list[DeviceRecord]:
+        with self._connect() as db:
+            rows = db.execute("SELECT name, model, security_profile, encrypted_config, capf, lsc "
+                              "FROM device ORDER BY name").fetchall()
+        return [self._record(row) for row in rows]
+
+    def record_capf_result(self, name: str, *, status: str, lsc_der: bytes | None, keep_lsc: bool = False) -> None:
+        """What the CAPF server writes at the end of a session: the status and the LSC it issued.
+
+        ``keep_lsc`` leaves the stored LSC alone (a failed or fetch operation);
+        otherwise ``lsc_der`` replaces it (None after a delete).
+        """
+        if status not in CAPF_STATUSES:
+            raise UsageError(f"CAPF status {status!r} is not one of {', '.join(CAPF_STATUSES)}")
+        with self._connect() as db:
+            row = db.execute("SELECT capf, lsc FROM device WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return
+            capf = dict(json.loads(row[0]), status=status)
+            db.execute("UPDATE device SET capf = ?, lsc = ? WHERE name = ?",
+                       (json.dumps(capf), row[1] if keep_lsc else lsc_der, name))
+
+    @staticmethod
+    def _record(row: tuple[Any, ...]) -> DeviceRecord:
+        name, model, profile, encrypted, capf, lsc = row
+        try:
+            settings = CapfSettings(**json.loads(capf))
+            return DeviceRecord(name=name, model=model, security_profile=profile, encrypted_config=bool(encrypted),
+                                capf=settings, lsc_der=lsc)
+        except (TypeError, ValueError, UsageError) as error:
+            raise LabError(f"device store: the row of {name!r} is damaged ({error})") from None
