@@ -106,6 +106,9 @@ class DeviceRecord:
     capf: CapfSettings = CapfSettings()
     #: DER of the LSC this lab's CAPF last issued to the device (None: none, or deleted).
     lsc_der: bytes | None = None
+    #: DER of the MIC the phone presented to CAPF (CUCM keeps the phone's certificate to encrypt its
+    #: configuration to it; Security Guide, "Encrypted Phone Configuration Files").
+    mic_der: bytes | None = None
     #: Whether the lab's database has a row for it (False: auto-registered defaults).
     configured: bool = True
 
@@ -128,6 +131,11 @@ def _lsc_summary(der: bytes | None) -> dict[str, str] | None:
     return {"serial": format(certificate.serial_number, "x"), "issuer": certificate.issuer.rfc4514_string()}
 
 
+def _row(record: DeviceRecord) -> tuple[Any, ...]:
+    return (record.name, record.model, record.security_profile, int(record.encrypted_config),
+            json.dumps(attrs.asdict(record.capf)), record.lsc_der, record.mic_der)
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS device (
     name TEXT PRIMARY KEY,
@@ -135,7 +143,8 @@ CREATE TABLE IF NOT EXISTS device (
     security_profile TEXT NOT NULL,
     encrypted_config INTEGER NOT NULL,
     capf TEXT NOT NULL,
-    lsc BLOB
+    lsc BLOB,
+    mic BLOB
 )
 """
 
@@ -167,7 +176,7 @@ class DeviceStore:
 
     def get(self, name: str) -> DeviceRecord | None:
         with self._connect() as db:
-            row = db.execute("SELECT name, model, security_profile, encrypted_config, capf, lsc "
+            row = db.execute("SELECT name, model, security_profile, encrypted_config, capf, lsc, mic "
                              "FROM device WHERE name = ?", (name,)).fetchone()
         return None if row is None else self._record(row)
 
@@ -178,20 +187,18 @@ class DeviceStore:
 
     def put(self, record: DeviceRecord) -> None:
         with self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO device VALUES (?, ?, ?, ?, ?, ?)",
-                       (record.name, record.model, record.security_profile, int(record.encrypted_config),
-                        json.dumps(attrs.asdict(record.capf)), record.lsc_der))
+            db.execute("INSERT OR REPLACE INTO device VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       _row(record))
 
     def put_many(self, records: list[DeviceRecord]) -> None:
         """Many devices in one transaction (an inventory of thousands)."""
         with self._connect() as db:
-            db.executemany("INSERT OR REPLACE INTO device VALUES (?, ?, ?, ?, ?, ?)",
-                           [(r.name, r.model, r.security_profile, int(r.encrypted_config),
-                             json.dumps(attrs.asdict(r.capf)), r.lsc_der) for r in records])
+            db.executemany("INSERT OR REPLACE INTO device VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           [_row(record) for record in records])
 
     def list(self) -> list[DeviceRecord]:
         with self._connect() as db:
-            rows = db.execute("SELECT name, model, security_profile, encrypted_config, capf, lsc "
+            rows = db.execute("SELECT name, model, security_profile, encrypted_config, capf, lsc, mic "
                               "FROM device ORDER BY name").fetchall()
         return [self._record(row) for row in rows]
 
@@ -211,12 +218,17 @@ class DeviceStore:
             db.execute("UPDATE device SET capf = ?, lsc = ? WHERE name = ?",
                        (json.dumps(capf), row[1] if keep_lsc else lsc_der, name))
 
+    def record_mic(self, name: str, mic_der: bytes) -> None:
+        """Keep the MIC a configured device presented (to encrypt its configuration when it has no LSC)."""
+        with self._connect() as db:
+            db.execute("UPDATE device SET mic = ? WHERE name = ?", (mic_der, name))
+
     @staticmethod
     def _record(row: tuple[Any, ...]) -> DeviceRecord:
-        name, model, profile, encrypted, capf, lsc = row
+        name, model, profile, encrypted, capf, lsc, mic = row
         try:
             settings = CapfSettings(**json.loads(capf))
             return DeviceRecord(name=name, model=model, security_profile=profile, encrypted_config=bool(encrypted),
-                                capf=settings, lsc_der=lsc)
+                                capf=settings, lsc_der=lsc, mic_der=mic)
         except (TypeError, ValueError, UsageError) as error:
             raise LabError(f"device store: the row of {name!r} is damaged ({error})") from None

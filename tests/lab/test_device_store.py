@@ -35,6 +35,8 @@ def test_the_capf_server_records_status_and_lsc(tmp_path):
     store.record_capf_result(NAME, status="failed", lsc_der=None, keep_lsc=True)
     assert store.get(NAME).lsc_der == b"lsc"
     assert store.get(NAME).capf.auth_mode_number == 0
+    store.record_mic(NAME, b"mic")
+    assert store.get(NAME).mic_der == b"mic" and store.get(NAME).lsc_der == b"lsc"
 
 
 @pytest.mark.parametrize("make", [
