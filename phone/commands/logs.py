@@ -79,7 +79,10 @@ _COLUMNS = ("LINE", "DIALECT", "SEQ", "LEVEL", "DATE", "TIME", "PID:TID", "PROCE
 
 
 def _row(entry: LogEntry) -> tuple[str, ...]:
-    ids = f"{entry.pid}:{entry.tid}" if entry.pid is not None else ""
+    if entry.pid is not None:
+        ids = f"{entry.pid}:{entry.tid}"
+    else:  # a Jabber thread has no process id; it is printed as the log prints it
+        ids = f"0x{entry.tid:08x}" if entry.tid is not None else ""
     cells = (entry.line, entry.dialect, entry.seq, entry.level, entry.date, entry.time, ids, entry.process)
     return (*("" if cell is None else str(cell) for cell in cells), entry.message.replace("\n", " \u23ce "))
 

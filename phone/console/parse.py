@@ -1,4 +1,4 @@
-"""Reading console logs: the three dialects of docs/logs.md, one record per entry.
+"""Reading console logs: the five dialects of docs/logs.md, one record per entry.
 
 Dialects (docs/logs.md; real samples in ``logs/real/``):
 
@@ -7,16 +7,27 @@ Dialects (docs/logs.md; real samples in ``logs/real/``):
     8074: NOT 23:00:22.335499 SECD: setupSocketToTvsProxy: Connected to TVS proxy server
     7949 NOT 11:04:14.765155  CVM-appLaunchRequest: ...          (no colon, two spaces, PROC-)
 
-``enterprise`` 78xx/88xx/DX phones; older loads have no ``(pid:tid)``::
+``enterprise`` 78xx/88xx/DX phones; older loads have no ``(pid:tid)``, some write ``(pid-tid)``::
 
     3333 NOT Nov 29 06:34:00.411671 (346:1887) SECUREAPP-Hashes match...
     3287 NOT Nov 29  06:34:00.499372 SECUREAPP-Hashes match...   (two spaces after the date)
+    1204 NOT Mar 02 10:11:12.123456 (318-905) SECUREAPP: -Hashes match   (process SECUREAPP)
 
 ``cucm-tvs``   CUCM TVS detailed trace::
 
     18:01:05.333 | debug Accepted TCP connection ...
     17:21:51.831 |   debug tvsHandleQueryCertReq
     04:04:15.270 |-->debug                                        (entry marker)
+
+``cucm-sdl``   CUCM SDL/SDI trace (CallManager service); seq is the number before the dot::
+
+    08080021.043 |16:31:15.937 |AppInfo  |SIPStationD(18400) - validTLSConnection:TLS ...
+    08080021.046 |16:31:15.938 |AlarmErr |AlarmClass: CallManager, AlarmName: ConnectionFailure, ...
+
+``jabber``     Jabber / CSF softphone logs; the date (and on trimmed pages the time) may be absent::
+
+    2020-03-30 13:03:18,278 DEBUG [0x000012d8] [src\\callcontrol\\ServicesManager.cpp(993)] [csf.ecc]
+        [csf::ecc::ServicesManager::fetchDeviceConfig] - fetchDeviceConfig() retrieved config ...
 
 How lines become entries (what ``parse`` returns):
 
@@ -31,8 +42,11 @@ How lines become entries (what ``parse`` returns):
   Inside a run-on line, ``//`` or ``#####`` standing between spaces starts an author's
   comment that runs to the next header.
 * **Continuation lines** belong to the entry before and are joined to its message with a
-  newline: lines indented with a tab (SIP messages, ``downd`` results), and CUCM's
-  untimed lines after a ``cucm-tvs`` entry (``HEX_DUMP: Len = N:``, ``Decoded Phone Msg:``).
+  newline: lines indented with a tab (SIP messages, ``downd`` results), CUCM's
+  untimed lines after a ``cucm-tvs`` entry (``HEX_DUMP: Len = N:``, ``Decoded Phone Msg:``),
+  and every line that starts no header after a ``cucm-sdl`` or ``jabber`` entry: the SDI
+  trace and the CSF logger write multi-line messages (a whole SIP message, a configuration
+  file) as they are, one entry over many lines.
 * **Comments**: lines starting with ``//`` or ``#####`` (after optional spaces) are the
   author's, not the device's: ``parse`` skips them, ``check`` ignores them, and an entry
   never continues across one.
@@ -60,7 +74,9 @@ from phone.errors import RemoteError
 
 __all__ = [
     "DIALECTS",
+    "JABBER_LEVELS",
     "LEVELS",
+    "MULTILINE_DIALECTS",
     "MONTHS",
     "TVS_LEVELS",
     "LogEntry",
@@ -75,7 +91,13 @@ __all__ = [
 ]
 
 #: The dialect names of docs/logs.md, as they appear in the ``dialect`` field.
-DIALECTS = ("java79xx", "enterprise", "cucm-tvs")
+DIALECTS = ("java79xx", "enterprise", "cucm-tvs", "cucm-sdl", "jabber")
+
+#: Dialects whose writers put multi-line messages in the file as they are.
+MULTILINE_DIALECTS = frozenset({"cucm-sdl", "jabber"})
+
+#: Level words of the Jabber/CSF logger (log4cxx levels).
+JABBER_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL")
 
 #: Phone severity words (docs/logs.md lists these five; the table is the one place to extend).
 LEVELS = ("NOT", "ERR", "WRN", "INF", "DEB")
@@ -97,8 +119,17 @@ _JAVA = re.compile(
 )
 _ENTERPRISE = re.compile(
     rf"(?P<seq>\d+):? (?P<level>{_LVL}) (?P<month>{_MON}) +(?P<day>\d{{1,2}}) +"
-    rf"(?P<time>\d\d:\d\d:\d\d\.\d{{1,6}})(?: +\((?P<pid>\d+):(?P<tid>\d+)\))?"
-    rf"(?: +(?P<process>[A-Za-z_][\w.]*(?:\(\d+\))?)(?:-|: ?)| +|$)"
+    rf"(?P<time>\d\d:\d\d:\d\d\.\d{{1,6}})(?: +\((?P<pid>\d+)[:-](?P<tid>\d+)\))?"
+    rf"(?: +(?P<process>[A-Za-z_][\w.]*(?:\(\d+\))?)(?:-|: -|: ?)| +|$)"
+)
+# CUCM SDL/SDI: "NNNNNNNN.NNN |HH:MM:SS.mmm |Level    |text"; a web page may have put a space
+# before the dot (Cisco TAC 211304 shows "82645958 .001").
+_SDL = re.compile(r"(?P<seq>\d{6,10}) ?\.\d{3} +\|(?P<time>\d\d:\d\d:\d\d\.\d{3}) *\|(?P<level>[A-Za-z]+) *\|")
+_JABBER_LVL = "|".join(JABBER_LEVELS)
+_JABBER = re.compile(
+    rf"(?:(?:(?P<date>\d{{4}}-\d\d-\d\d) )?(?P<time>\d\d:\d\d:\d\d,\d{{3}}) +)?"
+    rf"(?P<level>{_JABBER_LVL}) +\[0x(?P<tid>[0-9A-Fa-f]{{1,16}}) *\] +\[(?P<file>[^\]]*)\] +"
+    rf"\[(?P<process>[^\]]*)\] +\[(?P<function>[^\]]*)\] +-(?: |$)"
 )
 _TVS = re.compile(r"(?P<time>\d\d:\d\d:\d\d\.\d{3}) \|")
 _TVS_LEVEL = re.compile(rf"\s*(?P<level>{'|'.join(TVS_LEVELS)})(?:\s+|$)")
@@ -106,11 +137,12 @@ _TVS_LEVEL = re.compile(rf"\s*(?P<level>{'|'.join(TVS_LEVELS)})(?:\s+|$)")
 # Where a header may start inside a line: at its beginning or after whitespace. Only the
 # cheap common prefix is searched; each hit is confirmed with the dialect's full header.
 _HEAD_HINT = re.compile(
-    rf"(?<!\S)(?:\d+:? (?:{_LVL}) |\d\d:\d\d:\d\d\.\d{{3}} \|)"
+    rf"(?<!\S)(?:\d+:? (?:{_LVL}) |\d\d:\d\d:\d\d\.\d{{3}} \||\d{{6,10}} ?\.\d{{3}} +\|"
+    rf"|(?:\d{{4}}-\d\d-\d\d )?\d\d:\d\d:\d\d,\d{{3}} +(?:{_JABBER_LVL}) |(?:{_JABBER_LVL}) +\[0x)"
 )
 # Every header but the first on a line holds one of these; most lines hold none, and
 # str.find is far cheaper than a regex scan of the whole message.
-_HEAD_MARKS = (" |", *(f" {level} " for level in LEVELS))
+_HEAD_MARKS = (" |", " [0x", *(f" {level} " for level in LEVELS))
 _INLINE_COMMENT = re.compile(r"(?<!\S)(?://|#####)(?!\S)")
 _TVS_UNTIMED = re.compile(r"(?:HEX_DUMP: Len = \d+:|Decoded Phone Msg:)\s*$")
 
@@ -190,7 +222,8 @@ def _header(text: str, pos: int) -> tuple[str, re.Match[str]] | None:
     """The dialect whose header starts at ``pos``, with its match."""
     first = text[pos : pos + 1]
     if not first.isdigit():
-        return None
+        m = _JABBER.match(text, pos) if first.isupper() else None
+        return ("jabber", m) if m else None
     m = _TVS.match(text, pos)
     if m:
         return "cucm-tvs", m
@@ -200,6 +233,12 @@ def _header(text: str, pos: int) -> tuple[str, re.Match[str]] | None:
     m = _ENTERPRISE.match(text, pos)
     if m:
         return "enterprise", m
+    m = _SDL.match(text, pos)
+    if m:
+        return "cucm-sdl", m
+    m = _JABBER.match(text, pos)
+    if m:
+        return "jabber", m
     return None
 
 
@@ -224,6 +263,12 @@ def _entry(line: int, dialect: str, m: re.Match[str], rest: str) -> LogEntry:
             if lm:
                 level, rest = lm.group("level"), rest[lm.end() :]
         return LogEntry(line, dialect, None, level, None, m.group("time"), None, None, None, rest.strip())
+    if dialect == "cucm-sdl":
+        return LogEntry(line, dialect, int(m.group("seq")), m.group("level"), None, m.group("time"),
+                        None, None, None, rest.strip())
+    if dialect == "jabber":
+        return LogEntry(line, dialect, None, m.group("level"), m.group("date"), m.group("time"),
+                        None, int(m.group("tid"), 16), m.group("process"), rest.strip())
     g = m.groupdict()
     date = f"{g['month']} {g['day']}" if dialect == "enterprise" else None
     pid = int(g["pid"]) if g.get("pid") else None
@@ -321,6 +366,14 @@ def iter_entries(lines: Iterable[str], *, unwrap: bool = False) -> Iterator[LogE
                 continue
         pieces = _pieces(number, text)
         first = next(pieces)
+        if (pending is not None and pending.entry.dialect in MULTILINE_DIALECTS
+                and first is not None and first.dialect is None):
+            # The SDI trace / CSF logger wrote a multi-line message: this line (or the part of a
+            # run-on line before its first header) is the rest of the entry before.
+            pending.add("\n", first.message.strip())
+            first = next(pieces, None)
+            if first is None:
+                continue
         second = next(pieces, _END) if unwrap and pending is not None else _UNSEEN
         if second is _END and first is not None and first.dialect is None:
             pending.add(" " if pending.has_text else "", text.strip())  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from phone.console.parse import LogEntry, NotALogError, check, decode_log, iter_entries, parse
+from phone.console.parse import DIALECTS, LogEntry, NotALogError, check, decode_log, iter_entries, parse
 
 REAL = Path(__file__).resolve().parents[2] / "logs" / "real"
 
@@ -140,7 +140,7 @@ def test_trailing_spaces_are_not_part_of_the_message():
 
 # --- every reference line ---------------------------------------------------------------
 
-REFERENCE_FILES = sorted(p.name for p in REAL.glob("s*.log") if not p.name.startswith("seed-"))
+REFERENCE_FILES = sorted(p.name for p in REAL.glob("*.log") if not p.name.startswith("seed-"))
 
 
 @pytest.mark.parametrize("name", REFERENCE_FILES)
@@ -148,10 +148,10 @@ def test_every_reference_line_reads_in_a_dialect(name):
     text = real(name)
     assert check(text) == []
     entries = parse(text)
-    assert entries and all(e.dialect in ("java79xx", "enterprise", "cucm-tvs") for e in entries)
+    assert entries and all(e.dialect in DIALECTS for e in entries)
 
 
-@pytest.mark.parametrize("name", [n for n in REFERENCE_FILES if ".as-published" not in n])
+@pytest.mark.parametrize("name", [n for n in REFERENCE_FILES if ".as-published" not in n and n.startswith("s")])
 def test_one_entry_per_log_line_in_files_with_newlines(name):
     lines = [line for line in real(name).splitlines() if line.strip() and not line.startswith(("#####", "//"))]
     continuations = [line for line in lines if line.startswith(("HEX_DUMP", "Decoded Phone Msg"))]
@@ -289,3 +289,80 @@ def test_memory_for_a_newline_free_log_stays_a_small_multiple_of_its_size():
     finally:
         tracemalloc.stop()
     assert peak < 2 * len(line), (peak, len(line))
+
+
+# --- CUCM SDL/SDI traces and Jabber (CSF) logs ------------------------------------------
+
+
+def test_a_cucm_sdl_run_on_page_reads_as_its_split_copy():
+    published = parse(real("cucm-sdl-211304-invalid-x509-name.as-published.log"))
+    split = parse(real("cucm-sdl-211304-invalid-x509-name.split.log"))
+    assert without_lines(published) == without_lines(split)
+    assert [(e.dialect, e.seq, e.level, e.time) for e in split] == [
+        ("cucm-sdl", 8080021, "AppInfo", "16:31:15.937")] * 3 + [("cucm-sdl", 8080021, "AlarmErr", "16:31:15.938")]
+    assert split[0].message.startswith("SIPStationD(18400) - validTLSConnection:TLS InvalidX509NameInCertificate")
+    assert split[3].message.startswith("AlarmClass: CallManager, AlarmName: ConnectionFailure")
+    assert split[2].process is None and split[2].pid is None
+
+
+def test_jabber_lines_read_with_and_without_a_date_and_keep_multi_line_sip_messages():
+    entries = parse(real("jabber-215572-sip-oauth-register.log"))
+    assert check(real("jabber-215572-sip-oauth-register.log")) == []
+    assert {e.dialect for e in entries} == {"jabber"} and len(entries) == 7
+    first, third = entries[0], entries[2]
+    assert (first.date, first.time, first.level, first.tid, first.process) == (
+        "2020-03-30", "13:03:18,278", "DEBUG", 0x12D8, "csf.ecc")
+    assert first.message == "fetchDeviceConfig() retrieved config for CSFrado"
+    assert (third.date, third.time, third.level, third.tid) == (None, "13:03:19,013", "INFO", 0x2484)
+    challenge = entries[5].message.splitlines()
+    assert challenge[0] == "sipio-recv<--- SIP/2.0 407 Proxy Authentication Required"
+    assert challenge[-1] == "Content-Length: 0" and "CSeq: 2270 REGISTER" in challenge
+    assert entries[6].message.splitlines()[-1] == "Expires: 120"
+
+
+def test_a_jabber_page_that_lost_its_newlines_and_its_timestamps_splits_per_entry():
+    text = ("DEBUG [0x00000dd0] [ents\\ecc\\src\\config\\PhoneConfig.cpp(861)] [csf.ecc] "
+            "[csf::ecc::SoftphoneConfig::parseOutConfigurationFileName] - Detected ConfigurationFile=a.xml "
+            "DEBUG [0x00001bc8] [pters\\config\\ConfigStoreManager.cpp(169)] [ConfigService-ConfigStoreManager] "
+            "[CSFUnified::ConfigStoreManager::x] - second")
+    entries = parse(text)
+    assert [(e.dialect, e.tid, e.process, e.message, e.time) for e in entries] == [
+        ("jabber", 0xDD0, "csf.ecc", "Detected ConfigurationFile=a.xml", None),
+        ("jabber", 0x1BC8, "ConfigService-ConfigStoreManager", "second", None)]
+
+
+def test_a_multi_line_sdl_message_continues_until_the_next_header():
+    text = ("00055605.002 |10:39:20.389 |AppInfo  |SIPTcp - wait_SdlReadRsp: Incoming SIP TCP message from "
+            "192.0.2.64 on port 49525 index 23320 with 1675 bytes:\n[86118989,NET]\nREGISTER sip:cucm SIP/2.0\n"
+            "Via: SIP/2.0/TLS 192.0.2.64:49525\n"
+            "00055606.000 |10:39:20.390 |SdlSig   |SIPRegisterInd |wait |SIPHandler(1,100,72,1)\n")
+    first, second = parse(text)
+    assert first.message.splitlines()[1:] == ["[86118989,NET]", "REGISTER sip:cucm SIP/2.0",
+                                              "Via: SIP/2.0/TLS 192.0.2.64:49525"]
+    assert (second.seq, second.level, second.message) == (55606, "SdlSig", "SIPRegisterInd |wait |SIPHandler(1,100,72,1)")
+    assert check(text) == []
+
+
+def test_a_web_page_space_before_the_sdl_dot_still_reads():
+    (entry,) = parse("82645958 .001 |13:08:46.297 |AppInfo  |SIPTcp - wait_SdlSPISignal: Outgoing SIP TCP message")
+    assert (entry.dialect, entry.seq) == ("cucm-sdl", 82645958)
+
+
+@pytest.mark.parametrize("line, pid, tid, process, message", [
+    ("1204 NOT Mar 02 10:11:12.123456 (318-905) SECUREAPP-Hashes match", 318, 905, "SECUREAPP", "Hashes match"),
+    ("1204 NOT Mar 02 10:11:12.123456 (318:905) SECUREAPP: -Hashes match", 318, 905, "SECUREAPP", "Hashes match"),
+    ("1204 ERR Mar 02 10:11:12.123456 (318-905) SECUREAPP: -check failed", 318, 905, "SECUREAPP", "check failed"),
+])
+def test_enterprise_reads_pid_dash_tid_and_the_colon_dash_separator(line, pid, tid, process, message):
+    (entry,) = parse(line)
+    assert (entry.dialect, entry.pid, entry.tid, entry.process, entry.message) == (
+        "enterprise", pid, tid, process, message)
+
+
+def test_the_log_table_prints_a_jabber_thread_in_hex(tmp_path, capsys):
+    from phone.cli import main
+
+    log = tmp_path / "jabber.log"
+    log.write_text("2020-03-30 13:03:18,278 DEBUG [0x000012d8] [a.cpp(1)] [csf.ecc] [f] - hello\n")
+    assert main(["logs", "parse", str(log)]) == 0
+    assert "0x000012d8" in capsys.readouterr().out
