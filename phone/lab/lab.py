@@ -52,7 +52,7 @@ from phone.wire.certs import Identity, load_certificate
 from phone.errors import PhonetrustError, UsageError
 from phone.lab import build, operations, pki, texts
 from phone.lab.build import CTL_FILE, ITL_FILE, ServiceAddresses
-from phone.lab.devices import DeviceRecord, DeviceStore
+from phone.lab.devices import DeviceRecord, DeviceStore, describe, updated_record
 from phone.lab.state import (
     DEFAULT_FIRST_IP,
     DIGESTS,
@@ -684,6 +684,45 @@ class Lab:
             lines += texts.regeneration_steps(service, mixed_mode=state.mixed_mode,
                                               automatic_reset=state.release.version >= (14, 0))
             return tuple(lines)
+
+    def set_device(self, name: str, *, model: str | None = None, security_profile: str | None = None,
+                   encrypted_config: bool | None = None, capf_operation: str | None = None,
+                   capf_auth: str | None = None, capf_key: str | None = None) -> tuple[str, ...]:
+        """Save a phone's page (``lab device set``): ``phone.lab.devices.updated_record`` says how each
+        field changes; the model is checked against the catalogue and stored by its catalogue name."""
+        from phone.catalogue import get_model  # the model files: only this operation needs them
+        from phone.lab.devices import check_device_name
+
+        check_device_name(name)
+        canonical = None if model is None else get_model(model).name
+        store = self.devices()
+        with self._writing():  # one device page saved at a time, like the other operations
+            record = updated_record(store.get(name) if store.path.exists() else None, name, model=canonical,
+                                    security_profile=security_profile, encrypted_config=encrypted_config,
+                                    capf_operation=capf_operation, capf_auth=capf_auth, capf_key=capf_key)
+            store.put(record)
+        lines = [texts.device_saved(name)]
+        if record.security_profile != "non-secure" and record.capf.pending and record.capf.auth == "auth-string":
+            lines.append("Warning: with a secure profile the phone does not register before it has an LSC, so "
+                         "nobody is asked for the authentication string: choose null-string or an existing "
+                         "certificate (System Configuration Guide 12.5(1)SU2, \"Configure CAPF\")")
+        return (*lines, *describe(record))
+
+    def show_device(self, name: str, *, as_json: bool = False) -> tuple[str, ...]:
+        """``lab device show``: the device's page (auto-registration defaults for an unknown device)."""
+        from phone.lab.devices import check_device_name
+
+        record = self.device(check_device_name(name))
+        return (json.dumps(record.as_json()),) if as_json else describe(record)
+
+    def list_devices(self, *, as_json: bool = False) -> tuple[str, ...]:
+        """``lab device list``: every configured device, by name."""
+        records = self.devices().list() if self.devices().path.exists() else []
+        if as_json:
+            return (json.dumps([record.as_json() for record in records]),)
+        return tuple(f"{r.name}  {r.model}  {r.security_profile}  encrypted-config "
+                     f"{'on' if r.encrypted_config else 'off'}  CAPF {r.capf.operation}"
+                     f"{'' if r.capf.status is None else ' ' + r.capf.status}" for r in records)
 
     def export_certificate(self, service: str, out: str | os.PathLike[str],
                            node: str | int | None = None) -> tuple[str, ...]:
