@@ -845,16 +845,18 @@ class Lab:
         """Write what any TFTP server needs to serve real phones as ``node`` would; returns the file names.
 
         CTLFile.tlv (removed from ``out`` when the lab has none), ITLFile.tlv,
-        XMLDefault.cnf.xml and its .sgn, and for every MAC in ``macs`` the
-        per-device CTLSEP/ITLSEP/SEP….cnf.xml[.sgn] files.
+        XMLDefault.cnf.xml and its .sgn, and for every MAC in ``macs`` and every
+        device configured in the lab the per-device CTLSEP/ITLSEP/SEP….cnf.xml[.sgn] files.
         """
         folder = Path(out)
-        devices = []
+        store = self.devices()
+        devices = [record.name for record in store.list()] if store.path.exists() else []
         for mac in macs:
             cleaned = mac.replace(":", "").replace("-", "").replace(".", "").upper()
             if not re.fullmatch(r"[0-9A-F]{12}", cleaned):
                 raise UsageError(f"{mac!r} is not a MAC address (12 hex digits)")
-            devices.append(f"SEP{cleaned}")
+            if f"SEP{cleaned}" not in devices:
+                devices.append(f"SEP{cleaned}")
         if folder.exists() and not folder.is_dir():
             raise UsageError(f"{folder} exists and is not a folder")
         with self._reading():
