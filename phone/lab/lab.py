@@ -734,8 +734,9 @@ class Lab:
             _write_atomically(path, identity.certificate_pem())
         except OSError as error:
             raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
-        return (f"{service} certificate of {self.node(node).name} (CN={_common_name(identity.certificate)}, "
-                f"serial {serial_hex(identity.serial)}) written to {path}",)
+        line = (f"{service} certificate of {self.node(node).name} (CN={_common_name(identity.certificate)}, "
+                f"serial {serial_hex(identity.serial)}) written to {path}")
+        return (line,)
 
     def delete_trusted(self, store: str, common_name: str) -> tuple[str, ...]:
         """Delete every certificate whose subject CN is ``common_name`` from ``store`` (OS Administration,

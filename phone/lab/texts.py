@@ -106,10 +106,10 @@ def regeneration_steps(service: str, *, mixed_mode: bool, automatic_reset: bool)
     reset = RESET_AUTOMATIC if automatic_reset else RESET_PHONES
     if service == "ITLRecovery":
         if mixed_mode:
-            return ("Mixed Mode: next run 'utils ctl reset localkey', reset the phones, run 'utils ctl update "
-                    "CTLFile', reset the phones again",)
-        return ("Next run 'utils itl reset localkey', reset the phones, restart Cisco Tftp, reset the phones "
-                "again",)
+            return (("Mixed Mode: next run 'utils ctl reset localkey', reset the phones, run 'utils ctl update "
+                     "CTLFile', reset the phones again"),)
+        return (("Next run 'utils itl reset localkey', reset the phones, restart Cisco Tftp, reset the phones "
+                 "again"),)
     lines = []
     if mixed_mode and service in ("CallManager", "CallManager-ECDSA", "CAPF"):
         lines.append(CTL_UPDATE_FIRST)

@@ -192,8 +192,8 @@ def test_callmanager_ecdsa_regeneration_changes_the_itl_and_says_what_is_owed(la
     before = lab.itl().records[3].certificate
     lines = lab.run("cert regenerate CallManager-ECDSA").lines
     assert lab.itl().records[3].certificate == lab.identity("CallManager-ECDSA").der != before
-    assert lines[-2:] == ("Restart Cisco CallManager, Cisco CTIManager, Cisco Trust Verification Service and "
-                          "Cisco Tftp", texts.RESET_PHONES)
+    restart = "Restart Cisco CallManager, Cisco CTIManager, Cisco Trust Verification Service and Cisco Tftp"
+    assert lines[-2:] == (restart, texts.RESET_PHONES)
     with pytest.raises(UsageError, match="EC P-256 key"):
         lab.run("cert regenerate CallManager-ECDSA --key-size 2048")
 

@@ -146,7 +146,7 @@ def test_the_configuration_follows_the_device_page(lab):
 
 
 def test_a_lower_case_mac_in_the_file_name_finds_the_device(lab):
-    lab.run(f"device set SEP00112233AABB --model CP-8861 --security-profile encrypted")
+    lab.run("device set SEP00112233AABB --model CP-8861 --security-profile encrypted")
     assert config_of(lab, "SEP00112233aabb").device_security_mode == 3
 
 
