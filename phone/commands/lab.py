@@ -119,8 +119,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     upload.add_argument("file", type=Path, metavar="FILE", help="PEM or DER certificate")
     upload.set_defaults(func=lambda args: _operate(args, "cert", "upload", args.store, str(args.file)))
     export_cert = cert_commands.add_parser("export", parents=[common], help="write a certificate of the lab as PEM",
-                                           description="Write SERVICE's certificate of one node as PEM (made "
-                                           "now if the lab never needed it yet, e.g. tomcat).")
+                                           description="Write SERVICE's certificate of one node as PEM.")
     export_cert.add_argument("service", choices=SERVICES, help="the certificate to write")
     export_cert.add_argument("--node", help="index or host name (default the publisher)")
     export_cert.add_argument("--out", required=True, type=Path, metavar="FILE", help="where to write it (PEM)")

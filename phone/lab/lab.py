@@ -3,8 +3,8 @@
 Folder layout (everything a lab is; copy the folder and you copy the lab)::
 
     lab.json                       the description (phone.lab.state.LabState)
-    certs/<host>/<Service>.pem     CallManager, TVS, CAPF (publisher), ITLRecovery (10.0+),
-                                   CallManager-ECDSA (11.0+); tomcat, tomcat-ECDSA (11.0+) when first needed
+    certs/<host>/<Service>.pem     CallManager, TVS, CAPF (publisher), ITLRecovery (10.0+), tomcat,
+                                   CallManager-ECDSA and tomcat-ECDSA (11.0+)
     certs/<host>/<Service>.key     their keys (mode 0600)
     ca/manufacturing-ca.pem|.key   the emulated "Cisco Manufacturing CA" (made with the first eToken)
     etokens/<name>.pem|.key        the eTokens the CTL client can use
@@ -182,9 +182,9 @@ CUCM_CAPF_STORES = ("CAPF-trust", "CallManager-trust")
 
 
 def _made_with_the_lab(release: Any, node: Node) -> tuple[str, ...]:
-    """The certificates a node gets when the lab is made: its services', and CallManager-ECDSA from
-    11.0 (the ITL lists it). Tomcat certificates wait until something needs them."""
-    return (*release.node_services(node.publisher), *(("CallManager-ECDSA",) if release.ecdsa else ()))
+    """Every certificate of a node: its services' (``Release.node_services``) and those older labs
+    lack (``Release.later_services``: tomcat, the ECDSA ones)."""
+    return (*release.node_services(node.publisher), *release.later_services())
 
 
 def _common_name(certificate: x509.Certificate) -> str:
@@ -307,7 +307,7 @@ class Lab:
         return lab
 
     def _outdated(self) -> bool:
-        """A lab made before the ECDSA certificates or CUCM's own trust entries existed (caller reads)."""
+        """A lab made before the tomcat and ECDSA certificates or CUCM's own trust entries existed (caller reads)."""
         state = self._state
         assert state is not None
         missing = any((node.name, service) not in self._identities
@@ -315,8 +315,8 @@ class Lab:
         return missing or not state.trust_seeded
 
     def _upgrade(self) -> None:
-        """Add what an older lab lacks: CallManager-ECDSA certificates (and the ITL records they bring),
-        CUCM's own trust entries (CAPF certificate and manufacturing CA in CAPF-trust and CallManager-trust)."""
+        """Add what an older lab lacks: tomcat and ECDSA certificates (and the ITL records CallManager-ECDSA
+        brings), CUCM's own trust entries (CAPF certificate and manufacturing CA in CAPF-trust and CallManager-trust)."""
         with self._writing() as state:
             if not self._outdated():
                 return  # another process upgraded it meanwhile
@@ -362,7 +362,6 @@ class Lab:
 
     def certificate_paths(self, service: str, node: str | int | None = None) -> tuple[Path, Path]:
         """The PEM certificate and key of ``service`` on ``node`` (publisher by default)."""
-        self.identity(service, node)  # made now when it is made on demand (tomcat)
         with self._reading():
             owner = self._owner(service, self.node(node))
             return self._identity_paths(owner.name, service)
@@ -370,21 +369,13 @@ class Lab:
     def identity(self, service: str, node: str | int | None = None) -> Identity:
         """The certificate and key of ``service`` on ``node`` (publisher by default).
 
-        Services every node holds from first need on (``Release.on_demand_services``: tomcat,
-        tomcat-ECDSA) are made here the first time, as one lab operation.
         """
         with self._reading():
             owner = self._owner(service, self.node(node))
             found = self._identities.get((owner.name, service))
-        if found is not None:
-            return found
-        with self._writing() as state:
-            owner = self._owner(service, state.node(owner.name))
-            found = self._identities.get((owner.name, service))
-            if found is None:
-                found = self._new_identity(service, owner, state, state.key_bits)
-                self._commit(state, _Change(identities={(owner.name, service): found}))
-            return found
+        if found is None:  # Lab.open adds what older labs lack; only a damaged folder gets here
+            raise LabError(f"{self.path}: the {service} certificate of {owner.name} is missing")
+        return found
 
     def trusted_certificates(self, store: str) -> list[x509.Certificate]:
         """What CUCM's trust store ``store`` holds (CAPF-trust, CallManager-trust, Phone-SAST-trust):
@@ -926,10 +917,10 @@ class Lab:
         identities = {}
         for node in state.nodes:
             required = state.release.node_services(node.publisher)
-            for service in (*required, *state.release.on_demand_services()):
+            for service in (*required, *state.release.later_services()):
                 certificate, key = self._identity_paths(node.name, service)
                 if service not in required and not certificate.exists():
-                    continue  # made on demand, or by Lab.open's upgrade of an older lab
+                    continue  # an older lab: Lab.open adds it
                 try:
                     identities[node.name, service] = _load_identity(certificate, key)
                 except (OSError, PhonetrustError) as error:

@@ -105,10 +105,9 @@ class Release:
             services.append("ITLRecovery")
         return tuple(services)
 
-    def on_demand_services(self) -> tuple[str, ...]:
-        """Certificates every node also holds, made when first needed (labs made before they existed have
-        none): Tomcat always, the ECDSA twins from 11.0. CallManager-ECDSA is made with the lab from 11.0,
-        because the ITL lists it."""
+    def later_services(self) -> tuple[str, ...]:
+        """Certificates every node also holds that older labs lack (``Lab.open`` adds them): Tomcat
+        always, CallManager-ECDSA and tomcat-ECDSA from 11.0."""
         return ("CallManager-ECDSA", "tomcat", "tomcat-ECDSA") if self.ecdsa else ("tomcat",)
 
 

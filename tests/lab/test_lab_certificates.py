@@ -63,8 +63,7 @@ def test_releases_before_11_have_no_ecdsa_certificate(tmp_path):
     assert common_names([old.identity("tomcat").certificate]) == [old.nodes[0].name]
 
 
-def test_tomcat_is_made_on_first_need_and_then_kept(lab, tmp_path):
-    assert not (lab.path / "certs" / lab.nodes[1].name / "tomcat.pem").exists()
+def test_every_node_has_tomcat_certificates_named_as_cucm_names_them(lab, tmp_path):
     result = lab.run(f"cert export tomcat --node 1 --out {tmp_path / 'tomcat.pem'}")
     assert result.written == (tmp_path / "tomcat.pem",)
     exported = load_certificate((tmp_path / "tomcat.pem").read_bytes())
@@ -238,7 +237,7 @@ def make_old(lab: Lab) -> None:
     for node in lab.nodes:
         for service in ("CallManager-ECDSA", "tomcat", "tomcat-ECDSA"):
             for suffix in (".pem", ".key"):
-                (lab.path / "certs" / node.name / f"{service}{suffix}").unlink(missing_ok=True)
+                (lab.path / "certs" / node.name / f"{service}{suffix}").unlink()
     shutil.rmtree(lab.path / "trust", ignore_errors=True)
     description = json.loads((lab.path / "lab.json").read_text())
     del description["system_trust"], description["trust_seeded"]
@@ -249,7 +248,8 @@ def test_opening_an_older_lab_adds_ecdsa_certificates_itl_records_and_trust_entr
     make_old(lab)
     upgraded = Lab.open(lab.path, clock=FakeClock())
     for node in upgraded.nodes:
-        assert (lab.path / "certs" / node.name / "CallManager-ECDSA.pem").exists()
+        for service in ("CallManager-ECDSA", "tomcat", "tomcat-ECDSA"):
+            assert (lab.path / "certs" / node.name / f"{service}.pem").exists()
         assert upgraded.itl(node.name).records[3].certificate == upgraded.identity("CallManager-ECDSA", node.name).der
     assert common_names(upgraded.trusted_certificates("CAPF-trust")) == [
         common_names([upgraded.identity("CAPF").certificate])[0], "Cisco Manufacturing CA SHA2"]
@@ -263,3 +263,4 @@ def test_an_older_lab_keeps_what_was_deleted_deleted(lab):
     lab.run(["cert", "delete", "CAPF-trust", "Cisco Manufacturing CA SHA2"])
     again = Lab.open(lab.path)
     assert "Cisco Manufacturing CA SHA2" not in common_names(again.trusted_certificates("CAPF-trust"))
+
