@@ -263,4 +263,3 @@ def test_an_older_lab_keeps_what_was_deleted_deleted(lab):
     lab.run(["cert", "delete", "CAPF-trust", "Cisco Manufacturing CA SHA2"])
     again = Lab.open(lab.path)
     assert "Cisco Manufacturing CA SHA2" not in common_names(again.trusted_certificates("CAPF-trust"))
-
