@@ -15,6 +15,8 @@ from phone.device.identity import default_mic_ca
 from phone.errors import UsageError
 from phone.lab import Lab, OperationRefused, texts
 from phone.lab.state import SERVICES
+from phone.pytest_plugin import assert_accepted, assert_rejected
+from phone.scenario.rehearsal import Rehearsal
 from phone.wire.certs import Profile, load_certificate
 from phone.wire.signing import verify
 from phone.wire.tlv import Role
@@ -263,3 +265,23 @@ def test_an_older_lab_keeps_what_was_deleted_deleted(lab):
     lab.run(["cert", "delete", "CAPF-trust", "Cisco Manufacturing CA SHA2"])
     again = Lab.open(lab.path)
     assert "Cisco Manufacturing CA SHA2" not in common_names(again.trusted_certificates("CAPF-trust"))
+
+
+# -- what phones make of it ----------------------------------------------------------------------
+
+def test_itlrecovery_regenerated_without_the_reset_itl_is_refused_and_the_reset_itl_repairs_it(tmp_path):
+    """Security Guide "Certificate Regeneration", ITLRecovery: regenerate, ``utils itl reset localkey``,
+    reset, restart TFTP. Skipping the reset leaves an ITL signed by a key no phone knows."""
+    with Rehearsal.create(tmp_path / "lab", release="12.5", key_size=1024) as cluster:
+        phone = cluster.phone("CP-8861")
+        assert cluster.boot([phone])[0].result("ITL") == "installed"
+        cluster.run("cert regenerate ITLRecovery")
+        skipped, = cluster.boot([phone])
+        cluster.run("itl reset localkey")
+        reset, = cluster.boot([phone])
+        cluster.run("tftp restart")
+        rebuilt, = cluster.boot([phone])
+    assert_rejected(skipped)
+    assert skipped.result("ITL") == "rejected"
+    assert_accepted(reset)
+    assert_accepted(rebuilt)
