@@ -3,8 +3,8 @@
 Folder layout (everything a lab is; copy the folder and you copy the lab)::
 
     lab.json                       the description (phone.lab.state.LabState)
-    certs/<host>/<Service>.pem     CallManager, TVS, CAPF (publisher), ITLRecovery (10.0+), tomcat,
-                                   CallManager-ECDSA and tomcat-ECDSA (11.0+)
+    certs/<host>/<Service>.pem     CallManager, TVS, CAPF (publisher), ITLRecovery (10.0+),
+                                   CallManager-ECDSA and tomcat-ECDSA (11.0+); tomcat when first needed
     certs/<host>/<Service>.key     their keys (mode 0600)
     ca/manufacturing-ca.pem|.key   the emulated "Cisco Manufacturing CA" (made with the first eToken)
     etokens/<name>.pem|.key        the eTokens the CTL client can use
@@ -181,9 +181,14 @@ def _summary(trust_list: TrustList) -> dict[str, str | None]:
 CUCM_CAPF_STORES = ("CAPF-trust", "CallManager-trust")
 
 
+#: Certificates made the first time something needs them (``Lab.identity``): an RSA key per node
+#: that most labs never use, kept out of ``Lab.create`` so that making a lab stays fast.
+ON_DEMAND_SERVICES = ("tomcat",)
+
+
 def _made_with_the_lab(release: Any, node: Node) -> tuple[str, ...]:
-    """Every certificate of a node: its services' (``Release.node_services``) and those older labs
-    lack (``Release.later_services``: tomcat, the ECDSA ones)."""
+    """The certificates a node gets with the lab: its services' (``Release.node_services``) and those
+    older labs lack (``Release.later_services``: the ECDSA ones, EC keys that cost nothing to make)."""
     return (*release.node_services(node.publisher), *release.later_services())
 
 
@@ -307,7 +312,7 @@ class Lab:
         return lab
 
     def _outdated(self) -> bool:
-        """A lab made before the tomcat and ECDSA certificates or CUCM's own trust entries existed (caller reads)."""
+        """A lab made before the ECDSA certificates or CUCM's own trust entries existed (caller reads)."""
         state = self._state
         assert state is not None
         missing = any((node.name, service) not in self._identities
@@ -315,7 +320,7 @@ class Lab:
         return missing or not state.trust_seeded
 
     def _upgrade(self) -> None:
-        """Add what an older lab lacks: tomcat and ECDSA certificates (and the ITL records CallManager-ECDSA
+        """Add what an older lab lacks: the ECDSA certificates (and the ITL records CallManager-ECDSA
         brings), CUCM's own trust entries (CAPF certificate and manufacturing CA in CAPF-trust and CallManager-trust)."""
         with self._writing() as state:
             if not self._outdated():
@@ -362,6 +367,7 @@ class Lab:
 
     def certificate_paths(self, service: str, node: str | int | None = None) -> tuple[Path, Path]:
         """The PEM certificate and key of ``service`` on ``node`` (publisher by default)."""
+        self.identity(service, node)  # makes tomcat's the first time
         with self._reading():
             owner = self._owner(service, self.node(node))
             return self._identity_paths(owner.name, service)
@@ -369,13 +375,22 @@ class Lab:
     def identity(self, service: str, node: str | int | None = None) -> Identity:
         """The certificate and key of ``service`` on ``node`` (publisher by default).
 
+        Tomcat's is made here the first time it is asked for (``ON_DEMAND_SERVICES``), as one lab
+        operation: ask outside ``lab._reading()``.
         """
         with self._reading():
             owner = self._owner(service, self.node(node))
             found = self._identities.get((owner.name, service))
-        if found is None:  # Lab.open adds what older labs lack; only a damaged folder gets here
+        if found is not None:
+            return found
+        if service not in ON_DEMAND_SERVICES:  # Lab.open adds what older labs lack: the folder is damaged
             raise LabError(f"{self.path}: the {service} certificate of {owner.name} is missing")
-        return found
+        with self._writing() as state:
+            found = self._identities.get((owner.name, service))
+            if found is None:
+                found = self._new_identity(service, owner, state, state.key_bits)
+                self._commit(state, _Change(identities={(owner.name, service): found}))
+            return found
 
     def trusted_certificates(self, store: str) -> list[x509.Certificate]:
         """What CUCM's trust store ``store`` holds (CAPF-trust, CallManager-trust, Phone-SAST-trust):
@@ -917,10 +932,10 @@ class Lab:
         identities = {}
         for node in state.nodes:
             required = state.release.node_services(node.publisher)
-            for service in (*required, *state.release.later_services()):
+            for service in (*required, *state.release.later_services(), *ON_DEMAND_SERVICES):
                 certificate, key = self._identity_paths(node.name, service)
                 if service not in required and not certificate.exists():
-                    continue  # an older lab: Lab.open adds it
+                    continue  # an older lab (Lab.open adds it), or tomcat not needed yet
                 try:
                     identities[node.name, service] = _load_identity(certificate, key)
                 except (OSError, PhonetrustError) as error:
@@ -1010,10 +1025,14 @@ class Lab:
         that issues phones' MICs, in CAPF-trust and CallManager-trust (Cisco TAC 200860). The emulated
         manufacturing CA is this installation's (``phone.device.identity.default_mic_ca``), the one
         emulated phones get their MIC from."""
-        from phone.device.identity import default_mic_ca  # the installation's emulated CA, made on first use
+        from phone.device.identity import CA_CERTIFICATE, default_mic_ca, default_mic_ca_folder
 
+        folder = default_mic_ca_folder()
+        if not (folder / CA_CERTIFICATE).is_file():
+            default_mic_ca(folder)  # the installation's emulated CA, made on first use
+        mic_ca = load_certificate((folder / CA_CERTIFICATE).read_bytes(), source=str(folder / CA_CERTIFICATE))
         system = state.system_trust
-        for certificate in (identities[state.publisher.name, "CAPF"].certificate, default_mic_ca().certificate):
+        for certificate in (identities[state.publisher.name, "CAPF"].certificate, mic_ca):
             for store in CUCM_CAPF_STORES:
                 system = self._add_trust(system, store, certificate)
         return attrs.evolve(state, system_trust=system, trust_seeded=True)

@@ -106,9 +106,9 @@ class Release:
         return tuple(services)
 
     def later_services(self) -> tuple[str, ...]:
-        """Certificates every node also holds that older labs lack (``Lab.open`` adds them): Tomcat
-        always, CallManager-ECDSA and tomcat-ECDSA from 11.0."""
-        return ("CallManager-ECDSA", "tomcat", "tomcat-ECDSA") if self.ecdsa else ("tomcat",)
+        """Certificates every node also holds that older labs lack (``Lab.open`` adds them):
+        CallManager-ECDSA and tomcat-ECDSA from 11.0. (Tomcat, an RSA key, is made on first need.)"""
+        return ("CallManager-ECDSA", "tomcat-ECDSA") if self.ecdsa else ()
 
 
 _NAME = re.compile(r"^(\d{1,2})(?:\.(\d))?$")

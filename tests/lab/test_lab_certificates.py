@@ -65,13 +65,16 @@ def test_releases_before_11_have_no_ecdsa_certificate(tmp_path):
     assert common_names([old.identity("tomcat").certificate]) == [old.nodes[0].name]
 
 
-def test_every_node_has_tomcat_certificates_named_as_cucm_names_them(lab, tmp_path):
+def test_tomcat_is_made_on_first_need_and_then_kept(lab, tmp_path):
+    assert not (lab.path / "certs" / lab.nodes[1].name / "tomcat.pem").exists()
     result = lab.run(f"cert export tomcat --node 1 --out {tmp_path / 'tomcat.pem'}")
     assert result.written == (tmp_path / "tomcat.pem",)
     exported = load_certificate((tmp_path / "tomcat.pem").read_bytes())
     assert exported == lab.identity("tomcat", 1).certificate
     assert common_names([exported]) == [lab.nodes[1].name]
     assert Lab.open(lab.path).identity("tomcat", 1).der == lab.identity("tomcat", 1).der
+    paths = lab.certificate_paths("tomcat")  # what a server presenting it asks for
+    assert paths[0].read_bytes() == lab.identity("tomcat").certificate_pem()
     ecdsa = lab.identity("tomcat-ECDSA")
     assert isinstance(ecdsa.certificate.public_key(), ec.EllipticCurvePublicKey)
     assert common_names([ecdsa.certificate]) == [f"{lab.nodes[0].name}-EC"]
@@ -237,7 +240,7 @@ def test_wrong_orders_are_allowed_where_cucm_allows_them(lab):
 def make_old(lab: Lab) -> None:
     """Turn ``lab``'s folder into what an older phonetrust made: no ECDSA files, no CUCM trust entries."""
     for node in lab.nodes:
-        for service in ("CallManager-ECDSA", "tomcat", "tomcat-ECDSA"):
+        for service in ("CallManager-ECDSA", "tomcat-ECDSA"):
             for suffix in (".pem", ".key"):
                 (lab.path / "certs" / node.name / f"{service}{suffix}").unlink()
     shutil.rmtree(lab.path / "trust", ignore_errors=True)
@@ -250,7 +253,7 @@ def test_opening_an_older_lab_adds_ecdsa_certificates_itl_records_and_trust_entr
     make_old(lab)
     upgraded = Lab.open(lab.path, clock=FakeClock())
     for node in upgraded.nodes:
-        for service in ("CallManager-ECDSA", "tomcat", "tomcat-ECDSA"):
+        for service in ("CallManager-ECDSA", "tomcat-ECDSA"):
             assert (lab.path / "certs" / node.name / f"{service}.pem").exists()
         assert upgraded.itl(node.name).records[3].certificate == upgraded.identity("CallManager-ECDSA", node.name).der
     assert common_names(upgraded.trusted_certificates("CAPF-trust")) == [
