@@ -337,6 +337,8 @@ def _status(args: argparse.Namespace) -> int:
         print(f"eToken {token['name']}: {token['common_name']}")
     for upload in status["uploads"]:
         print(f"{upload['store']}: {upload['file']}")
+    for store, names in status["trust"].items():
+        print(f"{store} holds: {', '.join(names) or 'nothing'}")
     return 0
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.x509.oid import NameOID
 from lab_support import lab_factory
 
 from phone.cli import main
@@ -245,3 +246,13 @@ def test_cert_export_and_regenerate_callmanager_ecdsa_on_the_command_line(tmp_pa
     assert code == 0 and out.startswith("Successfully Regenerated Certificate for CallManager-ECDSA.")
     run(capsys, "lab", "cert", "export", "CallManager-ECDSA", "--node", "1", "--out", str(tmp_path / "ec.pem"), *where)
     assert (tmp_path / "ec.pem").read_bytes() != before
+
+
+def test_status_names_what_each_trust_store_holds(lab, capsys):
+    where = ["--lab", str(lab.path)]
+    capf = lab.identity("CAPF").certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    code, out, _ = run(capsys, "lab", "status", *where)
+    assert code == 0 and f"CAPF-trust holds: {capf}, Cisco Manufacturing CA SHA2" in out.splitlines()
+    assert "Phone-SAST-trust holds: nothing" in out.splitlines()
+    code, out, _ = run(capsys, "lab", "status", "--json", *where)
+    assert json.loads(out)["trust"]["CallManager-trust"] == [capf, "Cisco Manufacturing CA SHA2"]
