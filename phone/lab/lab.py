@@ -688,7 +688,7 @@ class Lab:
             if service == "ITLRecovery" and bits == 1024:
                 lines.append(texts.ITL_RECOVERY_1024)
             lines += texts.regeneration_steps(service, mixed_mode=state.mixed_mode,
-                                              automatic_reset=state.release.version >= (14, 0))
+                                              automatic_reset=state.release.resets_phones_on_regeneration)
             return tuple(lines)
 
     def set_device(self, name: str, *, model: str | None = None, security_profile: str | None = None,

@@ -18,6 +18,7 @@ sources instead of hunting for version comparisons in the code.
 | ``etoken_client`` (the CTL client with hardware eTokens) | up to 14 | CUCM 14SU3 dropped tokens |
 | ``ecdsa`` (CallManager-ECDSA and tomcat-ECDSA certificates; CallManager-ECDSA in the ITL) | 11.0 | Security Guide 12.5(1)SU6, "ECDSA Support" |
 | ``capf_ca`` (the CAPF certificate is a CA: CA:TRUE, path length 0) | 14 | Security Guide 14SU2, "Certificate Authority Proxy Function" |
+| ``resets_phones_on_regeneration`` ("Phone Interaction on Certificate Update") | 14 | Security Guide 15, "Certificate Regeneration" |
 """
 
 from __future__ import annotations
@@ -88,6 +89,10 @@ class Release:
 
     @property
     def capf_ca(self) -> bool:
+        return self.version >= (14, 0)
+
+    @property
+    def resets_phones_on_regeneration(self) -> bool:
         return self.version >= (14, 0)
 
     @property
