@@ -18,6 +18,7 @@ from pathlib import Path
 
 from phone.errors import PhonetrustError, UsageError
 from phone.lab import Lab, RELEASES, wall_clock
+from phone.lab.devices import CAPF_KEYS, CAPF_OPERATIONS, SECURITY_PROFILES
 from phone.lab.state import MAX_NODES, SERVICES, TLS_VERSIONS, TRUST_STORES, Names
 from phone.lab.releases import DEFAULT_RELEASE
 
@@ -97,14 +98,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     new.add_argument("--out", required=True, type=Path, metavar="FILE", help="where to write its certificate (PEM)")
     new.set_defaults(func=lambda args: _operate(args, "etoken", "new", args.name, "--out", str(args.out)))
 
-    cert = groups.add_parser("cert", help="set cert regen …, certificate upload")
+    cert = groups.add_parser("cert", help="set cert regen …, certificate export, upload and delete")
     cert_commands = cert.add_subparsers(dest="cert_command", metavar="SUBCOMMAND", parser_class=type(lab))
     cert_commands.required = True
-    regenerate = cert_commands.add_parser("regenerate", parents=[common], help="set cert regen SERVICE")
+    regenerate = cert_commands.add_parser(
+        "regenerate", parents=[common], help="set cert regen SERVICE",
+        description="set cert regen SERVICE: a new key and serial. The ITLs change at once (CallManager, "
+        "CallManager-ECDSA, TVS, CAPF, ITLRecovery), the CTL only at the next 'lab ctl update'. A new CAPF "
+        "certificate joins CAPF-trust and CallManager-trust and the previous one stays until 'lab cert delete'. "
+        "The lines printed say which restarts, resets and CTL/ITL steps are still owed (docs/lab.md).")
     regenerate.add_argument("service", choices=SERVICES, help="the certificate to regenerate")
     regenerate.add_argument("--node", help="index or host name (default the publisher)")
     regenerate.add_argument("--key-size", type=int, choices=(1024, 2048, 4096),
-                            help="RSA key size (default the lab's)")
+                            help="RSA key size (default the lab's; the ECDSA certificates are always EC P-256)")
     regenerate.set_defaults(func=lambda args: _operate(
         args, "cert", "regenerate", args.service, *_option("--node", args.node),
         *_option("--key-size", args.key_size)))
@@ -112,6 +118,57 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     upload.add_argument("store", choices=tuple(TRUST_STORES), help="the trust store to upload into")
     upload.add_argument("file", type=Path, metavar="FILE", help="PEM or DER certificate")
     upload.set_defaults(func=lambda args: _operate(args, "cert", "upload", args.store, str(args.file)))
+    export_cert = cert_commands.add_parser("export", parents=[common], help="write a certificate of the lab as PEM",
+                                           description="Write SERVICE's certificate of one node as PEM.")
+    export_cert.add_argument("service", choices=SERVICES, help="the certificate to write")
+    export_cert.add_argument("--node", help="index or host name (default the publisher)")
+    export_cert.add_argument("--out", required=True, type=Path, metavar="FILE", help="where to write it (PEM)")
+    export_cert.set_defaults(func=lambda args: _operate(args, "cert", "export", args.service,
+                                                        *_option("--node", args.node), "--out", str(args.out)))
+    delete_cert = cert_commands.add_parser(
+        "delete", parents=[common], help="delete certificates from a trust store by subject CN",
+        description="Delete every certificate whose subject CN is SUBJECT-CN from TRUSTSTORE, as OS "
+        "Administration's Certificate Management does; CUCM's own entries (the CAPF certificates, the "
+        "manufacturing CA) can be deleted too.")
+    delete_cert.add_argument("store", choices=tuple(TRUST_STORES), metavar="TRUSTSTORE",
+                             help=f"the trust store: {', '.join(TRUST_STORES)}")
+    delete_cert.add_argument("cn", metavar="SUBJECT-CN", help="the subject common name, e.g. CAPF-1a2b3c4d")
+    delete_cert.set_defaults(func=lambda args: _operate(args, "cert", "delete", args.store, args.cn))
+
+    device = groups.add_parser("device", help="phones' pages: security profile, encrypted configuration, CAPF")
+    device_commands = device.add_subparsers(dest="device_command", metavar="SUBCOMMAND", parser_class=type(lab))
+    device_commands.required = True
+    device_set = device_commands.add_parser(
+        "set", parents=[common], help="create or change a phone's page",
+        description="Create or change a phone's page (Phone Configuration: Device Security Profile, TFTP "
+        "Encrypted Config, the CAPF section). Options left out keep their value. A Certificate Operation "
+        "other than none becomes 'pending' until the phone's next CAPF session; none clears it. A phone "
+        "the lab never heard of boots as auto-registration makes it: non-secure, nothing pending.")
+    device_set.add_argument("name", metavar="NAME", help="SEP followed by 12 upper-case hex digits")
+    device_set.add_argument("--model", help="the phone model, e.g. CP-8861 (required for a new device)")
+    device_set.add_argument("--security-profile", choices=SECURITY_PROFILES,
+                            help="device security mode: non-secure (1), authenticated (2), encrypted (3)")
+    device_set.add_argument("--encrypted-config", choices=("on", "off"),
+                            help="the profile's 'TFTP Encrypted Config'")
+    device_set.add_argument("--capf-operation", choices=CAPF_OPERATIONS,
+                            help="Certificate Operation: install, upgrade, delete, fetch (Troubleshoot), none")
+    device_set.add_argument("--capf-auth", metavar="MODE",
+                            help="Authentication Mode: null-string, auth-string:DIGITS (4-10 digits the user types "
+                            "on the phone), existing-lsc, existing-mic")
+    device_set.add_argument("--capf-key", choices=CAPF_KEYS, help="the key the phone makes for its LSC")
+    device_set.set_defaults(func=lambda args: _operate(
+        args, "device", "set", args.name, *_option("--model", args.model),
+        *_option("--security-profile", args.security_profile), *_option("--encrypted-config", args.encrypted_config),
+        *_option("--capf-operation", args.capf_operation), *_option("--capf-auth", args.capf_auth),
+        *_option("--capf-key", args.capf_key)))
+    device_show = device_commands.add_parser("show", parents=[common], help="a phone's page")
+    device_show.add_argument("name", metavar="NAME", help="SEP followed by 12 upper-case hex digits")
+    device_show.add_argument("--json", action="store_true", help="print it as one JSON object")
+    device_show.set_defaults(func=lambda args: _operate(args, "device", "show", args.name,
+                                                        *(("--json",) if args.json else ())))
+    device_list = device_commands.add_parser("list", parents=[common], help="every configured phone")
+    device_list.add_argument("--json", action="store_true", help="print them as one JSON array")
+    device_list.set_defaults(func=lambda args: _operate(args, "device", "list", *(("--json",) if args.json else ())))
 
     itl = groups.add_parser("itl", help="utils itl reset localkey")
     itl_commands = itl.add_subparsers(dest="itl_command", metavar="SUBCOMMAND", parser_class=type(lab))
@@ -280,6 +337,8 @@ def _status(args: argparse.Namespace) -> int:
         print(f"eToken {token['name']}: {token['common_name']}")
     for upload in status["uploads"]:
         print(f"{upload['store']}: {upload['file']}")
+    for store, names in status["trust"].items():
+        print(f"{store} holds: {', '.join(names) or 'nothing'}")
     return 0
 
 

@@ -17,6 +17,10 @@ Python API (what the scenario runner and the pytest plugin use)::
     lab.set_parameter("tls-min-version", "1.2")
     lab.show("ctl") / lab.ctl() / lab.itl(node) / lab.device_file("SEP…cnf.xml.sgn")
     lab.export(out, macs=[...])
+    lab.set_device("SEP001122334455", model="CP-8861", security_profile="encrypted",
+                   capf_operation="install", capf_auth="null-string")   # lab.device(name) -> DeviceRecord
+    lab.trusted_certificates("CAPF-trust")     # CAPF-trust, CallManager-trust, Phone-SAST-trust
+    lab.identity("CallManager-ECDSA", node)    # also "tomcat", "tomcat-ECDSA", "CAPF", "TVS", …
     result = lab.run("cert regenerate CallManager")  # any operation by its command-line words
     result.lines, result.state                  # what CUCM printed, the cluster afterwards
     with lab.serving() as servers:              # TFTP + every node's TVS, free loopback ports
@@ -27,6 +31,8 @@ Every operation returns the lines CUCM prints; one CUCM would refuse raises
 ``OperationRefused`` (exit 1 on the command line). See docs/lab.md.
 """
 
+from phone.lab.build import ServiceAddresses
+from phone.lab.devices import DeviceRecord, DeviceStore
 from phone.lab.lab import Lab, wall_clock
 from phone.lab.operations import OperationResult
 from phone.lab.state import LabError, LabState, Names, Node, OperationRefused
@@ -35,6 +41,8 @@ from phone.lab.servers.serving import LabServers, serving
 
 __all__ = [
     "RELEASES",
+    "DeviceRecord",
+    "DeviceStore",
     "Lab",
     "LabError",
     "LabServers",
@@ -44,6 +52,7 @@ __all__ = [
     "OperationRefused",
     "OperationResult",
     "Release",
+    "ServiceAddresses",
     "parse_release",
     "serving",
     "wall_clock",

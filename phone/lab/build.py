@@ -5,7 +5,8 @@ Pure functions: the description, the certificates and a timestamp in, a
 
 ITL of a TFTP node (docs/trust-lists.md), in this order:
   ITLRecovery as SAST (10.0+; the publisher's from 12.0), the node's CallManager
-  as SAST and as CCM+TFTP, the TVS certificate of every node (role 21), the
+  as SAST and as CCM+TFTP, its CallManager-ECDSA as CCM+TFTP (11.0+; Security Guide
+  12.5(1)SU6, "ECDSA Support": phones need it in the ITL for ECDSA TLS), the TVS certificate of every node (role 21), the
   publisher's CAPF. Signed by the node's CallManager before 12.0, by
   ITLRecovery from 12.0. The rollback ITL ("Prepare Cluster for Rollback to
   pre-8.0", docs/phone.md, docs/lab.md) leaves out the CCM+TFTP and TVS records. The reset
@@ -26,8 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import attrs
+
 from phone.wire.certs import Identity
-from phone.wire.config import TvsMember, render_config
+from phone.wire.config import DEFAULT_CAPF_PORT, CallManager, TvsMember, render_config
+from phone.lab.devices import DeviceRecord
 from phone.lab.state import TRUST_STORES, LabState, Node
 from phone.wire.signing import NameStyle, build_signed_file, build_trust_list, make_bare_record, make_record
 from phone.wire.tlv import Record, Role, TrustList
@@ -60,6 +64,9 @@ def itl_records(state: LabState, certs: Certificates, node: Node, *, rollback: b
     records.append(_record(callmanager, Role.SAST, node))
     if not rollback:
         records.append(_record(callmanager, Role.CCM_TFTP, node))
+        ecdsa = certs.get((node.name, "CallManager-ECDSA"))
+        if ecdsa is not None:  # a lab made before ECDSA certificates existed has none until upgraded
+            records.append(_record(ecdsa, Role.CCM_TFTP, node))
         records += [_record(certs[other.name, "TVS"], Role.TVS, other) for other in state.nodes]
     records.append(_record(certs[state.publisher.name, "CAPF"], Role.CAPF, state.publisher))
     return records
@@ -155,10 +162,54 @@ def tvs_members(state: LabState, addresses: Sequence[tuple[str, int]] | None = N
                  for priority, (host, port) in enumerate(addresses[:MAX_TVS_MEMBERS]))
 
 
-def device_config(state: LabState, device: str, members: Sequence[TvsMember]) -> bytes:
-    """``<device>.cnf.xml`` with the cluster's TVS members, CallManager group and CAPF (docs/tvs.md)."""
-    return render_config(members, device_name=device, capf_servers=(state.publisher.name,),
-                         call_managers=tuple(node.name for node in state.nodes))
+#: (host, port) of one service.
+Address = tuple[str, int]
+
+
+@attrs.frozen
+class ServiceAddresses:
+    """Where phones find each service of the lab; ``device_config`` writes them into configurations.
+
+    ``lab serve`` fills it from the servers it runs (a service that is off is None, or left out);
+    ``of_cluster`` gives a real cluster's ports. ``tvs``: each node's TVS, publisher first;
+    ``capf``: the CAPF server (None: no ``<capf>`` entry); ``call_managers``: the CallManager group
+    with its signalling ports; ``http``/``https``: the TFTP service's HTTP and HTTPS provisioning
+    (phones reach them at the TFTP server's address; configurations do not list them).
+    """
+
+    tvs: tuple[Address, ...] = ()
+    capf: Address | None = None
+    call_managers: tuple[CallManager, ...] = ()
+    http: Address | None = None
+    https: Address | None = None
+
+    @classmethod
+    def of_cluster(cls, state: LabState, tvs: Sequence[Address] | None = None) -> ServiceAddresses:
+        """A real cluster's: TVS on each node's address at 2445 (or ``tvs``), CAPF on the publisher at
+        3804, every node in the CallManager group on SCCP 2000, SIP 5060, SIP over TLS 5061
+        (Cisco "TCP and UDP Port Usage Guide for Cisco Unified Communications Manager")."""
+        members = tuple(tvs) if tvs is not None else tuple((node.ip, DEFAULT_TVS_PORT) for node in state.nodes)
+        return cls(tvs=members, capf=(state.publisher.name, DEFAULT_CAPF_PORT),
+                   call_managers=tuple(CallManager(node.name) for node in state.nodes))
+
+
+def device_config(state: LabState, device: str, record: DeviceRecord | None, addresses: ServiceAddresses) -> bytes:
+    """``<device>.cnf.xml`` for one device (docs/lab.md).
+
+    From the device's record (Cisco "Security Guide for Cisco Unified Communications Manager",
+    "Phone Security Profile" and "Certificate Authority Proxy Function"): ``deviceSecurityMode``
+    from its security profile, ``capfAuthMode`` (0 unless an operation is pending); from
+    ``addresses``: the TVS list, ``capfList`` and the CallManager group with the ports served.
+    ``record`` None (``XMLDefault``, a device the lab never heard of) is what auto-registration
+    gives: non-secure, nothing pending. ``transportLayerProtocol`` follows the mode (TLS when secure).
+    """
+    capf = () if addresses.capf is None else (addresses.capf[0],)
+    capf_port = DEFAULT_CAPF_PORT if addresses.capf is None else addresses.capf[1]
+    security_mode = 1 if record is None else record.device_security_mode
+    auth_mode = 0 if record is None else record.capf.auth_mode_number
+    return render_config(tvs_members(state, addresses.tvs), device_name=device, capf_servers=capf,
+                         capf_port=capf_port, device_security_mode=security_mode, capf_auth_mode=auth_mode,
+                         call_managers=addresses.call_managers)
 
 
 def signed_config(state: LabState, certs: Certificates, node: Node, filename: str, payload: bytes) -> bytes:
@@ -179,5 +230,6 @@ def tvs_entries(state: LabState, certs: Certificates,
     for node in state.nodes:
         entries.setdefault(certs[node.name, "CallManager"].der, set()).update((Role.SAST, Role.CCM_TFTP))
     for store, der in uploads:
-        entries.setdefault(der, set()).update(TRUST_STORES[store])
+        if TRUST_STORES[store]:  # CAPF-trust is CAPF's alone: TVS never answers for it
+            entries.setdefault(der, set()).update(TRUST_STORES[store])
     return {der: tuple(sorted(int(role) for role in roles)) for der, roles in entries.items()}

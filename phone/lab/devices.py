@@ -127,8 +127,12 @@ def _lsc_summary(der: bytes | None) -> dict[str, str] | None:
         return None
     from cryptography import x509
 
+    from phone.wire.names import serial_hex, serial_to_bytes
+
     certificate = x509.load_der_x509_certificate(der)
-    return {"serial": format(certificate.serial_number, "x"), "issuer": certificate.issuer.rfc4514_string()}
+    # Upper-case hex without separators, as every serial of the project's JSON.
+    return {"serial": serial_hex(serial_to_bytes(certificate.serial_number)),
+            "issuer": certificate.issuer.rfc4514_string()}
 
 
 def _row(record: DeviceRecord) -> tuple[Any, ...]:
@@ -232,3 +236,69 @@ class DeviceStore:
                                 capf=settings, lsc_der=lsc, mic_der=mic)
         except (TypeError, ValueError, UsageError) as error:
             raise LabError(f"device store: the row of {name!r} is damaged ({error})") from None
+
+
+def parse_capf_auth(text: str) -> tuple[str, str | None]:
+    """``null-string``, ``auth-string:DIGITS``, ``existing-lsc`` or ``existing-mic`` -> (mode, string)."""
+    mode, colon, string = text.partition(":")
+    if mode == "auth-string":
+        if not colon:
+            raise UsageError("--capf-auth auth-string needs its digits: auth-string:DIGITS (4 to 10 digits)")
+        return mode, string
+    if colon or mode not in CAPF_AUTH_MODES:
+        raise UsageError(f"CAPF authentication mode {text[:40]!r} is not one of null-string, auth-string:DIGITS, "
+                         "existing-lsc, existing-mic")
+    return mode, None
+
+
+def updated_record(current: DeviceRecord | None, name: str, *, model: str | None = None,
+                   security_profile: str | None = None, encrypted_config: bool | None = None,
+                   capf_operation: str | None = None, capf_auth: str | None = None,
+                   capf_key: str | None = None) -> DeviceRecord:
+    """The device page after the administrator saves it with these fields (None: left as it was).
+
+    A new device needs its model. Choosing a Certificate Operation other than "No Pending
+    Operation" makes its status "pending" (CUCM shows "<operation> pending"), even when the same
+    operation was already chosen, as saving the page does; choosing none clears it (System
+    Configuration Guide 12.5(1)SU2, "Configure CAPF").
+    """
+    check_device_name(name)
+    if current is None:
+        if model is None:
+            raise UsageError(f"{name} is a new device: give its --model")
+        current = DeviceRecord(name=name, model=model)
+    capf = current.capf
+    if capf_auth is not None:
+        auth, string = parse_capf_auth(capf_auth)
+        capf = attrs.evolve(capf, auth=auth, auth_string=string)
+    if capf_key is not None:
+        capf = attrs.evolve(capf, key=capf_key)
+    if capf_operation is not None:
+        capf = attrs.evolve(capf, operation=capf_operation, status=None if capf_operation == "none" else "pending")
+    changes: dict[str, Any] = {"capf": capf, "configured": True}
+    if model is not None:
+        changes["model"] = model
+    if security_profile is not None:
+        changes["security_profile"] = security_profile
+    if encrypted_config is not None:
+        changes["encrypted_config"] = encrypted_config
+    return attrs.evolve(current, **changes)
+
+
+def describe(record: DeviceRecord) -> tuple[str, ...]:
+    """``lab device show``: the device page's trust-side fields, one per line."""
+    capf = record.capf
+    status = "No Pending Operation" if capf.operation == "none" else f"{capf.operation.capitalize()} {capf.status}"
+    lsc = _lsc_summary(record.lsc_der)
+    lines = [
+        f"Device Name: {record.name}" + ("" if record.configured else " (not configured: auto-registration defaults)"),
+        f"Model: {record.model}",
+        f"Device Security Profile: {record.security_profile} (deviceSecurityMode {record.device_security_mode})",
+        f"TFTP Encrypted Config: {'on' if record.encrypted_config else 'off'}",
+        f"Certificate Operation: {capf.operation}",
+        f"Authentication Mode: {capf.as_json()['auth']} (capfAuthMode {capf.auth_mode_number} in the configuration)",
+        f"Key: {capf.key}",
+        f"Certificate Operation Status: {status}",
+        "LSC: none" if lsc is None else f"LSC: serial {lsc['serial']}, issuer {lsc['issuer']}",
+    ]
+    return tuple(lines)

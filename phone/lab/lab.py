@@ -3,14 +3,20 @@
 Folder layout (everything a lab is; copy the folder and you copy the lab)::
 
     lab.json                       the description (phone.lab.state.LabState)
-    certs/<host>/<Service>.pem     CallManager, TVS, CAPF (publisher), ITLRecovery (10.0+)
+    certs/<host>/<Service>.pem     CallManager, TVS, CAPF (publisher), ITLRecovery (10.0+),
+                                   CallManager-ECDSA and tomcat-ECDSA (11.0+); tomcat when first needed
     certs/<host>/<Service>.key     their keys (mode 0600)
     ca/manufacturing-ca.pem|.key   the emulated "Cisco Manufacturing CA" (made with the first eToken)
     etokens/<name>.pem|.key        the eTokens the CTL client can use
-    trust/<store>/<sha>.pem        certificates uploaded to Phone-SAST-trust / CallManager-trust
+    trust/<store>/<sha>.pem        certificates in Phone-SAST-trust / CallManager-trust / CAPF-trust:
+                                   uploaded, or put there by CUCM (CAPF certificates, manufacturing CA)
     tftp/<host>/CTLFile.tlv        what each node's TFTP service serves (CTL only in mixed mode,
     tftp/<host>/ITLFile.tlv        or left behind after non-secure mode until `ctl delete`)
     tvs.sqlite3                    the TVS DB cache (phone.lab.tvs_store.TvsStore)
+    devices.sqlite                 the phones' pages (phone.lab.devices.DeviceStore)
+
+A lab made by an older phonetrust lacks certificates and trust entries added since;
+``Lab.open`` adds them (one operation, as CUCM's upgrade would).
 
 Every operation runs under an exclusive lock on ``.lock`` (readers take a
 shared one), writes certificates and files first and ``lab.json`` last, each
@@ -45,10 +51,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from phone.wire.certs import Identity, load_certificate
 from phone.errors import PhonetrustError, UsageError
 from phone.lab import build, operations, pki, texts
-from phone.lab.build import CTL_FILE, ITL_FILE
+from phone.lab.build import CTL_FILE, ITL_FILE, ServiceAddresses
+from phone.lab.devices import DeviceRecord, DeviceStore, describe, updated_record
 from phone.lab.state import (
     DEFAULT_FIRST_IP,
     DIGESTS,
+    EC_SERVICES,
     MAX_NODES,
     SERVICES,
     TLS_VERSIONS,
@@ -169,6 +177,26 @@ def _summary(trust_list: TrustList) -> dict[str, str | None]:
             "sha1": trust_list.sha1, "md5": trust_list.md5}
 
 
+#: The trust stores CUCM puts its CAPF certificates and the manufacturing CA into (Cisco TAC 200860).
+CUCM_CAPF_STORES = ("CAPF-trust", "CallManager-trust")
+
+
+#: Certificates made the first time something needs them (``Lab.identity``): an RSA key per node
+#: that most labs never use, kept out of ``Lab.create`` so that making a lab stays fast.
+ON_DEMAND_SERVICES = ("tomcat",)
+
+
+def _made_with_the_lab(release: Any, node: Node) -> tuple[str, ...]:
+    """The certificates a node gets with the lab: its services' (``Release.node_services``) and those
+    older labs lack (``Release.later_services``: the ECDSA ones, EC keys that cost nothing to make)."""
+    return (*release.node_services(node.publisher), *release.later_services())
+
+
+def _common_name(certificate: x509.Certificate) -> str:
+    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""
+
+
 @attrs.frozen
 class _Change:
     """What an operation changes besides the description: identities, the CTL."""
@@ -255,8 +283,9 @@ class Lab:
             with lab._lock.hold(exclusive=True):
                 identities = {}
                 for node in members:
-                    for service in parsed.node_services(node.publisher):
+                    for service in _made_with_the_lab(parsed, node):
                         identities[node.name, service] = lab._new_identity(service, node, state, key_bits)
+                state = lab._seed_trust(state, identities)
                 lab._commit(state, _Change(identities=identities))
         except BaseException:
             if created:
@@ -277,7 +306,31 @@ class Lab:
         lab = cls(folder, clock=clock, random_bytes=random_bytes, new_key=new_key)
         with lab._lock.hold(exclusive=False):
             lab._refresh()
+            outdated = lab._outdated()
+        if outdated:
+            lab._upgrade()
         return lab
+
+    def _outdated(self) -> bool:
+        """A lab made before the ECDSA certificates or CUCM's own trust entries existed (caller reads)."""
+        state = self._state
+        assert state is not None
+        missing = any((node.name, service) not in self._identities
+                      for node in state.nodes for service in _made_with_the_lab(state.release, node))
+        return missing or not state.trust_seeded
+
+    def _upgrade(self) -> None:
+        """Add what an older lab lacks: the ECDSA certificates (and the ITL records CallManager-ECDSA
+        brings), CUCM's own trust entries (CAPF certificate and manufacturing CA in CAPF-trust and CallManager-trust)."""
+        with self._writing() as state:
+            if not self._outdated():
+                return  # another process upgraded it meanwhile
+            identities = {(node.name, service): self._new_identity(service, node, state, state.key_bits)
+                          for node in state.nodes for service in _made_with_the_lab(state.release, node)
+                          if (node.name, service) not in self._identities}
+            if not state.trust_seeded:
+                state = self._seed_trust(state, {**self._identities, **identities})
+            self._commit(state, _Change(identities=identities))
 
     # -- reading --------------------------------------------------------------------------
 
@@ -314,15 +367,57 @@ class Lab:
 
     def certificate_paths(self, service: str, node: str | int | None = None) -> tuple[Path, Path]:
         """The PEM certificate and key of ``service`` on ``node`` (publisher by default)."""
+        self.identity(service, node)  # makes tomcat's the first time
         with self._reading():
             owner = self._owner(service, self.node(node))
             return self._identity_paths(owner.name, service)
 
     def identity(self, service: str, node: str | int | None = None) -> Identity:
-        """The certificate and key of ``service`` on ``node`` (publisher by default)."""
+        """The certificate and key of ``service`` on ``node`` (publisher by default).
+
+        Tomcat's is made here the first time it is asked for (``ON_DEMAND_SERVICES``), as one lab
+        operation: ask outside ``lab._reading()``.
+        """
         with self._reading():
             owner = self._owner(service, self.node(node))
-            return self._identities[owner.name, service]
+            found = self._identities.get((owner.name, service))
+        if found is not None:
+            return found
+        if service not in ON_DEMAND_SERVICES:  # Lab.open adds what older labs lack: the folder is damaged
+            raise LabError(f"{self.path}: the {service} certificate of {owner.name} is missing")
+        with self._writing() as state:
+            found = self._identities.get((owner.name, service))
+            if found is None:
+                found = self._new_identity(service, owner, state, state.key_bits)
+                self._commit(state, _Change(identities={(owner.name, service): found}))
+            return found
+
+    def trusted_certificates(self, store: str) -> list[x509.Certificate]:
+        """What CUCM's trust store ``store`` holds (CAPF-trust, CallManager-trust, Phone-SAST-trust):
+        what CUCM put there itself (the CAPF certificates, the Cisco Manufacturing CA) and the uploads,
+        minus what ``lab cert delete`` removed. CAPF checks LSCs and MICs against CAPF-trust, secure
+        SIP/SCCP checks phones' certificates against CallManager-trust (Cisco TAC 200860)."""
+        if store not in TRUST_STORES:
+            raise UsageError(f"unknown trust store {store!r}: choose {', '.join(TRUST_STORES)}")
+        with self._reading():
+            state = self.state
+            found, seen = [], set()
+            for entry in (*state.system_trust, *state.uploads):
+                if entry.store == store and entry.sha256 not in seen:
+                    seen.add(entry.sha256)
+                    found.append(self._trust_certificate(entry))
+            return found
+
+    def devices(self) -> DeviceStore:
+        """The phones' pages of this lab (``devices.sqlite``; ``phone.lab.devices``)."""
+        return DeviceStore.for_lab(self.path)
+
+    def device(self, name: str) -> DeviceRecord:
+        """The device's record, or auto-registration's defaults for a device the lab never heard of."""
+        store = self.devices()
+        if not store.path.exists():  # no device configured yet: do not create the store for a read
+            return DeviceRecord(name=name, model="unknown", configured=False)
+        return store.effective(name)
 
     def etoken(self, name: str) -> Identity:
         """An eToken's certificate and key ("plugged into the CTL client")."""
@@ -360,14 +455,17 @@ class Lab:
         return render_show_ctl(trust_list, verify(trust_list), modified=modified)
 
     def device_file(self, name: str, node: str | int | None = None,
-                    tvs_addresses: Sequence[tuple[str, int]] | None = None) -> bytes | None:
+                    tvs_addresses: Sequence[tuple[str, int]] | None = None,
+                    addresses: ServiceAddresses | None = None) -> bytes | None:
         """A file a TFTP node makes on request (docs/phone.md), or None when ``name`` is not one.
 
         ``CTL<device>.tlv`` is the node's CTL (None outside mixed mode: "File not
-        found"), ``ITL<device>.tlv`` its ITL, ``<device>.cnf.xml`` a configuration
-        listing the cluster's TVS servers (``tvs_addresses``: each node's (host,
-        port) as served; default the node addresses on 2445), ``<device>.cnf.xml.sgn``
-        the same signed by the node's CallManager. ``XMLDefault.cnf.xml[.sgn]`` too.
+        found"), ``ITL<device>.tlv`` its ITL, ``<device>.cnf.xml`` the device's
+        configuration (``build.device_config``: its security profile and CAPF
+        operation from the lab's devices, the services at ``addresses``; default a
+        real cluster's ports, with ``tvs_addresses`` as each node's TVS (host, port)
+        when given), ``<device>.cnf.xml.sgn`` the same signed by the node's
+        CallManager. ``XMLDefault.cnf.xml[.sgn]`` too.
         """
         match = _DEVICE_TRUST_LIST.match(name)
         if match:
@@ -375,9 +473,13 @@ class Lab:
         match = _DEVICE_CONFIG.match(name)
         if not match:
             return None
+        device = match.group(1)
+        record = self.device("SEP" + device[3:].upper()) if device.startswith("SEP") else None
         with self._reading():
             state = self.state
-            config = build.device_config(state, match.group(1), build.tvs_members(state, tvs_addresses))
+            if addresses is None:
+                addresses = ServiceAddresses.of_cluster(state, tvs_addresses)
+            config = build.device_config(state, device, record, addresses)
             if not match.group(2):
                 return config
             return build.signed_config(state, self._identities, self.node(node), name[: -len(".sgn")], config)
@@ -395,12 +497,16 @@ class Lab:
                 "ctl": None if ctl is None else {"kind": state.ctl.kind if state.ctl else None, **_summary(ctl)},
                 "nodes": [self._node_status(node) for node in state.nodes],
                 **{key: stored[key] for key in ("params", "itl_reset", "etokens", "uploads")},
+                "trust": {store: [_common_name(certificate) for certificate in self.trusted_certificates(store)]
+                          for store in TRUST_STORES},
             }
 
     def _node_status(self, node: Node) -> dict[str, Any]:
         certificates = {}
-        for service in self.state.release.node_services(node.publisher):
-            identity = self._identities[node.name, service]
+        for service in SERVICES:
+            identity = self._identities.get((node.name, service))
+            if identity is None:
+                continue
             certificates[service] = {"subject": cucm_name(identity.certificate.subject),
                                      "serial": serial_hex(identity.serial)}
         return {"name": node.name, "ip": node.ip, "publisher": node.publisher, "certificates": certificates,
@@ -531,10 +637,21 @@ class Lab:
 
     def regenerate_certificate(self, service: str, node: str | int | None = None,
                                key_bits: int | None = None) -> tuple[str, ...]:
-        """``set cert regen <service>`` on ``node``: a new key and serial; the ITLs follow at once,
-        the CTL only at the next ``ctl update`` / CTL client run (docs/lab.md)."""
+        """``set cert regen <service>`` on ``node``: a new key and serial, with CUCM's side effects
+        (docs/lab.md; Security Guide "Certificate Regeneration", Cisco TAC 214231 and 200860).
+
+        The ITLs follow at once (CallManager, CallManager-ECDSA, TVS, CAPF, ITLRecovery); the CTL
+        only at the next ``ctl update`` / CTL client run, so in Mixed Mode it keeps naming the
+        previous CallManager, CAPF or ITLRecovery certificate until then. A new CAPF certificate
+        joins CAPF-trust and CallManager-trust; the previous one stays there until deleted
+        (``lab cert delete``), so LSCs it issued keep working meanwhile. Tomcat certificates are in
+        no trust list. Nothing is refused for being done in the wrong order: the lines say what is
+        still owed.
+        """
         if service not in SERVICES:
             raise UsageError(f"unknown certificate {service!r}: choose {', '.join(SERVICES)}")
+        if service in EC_SERVICES and key_bits is not None:
+            raise UsageError(f"{service} has an EC P-256 key: --key-size is for the RSA certificates")
         with self._writing() as state:
             target = state.node(node)
             if service == "CAPF" and not target.publisher:
@@ -545,22 +662,122 @@ class Lab:
                 if state.release.cluster_itl_recovery and not target.publisher:
                     raise OperationRefused(f"from CUCM 12.0 the ITLRecovery certificate is the publisher's, "
                                            f"not {target.name}'s")
+            if service in EC_SERVICES and not state.release.ecdsa:
+                raise OperationRefused(f"CUCM {state.release.name} has no {service} certificate (11.0 and later)")
             bits = state.key_bits if key_bits is None else key_bits
             if bits not in (1024, 2048, 4096):
                 raise UsageError(f"key size {bits}: choose 1024, 2048 or 4096")
-            old = self._identities[target.name, service]
+            old = self._identities.get((target.name, service))
             identity = self._new_identity(service, target, state, bits)
             new = attrs.evolve(state, itl_reset=False)
-            self._commit(new, _Change(identities={(target.name, service): identity}))
             lines = list(texts.regenerated(service))
+            if service == "CAPF":
+                system = new.system_trust
+                for store in CUCM_CAPF_STORES:
+                    system = self._add_trust(system, store, identity.certificate)
+                new = attrs.evolve(new, system_trust=system)
+                if old is not None:
+                    lines.append(texts.capf_trust_added(_common_name(identity.certificate),
+                                                        _common_name(old.certificate)))
+            self._commit(new, _Change(identities={(target.name, service): identity}))
             ctl = self._read_file(self.path / "tftp" / state.publisher.name / CTL_FILE)
-            if ctl is not None and any(r.certificate == old.der for r in TrustList.from_bytes(ctl).records):
+            if (old is not None and ctl is not None
+                    and any(r.certificate == old.der for r in TrustList.from_bytes(ctl).records)):
                 lines.append("The CTL file still lists the previous certificate: run 'utils ctl update CTLFile' "
                              "(or the CTL client) to replace it")
+            if service == "ITLRecovery" and bits == 1024:
+                lines.append(texts.ITL_RECOVERY_1024)
+            lines += texts.regeneration_steps(service, mixed_mode=state.mixed_mode,
+                                              automatic_reset=state.release.resets_phones_on_regeneration)
+            return tuple(lines)
+
+    def set_device(self, name: str, *, model: str | None = None, security_profile: str | None = None,
+                   encrypted_config: bool | None = None, capf_operation: str | None = None,
+                   capf_auth: str | None = None, capf_key: str | None = None) -> tuple[str, ...]:
+        """Save a phone's page (``lab device set``): ``phone.lab.devices.updated_record`` says how each
+        field changes; the model is checked against the catalogue and stored by its catalogue name."""
+        from phone.catalogue import get_model  # the model files: only this operation needs them
+        from phone.lab.devices import check_device_name
+
+        check_device_name(name)
+        canonical = None if model is None else get_model(model).name
+        store = self.devices()
+        with self._writing():  # one device page saved at a time, like the other operations
+            record = updated_record(store.get(name) if store.path.exists() else None, name, model=canonical,
+                                    security_profile=security_profile, encrypted_config=encrypted_config,
+                                    capf_operation=capf_operation, capf_auth=capf_auth, capf_key=capf_key)
+            store.put(record)
+        lines = [texts.device_saved(name)]
+        if record.security_profile != "non-secure" and record.capf.pending and record.capf.auth == "auth-string":
+            lines.append("Warning: with a secure profile the phone does not register before it has an LSC, so "
+                         "nobody is asked for the authentication string: choose null-string or an existing "
+                         "certificate (System Configuration Guide 12.5(1)SU2, \"Configure CAPF\")")
+        return (*lines, *describe(record))
+
+    def show_device(self, name: str, *, as_json: bool = False) -> tuple[str, ...]:
+        """``lab device show``: the device's page (auto-registration defaults for an unknown device)."""
+        from phone.lab.devices import check_device_name
+
+        record = self.device(check_device_name(name))
+        return (json.dumps(record.as_json()),) if as_json else describe(record)
+
+    def list_devices(self, *, as_json: bool = False) -> tuple[str, ...]:
+        """``lab device list``: every configured device, by name."""
+        records = self.devices().list() if self.devices().path.exists() else []
+        if as_json:
+            return (json.dumps([record.as_json() for record in records]),)
+        return tuple(f"{r.name}  {r.model}  {r.security_profile}  encrypted-config "
+                     f"{'on' if r.encrypted_config else 'off'}  CAPF {r.capf.operation}"
+                     f"{'' if r.capf.status is None else ' ' + r.capf.status}" for r in records)
+
+    def export_certificate(self, service: str, out: str | os.PathLike[str],
+                           node: str | int | None = None) -> tuple[str, ...]:
+        """Write ``service``'s certificate on ``node`` (publisher by default) to ``out`` as PEM
+        (what CUCM's OS Administration "Download .PEM File" gives)."""
+        identity = self.identity(service, node)
+        path = Path(out)
+        try:
+            _write_atomically(path, identity.certificate_pem())
+        except OSError as error:
+            raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+        line = (f"{service} certificate of {self.node(node).name} (CN={_common_name(identity.certificate)}, "
+                f"serial {serial_hex(identity.serial)}) written to {path}")
+        return (line,)
+
+    def delete_trusted(self, store: str, common_name: str) -> tuple[str, ...]:
+        """Delete every certificate whose subject CN is ``common_name`` from ``store`` (OS Administration,
+        Certificate Management, Delete). CUCM lets you delete the CAPF certificate or a manufacturing
+        CA it put there itself; phones that depended on it then fail (docs/lab.md)."""
+        if store not in TRUST_STORES:
+            raise UsageError(f"unknown trust store {store!r}: choose {', '.join(TRUST_STORES)}")
+        with self._writing() as state:
+            doomed = {entry.sha256 for entry in (*state.system_trust, *state.uploads)
+                      if entry.store == store and _common_name(self._trust_certificate(entry)) == common_name}
+            if not doomed:
+                held = sorted({_common_name(self._trust_certificate(entry))
+                               for entry in (*state.system_trust, *state.uploads) if entry.store == store})
+                raise UsageError(f"{store} holds no certificate with CN {common_name!r} (it holds: "
+                                 f"{', '.join(held) or 'nothing'})")
+
+            def kept(entries: tuple[Upload, ...]) -> tuple[Upload, ...]:
+                return tuple(entry for entry in entries if not (entry.store == store and entry.sha256 in doomed))
+
+            lines = [texts.trust_deleted(store, common_name, len(doomed))]
+            capf = self._identities[state.publisher.name, "CAPF"]
+            if hashlib.sha256(capf.der).hexdigest() in doomed:
+                lost = ("authenticate to CAPF with an LSC it issued" if store == "CAPF-trust"
+                        else "register securely with an LSC it issued")
+                lines.append(f"Warning: that is the current CAPF certificate: phones can no longer {lost}")
+            new = attrs.evolve(state, system_trust=kept(state.system_trust), uploads=kept(state.uploads))
+            self._commit(new, _Change())
+            for entry in (*state.system_trust, *state.uploads):
+                if entry.store == store and entry.sha256 in doomed:
+                    (self.path / "trust" / store / entry.file).unlink(missing_ok=True)
             return tuple(lines)
 
     def upload_certificate(self, store: str, certificate: bytes | x509.Certificate) -> tuple[str, ...]:
-        """Upload a certificate (PEM/DER bytes) to Phone-SAST-trust or CallManager-trust (docs/tvs.md, docs/lab.md)."""
+        """Upload a certificate (PEM/DER bytes) to Phone-SAST-trust, CallManager-trust or CAPF-trust
+        (docs/tvs.md, docs/lab.md); TVS answers for the first two only."""
         if store not in TRUST_STORES:
             raise UsageError(f"unknown trust store {store!r}: choose {', '.join(TRUST_STORES)}")
         if isinstance(certificate, x509.Certificate):
@@ -635,16 +852,18 @@ class Lab:
         """Write what any TFTP server needs to serve real phones as ``node`` would; returns the file names.
 
         CTLFile.tlv (removed from ``out`` when the lab has none), ITLFile.tlv,
-        XMLDefault.cnf.xml and its .sgn, and for every MAC in ``macs`` the
-        per-device CTLSEP/ITLSEP/SEP….cnf.xml[.sgn] files.
+        XMLDefault.cnf.xml and its .sgn, and for every MAC in ``macs`` and every
+        device configured in the lab the per-device CTLSEP/ITLSEP/SEP….cnf.xml[.sgn] files.
         """
         folder = Path(out)
-        devices = []
+        store = self.devices()
+        devices = [record.name for record in store.list()] if store.path.exists() else []
         for mac in macs:
             cleaned = mac.replace(":", "").replace("-", "").replace(".", "").upper()
             if not re.fullmatch(r"[0-9A-F]{12}", cleaned):
                 raise UsageError(f"{mac!r} is not a MAC address (12 hex digits)")
-            devices.append(f"SEP{cleaned}")
+            if f"SEP{cleaned}" not in devices:
+                devices.append(f"SEP{cleaned}")
         if folder.exists() and not folder.is_dir():
             raise UsageError(f"{folder} exists and is not a folder")
         with self._reading():
@@ -712,8 +931,11 @@ class Lab:
         state = LabState.from_json(data, source=str(self.path / STATE_FILE))
         identities = {}
         for node in state.nodes:
-            for service in state.release.node_services(node.publisher):
+            required = state.release.node_services(node.publisher)
+            for service in (*required, *state.release.later_services(), *ON_DEMAND_SERVICES):
                 certificate, key = self._identity_paths(node.name, service)
+                if service not in required and not certificate.exists():
+                    continue  # an older lab (Lab.open adds it), or tomcat not needed yet
                 try:
                     identities[node.name, service] = _load_identity(certificate, key)
                 except (OSError, PhonetrustError) as error:
@@ -783,6 +1005,8 @@ class Lab:
             if not state.release.itl_recovery:
                 raise UsageError(f"CUCM {state.release.name} has no ITLRecovery certificate")
             return build.recovery_node(state, node)
+        if service in EC_SERVICES and not state.release.ecdsa:
+            raise UsageError(f"CUCM {state.release.name} has no {service} certificate (11.0 and later)")
         return node
 
     def _save_identity(self, certificate: Path, key: Path, identity: Identity) -> None:
@@ -791,7 +1015,44 @@ class Lab:
 
     def _new_identity(self, service: str, node: Node, state: LabState, bits: int) -> Identity:
         return pki.node_identity(service, node.name, state.names, bits=bits, now=self.clock(),
-                                 random_bytes=self.random_bytes, new_key=self.new_key)
+                                 random_bytes=self.random_bytes, new_key=self.new_key,
+                                 capf_ca=state.release.capf_ca)
+
+    # -- trust stores ---------------------------------------------------------------------------
+
+    def _seed_trust(self, state: LabState, identities: dict[tuple[str, str], Identity]) -> LabState:
+        """What CUCM puts in its trust stores itself: the CAPF certificate and the Cisco Manufacturing CA
+        that issues phones' MICs, in CAPF-trust and CallManager-trust (Cisco TAC 200860). The emulated
+        manufacturing CA is this installation's (``phone.device.identity.default_mic_ca``), the one
+        emulated phones get their MIC from."""
+        from phone.device.identity import CA_CERTIFICATE, default_mic_ca, default_mic_ca_folder
+
+        folder = default_mic_ca_folder()
+        if not (folder / CA_CERTIFICATE).is_file():
+            default_mic_ca(folder)  # the installation's emulated CA, made on first use
+        mic_ca = load_certificate((folder / CA_CERTIFICATE).read_bytes(), source=str(folder / CA_CERTIFICATE))
+        system = state.system_trust
+        for certificate in (identities[state.publisher.name, "CAPF"].certificate, mic_ca):
+            for store in CUCM_CAPF_STORES:
+                system = self._add_trust(system, store, certificate)
+        return attrs.evolve(state, system_trust=system, trust_seeded=True)
+
+    def _add_trust(self, entries: tuple[Upload, ...], store: str, certificate: x509.Certificate) -> tuple[Upload, ...]:
+        """``entries`` with ``certificate`` in ``store`` (written under ``trust/``), once."""
+        der = certificate.public_bytes(Encoding.DER)
+        digest = hashlib.sha256(der).hexdigest()
+        if any(entry.store == store and entry.sha256 == digest for entry in entries):
+            return entries
+        file = f"{digest[:16]}.pem"
+        _write_atomically(self.path / "trust" / store / file, certificate.public_bytes(Encoding.PEM))
+        return (*entries, Upload(store, file, digest))
+
+    def _trust_certificate(self, entry: Upload) -> x509.Certificate:
+        path = self.path / "trust" / entry.store / entry.file
+        try:
+            return load_certificate(path.read_bytes(), source=str(path))
+        except OSError as error:
+            raise LabError(f"{path}: cannot be read ({error.strerror or error}): the lab folder is damaged") from None
 
     def _manufacturing_ca(self, now: datetime.datetime) -> Identity:
         certificate, key = self.path / "ca" / "manufacturing-ca.pem", self.path / "ca" / "manufacturing-ca.key"

@@ -11,7 +11,9 @@ argument, raise ``UsageError``. Nobody reads printed text to learn what the
 lab did.
 
 Reading commands (``show``, ``status``, ``export``, ``serve``) and ``init``
-are not operations: they change nothing, or make the lab.
+are not operations: they change nothing, or make the lab. The device pages
+(``device set|show|list``) and ``cert export`` are here too, so that scenarios
+set up phones and read certificates with the same words as the command line.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ class OperationResult:
 
 
 #: The arguments of one operation: positional names -> values, and options -> values (lists when repeated).
-Arguments = Mapping[str, "str | list[str] | None"]
+Arguments = Mapping[str, "str | list[str] | bool | None"]
 Perform = Callable[["Lab", Arguments], "tuple[tuple[str, ...], tuple[Path, ...]]"]
 
 
@@ -63,17 +65,21 @@ class Operation:
     options: tuple[str, ...] = ()
     #: Options taking one value each time, repeatable (``--token A --token B``).
     repeated: tuple[str, ...] = ()
+    #: Options without a value (``--json``): True when given.
+    flags: tuple[str, ...] = ()
 
     @property
     def usage(self) -> str:
         parts = [*self.words, *(name.upper() for name in self.arguments)]
         parts += [f"[{option} {option[2:].upper()}]" for option in self.options]
         parts += [f"{option} {option[2:].upper()} [...]" for option in self.repeated]
+        parts += [f"[{flag}]" for flag in self.flags]
         return " ".join(parts)
 
-    def parse(self, rest: Sequence[str]) -> dict[str, str | list[str] | None]:
-        values: dict[str, str | list[str] | None] = dict.fromkeys(self.options)
+    def parse(self, rest: Sequence[str]) -> dict[str, str | list[str] | bool | None]:
+        values: dict[str, str | list[str] | bool | None] = dict.fromkeys(self.options)
         values.update({option: [] for option in self.repeated})
+        values.update(dict.fromkeys(self.flags, False))
         positional: list[str] = []
         items = list(rest)
         while items:
@@ -82,6 +88,9 @@ class Operation:
                 positional.append(item)
                 continue
             option, equals, value = item.partition("=")
+            if option in self.flags and not equals:
+                values[option] = True
+                continue
             if option not in self.options and option not in self.repeated:
                 raise UsageError(f"'{' '.join(self.words)}' has no option {option} (usage: {self.usage})")
             if not equals:
@@ -143,6 +152,29 @@ def _upload(lab: Lab, args: Arguments) -> tuple[str, ...]:
     return lab.upload_certificate(str(args["store"]), data)
 
 
+def _optional(args: Arguments, option: str) -> str | None:
+    value = args[option]
+    return None if value is None else str(value)
+
+
+def _device_set(lab: Lab, args: Arguments) -> tuple[str, ...]:
+    encrypted = _optional(args, "--encrypted-config")
+    if encrypted is not None:
+        encrypted = _one_of(encrypted, ("on", "off"), "--encrypted-config")
+    return lab.set_device(
+        str(args["name"]), model=_optional(args, "--model"), security_profile=_optional(args, "--security-profile"),
+        encrypted_config=None if encrypted is None else encrypted == "on",
+        capf_operation=_optional(args, "--capf-operation"), capf_auth=_optional(args, "--capf-auth"),
+        capf_key=_optional(args, "--capf-key"))
+
+
+def _cert_export(lab: Lab, args: Arguments) -> tuple[tuple[str, ...], tuple[Path, ...]]:
+    if args["--out"] is None:
+        raise UsageError("'cert export SERVICE' needs --out FILE (where to write the certificate)")
+    out = Path(str(args["--out"]))
+    return lab.export_certificate(str(args["service"]), out, args["--node"]), (out,)
+
+
 def _rollback(lab: Lab, args: Arguments) -> tuple[str, ...]:
     return lab.set_rollback(_one_of(str(args["state"]), ("on", "off"), "rollback") == "on")
 
@@ -159,6 +191,17 @@ OPERATIONS: tuple[Operation, ...] = (
         str(args["service"]), args["--node"], _key_size(args["--key-size"]))),
         arguments=("service",), options=("--node", "--key-size")),
     Operation(("cert", "upload"), _lines(_upload), arguments=("store", "file")),
+    Operation(("cert", "delete"), _lines(lambda lab, args: lab.delete_trusted(str(args["store"]), str(args["cn"]))),
+              arguments=("store", "cn")),
+    Operation(("cert", "export"), _cert_export, arguments=("service",), options=("--node", "--out")),
+    Operation(("device", "set"), _lines(_device_set), arguments=("name",),
+              options=("--model", "--security-profile", "--encrypted-config", "--capf-operation", "--capf-auth",
+                       "--capf-key")),
+    Operation(("device", "show"), _lines(lambda lab, args: lab.show_device(str(args["name"]),
+                                                                          as_json=bool(args["--json"]))),
+              arguments=("name",), flags=("--json",)),
+    Operation(("device", "list"), _lines(lambda lab, args: lab.list_devices(as_json=bool(args["--json"]))),
+              flags=("--json",)),
     Operation(("itl", "reset", "localkey"), _lines(lambda lab, args: lab.itl_reset_localkey())),
     Operation(("tftp", "restart"), _lines(lambda lab, args: lab.restart_tftp())),
     Operation(("rollback",), _lines(_rollback), arguments=("state",)),

@@ -1,8 +1,11 @@
 """The lab's certificates: node certificates, the emulated manufacturing CA, eTokens.
 
-Names follow CUCM (docs/trust-lists.md, Cisco TAC 118893): CallManager and TVS certificates are
-self-signed for ``CN=<host name>``; ITLRecovery for ``CN=ITLRECOVERY_<host
-name>``; CAPF for ``CN=CAPF-<8 hex>``; every one with the lab's OU/O/L/ST/C.
+Names follow CUCM (docs/trust-lists.md, Cisco TAC 118893): CallManager, TVS and Tomcat certificates are
+self-signed for ``CN=<host name>``; the ECDSA ones (CallManager-ECDSA, tomcat-ECDSA: EC P-256) for
+``CN=<host name>-EC``; ITLRecovery for ``CN=ITLRECOVERY_<host
+name>``; CAPF for ``CN=CAPF-<8 hex>``; every one with the lab's OU/O/L/ST/C. The CAPF certificate
+is a CA (CA:TRUE, path length 0) from CUCM 14SU2 (``Profile.CAPF_CA``), as the Security Guide 14SU2
+requires; before, it has the shape of Cisco TAC 118893's.
 Serial numbers are 16 random bytes as CUCM's (``70:CA:F6:4E:…``), eTokens 10
 (``83:E9:08:00:00:00:55:45:AF:31``), so that records have Cisco TAC 118893's sizes.
 
@@ -18,8 +21,16 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from phone.wire.certs import Identity, Profile, cucm_subject, generate_rsa_key, make_certificate, simple_subject
-from phone.lab.state import Names
+from phone.wire.certs import (
+    Identity,
+    Profile,
+    cucm_subject,
+    generate_ec_key,
+    generate_rsa_key,
+    make_certificate,
+    simple_subject,
+)
+from phone.lab.state import EC_SERVICES, Names
 
 RandomBytes = Callable[[int], bytes]
 NewKey = Callable[[int], rsa.RSAPrivateKey]
@@ -51,19 +62,29 @@ def common_name(service: str, host: str, random_bytes: RandomBytes) -> str:
         return f"ITLRECOVERY_{host}"
     if service == "CAPF":
         return f"CAPF-{random_bytes(4).hex()}"
+    if service in EC_SERVICES:
+        return f"{host}-EC"
     return host
 
 
 def node_identity(service: str, host: str, names: Names, *, bits: int, now: datetime.datetime,
-                  random_bytes: RandomBytes, new_key: NewKey = default_new_key) -> Identity:
-    """A new self-signed certificate of ``service`` for node ``host``."""
+                  random_bytes: RandomBytes, new_key: NewKey = default_new_key,
+                  capf_ca: bool = False) -> Identity:
+    """A new self-signed certificate of ``service`` for node ``host``.
+
+    ``bits`` sizes RSA keys; the ECDSA services always get an EC P-256 key. ``capf_ca`` gives the
+    CAPF certificate the CUCM 14SU2 CA profile.
+    """
     subject = cucm_subject(
         common_name(service, host, random_bytes),
         organizational_unit=names.organizational_unit, organization=names.organization,
         locality=names.locality, state=names.state, country=names.country,
     )
-    profile = Profile.CAPF if service == "CAPF" else Profile.SERVER
-    return make_certificate(subject, new_key(bits), not_before=now, serial=random_serial(random_bytes, 16),
+    profile = Profile.SERVER
+    if service == "CAPF":
+        profile = Profile.CAPF_CA if capf_ca else Profile.CAPF
+    key = generate_ec_key("secp256r1") if service in EC_SERVICES else new_key(bits)
+    return make_certificate(subject, key, not_before=now, serial=random_serial(random_bytes, 16),
                             profile=profile, lifetime_days=NODE_LIFETIME_DAYS)
 
 

@@ -16,6 +16,9 @@ sources instead of hunting for version comparisons in the code.
 | ``tls_min_version`` (``set tls min-version``) | 11.5 | docs/tvs.md (11.5(1)SU3) |
 | ``sha512`` ("TFTP File Signature Algorithm" SHA-512) | 11.5 | docs/models.md (SHA-2 with CUCM 11.5) |
 | ``etoken_client`` (the CTL client with hardware eTokens) | up to 14 | CUCM 14SU3 dropped tokens |
+| ``ecdsa`` (CallManager-ECDSA and tomcat-ECDSA certificates; CallManager-ECDSA in the ITL) | 11.0 | Security Guide 12.5(1)SU6, "ECDSA Support" |
+| ``capf_ca`` (the CAPF certificate is a CA: CA:TRUE, path length 0) | 14 | Security Guide 14SU2, "Certificate Authority Proxy Function" |
+| ``resets_phones_on_regeneration`` ("Phone Interaction on Certificate Update") | 14 | Security Guide 15, "Certificate Regeneration" |
 """
 
 from __future__ import annotations
@@ -81,6 +84,18 @@ class Release:
         return self.version < (15, 0)
 
     @property
+    def ecdsa(self) -> bool:
+        return self.version >= (11, 0)
+
+    @property
+    def capf_ca(self) -> bool:
+        return self.version >= (14, 0)
+
+    @property
+    def resets_phones_on_regeneration(self) -> bool:
+        return self.version >= (14, 0)
+
+    @property
     def hostname_tag(self) -> str:
         """The release in Cisco TAC 118893's host names: 10.5(1) -> ``1051``, 14 -> ``1401``."""
         major, minor = self.version
@@ -94,6 +109,11 @@ class Release:
         if self.itl_recovery and (publisher or not self.cluster_itl_recovery):
             services.append("ITLRecovery")
         return tuple(services)
+
+    def later_services(self) -> tuple[str, ...]:
+        """Certificates every node also holds that older labs lack (``Lab.open`` adds them):
+        CallManager-ECDSA and tomcat-ECDSA from 11.0. (Tomcat, an RSA key, is made on first need.)"""
+        return ("CallManager-ECDSA", "tomcat-ECDSA") if self.ecdsa else ()
 
 
 _NAME = re.compile(r"^(\d{1,2})(?:\.(\d))?$")

@@ -23,10 +23,13 @@ from phone.errors import LocalError, PhonetrustError, RemoteError, UsageError
 from phone.lab.releases import Release, parse_release
 
 FORMAT = 1
-#: Services whose certificates a node may hold, by their CUCM names.
-SERVICES = ("CallManager", "TVS", "CAPF", "ITLRecovery")
-#: Trust stores a certificate can be uploaded to, with the roles TVS answers for them (docs/tvs.md).
-TRUST_STORES = {"Phone-SAST-trust": (0,), "CallManager-trust": (3,)}
+#: Services whose certificates a node may hold, by their CUCM names (``set cert regen <name>``).
+SERVICES = ("CallManager", "CallManager-ECDSA", "TVS", "CAPF", "ITLRecovery", "tomcat", "tomcat-ECDSA")
+#: Certificates with an EC P-256 key (Security Guide 12.5(1)SU6, "ECDSA Support"); the others are RSA.
+EC_SERVICES = ("CallManager-ECDSA", "tomcat-ECDSA")
+#: Trust stores a certificate can be uploaded to, with the roles TVS answers for uploads to them
+#: (docs/tvs.md). CAPF-trust only serves CAPF (LSC authentication), never TVS.
+TRUST_STORES = {"Phone-SAST-trust": (0,), "CallManager-trust": (3,), "CAPF-trust": ()}
 DIGESTS = ("sha1", "sha512")
 TLS_VERSIONS = ("1.0", "1.1", "1.2")
 #: RFC 5737 TEST-NET-1: addresses that never collide with a real network.
@@ -127,6 +130,11 @@ class LabState:
     itl_reset: bool = False
     etokens: tuple[EToken, ...] = ()
     uploads: tuple[Upload, ...] = ()
+    #: What CUCM itself puts in its trust stores (the CAPF certificates in CAPF-trust and
+    #: CallManager-trust, the Cisco Manufacturing CA in both): TVS does not answer for them.
+    system_trust: tuple[Upload, ...] = ()
+    #: ``system_trust`` was filled (False in a lab made before CUCM's own trust entries existed).
+    trust_seeded: bool = False
     #: The time of the last change (signed per-device files carry it as TIMESTAMP).
     changed: datetime.datetime = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -174,6 +182,8 @@ class LabState:
             "itl_reset": self.itl_reset,
             "etokens": [{"name": t.name, "common_name": t.common_name} for t in self.etokens],
             "uploads": [{"store": u.store, "file": u.file, "sha256": u.sha256} for u in self.uploads],
+            "system_trust": [{"store": u.store, "file": u.file, "sha256": u.sha256} for u in self.system_trust],
+            "trust_seeded": self.trust_seeded,
             "changed": self.changed.isoformat(),
         }
 
@@ -196,6 +206,10 @@ class LabState:
                 itl_reset=bool(data["itl_reset"]),
                 etokens=tuple(EToken(str(t["name"]), str(t["common_name"])) for t in data["etokens"]),
                 uploads=tuple(Upload(str(u["store"]), str(u["file"]), str(u["sha256"])) for u in data["uploads"]),
+                # Absent in labs made before CUCM's own trust entries existed: Lab.open fills them.
+                system_trust=tuple(Upload(str(u["store"]), str(u["file"]), str(u["sha256"]))
+                                   for u in data.get("system_trust", [])),
+                trust_seeded=bool(data.get("trust_seeded", False)),
                 changed=datetime.datetime.fromisoformat(data["changed"]),
             )
             state.validate()
@@ -231,7 +245,7 @@ class LabState:
             raise UsageError("tls_min_version is 1.0, 1.1 or 1.2")
         for token in self.etokens:
             check_label(token.name, "eToken name")
-        for upload in self.uploads:
+        for upload in (*self.uploads, *self.system_trust):
             if upload.store not in TRUST_STORES:
                 raise UsageError(f"unknown trust store {upload.store!r}")
             check_label(upload.file, "uploaded file name")

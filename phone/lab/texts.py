@@ -81,3 +81,59 @@ def regenerated(service: str) -> tuple[str, ...]:
 
 
 UPLOADED = "Success: Certificate Uploaded"  # the OS Administration page (Cisco TAC 118893, step 10)
+
+
+# Certificate regeneration: what CUCM's Security Guide tells the administrator to do next, per
+# certificate (Cisco "Security Guide for Cisco Unified Communications Manager, Release 15",
+# "Certificate Regeneration"; Cisco TAC 214231). CUCM prints no such list: these lines are ours, so
+# that a scenario shows which step a rehearsal still owes.
+_RESTARTS = {
+    "CallManager": "Cisco CallManager, Cisco CTIManager, Cisco Trust Verification Service and Cisco Tftp",
+    "CallManager-ECDSA": "Cisco CallManager, Cisco CTIManager, Cisco Trust Verification Service and Cisco Tftp",
+    "TVS": "Cisco Tftp",
+    "CAPF": "Cisco Trust Verification Service and Cisco Tftp",
+    "tomcat": "Cisco Tomcat (utils service restart Cisco Tomcat), then deactivate and reactivate Cisco Tftp",
+    "tomcat-ECDSA": "Cisco Tomcat (utils service restart Cisco Tomcat), then deactivate and reactivate Cisco Tftp",
+}
+CTL_UPDATE_FIRST = "Mixed Mode: run 'utils ctl update CTLFile' before restarting the services"
+RESET_PHONES = "Reset the phones so that they download the new ITL"
+#: CUCM 14 and later: the "Phone Interaction on Certificate Update" enterprise parameter.
+RESET_AUTOMATIC = "Phone Interaction on Certificate Update: the phones reset themselves to take the new ITL"
+
+
+def regeneration_steps(service: str, *, mixed_mode: bool, automatic_reset: bool) -> tuple[str, ...]:
+    """What to do after ``set cert regen <service>`` (ours; Security Guide "Certificate Regeneration")."""
+    reset = RESET_AUTOMATIC if automatic_reset else RESET_PHONES
+    if service == "ITLRecovery":
+        if mixed_mode:
+            return (("Mixed Mode: next run 'utils ctl reset localkey', reset the phones, run 'utils ctl update "
+                     "CTLFile', reset the phones again"),)
+        return (("Next run 'utils itl reset localkey', reset the phones, restart Cisco Tftp, reset the phones "
+                 "again"),)
+    lines = []
+    if mixed_mode and service in ("CallManager", "CallManager-ECDSA", "CAPF"):
+        lines.append(CTL_UPDATE_FIRST)
+    lines.append(f"Restart {_RESTARTS[service]}")
+    if service not in ("tomcat", "tomcat-ECDSA"):
+        lines.append(reset)
+    return tuple(lines)
+
+
+def capf_trust_added(new: str, old: str) -> str:
+    """CAPF regeneration: the new certificate joins the trust stores, the previous one stays (ours)."""
+    return (f"{new} added to CAPF-trust and CallManager-trust; {old} stays there until deleted. LSCs it issued are "
+            "not reissued: reinstall them (CAPF operation install) before deleting it")
+
+
+ITL_RECOVERY_1024 = ("Warning: a 1024-bit ITLRecovery key makes 'utils itl reset' fail on some phones "
+                     "(Cisco TAC 214231): regenerate with 2048 bits")
+
+
+def trust_deleted(store: str, common_name: str, count: int) -> str:
+    """``lab cert delete``: the OS Administration page's deletion (ours)."""
+    return f"Deleted {count} certificate(s) CN={common_name} from {store}"
+
+
+def device_saved(name: str) -> str:
+    """``lab device set`` (ours, by analogy with the Phone Configuration page's "Update Successful")."""
+    return f"Update Successful: {name}"

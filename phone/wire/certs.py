@@ -41,8 +41,13 @@ class Profile(Enum):
 
     #: CallManager, TVS, ITLRecovery, Tomcat: a self-signed server/client certificate.
     SERVER = "server"
-    #: CAPF: the cluster's phone certificate authority.
+    #: CAPF before CUCM 14SU2: the shape of Cisco TAC 118893's 680-byte CAPF certificate (key usage with
+    #: certificate signing, extended key usage, key identifier; no basic constraints).
     CAPF = "capf"
+    #: CAPF from CUCM 14SU2: a CA that issues phones' LSCs. Cisco "Security Guide for Cisco Unified
+    #: Communications Manager, Release 14SU2", chapter "Certificate Authority Proxy Function": CA:TRUE,
+    #: path length 0, key usage certificate signing and digital signature, or phones' TLS to CAPF fails.
+    CAPF_CA = "capf-ca"
     #: An issuing CA such as the emulated "Cisco Manufacturing CA".
     CA = "ca"
     #: An eToken (SAST) certificate issued by the manufacturing CA.
@@ -150,9 +155,19 @@ def _extensions(profile: Profile, public_key: PublicKey, issuer: Identity | None
     if profile is Profile.SERVER:
         purposes = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH, _IPSEC_END_SYSTEM]
         return [(server_usage, False), (x509.ExtendedKeyUsage(purposes), False), (key_id, False)]
-    if profile is Profile.CAPF:
-        purposes = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-        return [(server_usage, False), (x509.ExtendedKeyUsage(purposes), False), (key_id, False)]
+    if profile in (Profile.CAPF, Profile.CAPF_CA):
+        # Certificate signing in both: the CAPF certificate issues every LSC. The bit keeps the DER
+        # length of the key usage, so the pre-14SU2 shape stays Cisco TAC 118893's size.
+        capf_usage = x509.KeyUsage(
+            digital_signature=True, content_commitment=False, key_encipherment=True,
+            data_encipherment=profile is Profile.CAPF, key_agreement=False, key_cert_sign=True, crl_sign=False,
+            encipher_only=False, decipher_only=False,
+        )
+        purposes = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
+        if profile is Profile.CAPF:
+            return [(capf_usage, False), (purposes, False), (key_id, False)]
+        return [(capf_usage, True), (x509.BasicConstraints(ca=True, path_length=0), True), (purposes, False),
+                (key_id, False)]
     if profile is Profile.CA:
         ca_usage = x509.KeyUsage(
             digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.x509.oid import NameOID
 from lab_support import lab_factory
 
 from phone.cli import main
@@ -197,3 +198,61 @@ def test_serving_on_every_address_asks_for_the_advertise_flag_by_its_name(lab, c
     assert (code, out) == (2, "")
     assert err.startswith("phonetrust: --host 0.0.0.0 listens on every address: give --advertise ADDR")
     assert "(advertise)" not in err and err.count("\n") == 1
+
+
+# -- phones' pages and every certificate -----------------------------------------------------------
+
+def test_device_set_then_show_json_prints_the_page_as_design_says(lab, capsys):
+    where = ["--lab", str(lab.path)]
+    code, out, _ = run(capsys, "lab", "device", "set", "SEP001122334455", "--model", "CP-8861",
+                       "--security-profile", "authenticated", "--encrypted-config", "on", "--capf-operation",
+                       "install", "--capf-auth", "existing-mic", "--capf-key", "ec256", *where)
+    assert code == 0 and out.startswith("Update Successful: SEP001122334455\n")
+    assert "Certificate Operation Status: Install pending" in out
+    code, out, _ = run(capsys, "lab", "device", "show", "SEP001122334455", "--json", *where)
+    assert code == 0 and json.loads(out) == {
+        "name": "SEP001122334455", "model": "CP-8861", "security_profile": "authenticated", "encrypted_config": True,
+        "capf": {"operation": "install", "status": "pending", "auth": "existing-mic", "key": "ec256"}, "lsc": None}
+    code, out, _ = run(capsys, "lab", "device", "list", "--json", *where)
+    assert code == 0 and [device["name"] for device in json.loads(out)] == ["SEP001122334455"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["device", "set", "SEP0011", "--model", "CP-8861"], "is not SEP followed by 12 upper-case hex digits"),
+    (["device", "set", "SEP001122334455"], "is a new device: give its --model"),
+    (["device", "set", "SEP001122334455", "--model", "CP-8861", "--capf-auth", "auth-string:1"], "4 to 10 digits"),
+    (["device", "set", "SEP001122334455", "--model", "CP-8861", "--capf-key", "rsa3"], "invalid choice: 'rsa3'"),
+    (["cert", "delete", "CAPF-trust", "nobody"], "CAPF-trust holds no certificate with CN 'nobody'"),
+    (["cert", "export", "tomcat"], "the following arguments are required: --out"),
+])
+def test_bad_device_and_certificate_arguments_are_one_line_and_exit_2(lab, capsys, argv, message):
+    try:
+        code = main(["lab", *argv, "--lab", str(lab.path)])
+    except SystemExit as exit_:  # argparse's own refusals
+        code = exit_.code
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cert_export_and_regenerate_callmanager_ecdsa_on_the_command_line(tmp_path, capsys):
+    lab = lab_factory()(tmp_path, release="12.5")
+    where = ["--lab", str(lab.path)]
+    code, out, _ = run(capsys, "lab", "cert", "export", "CallManager-ECDSA", "--node", "1", "--out",
+                       str(tmp_path / "ec.pem"), *where)
+    assert code == 0 and f"CN={lab.nodes[1].name}-EC" in out
+    before = (tmp_path / "ec.pem").read_bytes()
+    code, out, _ = run(capsys, "lab", "cert", "regenerate", "CallManager-ECDSA", "--node", "1", *where)
+    assert code == 0 and out.startswith("Successfully Regenerated Certificate for CallManager-ECDSA.")
+    run(capsys, "lab", "cert", "export", "CallManager-ECDSA", "--node", "1", "--out", str(tmp_path / "ec.pem"), *where)
+    assert (tmp_path / "ec.pem").read_bytes() != before
+
+
+def test_status_names_what_each_trust_store_holds(lab, capsys):
+    where = ["--lab", str(lab.path)]
+    capf = lab.identity("CAPF").certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    code, out, _ = run(capsys, "lab", "status", *where)
+    assert code == 0 and f"CAPF-trust holds: {capf}, Cisco Manufacturing CA SHA2" in out.splitlines()
+    assert "Phone-SAST-trust holds: nothing" in out.splitlines()
+    code, out, _ = run(capsys, "lab", "status", "--json", *where)
+    assert json.loads(out)["trust"]["CallManager-trust"] == [capf, "Cisco Manufacturing CA SHA2"]

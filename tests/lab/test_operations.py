@@ -58,7 +58,10 @@ EXAMPLES = (
     "ctl set-cluster mixed-mode", "ctl update", "ctl delete --node 1", "ctl client --token t1 --sign-with t1",
     "ctl reset localkey", "etoken new t1 --out t1.pem", "cert regenerate TVS --node 1 --key-size 2048",
     "cert upload Phone-SAST-trust t1.pem", "itl reset localkey", "tftp restart", "rollback on",
-    "param set tls-min-version 1.2",
+    "param set tls-min-version 1.2", "cert delete CAPF-trust CAPF-1a2b3c4d", "cert export tomcat --node 1 --out t.pem",
+    ("device set SEP001122334455 --model CP-8861 --security-profile encrypted --encrypted-config on "
+     "--capf-operation install --capf-auth auth-string:1234 --capf-key ec256"),
+    "device show SEP001122334455 --json", "device list --json",
 )
 
 

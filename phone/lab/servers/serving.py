@@ -27,6 +27,7 @@ from datetime import datetime
 import attrs
 
 from phone.errors import UsageError
+from phone.lab.build import ServiceAddresses
 from phone.lab.lab import Lab
 from phone.lab.state import Node
 from phone.lab.servers.tftp import TftpFileServer
@@ -60,6 +61,10 @@ class LabServers:
         self.tftp_node = tftp_node
         self.advertise = advertise
         self.tftp_port = 0
+        #: Ports of the other services this process serves (0: off; their servers set them when started).
+        self.capf_port = 0
+        self.http_port = 0
+        self.https_port = 0
         self._trace = trace
         self._lock = threading.RLock()
         self._tvs = {node.name: _Tvs(node, port) for node, port in zip(lab.nodes, tvs_ports, strict=True)}
@@ -79,6 +84,17 @@ class LabServers:
     def tvs_addresses(self) -> list[tuple[str, int]]:
         """(address, port) of each node's TVS as configurations list them, publisher first."""
         return [(self.advertise, port) for port in self.tvs_ports.values()]
+
+    @property
+    def service_addresses(self) -> ServiceAddresses:
+        """What configurations tell phones: the services as served, at the advertised address (a service
+        whose port is 0 is off and left out); the CallManager group as a real cluster's."""
+        def served(port: int) -> tuple[str, int] | None:
+            return (self.advertise, port) if port else None
+
+        cluster = ServiceAddresses.of_cluster(self.lab.state, self.tvs_addresses)
+        return attrs.evolve(cluster, capf=served(self.capf_port), http=served(self.http_port),
+                            https=served(self.https_port))
 
     def tvs_running(self, node: str | int | None = None) -> bool:
         with self._lock:
@@ -117,7 +133,7 @@ class LabServers:
     def file(self, name: str, client: tuple[str, int]) -> bytes | None:
         """The TFTP server's callback: per-device files made by name (after a ``sync()``)."""
         self.sync()
-        return self.lab.device_file(name, self.tftp_node.name, self.tvs_addresses)
+        return self.lab.device_file(name, self.tftp_node.name, addresses=self.service_addresses)
 
     def _select(self, node: str | int | None) -> list[_Tvs]:
         if node is None:
