@@ -53,6 +53,8 @@ class EnrolCapf:
     tvs_pinned: tuple[bytes, ...] = attrs.field(default=(), repr=lambda p: f"<{len(p)} certificates>")
     tvs_tls_versions: tuple[str, ...] = ()
     tvs_timeout: float = 10.0
+    #: The name the phone gives TVS (``CSF…`` for Jabber, else the device name).
+    tvs_device_name: str = ""
 
 
 def pending(config: PhoneConfig) -> bool:
@@ -109,6 +111,7 @@ def enrolment(model: PhoneModel, device_name: str, config: PhoneConfig, trusted:
         tvs_pinned=trusted.tvs_certificates() if model.supports_tvs else (),
         tvs_tls_versions=model.tls_versions,
         tvs_timeout=settings.tvs_timeout_seconds,
+        tvs_device_name=tvs_device_name,
     )
 
 

@@ -104,6 +104,9 @@ def key_label(key: object) -> str | None:
 
 
 def _public_der(key: object) -> bytes:
+    """The SubjectPublicKeyInfo DER of a public key, or of a private key's public half."""
+    if isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        key = key.public_key()
     return key.public_bytes(serialization.Encoding.DER,  # type: ignore[attr-defined]
                             serialization.PublicFormat.SubjectPublicKeyInfo)
 
