@@ -166,11 +166,12 @@ def capf_behaviour(script: CapfScript) -> Callable[[socket.socket, Peer], None]:
             send(Command.END_SESSION, reason=0 if script.operation == "fetch" else 1)
             return
         send(Command.KEY_GENERATE_REQUEST, key_size=script.key_size, key_type=script.key_type, curve=script.curve)
+        generated = None  # this connection's answer (the script records every connection's)
         for message in frames:
             script.seen.append(message)
             if message.command == Command.KEY_GENERATE_RESPONSE:
+                generated = message
                 break
-        generated = script.message(Command.KEY_GENERATE_RESPONSE)
         if generated is None or generated.public_key is None:
             send(Command.END_SESSION, reason=7)
             return
