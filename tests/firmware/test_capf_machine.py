@@ -7,7 +7,9 @@ configuration asks for a CAPF operation, and an in-memory CAPF transport.
 from __future__ import annotations
 
 import attrs
+import hypothesis.strategies as st
 import pytest
+from hypothesis import given, settings
 from conftest import SEED_TIME, rsa_key
 from minicluster import MAC, MiniCluster, TvsDouble, serve_files
 
@@ -24,7 +26,7 @@ from phone.firmware.capf_session import (
 )
 from phone.firmware.machine import CapfFinished, DropLsc, Flash, Install, KeepLsc, Log, PhoneMachine
 from phone.firmware.trust import Item
-from phone.wire.capf import CapfMessage, CapfProtocolError, Command
+from phone.wire.capf import CapfMessage, CapfProtocolError, Command, Tag
 from phone.wire.certs import make_certificate, simple_subject
 from phone.wire.config import TvsMember, render_config
 from phone.wire.signing import build_signed_file
@@ -172,3 +174,28 @@ def test_an_lsc_is_for_this_device_by_its_cn(name, expected):
 
 def test_key_labels_name_kind_and_size():
     assert (KeySpec("rsa", 2048).label, KeySpec("ec", 384).label) == ("rsa2048", "ec384")
+
+
+_COMMANDS = st.sampled_from([Command.AUTH_REQUEST, Command.KEY_GENERATE_REQUEST, Command.STORE_CERTIFICATE_REQUEST,
+                             Command.FETCH_CERTIFICATE_REQUEST, Command.DELETE_CERTIFICATE_REQUEST,
+                             Command.END_SESSION, Command.RETRY_LATER, Command.STATUS_REQUEST])
+_ELEMENTS = st.dictionaries(st.sampled_from([Tag.REASON, Tag.VERSION, Tag.KEY_SIZE, Tag.KEY_TYPE, Tag.CURVE,
+                                             Tag.CERTIFICATE_TYPE, Tag.CERTIFICATE, Tag.REASON_INFO]),
+                            st.binary(max_size=12), max_size=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_COMMANDS, st.sampled_from([1, 2]), _ELEMENTS), max_size=6))
+def test_whatever_a_server_sends_the_session_ends_cleanly_or_refuses_and_never_keeps_a_foreign_lsc(script):
+    """Any message sequence: answers, or CapfProtocolError (a CAPF frame error included); an LSC kept is
+    always for the key this session generated."""
+    capf = CapfSession(DEVICE, 2, CapfCredentials(lsc=an_lsc()), phone_version=3, ec_capable=True,
+                       keys=lambda spec: rsa_key(1024, "fuzz"))
+    for command, session_id, elements in script:
+        try:
+            message = CapfMessage.decode(CapfMessage(command, session_id, elements).encode())
+            capf.receive(message)
+        except CapfProtocolError:
+            return
+    if capf.outcome is not None and capf.outcome.lsc is not None:
+        assert capf.outcome.lsc.private_key.private_numbers() == rsa_key(1024, "fuzz").private_numbers()
