@@ -199,8 +199,9 @@ def check_server(plan: EnrolCapf, der: bytes | None, ask_tvs: AskTvsServer | Non
         raise CapfUntrusted(f"{name}: the server's certificate is not a CAPF record of the CTL or ITL, "
                             "and there is no TVS to ask")
     answer = ask_tvs(ask)
-    if isinstance(answer, TvsFailed) and answer.kind.worth_a_fallback or (
-            isinstance(answer, TvsAnswered) and answer.status != 0 and answer.certificate is None):
+    nothing_useful = ((isinstance(answer, TvsFailed) and answer.kind.worth_a_fallback)
+                      or (isinstance(answer, TvsAnswered) and answer.status != 0 and answer.certificate is None))
+    if nothing_useful:
         retry = _tvs_ask(plan, der, CERT_VERIFICATION_REQ)
         answer = ask_tvs(retry) if retry is not None else answer
     if isinstance(answer, TvsFailed):
