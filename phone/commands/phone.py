@@ -1,17 +1,20 @@
 """`phonetrust phone …`: one emulated phone whose flash lives in a state folder.
 
 - `phone boot --model MODEL --mac MAC --tftp HOST[:PORT] --state DIR [--log FILE] [--json] [--deadline S]
-  [--mic-ca CERT --mic-ca-key KEY]` one boot against a TFTP server (and the TVS servers its configuration names);
+  [--mic-ca CERT --mic-ca-key KEY] [--auth-string DIGITS]` one boot against a TFTP server (and the TVS and
+  CAPF servers its configuration names);
   exit 0 when the boot ran to its end, whatever was accepted; 2 bad arguments;
   3 when nothing was reachable (no file and no "not found" came back, or the
   server's name does not resolve). While a request goes unanswered, stderr says
   which server, port, file and attempt the phone is waiting for. The first boot
-  issues the phone's MIC, from --mic-ca when given (docs/phone.md).
+  issues the phone's MIC, from --mic-ca when given (docs/phone.md); a CAPF operation the
+  configuration asks for runs after it and may install an LSC (docs/capf.md).
 - `phone erase --state DIR [--ctl] [--itl]`: the manual erase from the phone's menu
   (both lists when neither flag is given; 78xx/88xx erase both anyway).
 - `phone factory-reset --state DIR`: everything goes but the MIC, which is permanent.
 - `phone show --state DIR [--json]`: what the phone holds.
-- `phone identity --state DIR --out OUT [--force]`: export the phone's MIC (`mic.pem`, `mic.key`).
+- `phone identity --state DIR --out OUT [--force]`: export the phone's MIC (`mic.pem`, `mic.key`) and,
+  once CAPF has issued one, its LSC (`lsc.pem`, `lsc.key`).
 """
 
 from __future__ import annotations
@@ -75,6 +78,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="manufacturing CA certificate (PEM) that issues the phone's MIC on its first boot "
                       "(default: this installation's emulated Cisco Manufacturing CA SHA2, see docs/phone.md)")
     boot.add_argument("--mic-ca-key", type=Path, metavar="KEY", help="private key (PEM) of --mic-ca")
+    boot.add_argument("--auth-string", metavar="DIGITS",
+                      help="what the user types on the phone's keypad for a CAPF operation 'By Authentication "
+                      "String' (4-10 digits, as set on the phone's CUCM page); without it such an operation "
+                      "waits and the boot reports it as failed (docs/capf.md)")
     boot.add_argument("--models-dir", action="append", default=[], metavar="DIR", help="extra model folder")
     boot.set_defaults(func=run_boot_command)
 
@@ -102,13 +109,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(func=run_show)
 
     identity = commands.add_parser(
-        "identity", help="export the phone's MIC certificate and key",
+        "identity", help="export the phone's MIC (and LSC) certificate and key",
         description="Write the phone's Manufacturing Installed Certificate (mic.pem) and its private key "
-        "(mic.key, PKCS#8) as PEM into --out, so other tools can encrypt to or speak as the phone.")
+        "(mic.key, PKCS#8) as PEM into --out and, once CAPF has issued one, its Locally Significant "
+        "Certificate (lsc.pem, lsc.key), so other tools can encrypt to or speak as the phone.")
     identity.add_argument("--state", required=True, type=Path, help=state_help)
     identity.add_argument("--out", required=True, type=Path,
-                          help="folder to write mic.pem and mic.key into (created if missing)")
-    identity.add_argument("--force", action="store_true", help="overwrite mic.pem and mic.key already in --out")
+                          help="folder to write mic.pem, mic.key (and lsc.pem, lsc.key) into (created if missing)")
+    identity.add_argument("--force", action="store_true", help="overwrite the files already in --out")
     identity.set_defaults(func=run_identity)
 
 
@@ -145,9 +153,11 @@ def run_factory_reset(args: argparse.Namespace) -> int:
         # The reset a real phone offers when nothing else works: a folder that no longer
         # loads is wiped rather than left for the user to delete by hand.
         FlashStore(args.state).wipe()
+        IdentityStore(args.state).delete_lsc()
         print(f"{args.state}: the flash could not be read ({error}); factory reset: it is empty now")
         return 0
     phone.factory_reset()
+    IdentityStore(args.state).delete_lsc()  # the LSC goes too; the MIC is permanent (Cisco TAC note 200860)
     print(f"{device}: factory reset; the flash is empty")
     return 0
 
@@ -183,6 +193,8 @@ def run_identity(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.state}: this phone has no identity yet (its MIC is issued at its first "
                          "`phonetrust phone boot`)")
     files = {"mic.pem": identity.mic.certificate_pem(), "mic.key": identity.mic.private_key_pem()}
+    if identity.lsc is not None:
+        files.update({"lsc.pem": identity.lsc.certificate_pem(), "lsc.key": identity.lsc.private_key_pem()})
     targets = {args.out / name: data for name, data in files.items()}
     existing = [str(path) for path in targets if path.exists() or path.is_symlink()]
     if existing and not args.force:
@@ -208,6 +220,7 @@ def _installed(machine: PhoneMachine, item: Item, model: PhoneModel) -> dict:
 
 def run_boot_command(args: argparse.Namespace) -> int:
     from phone.wire.addresses import parse_host_port
+    from phone.device.capf import CapfTransport
     from phone.device.transports import TvsTransport
 
     model = load_catalogue(args.models_dir).get(args.model)
@@ -217,6 +230,10 @@ def run_boot_command(args: argparse.Namespace) -> int:
     if (args.mic_ca is None) != (args.mic_ca_key is None):
         raise UsageError("--mic-ca and --mic-ca-key go together")
     mic_ca = load_mic_ca(args.mic_ca, args.mic_ca_key) if args.mic_ca is not None else None
+    if args.auth_string is not None and not (args.auth_string.isascii() and args.auth_string.isdigit()
+                                             and 4 <= len(args.auth_string) <= 10):
+        raise UsageError(f"--auth-string must be 4 to 10 digits, as typed on the phone's keypad, "
+                         f"not {args.auth_string!r}")
     if not args.deadline > 0:
         raise UsageError(f"--deadline must be a positive number of seconds, not {args.deadline:g}")
     store = FlashStore(args.state)
@@ -233,10 +250,11 @@ def run_boot_command(args: argparse.Namespace) -> int:
         console = PhoneConsole(model, lambda: datetime.datetime.now().astimezone(),
                                sink=(lambda line: print(line, file=log_file, flush=True)) if log_file else None,
                                keep=False)
-        phone = Phone(model, args.mac, fetch=fetch,
-                      ask_tvs=TvsTransport(model, client_cert=args.tvs_cert, client_key=args.tvs_key),
+        tvs = TvsTransport(model, client_cert=args.tvs_cert, client_key=args.tvs_key)
+        phone = Phone(model, args.mac, fetch=fetch, ask_tvs=tvs,
                       store=store, console=console, identity=IdentityStore(args.state),
-                      mic_authority=(lambda: mic_ca) if mic_ca is not None else None)
+                      mic_authority=(lambda: mic_ca) if mic_ca is not None else None,
+                      enrol_capf=CapfTransport(auth_string=args.auth_string, ask_tvs=tvs))
         report = phone.boot()
     finally:
         if log_file:
@@ -342,3 +360,10 @@ def _print_boot(document: dict, server: str) -> None:
     if document.get("identity"):
         mic = document["identity"]["mic"]
         print(f"  MIC: serial {mic['serial']}, issued by {mic['issuer']}", file=out)
+        lsc = document["identity"]["lsc"]
+        if lsc:
+            print(f"  LSC: serial {lsc['serial']}, issued by {lsc['issuer']} ({lsc['key']})", file=out)
+    capf = document.get("capf")
+    if capf:
+        reason = f" ({capf['reason']})" if capf["reason"] else ""
+        print(f"  CAPF {capf['server'] or '-'} {capf['operation'] or '-'}: {capf['result']}{reason}", file=out)

@@ -9,7 +9,7 @@ will show them as extra.
 
 Placeholders are ``str.format`` fields supplied by the machine (``name``,
 ``store_as``, ``address``, ``port``, ``bytes``, ``hours``, ``reason``,
-``version``, ``pid``, ``server``).
+``version``, ``pid``, ``server``, and for CAPF ``servers``, ``mode``, ``operation``, ``key``).
 """
 
 from __future__ import annotations
@@ -167,6 +167,40 @@ CATALOGUE: Mapping[str, Mapping[str, tuple[Line, ...]]] = {
     "config.rejected": {
         JAVA79XX: (Line("ERR", "CFGD", "cfgApply: [{name}] not applied: {reason}"),),
         ENTERPRISE: (Line("ERR", "JAVA", "Config file [{name}] not applied: {reason}"),),
+    },
+    # CAPF (docs/capf.md): no public console log shows a phone's CAPF exchange, so every
+    # line below is the emulator's own wording, on the process that holds certificates.
+    "capf.start": {
+        JAVA79XX: (Line("NOT", "SECD", "capfStart: certificate operation pending, auth mode {mode}, CAPF [{servers}]"),),
+        ENTERPRISE: (Line("NOT", "SECUREAPP", "CAPF: certificate operation pending, auth mode {mode}, servers [{servers}]"),),
+    },
+    "capf.server_failed": {
+        JAVA79XX: (Line("ERR", "SECD", "EROR:capfConnect: {reason}"),),
+        ENTERPRISE: (Line("ERR", "SECUREAPP", "CAPF: server failed, trying the next: {reason}"),),
+    },
+    "capf.installed": {
+        JAVA79XX: (Line("NOT", "SECD", "capfStoreCert: LSC stored ({operation}, {key}) from [{server}]"),),
+        ENTERPRISE: (Line("NOT", "SECUREAPP", "CAPF: LSC {operation} successful ({key}) from [{server}]"),),
+    },
+    "capf.deleted": {
+        JAVA79XX: (Line("NOT", "SECD", "capfDeleteCert: LSC deleted by [{server}], using the MIC"),),
+        ENTERPRISE: (Line("NOT", "SECUREAPP", "CAPF: LSC deleted by [{server}], using the MIC"),),
+    },
+    "capf.fetched": {
+        JAVA79XX: (Line("NOT", "SECD", "capfFetchCert: LSC sent to [{server}]"),),
+        ENTERPRISE: (Line("NOT", "SECUREAPP", "CAPF: LSC sent to [{server}]"),),
+    },
+    "capf.nothing_pending": {
+        JAVA79XX: (Line("NOT", "SECD", "capfEndSession: nothing pending at [{server}]"),),
+        ENTERPRISE: (Line("NOT", "SECUREAPP", "CAPF: nothing pending at [{server}]"),),
+    },
+    "capf.refused": {
+        JAVA79XX: (Line("ERR", "SECD", "EROR:capfAuth: [{server}] refused: {reason}"),),
+        ENTERPRISE: (Line("ERR", "SECUREAPP", "CAPF: [{server}] refused: {reason}"),),
+    },
+    "capf.failed": {
+        JAVA79XX: (Line("ERR", "SECD", "EROR:capfSession: certificate operation failed: {reason}"),),
+        ENTERPRISE: (Line("ERR", "SECUREAPP", "CAPF: certificate operation failed: {reason}"),),
     },
     "erase": {
         JAVA79XX: (Line("NOT", "SECD", "tlEraseFiles: erasing {what}"),),

@@ -1,8 +1,8 @@
 """Carrying a phone machine through one boot: the loop between effects and transports.
 
 The machine (``phone.firmware.machine``) says what to do; this loop does it through the
-transports it is given and feeds the outcome back. Real phones pass TFTP and
-TVS clients (``phone.device.phone``); tests of the machine pass in-memory functions.
+transports it is given and feeds the outcome back. Real phones pass TFTP, TVS and
+CAPF clients (``phone.device.phone``); tests of the machine pass in-memory functions.
 The loop is the same either way, so what the tests drive is what runs.
 """
 
@@ -13,11 +13,14 @@ from collections import deque
 from collections.abc import Callable
 
 from phone.errors import TrustListFormatError
+from phone.firmware.capf_plan import EnrolCapf
+from phone.firmware.capf_session import CapfOutcome
 from phone.firmware.machine import (
     AskTvs,
     Booted,
     BootFinished,
     BootReport,
+    CapfFinished,
     Effect,
     Event,
     Fetch,
@@ -33,6 +36,12 @@ from phone.wire.tlv import TrustList
 
 FetchFile = Callable[[Fetch], "FileFetched | FileMissing | FileFailed"]
 AskTvsServer = Callable[[AskTvs], "TvsAnswered | TvsFailed"]
+EnrolWithCapf = Callable[[EnrolCapf], CapfFinished]
+
+
+def no_capf_client(plan: EnrolCapf) -> CapfFinished:
+    """For phones run without a CAPF client: the operation fails and nothing changes."""
+    return CapfFinished(CapfOutcome("failed", "this phone was started without a CAPF client"))
 
 
 def run_boot(
@@ -43,6 +52,7 @@ def run_boot(
     clock: Callable[[], float],
     observe: Callable[[Effect], None] = lambda effect: None,
     start: Event | None = None,
+    enrol_capf: EnrolWithCapf = no_capf_client,
 ) -> tuple[PhoneMachine, BootReport]:
     """Boot ``machine`` to its end; every effect is shown to ``observe`` in order.
 
@@ -60,6 +70,8 @@ def run_boot(
             event: Event = fetch(effect)
         elif isinstance(effect, AskTvs):
             event = ask_tvs(effect)
+        elif isinstance(effect, EnrolCapf):
+            event = enrol_capf(effect)
         else:
             continue
         machine, more = machine.handle(event, clock())

@@ -16,6 +16,7 @@ Layout, next to the flash generations of ``phone.device.flash`` (which
         mic.pem          the certificate (PEM)
         mic.key          its private key (PKCS#8 PEM)
         identity.json    {"files": {name: SHA-256 hex}}
+        lsc.json         once CAPF issued one: {"certificate": PEM, "key": PKCS#8 PEM, "sha256": …}
 
 The folder is written once, whole: its files go into a hidden temporary folder
 (each fsync'ed), which is then renamed to ``identity``. A rename onto an
@@ -24,6 +25,13 @@ and two boots racing never replace each other's MIC. Reading follows the flash
 store's rules (no symbolic links, regular files only, bounded reads) and checks
 the SHA-256 of every file: a damaged identity is a ``FlashStoreError``, never a
 reason to issue a new MIC silently.
+
+The LSC (Cisco TAC note 200860: issued by CAPF, replaced by the next install,
+removed by a CAPF delete or a factory reset) is one file, so that certificate
+and key always change together: the new ``lsc.json`` is written beside the old
+one under a hidden name, fsync'ed, and renamed over it (``os.replace`` is
+atomic), so a crash leaves the old LSC or the new one, never a mix. A
+certificate whose key is not its own is never written.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from phone.device.flash import (
     read_regular_file,
 )
 from phone.errors import CertificateError, UsageError
+from phone.firmware.capf_session import key_label
 from phone.wire.certs import (
     Identity,
     Profile,
@@ -73,6 +82,7 @@ CA_LIFETIME_DAYS = 7300
 IDENTITY_FOLDER = "identity"
 MIC_CERTIFICATE = "mic.pem"
 MIC_KEY = "mic.key"
+LSC_FILE = "lsc.json"
 _META = "identity.json"
 CA_CERTIFICATE = "ca.pem"
 CA_KEY = "ca.key"
@@ -108,12 +118,17 @@ def certificate_summary(identity: Identity) -> dict[str, str]:
             "issuer": identity.certificate.issuer.rfc4514_string()}
 
 
+def lsc_summary(lsc: Identity) -> dict[str, str | None]:
+    """``{"serial", "issuer", "key"}`` of an LSC; ``key`` as "rsa2048", "ec256", … (docs/capf.md)."""
+    return {**certificate_summary(lsc), "key": key_label(lsc.private_key)}
+
+
 def identity_json(identity: PhoneIdentity | None) -> dict[str, Any] | None:
-    """The ``"identity"`` object of `phone boot --json` (docs/phone.md)."""
+    """The ``"identity"`` object of `phone boot --json` (docs/phone.md, docs/capf.md)."""
     if identity is None:
         return None
     return {"mic": certificate_summary(identity.mic),
-            "lsc": certificate_summary(identity.lsc) if identity.lsc is not None else None}
+            "lsc": lsc_summary(identity.lsc) if identity.lsc is not None else None}
 
 
 # -- writing a folder once, whole --------------------------------------------------------
@@ -200,7 +215,61 @@ class IdentityStore:
                               key_source=str(self.folder / MIC_KEY))
         except CertificateError as error:
             raise self._damaged(self.folder, str(error)) from None
-        return PhoneIdentity(mic=mic)
+        return PhoneIdentity(mic=mic, lsc=self.load_lsc())
+
+    # -- the LSC -------------------------------------------------------------------------
+
+    def load_lsc(self) -> Identity | None:
+        """The LSC in flash, None when CAPF has issued none (or deleted it)."""
+        path = self.folder / LSC_FILE
+        if not os.path.lexists(path):
+            return None
+        data = _read_file(path)
+        try:
+            saved = json.loads(data)
+            certificate, key = saved["certificate"].encode("ascii"), saved["key"].encode("ascii")
+            digest = saved["sha256"]
+        except (ValueError, RecursionError, KeyError, TypeError, AttributeError):
+            raise self._damaged(path, "not the LSC file the store writes") from None
+        if digest != hashlib.sha256(certificate + key).hexdigest():
+            raise self._damaged(path, "an LSC whose SHA-256 is not the one saved")
+        try:
+            lsc = Identity.from_pem(certificate, key, certificate_source=f"{path} (certificate)",
+                                    key_source=f"{path} (key)")
+            check_key_matches(lsc.certificate, lsc.private_key, certificate_source=f"{path} (certificate)",
+                              key_source=f"{path} (key)")
+        except CertificateError as error:
+            raise self._damaged(path, str(error)) from None
+        return lsc
+
+    def save_lsc(self, lsc: Identity) -> None:
+        """Keep ``lsc`` as the phone's LSC, replacing any older one in one atomic step."""
+        check_key_matches(lsc.certificate, lsc.private_key, certificate_source="the new LSC", key_source="its key")
+        if not is_real_folder(self.folder):
+            raise self._damaged(self.folder, "missing, or not a folder the store wrote: no MIC, no LSC")
+        certificate, key = lsc.certificate_pem(), lsc.private_key_pem()
+        document = {"certificate": certificate.decode("ascii"), "key": key.decode("ascii"),
+                    "sha256": hashlib.sha256(certificate + key).hexdigest()}
+        staging = self.folder / f".{LSC_FILE}.tmp-{secrets.token_hex(6)}"
+        try:
+            create_file(staging, json.dumps(document, indent=2).encode(), durable=self.durable)
+            os.chmod(staging, 0o600)
+            os.replace(staging, self.folder / LSC_FILE)
+        finally:
+            if os.path.lexists(staging):
+                os.unlink(staging)
+        if self.durable:
+            fsync_dir(self.folder)
+
+    def delete_lsc(self) -> bool:
+        """Remove the LSC (a CAPF delete, a factory reset); False when there was none."""
+        try:
+            os.unlink(self.folder / LSC_FILE)
+        except FileNotFoundError:
+            return False
+        if self.durable:
+            fsync_dir(self.folder)
+        return True
 
     def save_mic(self, mic: Identity) -> bool:
         """Keep ``mic`` as the phone's MIC; False (and nothing written) when it already has one."""

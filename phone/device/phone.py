@@ -5,7 +5,9 @@ runs the machine through one boot with the transports it was given (TFTP and
 TVS clients for a real network; in-memory functions in tests), saves the
 flash when it changed (atomically, ``phone.device.flash``) and writes the console.
 A phone given an identity store reads its MIC when it starts, issuing it the first
-time (``phone.device.identity``).
+time (``phone.device.identity``), and keeps there the LSC a CAPF server issues
+(docs/capf.md): written only once the operation succeeded, so a failed or
+refused one leaves the identity as it was.
 """
 
 from __future__ import annotations
@@ -14,15 +16,22 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from phone.device.boot import AskTvsServer, FetchFile, run_boot
 from phone.device.flash import FlashStore
 from phone.device.identity import IdentityStore, PhoneIdentity, default_mic_ca, identity_json
+from phone.firmware.capf_plan import EnrolCapf
+from phone.firmware.capf_session import CapfCredentials, CapfOutcome
 from phone.firmware.machine import (
     BootReport,
+    CapfFinished,
+    DropLsc,
     Effect,
     Erased,
     FactoryReset,
     Flash,
+    KeepLsc,
     Log,
     PhoneMachine,
 )
@@ -53,6 +62,7 @@ class Phone:
         observe: Callable[[Effect], None] | None = None,
         identity: IdentityStore | None = None,
         mic_authority: Callable[[], Identity] | None = None,
+        enrol_capf: Callable[[EnrolCapf, CapfCredentials], CapfFinished] | None = None,
     ) -> None:
         self.model = model
         self.store = store
@@ -66,6 +76,10 @@ class Phone:
         self.mic_authority = mic_authority or default_mic_ca
         #: The phone's identity, read from flash (or issued there, the first time) as the flash is.
         self.identity: PhoneIdentity | None = None
+        #: The CAPF client (``phone.device.capf.CapfTransport``); None: CAPF operations fail.
+        self.enrol_capf = enrol_capf
+        #: The LSC of a phone without an identity store (a fleet's phones keep it in memory).
+        self._lsc_in_memory: Identity | None = None
         flash = store.load() if store is not None else Flash()
         self.machine = PhoneMachine(model, device_id, flash)
         self.machine.device_name  # noqa: B018 - validates the device id now, not mid-boot
@@ -73,9 +87,37 @@ class Phone:
             # First use issues the MIC; every later start reads the same one (it is permanent).
             self.identity = identity.ensure_mic(model.name, self.machine.device_name, self.mic_authority)
 
+    @property
+    def lsc(self) -> Identity | None:
+        """The phone's LSC, None while CAPF has issued none."""
+        return self.identity.lsc if self.identity is not None else self._lsc_in_memory
+
+    def _credentials(self) -> CapfCredentials:
+        return CapfCredentials(mic=self.identity.mic if self.identity is not None else None, lsc=self.lsc)
+
+    def _enrol(self, plan: EnrolCapf) -> CapfFinished:
+        if self.enrol_capf is None:
+            return CapfFinished(CapfOutcome("failed", "this phone was started without a CAPF client"))
+        return self.enrol_capf(plan, self._credentials())
+
+    def _keep_lsc(self, lsc: Identity | None) -> None:
+        """Put the LSC in flash (or drop it) first, then in the phone's own view of itself."""
+        if self.identity_store is not None and self.identity is not None:
+            if lsc is None:
+                self.identity_store.delete_lsc()
+            else:
+                self.identity_store.save_lsc(lsc)
+            self.identity = attrs.evolve(self.identity, lsc=lsc)
+        else:
+            self._lsc_in_memory = lsc
+
     def _effect(self, effect: Effect) -> None:
         if isinstance(effect, Log):
             self.console.write(effect)
+        elif isinstance(effect, KeepLsc):
+            self._keep_lsc(effect.lsc)
+        elif isinstance(effect, DropLsc):
+            self._keep_lsc(None)
         if self._observe is not None:
             self._observe(effect)
 
@@ -87,7 +129,7 @@ class Phone:
         before = self.machine.flash
         self.machine, report = run_boot(
             self.machine, fetch=self.fetch, ask_tvs=self.ask_tvs,
-            clock=lambda: self.clock().timestamp(), observe=self._effect,
+            clock=lambda: self.clock().timestamp(), observe=self._effect, enrol_capf=self._enrol,
         )
         self._persist(before)
         return report
@@ -104,7 +146,9 @@ class Phone:
         self._event(Erased(ctl=ctl, itl=itl))
 
     def factory_reset(self) -> None:
+        """Everything goes but the MIC; the LSC goes too (Cisco TAC note 200860)."""
         self._event(FactoryReset())
+        self._keep_lsc(None)
 
 
 def describe_installed(machine: PhoneMachine, item: Item) -> dict[str, object]:
@@ -142,5 +186,14 @@ def boot_json(machine: PhoneMachine, report: BootReport, identity: PhoneIdentity
             for i in report.device_tl_info
         ],
         "identity": identity_json(identity),
+        "capf": capf_json(report),
     }
+
+
+def capf_json(report: BootReport) -> dict[str, Any] | None:
+    """The ``"capf"`` object of `phone boot --json`: ``{server, operation, result, reason}`` (docs/capf.md)."""
+    capf = report.capf
+    if capf is None:
+        return None
+    return {"server": capf.server, "operation": capf.operation, "result": capf.result, "reason": capf.reason}
 

@@ -26,6 +26,10 @@ Rules of this module, in the manner of h11 (the tables are the code):
   nothing useful, and the setting ``tvs_fallback_to_verify`` is on, once more
   with CERT_VERIFICATION_REQ (type 1) carrying the new file's own SAST
   certificate.
+- After the configuration step (whatever became of the file), a stored configuration
+  that names CAPF servers with a ``capfAuthMode`` above 0 sends the boot to step CAPF
+  (``phone.firmware.capf_plan``): one ``EnrolCapf`` effect, answered by ``CapfFinished``;
+  an LSC is kept (``KeepLsc``) or dropped (``DropLsc``) only when the operation succeeded.
 - Whatever fails, ``flash`` (what is installed) is left exactly as it was.
   After an update TVS vouched for, the TVS cache is flushed (setting).
 - The machine reports what happened as structured ``Log`` events;
@@ -41,7 +45,10 @@ from typing import Any, Union
 
 import attrs
 
+from phone.wire.certs import Identity
 from phone.wire.config import PhoneConfig, TvsMember
+from phone.firmware.capf_plan import EnrolCapf, enrolment, pending as capf_pending
+from phone.firmware.capf_session import CapfOutcome
 from phone.errors import ConfigFormatError, LocalProtocolError, TrustListFormatError
 from phone.firmware.models import PhoneModel
 from phone.wire.tlv import FileKind, TrustList
@@ -216,7 +223,18 @@ class FactoryReset:
     """Hold # at power-up, 123456789*0#: everything goes (docs/phone.md)."""
 
 
-Event = Union[Booted, FileFetched, FileMissing, FileFailed, TvsAnswered, TvsFailed, Erased, FactoryReset]
+@attrs.frozen
+class CapfFinished:
+    """The CAPF operation of ``EnrolCapf`` ended (docs/capf.md). ``server`` is the one that
+    answered (None when none did); ``failures`` the servers tried before it, each with why."""
+
+    outcome: CapfOutcome
+    server: str | None = None
+    failures: tuple[tuple[str, str], ...] = ()
+
+
+Event = Union[Booted, FileFetched, FileMissing, FileFailed, TvsAnswered, TvsFailed, Erased, FactoryReset,
+              CapfFinished]
 
 
 # --- effects --------------------------------------------------------------------------
@@ -303,7 +321,19 @@ class BootFinished:
     report: BootReport
 
 
-Effect = Union[Fetch, AskTvs, Install, Keep, Show, Log, BootFinished]
+@attrs.frozen
+class KeepLsc:
+    """Keep ``lsc`` (certificate and key) as the phone's LSC, in place of any older one."""
+
+    lsc: Identity = attrs.field(repr=lambda lsc: f"<LSC serial {lsc.certificate.serial_number:x}>")
+
+
+@attrs.frozen
+class DropLsc:
+    """CAPF deleted the LSC: the phone speaks with its MIC again (Cisco TAC note 200860)."""
+
+
+Effect = Union[Fetch, AskTvs, Install, Keep, Show, Log, BootFinished, EnrolCapf, KeepLsc, DropLsc]
 
 
 # --- the boot report ------------------------------------------------------------------
@@ -384,6 +414,18 @@ class DeviceTLInfo:
 
 
 @attrs.frozen
+class CapfReport:
+    """The JSON ``"capf"`` of a boot: ``{server, operation, result, reason}`` (docs/capf.md)."""
+
+    server: str | None
+    operation: str | None
+    result: str
+    reason: str | None = None
+    #: The new LSC's key ("rsa2048", "ec256", …) when one was installed.
+    key: str | None = None
+
+
+@attrs.frozen
 class BootReport:
     files: tuple[FileResult, ...] = ()
     tvs_requests: tuple[TvsAttempt, ...] = ()
@@ -394,6 +436,8 @@ class BootReport:
     # What happened to each trust list this boot: None, "initial", "updated", "unchanged", "failed".
     ctl_change: str | None = None
     itl_change: str | None = None
+    #: The CAPF operation of this boot (None when the configuration asked for none).
+    capf: CapfReport | None = None
 
     def result_of(self, name: str) -> FileResult | None:
         for entry in reversed(self.files):
@@ -413,6 +457,7 @@ class BootStep(Enum):
     CONFIG_SIGNED = "config-signed"
     CONFIG_PLAIN = "config-plain"
     TVS = "tvs"
+    CAPF = "capf"
     DONE = "done"
 
 
@@ -435,8 +480,8 @@ NEXT_STEP: Mapping[BootStep, tuple[BootStep | str, BootStep | str]] = MappingPro
     BootStep.CTL:           (BootStep.ITL_DEVICE,        BootStep.ITL_DEVICE),
     BootStep.ITL_DEVICE:    (CONFIG,                 BootStep.ITL_GENERIC),
     BootStep.ITL_GENERIC:   (CONFIG,                 CONFIG),
-    BootStep.CONFIG_SIGNED: (BootStep.DONE,              BootStep.CONFIG_PLAIN),
-    BootStep.CONFIG_PLAIN:  (BootStep.DONE,              BootStep.DONE),
+    BootStep.CONFIG_SIGNED: (BootStep.CAPF,              BootStep.CONFIG_PLAIN),
+    BootStep.CONFIG_PLAIN:  (BootStep.CAPF,              BootStep.CAPF),
 })
 
 
@@ -518,6 +563,8 @@ class PhoneMachine:
             step = BootStep.ITL_DEVICE
         if step in (BootStep.ITL_DEVICE, BootStep.ITL_GENERIC) and not self.model.supports_itl:
             step = CONFIG
+        if step is BootStep.CAPF and not capf_pending(self.flash.stored_config()):
+            step = BootStep.DONE
         return self._config_step() if step == CONFIG else step  # type: ignore[return-value]
 
     def _config_step(self) -> BootStep:
@@ -536,6 +583,8 @@ class PhoneMachine:
         machine = attrs.evolve(self, step=step, pending=None)
         if step is BootStep.DONE:
             return machine._finish(out)
+        if step is BootStep.CAPF:
+            return machine._start_capf(out)
         item = _ITEM_OF_STEP[step]
         name = self.file_name(step)
         store_as = _STORED_AS.get(item, name)
@@ -645,7 +694,34 @@ class PhoneMachine:
         flash = attrs.evolve(self.flash, config=xml, config_name=name)
         machine = attrs.evolve(self, flash=flash, report=attrs.evolve(self.report, config_name=name,
                                                                           config_applied=True))
-        return machine._record(FileResult(name, "applied"))._enter(BootStep.DONE, out)
+        machine = machine._record(FileResult(name, "applied"))
+        return machine._enter(machine._next_step(found=True), out)
+
+    # -- CAPF (docs/capf.md) ----------------------------------------------------------
+
+    def _start_capf(self, out: list[Effect]) -> PhoneMachine:
+        config = self.flash.stored_config()
+        plan = enrolment(self.model, self.device_name, config, self.flash.trusted(),
+                         self.model.tvs_device_name(self.device_id))
+        servers = ", ".join(f"{s.address}:{s.port}" for s in plan.servers)
+        out.append(Log("capf.start", {"servers": servers, "mode": plan.auth_mode}))
+        out.append(plan)
+        return self
+
+    def _on_capf(self, event: CapfFinished, now: float, out: list[Effect]) -> PhoneMachine:
+        outcome = event.outcome
+        for server, reason in event.failures:
+            out.append(Log("capf.server_failed", {"server": server, "reason": reason}))
+        fields = {"server": event.server or "", "operation": outcome.operation or "",
+                  "reason": outcome.reason or "", "key": outcome.key or ""}
+        out.append(Log(f"capf.{outcome.result}", fields))
+        if outcome.result == "installed" and outcome.lsc is not None:
+            out.append(KeepLsc(outcome.lsc))
+        elif outcome.result == "deleted":
+            out.append(DropLsc())
+        report = CapfReport(event.server, outcome.operation, outcome.result, outcome.reason, outcome.key)
+        machine = attrs.evolve(self, report=attrs.evolve(self.report, capf=report))
+        return machine._enter(BootStep.DONE, out)
 
     # -- TVS --------------------------------------------------------------------------
 
@@ -844,4 +920,5 @@ TRANSITIONS: Mapping[tuple[BootStep, type], _Transition] = MappingProxyType({
     **{(step, event): PhoneMachine._on_file for step in _DOWNLOAD_STEPS
        for event in (FileFetched, FileMissing, FileFailed)},
     **{(BootStep.TVS, event): PhoneMachine._on_tvs for event in (TvsAnswered, TvsFailed)},
+    (BootStep.CAPF, CapfFinished): PhoneMachine._on_capf,
 })

@@ -36,6 +36,8 @@ class Verdict:
     codes: tuple[str, ...] = ()
     #: True when an installed list was vouched for by TVS.
     through_tvs: bool = False
+    #: True when CAPF installed an LSC in this boot (docs/capf.md).
+    lsc_installed: bool = False
 
 
 def _is_trust_list(name: str) -> bool:
@@ -48,11 +50,12 @@ def classify(report: BootReport) -> Verdict:
     installed = [entry for entry in report.files if entry.result == "installed" and _is_trust_list(entry.name)]
     codes = tuple(entry.code or "unknown" for entry in rejected)
     through_tvs = any(entry.via == "tvs" for entry in installed)
+    lsc = report.capf is not None and report.capf.result == "installed"
     if rejected:
         stuck = any(_is_trust_list(entry.name) and entry.code in ERASE_CODES for entry in rejected)
-        return Verdict(PhoneOutcome.REJECTED, stuck, codes, through_tvs)
+        return Verdict(PhoneOutcome.REJECTED, stuck, codes, through_tvs, lsc_installed=lsc)
     if installed:
-        return Verdict(PhoneOutcome.ACCEPTED, through_tvs=through_tvs)
+        return Verdict(PhoneOutcome.ACCEPTED, through_tvs=through_tvs, lsc_installed=lsc)
     if any(entry.result == "failed" for entry in report.files):
-        return Verdict(PhoneOutcome.FAILED)
-    return Verdict(PhoneOutcome.UNCHANGED)
+        return Verdict(PhoneOutcome.FAILED, lsc_installed=lsc)
+    return Verdict(PhoneOutcome.UNCHANGED, lsc_installed=lsc)

@@ -150,6 +150,26 @@ class TrustSettings:
     #: published).
     tftp_retries: int = attrs.field(default=3, validator=_non_negative_int)
 
+    #: docs/capf.md (OPEN). The CAPF protocol version the phone announces at most; the
+    #: session uses the lower of this and the server's. 0 = by the model: 3 for an
+    #: EC-capable model (CUCM calls version 3 "EC capable"), else 2 (what Jabber answered
+    #: CUCM in the Jabber4Linux capture).
+    capf_phone_version: int = attrs.field(default=0, validator=_non_negative_int)
+
+    #: docs/capf.md (OPEN). Send REQUEST_IN_PROGRESS before the generated public key.
+    #: Default True: the usecallmanager.nz CAPF client does; CUCM waits either way.
+    capf_request_in_progress: bool = attrs.field(default=True, validator=_boolean)
+
+    #: docs/capf.md (OPEN). An EC-capable phone generates an EC key only when its ITL
+    #: is of version 1.1 (signer version tag 28). Default True: what usecallmanager.nz
+    #: documents for real phones; no Cisco document says otherwise.
+    capf_ec_needs_itl_1_1: bool = attrs.field(default=True, validator=_boolean)
+
+    #: docs/capf.md. Seconds the phone waits for a CAPF server (connect, handshake and
+    #: each message) before giving up on it. Default 30.0: a project choice; key
+    #: generation happens on the phone, not while it waits.
+    capf_timeout_seconds: float = attrs.field(default=30.0, validator=_positive_number)
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base: TrustSettings | None = None) -> TrustSettings:
         """Settings from a TOML table, on top of ``base`` (the class defaults if None).

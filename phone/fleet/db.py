@@ -90,6 +90,7 @@ CREATE TABLE IF NOT EXISTS boots (
     downloads INTEGER NOT NULL,
     tvs_requests INTEGER NOT NULL,
     load TEXT,                     -- the phone's firmware load; NULL: the model's default
+    lsc_installed INTEGER NOT NULL DEFAULT 0,  -- CAPF installed an LSC in this boot
     PRIMARY KEY (run_id, step_index, mac)
 );
 CREATE TABLE IF NOT EXISTS files (
@@ -138,6 +139,7 @@ def connect(path: str | os.PathLike[str], *, create: bool = False) -> sqlite3.Co
     if version is None or int(version[0]) != SCHEMA_VERSION:
         raise UsageError(f"{path}: not a fleet results database of schema {SCHEMA_VERSION}")
     _add_load_column(connection)
+    _add_lsc_column(connection)
     return connection
 
 
@@ -150,6 +152,21 @@ def _add_load_column(connection: sqlite3.Connection) -> None:
                 connection.execute("ALTER TABLE boots ADD COLUMN load TEXT")
         except sqlite3.OperationalError:
             pass
+
+
+def _add_lsc_column(connection: sqlite3.Connection) -> None:
+    """A database written before CAPF was emulated gets ``lsc_installed`` (0 for its boots)."""
+    if not has_column(connection, "lsc_installed"):
+        try:
+            with connection:
+                connection.execute("ALTER TABLE boots ADD COLUMN lsc_installed INTEGER NOT NULL DEFAULT 0")
+        except sqlite3.OperationalError:
+            pass
+
+
+def has_column(connection: sqlite3.Connection, column: str, schema: str = "main") -> bool:
+    """Whether the ``boots`` table has ``column``."""
+    return any(row[1] == column for row in connection.execute(f"PRAGMA {schema}.table_info(boots)"))
 
 
 def has_load(connection: sqlite3.Connection, schema: str = "main") -> bool:
@@ -235,6 +252,7 @@ class LastBoot:
     codes: str
     load: str | None = None
     error: str | None = None
+    lsc_installed: bool = False
 
 
 def load_flash(connection: sqlite3.Connection) -> dict[str, tuple[str, Flash]]:
@@ -278,10 +296,11 @@ def last_boots(connection: sqlite3.Connection, step: str | None = None, *,
     arguments = tuple(value for value in (step, run_id) if value is not None)
     where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
     load = "b.load" if has_load(connection) else "NULL"
-    for mac, model, outcome, erase, tvs, codes, phone_load, error in connection.execute(
-            f"SELECT b.mac, b.model, b.outcome, b.erase_needed, b.through_tvs, b.codes, {load}, b.error "
+    lsc = "b.lsc_installed" if has_column(connection, "lsc_installed") else "0"
+    for mac, model, outcome, erase, tvs, codes, phone_load, error, lsc_installed in connection.execute(
+            f"SELECT b.mac, b.model, b.outcome, b.erase_needed, b.through_tvs, b.codes, {load}, b.error, {lsc} "
             f"FROM boots b JOIN runs r ON r.id = b.run_id {where}ORDER BY r.started, r.id, b.step_index", arguments):
-        last[mac] = LastBoot(model, outcome, bool(erase), bool(tvs), codes, phone_load, error)
+        last[mac] = LastBoot(model, outcome, bool(erase), bool(tvs), codes, phone_load, error, bool(lsc_installed))
     return last
 
 

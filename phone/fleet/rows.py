@@ -32,6 +32,8 @@ class BootRow:
     total_seconds: float
     downloads: int
     tvs_requests: int
+    #: CAPF installed an LSC in this boot (docs/capf.md).
+    lsc_installed: bool = False
 
     @classmethod
     def failed(cls, step_index: int, phone_index: int, mac: str, model: str, error: str, start: float, *,

@@ -7,7 +7,8 @@ own counts). ``accepted`` / ``rejected`` / ``unchanged`` / ``failed`` count
 the outcome (``phone.firmware.outcome.classify``) of each phone's *last* step (for a
 scenario: the step of its last cluster change, ``counted_step``);
 ``erase_needed`` the phones whose last boot left them needing a hand erase;
-``through_tvs`` those whose last accepted list TVS vouched for.
+``through_tvs`` those whose last accepted list TVS vouched for; ``lsc_installed``
+those to which CAPF issued an LSC in that step (docs/capf.md).
 """
 
 from __future__ import annotations
@@ -21,17 +22,18 @@ OUTCOMES = ("accepted", "rejected", "unchanged", "failed")
 
 
 def empty_counts() -> dict[str, int]:
-    return {**dict.fromkeys(OUTCOMES, 0), "erase_needed": 0, "through_tvs": 0, "phones": 0}
+    return {**dict.fromkeys(OUTCOMES, 0), "erase_needed": 0, "through_tvs": 0, "lsc_installed": 0, "phones": 0}
 
 
-def count(rows: Iterable[tuple[str, str, bool, bool]]) -> dict[str, dict[str, int]]:
-    """(model, outcome, erase_needed, through_tvs) rows as per-model counts, models in name order."""
+def count(rows: Iterable[tuple[Any, ...]]) -> dict[str, dict[str, int]]:
+    """(model, outcome, erase_needed, through_tvs[, lsc_installed]) rows as per-model counts, models in name order."""
     by_model: dict[str, dict[str, int]] = {}
-    for model, outcome, erase, tvs in rows:
+    for model, outcome, erase, tvs, *more in rows:
         counts = by_model.setdefault(model, empty_counts())
         counts[outcome] = counts.get(outcome, 0) + 1
         counts["erase_needed"] += bool(erase)
         counts["through_tvs"] += bool(tvs)
+        counts["lsc_installed"] += bool(more and more[0])
         counts["phones"] += 1
     return dict(sorted(by_model.items()))
 

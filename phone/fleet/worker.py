@@ -36,7 +36,22 @@ import attrs
 
 from phone.wire.tlv import TrustList
 from phone.device.boot import SharedParses, run_boot
-from phone.firmware.machine import AskTvs, Erased, FactoryReset, Fetch, Flash, Log, PhoneMachine
+from phone.device.capf import CapfTransport
+from phone.device.capf_keys import KeyPool, default_key_folder
+from phone.firmware.capf_plan import EnrolCapf
+from phone.firmware.capf_session import CapfCredentials
+from phone.firmware.machine import (
+    AskTvs,
+    DropLsc,
+    Erased,
+    FactoryReset,
+    Fetch,
+    Flash,
+    KeepLsc,
+    Log,
+    PhoneMachine,
+)
+from phone.wire.certs import Identity
 from phone.firmware.models import PhoneModel
 from phone.catalogue import load_catalogue
 from phone.firmware.outcome import classify
@@ -94,6 +109,8 @@ class _Phone:
     mac: str
     flash: Flash = Flash()
     console_seq: int = 1
+    #: The LSC CAPF issued this phone in this run (kept in memory only: docs/capf.md, "Fleets").
+    lsc: Identity | None = None
 
 
 def jitter_delay(seed: int, mac: str, step: int, jitter: float) -> float:
@@ -161,6 +178,8 @@ class Worker:
         models = {name: catalogue.get(name) for name in {model for _, model, _ in setup.phones}}
         self._interner = _Interner()
         self._parses = SharedParses()
+        #: Each phone's CAPF key is its own; generating RSA keys would dominate a fleet (docs/capf.md).
+        self._keys = KeyPool(default_key_folder(setup.worker))
         self.phones = [_Phone(index, models[model], mac, self._interner.flash(setup.flash.get(mac, Flash())))
                        for index, model, mac in setup.phones]
         self._console_dir = Path(setup.console_dir) if setup.console_dir else None
@@ -232,6 +251,8 @@ class Worker:
             if phone.model.name in models:
                 machine, effects = PhoneMachine(phone.model, phone.mac, phone.flash).handle(event, self.clock.wall())
                 phone.flash = machine.flash
+                if action == "factory-reset":
+                    phone.lsc = None  # the LSC goes with a factory reset (Cisco TAC note 200860)
                 if self._console_dir is not None:
                     lines: list[str] = []
                     observe = self._console(phone, lines)
@@ -263,14 +284,26 @@ class Worker:
                 timers["tvs_requests"] += 1
 
         lines: list[str] = []
-        observe = self._console(phone, lines) if self._console_dir is not None else _ignore
+        console = self._console(phone, lines) if self._console_dir is not None else _ignore
+        capf = CapfTransport(ask_tvs=ask_tvs, keys=self._keys)
+
+        def enrol_capf(plan: EnrolCapf):
+            return capf(plan, CapfCredentials(lsc=phone.lsc))
+
+        def observe(effect: object) -> None:
+            if isinstance(effect, KeepLsc):
+                phone.lsc = effect.lsc
+            elif isinstance(effect, DropLsc):
+                phone.lsc = None
+            console(effect)
+
         start = clock.wall()
         began = clock.monotonic()
         error = None
         try:
             machine, report = run_boot(PhoneMachine(phone.model, phone.mac, phone.flash),
                                        fetch=self._parses.fetching(fetch),
-                                       ask_tvs=ask_tvs, clock=clock.wall, observe=observe)
+                                       ask_tvs=ask_tvs, clock=clock.wall, observe=observe, enrol_capf=enrol_capf)
         except Exception as failure:  # noqa: BLE001 - one phone's failure is a result, not the worker's end
             error = f"{type(failure).__name__}: {failure}"
             detail = traceback.format_exc(limit=-3)
@@ -289,7 +322,8 @@ class Worker:
         files_json = _json([[f.name, f.result, f.code, f.via, f.reason] for f in report.files])
         return BootRow(order.index, phone.index, phone.mac, phone.model.name, verdict.outcome.value,
                        verdict.erase_needed, verdict.through_tvs, ",".join(verdict.codes), tvs_json, files_json, None,
-                       start, timers["tftp"], timers["tvs"], total, timers["downloads"], timers["tvs_requests"])
+                       start, timers["tftp"], timers["tvs"], total, timers["downloads"], timers["tvs_requests"],
+                       verdict.lsc_installed)
 
     def _console(self, phone: _Phone, lines: list[str]) -> Callable[[object], None]:
         console = PhoneConsole(phone.model, self._local_time, sink=lines.append, keep=False, first_seq=phone.console_seq)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import attrs
 
+from phone.device.capf import CapfTransport
 from phone.device.phone import Phone
 from phone.errors import UsageError
 from phone.lab import Lab
@@ -79,8 +80,9 @@ def scenario_phones(mix: Mapping[str, int] | Sequence[FleetPhone], catalogue: Ca
 def network_phone(spec: PhoneSpec, tftp_port: int, clock: ScenarioClock, *, tvs_timeout: float = 5.0) -> Phone:
     """A phone that boots against a loopback TFTP server (and the TVS its configuration names)."""
     console = PhoneConsole(spec.model, clock.tick, keep=True)
+    tvs = TvsTransport(spec.model, timeout=tvs_timeout)
     return Phone(spec.model, spec.mac, fetch=TftpTransport("127.0.0.1", tftp_port, spec.model),
-                 ask_tvs=TvsTransport(spec.model, timeout=tvs_timeout), clock=clock.tick, console=console)
+                 ask_tvs=tvs, clock=clock.tick, console=console, enrol_capf=CapfTransport(ask_tvs=tvs))
 
 
 @attrs.frozen

@@ -42,6 +42,7 @@ def model_summary(phones: list[PhoneResult]) -> dict[str, Any]:
     summary: dict[str, Any] = {"phones": len(phones), **{key: counts.get(key, 0) for key in _COUNTED}}
     summary["erase_needed"] = sum(1 for phone in phones if phone.verdict and phone.verdict.erase_needed)
     summary["through_tvs"] = sum(1 for phone in phones if phone.verdict and phone.verdict.through_tvs)
+    summary["lsc_installed"] = sum(1 for phone in phones if phone.verdict and phone.verdict.lsc_installed)
     codes = Counter(code for phone in phones if phone.verdict for code in phone.verdict.codes)
     summary["codes"] = dict(sorted(codes.items()))
     summary["mismatches"] = sorted({m for phone in phones for m in phone.mismatches})

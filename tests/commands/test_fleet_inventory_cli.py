@@ -111,7 +111,8 @@ def test_a_database_written_before_loads_were_recorded_still_reports_and_merges(
     old = tmp_path / "old.sqlite"
     connection = sqlite3.connect(old)
     connection.executescript(results_db.SCHEMA.replace(
-        "    load TEXT,                     -- the phone's firmware load; NULL: the model's default\n", ""))
+        "    load TEXT,                     -- the phone's firmware load; NULL: the model's default\n", "").replace(
+        "    lsc_installed INTEGER NOT NULL DEFAULT 0,  -- CAPF installed an LSC in this boot\n", ""))
     connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(results_db.SCHEMA_VERSION),))
     connection.execute("INSERT INTO runs (id, started, finished, phones, phone_count, shard, mac_prefix, workers, "
                        "concurrency, jitter, target, params) VALUES (1, 1.0, 2.0, 'CP-7940=1', 1, '1/1', '02C15C', "

@@ -461,4 +461,8 @@ def test_trust_settings_defaults_are_the_documented_ones() -> None:
         "tvs_timeout_seconds": 10.0,
         "tftp_timeout_seconds": 5.0,
         "tftp_retries": 3,
+        "capf_phone_version": 0,
+        "capf_request_in_progress": True,
+        "capf_ec_needs_itl_1_1": True,
+        "capf_timeout_seconds": 30.0,
     }
