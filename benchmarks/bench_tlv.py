@@ -32,7 +32,7 @@ from collections.abc import Callable
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from phone.wire import certs, signing
+from phone.wire import certs, signing, tlv
 from phone.wire.certs import Profile, cucm_subject, generate_rsa_key, make_certificate
 from phone.wire.signing import build_trust_list, make_record, verify
 from phone.wire.tlv import Role, TrustList
@@ -53,9 +53,10 @@ def rate(action: Callable[[], object], seconds: float) -> float:
 
 
 def forget_certificates() -> None:
-    """Empty the caches of loaded certificates and keys (names differ between versions)."""
+    """Empty the caches of loaded certificates, keys, record layouts and names (names differ between versions)."""
     for holder, name in ((certs, "_load_certificate"), (signing, "_cached_certificate_key"),
-                         (signing, "_bare_public_key")):
+                         (signing, "_bare_public_key"), (signing, "_key_of_record_bytes"),
+                         (signing, "_remembered_name_key"), (tlv, "_known_record")):
         cached = getattr(holder, name, None)
         if cached is not None:
             cached.cache_clear()

@@ -302,8 +302,17 @@ def record_key(record: Record) -> PublicKey:
     not its certificate's serial, is forged or broken: it never signs. A record
     with a certificate is always judged by that certificate, never by its
     PUBLICKEY alone, so an unusable certificate refuses the record every time
-    it is asked (failures are not cached).
+    it is asked (failures are not cached). The answer depends on the record's
+    bytes alone, and the same records come back file after file: it is kept
+    per record bytes, as the certificate's key is kept per certificate bytes.
     """
+    raw = record.raw
+    if len(raw) > _CACHED_CERTIFICATE_BYTES:
+        return _record_key(record)
+    return _key_of_record_bytes(raw)
+
+
+def _record_key(record: Record) -> PublicKey:
     certificate = record.certificate
     if certificate is not None:
         key, public_key, serial = _certificate_key(certificate)
@@ -315,6 +324,12 @@ def record_key(record: Record) -> PublicKey:
     if record.public_key is None:
         raise CertificateError("the record has neither a certificate nor a PUBLICKEY")
     return _bare_public_key(record.public_key)
+
+
+@functools.lru_cache(maxsize=2048)
+def _key_of_record_bytes(raw: bytes) -> PublicKey:
+    """``_record_key`` of the record whose bytes are ``raw`` (a parsed record's bytes always read again)."""
+    return _record_key(Record.from_bytes(raw))
 
 
 #: Certificates up to this size are remembered with their key (as ``load_certificate`` does).
@@ -360,6 +375,9 @@ def _bare_public_key(der: bytes) -> rsa.RSAPublicKey:
 _HASH_BY_NAME: dict[str, hashes.HashAlgorithm] = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256(),
                                                   "sha512": hashes.SHA512()}
 _PKCS1 = padding.PKCS1v15()
+#: Classes already seen to be RSA public keys (an ``isinstance`` against the abstract class costs
+#: more than a set lookup, on every file checked).
+_RSA_KEY_TYPES: set[type] = set()
 
 
 def check_signature(
@@ -385,8 +403,10 @@ def check_signature(
         return f"the {name.upper()} digest is not supported"
     if header.signature_algorithm not in (None, 0):
         return f"unknown signature algorithm code {header.signature_algorithm} (only RSA, code 0, is defined)"
-    if not isinstance(public_key, rsa.RSAPublicKey):
-        return "the signer's key is not RSA, and trust lists are signed with RSA"
+    if type(public_key) not in _RSA_KEY_TYPES:
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            return "the signer's key is not RSA, and trust lists are signed with RSA"
+        _RSA_KEY_TYPES.add(type(public_key))
     signature = header.signature
     if public_key.key_size // 8 != len(signature):
         return f"a {len(signature)}-byte signature cannot come from a {public_key.key_size}-bit key"
@@ -411,17 +431,30 @@ def signer_candidates(trust_list: TrustList) -> tuple[tuple[int, Record], ...]:
     if serial is None:
         return ()
     wanted_issuer = header.signer_issuer
-    wanted_key = name_key(wanted_issuer) if wanted_issuer else None
     found = []
     for index, record in enumerate(trust_list.records):
         if record.function != _SAST or record.serial != serial:
             continue
-        if wanted_key is not None:
+        if wanted_issuer:
             issuer = record.issuer
-            if issuer and name_key(issuer) != wanted_key:
+            if issuer and issuer != wanted_issuer and _name_key(issuer) != _name_key(wanted_issuer):
                 continue
         found.append((index, record))
     return tuple(found)
+
+
+#: Names up to this length have their key remembered (a certificate's issuer is well under it).
+_REMEMBERED_NAME_LENGTH = 1024
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered_name_key(text: str) -> tuple[tuple[str, str], ...]:
+    return name_key(text)
+
+
+def _name_key(text: str) -> tuple[tuple[str, str], ...]:
+    """``name_key``, remembered for the few issuer names a phone meets file after file."""
+    return _remembered_name_key(text) if len(text) <= _REMEMBERED_NAME_LENGTH else name_key(text)
 
 
 def verify(

@@ -20,6 +20,7 @@ Nothing here checks signatures: that is ``phone.wire.signing``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 from collections.abc import Iterable, Iterator
@@ -263,6 +264,28 @@ _MAX_OPEN = _MAX_CONTAINER_DEPTH
 _SIGNATURE, _DIGEST_ALGORITHM, _SIGNATURE_MODULUS = int(HeaderTag.SIGNATURE), 8, 11
 _SIGNER_VERSION, _SIGNATURE_ALGORITHM, _TIMESTAMP = 28, 10, 15
 _FUNCTION, _HASH_ALGORITHM = int(RecordTag.FUNCTION), 12
+# Plain ints for the tags the field properties read (an IntEnum member costs a class lookup each time).
+_H_CA_NAME = int(HeaderTag.CA_NAME)
+_H_DIGEST_ALGORITHM = int(HeaderTag.DIGEST_ALGORITHM)
+_H_FILENAME = int(HeaderTag.FILENAME)
+_H_SERIAL_NUMBER = int(HeaderTag.SERIAL_NUMBER)
+_H_SIGNATURE = int(HeaderTag.SIGNATURE)
+_H_SIGNATURE_ALGORITHM = int(HeaderTag.SIGNATURE_ALGORITHM)
+_H_SIGNATURE_MODULUS = int(HeaderTag.SIGNATURE_MODULUS)
+_H_SIGNER_NAME = int(HeaderTag.SIGNER_NAME)
+_H_SIGNER_VERSION = int(HeaderTag.SIGNER_VERSION)
+_H_TIMESTAMP = int(HeaderTag.TIMESTAMP)
+_R_CERTIFICATE = int(RecordTag.CERTIFICATE)
+_R_CERT_HASH = int(RecordTag.CERT_HASH)
+_R_DNS_NAME = int(RecordTag.DNS_NAME)
+_R_FUNCTION = int(RecordTag.FUNCTION)
+_R_HASH_ALGORITHM = int(RecordTag.HASH_ALGORITHM)
+_R_IP_ADDRESS = int(RecordTag.IP_ADDRESS)
+_R_ISSUER_NAME = int(RecordTag.ISSUER_NAME)
+_R_PUBLIC_KEY = int(RecordTag.PUBLIC_KEY)
+_R_SERIAL_NUMBER = int(RecordTag.SERIAL_NUMBER)
+_R_SIGNATURE = int(RecordTag.SIGNATURE)
+_R_SUBJECT_NAME = int(RecordTag.SUBJECT_NAME)
 #: Header values of a fixed size checked after SIGNATURE, DIGESTALGORITHM and SIGNATUREMODULUS, in this order.
 _HEADER_SIZES = ((_SIGNER_VERSION, 2, "signer version (tag 28)"), (_SIGNATURE_ALGORITHM, 1, "SIGNATUREALGORITHM"),
                  (_TIMESTAMP, 4, "TIMESTAMP"))
@@ -280,24 +303,29 @@ def _header_spans(data: bytes, header_length: int) -> dict[int, int] | None:
     """
     spans = {1: 3, 2: 8}
     count = 2
-    ends: list[int] = []
+    outer: list[int] = []  # ends of the spans enclosing the innermost open container
+    end = header_length  # where the innermost open span must end
     position = 10
     try:
-        while position < header_length:
-            if ends and position >= ends[-1]:
-                if position != ends.pop():
+        while True:
+            if position >= end:
+                if position != end:
                     return None
+                if not outer:
+                    break
+                end = outer.pop()
                 continue
             tag = data[position]
-            if tag == 13 and not ends:
+            if tag == 13 and not outer:
                 position += 1
                 continue
             length = (data[position + 1] << 8) | data[position + 2]
             if tag == 3 or tag == 7 or tag == 9:
-                if len(ends) >= _MAX_OPEN:
+                if len(outer) >= _MAX_OPEN:
                     return None
                 if length:
-                    ends.append(position + 3 + length)
+                    outer.append(end)
+                    end = position + 3 + length
                     position += 3
                     continue
             spans[tag] = position + 3
@@ -305,11 +333,8 @@ def _header_spans(data: bytes, header_length: int) -> dict[int, int] | None:
             position += 3 + length
     except IndexError:
         return None
-    if position != header_length or len(spans) != count or 13 in spans:
+    if len(spans) != count or 13 in spans:
         return None
-    for end in ends:
-        if end != header_length:
-            return None
     return spans
 
 
@@ -478,51 +503,51 @@ class Header:
 
     @property
     def signer_name(self) -> str | None:
-        return _text_at(self.raw, self._spans.get(HeaderTag.SIGNER_NAME, _ABSENT))
+        return _text_at(self.raw, self._spans.get(_H_SIGNER_NAME, _ABSENT))
 
     @property
     def signer_serial(self) -> bytes | None:
-        return _value(self.raw, self._spans.get(HeaderTag.SERIAL_NUMBER, _ABSENT))
+        return _value(self.raw, self._spans.get(_H_SERIAL_NUMBER, _ABSENT))
 
     @property
     def signer_issuer(self) -> str | None:
-        return _text_at(self.raw, self._spans.get(HeaderTag.CA_NAME, _ABSENT))
+        return _text_at(self.raw, self._spans.get(_H_CA_NAME, _ABSENT))
 
     @property
     def digest_code(self) -> int | None:
-        start = self._spans.get(HeaderTag.DIGEST_ALGORITHM, _ABSENT)
+        start = self._spans.get(_H_DIGEST_ALGORITHM, _ABSENT)
         return None if start == _ABSENT else self.raw[start]
 
     @property
     def signature_algorithm(self) -> int | None:
-        start = self._spans.get(HeaderTag.SIGNATURE_ALGORITHM, _ABSENT)
+        start = self._spans.get(_H_SIGNATURE_ALGORITHM, _ABSENT)
         return None if start == _ABSENT else self.raw[start]
 
     @property
     def signature_modulus(self) -> int | None:
-        start = self._spans.get(HeaderTag.SIGNATURE_MODULUS, _ABSENT)
+        start = self._spans.get(_H_SIGNATURE_MODULUS, _ABSENT)
         return None if start == _ABSENT else self.raw[start]
 
     @property
     def signature(self) -> bytes:
-        return _value(self.raw, self._spans.get(HeaderTag.SIGNATURE, _ABSENT)) or b""
+        return _value(self.raw, self._spans.get(_H_SIGNATURE, _ABSENT)) or b""
 
     @property
     def signature_offset(self) -> int:
-        return self._spans.get(HeaderTag.SIGNATURE, _ABSENT) - 3
+        return self._spans.get(_H_SIGNATURE, _ABSENT) - 3
 
     @property
     def filename(self) -> str | None:
-        return _text_at(self.raw, self._spans.get(HeaderTag.FILENAME, _ABSENT))
+        return _text_at(self.raw, self._spans.get(_H_FILENAME, _ABSENT))
 
     @property
     def timestamp(self) -> int | None:
-        value = _value(self.raw, self._spans.get(HeaderTag.TIMESTAMP, _ABSENT))
+        value = _value(self.raw, self._spans.get(_H_TIMESTAMP, _ABSENT))
         return None if value is None else int.from_bytes(value, "big")
 
     @property
     def signer_version(self) -> tuple[int, int] | None:
-        start = self._spans.get(HeaderTag.SIGNER_VERSION, _ABSENT)
+        start = self._spans.get(_H_SIGNER_VERSION, _ABSENT)
         return None if start == _ABSENT else (self.raw[start], self.raw[start + 1])
 
     @property
@@ -541,7 +566,7 @@ class Header:
     @property
     def signature_span(self) -> tuple[int, int]:
         """Start and end of the whole SIGNATURE element (tag, length, value) in the file."""
-        start = self._spans.get(HeaderTag.SIGNATURE, _ABSENT)
+        start = self._spans.get(_H_SIGNATURE, _ABSENT)
         return start - 3, start + ((self.raw[start - 2] << 8) | self.raw[start - 1])
 
     def encode(self) -> bytes:
@@ -553,28 +578,31 @@ class Header:
 
 
 def _parse_header(data: bytes) -> Header:
-    if len(data) < 10:
-        raise TrustListFormatError(len(data), "a VERSION and a HEADERLENGTH element (10 bytes); the file is shorter")
-    if data[0] != HeaderTag.VERSION or data[1:3] != b"\x00\x02":
+    size = len(data)
+    if size < 10:
+        raise TrustListFormatError(size, "a VERSION and a HEADERLENGTH element (10 bytes); the file is shorter")
+    if data[0] != 1 or data[1] or data[2] != 2:  # VERSION, length 2
         raise TrustListFormatError(0, "a VERSION element (tag 1, length 2) first")
-    if data[5] != HeaderTag.HEADER_LENGTH or data[6:8] != b"\x00\x02":
+    if data[5] != 2 or data[6] or data[7] != 2:  # HEADERLENGTH, length 2
         raise TrustListFormatError(5, "a HEADERLENGTH element (tag 2, length 2) second")
     header_length = (data[8] << 8) | data[9]
-    if header_length < 10 or header_length > len(data):
+    if header_length < 10 or header_length > size:
         raise TrustListFormatError(
-            8, f"a HEADERLENGTH between 10 and the file's length {len(data)}, found {header_length}"
+            8, f"a HEADERLENGTH between 10 and the file's length {size}, found {header_length}"
         )
     spans = _header_spans(data, header_length)
     if spans is None:
         spans = _checked_header_spans(data, header_length)
-    signature = spans.get(_SIGNATURE, _ABSENT)
+    get = spans.get
+    signature = get(_SIGNATURE, _ABSENT)
     if signature == _ABSENT or not ((data[signature - 2] << 8) | data[signature - 1]):
         raise TrustListFormatError(10, f"a SIGNATURE element (tag 12) in the header of {header_length} bytes")
-    digest = spans.get(_DIGEST_ALGORITHM, _ABSENT)
-    _check_size(data, digest, 1, "DIGESTALGORITHM")
+    digest = get(_DIGEST_ALGORITHM, _ABSENT)
     if digest == _ABSENT:
         raise TrustListFormatError(10, "a DIGESTALGORITHM element (tag 8) in the header")
-    modulus_at = spans.get(_SIGNATURE_MODULUS, _ABSENT)
+    if data[digest - 2] or data[digest - 1] != 1:
+        _check_size(data, digest, 1, "DIGESTALGORITHM")
+    modulus_at = get(_SIGNATURE_MODULUS, _ABSENT)
     if modulus_at != _ABSENT:
         _check_size(data, modulus_at, 1, "SIGNATUREMODULUS")
         modulus = data[modulus_at]
@@ -584,10 +612,11 @@ def _parse_header(data: bytes) -> Header:
                 signature - 3,
                 f"a SIGNATURE of {SIGNATURE_SIZES[modulus]} bytes as SIGNATUREMODULUS {modulus} says, found {found}",
             )
-    for tag, size, name in _HEADER_SIZES:
-        if tag in spans:
-            _check_size(data, spans[tag], size, name)
-    return Header(data[:header_length], spans)
+    for tag, expected, name in _HEADER_SIZES:
+        start = get(tag)
+        if start is not None and ((data[start - 2] << 8) | data[start - 1]) != expected:
+            _check_size(data, start, expected, name)
+    return Header(data if header_length == len(data) else data[:header_length], spans)
 
 
 def _checked_header_spans(data: bytes, header_length: int) -> dict[int, int]:
@@ -631,6 +660,14 @@ class Record:
         return cls._decode(raw, 0, length, None, offset)
 
     @classmethod
+    def from_bytes(cls, raw: bytes, offset: int = 0) -> Record:
+        """A record read on its own (RECORDLENGTH first, equal to ``len(raw)``); ``TrustListFormatError`` if not."""
+        raw = bytes(raw)
+        if len(raw) < 5 or raw[:3] != b"\x01\x00\x02" or ((raw[3] << 8) | raw[4]) != len(raw):
+            raise TrustListFormatError(0, f"a record starting with a RECORDLENGTH (tag 1, length 2) of {len(raw)}")
+        return cls._decode(raw, 0, len(raw), None, offset)
+
+    @classmethod
     def _decode(cls, data: bytes, start: int, length: int, number: int | None, offset: int) -> Record:
         """The record in ``data[start : start + length]``, its RECORDLENGTH already checked."""
         raw = data[start : start + length] if start or length != len(data) else data
@@ -657,48 +694,48 @@ class Record:
 
     @property
     def dns_name(self) -> str | None:
-        return _text_at(self.raw, self._spans.get(RecordTag.DNS_NAME, _ABSENT))
+        return _text_at(self.raw, self._spans.get(_R_DNS_NAME, _ABSENT))
 
     @property
     def subject(self) -> str | None:
-        return _text_at(self.raw, self._spans.get(RecordTag.SUBJECT_NAME, _ABSENT))
+        return _text_at(self.raw, self._spans.get(_R_SUBJECT_NAME, _ABSENT))
 
     @property
     def function(self) -> int | None:
-        start = self._spans.get(RecordTag.FUNCTION, _ABSENT)
+        start = self._spans.get(_R_FUNCTION, _ABSENT)
         return None if start == _ABSENT else (self.raw[start] << 8) | self.raw[start + 1]
 
     @property
     def issuer(self) -> str | None:
-        return _text_at(self.raw, self._spans.get(RecordTag.ISSUER_NAME, _ABSENT))
+        return _text_at(self.raw, self._spans.get(_R_ISSUER_NAME, _ABSENT))
 
     @property
     def serial(self) -> bytes | None:
-        return _value(self.raw, self._spans.get(RecordTag.SERIAL_NUMBER, _ABSENT))
+        return _value(self.raw, self._spans.get(_R_SERIAL_NUMBER, _ABSENT))
 
     @property
     def public_key(self) -> bytes | None:
-        return _value(self.raw, self._spans.get(RecordTag.PUBLIC_KEY, _ABSENT))
+        return _value(self.raw, self._spans.get(_R_PUBLIC_KEY, _ABSENT))
 
     @property
     def signature(self) -> bytes | None:
-        return _value(self.raw, self._spans.get(RecordTag.SIGNATURE, _ABSENT))
+        return _value(self.raw, self._spans.get(_R_SIGNATURE, _ABSENT))
 
     @property
     def certificate(self) -> bytes | None:
-        return _value(self.raw, self._spans.get(RecordTag.CERTIFICATE, _ABSENT))
+        return _value(self.raw, self._spans.get(_R_CERTIFICATE, _ABSENT))
 
     @property
     def ip_address(self) -> bytes | None:
-        return _value(self.raw, self._spans.get(RecordTag.IP_ADDRESS, _ABSENT))
+        return _value(self.raw, self._spans.get(_R_IP_ADDRESS, _ABSENT))
 
     @property
     def certificate_hash(self) -> bytes | None:
-        return _value(self.raw, self._spans.get(RecordTag.CERT_HASH, _ABSENT))
+        return _value(self.raw, self._spans.get(_R_CERT_HASH, _ABSENT))
 
     @property
     def hash_algorithm(self) -> int | None:
-        start = self._spans.get(RecordTag.HASH_ALGORITHM, _ABSENT)
+        start = self._spans.get(_R_HASH_ALGORITHM, _ABSENT)
         return None if start == _ABSENT else self.raw[start]
 
     @property
@@ -746,7 +783,8 @@ class TrustList:
     def from_bytes(cls, data: bytes, *, kind: FileKind | None = None) -> TrustList:
         """Parse a file (docs/trust-lists.md). ``kind`` forces ``.sgn`` or trust-list reading; by default
         the header's FILENAME decides, and a version 1.0 header without one is a ``.sgn``."""
-        data = bytes(data)
+        if type(data) is not bytes:
+            data = bytes(data)
         header = _parse_header(data)
         if kind is None:
             kind = _kind_of(header)
@@ -785,22 +823,60 @@ class TrustList:
 
 
 def _parse_records(data: bytes, start: int) -> tuple[Record, ...]:
+    """The records after the header, each checked as ``Record._decode`` checks it.
+
+    A record as producers write it is looked up by its bytes and offset
+    (``_known_record``); anything else goes through ``Record._decode``, which names the offending
+    byte or accepts what only looked unusual.
+    """
     records: list[Record] = []
+    append = records.append
+    known = _known_record
     size = len(data)
     position = start
     while position < size:
         if size - position < 5 or data[position] != 1 or data[position + 1] or data[position + 2] != 2:
             _refuse_record_start(data, position, len(records) + 1)
         length = (data[position + 3] << 8) | data[position + 4]
-        if length < 5 or position + length > size:
+        end = position + length
+        if length < 5 or end > size:
             number = len(records) + 1
             raise TrustListFormatError(
                 position + 3,
                 f"a RECORDLENGTH for record #{number} between 5 and the {size - position} bytes left, found {length}",
             )
-        records.append(Record._decode(data, position, length, len(records) + 1, position))
-        position += length
+        record = known(data[position:end], position) if length <= _REMEMBERED_RECORD_BYTES else None
+        append(record or Record._decode(data, position, length, len(records) + 1, position))
+        position = end
     return tuple(records)
+
+
+#: Records up to this size have their layout remembered (a real one is 1-3 KB);
+#: with ``_REMEMBERED_RECORDS`` entries the cache holds at most 8 MiB.
+_REMEMBERED_RECORD_BYTES = 8 * 1024
+_REMEMBERED_RECORDS = 1024
+
+
+@functools.lru_cache(maxsize=_REMEMBERED_RECORDS)
+def _known_record(raw: bytes, offset: int) -> Record | None:
+    """The record whose bytes are ``raw`` at ``offset`` in its file, as producers write it; else None.
+
+    A phone, and a fleet of them, reads the same certificate records in file
+    after file (a cluster's CTL and ITL repeat its nodes' records, and every
+    boot reads them again), so a record is kept by its bytes: the same bytes
+    always read the same (records are immutable, and the offset is part of the
+    key because a record names its place in errors and ``elements``). None (an
+    unusual or broken record) sends the caller to ``Record._decode``, which
+    names the offending byte in its file or accepts what only looked unusual.
+    """
+    spans = _record_spans(raw)
+    if spans is None:
+        return None
+    for tag, size in ((_FUNCTION, 2), (_HASH_ALGORITHM, 1)):
+        start = spans.get(tag)
+        if start is not None and ((raw[start - 2] << 8) | raw[start - 1]) != size:
+            return None
+    return Record(raw, spans, offset)
 
 
 def _refuse_record_start(data: bytes, position: int, number: int) -> NoReturn:
@@ -810,12 +886,14 @@ def _refuse_record_start(data: bytes, position: int, number: int) -> NoReturn:
 
 
 def _kind_of(header: Header) -> FileKind:
-    name = (header.filename or "").lower()
-    if name.endswith(".sgn"):
+    # Bytes, not text: only ASCII letters decide, and no other character lower-cases to one of them.
+    value = _value(header.raw, header._spans.get(_H_FILENAME, _ABSENT))
+    name = b"" if value is None else value.split(b"\x00", 1)[0].lower()
+    if name.endswith(b".sgn"):
         return FileKind.SGN
-    if name.startswith("ctl"):
+    if name.startswith(b"ctl"):
         return FileKind.CTL
-    if name.startswith("itl"):
+    if name.startswith(b"itl"):
         return FileKind.ITL
     if not name and header.version == (1, 0):
         return FileKind.SGN

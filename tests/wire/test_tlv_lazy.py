@@ -156,3 +156,57 @@ def test_a_certificate_already_loaded_does_not_excuse_a_record_whose_parts_disag
         record_key(wrong_serial)
     forged = build_trust_list([wrong_key], signer, filename="ITLFile.tlv", timestamp=1)
     assert not verify(forged).valid
+
+
+def test_a_list_read_again_shares_its_records_and_a_record_elsewhere_keeps_its_own_offset():
+    trust_list = two_node_itl()
+    again = TrustList.from_bytes(trust_list.data)
+    assert all(first is second for first, second in zip(trust_list.records, again.records, strict=True))
+    first = trust_list.records[0]
+    moved = build_trust_list([trust_list.records[2], first], node_identity("cucm-1051-a-pub"),
+                             filename="ITLFile.tlv", timestamp=1)
+    elsewhere = TrustList.from_bytes(moved.data).records[1]
+    assert elsewhere.raw == first.raw and elsewhere.offset != first.offset
+    assert elsewhere.offset == moved.header.header_length + trust_list.records[2].length
+    assert elsewhere.elements[0].offset == elsewhere.offset
+
+
+def test_a_broken_record_is_refused_every_time_its_bytes_come_back():
+    data = bytearray(two_node_itl().data)
+    header_length = (data[8] << 8) | data[9]
+    data[header_length + 5 + 1 : header_length + 5 + 3] = b"\xff\xff"  # first element overruns its record
+    for _ in range(2):
+        with pytest.raises(TrustListFormatError, match="record #1") as refused:
+            TrustList.from_bytes(bytes(data))
+        assert refused.value.offset == header_length + 5
+
+
+def test_a_record_read_on_its_own_must_start_with_its_own_length():
+    record = two_node_itl().records[0]
+    assert tlv.Record.from_bytes(record.raw) == record
+    with pytest.raises(TrustListFormatError, match="RECORDLENGTH"):
+        tlv.Record.from_bytes(record.raw + b"\x00")
+    with pytest.raises(TrustListFormatError, match="RECORDLENGTH"):
+        tlv.Record.from_bytes(b"\x02" + record.raw[1:])
+
+
+@pytest.mark.parametrize(("filename", "kind"), [("ITLFile.tlv", tlv.FileKind.ITL), ("ctlfile.tlv", tlv.FileKind.CTL),
+                                                ("SEP001122334455.cnf.xml.SGN", tlv.FileKind.SGN),
+                                                ("İTLFile.tlv", tlv.FileKind.TLV), ("other.tlv", tlv.FileKind.TLV)])
+def test_the_kind_comes_from_the_filename_without_regard_to_ascii_case(filename, kind):
+    signer = node_identity("cucm-1051-a-pub")
+    data = build_trust_list([make_record(signer.certificate, Role.SAST)], signer, filename=filename, timestamp=1).data
+    assert TrustList.from_bytes(data).kind is kind
+
+
+@pytest.mark.parametrize(("tag", "value", "expected"), [(RecordTag.FUNCTION, b"\x00\x00\x00", "FUNCTION of 2 byte"),
+                                                        (RecordTag.HASH_ALGORITHM, b"\x01\x01", "HASHALGORITHM of 1 byte")])
+def test_a_record_field_of_the_wrong_size_is_refused_every_time_its_bytes_come_back(tag, value, expected):
+    body = Element.text(RecordTag.SUBJECT_NAME, "CN=x").encode() + Element(tag, value).encode()
+    raw = b"\x01\x00\x02" + (5 + len(body)).to_bytes(2, "big") + body
+    signer = node_identity("cucm-1051-a-pub")
+    data = build_trust_list([make_record(signer.certificate, Role.SAST)], signer, filename="ITLFile.tlv",
+                            timestamp=1).data + raw
+    for _ in range(2):
+        with pytest.raises(TrustListFormatError, match=expected):
+            TrustList.from_bytes(data)

@@ -16,11 +16,14 @@ the cache misses) are ours and named so in docs/tvs.md.
 from __future__ import annotations
 
 import asyncio
-import time
+import concurrent.futures
 import contextlib
+import time
 import os
 import resource
 import select
+import socket
+import ssl
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -83,7 +86,8 @@ class TvsServerSettings:
     issuer_match: str = "cucm"
 
 
-#: Descriptors a TVS connection may hold: its socket, and a duplicate while it is silent.
+#: Descriptors a TVS connection may hold: its socket, and a duplicate while it is silent or
+#: while its exchange moves to a thread (the original closes on the next turn of the loop).
 DESCRIPTORS_PER_CONNECTION = 2
 #: The listen backlog, which is also how many connections asyncio accepts in one go: that
 #: many descriptors are taken before any connection can be counted or refused.
@@ -249,6 +253,11 @@ class TvsServer:
         #: Connections that have not sent a byte yet, oldest first: the ones a full server
         #: evicts (see _first_byte and _make_room).
         self._idle: dict[asyncio.Task, tuple[asyncio.BaseTransport, asyncio.Future, int]] = {}
+        #: Threads for the blocking TLS exchanges, at most one per admitted connection.
+        self._exchanges = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, min(settings.max_clients, self._process_cap)), thread_name_prefix="tvs-exchange")
+        self._in_exchange: dict[asyncio.Task | None, socket.socket] = {}
+        self._lookups = threading.Lock()
 
     @property
     def port(self) -> int:
@@ -296,9 +305,11 @@ class TvsServer:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
+        self._exchanges.shutdown(wait=False, cancel_futures=True)
         if self._responder is not None and self._responder.store is not None:
-            self._responder.store.close()
-            self._responder = None
+            with self._lookups:
+                self._responder.store.close()
+                self._responder = None
 
     def _spawn(self, coroutine) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -355,7 +366,8 @@ class TvsServer:
             _PROCESS_CONNECTIONS.release()
             self._waiting.pop(task, None)
             self._idle.pop(task, None)
-        await close_stream(writer, self.settings.send_timeout)
+        if not writer.transport.is_closing():
+            await close_stream(writer, self.settings.send_timeout)
 
     async def _first_byte(self, task: asyncio.Task | None, writer: asyncio.StreamWriter) -> str | None:
         """Wait, without reading it, for the peer's first byte (a phone's TLS ClientHello).
@@ -423,34 +435,82 @@ class TvsServer:
         return True
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Hand the connection to a thread for the TLS handshake, the request and the answer.
+
+        The event loop admits, watches and evicts connections; the exchange itself is
+        blocking ``ssl`` on a duplicate of the socket in a thread of ``_exchanges``: the
+        handshake's RSA signature runs without the GIL, so several exchanges use several
+        cores, and the blocking socket spares the per-record round trips of asyncio's TLS
+        layer (docs/tvs.md has the figures). The transport is aborted once the duplicate
+        holds the connection: closing one of two descriptors of a socket closes nothing.
+        """
         self._accepted += 1
         sock = writer.get_extra_info("socket")
-        fd = sock.fileno() if sock is not None else -1
+        if sock is None:
+            return
+        fd = sock.fileno()
         address = (writer.get_extra_info("peername") or ("?",))[0]
         self.trace.debug(f"Accepted TCP connection from socket 0x{fd:08x}, fd = {fd}")
         self.trace.debug(f"Total Session attempted = {self._attempted} accepted = {self._accepted}")
         self.trace.debug(f"ipAddrStr (Phone) {address}")
-        await self._exchange(reader, writer, fd, address)
-
-    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        fd: int, address: str) -> None:
-        settings = self.settings
+        writer.transport.pause_reading()  # the ClientHello stays in the kernel for the thread to read
+        connection = socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(fd))
+        writer.transport.abort()
+        task = asyncio.current_task()
+        self._in_exchange[task] = connection
         try:
-            await writer.start_tls(self._context, ssl_handshake_timeout=settings.handshake_timeout)
+            await asyncio.get_running_loop().run_in_executor(self._exchanges, self._exchange, connection, fd,
+                                                             address, task)
+        except asyncio.CancelledError:
+            # Server shutdown: wake the thread wherever it blocks; it closes the socket itself.
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            raise
+        finally:
+            self._in_exchange.pop(task, None)
+
+    def _exchange(self, connection: socket.socket, fd: int, address: str, task: asyncio.Task | None) -> None:
+        """One request over TLS, blocking, in a thread; every failure stays with this connection."""
+        try:
+            self._blocking_exchange(connection, fd, address, task)
+        except Exception as error:  # noqa: BLE001 - one bad connection never stops the server
+            self.trace.debug(f"ERROR:tvsHandleNewPhConnection - closing connection: "
+                             f"{type(error).__name__}: {error}")
+        finally:
+            connection.close()
+
+    def _blocking_exchange(self, connection: socket.socket, fd: int, address: str,
+                           task: asyncio.Task | None) -> None:
+        settings = self.settings
+        connection.settimeout(settings.handshake_timeout)  # for the whole handshake (one do_handshake call)
+        try:
+            tls = self._context.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+            tls.do_handshake()
         except OSError as error:  # ssl.SSLError and TimeoutError are OSErrors
             self.trace.debug(f"ERROR:{address}: tvsSSLHandShake failed: {error_reason(error)}")
             return
-        cipher = writer.get_extra_info("cipher")
+        try:
+            self._answer_over(tls, fd, address, task)
+        finally:
+            # A clean close: close_notify, and the peer's, for at most the send timeout.
+            with contextlib.suppress(OSError, ValueError):
+                tls.settimeout(settings.send_timeout)
+                tls.unwrap()
+            tls.close()
+
+    def _answer_over(self, tls: ssl.SSLSocket, fd: int, address: str, task: asyncio.Task | None) -> None:
+        settings = self.settings
+        cipher = tls.cipher()
         self.trace.debug("tvsSSLHandShakeNotify")
         self.trace.debug(f"{address}: tvsSSLHandShake Session ciphers - {cipher[0] if cipher else '?'}")
         self.trace.debug("TLS HS Done for ph_conn")
+        deadline = time.monotonic() + settings.request_timeout
         try:
-            async with asyncio.timeout(settings.request_timeout):
-                head = await reader.readexactly(HEADER_SIZE)
-                header = TvsHeader.decode(head, settings.max_payload)
-                payload = await reader.readexactly(header.length)
-        except asyncio.IncompleteReadError as error:
-            self.trace.debug(f"ERROR:{fd}:UNKNOWN: connection closed after {len(error.partial)} bytes"
+            head = _read_exactly(tls, HEADER_SIZE, deadline)
+            header = TvsHeader.decode(head, settings.max_payload)
+            payload = _read_exactly(tls, header.length, deadline)
+        except _ClosedEarly as error:
+            self.trace.debug(f"ERROR:{fd}:UNKNOWN: connection closed after {error.received} bytes"
                              " of a request")
             return
         except TimeoutError:
@@ -460,7 +520,7 @@ class TvsServer:
             self.trace.debug(f"ERROR:{fd}:UNKNOWN: {error}")
             return
         frame = head + payload
-        self._waiting.pop(asyncio.current_task(), None)  # a whole request: no longer evictable
+        self._waiting.pop(task, None)  # a whole request: no longer evictable (a dict: safe across threads)
         if settings.trace_messages:
             self.trace.debug(f"{fd}:UNKNOWN:Incoming Phone Msg:")
             self.trace.hex_dump(frame)
@@ -473,8 +533,11 @@ class TvsServer:
             self._trace_decoded(request, header.length)
             self.trace.debug(f"{fd}:UNKNOWN:TVS CORE: Rcvd Event: TVS_EV_{request.type.name}"
                              " in State: TVS_STATE_AWAIT_REQ")
-        assert self._responder is not None
-        response = self._responder.answer(request)
+        responder = self._responder
+        if responder is None:  # closed meanwhile
+            return
+        with self._lookups:  # one SQLite connection and one CTL cache for all threads
+            response = responder.answer(request)
         if response is None:
             return
         data = response.encode()
@@ -483,9 +546,8 @@ class TvsServer:
             self._trace_decoded(response, len(data) - HEADER_SIZE)
             self.trace.debug("Sending TLS Msg ..")
             self.trace.hex_dump(data)
-        writer.write(data)
-        async with asyncio.timeout(settings.send_timeout):
-            await writer.drain()
+        tls.settimeout(settings.send_timeout)
+        tls.sendall(data)
 
     def _trace_decoded(self, message: TvsMessage, length: int) -> None:
         self.trace.debug("tvsPhoneDecodeMsg -")
@@ -493,6 +555,29 @@ class TvsServer:
         self.trace.debug(f"MsgType : TVS_MSG_{message.type.name}")
         self.trace.debug(f"Length : {length}")
 
+
+
+class _ClosedEarly(Exception):
+    """The peer closed before the whole request arrived."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__(f"closed after {received} bytes")
+        self.received = received
+
+
+def _read_exactly(tls: ssl.SSLSocket, size: int, deadline: float) -> bytes:
+    """``size`` bytes before ``deadline`` (``time.monotonic``); TimeoutError or _ClosedEarly otherwise."""
+    data = bytearray()
+    while len(data) < size:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("request deadline")
+        tls.settimeout(remaining)
+        chunk = tls.recv(size - len(data))
+        if not chunk:
+            raise _ClosedEarly(len(data))
+        data += chunk
+    return bytes(data)
 
 
 @attrs.frozen
