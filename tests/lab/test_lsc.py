@@ -16,8 +16,8 @@ from phone.wire.capf import Curve, KeyType
 
 
 def issue(key=None, **overrides):
-    arguments = dict(capf=capf_identity(), device_name="SEP001122334455", model="CP-8861", phone_serial="FCH1234ABCD",
-                     now=NOW, random_bytes=lambda n: bytes(range(1, n + 1)))
+    arguments = {"capf": capf_identity(), "device_name": "SEP001122334455", "model": "CP-8861",
+                 "phone_serial": "FCH1234ABCD", "now": NOW, "random_bytes": lambda n: bytes(range(1, n + 1))}
     arguments.update(overrides)
     return issue_lsc((key or phone_key(KeyType.RSA, 1024)).public_key(), **arguments)
 
