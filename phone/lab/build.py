@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from phone.wire.certs import Identity
-from phone.wire.config import TvsMember, render_config
+from phone.wire.config import DEFAULT_CAPF_PORT, TvsMember, render_config
 from phone.lab.state import TRUST_STORES, LabState, Node
 from phone.wire.signing import NameStyle, build_signed_file, build_trust_list, make_bare_record, make_record
 from phone.wire.tlv import Record, Role, TrustList
@@ -155,9 +155,15 @@ def tvs_members(state: LabState, addresses: Sequence[tuple[str, int]] | None = N
                  for priority, (host, port) in enumerate(addresses[:MAX_TVS_MEMBERS]))
 
 
-def device_config(state: LabState, device: str, members: Sequence[TvsMember]) -> bytes:
-    """``<device>.cnf.xml`` with the cluster's TVS members, CallManager group and CAPF (docs/tvs.md)."""
-    return render_config(members, device_name=device, capf_servers=(state.publisher.name,),
+def device_config(state: LabState, device: str, members: Sequence[TvsMember], *,
+                  capf: tuple[str, int] | None = None) -> bytes:
+    """``<device>.cnf.xml`` with the cluster's TVS members, CallManager group and CAPF (docs/tvs.md).
+
+    ``capf`` is the (host, port) a lab serves CAPF at; by default the publisher on 3804, as a real
+    cluster's (docs/capf.md).
+    """
+    host, port = capf if capf is not None else (state.publisher.name, DEFAULT_CAPF_PORT)
+    return render_config(members, device_name=device, capf_servers=(host,), capf_port=port,
                          call_managers=tuple(node.name for node in state.nodes))
 
 

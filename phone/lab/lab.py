@@ -360,7 +360,8 @@ class Lab:
         return render_show_ctl(trust_list, verify(trust_list), modified=modified)
 
     def device_file(self, name: str, node: str | int | None = None,
-                    tvs_addresses: Sequence[tuple[str, int]] | None = None) -> bytes | None:
+                    tvs_addresses: Sequence[tuple[str, int]] | None = None, *,
+                    capf: tuple[str, int] | None = None) -> bytes | None:
         """A file a TFTP node makes on request (docs/phone.md), or None when ``name`` is not one.
 
         ``CTL<device>.tlv`` is the node's CTL (None outside mixed mode: "File not
@@ -368,6 +369,8 @@ class Lab:
         listing the cluster's TVS servers (``tvs_addresses``: each node's (host,
         port) as served; default the node addresses on 2445), ``<device>.cnf.xml.sgn``
         the same signed by the node's CallManager. ``XMLDefault.cnf.xml[.sgn]`` too.
+        ``capf`` is the (host, port) of the CAPF server configurations list (default:
+        the publisher on 3804).
         """
         match = _DEVICE_TRUST_LIST.match(name)
         if match:
@@ -377,7 +380,7 @@ class Lab:
             return None
         with self._reading():
             state = self.state
-            config = build.device_config(state, match.group(1), build.tvs_members(state, tvs_addresses))
+            config = build.device_config(state, match.group(1), build.tvs_members(state, tvs_addresses), capf=capf)
             if not match.group(2):
                 return config
             return build.signed_config(state, self._identities, self.node(node), name[: -len(".sgn")], config)
@@ -669,12 +672,13 @@ class Lab:
 
     def serving(self, *, host: str = "127.0.0.1", tftp_port: int = 0, tvs_port: int = 0,
                 tftp_node: str | int | None = None, advertise: str | None = None, tvs: bool = True,
-                trace: Callable[[str], None] | None = None) -> contextlib.AbstractContextManager[Any]:
-        """Run the lab's TFTP and TVS servers in the background: see ``phone.lab.servers.serving.serving``."""
+                trace: Callable[[str], None] | None = None,
+                capf_port: int | None = 0) -> contextlib.AbstractContextManager[Any]:
+        """Run the lab's TFTP, TVS and CAPF servers in the background: see ``phone.lab.servers.serving.serving``."""
         from phone.lab.servers.serving import serving  # serve imports this module
 
         return serving(self, host=host, tftp_port=tftp_port, tvs_port=tvs_port, tftp_node=tftp_node,
-                       advertise=advertise, tvs=tvs, trace=trace)
+                       advertise=advertise, tvs=tvs, trace=trace, capf_port=capf_port)
 
     # -- internals ------------------------------------------------------------------------------
 

@@ -554,3 +554,12 @@ def test_an_ec_lsc_is_issued_over_tls_to_a_real_ec_key(server, store):
     put(store, device(key="ec256"))
     transcript = CapfPhone().run(server.port)
     assert isinstance(transcript.lsc.public_key(), ec.EllipticCurvePublicKey)
+
+
+def test_a_mic_is_kept_when_capf_trust_also_holds_its_manufacturing_ca(serve, store):
+    # CUCM keeps the Cisco Manufacturing CAs in CAPF-trust too; the MIC must still be known as one.
+    server = serve()
+    server.server.trusted_capf = lambda: [capf_identity().certificate, manufacturing_ca().certificate]
+    put(store, device(auth="existing-lsc"))
+    assert CapfPhone(certificate=mic()).run(server.port).end_reason == Reason.OK
+    assert store.get(DEVICE).mic_der == mic().der

@@ -392,10 +392,11 @@ class CapfServer:
         if not names_device(certificate, record.name):
             return CredentialCheck(f"{invalid}: the certificate names another device")
         now = self.clock()
-        if issued_by_one_of(certificate, self.trusted_capf(), now):
-            return CredentialCheck()
+        # Manufacturing CAs first: CUCM keeps them in CAPF-trust too, and a MIC is worth keeping.
         if issued_by_one_of(certificate, self.trusted_manufacturing(), now):
             return CredentialCheck(mic=certificate)
+        if issued_by_one_of(certificate, self.trusted_capf(), now):
+            return CredentialCheck()
         return CredentialCheck(invalid)
 
     def issue(self, public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey, record: DeviceRecord,
