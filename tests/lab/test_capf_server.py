@@ -563,3 +563,8 @@ def test_a_mic_is_kept_when_capf_trust_also_holds_its_manufacturing_ca(serve, st
     put(store, device(auth="existing-lsc"))
     assert CapfPhone(certificate=mic()).run(server.port).end_reason == Reason.OK
     assert store.get(DEVICE).mic_der == mic().der
+
+
+def test_a_lab_without_a_device_store_answers_unknown_device_and_makes_none(server, store):
+    assert CapfPhone().run(server.port).end_reason == Reason.UNKNOWN_DEVICE
+    assert not store.path.exists()

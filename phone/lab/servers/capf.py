@@ -55,6 +55,7 @@ from phone.wire.capf import (
     MAX_BODY,
     AuthType,
     CapfHeader,
+    CapfProtocolError,
     CapfMessage,
     CertificateType,
     Command,
@@ -122,7 +123,7 @@ class CredentialCheck:
     mic: x509.Certificate | None = None
 
 
-class CapfSessionEnded(PhonetrustError):
+class CapfSessionEnded(CapfProtocolError):
     """The peer broke the protocol: the connection is cut and nothing is recorded."""
 
 
@@ -167,7 +168,7 @@ class CapfSession:
             self.device = check_device_name(name)
         except UsageError as error:
             raise CapfSessionEnded(str(error)) from None
-        record = await self.server.call_store(self.server.store.get, name)
+        record = await self.server.call_store(self.server.device, name)
         if record is None:
             return await self.end(Reason.UNKNOWN_DEVICE, detail="unknown device")
         if not record.capf.pending:
@@ -407,6 +408,12 @@ class CapfServer:
                          random_bytes=self.random_bytes, profile=self.settings.lsc)
 
     # -- the store, off the event loop ---------------------------------------------------
+    def device(self, name: str) -> DeviceRecord | None:
+        """The device's page; None when the lab has none (a lab without a device store keeps none)."""
+        if not self.store.path.exists():
+            return None
+        return self.store.get(name)
+
     async def call_store(self, function: Callable, *args, **kwargs):
         return await asyncio.to_thread(function, *args, **kwargs)
 
