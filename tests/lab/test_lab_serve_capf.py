@@ -116,6 +116,7 @@ def serve(lab, *options: str) -> dict:
     return announced
 
 
+@pytest.mark.slow
 def test_lab_serve_announces_capf_on_the_port_asked_for_and_none_with_port_0(lab):
     port = free_port()
     assert serve(lab, "--capf-port", str(port))["capf"] == {"node": lab.nodes[0].name, "host": "127.0.0.1",

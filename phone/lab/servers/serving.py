@@ -87,12 +87,16 @@ def capf_trust(lab: Lab) -> tuple[Callable[[], list[x509.Certificate]], Callable
 
         return store, lambda: [c for c in store() if is_manufacturing_ca(c)]
 
+    made: list[x509.Certificate] = []
+
     def manufacturing() -> list[x509.Certificate]:
-        from phone.device.identity import default_mic_ca  # made on first use: only when a MIC is presented
+        if not made:  # read once: loading the CA's key costs a fifth of a second
+            from phone.device.identity import default_mic_ca  # made on first use: only when a MIC is presented
 
-        return [default_mic_ca().certificate]
+            made.append(default_mic_ca().certificate)
+        return list(made)
 
-    return (lambda: [lab.identity("CAPF").certificate, *manufacturing()]), manufacturing
+    return (lambda: [lab.identity("CAPF").certificate]), manufacturing
 
 
 @attrs.define
