@@ -1,104 +1,220 @@
-"""What a CAPF enrolment costs a fleet next to a boot, same machine, same run.
+"""CAPF enrolments per second served by the lab, next to plain TLS handshakes, same machine, same run.
 
-Baseline: boots/s of the bare machine (bench_fleet's: in-memory transports, one
-process). Then, per key: generating an RSA-2048 key (what a real phone does for
-each install), RSA-1024 and EC P-256, and taking a key from a ``KeyPool`` folder
-that an earlier run filled (what fleet workers do, docs/capf.md); and a whole
-install session without sockets (``CapfSession`` against a scripted server in
-memory) with a fresh key and with a pooled one.
+Each enrolment is what a phone does for "Install/Upgrade" with a null string: a
+new TCP connection, a TLS handshake, AUTH_REQUEST/AUTH_RESPONSE,
+KEY_GENERATE_REQUEST, REQUEST_IN_PROGRESS and the phone's RSA-2048 public key,
+STORE_CERTIFICATE_REQUEST with the LSC the server signed, the phone's answer,
+END_SESSION, close; the server reads the device from and records the LSC in its
+SQLite device store. Phones' keys are made before the run (one RSA-2048 key for
+every phone), so the server is what is measured: signing the LSC, the store and
+the protocol. The baseline is a TLS server with the same CAPF certificate that
+completes the handshake and closes: the floor of any CAPF session. Both servers
+run in their own process; clients are threads of this process.
 
-    .venv/bin/python benchmarks/bench_capf.py [--keys 10] [--baseline-phones 300]
+    .venv/bin/python benchmarks/bench_capf.py [--seconds 3] [--clients 1,10] [--tls 1.2]
 
-The machine is shared: compare each figure to the boot of the same run, not
-absolute figures between runs.
+Prints enrolments/s and handshakes/s per concurrency level and their ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
-import os
-import platform
-import statistics
+import itertools
+import multiprocessing
+import socket
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
+from phone.lab.devices import CapfSettings, DeviceRecord, DeviceStore
+from phone.lab.servers.capf import CapfServer, CapfServerSettings, _context_for
+from phone.tls import client_context
+from phone.wire.capf import CapfMessage, Command, FrameBuffer, KeyType, Reason
+from phone.wire.certs import Identity, Profile, cucm_subject, generate_rsa_key, make_certificate
 
-from bench_fleet import bare_machine  # noqa: E402
-from phone.device.capf_keys import KeyPool  # noqa: E402
-from phone.firmware.capf_session import CapfCredentials, CapfSession, KeySpec  # noqa: E402
-from phone.wire.capf import CapfMessage, Command  # noqa: E402
-from phone.wire.certs import Profile, generate_rsa_key, make_certificate, simple_subject  # noqa: E402
-
-DEVICE = "SEPB000B4BA0AEE"
+#: Devices made pending before the run: more than the fastest server enrols in the run.
+DEVICES = 40_000
 
 
-def per_item_ms(action, count: int) -> float:
-    """Median milliseconds of ``action()`` over ``count`` runs."""
-    times = []
-    for _ in range(count):
-        began = time.perf_counter()
-        action()
-        times.append((time.perf_counter() - began) * 1e3)
-    return statistics.median(times)
+def _capf_identity() -> Identity:
+    return make_certificate(cucm_subject("CAPF-0bench00"), generate_rsa_key(2048),
+                            not_before=datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1),
+                            serial=x509.random_serial_number(), profile=Profile.CAPF)
 
 
-def install_session(capf, keys) -> None:
-    """One install, the server's side scripted in memory: auth, key request, the LSC, the end."""
-    session = CapfSession(DEVICE, 2, CapfCredentials(), phone_version=3, ec_capable=False, keys=keys)
-    session.receive(CapfMessage.build(Command.AUTH_REQUEST, 1, version=3, auth_type=0))
-    answers = session.receive(CapfMessage.build(Command.KEY_GENERATE_REQUEST, 1, key_size=2048))
-    public = serialization.load_der_public_key(answers[-1].public_key)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    lsc = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DEVICE)]))
-           .issuer_name(capf.certificate.subject).public_key(public).serial_number(x509.random_serial_number())
-           .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=365))
-           .sign(capf.private_key, hashes.SHA256()))
-    session.receive(CapfMessage.build(Command.STORE_CERTIFICATE_REQUEST, 1, certificate_type=1,
-                                      certificate_der=lsc.public_bytes(serialization.Encoding.DER)))
-    session.receive(CapfMessage.build(Command.END_SESSION, 1, reason=1))
-    assert session.outcome is not None and session.outcome.result == "installed"
+def _devices(count: int) -> list[DeviceRecord]:
+    pending = CapfSettings(operation="install", auth="null-string", key="rsa2048", status="pending")
+    return [DeviceRecord(name=f"SEP{index:012X}", model="CP-8861", capf=pending) for index in range(count)]
+
+
+def _serve(kind: str, certificate: bytes, key: bytes, db: Path, ports, stop) -> None:
+    identity = Identity.from_pem(certificate, key)
+
+    async def main() -> None:
+        if kind == "capf":
+            server = CapfServer(identity, DeviceStore(db), trusted_capf=list, trusted_manufacturing=list,
+                                settings=CapfServerSettings(port=0, max_clients=1024))
+            port = await server.start()
+        else:
+            context = _context_for(identity, CapfServerSettings())
+
+            async def handshake_only(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                writer.close()
+
+            server = await asyncio.start_server(handshake_only, "127.0.0.1", 0, ssl=context, backlog=1024)
+            port = server.sockets[0].getsockname()[1]
+        ports.put(port)
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        closing = server.close()
+        if closing is not None:
+            await closing
+
+    asyncio.run(main())
+
+
+class _Phone:
+    """A phone's side of one enrolment, from the wire codec; the key is made beforehand."""
+
+    def __init__(self, public_key_der: bytes, tls: str) -> None:
+        self.public_key = public_key_der
+        self.context = client_context((tls,))
+
+    def enrol(self, port: int, device: str) -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                self.context.wrap_socket(raw) as connection:
+            frames = FrameBuffer()
+
+            def receive() -> CapfMessage | None:
+                while (frame := frames.next_frame()) is None:
+                    data = connection.recv(65536)
+                    if not data:
+                        return None
+                    frames.feed(data)
+                return frame
+
+            def send(command: Command, session: int, **fields: object) -> None:
+                connection.sendall(CapfMessage.build(command, session, **fields).encode())
+
+            while (message := receive()) is not None:
+                session = message.session_id
+                if message.command is Command.AUTH_REQUEST:
+                    send(Command.AUTH_RESPONSE, session, reason=1, version=3, device_name=device, password="")
+                elif message.command is Command.KEY_GENERATE_REQUEST:
+                    if message.key_type not in (None, KeyType.RSA) or message.key_size != 2048:
+                        return False
+                    send(Command.REQUEST_IN_PROGRESS, session)
+                    send(Command.KEY_GENERATE_RESPONSE, session, public_key=self.public_key)
+                elif message.command is Command.STORE_CERTIFICATE_REQUEST:
+                    send(Command.STORE_CERTIFICATE_RESPONSE, session, reason=Reason.OK)
+                elif message.command is Command.END_SESSION:
+                    return message.reason == Reason.OK
+            return False
+
+
+def _load(clients: int, seconds: float, operation) -> tuple[int, int, float]:
+    counts = {True: 0, False: 0}
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def worker() -> None:
+        while time.perf_counter() < deadline:
+            try:
+                succeeded = operation()
+            except OSError:
+                succeeded = False
+            with lock:
+                counts[succeeded] += 1
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return counts[True], counts[False], time.perf_counter() - started
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keys", type=int, default=10, help="keys per figure")
-    parser.add_argument("--baseline-phones", type=int, default=300, help="phones in the bare-machine baseline")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="per measurement (default 3)")
+    parser.add_argument("--clients", default="1,10", help="concurrency levels (default 1,10)")
+    parser.add_argument("--tls", default="1.2", choices=["1.0", "1.1", "1.2", "1.3"])
+    parser.add_argument("--repeat", type=int, default=2, help="runs per level, best kept (default 2)")
     args = parser.parse_args()
-    print(f"CAPF benchmark: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"load {os.getloadavg()[0]:.1f}, {args.keys} keys per figure")
-    rate, _ = bare_machine(f"CP-8861={args.baseline_phones}", args.baseline_phones)
-    boot_ms = 1e3 / rate
-    print(f"baseline: bare machine boot {boot_ms:.2f} ms ({rate:.0f} boots/s)")
-    capf = make_certificate(simple_subject(CN="CAPF-bench"), generate_rsa_key(2048),
-                            not_before=datetime.datetime.now(datetime.timezone.utc), serial=1, profile=Profile.CA)
-    rows = []
-    for label, spec in (("generate RSA-2048", KeySpec("rsa", 2048)), ("generate RSA-1024", KeySpec("rsa", 1024)),
-                        ("generate EC P-256", KeySpec("ec", 256))):
-        rows.append((label, per_item_ms(spec.generate, args.keys)))
-    with tempfile.TemporaryDirectory(prefix="bench-capf-") as folder:
-        filler = KeyPool(Path(folder))
-        for _ in range(2 * args.keys + 1):
-            filler(KeySpec("rsa", 2048))
-        pool = KeyPool(Path(folder))
-        rows.append(("RSA-2048 from a filled KeyPool", per_item_ms(lambda: pool(KeySpec("rsa", 2048)), args.keys)))
-        rows.append(("install session, fresh RSA-2048", per_item_ms(lambda: install_session(capf, KeySpec.generate),
-                                                                     args.keys)))
-        rows.append(("install session, pooled RSA-2048", per_item_ms(lambda: install_session(capf, pool), args.keys)))
-        assert pool.generated == 0, "the pool ran dry: the figure would include generation"
-    print(f"{'':<36}{'ms':>9}{'boots':>9}")
-    for label, ms in rows:
-        print(f"{label:<36}{ms:>9.2f}{ms / boot_ms:>9.1f}")
+    levels = [int(text) for text in args.clients.split(",")]
+
+    capf = _capf_identity()
+    phone_key = rsa.generate_private_key(65537, 2048)
+    phone = _Phone(phone_key.public_key().public_bytes(serialization.Encoding.DER,
+                                                       serialization.PublicFormat.SubjectPublicKeyInfo), args.tls)
+    names = (f"SEP{index:012X}" for index in itertools.count())
+    names_lock = threading.Lock()
+
+    def next_device() -> str:
+        with names_lock:
+            return next(names)
+
+    with tempfile.TemporaryDirectory() as folder_name:
+        db = Path(folder_name) / "devices.sqlite"
+        DeviceStore(db).put_many(_devices(DEVICES))
+        spawn = multiprocessing.get_context("spawn")
+        stop = spawn.Event()
+        ports: dict[str, int] = {}
+        processes = []
+        for kind in ("tls", "capf"):
+            queue = spawn.Queue()
+            process = spawn.Process(target=_serve, args=(kind, capf.certificate_pem(), capf.private_key_pem(), db,
+                                                         queue, stop))
+            process.start()
+            processes.append(process)
+            ports[kind] = queue.get(timeout=60)
+        context = client_context((args.tls,))
+
+        def handshake() -> bool:
+            with socket.create_connection(("127.0.0.1", ports["tls"]), timeout=10) as raw, \
+                    context.wrap_socket(raw) as tls:
+                tls.recv(1)  # the server closes after the handshake
+            return True
+
+        operations = {"tls": handshake, "capf": lambda: phone.enrol(ports["capf"], next_device())}
+        results: dict[str, dict[int, tuple[float, int]]] = {"tls": {}, "capf": {}}
+        try:
+            for kind in ("tls", "capf"):
+                _load(1, 0.3, operations[kind])  # warm-up
+            # Interleaved and repeated, best of each kept: the machine is shared, so
+            # both figures of a ratio are taken under the same load.
+            for n in levels:
+                for _ in range(args.repeat):
+                    for kind in ("tls", "capf"):
+                        done, failed, elapsed = _load(n, args.seconds, operations[kind])
+                        best, failures = results[kind].get(n, (0.0, 0))
+                        results[kind][n] = (max(best, done / elapsed), failures + failed)
+            enrolled = sum(1 for record in DeviceStore(db).list() if record.capf.status == "successful")
+        finally:
+            stop.set()
+            for process in processes:
+                process.join(10)
+
+    print(f"CAPF server on this machine (TLS {args.tls}, CAPF RSA 2048, phones RSA 2048, best of "
+          f"{args.repeat} x {args.seconds:g} s per level, Python {sys.version.split()[0]})")
+    print(f"{'clients':>8} {'TLS handshakes/s':>17} {'enrolments/s':>13} {'ratio':>6} {'failures':>9}")
+    for n in levels:
+        handshakes, hs_failed = results["tls"][n]
+        enrolments, e_failed = results["capf"][n]
+        print(f"{n:>8} {handshakes:>17.0f} {enrolments:>13.0f} {enrolments / handshakes:>6.2f} "
+              f"{hs_failed + e_failed:>9}")
+    print(f"LSCs recorded in the device store: {enrolled}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

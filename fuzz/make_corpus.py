@@ -9,6 +9,8 @@
   exercise the reader's refusals (a DTD, an encoding declaration, comments,
   CDATA, deep nesting, a member without address);
 - ``corpus/tvs``: TVS frames of each message type, the real S1 query among them;
+- ``corpus/capf``: CAPF frames of an install (RSA and EC), a fetch and a delete,
+  an AUTH_RESPONSE with certificate credentials, and two frames in one input;
 - ``corpus/encconfig``: encrypted configurations (SHA-1 and SHA-512, an
   aligned plaintext, a 2048-bit phone key) and their stub, for
   fuzz_encconfig.py, whose TFTP certificate and phone key are
@@ -28,12 +30,16 @@ import datetime
 import shutil
 from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from phone.wire.certs import Profile, cucm_subject, generate_ec_key, generate_rsa_key, make_certificate, simple_subject
 from phone.wire.config import TvsMember, render_config
 from phone.wire.encconfig import build_encrypted_config, build_stub
 from phone.wire.signing import Layout, NameStyle, build_signed_file, build_trust_list, make_bare_record, make_record
 from phone.wire.tlv import Role
 from phone.wire.tvs import TvsMessage
+from phone.wire.capf import CapfMessage, Command, Curve, DigestCode, KeyType
+from phone.wire.capf_signing import auth_data, sign_auth_data
 
 HERE = Path(__file__).parent
 START = datetime.datetime(2014, 6, 5, 16, 31, 39, tzinfo=datetime.timezone.utc)
@@ -136,6 +142,8 @@ def main() -> None:
         "verification-answer.bin": TvsMessage.answer(verify, 0, roles=(0, 3), ttl=86400).encode(),
     })
 
+    write(HERE / "corpus" / "capf", capf_frames(capf, ca))
+
     # The fuzz_phone target: installed lists, and new files behind the byte that picks the waiting phone.
     write(HERE / "phone_state", {
         "ctl.tlv": ctl, "itl.tlv": itl, "config.xml": config, "tvs-knows-1.der": pub.der,
@@ -182,6 +190,39 @@ def write_encconfig(config: bytes) -> None:
             build_stub(MAC, phone.der, capf_auth_mode=1, capf_servers=("CAPF-e41e7d87",)), tftp,
             filename=f"SEP{MAC}.cnf.xml", timestamp=1425667524).data,
     })
+
+
+def capf_frames(capf, ca) -> dict[str, bytes]:
+    """One session's frames of each CAPF command, as the lab's server and a phone send them."""
+    device = f"SEP{MAC}"
+    mic = make_certificate(simple_subject(O="Cisco Systems Inc.", OU="CTG", CN=f"CP-8861-{device}"),
+                           generate_rsa_key(1024), not_before=START, serial=0x3C, profile=Profile.DEVICE, issuer=ca)
+    data = auth_data(device, mic.der)
+    sha2 = sign_auth_data(mic.private_key, data, "sha512")
+    lsc = make_certificate(simple_subject(CN=f"CP-8861-{device}"), generate_ec_key(), not_before=START, serial=0x15C,
+                           profile=Profile.DEVICE, issuer=capf)
+    public_key = lsc.certificate.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+    def frame(command: Command, **fields: object) -> bytes:
+        return CapfMessage.build(command, 0x1A2B3C4D, **fields).encode()
+
+    return {
+        "auth-request.bin": frame(Command.AUTH_REQUEST, version=3, auth_type=0),
+        "auth-response-password.bin": frame(Command.AUTH_RESPONSE, reason=1, version=3, device_name=device,
+                                            password="123456"),
+        "auth-response-certificate.bin": frame(
+            Command.AUTH_RESPONSE, reason=1, version=3, device_name=device, password="", certificate_der=mic.der,
+            signed_data=sign_auth_data(mic.private_key, data, "sha1"),
+            sha2_signed_data=bytes([DigestCode.SHA512]) + len(sha2).to_bytes(2, "big") + sha2),
+        "key-generate-request-rsa.bin": frame(Command.KEY_GENERATE_REQUEST, key_size=2048, key_type=KeyType.RSA),
+        "key-generate-request-ec.bin": frame(Command.KEY_GENERATE_REQUEST, key_type=KeyType.EC, curve=Curve.P256),
+        "key-generate-response.bin": frame(Command.KEY_GENERATE_RESPONSE, public_key=public_key),
+        "store-request.bin": frame(Command.STORE_CERTIFICATE_REQUEST, certificate_type=1, certificate_der=lsc.der),
+        "store-response.bin": frame(Command.STORE_CERTIFICATE_RESPONSE, reason=1),
+        "fetch-response.bin": frame(Command.FETCH_CERTIFICATE_RESPONSE, reason=1, certificate_der=lsc.der),
+        "delete-request.bin": frame(Command.DELETE_CERTIFICATE_REQUEST),
+        "two-frames.bin": frame(Command.REQUEST_IN_PROGRESS) + frame(Command.END_SESSION, reason=1),
+    }
 
 
 if __name__ == "__main__":

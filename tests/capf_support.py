@@ -1,198 +1,262 @@
-"""A small CAPF server for the phone's client tests, built on the wire codec (phone.wire.capf).
+"""A scripted phone speaking CAPF over real TLS, built from the wire codec (phone/wire/capf.py).
 
-It speaks first, runs one scripted operation per connection (install, fetch, delete,
-nothing pending, unknown device, refused authentication) and records every message
-the phone sent. Rogue behaviours (garbage, silence, lying lengths, an LSC for
-another device or key) are options of the same script, so each test says in one
-line what the server does wrong.
+``CapfPhone`` answers the lab's CAPF server as a phone would: credentials in
+AUTH_RESPONSE, REQUEST_IN_PROGRESS then a pre-generated key on
+KEY_GENERATE_REQUEST, the certificate it holds on FETCH, and so on, until
+END_SESSION or the server's close. Each reply can be replaced to play a phone
+that misbehaves. Keys are generated once per kind (``phone_key``) so that tests
+measure the server, not key generation.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
+import functools
 import socket
-from collections.abc import Callable, Iterator
-from pathlib import Path
+import ssl
+from collections.abc import Callable
 
 import attrs
-from conftest import rsa_key
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
-from tvs_support import Identity as ServerIdentity
-from tvs_support import Peer, scripted_server
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from phone.wire.capf import CapfMessage, Command, FrameBuffer
-from phone.wire.capf_signing import auth_data, verify_auth_data
-from phone.wire.certs import Identity, load_certificate
+from phone.device.identity import issue_mic, new_mic_ca
+from phone.lab.devices import CapfSettings, DeviceRecord, DeviceStore
+from phone.tls import client_context
+from phone.wire.capf import (
+    CapfMessage,
+    Command,
+    Curve,
+    DigestCode,
+    FrameBuffer,
+    KeyType,
+    Reason,
+)
+from phone.wire.capf_signing import auth_data, sign_auth_data
+from phone.wire.certs import (
+    Identity,
+    Profile,
+    cucm_subject,
+    generate_rsa_key,
+    make_certificate,
+)
 
-SESSION_ID = 0x0BADCAFE
+DEVICE = "SEP001122334455"
+MODEL = "CP-8861"
+NOW = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC)
+_CURVES = {Curve.P256: ec.SECP256R1, Curve.P384: ec.SECP384R1, Curve.P521: ec.SECP521R1}
+
+
+def _cached(function):
+    """Cache by positional arguments with defaults filled in (``f()`` and ``f(0)`` are one entry)."""
+    cached = functools.lru_cache(maxsize=None)(function)
+    defaults = function.__defaults__ or ()
+
+    @functools.wraps(function)
+    def call(*args):
+        missing = function.__code__.co_argcount - len(args)
+        return cached(*args, *defaults[len(defaults) - missing:] if missing else ())
+    return call
+
+
+@_cached
+def phone_key(key_type: int, size: int, copy: int = 0) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+    """A key of the kind KEY_GENERATE_REQUEST asks for (``size``: RSA bits or a CURVE value)."""
+    if key_type == KeyType.RSA:
+        return rsa.generate_private_key(65537, size)
+    return ec.generate_private_key(_CURVES[Curve(size)]())
+
+
+def public_der(key) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+@_cached
+def capf_identity(copy: int = 0) -> Identity:
+    """A CAPF certificate as CUCM's: ``CN=CAPF-<8 hex>``, a CA for the LSCs it signs."""
+    subject = cucm_subject(f"CAPF-{0x1a2b3c4d + copy:08x}", organizational_unit="TAC", organization="Cisco",
+                           locality="Krakow", state="Malopolska", country="PL")
+    return make_certificate(subject, generate_rsa_key(2048), not_before=NOW - datetime.timedelta(days=30),
+                            serial=0x70CAF64E0000 + copy, profile=Profile.CAPF)
+
+
+@_cached
+def manufacturing_ca(copy: int = 0) -> Identity:
+    return new_mic_ca(now=NOW - datetime.timedelta(days=1) + datetime.timedelta(seconds=copy))
+
+
+@_cached
+def mic(device: str = DEVICE, ca_copy: int = 0) -> Identity:
+    return issue_mic(MODEL, device, manufacturing_ca(ca_copy), now=NOW - datetime.timedelta(days=1))
+
+
+def lsc_from(capf: Identity, device: str = DEVICE, key=None) -> Identity:
+    """An LSC as the lab's CAPF issues one (for the existing-LSC modes)."""
+    from phone.lab.lsc import issue_lsc
+
+    key = key or phone_key(KeyType.RSA, 1024, 1)
+    certificate = issue_lsc(key.public_key(), capf=capf, device_name=device, model=MODEL, phone_serial="FCH1",
+                            now=NOW - datetime.timedelta(days=1), random_bytes=lambda n: b"\x42" * n)
+    return Identity(certificate, key)
+
+
+def device(name: str = DEVICE, *, operation: str = "install", auth: str = "null-string",
+           auth_string: str | None = None, key: str = "rsa1024", **extra) -> DeviceRecord:
+    return DeviceRecord(name=name, model=MODEL, capf=CapfSettings(
+        operation=operation, auth=auth, auth_string=auth_string, key=key,
+        status="pending" if operation != "none" else None), **extra)
+
+
+def put(store: DeviceStore, *records: DeviceRecord) -> None:
+    store.put_many(list(records))
+
+
+def credentials(device_name: str, identity: Identity) -> dict[str, object]:
+    """AUTH_RESPONSE fields of the existing-certificate modes: certificate and both signatures."""
+    der = identity.der
+    data = auth_data(device_name, der)
+    sha2 = sign_auth_data(identity.private_key, data, "sha512")
+    return {"certificate_der": der, "signed_data": sign_auth_data(identity.private_key, data, "sha1"),
+            "sha2_signed_data": bytes([DigestCode.SHA512]) + len(sha2).to_bytes(2, "big") + sha2}
+
+
+class CapfConnection:
+    """One TLS connection to a CAPF server, framed with ``FrameBuffer``."""
+
+    def __init__(self, port: int, *, host: str = "127.0.0.1", timeout: float = 10.0,
+                 versions: tuple[str, ...] = ("1.2", "1.3")) -> None:
+        sock = socket.create_connection((host, port), timeout=timeout)
+        try:
+            self.tls = client_context(versions).wrap_socket(sock)
+        except BaseException:
+            sock.close()
+            raise
+        self.frames = FrameBuffer()
+        self.session_id: int | None = None
+        self.server_certificate = self.tls.getpeercert(binary_form=True)
+
+    def receive(self) -> CapfMessage | None:
+        """The next frame, or None when the server closed the connection."""
+        while True:
+            frame = self.frames.next_frame()
+            if frame is not None:
+                if self.session_id is None:
+                    self.session_id = frame.session_id
+                return frame
+            try:
+                data = self.tls.recv(65536)
+            except (ConnectionError, ssl.SSLError):
+                return None
+            if not data:
+                return None
+            self.frames.feed(data)
+
+    def send(self, command: Command, session_id: int | None = None, **fields: object) -> None:
+        sid = self.session_id if session_id is None else session_id
+        self.tls.sendall(CapfMessage.build(command, sid or 0, **fields).encode())
+
+    def send_raw(self, data: bytes) -> None:
+        self.tls.sendall(data)
+
+    def closed_by_server(self) -> bool:
+        """Whether the server closes the connection (reads until EOF, dropping what comes)."""
+        try:
+            while self.tls.recv(65536):
+                pass
+        except TimeoutError:
+            return False
+        except (ConnectionError, ssl.SSLError, OSError):
+            return True
+        return True
+
+    def close(self) -> None:
+        self.tls.close()
+
+    def __enter__(self) -> CapfConnection:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 @attrs.define
-class CapfScript:
-    """What the server does on each connection, and what it saw."""
+class Transcript:
+    """What the phone received, and what it ended holding."""
 
-    operation: str = "install"  # install | fetch | delete | nothing | unknown | refuse
-    issuer: Identity | None = None  # signs the LSC (the CAPF certificate, as CUCM)
+    received: list[CapfMessage] = attrs.Factory(list)
+    lsc: x509.Certificate | None = None
+    key: object = None
+    end_reason: int | None = None
+    closed_early: bool = False
+
+    def commands(self) -> list[Command]:
+        return [message.command for message in self.received]
+
+
+@attrs.define
+class CapfPhone:
+    """A phone's side of one CAPF session; fields change how it behaves."""
+
+    device: str = DEVICE
     version: int = 3
-    key_size: int | None = 2048
-    key_type: int | None = None
-    curve: int | None = None
-    end_reason: int = 1
-    password: str | None = None  # the authentication string it expects, when set
-    lsc_name: str | None = None  # CN of the LSC; None: the device name the phone gave
-    lsc_other_key: bool = False  # issue the LSC for another public key
-    rogue: str | None = None  # garbage | silent | short-frame | huge-length | wrong-session | wrong-command | drop
-    session_id: int = SESSION_ID
-    seen: list[CapfMessage] = attrs.Factory(list)
-    issued: list[x509.Certificate] = attrs.Factory(list)
-    auth_verified: list[bool] = attrs.Factory(list)
+    password: str | None = ""
+    #: Authenticate with this certificate (existing-LSC/MIC modes); its key signs.
+    certificate: Identity | None = None
+    #: The certificate answered to FETCH (None: REASON 7).
+    held: Identity | None = None
+    store_reason: int = Reason.OK
+    delete_reason: int = Reason.OK
+    in_progress: int = 1
+    #: Replace the key the server asked for (the DER sent as PUBLIC_KEY), or None to send no key.
+    public_key: Callable[[object], bytes | None] | None = None
+    key_copy: int = 0
 
-    def message(self, command: Command) -> CapfMessage | None:
-        for message in self.seen:
-            if message.command == command:
-                return message
-        return None
+    def auth_fields(self) -> dict[str, object]:
+        fields: dict[str, object] = {"reason": Reason.OK, "version": self.version, "device_name": self.device,
+                                     "password": self.password}
+        if self.certificate is not None:
+            fields.update(credentials(self.device, self.certificate))
+        return fields
 
+    def run(self, port: int, timeout: float = 10.0) -> Transcript:
+        transcript = Transcript()
+        with CapfConnection(port, timeout=timeout) as connection:
+            while True:
+                message = connection.receive()
+                if message is None:
+                    transcript.closed_early = True
+                    return transcript
+                transcript.received.append(message)
+                if message.command is Command.END_SESSION:
+                    transcript.end_reason = message.reason
+                    return transcript
+                self.answer(connection, message, transcript)
 
-def _frames(conn: socket.socket) -> Iterator[CapfMessage]:
-    buffer = FrameBuffer()
-    while True:
-        message = buffer.next_frame()
-        if message is not None:
-            yield message
-            continue
-        chunk = conn.recv(4096)
-        if not chunk:
-            return
-        buffer.feed(chunk)
-
-
-def _issue(script: CapfScript, device: str, public_der: bytes) -> x509.Certificate:
-    issuer = script.issuer
-    assert issuer is not None, "an install needs an issuer"
-    public_key = serialization.load_der_public_key(public_der)
-    if script.lsc_other_key:
-        public_key = rsa_key(2048, "another-phone").public_key()
-    name = script.lsc_name or device
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(issuer.certificate.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .sign(issuer.private_key, hashes.SHA256())
-    )
-    script.issued.append(certificate)
-    return certificate
-
-
-def _check_auth(script: CapfScript, response: CapfMessage) -> bool:
-    """As capfd checks an AUTH_RESPONSE: the password, or both signatures of the certificate."""
-    if response.password is not None:
-        return script.password is None or response.password == script.password
-    if response.certificate is None:
-        return False
-    _, der = response.certificate
-    certificate = load_certificate(der)
-    data = auth_data(response.device_name or "", der)
-    sha2 = response.sha2_signed_data
-    return (verify_auth_data(certificate.public_key(), response.signed_data or b"", data, "sha1")
-            and sha2 is not None and verify_auth_data(certificate.public_key(), sha2[1], data, "sha512"))
-
-
-def capf_behaviour(script: CapfScript) -> Callable[[socket.socket, Peer], None]:
-    """The per-connection behaviour of ``tvs_support.scripted_server`` for ``script``."""
-    def behaviour(conn: socket.socket, peer: Peer) -> None:
-        sid = script.session_id
-
-        def send(command: Command, **fields: object) -> None:
-            conn.sendall(CapfMessage.build(command, sid, **fields).encode())
-
-        if script.rogue == "garbage":
-            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" + bytes(range(256)))
-            return
-        if script.rogue == "silent":
-            with contextlib.suppress(OSError):
-                while conn.recv(1024):
-                    pass
-            return
-        if script.rogue == "short-frame":  # announces 40 bytes, sends 4, then hangs up
-            conn.sendall(b"\x55\x01" + sid.to_bytes(4, "big") + (40).to_bytes(2, "big") + b"\x07\x00\x01\x03")
-            return
-        if script.rogue == "huge-length":
-            conn.sendall(b"\x55\x01" + sid.to_bytes(4, "big") + b"\xff\xff")
-            with contextlib.suppress(OSError):
-                conn.recv(1024)
-            return
-        if script.rogue == "split":  # the AUTH_REQUEST one byte at a time
-            for byte in CapfMessage.build(Command.AUTH_REQUEST, sid, version=script.version, auth_type=0).encode():
-                conn.sendall(bytes([byte]))
+    def answer(self, connection: CapfConnection, message: CapfMessage, transcript: Transcript) -> None:
+        command = message.command
+        if command is Command.AUTH_REQUEST:
+            connection.send(Command.AUTH_RESPONSE, **self.auth_fields())
+        elif command is Command.KEY_GENERATE_REQUEST:
+            key_type = message.key_type if message.key_type is not None else KeyType.RSA
+            size = message.key_size if key_type == KeyType.RSA else message.curve
+            key = phone_key(key_type, size, self.key_copy)
+            transcript.key = key
+            for _ in range(self.in_progress):
+                connection.send(Command.REQUEST_IN_PROGRESS)
+            sent = public_der(key) if self.public_key is None else self.public_key(key)
+            connection.send(Command.KEY_GENERATE_RESPONSE, public_key=sent)
+        elif command is Command.STORE_CERTIFICATE_REQUEST:
+            _, der = message.certificate
+            transcript.lsc = x509.load_der_x509_certificate(der)
+            connection.send(Command.STORE_CERTIFICATE_RESPONSE, reason=self.store_reason)
+        elif command is Command.FETCH_CERTIFICATE_REQUEST:
+            if self.held is None:
+                connection.send(Command.FETCH_CERTIFICATE_RESPONSE, reason=Reason.FAILED)
+            else:
+                connection.send(Command.FETCH_CERTIFICATE_RESPONSE, reason=Reason.OK, certificate_der=self.held.der)
+        elif command is Command.DELETE_CERTIFICATE_REQUEST:
+            connection.send(Command.DELETE_CERTIFICATE_RESPONSE, reason=self.delete_reason)
         else:
-            send(Command.AUTH_REQUEST, version=script.version, auth_type=0)
-        frames = _frames(conn)
-        response = next(frames, None)
-        if response is None:
-            return
-        script.seen.append(response)
-        if script.rogue == "wrong-session":
-            sid += 1
-        if script.rogue == "wrong-command":
-            send(Command.STORE_CERTIFICATE_RESPONSE, reason=1)
-            return
-        verified = _check_auth(script, response)
-        script.auth_verified.append(verified)
-        if script.operation == "unknown":
-            send(Command.END_SESSION, reason=9)
-            return
-        if script.operation == "refuse" or not verified:
-            send(Command.END_SESSION, reason=7)
-            return
-        if script.operation == "nothing":
-            send(Command.END_SESSION, reason=0)
-            return
-        if script.operation in ("fetch", "delete"):
-            command = (Command.FETCH_CERTIFICATE_REQUEST if script.operation == "fetch"
-                       else Command.DELETE_CERTIFICATE_REQUEST)
-            send(command)
-            answer = next(frames, None)
-            if answer is not None:
-                script.seen.append(answer)
-            send(Command.END_SESSION, reason=0 if script.operation == "fetch" else 1)
-            return
-        send(Command.KEY_GENERATE_REQUEST, key_size=script.key_size, key_type=script.key_type, curve=script.curve)
-        generated = None  # this connection's answer (the script records every connection's)
-        for message in frames:
-            script.seen.append(message)
-            if message.command == Command.KEY_GENERATE_RESPONSE:
-                generated = message
-                break
-        if generated is None or generated.public_key is None:
-            send(Command.END_SESSION, reason=7)
-            return
-        if script.rogue == "drop":
-            return
-        certificate = _issue(script, response.device_name or "", generated.public_key)
-        send(Command.STORE_CERTIFICATE_REQUEST, certificate_type=1,
-             certificate_der=certificate.public_bytes(serialization.Encoding.DER))
-        stored = next(frames, None)
-        if stored is not None:
-            script.seen.append(stored)
-        send(Command.END_SESSION, reason=script.end_reason)
-        with contextlib.suppress(OSError):
-            conn.recv(1)  # let the phone close first, as capfd does
-
-    return behaviour
-
-
-@contextlib.contextmanager
-def capf_server(folder: Path, script: CapfScript, server: Identity) -> Iterator[Peer]:
-    """A loopback TLS CAPF server presenting ``server``'s certificate, running ``script``."""
-    with scripted_server(folder, capf_behaviour(script),
-                         server=ServerIdentity(server.certificate, server.private_key)) as peer:
-        yield peer
+            raise AssertionError(f"a phone does not expect {command.name}")

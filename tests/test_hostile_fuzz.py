@@ -27,6 +27,7 @@ TARGETS = {
     "fuzz_tvs": ("tvs", None),
     "fuzz_phone": ("phone", None),
     "fuzz_encconfig": ("encconfig", None),
+    "fuzz_capf": ("capf", None),
 }
 
 

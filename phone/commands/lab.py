@@ -207,11 +207,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     set_param.set_defaults(func=lambda args: _operate(args, "param", "set", args.name, args.value))
 
     serve = groups.add_parser(
-        "serve", parents=[common], help="serve TFTP and TVS until SIGTERM/SIGINT",
+        "serve", parents=[common], help="serve TFTP, TVS and CAPF until SIGTERM/SIGINT",
         description="Serve one node's TFTP folder and per-device files (CTLSEP/ITLSEP<MAC>.tlv, "
-        "SEP<MAC>.cnf.xml[.sgn]) and a TVS server per node, in the foreground until SIGTERM or SIGINT. "
-        "Port 0 (the default) lets the OS choose; the ports are printed. A fixed --tvs-port N puts node i "
-        "on N+i. Changes made with other 'phonetrust lab' commands are served at once.")
+        "SEP<MAC>.cnf.xml[.sgn]), a TVS server per node and the publisher's CAPF (the LSCs of the phones "
+        "set with 'phonetrust lab device set', docs/capf.md), in the foreground until SIGTERM or SIGINT. "
+        "TFTP and TVS port 0 (the default) lets the OS choose; the ports are printed. A fixed --tvs-port N "
+        "puts node i on N+i. Changes made with other 'phonetrust lab' commands are served at once.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--tftp-port", type=int, default=0, help="UDP port (default 0: any free port)")
     serve.add_argument("--tvs-port", type=int, default=0, help="the publisher's TVS port (default 0: any)")
@@ -220,6 +221,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="the address configurations give phones for TVS (default --host)")
     serve.add_argument("--trace", metavar="FILE", help="append the TVS servers' CUCM trace to FILE ('-': stdout)")
     serve.add_argument("--no-tvs", action="store_true", help="start with TVS down (TFTP only)")
+    serve.add_argument("--capf-port", type=int, default=3804,
+                       help="the publisher's CAPF port, where phones get their LSC (default 3804; 0: no CAPF)")
     serve.add_argument("--json", action="store_true", help="print the ports as one JSON line")
     serve.set_defaults(func=_serve)
 
@@ -343,7 +346,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    for flag, port in (("--tftp-port", args.tftp_port), ("--tvs-port", args.tvs_port)):
+    for flag, port in (("--tftp-port", args.tftp_port), ("--tvs-port", args.tvs_port),
+                       ("--capf-port", args.capf_port)):
         if not 0 <= port < 65536:
             raise UsageError(f"{flag} {port} is not a port")
     if args.advertise is None and args.host in ("", "0.0.0.0", "::"):
@@ -361,7 +365,8 @@ def _serve(args: argparse.Namespace) -> int:
         sink, close = file_sink(args.trace)
     try:
         with lab.serving(host=args.host, tftp_port=args.tftp_port, tvs_port=args.tvs_port, tftp_node=args.node,
-                         advertise=args.advertise, tvs=not args.no_tvs, trace=sink) as servers:
+                         advertise=args.advertise, tvs=not args.no_tvs, trace=sink,
+                         capf_port=args.capf_port or None) as servers:
             _announce(lab, servers, args)
             last_error = None
             while not stop.wait(1.0):
@@ -389,8 +394,12 @@ def _announce(lab: Lab, servers, args: argparse.Namespace) -> None:
                                            "node": servers.tftp_node.name},
             "tvs": [{"node": name, "host": servers.host, "port": port, "running": running}
                     for name, port in servers.tvs_ports.items()],
+            "capf": ({"node": lab.nodes[0].name, "host": servers.host, "port": servers.capf_port}
+                     if servers.capf_port else None),
         }), flush=True)
         return
     print(f"TFTP {servers.host}:{servers.tftp_port} serving as {servers.tftp_node.name}", flush=True)
     for name, port in servers.tvs_ports.items():
         print(f"TVS {servers.host}:{port} {name}{'' if running else ' (down)'}", flush=True)
+    if servers.capf_port:
+        print(f"CAPF {servers.host}:{servers.capf_port} {lab.nodes[0].name}", flush=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from capf_support import CapfScript, capf_server
+from capf_scripted_server import CapfScript, capf_server
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from minicluster import MAC, MiniCluster

@@ -1,4 +1,4 @@
-"""The phone's CAPF client against a small CAPF server on loopback TLS (tests/capf_support.py).
+"""The phone's CAPF client against a small CAPF server on loopback TLS (tests/capf_scripted_server.py).
 
 Every mode of authentication, every operation, the server's refusals, and rogue
 servers: whatever a server does wrong, the phone keeps the identity it had.
@@ -11,7 +11,7 @@ import itertools
 import socket
 
 import pytest
-from capf_support import SESSION_ID, CapfScript, capf_server
+from capf_scripted_server import SESSION_ID, CapfScript, capf_server
 from conftest import SEED_TIME, manufacturing_ca, rsa_key
 from cryptography.hazmat.primitives import serialization
 

@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from capf_support import CapfScript, capf_server
+from capf_scripted_server import CapfScript, capf_server
 from conftest import SEED_TIME, rsa_key
 from minicluster import MAC, MiniCluster, TvsDouble, serve_files
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from capf_support import CapfScript, capf_server
+from capf_scripted_server import CapfScript, capf_server
 from cryptography.hazmat.primitives import serialization
 from minicluster import MiniCluster
 

@@ -1,4 +1,4 @@
-"""Serving emulated labs to a fleet from child processes (TFTP in one, TVS in another).
+"""Serving emulated labs to a fleet from child processes (TFTP in one, TVS and CAPF in another).
 
 The lab's own ``Lab.serving()`` runs the TFTP and TVS servers as threads of
 the calling process; a fleet run would then share one GIL between them and the
@@ -76,8 +76,8 @@ def serving_labs(labs: Mapping[str, Path], *, host: str = "127.0.0.1",
                  start_timeout: float = 120.0) -> Iterator[LabsServer]:
     """Serve every lab folder of ``labs`` (key -> folder) until the block ends.
 
-    Two child processes: one runs every node's TVS server (``LabServers``), the
-    other the TFTP servers (``phone.lab.servers.tftp`` answering from
+    Two child processes: one runs every node's TVS server and each publisher's CAPF
+    (``LabServers``), the other the TFTP servers (``phone.lab.servers.tftp`` answering from
     ``Lab.device_file``). TLS handshakes and signing configurations are the two
     largest costs of serving a fleet; in two processes they use two cores.
     """
@@ -177,11 +177,13 @@ def _tvs_main(connection, labs: dict[str, str], host: str) -> None:  # pragma: n
             for key, folder in labs.items():
                 lab = Lab.open(folder)
                 servers = LabServers(lab, host=host, tftp_node=lab.node(None), advertise=host,
-                                     tvs_ports=[0] * len(lab.nodes), trace=None)
+                                     tvs_ports=[0] * len(lab.nodes), trace=None, capf_port=0)
                 stack.callback(servers.close)
                 servers.start_tvs()
+                servers.start_capf()
                 served[key] = servers
-            connection.send(("ok", {key: servers.tvs_addresses for key, servers in served.items()}))
+            connection.send(("ok", {key: {"tvs": servers.tvs_addresses, "capf": servers.capf_address}
+                                    for key, servers in served.items()}))
 
             def handle(message: tuple):
                 if message[0] == "sync":
@@ -208,7 +210,7 @@ _MISSING = object()
 
 
 def _tftp_main(connection, labs: dict[str, str], host: str,  # pragma: no cover - child process
-               tvs_addresses: dict[str, list[tuple[str, int]]]) -> None:
+               served_addresses: dict[str, dict]) -> None:
     quiet_child()
     import attrs
 
@@ -222,16 +224,18 @@ def _tftp_main(connection, labs: dict[str, str], host: str,  # pragma: no cover 
             for key, folder in labs.items():
                 lab = Lab.open(folder)
                 node = lab.node(None).name
-                addresses = [tuple(address) for address in tvs_addresses[key]]
+                addresses = [tuple(address) for address in served_addresses[key]["tvs"]]
+                capf = served_addresses[key]["capf"]
+                capf = None if capf is None else tuple(capf)
                 cache: dict[str, object] = {}
                 caches.append(cache)
 
-                def files(name: str, _client, lab=lab, node=node, addresses=addresses, cache=cache):
+                def files(name: str, _client, lab=lab, node=node, addresses=addresses, capf=capf, cache=cache):
                     # The lab reads its state under a lock per request (about 0.3 ms); a node's CTL
                     # and ITL are the same for every device, so they are read once per step.
                     match = _DEVICE_LIST.match(name)
                     if match is None:
-                        return lab.device_file(name, node, addresses)
+                        return lab.device_file(name, node, addresses, capf=capf)
                     data = cache.get(match.group(1), _MISSING)
                     if data is _MISSING:
                         data = cache[match.group(1)] = lab.device_file(name, node, addresses)

@@ -1,4 +1,5 @@
-"""Serving a lab: one TFTP node and every node's TVS, in background threads (docs/tvs.md, docs/phone.md).
+"""Serving a lab: one TFTP node, every node's TVS and the publisher's CAPF, in background threads
+(docs/tvs.md, docs/phone.md, docs/capf.md).
 
 ``serving(lab)`` is a context manager yielding ``LabServers``: the TFTP server
 of one node (``phone.lab.servers.tftp.TftpFileServer``: that node's TFTP folder plus the
@@ -10,11 +11,17 @@ publisher first, at the address and port it actually listens on (all on the
 serving host; a fixed ``tvs_port`` N puts node i on N + i, port 0 lets the
 OS pick a free one per node).
 
+The CAPF server (``phone.lab.servers.capf``) runs on the publisher only, as from
+CUCM 14 (Cisco TAC note 214231), presenting the publisher's CAPF certificate and
+working from the lab's device store; configurations list it at the address and
+port it listens on (``capf_port`` 0: a free port; None: no CAPF, and
+configurations keep CUCM's default of the publisher on 3804).
+
 ``stop_tvs()`` / ``start_tvs()`` take TVS down and up again on the same ports
 (the "TVS down" failure case), for every node or one. Changes made to the lab
 while it is served (by this process or another) are picked up at the next
-TFTP request, or by ``sync()``: files are read per request, and a TVS server
-whose certificate or minimum TLS version changed is restarted on its port.
+TFTP request, or by ``sync()``: files are read per request, and a TVS or CAPF
+server whose certificate or minimum TLS version changed is restarted on its port.
 """
 
 from __future__ import annotations
@@ -26,10 +33,15 @@ from datetime import datetime
 
 import attrs
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
 from phone.errors import UsageError
 from phone.lab.build import ServiceAddresses
+from phone.lab.devices import DeviceStore
 from phone.lab.lab import Lab
 from phone.lab.state import Node
+from phone.lab.servers.capf import CapfServerSettings, running_capf_server
 from phone.lab.servers.tftp import TftpFileServer
 from phone.lab.servers.tvs import TvsServerSettings, running_tvs_server
 
@@ -51,11 +63,59 @@ class _Tvs:
         return self.stack is not None
 
 
+#: Names of the Cisco Manufacturing CAs that issue MICs (Cisco TAC note 200860).
+_MANUFACTURING_CA_NAMES = ("Cisco Manufacturing CA", "CAP-RTP-")
+
+
+def is_manufacturing_ca(certificate: x509.Certificate) -> bool:
+    """Whether ``certificate`` is named as a Cisco Manufacturing CA (SHA2 or not) or CAP-RTP-001/002."""
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return any(str(name.value).startswith(_MANUFACTURING_CA_NAMES) for name in names)
+
+
+def capf_trust(lab: Lab) -> tuple[Callable[[], list[x509.Certificate]], Callable[[], list[x509.Certificate]]]:
+    """What the lab's CAPF checks presented certificates against: (CAPF-trust, its manufacturing CAs).
+
+    CUCM checks an existing LSC or MIC against CAPF-trust, which holds the CAPF
+    certificates and the Cisco Manufacturing CAs (Cisco TAC note 200860). A lab
+    without trust stores trusts its own CAPF certificate and this installation's
+    emulated manufacturing CA, the one emulated phones' MICs come from.
+    """
+    listed = getattr(lab, "trusted_certificates", None)
+    if listed is not None:
+        def store() -> list[x509.Certificate]:
+            return list(listed("CAPF-trust"))
+
+        return store, lambda: [c for c in store() if is_manufacturing_ca(c)]
+
+    made: list[x509.Certificate] = []
+
+    def manufacturing() -> list[x509.Certificate]:
+        if not made:  # read once: loading the CA's key costs a fifth of a second
+            from phone.device.identity import default_mic_ca  # made on first use: only when a MIC is presented
+
+            made.append(default_mic_ca().certificate)
+        return list(made)
+
+    return (lambda: [lab.identity("CAPF").certificate]), manufacturing
+
+
+@attrs.define
+class _Capf:
+    """The publisher's CAPF server: the port asked for (None: off), the one it got, what it started with."""
+
+    wanted: int | None
+    port: int = 0
+    stack: contextlib.ExitStack | None = None
+    certificate: bytes = b""
+    min_tls: str = ""
+
+
 class LabServers:
     """The running servers of ``serving()``: ports, addresses, TVS on/off."""
 
     def __init__(self, lab: Lab, *, host: str, tftp_node: Node, advertise: str, tvs_ports: list[int],
-                 trace: Callable[[str], None] | None) -> None:
+                 trace: Callable[[str], None] | None, capf_port: int | None = None) -> None:
         self.lab = lab
         self.host = host
         self.tftp_node = tftp_node
@@ -68,6 +128,47 @@ class LabServers:
         self._trace = trace
         self._lock = threading.RLock()
         self._tvs = {node.name: _Tvs(node, port) for node, port in zip(lab.nodes, tvs_ports, strict=True)}
+        self._capf = _Capf(capf_port)
+
+    @property
+    def capf_port(self) -> int:
+        """The CAPF server's port (0: off)."""
+        with self._lock:
+            return self._capf.port if self._capf.stack is not None else 0
+
+    @property
+    def capf_address(self) -> tuple[str, int] | None:
+        """(address, port) of CAPF as configurations list it; None when the lab serves no CAPF."""
+        port = self.capf_port
+        return (self.advertise, port) if port else None
+
+    def start_capf(self) -> None:
+        """Start the publisher's CAPF (on the port it had, if it ran before); nothing when it is off."""
+        with self._lock:
+            capf = self._capf
+            if capf.wanted is None or capf.stack is not None:
+                return
+            lab = self.lab
+            trusted, manufacturing = capf_trust(lab)
+            with lab._reading():  # certificate and settings of one consistent lab state
+                identity = lab.identity("CAPF")
+                min_tls = lab.state.params.tls_min_version
+            settings = CapfServerSettings(host=self.host, port=capf.port or capf.wanted, min_tls=min_tls)
+            trace = None
+            if self._trace is not None:
+                sink = self._trace
+                trace = lambda line: sink(f"[CAPF] {line}")  # noqa: E731
+            stack = contextlib.ExitStack()
+            running = stack.enter_context(running_capf_server(
+                identity, DeviceStore.for_lab(lab.path), trusted_capf=trusted, trusted_manufacturing=manufacturing,
+                settings=settings, clock=lambda: lab.clock(), trace=trace))
+            capf.port, capf.stack, capf.certificate, capf.min_tls = running.port, stack, identity.der, min_tls
+
+    def stop_capf(self) -> None:
+        with self._lock:
+            if self._capf.stack is not None:
+                stack, self._capf.stack = self._capf.stack, None
+                stack.close()
 
     @property
     def tvs_port(self) -> int:
@@ -116,9 +217,14 @@ class LabServers:
                     self._start(tvs)
 
     def sync(self) -> None:
-        """Restart running TVS servers whose certificate or minimum TLS version changed in the lab."""
+        """Restart running TVS and CAPF servers whose certificate or minimum TLS version changed in the lab."""
         with self._lock:
             state = self.lab.state
+            capf = self._capf
+            if capf.stack is not None and (self.lab.identity("CAPF").der != capf.certificate
+                                           or state.params.tls_min_version != capf.min_tls):
+                self.stop_capf()
+                self.start_capf()
             for tvs in self._tvs.values():
                 if tvs.stack is None:
                     continue
@@ -128,6 +234,7 @@ class LabServers:
                     self._start(tvs)
 
     def close(self) -> None:
+        self.stop_capf()
         self.stop_tvs()
 
     def file(self, name: str, client: tuple[str, int]) -> bytes | None:
@@ -174,6 +281,7 @@ def serving(
     advertise: str | None = None,
     tvs: bool = True,
     trace: Callable[[str], None] | None = None,
+    capf_port: int | None = 0,
 ) -> Iterator[LabServers]:
     """Serve ``lab`` in background threads until the block ends.
 
@@ -182,7 +290,8 @@ def serving(
     node i on N + i. ``advertise`` is the address configurations give phones for
     TVS (default ``host``; required when ``host`` is a wildcard). ``tvs=False``
     starts with TVS down. ``trace`` receives the TVS servers' CUCM trace lines,
-    each prefixed with its node's name.
+    each prefixed with its node's name, and the CAPF server's, prefixed ``[CAPF]``.
+    ``capf_port`` is the publisher's CAPF port (0: any free port; None: no CAPF).
     """
     if advertise is None:
         if host in _WILDCARDS:
@@ -192,9 +301,12 @@ def serving(
     if tvs_port and tvs_port + len(nodes) - 1 > 65535:
         raise UsageError(f"TVS ports {tvs_port}..{tvs_port + len(nodes) - 1} do not fit below 65536")
     ports = [tvs_port + index if tvs_port else 0 for index in range(len(nodes))]
+    if capf_port is not None and not 0 <= capf_port < 65536:
+        raise UsageError(f"CAPF port {capf_port} is not a TCP port")
     servers = LabServers(lab, host=host, tftp_node=lab.node(tftp_node), advertise=advertise, tvs_ports=ports,
-                         trace=trace)
+                         trace=trace, capf_port=capf_port)
     try:
+        servers.start_capf()
         # Started even with tvs=False, so that free ports are chosen now and every
         # configuration lists the ports TVS will come back on.
         servers.start_tvs()
