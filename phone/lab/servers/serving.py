@@ -122,7 +122,6 @@ class LabServers:
         self.advertise = advertise
         self.tftp_port = 0
         #: Ports of the other services this process serves (0: off; their servers set them when started).
-        self.capf_port = 0
         self.http_port = 0
         self.https_port = 0
         self._trace = trace
@@ -189,12 +188,13 @@ class LabServers:
     @property
     def service_addresses(self) -> ServiceAddresses:
         """What configurations tell phones: the services as served, at the advertised address (a service
-        whose port is 0 is off and left out); the CallManager group as a real cluster's."""
+        whose port is 0 is off and left out, but for CAPF, which configurations name on the publisher
+        at 3804 as a real cluster's do); the CallManager group as a real cluster's."""
         def served(port: int) -> tuple[str, int] | None:
             return (self.advertise, port) if port else None
 
         cluster = ServiceAddresses.of_cluster(self.lab.state, self.tvs_addresses)
-        return attrs.evolve(cluster, capf=served(self.capf_port), http=served(self.http_port),
+        return attrs.evolve(cluster, capf=served(self.capf_port) or cluster.capf, http=served(self.http_port),
                             https=served(self.https_port))
 
     def tvs_running(self, node: str | int | None = None) -> bool:
