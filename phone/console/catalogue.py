@@ -9,7 +9,7 @@ will show them as extra.
 
 Placeholders are ``str.format`` fields supplied by the machine (``name``,
 ``store_as``, ``address``, ``port``, ``bytes``, ``hours``, ``reason``,
-``version``, ``pid``, ``server``).
+``version``, ``pid``, ``server``, ``cert_hash``, ``certificate``).
 """
 
 from __future__ import annotations
@@ -167,6 +167,26 @@ CATALOGUE: Mapping[str, Mapping[str, tuple[Line, ...]]] = {
     "config.rejected": {
         JAVA79XX: (Line("ERR", "CFGD", "cfgApply: [{name}] not applied: {reason}"),),
         ENTERPRISE: (Line("ERR", "JAVA", "Config file [{name}] not applied: {reason}"),),
+    },
+    # Encrypted configurations (docs/encrypted-config.md): no public log shows these lines; the
+    # wording is the emulator's, in each dialect's style.
+    "config.encrypted_stub": {
+        JAVA79XX: (Line("NOT", "SECD", "encCfg: [{name}] is an encrypted config stub, certHash {cert_hash}"),),
+        ENTERPRISE: (Line("NOT", "SECUREAPP", "Encrypted config stub [{name}] certHash {cert_hash}, "
+                                              "phone holds {certificate}"),),
+    },
+    "config.capf_needed": {
+        JAVA79XX: (Line("ERR", "SECD", "EROR:encCfg: [{name}] {reason}; CAPF needed"),),
+        ENTERPRISE: (Line("ERR", "SECUREAPP", "Encrypted config [{name}]: {reason}; CAPF enrolment needed"),),
+    },
+    "config.decrypted": {
+        JAVA79XX: (Line("NOT", "SECD", "encCfg: [{name}] decrypted with {certificate}, {bytes} bytes"),),
+        ENTERPRISE: (Line("NOT", "SECUREAPP", "Encrypted config [{name}] decrypted with {certificate} key, "
+                                              "{bytes} bytes"),),
+    },
+    "config.decrypt_failed": {
+        JAVA79XX: (Line("ERR", "SECD", "EROR:encCfg: [{name}] {reason}"),),
+        ENTERPRISE: (Line("ERR", "SECUREAPP", "Encrypted config [{name}] decryption failed: {reason}"),),
     },
     "erase": {
         JAVA79XX: (Line("NOT", "SECD", "tlEraseFiles: erasing {what}"),),

@@ -14,6 +14,8 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from phone.device.boot import AskTvsServer, FetchFile, run_boot
 from phone.device.flash import FlashStore
 from phone.device.identity import IdentityStore, PhoneIdentity, default_mic_ca, identity_json
@@ -26,6 +28,7 @@ from phone.firmware.machine import (
     Log,
     PhoneMachine,
 )
+from phone.firmware.encrypted import PhoneKeys
 from phone.firmware.models import PhoneModel
 from phone.console.phone import PhoneConsole
 from phone.firmware.trust import Item
@@ -72,6 +75,7 @@ class Phone:
         if identity is not None:
             # First use issues the MIC; every later start reads the same one (it is permanent).
             self.identity = identity.ensure_mic(model.name, self.machine.device_name, self.mic_authority)
+            self.machine = attrs.evolve(self.machine, keys=phone_keys(self.identity))
 
     def _effect(self, effect: Effect) -> None:
         if isinstance(effect, Log):
@@ -107,6 +111,13 @@ class Phone:
         self._event(FactoryReset())
 
 
+def phone_keys(identity: PhoneIdentity | None) -> PhoneKeys:
+    """What the machine opens encrypted configurations with: the identity's MIC and LSC."""
+    if identity is None:
+        return PhoneKeys()
+    return PhoneKeys(mic=identity.mic, lsc=identity.lsc)
+
+
 def describe_installed(machine: PhoneMachine, item: Item) -> dict[str, object]:
     """The JSON view of an installed list: installed, md5, sha1, signer_serial (docs/phone.md)."""
     installed = machine.flash.list_for(item)
@@ -129,6 +140,7 @@ def boot_json(machine: PhoneMachine, report: BootReport, identity: PhoneIdentity
         "config": {
             "name": report.config_name or machine.flash.config_name,
             "applied": report.config_applied,
+            "encrypted": report.config_encrypted,
             "tvs": [{"address": m.address, "port": m.port, "priority": m.priority} for m in config.tvs_members],
         },
         "tvs_requests": [
