@@ -9,6 +9,8 @@ machine given an LSC made here). Files travel through a fetch function over
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from conftest import SEED_TIME, manufacturing_ca, rsa_key
 from minicluster import MAC, START, MiniCluster
 
@@ -254,6 +256,20 @@ def test_every_truncation_is_refused(waiting_for_the_encrypted_file):
     machine, good = waiting_for_the_encrypted_file
     lengths = [*range(0, 64), *range(64, len(good), 7), len(good) - 1]
     assert [n for n in lengths if not refused_keeping_the_old_configuration(machine, good[:n])] == []
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=8),
+       cut=st.integers(min_value=0, max_value=40))
+def test_any_rewritten_bytes_are_refused(waiting_for_the_encrypted_file, changes, cut):
+    """Several bytes rewritten at once, and the file shortened: never applied, never a crash."""
+    machine, good = waiting_for_the_encrypted_file
+    damaged = bytearray(good)
+    for position, value in changes:
+        damaged[position % len(good)] = value
+    damaged = bytes(damaged[:len(damaged) - cut])
+    assume(damaged != good)
+    assert refused_keeping_the_old_configuration(machine, damaged)
 
 
 def _flip(data: bytes, bit: int) -> bytes:
