@@ -487,7 +487,7 @@ class PhoneMachine:
     device_id: str
     flash: Flash = Flash()
     #: The phone's MIC and LSC with their keys: what opens an encrypted configuration.
-    keys: PhoneKeys = PhoneKeys()
+    keys: PhoneKeys = attrs.field(factory=PhoneKeys)
     step: BootStep = BootStep.OFF
     pending: PendingTvs | None = None
     report: BootReport = BootReport()

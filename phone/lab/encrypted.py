@@ -27,6 +27,7 @@ from __future__ import annotations
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from phone.errors import UsageError
 from phone.lab.devices import DeviceRecord
 from phone.wire.certs import Identity
 from phone.wire.config import PhoneConfig
@@ -95,7 +96,7 @@ def encrypted_device_file(
         return build_signed_file(stub(device, full_config), signer, filename=filename, timestamp=timestamp,
                                  digest=digest).data
     if suffix != ENCRYPTED:
-        raise ValueError(f"not a configuration suffix: {suffix!r}")  # a caller bug
+        raise UsageError(f"not a configuration suffix: {suffix!r}")  # a caller bug
     certificate = phone_certificate(device)
     if certificate is None or not can_wrap_to(certificate):
         return None

@@ -9,9 +9,9 @@ machine given an LSC made here). Files travel through a fetch function over
 from __future__ import annotations
 
 import pytest
+from conftest import SEED_TIME, manufacturing_ca, rsa_key
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from conftest import SEED_TIME, manufacturing_ca, rsa_key
 from minicluster import MAC, START, MiniCluster
 
 from phone.catalogue import get_model
@@ -117,7 +117,7 @@ def test_the_phone_decrypts_what_the_lab_encrypts_to_the_mic_it_presented(cluste
 def test_the_phone_decrypts_with_its_lsc_when_the_lab_issued_one(cluster):
     mic, lsc = certificate("enc-phone-mic"), certificate("enc-phone-lsc")
     encrypt_for(cluster, mic_der=mic.der, lsc_der=lsc.der)
-    machine, report = boot(PhoneMachine(MODEL, MAC, keys=PhoneKeys(mic=mic, lsc=lsc)), LabFiles(cluster))
+    _, report = boot(PhoneMachine(MODEL, MAC, keys=PhoneKeys(mic=mic, lsc=lsc)), LabFiles(cluster))
     assert results(report)[-1] == (ENC, "applied") and report.config_encrypted
     only_mic, report = boot(PhoneMachine(MODEL, MAC, keys=PhoneKeys(mic=mic)), LabFiles(cluster))
     assert results(report)[-1][1] == "rejected" and report.capf_needed is not None
@@ -149,7 +149,7 @@ def test_a_stub_naming_another_certificate_asks_for_capf(cluster, phone):
 
 
 def test_a_file_encrypted_to_another_key_is_refused_and_the_old_configuration_kept(cluster, phone):
-    phone, files = phone
+    phone, _ = phone
     encrypt_for(cluster, mic_der=phone.identity.mic.der)
     phone.boot()
     previous = phone.machine.flash.config
@@ -224,9 +224,9 @@ def waiting_for_the_encrypted_file(cluster, phone):
 
 def refused_keeping_the_old_configuration(machine: PhoneMachine, data: bytes) -> bool:
     before = machine.flash.config
-    machine, effects = machine.handle(FileFetched(ENC, data, server="lab"), NOW)
+    machine, _ = machine.handle(FileFetched(ENC, data, server="lab"), NOW)
     if machine.step is BootStep.TVS:  # a changed signer name or serial: TVS is asked, and says no
-        machine, effects = machine.handle(TvsFailed(TvsFailure.UNREACHABLE, "no TVS in this test"), NOW)
+        machine, _ = machine.handle(TvsFailed(TvsFailure.UNREACHABLE, "no TVS in this test"), NOW)
     entry = machine.report.result_of(ENC)
     return entry is not None and entry.result == "rejected" and machine.flash.config == before \
         and not machine.report.config_applied
@@ -254,7 +254,7 @@ def test_every_single_bit_flip_of_the_header_and_of_sampled_ciphertext_is_refuse
 
 def test_every_truncation_is_refused(waiting_for_the_encrypted_file):
     machine, good = waiting_for_the_encrypted_file
-    lengths = [*range(0, 64), *range(64, len(good), 7), len(good) - 1]
+    lengths = [*range(64), *range(64, len(good), 7), len(good) - 1]
     assert [n for n in lengths if not refused_keeping_the_old_configuration(machine, good[:n])] == []
 
 
@@ -281,6 +281,6 @@ def _flip(data: bytes, bit: int) -> bytes:
 def test_a_phone_without_any_certificate_gets_no_configuration_from_a_matching_stub(cluster):
     """No LSC and no MIC (a fleet phone without identity store): nothing to open the file with."""
     encrypt_for(cluster, mic_der=certificate("enc-phone-mic").der)
-    machine, report = boot(PhoneMachine(MODEL, MAC), LabFiles(cluster))
+    _, report = boot(PhoneMachine(MODEL, MAC), LabFiles(cluster))
     assert report.result_of(STUB).code == "capf-needed" and "no certificate" in report.result_of(STUB).reason
 

@@ -9,7 +9,12 @@ from lab_support import FakeClock, lab_factory
 from phone.lab.devices import CapfSettings, DeviceRecord, DeviceStore
 from phone.wire.certs import make_certificate, simple_subject
 from phone.wire.config import PhoneConfig
-from phone.wire.encconfig import EncryptedConfig, cert_hash, decrypt, verify_encrypted_config
+from phone.wire.encconfig import (
+    EncryptedConfig,
+    cert_hash,
+    decrypt,
+    verify_encrypted_config,
+)
 from phone.wire.signing import verify
 from phone.wire.tlv import FileKind, TrustList
 
