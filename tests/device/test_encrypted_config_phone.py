@@ -284,3 +284,13 @@ def test_a_phone_without_any_certificate_gets_no_configuration_from_a_matching_s
     _, report = boot(PhoneMachine(MODEL, MAC), LabFiles(cluster))
     assert report.result_of(STUB).code == "capf-needed" and "no certificate" in report.result_of(STUB).reason
 
+
+
+def test_a_phone_without_a_trust_list_reads_the_stub_but_never_decrypts_an_unverifiable_file(cluster, phone):
+    """No ITL: the plain configuration is the stub, and the .enc.sgn has no installed signer to check against."""
+    phone, files = phone
+    encrypt_for(cluster, mic_der=phone.identity.mic.der)
+    files.replace.update({f"ITL{DEVICE}.tlv": None, "ITLFile.tlv": None})
+    report = phone.boot()
+    assert results(report)[-2:] == [(f"{DEVICE}.cnf.xml", "unchanged"), (ENC, "rejected")]
+    assert report.result_of(ENC).code == "no-tvs" and not report.config_applied
