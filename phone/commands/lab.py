@@ -229,7 +229,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = groups.add_parser(
         "export", parents=[common], help="write the files a TFTP server needs to serve real phones",
         description="Write CTLFile.tlv (removed when the lab has none), ITLFile.tlv and XMLDefault.cnf.xml[.sgn] "
-        "of one node, plus CTLSEP/ITLSEP<MAC>.tlv and SEP<MAC>.cnf.xml[.sgn] for each --mac. A plain TFTP "
+        "of one node, plus CTLSEP/ITLSEP<MAC>.tlv and SEP<MAC>.cnf.xml[.sgn] for each --mac (for a device "
+        "with TFTP Encrypted Config, SEP<MAC>.cnf.xml.enc.sgn and the stub as SEP<MAC>.cnf.xml[.sgn]). A plain TFTP "
         "server cannot make per-device files for MACs it was not given: name every phone with --mac, or map "
         "CTLSEP*.tlv/ITLSEP*.tlv to CTLFile.tlv/ITLFile.tlv on the server.")
     export.add_argument("--tftp-root", required=True, type=Path, metavar="OUT", help="the folder to write the files into")

@@ -9,7 +9,8 @@ will show them as extra.
 
 Placeholders are ``str.format`` fields supplied by the machine (``name``,
 ``store_as``, ``address``, ``port``, ``bytes``, ``hours``, ``reason``,
-``version``, ``pid``, ``server``, and for CAPF ``servers``, ``mode``, ``operation``, ``key``).
+``version``, ``pid``, ``server``, ``cert_hash``, ``certificate``, and for CAPF ``servers``, ``mode``,
+``operation``, ``key``).
 """
 
 from __future__ import annotations
@@ -201,6 +202,26 @@ CATALOGUE: Mapping[str, Mapping[str, tuple[Line, ...]]] = {
     "capf.failed": {
         JAVA79XX: (Line("ERR", "SECD", "EROR:capfSession: certificate operation failed: {reason}"),),
         ENTERPRISE: (Line("ERR", "SECUREAPP", "CAPF: certificate operation failed: {reason}"),),
+    },
+    # Encrypted configurations (docs/encrypted-config.md): no public log shows these lines; the
+    # wording is the emulator's, in each dialect's style.
+    "config.encrypted_stub": {
+        JAVA79XX: (Line("NOT", "SECD", "encCfg: [{name}] is an encrypted config stub, certHash {cert_hash}"),),
+        ENTERPRISE: (Line("NOT", "SECUREAPP", "Encrypted config stub [{name}] certHash {cert_hash}, "
+                                              "phone holds {certificate}"),),
+    },
+    "config.capf_needed": {
+        JAVA79XX: (Line("ERR", "SECD", "EROR:encCfg: [{name}] {reason}; CAPF needed"),),
+        ENTERPRISE: (Line("ERR", "SECUREAPP", "Encrypted config [{name}]: {reason}; CAPF enrolment needed"),),
+    },
+    "config.decrypted": {
+        JAVA79XX: (Line("NOT", "SECD", "encCfg: [{name}] decrypted with {certificate}, {bytes} bytes"),),
+        ENTERPRISE: (Line("NOT", "SECUREAPP", "Encrypted config [{name}] decrypted with {certificate} key, "
+                                              "{bytes} bytes"),),
+    },
+    "config.decrypt_failed": {
+        JAVA79XX: (Line("ERR", "SECD", "EROR:encCfg: [{name}] {reason}"),),
+        ENTERPRISE: (Line("ERR", "SECUREAPP", "Encrypted config [{name}] decryption failed: {reason}"),),
     },
     "erase": {
         JAVA79XX: (Line("NOT", "SECD", "tlEraseFiles: erasing {what}"),),

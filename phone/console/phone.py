@@ -25,6 +25,7 @@ _ENTERPRISE_THREADS = {"SECUREAPP": (346, 1887), "downd": (212, 212), "JAVA": (5
 _DGETFILE_PIDS = ((lambda name: name.startswith("CTL"), 870),
                   (lambda name: name == "ITLFile.tlv", 878),
                   (lambda name: name.startswith("ITL"), 877),
+                  (lambda name: name.endswith(".cnf.xml.enc.sgn"), 883),
                   (lambda name: name.endswith(".cnf.xml.sgn"), 881),
                   (lambda name: name.endswith(".cnf.xml"), 882))
 

@@ -35,6 +35,7 @@ from phone.firmware.machine import (
     Log,
     PhoneMachine,
 )
+from phone.firmware.encrypted import PhoneKeys
 from phone.firmware.models import PhoneModel
 from phone.console.phone import PhoneConsole
 from phone.firmware.trust import Item
@@ -86,6 +87,7 @@ class Phone:
         if identity is not None:
             # First use issues the MIC; every later start reads the same one (it is permanent).
             self.identity = identity.ensure_mic(model.name, self.machine.device_name, self.mic_authority)
+            self.machine = attrs.evolve(self.machine, keys=phone_keys(self.identity))
 
     @property
     def lsc(self) -> Identity | None:
@@ -151,6 +153,13 @@ class Phone:
         self._keep_lsc(None)
 
 
+def phone_keys(identity: PhoneIdentity | None) -> PhoneKeys:
+    """What the machine opens encrypted configurations with: the identity's MIC and LSC."""
+    if identity is None:
+        return PhoneKeys()
+    return PhoneKeys(mic=identity.mic, lsc=identity.lsc)
+
+
 def describe_installed(machine: PhoneMachine, item: Item) -> dict[str, object]:
     """The JSON view of an installed list: installed, md5, sha1, signer_serial (docs/phone.md)."""
     installed = machine.flash.list_for(item)
@@ -173,6 +182,7 @@ def boot_json(machine: PhoneMachine, report: BootReport, identity: PhoneIdentity
         "config": {
             "name": report.config_name or machine.flash.config_name,
             "applied": report.config_applied,
+            "encrypted": report.config_encrypted,
             "tvs": [{"address": m.address, "port": m.port, "priority": m.priority} for m in config.tvs_members],
         },
         "tvs_requests": [

@@ -17,7 +17,11 @@ Rules of this module, in the manner of h11 (the tables are the code):
   retried as ITLFile.tlv, the server is the same) or, on "File not found", to
   its "missing" successor. ``CONFIG`` stands for the configuration step the
   flash calls for: the signed one once a trust list is installed (after this
-  boot's own updates), the plain one otherwise. A model without CTL support
+  boot's own updates), the plain one otherwise; the encrypted one first when
+  the model reads encrypted configurations, a trust list is installed and the
+  stored configuration says ``encrConfig`` (docs/encrypted-config.md). A
+  configuration step already taken this boot is not taken again (the stub
+  leads to the encrypted file, whose absence leads back to the stub). A model without CTL support
   starts at ITL_DEVICE; one without ITL support skips both ITL steps.
 - Assessing a file applies the acceptance table of ``phone.firmware.trust``:
   accept, reject, or ask TVS (step TVS, which returns to the file's step when
@@ -26,6 +30,13 @@ Rules of this module, in the manner of h11 (the tables are the code):
   nothing useful, and the setting ``tvs_fallback_to_verify`` is on, once more
   with CERT_VERIFICATION_REQ (type 1) carrying the new file's own SAST
   certificate.
+- An encrypted configuration (docs/encrypted-config.md, ``phone.firmware.encrypted``):
+  a stub (``encrConfig`` true, ``fullConfig`` false) is never applied; its
+  ``certHash`` naming the phone's LSC, else MIC, sends the boot to the
+  ``.enc.sgn``, whose signature is assessed as a signed configuration's before
+  it is decrypted. A stub naming another certificate or none, or a file that
+  does not open, leaves ``BootReport.capf_needed`` set: the configuration
+  cannot be read before a CAPF session.
 - After the configuration step (whatever became of the file), a stored configuration
   that names CAPF servers with a ``capfAuthMode`` above 0 sends the boot to step CAPF
   (``phone.firmware.capf_plan``): one ``EnrolCapf`` effect, answered by ``CapfFinished``;
@@ -49,8 +60,10 @@ from phone.wire.certs import Identity
 from phone.wire.config import PhoneConfig, TvsMember
 from phone.firmware.capf_plan import EnrolCapf, enrolment, pending as capf_pending
 from phone.firmware.capf_session import CapfOutcome
-from phone.errors import ConfigFormatError, LocalProtocolError, TrustListFormatError
+from phone.errors import ConfigFormatError, EncryptedConfigError, LocalProtocolError, TrustListFormatError
+from phone.firmware.encrypted import ENCRYPTED_SUFFIX, CapfNeeded, PhoneKeys, is_stub, open_encrypted, stub_problem
 from phone.firmware.models import PhoneModel
+from phone.wire.encconfig import EncryptedConfig
 from phone.wire.tlv import FileKind, TrustList
 from phone.wire.tvs import TvsMessage, UnencodableTvsMessage
 from phone.firmware.trust import (
@@ -433,6 +446,11 @@ class BootReport:
     device_tl_info: tuple[DeviceTLInfo, ...] = ()
     config_name: str | None = None
     config_applied: bool = False
+    #: The configuration applied this boot came from ``SEP<MAC>.cnf.xml.enc.sgn``.
+    config_encrypted: bool = False
+    #: Set when the phone cannot read its encrypted configuration without a CAPF session
+    #: (``phone.firmware.encrypted.CapfNeeded``): the CAPF client's cue.
+    capf_needed: CapfNeeded | None = None
     # What happened to each trust list this boot: None, "initial", "updated", "unchanged", "failed".
     ctl_change: str | None = None
     itl_change: str | None = None
@@ -456,6 +474,7 @@ class BootStep(Enum):
     ITL_GENERIC = "itl-generic"
     CONFIG_SIGNED = "config-signed"
     CONFIG_PLAIN = "config-plain"
+    CONFIG_ENCRYPTED = "config-encrypted"
     TVS = "tvs"
     CAPF = "capf"
     DONE = "done"
@@ -467,6 +486,7 @@ _ITEM_OF_STEP = {
     BootStep.ITL_GENERIC: Item.ITL,
     BootStep.CONFIG_SIGNED: Item.CONFIG,
     BootStep.CONFIG_PLAIN: Item.CONFIG,
+    BootStep.CONFIG_ENCRYPTED: Item.CONFIG,
 }
 _STORED_AS = {Item.CTL: "CTLFile.tlv", Item.ITL: "ITLFile.tlv"}
 
@@ -482,7 +502,9 @@ NEXT_STEP: Mapping[BootStep, tuple[BootStep | str, BootStep | str]] = MappingPro
     BootStep.ITL_GENERIC:   (CONFIG,                 CONFIG),
     BootStep.CONFIG_SIGNED: (BootStep.CAPF,              BootStep.CONFIG_PLAIN),
     BootStep.CONFIG_PLAIN:  (BootStep.CAPF,              BootStep.CAPF),
+    BootStep.CONFIG_ENCRYPTED: (BootStep.CAPF,           BootStep.CONFIG_SIGNED),
 })
+_CONFIG_STEPS = (BootStep.CONFIG_SIGNED, BootStep.CONFIG_PLAIN, BootStep.CONFIG_ENCRYPTED)
 
 
 @attrs.frozen
@@ -509,6 +531,8 @@ class PhoneMachine:
     model: PhoneModel
     device_id: str
     flash: Flash = Flash()
+    #: The phone's MIC and LSC with their keys: what opens an encrypted configuration.
+    keys: PhoneKeys = attrs.field(factory=PhoneKeys)
     step: BootStep = BootStep.OFF
     pending: PendingTvs | None = None
     report: BootReport = BootReport()
@@ -526,6 +550,7 @@ class PhoneMachine:
             BootStep.ITL_GENERIC: "ITLFile.tlv",
             BootStep.CONFIG_SIGNED: f"{device}.cnf.xml.sgn",
             BootStep.CONFIG_PLAIN: f"{device}.cnf.xml",
+            BootStep.CONFIG_ENCRYPTED: f"{device}{ENCRYPTED_SUFFIX}",
         }[step]
 
     # -- entry point ------------------------------------------------------------------
@@ -563,9 +588,12 @@ class PhoneMachine:
             step = BootStep.ITL_DEVICE
         if step in (BootStep.ITL_DEVICE, BootStep.ITL_GENERIC) and not self.model.supports_itl:
             step = CONFIG
-        if step is BootStep.CAPF and not capf_pending(self.flash.stored_config()):
+        step = self._config_step() if step == CONFIG else step
+        if step in _CONFIG_STEPS and self.report.result_of(self.file_name(step)) is not None:
+            step = BootStep.CAPF  # asked this boot already (the stub and the encrypted file lead to each other)
+        if step is BootStep.CAPF and not capf_pending(self._capf_config()):
             step = BootStep.DONE
-        return self._config_step() if step == CONFIG else step  # type: ignore[return-value]
+        return step  # type: ignore[return-value]
 
     def _config_step(self) -> BootStep:
         """The signed configuration once a trust list is installed; with only a rollback ITL
@@ -573,7 +601,11 @@ class PhoneMachine:
         trusted = self.flash.trusted()
         if trusted.ctl is None and trusted.rollback and self.model.settings.rollback_itl_accepts_unsigned_config:
             return BootStep.CONFIG_PLAIN
-        return BootStep.CONFIG_SIGNED if trusted.any_list else BootStep.CONFIG_PLAIN
+        if not trusted.any_list:
+            return BootStep.CONFIG_PLAIN
+        if self.model.encrypted_config and self.flash.stored_config().encrypted_config:
+            return BootStep.CONFIG_ENCRYPTED  # docs/encrypted-config.md: "knowing encryption is on"
+        return BootStep.CONFIG_SIGNED
 
     def _next_step(self, *, found: bool) -> BootStep:
         after_found, after_missing = NEXT_STEP[self.step]
@@ -641,7 +673,10 @@ class PhoneMachine:
                 return self._refuse(Item.CONFIG, event.name, rule.situation, out, "unsigned-config")
             return self._apply_config(event.name, event.data, out)
         try:
-            signed = TrustList.from_bytes(event.data, kind=FileKind.SGN)
+            if self.step is BootStep.CONFIG_ENCRYPTED:
+                signed = EncryptedConfig.from_bytes(event.data).signed
+            else:
+                signed = TrustList.from_bytes(event.data, kind=FileKind.SGN)
         except TrustListFormatError as error:
             return self._refuse(Item.CONFIG, event.name, f"not a valid signed file: {error}", out, "format")
         signed_name = signed.header.filename or ""
@@ -650,7 +685,7 @@ class PhoneMachine:
             return self._refuse(Item.CONFIG, event.name, reason, out, "wrong-file")
         assessment = assess(signed, Item.CONFIG, self.flash.trusted(), self.model, now)
         if assessment.outcome is Decision.ACCEPT:
-            return self._apply_config(event.name, signed.payload or b"", out)
+            return self._accept_config(event.name, signed, out)
         if assessment.outcome is Decision.REJECT:
             return self._refuse(Item.CONFIG, event.name, assessment.reason, out, assessment.code)
         return self._ask_tvs(Item.CONFIG, event.name, signed, assessment, out)
@@ -684,23 +719,50 @@ class PhoneMachine:
             machine = self._record(FileResult(name, "rejected", reason, code))._change(**{item.value: "failed"})
         return machine._enter(machine._next_step(found=True), out)
 
-    def _apply_config(self, name: str, xml: bytes, out: list[Effect]) -> PhoneMachine:
+    def _accept_config(self, name: str, signed: TrustList, out: list[Effect]) -> PhoneMachine:
+        """A signed configuration whose signer is trusted: apply it, or (an ``.enc.sgn``) open it first."""
+        if not name.endswith(ENCRYPTED_SUFFIX):
+            return self._apply_config(name, signed.payload or b"", out)
         try:
-            PhoneConfig.from_bytes(xml, source=name)
+            xml = open_encrypted(signed.data, self.keys)
+        except (EncryptedConfigError, TrustListFormatError) as error:
+            reason = f"not decrypted with the phone's {self.keys.label}: {error}"
+            out.append(Log("config.decrypt_failed", {"name": name, "reason": reason}))
+            machine = self._needs_capf(reason)
+            return machine._refuse(Item.CONFIG, name, reason, out, "decrypt-failed")
+        out.append(Log("config.decrypted", {"name": name, "certificate": self.keys.label, "bytes": len(xml)}))
+        return self._apply_config(name, xml, out, encrypted=True)
+
+    def _apply_config(self, name: str, xml: bytes, out: list[Effect], *, encrypted: bool = False) -> PhoneMachine:
+        try:
+            config = PhoneConfig.from_bytes(xml, source=name)
         except ConfigFormatError as error:
             return self._refuse(Item.CONFIG, name, str(error), out, "config-invalid")
+        if not encrypted and self.model.encrypted_config and is_stub(config):
+            return self._on_stub(name, config, out)
         out.append(Install(Item.CONFIG, name, "config"))
         out.append(Log("config.applied", {"name": name}))
         flash = attrs.evolve(self.flash, config=xml, config_name=name)
         machine = attrs.evolve(self, flash=flash, report=attrs.evolve(self.report, config_name=name,
-                                                                          config_applied=True))
+                                                                          config_applied=True,
+                                                                          config_encrypted=encrypted))
         machine = machine._record(FileResult(name, "applied"))
         return machine._enter(machine._next_step(found=True), out)
 
     # -- CAPF (docs/capf.md) ----------------------------------------------------------
 
-    def _start_capf(self, out: list[Effect]) -> PhoneMachine:
+    def _capf_config(self) -> PhoneConfig:
+        """Where and how to enrol: the stored configuration's CAPF list and mode, or, when an
+        encrypted configuration could not be opened, the stub's (docs/encrypted-config.md:
+        a certHash naming another certificate sends the phone to CAPF)."""
         config = self.flash.stored_config()
+        needed = self.report.capf_needed
+        if needed is not None and needed.capf_list:
+            return attrs.evolve(config, capf_list=needed.capf_list, capf_auth_mode=needed.capf_auth_mode)
+        return config
+
+    def _start_capf(self, out: list[Effect]) -> PhoneMachine:
+        config = self._capf_config()
         plan = enrolment(self.model, self.device_name, config, self.flash.trusted(),
                          self.model.tvs_device_name(self.device_id))
         servers = ", ".join(f"{s.address}:{s.port}" for s in plan.servers)
@@ -722,6 +784,24 @@ class PhoneMachine:
         report = CapfReport(event.server, outcome.operation, outcome.result, outcome.reason, outcome.key)
         machine = attrs.evolve(self, report=attrs.evolve(self.report, capf=report))
         return machine._enter(BootStep.DONE, out)
+
+    def _on_stub(self, name: str, stub: PhoneConfig, out: list[Effect]) -> PhoneMachine:
+        """The stub of an encrypted configuration: never applied; its certHash decides what comes next."""
+        out.append(Log("config.encrypted_stub", {"name": name, "cert_hash": stub.cert_hash or "(empty)",
+                                                 "certificate": self.keys.label}))
+        problem = stub_problem(stub, self.keys)
+        if problem is not None:
+            reason = f"encrypted configuration: {problem}"
+            out.append(Log("config.capf_needed", {"name": name, "reason": reason}))
+            machine = self._needs_capf(reason, stub)
+            return machine._refuse(Item.CONFIG, name, reason, out, "capf-needed")
+        machine = self._record(FileResult(name, "unchanged", f"encrypted configuration stub naming the phone's "
+                                                             f"{self.keys.label}"))
+        return machine._enter(machine._resolve(BootStep.CONFIG_ENCRYPTED), out)
+
+    def _needs_capf(self, reason: str, config: PhoneConfig | None = None) -> PhoneMachine:
+        needed = CapfNeeded.from_config(reason, config if config is not None else self.flash.stored_config())
+        return attrs.evolve(self, report=attrs.evolve(self.report, capf_needed=needed))
 
     # -- TVS --------------------------------------------------------------------------
 
@@ -789,7 +869,7 @@ class PhoneMachine:
             machine = attrs.evolve(machine, flash=attrs.evolve(
                 machine.flash, tvs_cache=_fresh(machine.flash.tvs_cache, now) + (entry,)))
         if pending.item is Item.CONFIG:
-            return machine._apply_config(pending.name, pending.trust_list.payload or b"", out)
+            return machine._accept_config(pending.name, pending.trust_list, out)
         return machine._install(pending.item, pending.name, pending.trust_list, "tvs", out)
 
     def _may_fall_back(self, pending: PendingTvs) -> bool:

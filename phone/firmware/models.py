@@ -192,6 +192,10 @@ class PhoneModel:
     #: Firmware-dependent facts: rows of (range, values, source); the fields above hold the
     #: values at the default load ``firmware`` (docs/models.md "Firmware rows").
     firmware_rows: tuple[FirmwareRow, ...] = ()
+    #: Reads encrypted configuration files with its LSC or MIC: the public-key method of Cisco's
+    #: "Security Guide for Cisco Unified Communications Manager" ("Encrypted Phone Configuration
+    #: File Setup"; docs/encrypted-config.md). False: the phone ignores ``encrConfig``.
+    encrypted_config: bool = False
     #: Notes from ``at_load`` ("outside documented firmware", ...); empty on the default load.
     load_notes: tuple[str, ...] = ()
     #: The file the model was loaded from (not part of equality).
@@ -528,6 +532,7 @@ _FIELDS: Mapping[str, tuple[Callable[[Any], Any], Any]] = {
     "digests": (_array_of(DIGESTS, allow_empty=False), _REQUIRED),
     "rsa_key_sizes": (_array_of(RSA_KEY_SIZES, allow_empty=False), _REQUIRED),
     "ec_certificates": (_boolean, False),
+    "encrypted_config": (_boolean, False),
     "tls_versions": (_array_of(TLS_VERSIONS, allow_empty=True), _REQUIRED),
     "checksum": (_optional(_one_of(CHECKSUMS)), _REQUIRED),
     "log_dialect": (_optional(_one_of(LOG_DIALECTS)), _REQUIRED),

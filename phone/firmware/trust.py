@@ -235,6 +235,10 @@ REJECTION_CODES = {
     "unsigned-config": "an unsigned configuration while a trust list is installed",
     "wrong-file": "a signed configuration whose signed FILENAME is another file (setting signed_config_name_must_match)",
     "config-invalid": "a configuration that is not safe, well-formed XML",
+    "capf-needed": "an encrypted configuration's stub names no certificate, or another one than the phone's "
+                   "LSC (else MIC): the phone needs a CAPF session first (docs/encrypted-config.md)",
+    "decrypt-failed": "an encrypted configuration the phone's LSC or MIC does not open (key unwrap, padding or "
+                      "CONTENTHASH)",
 }
 
 

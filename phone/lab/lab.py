@@ -50,9 +50,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from phone.wire.certs import Identity, load_certificate
 from phone.errors import PhonetrustError, UsageError
-from phone.lab import build, operations, pki, texts
+from phone.lab import build, encrypted, operations, pki, texts
 from phone.lab.build import CTL_FILE, ITL_FILE, ServiceAddresses
-from phone.lab.devices import DeviceRecord, DeviceStore, describe, updated_record
+from phone.lab.devices import DEVICES_FILE, DeviceRecord, DeviceStore, describe, updated_record
 from phone.lab.state import (
     DEFAULT_FIRST_IP,
     DIGESTS,
@@ -90,6 +90,7 @@ LOCK_TIMEOUT = 30.0
 DEVICE = r"(?:SEP[0-9A-Fa-f]{12}|CSF[A-Za-z0-9_-]{1,32})"
 _DEVICE_TRUST_LIST = re.compile(rf"^(CTL|ITL)({DEVICE})\.tlv$")
 _DEVICE_CONFIG = re.compile(rf"^({DEVICE}|XMLDefault)\.cnf\.xml(\.sgn)?$")
+_ENCRYPTED_CONFIG = re.compile(r"^(SEP[0-9A-Fa-f]{12})\.cnf\.xml\.enc\.sgn$")
 PARAMETERS = ("tftp-file-signature-algorithm", "tls-min-version")
 
 
@@ -466,11 +467,16 @@ class Lab:
         real cluster's ports, with ``tvs_addresses`` as each node's TVS (host, port)
         when given), ``<device>.cnf.xml.sgn`` the same signed by the node's
         CallManager. ``XMLDefault.cnf.xml[.sgn]`` too.
+        For a device whose profile has "TFTP Encrypted Config" on (``lab device
+        set --encrypted-config on``) the plain and signed names give the stub and
+        ``<device>.cnf.xml.enc.sgn`` the encrypted configuration
+        (``phone.lab.encrypted``); for any other device that name is not found.
         """
         match = _DEVICE_TRUST_LIST.match(name)
         if match:
             return self.ctl_bytes(node) if match.group(1) == "CTL" else self.itl_bytes(node)
-        match = _DEVICE_CONFIG.match(name)
+        encrypted_match = _ENCRYPTED_CONFIG.match(name)
+        match = encrypted_match or _DEVICE_CONFIG.match(name)
         if not match:
             return None
         device = match.group(1)
@@ -480,9 +486,27 @@ class Lab:
             if addresses is None:
                 addresses = ServiceAddresses.of_cluster(state, tvs_addresses)
             config = build.device_config(state, device, record, addresses)
+            encrypted_device = self._encrypted_device(device)
+            if encrypted_device is not None:
+                suffix = name[len(device):]
+                return encrypted.encrypted_device_file(
+                    suffix, encrypted_device, config, self._identities[self.node(node).name, "CallManager"],
+                    timestamp=int(state.changed.timestamp()), digest=state.params.tftp_file_signature_algorithm)
+            if encrypted_match:
+                return None
             if not match.group(2):
                 return config
             return build.signed_config(state, self._identities, self.node(node), name[: -len(".sgn")], config)
+
+    def _encrypted_device(self, stem: str) -> DeviceRecord | None:
+        """The device ``stem`` names when its configuration is encrypted; None otherwise.
+
+        A lab without a device store has no such device (and reading it does not create one).
+        """
+        if not stem.upper().startswith("SEP") or not (self.path / DEVICES_FILE).is_file():
+            return None
+        device = DeviceStore.for_lab(self.path).get("SEP" + stem[3:].upper())
+        return device if device is not None and device.encrypted_config else None
 
     def status(self) -> dict[str, Any]:
         """The lab at a glance (``phonetrust lab status --json``)."""
@@ -853,7 +877,8 @@ class Lab:
 
         CTLFile.tlv (removed from ``out`` when the lab has none), ITLFile.tlv,
         XMLDefault.cnf.xml and its .sgn, and for every MAC in ``macs`` and every
-        device configured in the lab the per-device CTLSEP/ITLSEP/SEP….cnf.xml[.sgn] files.
+        device configured in the lab the per-device CTLSEP/ITLSEP/SEP….cnf.xml[.sgn] files, and
+        SEP….cnf.xml.enc.sgn for a device with an encrypted configuration (removed from ``out`` otherwise).
         """
         folder = Path(out)
         store = self.devices()
@@ -871,7 +896,8 @@ class Lab:
             ctl = self.ctl_bytes(target.name)
             files: dict[str, bytes | None] = {CTL_FILE: ctl, ITL_FILE: self.itl_bytes(target.name)}
             for stem in ("XMLDefault", *devices):
-                for suffix in (".cnf.xml", ".cnf.xml.sgn"):
+                suffixes = (".cnf.xml", ".cnf.xml.sgn") + ((encrypted.ENCRYPTED,) if stem != "XMLDefault" else ())
+                for suffix in suffixes:
                     files[stem + suffix] = self.device_file(stem + suffix, target.name, tvs_addresses)
             for device in devices:
                 files[f"CTL{device}.tlv"] = ctl

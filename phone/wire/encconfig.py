@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 
 import attrs
 from cryptography import x509
@@ -41,7 +42,7 @@ from phone.errors import (
     UsageError,
 )
 from phone.wire.certs import Identity, PrivateKey
-from phone.wire.config import first_text, parse_xml, xml_escape
+from phone.wire.config import CapfServer, first_text, parse_xml, xml_escape
 from phone.wire.signing import (
     Layout,
     assemble,
@@ -297,23 +298,27 @@ def cert_hash(certificate_der: bytes) -> str:
 
 def build_stub(
     mac: str,
-    phone_certificate_der: bytes,
+    phone_certificate_der: bytes | None,
     *,
     capf_auth_mode: int,
-    capf_servers: tuple[str, ...] | list[str],
+    capf_servers: Sequence[str | CapfServer],
     load_information: str = "",
 ) -> bytes:
     """The stub ``SEP<MAC>.cnf.xml`` served beside an encrypted configuration (sign it as a ``.sgn``).
 
     Only what a phone needs to fetch and open its encrypted file, or to enrol
     with CAPF first: ``fullConfig`` false, ``encrConfig`` true, ``certHash`` of
-    the certificate the file is encrypted to, the CAPF servers and mode.
+    the certificate the file is encrypted to, the CAPF servers (names, or
+    ``CapfServer`` records for another port than 3804) and mode.
+    ``phone_certificate_der`` None (CUCM knows no certificate of the phone yet)
+    gives an empty ``certHash``: the phone must enrol with CAPF first.
     """
     if not _MAC.fullmatch(mac):
         raise UsageError(f"a MAC address is 12 hex digits, got {mac[:40]!r}")
+    servers = [server if isinstance(server, CapfServer) else CapfServer(server) for server in capf_servers]
     capf = "".join(
-        f"<capf><phonePort>3804</phonePort><processNodeName>{xml_escape(server)}</processNodeName></capf>"
-        for server in capf_servers
+        f"<capf><phonePort>{server.port}</phonePort><processNodeName>{xml_escape(server.address)}</processNodeName></capf>"
+        for server in servers
     )
     text = (
         "<device>\n"
@@ -322,7 +327,7 @@ def build_stub(
         f"<loadInformation>{xml_escape(load_information)}</loadInformation>\n"
         f"<capfAuthMode>{int(capf_auth_mode)}</capfAuthMode>\n"
         f"<capfList>{capf}</capfList>\n"
-        f"<certHash>{cert_hash(phone_certificate_der)}</certHash>\n"
+        f"<certHash>{'' if phone_certificate_der is None else cert_hash(phone_certificate_der)}</certHash>\n"
         "<encrConfig>true</encrConfig>\n"
         "</device>\n"
     )
