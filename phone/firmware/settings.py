@@ -150,6 +150,22 @@ class TrustSettings:
     #: published).
     tftp_retries: int = attrs.field(default=3, validator=_non_negative_int)
 
+    #: docs/http.md. Ask for each file over HTTP (``GET /<name>``, the TFTP server's port
+    #: 6970) before TFTP; anything but 200 gets one TFTP try of the same name. Default False
+    #: (TFTP only, as the 7900 and 6900 series); the 7800, 8800, 8900, 9900 and DX model files
+    #: turn it on: Cisco TAC 214535 shows a 7821 asking each file over HTTP first.
+    http_first: bool = attrs.field(default=False, validator=_boolean)
+
+    #: docs/http.md (OPEN). Seconds to wait for the HTTP server to accept the connection
+    #: before turning to TFTP. Default 5.0: a project choice, as the TFTP wait.
+    http_connect_timeout_seconds: float = attrs.field(default=5.0, validator=_positive_number)
+
+    #: docs/http.md (OPEN). With an installed ITL that carries the version 1.1 marker
+    #: (tag 28), ask for ``SEP<MAC>.cnf.xml`` over HTTPS (port 6971) first, trusting the
+    #: server only when its certificate is a TFTP record of the installed CTL or ITL.
+    #: Default True for phones that provision over HTTP (``http_first``).
+    https_config_with_itl_1_1: bool = attrs.field(default=True, validator=_boolean)
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base: TrustSettings | None = None) -> TrustSettings:
         """Settings from a TOML table, on top of ``base`` (the class defaults if None).
