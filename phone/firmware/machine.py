@@ -587,14 +587,15 @@ class PhoneMachine:
             return machine._finish(out)
         return machine._fetch(self._first_transport(step), out)
 
-    def _fetch(self, transport: str, out: list[Effect]) -> PhoneMachine:
-        """Ask for this step's file over ``transport``."""
+    def _fetch(self, transport: str, out: list[Effect], *, announce: bool = True) -> PhoneMachine:
+        """Ask for this step's file over ``transport`` (``announce``: a new download, not its TFTP try)."""
         item = _ITEM_OF_STEP[self.step]
         name = self.file_name(self.step)
         store_as = _STORED_AS.get(item, name)
         limit = self.model.settings.max_itl_bytes if item is Item.ITL else None
         pinned = self.flash.trusted().tftp_certificates() if transport == HTTPS else ()
-        out.append(Log("download.start", {"name": name, "store_as": store_as}))
+        if announce:
+            out.append(Log("download.start", {"name": name, "store_as": store_as}))
         out.append(Fetch(name, store_as, limit, transport=transport, pinned=pinned))
         return attrs.evolve(self, transport=transport)
 
@@ -605,8 +606,8 @@ class PhoneMachine:
         if self.transport == HTTP and event.transport == HTTP and not isinstance(event, FileFetched):
             # docs/http.md: anything but the file over HTTP gets one TFTP try of the same name.
             reason = event.reason if isinstance(event, FileFailed) else "not found"
-            out.append(Log("http.fallback", {"name": event.name, "reason": reason}))
-            return self._fetch(TFTP, out)
+            out.append(Log("download.http_fallback", {"name": event.name, "reason": reason}))
+            return self._fetch(TFTP, out, announce=False)
         return attrs.evolve(self, transport=event.transport)._on_answer(event, now, out)
 
     def _on_answer(self, event: FileFetched | FileMissing | FileFailed, now: float,
