@@ -158,10 +158,14 @@ class HttpFetcher:
                                                          "User-Agent": "phonetrust"},
                                    preload_content=False, decode_content=False)
                 response = connection.getresponse()
+                _check_deadline(expired)
                 if response.status != 200:
                     raise _Stop(HttpOutcome.STATUS, f"HTTP {response.status} {response.reason}".rstrip(),
                                 response.status)
-                return _body(response, cap, deadline), 200
+                body = _body(response, cap, deadline)
+                # A socket shut down by the watchdog reads as the end of the answer: never take it as the whole.
+                _check_deadline(expired)
+                return body, 200
             except _Stop:
                 raise
             except _BROKEN as error:
@@ -192,6 +196,8 @@ class HttpFetcher:
             if isinstance(error, TimeoutError):
                 raise _Stop(HttpOutcome.TIMED_OUT, "connection timed out") from None
             raise _Stop(HttpOutcome.FAILED, _broken(error)) from None
+        # From now on every wait is a read (urllib3 sets the connection's timeout again before reading).
+        connection.timeout = self.read_timeout
         if connection.sock is not None:
             connection.sock.settimeout(self.read_timeout)
         if self.https:
@@ -225,6 +231,11 @@ def _body(response: urllib3.response.HTTPResponse, cap: int, deadline: float) ->
         parts.append(chunk)
 
 
+def _check_deadline(expired: threading.Event) -> None:
+    if expired.is_set():
+        raise _Stop(HttpOutcome.TIMED_OUT, "the answer was not complete by the deadline")
+
+
 def _cut(connection: HTTPConnection, expired: threading.Event) -> None:
     """The deadline passed: shut the socket down so that a blocked read returns."""
     expired.set()
@@ -250,7 +261,8 @@ def _broken(error: BaseException) -> str:
     if isinstance(error, http.client.BadStatusLine):
         return f"not an HTTP status line: {str(error)[:60]!r}"
     if isinstance(error, http.client.IncompleteRead):
-        return f"the connection closed after {len(error.partial)} bytes of the body"
+        got = error.partial if isinstance(error.partial, int) else len(error.partial)  # urllib3 keeps a count
+        return f"the connection closed after {got} bytes of the body"
     if isinstance(error, http.client.HTTPException):
         return f"malformed HTTP answer: {type(error).__name__} {str(error)[:60]}".rstrip()
     return error_reason(error)
