@@ -22,7 +22,7 @@ from phone.wire.certs import Identity
 
 MAC = "B000B4BA0AEE"
 # The test client checks nothing on purpose: what the server presents is what these tests look at.
-urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
 
 @pytest.fixture
