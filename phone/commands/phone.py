@@ -247,7 +247,7 @@ def run_boot_command(args: argparse.Namespace) -> int:
         console = PhoneConsole(model, lambda: datetime.datetime.now().astimezone(),
                                sink=(lambda line: print(line, file=log_file, flush=True)) if log_file else None,
                                keep=False)
-        phone = Phone(model, args.mac, fetch=FetchRouter(fetch, http),
+        phone = Phone(model, args.mac, fetch=FetchRouter(fetch, DeadlineHttp(http, fetch)),
                       http_service=bool(args.http_port), https_service=bool(args.https_port),
                       ask_tvs=TvsTransport(model, client_cert=args.tvs_cert, client_key=args.tvs_key),
                       store=store, console=console, identity=IdentityStore(args.state),
@@ -286,11 +286,15 @@ class WatchedTftp:
         self._ends: float | None = None
         self._requests: dict[str, int] = {}
 
-    def __call__(self, request: Fetch) -> FileFetched | FileMissing | FileFailed:
-        server = f"TFTP {self.host}:{self.port}"
+    def time_left(self) -> float:
+        """Seconds left of the deadline, which starts with the first request (TFTP or HTTP)."""
         if self._ends is None:
             self._ends = time.monotonic() + self.deadline
-        left = self._ends - time.monotonic()
+        return self._ends - time.monotonic()
+
+    def __call__(self, request: Fetch) -> FileFetched | FileMissing | FileFailed:
+        server = f"TFTP {self.host}:{self.port}"
+        left = self.time_left()
         if left <= 0:
             self.say(f"{server}: not asking for {request.name}: the {self.deadline:g} s deadline (--deadline) passed")
             return FileFailed(request.name, f"not asked: the {self.deadline:g} s deadline had passed")
@@ -320,6 +324,20 @@ class WatchedTftp:
             if mark >= left or stop.wait(max(0.0, started + mark - time.monotonic())):
                 return
             self.say(f"waiting for {server} to send {name}: attempt {attempt} of {attempts}, {wait:g} s each{again}")
+
+
+class DeadlineHttp:
+    """The phone's HTTP(S) transport within the same overall deadline as its TFTP requests (--deadline)."""
+
+    def __init__(self, http: HttpTransport, watch: WatchedTftp) -> None:
+        self.http, self.watch = http, watch
+
+    def __call__(self, request: Fetch) -> FileFetched | FileMissing | FileFailed:
+        left = self.watch.time_left()
+        if left <= 0:
+            return FileFailed(request.name, f"not asked: the {self.watch.deadline:g} s deadline had passed",
+                              transport=request.transport)
+        return self.http(request, deadline=left)
 
 
 def _say(message: str) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import attrs
+
 from phone.errors import UsageError
 from phone.device.boot import FetchFile
 from phone.device.http import HTTP_PORT, HTTPS_PORT, HttpFetcher, HttpResult
@@ -75,10 +77,13 @@ class HttpTransport:
         self.https = (HttpFetcher(host, https_port, https=True, tls_versions=model.tls_versions, **common)
                       if https_port else None)
 
-    def __call__(self, request: Fetch) -> FileFetched | FileMissing | FileFailed:
+    def __call__(self, request: Fetch, *, deadline: float | None = None) -> FileFetched | FileMissing | FileFailed:
+        """Fetch over the request's transport; ``deadline`` (seconds) shortens this one download's."""
         fetcher = self.https if request.transport == HTTPS else self.http
         if fetcher is None:
             return FileFailed(request.name, f"{request.transport.upper()} is off", transport=request.transport)
+        if deadline is not None:
+            fetcher = attrs.evolve(fetcher, deadline=max(0.1, min(deadline, fetcher.deadline)))
         result = fetcher.fetch(request.name, max_bytes=request.max_bytes or DEFAULT_MAX_BYTES, pinned=request.pinned)
         return http_event(request, result)
 
