@@ -608,6 +608,14 @@ class PhoneMachine:
             reason = event.reason if isinstance(event, FileFailed) else "not found"
             out.append(Log("download.http_fallback", {"name": event.name, "reason": reason}))
             return self._fetch(TFTP, out, announce=False)
+        if self.step is BootStep.CONFIG_HTTPS and not isinstance(event, FileFetched):
+            # docs/http.md: as an HTTP try, an HTTPS try that brings nothing is a console line, not a
+            # file result: the boot goes on to the signed configuration, which is the one that counts.
+            if isinstance(event, FileFailed):
+                out.append(Log("download.failed", {"name": event.name, "reason": event.reason}))
+            else:
+                out.append(Log("download.not_found", {"name": event.name}))
+            return self._enter(self._next_step(found=False), out)
         return attrs.evolve(self, transport=event.transport)._on_answer(event, now, out)
 
     def _on_answer(self, event: FileFetched | FileMissing | FileFailed, now: float,

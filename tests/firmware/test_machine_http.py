@@ -14,6 +14,7 @@ from minicluster import MAC, MiniCluster, TvsDouble
 from phone.catalogue import get_model
 from phone.device.boot import run_boot
 from phone.device.phone import boot_json
+from phone.firmware.outcome import PhoneOutcome, classify
 from phone.firmware.machine import (
     HTTP,
     HTTPS,
@@ -167,6 +168,9 @@ def test_what_https_does_not_bring_is_asked_signed_over_http_then_tftp(cluster, 
     config_asks = [ask for ask in transports.asked if ask[1].startswith("SEP")]
     assert config_asks == [(HTTPS, CONFIG), (HTTP, SIGNED), (TFTP, SIGNED)]
     assert (report.config_name, report.config_transport) == (SIGNED, TFTP)
+    # Like the HTTP try, the HTTPS try is no file result: the boot is not a failed one.
+    assert CONFIG not in [entry.name for entry in report.files]
+    assert classify(report).outcome is PhoneOutcome.UNCHANGED
 
 
 def test_a_configuration_for_the_https_step_that_did_not_come_over_https_is_never_applied(cluster) -> None:
