@@ -150,9 +150,13 @@ class HttpFetcher:
         expired = threading.Event()
         watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (connection, expired))
         watchdog.daemon = True
+        watchdog.start()
         try:
-            self._connect(connection, pins)
-            watchdog.start()
+            try:
+                self._connect(connection, pins)
+            except _Stop:
+                _check_deadline(expired)  # a TLS handshake cut off at the deadline timed out
+                raise
             try:
                 connection.request("GET", path, headers={"Accept": "*/*", "Connection": "close",
                                                          "User-Agent": "phonetrust"},

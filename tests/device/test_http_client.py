@@ -196,3 +196,12 @@ def test_https_to_a_plain_http_server_fails_in_one_line(callmanager: Identity) -
         result = HttpFetcher("127.0.0.1", port, https=True).fetch("x.tlv", pinned=(callmanager.der,))
     assert (result.outcome, result.data) == (HttpOutcome.FAILED, None)
     assert result.reason.startswith("TLS handshake failed: ") and "\n" not in result.reason
+
+
+def test_an_https_server_that_never_finishes_the_handshake_is_cut_off_at_the_deadline(callmanager: Identity) -> None:
+    with raw_server(lambda c: c.recv(1)) as port:  # takes the ClientHello, answers nothing
+        result = HttpFetcher("127.0.0.1", port, https=True, connect_timeout=5.0, deadline=1.0).fetch(
+            "x.tlv", pinned=(callmanager.der,))
+    assert (result.outcome, result.reason, result.data) == (
+        HttpOutcome.TIMED_OUT, "the answer was not complete by the deadline", None)
+    assert result.elapsed < 3.0
