@@ -22,9 +22,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from phone.wire.certs import check_key_matches, load_certificate, load_private_key
+from phone.wire.certs import Identity, check_key_matches, load_certificate, load_private_key
 from phone.errors import CertificateError, UsageError
 
 #: TLS versions by the names phone models and CUCM settings use.
@@ -148,4 +149,25 @@ def server_context(certificate: str | os.PathLike[str], key: str | os.PathLike[s
         raise UsageError(f"TLS minimum {min_version} is above maximum {max_version}")
     _bounded(context, versions, seclevel)
     _load_identity(context, certificate, key)
+    return context
+
+
+def identity_server_context(identity: Identity, *, client_trust: Sequence[x509.Certificate] | None = None,
+                            min_version: str = "1.0", max_version: str = "1.3",
+                            seclevel: int = DEFAULT_SECLEVEL) -> ssl.SSLContext:
+    """A server context presenting ``identity``; with ``client_trust``, a client must present a
+    certificate that chains to one of those certificates (docs/http.md, HTTPS port 6972)."""
+    with tempfile.TemporaryDirectory(prefix="phonetrust-tls-") as folder:
+        cert_file, key_file = Path(folder, "cert.pem"), Path(folder, "key.pem")
+        cert_file.write_bytes(identity.certificate_pem())
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(identity.private_key_pem())
+        context = server_context(cert_file, key_file, min_version=min_version, max_version=max_version,
+                                 seclevel=seclevel)
+    if client_trust is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
+        pems = "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in client_trust)
+        if pems:
+            context.load_verify_locations(cadata=pems)
     return context

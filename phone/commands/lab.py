@@ -210,12 +210,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve", parents=[common], help="serve TFTP, TVS and CAPF until SIGTERM/SIGINT",
         description="Serve one node's TFTP folder and per-device files (CTLSEP/ITLSEP<MAC>.tlv, "
         "SEP<MAC>.cnf.xml[.sgn]), a TVS server per node and the publisher's CAPF (the LSCs of the phones "
-        "set with 'phonetrust lab device set', docs/capf.md), in the foreground until SIGTERM or SIGINT. "
-        "TFTP and TVS port 0 (the default) lets the OS choose; the ports are printed. A fixed --tvs-port N "
+        "set with 'phonetrust lab device set', docs/capf.md), in the foreground until SIGTERM or SIGINT; "
+        "the same files over HTTP (6970) and HTTPS (6971). For TFTP and TVS, port 0 (the default) lets the "
+        "OS choose; for CAPF, HTTP and HTTPS, 0 turns them off. The ports are printed. A fixed --tvs-port N "
         "puts node i on N+i. Changes made with other 'phonetrust lab' commands are served at once.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--tftp-port", type=int, default=0, help="UDP port (default 0: any free port)")
     serve.add_argument("--tvs-port", type=int, default=0, help="the publisher's TVS port (default 0: any)")
+    serve.add_argument("--http-port", type=int, default=6970, metavar="N",
+                       help="TCP port of HTTP provisioning, the TFTP files over HTTP (default 6970; 0: off), "
+                       "see docs/http.md")
+    serve.add_argument("--https-port", type=int, default=6971, metavar="N",
+                       help="TCP port of HTTPS provisioning, presenting the node's CallManager-ECDSA or "
+                       "CallManager certificate (default 6971; 0: off)")
     serve.add_argument("--node", help="the TFTP node to serve as (default the publisher)")
     serve.add_argument("--advertise", metavar="ADDR",
                        help="the address configurations give phones for TVS (default --host)")
@@ -348,7 +355,8 @@ def _status(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     for flag, port in (("--tftp-port", args.tftp_port), ("--tvs-port", args.tvs_port),
-                       ("--capf-port", args.capf_port)):
+                       ("--capf-port", args.capf_port), ("--http-port", args.http_port),
+                       ("--https-port", args.https_port)):
         if not 0 <= port < 65536:
             raise UsageError(f"{flag} {port} is not a port")
     if args.advertise is None and args.host in ("", "0.0.0.0", "::"):
@@ -367,7 +375,8 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         with lab.serving(host=args.host, tftp_port=args.tftp_port, tvs_port=args.tvs_port, tftp_node=args.node,
                          advertise=args.advertise, tvs=not args.no_tvs, trace=sink,
-                         capf_port=args.capf_port or None) as servers:
+                         capf_port=args.capf_port or None, http_port=args.http_port or None,
+                         https_port=args.https_port or None) as servers:
             _announce(lab, servers, args)
             last_error = None
             while not stop.wait(1.0):
@@ -397,9 +406,14 @@ def _announce(lab: Lab, servers, args: argparse.Namespace) -> None:
                     for name, port in servers.tvs_ports.items()],
             "capf": ({"node": lab.nodes[0].name, "host": servers.host, "port": servers.capf_port}
                      if servers.capf_port else None),
+            "http": None if servers.http_port is None else {"host": servers.host, "port": servers.http_port},
+            "https": None if servers.https_port is None else {"host": servers.host, "port": servers.https_port},
         }), flush=True)
         return
     print(f"TFTP {servers.host}:{servers.tftp_port} serving as {servers.tftp_node.name}", flush=True)
+    for scheme, port in (("HTTP", servers.http_port), ("HTTPS", servers.https_port)):
+        if port is not None:
+            print(f"{scheme} {servers.host}:{port} serving as {servers.tftp_node.name}", flush=True)
     for name, port in servers.tvs_ports.items():
         print(f"TVS {servers.host}:{port} {name}{'' if running else ' (down)'}", flush=True)
     if servers.capf_port:

@@ -1,8 +1,9 @@
 """`phonetrust phone …`: one emulated phone whose flash lives in a state folder.
 
 - `phone boot --model MODEL --mac MAC --tftp HOST[:PORT] --state DIR [--log FILE] [--json] [--deadline S]
-  [--mic-ca CERT --mic-ca-key KEY] [--auth-string DIGITS]` one boot against a TFTP server (and the TVS and
-  CAPF servers its configuration names);
+  [--mic-ca CERT --mic-ca-key KEY] [--auth-string DIGITS] [--http-port N] [--https-port N]` one boot
+  against a TFTP server (and the TVS and CAPF servers its configuration names); models that provision
+  over HTTP first ask the TFTP host's HTTP service first (docs/http.md);
   exit 0 when the boot ran to its end, whatever was accepted; 2 bad arguments;
   3 when nothing was reachable (no file and no "not found" came back, or the
   server's name does not resolve). While a request goes unanswered, stderr says
@@ -40,7 +41,8 @@ from phone.catalogue import load_catalogue
 from phone.console.phone import PhoneConsole
 from phone.firmware.trust import Item
 from phone.firmware.machine import Fetch, FileFailed, FileFetched, FileMissing
-from phone.device.transports import TftpTransport
+from phone.device.http import HTTP_PORT, HTTPS_PORT
+from phone.device.transports import FetchRouter, HttpTransport, TftpTransport
 
 #: `phone boot` stops asking for files after this long: a phone on a LAN gets its handful of
 #: files in well under a second, and a user at a prompt should not wait a minute to learn nothing answered.
@@ -82,6 +84,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="what the user types on the phone's keypad for a CAPF operation 'By Authentication "
                       "String' (4-10 digits, as set on the phone's CUCM page); without it such an operation "
                       "waits and the boot reports it as failed (docs/capf.md)")
+    boot.add_argument("--http-port", type=int, default=HTTP_PORT, metavar="N",
+                      help="where a model that provisions over HTTP first finds the TFTP host's HTTP service "
+                      f"(default {HTTP_PORT}; 0: never try HTTP), see docs/http.md")
+    boot.add_argument("--https-port", type=int, default=HTTPS_PORT, metavar="N",
+                      help="the TFTP host's HTTPS service, asked for the configuration when the installed ITL "
+                      f"is version 1.1 (default {HTTPS_PORT}; 0: never)")
     boot.add_argument("--models-dir", action="append", default=[], metavar="DIR", help="extra model folder")
     boot.set_defaults(func=run_boot_command)
 
@@ -236,6 +244,9 @@ def run_boot_command(args: argparse.Namespace) -> int:
                          f"not {args.auth_string!r}")
     if not args.deadline > 0:
         raise UsageError(f"--deadline must be a positive number of seconds, not {args.deadline:g}")
+    for flag, value in (("--http-port", args.http_port), ("--https-port", args.https_port)):
+        if not 0 <= value < 65536:
+            raise UsageError(f"{flag} must be a TCP port (0 to turn it off), not {value}")
     store = FlashStore(args.state)
     _check_owner(store, args.state, model, model.device_name(args.mac), force=args.force)
     try:
@@ -245,13 +256,16 @@ def run_boot_command(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_UNREACHABLE
     fetch = WatchedTftp(host, port, model, deadline=args.deadline, say=_say)
+    http = HttpTransport(host, model, http_port=args.http_port or None, https_port=args.https_port or None,
+                         deadline=args.deadline)
     log_file = open(args.log, "a", encoding="utf-8") if args.log else None  # noqa: SIM115
     try:
         console = PhoneConsole(model, lambda: datetime.datetime.now().astimezone(),
                                sink=(lambda line: print(line, file=log_file, flush=True)) if log_file else None,
                                keep=False)
         tvs = TvsTransport(model, client_cert=args.tvs_cert, client_key=args.tvs_key)
-        phone = Phone(model, args.mac, fetch=fetch, ask_tvs=tvs,
+        phone = Phone(model, args.mac, fetch=FetchRouter(fetch, DeadlineHttp(http, fetch)),
+                      http_service=bool(args.http_port), https_service=bool(args.https_port), ask_tvs=tvs,
                       store=store, console=console, identity=IdentityStore(args.state),
                       mic_authority=(lambda: mic_ca) if mic_ca is not None else None,
                       enrol_capf=CapfTransport(auth_string=args.auth_string, ask_tvs=tvs))
@@ -289,11 +303,15 @@ class WatchedTftp:
         self._ends: float | None = None
         self._requests: dict[str, int] = {}
 
-    def __call__(self, request: Fetch) -> FileFetched | FileMissing | FileFailed:
-        server = f"TFTP {self.host}:{self.port}"
+    def time_left(self) -> float:
+        """Seconds left of the deadline, which starts with the first request (TFTP or HTTP)."""
         if self._ends is None:
             self._ends = time.monotonic() + self.deadline
-        left = self._ends - time.monotonic()
+        return self._ends - time.monotonic()
+
+    def __call__(self, request: Fetch) -> FileFetched | FileMissing | FileFailed:
+        server = f"TFTP {self.host}:{self.port}"
+        left = self.time_left()
         if left <= 0:
             self.say(f"{server}: not asking for {request.name}: the {self.deadline:g} s deadline (--deadline) passed")
             return FileFailed(request.name, f"not asked: the {self.deadline:g} s deadline had passed")
@@ -325,6 +343,20 @@ class WatchedTftp:
             self.say(f"waiting for {server} to send {name}: attempt {attempt} of {attempts}, {wait:g} s each{again}")
 
 
+class DeadlineHttp:
+    """The phone's HTTP(S) transport within the same overall deadline as its TFTP requests (--deadline)."""
+
+    def __init__(self, http: HttpTransport, watch: WatchedTftp) -> None:
+        self.http, self.watch = http, watch
+
+    def __call__(self, request: Fetch) -> FileFetched | FileMissing | FileFailed:
+        left = self.watch.time_left()
+        if left <= 0:
+            return FileFailed(request.name, f"not asked: the {self.watch.deadline:g} s deadline had passed",
+                              transport=request.transport)
+        return self.http(request, deadline=left)
+
+
 def _say(message: str) -> None:
     print(f"phonetrust: {message}", file=sys.stderr, flush=True)
 
@@ -348,7 +380,8 @@ def _print_boot(document: dict, server: str) -> None:
     width = max((len(f["name"]) for f in document["files"]), default=10)
     for entry in document["files"]:
         reason = f"  ({entry['reason']})" if entry["reason"] else ""
-        print(f"  {entry['name']:<{width}}  {entry['result']}{reason}", file=out)
+        via = f" over {entry['transport'].upper()}" if entry.get("transport") in ("http", "https") else ""
+        print(f"  {entry['name']:<{width}}  {entry['result']}{via}{reason}", file=out)
     for request in document["tvs_requests"]:
         answer = (f"status {request['status']} roles {','.join(map(str, request['roles'])) or '-'}"
                   if request["status"] is not None else f"error: {request['error']}")

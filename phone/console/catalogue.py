@@ -69,6 +69,13 @@ CATALOGUE: Mapping[str, Mapping[str, tuple[Line, ...]]] = {
         JAVA79XX: (Line("ERR", "CFGD", "tftpGetFile: [{name}] failed: {reason}"),),
         ENTERPRISE: (Line("ERR", "dgetfile({pid})", "XXTP failed [{name}]: {reason}"),),
     },
+    # The emulator's wording (docs/http.md): Cisco TAC 214535 shows a 7821 asking each file over
+    # HTTP first and ending each with a status (100 HTTP OK, 2 not found), but not the line
+    # it writes when it turns to TFTP. 7900 phones never ask over HTTP; their line is for completeness.
+    "download.http_fallback": {
+        JAVA79XX: (Line("WRN", "CFGD", "httpGetFile: [{name}] not over HTTP ({reason}), trying TFTP"),),
+        ENTERPRISE: (Line("WRN", "dgetfile({pid})", "XXTP HTTP [{name}] failed: {reason}; trying TFTP"),),
+    },
     # Cisco TAC 118893's 7975 prints these two lines when it turns to TVS about an unknown signer ...
     "tvs.request": {
         JAVA79XX: (

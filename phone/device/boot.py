@@ -12,6 +12,8 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
+import attrs
+
 from phone.errors import TrustListFormatError
 from phone.firmware.capf_plan import EnrolCapf
 from phone.firmware.capf_session import CapfOutcome
@@ -110,6 +112,6 @@ class SharedParses:
         def fetch_and_parse(request: Fetch) -> FileFetched | FileMissing | FileFailed:
             event = fetch(request)
             if isinstance(event, FileFetched) and event.name.endswith(".tlv") and event.parsed is None:
-                return FileFetched(event.name, event.data, event.server, parsed=self.parse(event.data))
+                return attrs.evolve(event, parsed=self.parse(event.data))
             return event
         return fetch_and_parse

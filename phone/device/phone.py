@@ -64,6 +64,8 @@ class Phone:
         identity: IdentityStore | None = None,
         mic_authority: Callable[[], Identity] | None = None,
         enrol_capf: Callable[[EnrolCapf, CapfCredentials], CapfFinished] | None = None,
+        http_service: bool = False,
+        https_service: bool = False,
     ) -> None:
         self.model = model
         self.store = store
@@ -82,7 +84,8 @@ class Phone:
         #: The LSC of a phone without an identity store (a fleet's phones keep it in memory).
         self._lsc_in_memory: Identity | None = None
         flash = store.load() if store is not None else Flash()
-        self.machine = PhoneMachine(model, device_id, flash)
+        # ``fetch`` carries HTTP(S) effects too when the phone knows such a service (docs/http.md).
+        self.machine = PhoneMachine(model, device_id, flash, http_service=http_service, https_service=https_service)
         self.machine.device_name  # noqa: B018 - validates the device id now, not mid-boot
         if identity is not None:
             # First use issues the MIC; every later start reads the same one (it is permanent).
@@ -176,13 +179,15 @@ def boot_json(machine: PhoneMachine, report: BootReport, identity: PhoneIdentity
     return {
         "device": machine.device_name,
         "model": machine.model.name,
-        "files": [{"name": f.name, "result": f.result, "reason": f.reason} for f in report.files],
+        "files": [{"name": f.name, "result": f.result, "reason": f.reason, "transport": f.transport}
+                  for f in report.files],
         "ctl": describe_installed(machine, Item.CTL),
         "itl": describe_installed(machine, Item.ITL),
         "config": {
             "name": report.config_name or machine.flash.config_name,
             "applied": report.config_applied,
             "encrypted": report.config_encrypted,
+            "transport": report.config_transport,
             "tvs": [{"address": m.address, "port": m.port, "priority": m.priority} for m in config.tvs_members],
         },
         "tvs_requests": [

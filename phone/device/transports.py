@@ -12,9 +12,15 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import attrs
+
 from phone.errors import UsageError
+from phone.device.boot import FetchFile
+from phone.device.http import HTTP_PORT, HTTPS_PORT, HttpFetcher, HttpResult
 from phone.firmware.machine import (
+    HTTPS,
     QUERY_CERT_REQ,
+    TFTP,
     AskTvs,
     Fetch,
     FileFailed,
@@ -53,6 +59,57 @@ class TftpTransport:
         if result.status is FetchStatus.NOT_FOUND:
             return FileMissing(request.name)
         return FileFailed(request.name, f"{result.status.value}: {result.reason}")
+
+
+class HttpTransport:
+    """Fetch effects over HTTP (and HTTPS, pinned) from the TFTP server's host, docs/http.md.
+
+    ``http_port`` / ``https_port`` None: that service is off (a request for it fails at once,
+    and the machine turns to TFTP). Size cap and deadline as the TFTP transport's.
+    """
+
+    def __init__(self, host: str, model: PhoneModel, *, http_port: int | None = HTTP_PORT,
+                 https_port: int | None = HTTPS_PORT, deadline: float = 30.0) -> None:
+        settings = model.settings
+        common = dict(connect_timeout=settings.http_connect_timeout_seconds,
+                      read_timeout=settings.tftp_timeout_seconds, deadline=deadline, max_bytes=DEFAULT_MAX_BYTES)
+        self.http = HttpFetcher(host, http_port, **common) if http_port else None
+        self.https = (HttpFetcher(host, https_port, https=True, tls_versions=model.tls_versions, **common)
+                      if https_port else None)
+
+    def __call__(self, request: Fetch, *, deadline: float | None = None) -> FileFetched | FileMissing | FileFailed:
+        """Fetch over the request's transport; ``deadline`` (seconds) shortens this one download's."""
+        fetcher = self.https if request.transport == HTTPS else self.http
+        if fetcher is None:
+            return FileFailed(request.name, f"{request.transport.upper()} is off", transport=request.transport)
+        if deadline is not None:
+            fetcher = attrs.evolve(fetcher, deadline=max(0.1, min(deadline, fetcher.deadline)))
+        result = fetcher.fetch(request.name, max_bytes=request.max_bytes or DEFAULT_MAX_BYTES, pinned=request.pinned)
+        return http_event(request, result)
+
+
+def http_event(request: Fetch, result: HttpResult) -> FileFetched | FileMissing | FileFailed:
+    """The machine's event for an HTTP result: the file, or why not (a 404 reads as "not found")."""
+    server = f"{result.server[0]}:{result.server[1]}"
+    if result.found:
+        return FileFetched(request.name, result.data or b"", server=server, transport=request.transport)
+    if result.http_status == 404:
+        return FileMissing(request.name, transport=request.transport)
+    return FileFailed(request.name, f"{result.outcome.value}: {result.reason}", transport=request.transport)
+
+
+class FetchRouter:
+    """Fetch effects to the transport they name: TFTP to ``tftp``, HTTP and HTTPS to ``http``."""
+
+    def __init__(self, tftp: FetchFile, http: FetchFile | None = None) -> None:
+        self.tftp, self.http = tftp, http
+
+    def __call__(self, request: Fetch) -> FileFetched | FileMissing | FileFailed:
+        if request.transport == TFTP:
+            return self.tftp(request)
+        if self.http is None:
+            return FileFailed(request.name, "this phone has no HTTP service to ask", transport=request.transport)
+        return self.http(request)
 
 
 #: The TVS client's outcomes as the machine's failure kinds (docs/tvs.md: only a server

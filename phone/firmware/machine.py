@@ -43,6 +43,14 @@ Rules of this module, in the manner of h11 (the tables are the code):
   an LSC is kept (``KeepLsc``) or dropped (``DropLsc``) only when the operation succeeded.
 - Whatever fails, ``flash`` (what is installed) is left exactly as it was.
   After an update TVS vouched for, the TVS cache is flushed (setting).
+- Transports (docs/http.md): each ``Fetch`` names the transport to use. A model that
+  provisions over HTTP first (setting ``http_first``), on a phone that knows an HTTP
+  service (``http_service``), asks each file over HTTP; anything but the file (an HTTP
+  error status, a refused or timed-out connection) gets one TFTP try of the same name
+  in the same step, and TFTP's "File not found" is final. With an installed ITL that
+  carries the version 1.1 marker, the configuration step starts with ``SEP<MAC>.cnf.xml``
+  over HTTPS (step CONFIG_HTTPS), from a server pinned to the lists' TFTP records; what
+  it does not bring, the signed configuration step asks for as usual.
 - The machine reports what happened as structured ``Log`` events;
   ``phone.console`` renders them (process ids, wording) in the model's dialect.
 """
@@ -80,6 +88,9 @@ from phone.firmware.trust import (
 
 QUERY_CERT_REQ = 3
 CERT_VERIFICATION_REQ = 1
+
+#: How a file is fetched (``Fetch.transport``, the file events' ``transport``; docs/http.md).
+TFTP, HTTP, HTTPS = "tftp", "http", "https"
 
 
 # --- persisted state ------------------------------------------------------------------
@@ -148,6 +159,8 @@ class FileFetched:
     data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
     server: str | None = None
     parsed: TrustList | None = attrs.field(default=None, repr=False, eq=False)
+    #: How it came: TFTP, HTTP, or HTTPS from a server whose certificate was pinned.
+    transport: str = attrs.field(default=TFTP, kw_only=True)
 
     def trust_list(self) -> TrustList:
         """``data`` as a CTL or ITL; raises TrustListFormatError."""
@@ -158,9 +171,10 @@ class FileFetched:
 
 @attrs.frozen
 class FileMissing:
-    """The server answered "File not found"."""
+    """The server answered "File not found" (over HTTP: any status but 200, docs/http.md)."""
 
     name: str
+    transport: str = attrs.field(default=TFTP, kw_only=True)
 
 
 @attrs.frozen
@@ -169,6 +183,7 @@ class FileFailed:
 
     name: str
     reason: str
+    transport: str = attrs.field(default=TFTP, kw_only=True)
 
 
 @attrs.frozen
@@ -255,11 +270,16 @@ Event = Union[Booted, FileFetched, FileMissing, FileFailed, TvsAnswered, TvsFail
 
 @attrs.frozen
 class Fetch:
-    """Download ``name`` by TFTP (refuse anything over ``max_bytes``)."""
+    """Download ``name`` over ``transport`` (refuse anything over ``max_bytes``).
+
+    Over HTTPS the server's certificate must be one of ``pinned`` (DER), else nothing is
+    asked and the download fails (docs/http.md)."""
 
     name: str
     store_as: str
     max_bytes: int | None = None
+    transport: str = attrs.field(default=TFTP, kw_only=True)
+    pinned: tuple[bytes, ...] = attrs.field(default=(), kw_only=True, repr=lambda p: f"<{len(p)} certificates>")
 
 
 @attrs.frozen
@@ -364,6 +384,8 @@ class FileResult:
     code: str | None = None
     #: For installed files: what vouched ("leap-of-faith", "ctl", "itl", "tvs-cache", "tvs", "rollback").
     via: str | None = None
+    #: How the file (or its last try) was fetched: "http", "https" or "tftp" (docs/http.md).
+    transport: str | None = None
 
 
 @attrs.frozen
@@ -451,6 +473,8 @@ class BootReport:
     #: Set when the phone cannot read its encrypted configuration without a CAPF session
     #: (``phone.firmware.encrypted.CapfNeeded``): the CAPF client's cue.
     capf_needed: CapfNeeded | None = None
+    #: How the applied configuration came: "http", "https" or "tftp" (None: none applied).
+    config_transport: str | None = None
     # What happened to each trust list this boot: None, "initial", "updated", "unchanged", "failed".
     ctl_change: str | None = None
     itl_change: str | None = None
@@ -472,6 +496,7 @@ class BootStep(Enum):
     CTL = "ctl"
     ITL_DEVICE = "itl-device"
     ITL_GENERIC = "itl-generic"
+    CONFIG_HTTPS = "config-https"
     CONFIG_SIGNED = "config-signed"
     CONFIG_PLAIN = "config-plain"
     CONFIG_ENCRYPTED = "config-encrypted"
@@ -484,6 +509,7 @@ _ITEM_OF_STEP = {
     BootStep.CTL: Item.CTL,
     BootStep.ITL_DEVICE: Item.ITL,
     BootStep.ITL_GENERIC: Item.ITL,
+    BootStep.CONFIG_HTTPS: Item.CONFIG,
     BootStep.CONFIG_SIGNED: Item.CONFIG,
     BootStep.CONFIG_PLAIN: Item.CONFIG,
     BootStep.CONFIG_ENCRYPTED: Item.CONFIG,
@@ -501,6 +527,8 @@ NEXT_STEP: Mapping[BootStep, tuple[BootStep | str, BootStep | str]] = MappingPro
     BootStep.ITL_DEVICE:    (CONFIG,                 BootStep.ITL_GENERIC),
     BootStep.ITL_GENERIC:   (CONFIG,                 CONFIG),
     BootStep.CONFIG_SIGNED: (BootStep.CAPF,              BootStep.CONFIG_PLAIN),
+    # Reached only through CONFIG (``_config_step``); what HTTPS did not bring is asked signed.
+    BootStep.CONFIG_HTTPS:  (BootStep.CAPF,              BootStep.CONFIG_SIGNED),
     BootStep.CONFIG_PLAIN:  (BootStep.CAPF,              BootStep.CAPF),
     BootStep.CONFIG_ENCRYPTED: (BootStep.CAPF,           BootStep.CONFIG_SIGNED),
 })
@@ -536,6 +564,12 @@ class PhoneMachine:
     step: BootStep = BootStep.OFF
     pending: PendingTvs | None = None
     report: BootReport = BootReport()
+    #: The phone knows an HTTP service at its TFTP server (``phone boot --http-port``; False:
+    #: TFTP only whatever the model does) and an HTTPS one (``--https-port``), docs/http.md.
+    http_service: bool = False
+    https_service: bool = False
+    #: The transport of the file at hand: the one asked for, then the one the file came by.
+    transport: str | None = None
 
     @property
     def device_name(self) -> str:
@@ -548,6 +582,7 @@ class PhoneMachine:
             BootStep.CTL: f"CTL{device}.tlv",
             BootStep.ITL_DEVICE: f"ITL{device}.tlv",
             BootStep.ITL_GENERIC: "ITLFile.tlv",
+            BootStep.CONFIG_HTTPS: f"{device}.cnf.xml",
             BootStep.CONFIG_SIGNED: f"{device}.cnf.xml.sgn",
             BootStep.CONFIG_PLAIN: f"{device}.cnf.xml",
             BootStep.CONFIG_ENCRYPTED: f"{device}{ENCRYPTED_SUFFIX}",
@@ -605,7 +640,21 @@ class PhoneMachine:
             return BootStep.CONFIG_PLAIN
         if self.model.encrypted_config and self.flash.stored_config().encrypted_config:
             return BootStep.CONFIG_ENCRYPTED  # docs/encrypted-config.md: "knowing encryption is on"
+        if self._https_config(trusted):
+            return BootStep.CONFIG_HTTPS
         return BootStep.CONFIG_SIGNED
+
+    def _https_config(self, trusted: Trusted) -> bool:
+        """docs/http.md: an ITL version 1.1 sends an HTTP-first phone to HTTPS for its configuration,
+        when it has a TFTP record to check the server's certificate against."""
+        settings = self.model.settings
+        return (self.https_service and settings.http_first and settings.https_config_with_itl_1_1
+                and trusted.asks_https_config and bool(trusted.tftp_certificates()))
+
+    def _first_transport(self, step: BootStep) -> str:
+        if step is BootStep.CONFIG_HTTPS:
+            return HTTPS
+        return HTTP if self.http_service and self.model.settings.http_first else TFTP
 
     def _next_step(self, *, found: bool) -> BootStep:
         after_found, after_missing = NEXT_STEP[self.step]
@@ -617,18 +666,42 @@ class PhoneMachine:
             return machine._finish(out)
         if step is BootStep.CAPF:
             return machine._start_capf(out)
-        item = _ITEM_OF_STEP[step]
-        name = self.file_name(step)
+        return machine._fetch(self._first_transport(step), out)
+
+    def _fetch(self, transport: str, out: list[Effect], *, announce: bool = True) -> PhoneMachine:
+        """Ask for this step's file over ``transport`` (``announce``: a new download, not its TFTP try)."""
+        item = _ITEM_OF_STEP[self.step]
+        name = self.file_name(self.step)
         store_as = _STORED_AS.get(item, name)
         limit = self.model.settings.max_itl_bytes if item is Item.ITL else None
-        out.append(Log("download.start", {"name": name, "store_as": store_as}))
-        out.append(Fetch(name, store_as, limit))
-        return machine
+        pinned = self.flash.trusted().tftp_certificates() if transport == HTTPS else ()
+        if announce:
+            out.append(Log("download.start", {"name": name, "store_as": store_as}))
+        out.append(Fetch(name, store_as, limit, transport=transport, pinned=pinned))
+        return attrs.evolve(self, transport=transport)
 
     def _on_file(self, event: FileFetched | FileMissing | FileFailed, now: float, out: list[Effect]) -> PhoneMachine:
         expected = self.file_name(self.step)
         if event.name != expected:
             raise MachineError(f"{type(event).__name__} for {event.name} while waiting for {expected}")
+        if self.transport == HTTP and event.transport == HTTP and not isinstance(event, FileFetched):
+            # docs/http.md: anything but the file over HTTP gets one TFTP try of the same name.
+            reason = event.reason if isinstance(event, FileFailed) else "not found"
+            out.append(Log("download.http_fallback", {"name": event.name, "reason": reason}))
+            return self._fetch(TFTP, out, announce=False)
+        if self.step is BootStep.CONFIG_HTTPS and not isinstance(event, FileFetched):
+            # docs/http.md: as an HTTP try, an HTTPS try that brings nothing is a console line, not a
+            # file result: the boot goes on to the signed configuration, which is the one that counts.
+            if isinstance(event, FileFailed):
+                out.append(Log("download.failed", {"name": event.name, "reason": event.reason}))
+            else:
+                out.append(Log("download.not_found", {"name": event.name}))
+            return self._enter(self._next_step(found=False), out)
+        return attrs.evolve(self, transport=event.transport)._on_answer(event, now, out)
+
+    def _on_answer(self, event: FileFetched | FileMissing | FileFailed, now: float,
+                   out: list[Effect]) -> PhoneMachine:
+        """The final answer about this step's file (``transport`` is what it came by)."""
         if isinstance(event, FileMissing):
             out.append(Log("download.not_found", {"name": event.name}))
             machine = self._record(FileResult(event.name, "not_found"))
@@ -667,6 +740,13 @@ class PhoneMachine:
         return self._ask_tvs(item, event.name, new, assessment, out)
 
     def _on_config(self, event: FileFetched, now: float, out: list[Effect]) -> PhoneMachine:
+        if self.step is BootStep.CONFIG_HTTPS:
+            # Unsigned XML, trusted only because the device layer checked the server's
+            # certificate against the lists' TFTP records before asking (docs/http.md).
+            if event.transport != HTTPS:
+                return self._refuse(Item.CONFIG, event.name, "not fetched over a verified HTTPS connection", out,
+                                    "https-unverified")
+            return self._apply_config(event.name, event.data, out)
         if self.step is BootStep.CONFIG_PLAIN:
             rule = rule_for(Item.CONFIG, self.flash.trusted(), self.model, signed=False)
             if not rule.leap_of_faith:
@@ -745,7 +825,8 @@ class PhoneMachine:
         flash = attrs.evolve(self.flash, config=xml, config_name=name)
         machine = attrs.evolve(self, flash=flash, report=attrs.evolve(self.report, config_name=name,
                                                                           config_applied=True,
-                                                                          config_encrypted=encrypted))
+                                                                          config_encrypted=encrypted,
+                                                                          config_transport=self.transport))
         machine = machine._record(FileResult(name, "applied"))
         return machine._enter(machine._next_step(found=True), out)
 
@@ -903,6 +984,8 @@ class PhoneMachine:
     # -- bookkeeping ------------------------------------------------------------------
 
     def _record(self, result: FileResult) -> PhoneMachine:
+        if result.transport is None:
+            result = attrs.evolve(result, transport=self.transport)
         return attrs.evolve(self, report=attrs.evolve(self.report, files=self.report.files + (result,)))
 
     def _change(self, *, ctl: str | None = None, itl: str | None = None) -> PhoneMachine:

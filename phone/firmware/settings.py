@@ -169,6 +169,21 @@ class TrustSettings:
     #: each message) before giving up on it. Default 30.0: a project choice; key
     #: generation happens on the phone, not while it waits.
     capf_timeout_seconds: float = attrs.field(default=30.0, validator=_positive_number)
+    #: docs/http.md. Ask for each file over HTTP (``GET /<name>``, the TFTP server's port
+    #: 6970) before TFTP; anything but 200 gets one TFTP try of the same name. Default False
+    #: (TFTP only, as the 7900 and 6900 series); the 7800, 8800, 8900, 9900 and DX model files
+    #: turn it on: Cisco TAC 214535 shows a 7821 asking each file over HTTP first.
+    http_first: bool = attrs.field(default=False, validator=_boolean)
+
+    #: docs/http.md (OPEN). Seconds to wait for the HTTP server to accept the connection
+    #: before turning to TFTP. Default 5.0: a project choice, as the TFTP wait.
+    http_connect_timeout_seconds: float = attrs.field(default=5.0, validator=_positive_number)
+
+    #: docs/http.md (OPEN). With an installed ITL that carries the version 1.1 marker
+    #: (tag 28), ask for ``SEP<MAC>.cnf.xml`` over HTTPS (port 6971) first, trusting the
+    #: server only when its certificate is a TFTP record of the installed CTL or ITL.
+    #: Default True for phones that provision over HTTP (``http_first``).
+    https_config_with_itl_1_1: bool = attrs.field(default=True, validator=_boolean)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base: TrustSettings | None = None) -> TrustSettings:

@@ -143,6 +143,23 @@ class Trusted:
     def rollback(self) -> bool:
         return is_rollback_itl(self.itl)
 
+    def tftp_certificates(self) -> tuple[bytes, ...]:
+        """Certificates of the TFTP and CCM+TFTP records of the installed CTL and ITL: the servers a
+        phone fetches its configuration from over HTTPS (docs/http.md)."""
+        found: list[bytes] = []
+        for installed in (self.ctl, self.itl):
+            if installed is None:
+                continue
+            for role in sorted(TFTP_ROLES):
+                found += [r.certificate for _, r in installed.records_with_role(role)
+                          if r.certificate and r.certificate not in found]
+        return tuple(found)
+
+    @property
+    def asks_https_config(self) -> bool:
+        """The installed ITL carries the version 1.1 marker (tag 28 = 1.1, docs/http.md)."""
+        return self.itl is not None and (self.itl.header.signer_version or (1, 0)) >= (1, 1)
+
     def tvs_certificates(self) -> tuple[bytes, ...]:
         """Certificates of the ITL's TVS records: the only servers a phone talks TVS to (docs/tvs.md)."""
         if self.itl is None:

@@ -914,13 +914,16 @@ class Lab:
 
     def serving(self, *, host: str = "127.0.0.1", tftp_port: int = 0, tvs_port: int = 0,
                 tftp_node: str | int | None = None, advertise: str | None = None, tvs: bool = True,
-                trace: Callable[[str], None] | None = None,
-                capf_port: int | None = 0) -> contextlib.AbstractContextManager[Any]:
-        """Run the lab's TFTP, TVS and CAPF servers in the background: see ``phone.lab.servers.serving.serving``."""
+                trace: Callable[[str], None] | None = None, capf_port: int | None = 0,
+                http_port: int | None = None,
+                https_port: int | None = None) -> contextlib.AbstractContextManager[Any]:
+        """Run the lab's TFTP, TVS and CAPF (and HTTP/HTTPS provisioning) servers in the background:
+        see ``phone.lab.servers.serving.serving``."""
         from phone.lab.servers.serving import serving  # serve imports this module
 
         return serving(self, host=host, tftp_port=tftp_port, tvs_port=tvs_port, tftp_node=tftp_node,
-                       advertise=advertise, tvs=tvs, trace=trace, capf_port=capf_port)
+                       advertise=advertise, tvs=tvs, trace=trace, capf_port=capf_port, http_port=http_port,
+                       https_port=https_port)
 
     # -- internals ------------------------------------------------------------------------------
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import socket
+import threading
 import time
 
 import pytest
@@ -16,6 +19,9 @@ MAC = "B000B4BA0AEE"
 
 
 def boot(capsys, *extra: str) -> tuple[int, str, str]:
+    # TFTP only unless a test says otherwise: whatever listens on this host's port 6970 stays out of it.
+    if "--http-port" not in extra:
+        extra = ("--http-port", "0", *extra)
     code = main(["phone", "boot", "--model", "CP-8861", "--mac", MAC, *extra])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -65,6 +71,41 @@ def test_a_silent_server_is_named_while_waited_for_and_the_deadline_ends_the_boo
                         "5 s each")
     assert f"phonetrust: TFTP 127.0.0.1:{port}: not asking for ITLSEP{MAC}.tlv: the 1.5 s deadline" in err
     assert "not asked: the 1.5 s deadline had passed" in out
+
+
+def test_an_http_server_that_drips_is_held_to_the_same_deadline(tmp_path, capsys):
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def drip() -> None:
+        listener.settimeout(0.1)
+        held = []
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                connection, _ = listener.accept()
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                held.append(connection)
+            for connection in held:
+                with contextlib.suppress(OSError):
+                    connection.send(b"a")
+        for connection in held:
+            connection.close()
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    try:
+        started = time.monotonic()
+        _, out, _ = boot(capsys, "--tftp", f"127.0.0.1:{closed_udp_port()}", "--state", str(tmp_path / "phone"),
+                            "--http-port", str(listener.getsockname()[1]), "--deadline", "1.5", "--json")
+        took = time.monotonic() - started
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+    assert took < 10  # the first boot issues a MIC too; the deadline alone is what the reasons below pin
+    files = json.loads(out)["files"]
+    assert [(entry["result"], entry["reason"]) for entry in files] == [
+        ("failed", "not asked: the 1.5 s deadline had passed")] * len(files)
 
 
 def test_booting_another_phones_flash_is_refused_unless_forced(tmp_path, capsys):

@@ -53,8 +53,8 @@ def test_every_step_takes_power_and_the_menu() -> None:
 
 def test_only_the_download_steps_take_files_and_only_the_tvs_step_takes_tvs_answers() -> None:
     file_steps = {step for step, kind in TRANSITIONS if kind is FileFetched}
-    assert file_steps == {BootStep.CTL, BootStep.ITL_DEVICE, BootStep.ITL_GENERIC, BootStep.CONFIG_SIGNED,
-                          BootStep.CONFIG_PLAIN, BootStep.CONFIG_ENCRYPTED}
+    assert file_steps == {BootStep.CTL, BootStep.ITL_DEVICE, BootStep.ITL_GENERIC, BootStep.CONFIG_HTTPS,
+                          BootStep.CONFIG_SIGNED, BootStep.CONFIG_PLAIN, BootStep.CONFIG_ENCRYPTED}
     assert {step for step, kind in TRANSITIONS if kind in (TvsAnswered, TvsFailed)} == {BootStep.TVS}
 
 

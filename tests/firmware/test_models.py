@@ -442,7 +442,17 @@ def test_trust_list_checksum_follows_the_model(catalogue: Catalogue) -> None:
 
 
 def test_bundled_models_use_the_documented_default_settings(catalogue: Catalogue) -> None:
-    assert {model.settings for model in catalogue} == {TrustSettings()}
+    # The one family setting the model files change: who provisions over HTTP first (docs/http.md).
+    assert {attrs.evolve(model.settings, http_first=False) for model in catalogue} == {TrustSettings()}
+
+
+@pytest.mark.parametrize("name, http_first", [
+    ("CP-7821", True), ("CP-8861", True), ("CP-8945", True), ("CP-9971", True), ("CP-DX80", True),
+    ("CP-7965", False), ("CP-6921", False),
+])
+def test_http_first_is_on_for_the_enterprise_families_and_off_for_7900_and_6900(
+        catalogue: Catalogue, name: str, http_first: bool) -> None:
+    assert catalogue.get(name).settings.http_first is http_first
 
 
 def test_trust_settings_defaults_are_the_documented_ones() -> None:
@@ -465,4 +475,7 @@ def test_trust_settings_defaults_are_the_documented_ones() -> None:
         "capf_request_in_progress": True,
         "capf_ec_needs_itl_1_1": True,
         "capf_timeout_seconds": 30.0,
+        "http_first": False,
+        "http_connect_timeout_seconds": 5.0,
+        "https_config_with_itl_1_1": True,
     }

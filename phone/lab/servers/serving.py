@@ -16,6 +16,10 @@ CUCM 14 (Cisco TAC note 214231), presenting the publisher's CAPF certificate and
 working from the lab's device store; configurations list it at the address and
 port it listens on (``capf_port`` 0: a free port; None: no CAPF, and
 configurations keep CUCM's default of the publisher on 3804).
+With ``http_port`` / ``https_port`` (None: off; 0: a free port) the same node's files are
+also served over HTTP and over HTTPS presenting the node's CallManager-ECDSA certificate
+where the lab has one, else its CallManager certificate (``phone.lab.servers.http``,
+docs/http.md); a regenerated certificate is presented from the next connection on.
 
 ``stop_tvs()`` / ``start_tvs()`` take TVS down and up again on the same ports
 (the "TVS down" failure case), for every node or one. Changes made to the lab
@@ -27,6 +31,7 @@ server whose certificate or minimum TLS version changed is restarted on its port
 from __future__ import annotations
 
 import contextlib
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -36,14 +41,17 @@ import attrs
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from phone.errors import UsageError
+from phone.errors import PhonetrustError, UsageError
 from phone.lab.build import ServiceAddresses
 from phone.lab.devices import DeviceStore
 from phone.lab.lab import Lab
 from phone.lab.state import Node
 from phone.lab.servers.capf import CapfServerSettings, running_capf_server
+from phone.lab.servers.http import HttpFileServer
 from phone.lab.servers.tftp import TftpFileServer
 from phone.lab.servers.tvs import TvsServerSettings, running_tvs_server
+from phone.tls import identity_server_context
+from phone.wire.certs import Identity
 
 _WILDCARDS = ("", "0.0.0.0")
 
@@ -121,9 +129,9 @@ class LabServers:
         self.tftp_node = tftp_node
         self.advertise = advertise
         self.tftp_port = 0
-        #: Ports of the other services this process serves (0: off; their servers set them when started).
-        self.http_port = 0
-        self.https_port = 0
+        #: The HTTP and HTTPS provisioning ports (None: not served).
+        self.http_port: int | None = None
+        self.https_port: int | None = None
         self._trace = trace
         self._lock = threading.RLock()
         self._tvs = {node.name: _Tvs(node, port) for node, port in zip(lab.nodes, tvs_ports, strict=True)}
@@ -265,6 +273,34 @@ class LabServers:
         tvs.port, tvs.stack = running.port, stack
 
 
+#: The certificates HTTPS port 6971 may present, preferred first (docs/http.md).
+HTTPS_IDENTITIES = ("CallManager-ECDSA", "CallManager")
+
+
+def https_identity(lab: Lab, node: str) -> Identity:
+    """The certificate the node's HTTPS provisioning presents: CallManager-ECDSA where the lab has it."""
+    for service in HTTPS_IDENTITIES:
+        try:
+            return lab.identity(service, node)
+        except PhonetrustError:
+            continue
+    raise UsageError(f"node {node} has no certificate to present over HTTPS")
+
+
+def https_contexts(lab: Lab, node: str) -> Callable[[], ssl.SSLContext]:
+    """A TLS context presenting the node's current HTTPS certificate, rebuilt when it changes."""
+    cache: dict[bytes, ssl.SSLContext] = {}
+
+    def current() -> ssl.SSLContext:
+        identity = https_identity(lab, node)
+        if identity.der not in cache:
+            cache.clear()
+            cache[identity.der] = identity_server_context(identity)
+        return cache[identity.der]
+
+    return current
+
+
 def _clock_of(lab: Lab) -> Callable[[], datetime]:
     """The TVS trace shows local wall time as CUCM's does; the lab's clock gives it."""
     return lambda: lab.clock().astimezone()
@@ -282,6 +318,8 @@ def serving(
     tvs: bool = True,
     trace: Callable[[str], None] | None = None,
     capf_port: int | None = 0,
+    http_port: int | None = None,
+    https_port: int | None = None,
 ) -> Iterator[LabServers]:
     """Serve ``lab`` in background threads until the block ends.
 
@@ -292,6 +330,7 @@ def serving(
     starts with TVS down. ``trace`` receives the TVS servers' CUCM trace lines,
     each prefixed with its node's name, and the CAPF server's, prefixed ``[CAPF]``.
     ``capf_port`` is the publisher's CAPF port (0: any free port; None: no CAPF).
+    ``http_port`` / ``https_port``: the node's HTTP and HTTPS provisioning (None: off; 0: a free port).
     """
     if advertise is None:
         if host in _WILDCARDS:
@@ -312,9 +351,17 @@ def serving(
         servers.start_tvs()
         if not tvs:
             servers.stop_tvs()
-        with TftpFileServer(lab.tftp_folder(servers.tftp_node.name), servers.file, host=host,
-                            port=tftp_port) as port:
-            servers.tftp_port = port
+        with contextlib.ExitStack() as stack:
+            folder = lab.tftp_folder(servers.tftp_node.name)
+            servers.tftp_port = stack.enter_context(TftpFileServer(folder, servers.file, host=host, port=tftp_port))
+            if http_port is not None:
+                servers.http_port = stack.enter_context(HttpFileServer(folder, servers.file, host=host,
+                                                                       port=http_port))
+            if https_port is not None:
+                contexts = https_contexts(lab, servers.tftp_node.name)
+                servers.https_port = stack.enter_context(HttpFileServer(
+                    folder, servers.file, host=host, port=https_port, ssl_context=contexts(), contexts=contexts,
+                    unsigned_configs=True))
             yield servers
     finally:
         servers.close()

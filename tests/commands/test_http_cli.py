@@ -1,0 +1,75 @@
+"""HTTP provisioning through separate `phonetrust` processes: `lab serve` and `phone boot` (docs/http.md)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+
+def phonetrust(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "phone", *argv], capture_output=True, text=True, timeout=120)
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def lab_serve(lab: str, *options: str) -> Iterator[dict]:
+    server = subprocess.Popen([sys.executable, "-m", "phone", "lab", "serve", "--lab", lab, "--json", *options],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = server.stdout.readline()
+        assert line, server.stderr.read()
+        yield json.loads(line)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            assert server.wait(timeout=15) == 0
+        finally:
+            server.kill()
+
+
+@pytest.mark.slow
+def test_lab_serve_and_phone_boot_provision_an_8861_over_http_and_a_7965_over_tftp(tmp_path) -> None:
+    lab = str(tmp_path / "lab")
+    assert phonetrust("lab", "init", lab, "--key-size", "1024").returncode == 0
+    assert phonetrust("lab", "ctl", "set-cluster", "mixed-mode", "--lab", lab).returncode == 0
+    http_port = free_tcp_port()
+    with lab_serve(lab, "--http-port", str(http_port), "--https-port", "0") as ports:
+        assert ports["http"] == {"host": "127.0.0.1", "port": http_port} and ports["https"] is None
+        tftp = f"127.0.0.1:{ports['tftp']['port']}"
+        reports = {}
+        for model, mac in (("CP-8861", "0011AA000002"), ("CP-7965", "0011AA000003")):
+            done = phonetrust("phone", "boot", "--model", model, "--mac", mac, "--tftp", tftp, "--state",
+                              str(tmp_path / model), "--json", "--http-port", str(http_port))
+            assert done.returncode == 0, done.stderr
+            reports[model] = json.loads(done.stdout)
+    assert [entry["transport"] for entry in reports["CP-8861"]["files"]] == ["http", "http", "http"]
+    assert reports["CP-8861"]["config"] | {"tvs": None} == {
+        "name": "SEP0011AA000002.cnf.xml.sgn", "applied": True, "transport": "http", "tvs": None}
+    assert [entry["transport"] for entry in reports["CP-7965"]["files"]] == ["tftp", "tftp", "tftp"]
+
+
+def test_phone_boot_rejects_a_port_out_of_range_in_one_line(tmp_path) -> None:
+    done = phonetrust("phone", "boot", "--model", "CP-8861", "--mac", "0011AA000002", "--tftp", "127.0.0.1:69",
+                      "--state", str(tmp_path / "phone"), "--http-port", "70000")
+    assert done.returncode == 2
+    assert done.stderr == "phonetrust: --http-port must be a TCP port (0 to turn it off), not 70000\n"
+
+
+def test_lab_serve_rejects_a_port_out_of_range_in_one_line(tmp_path) -> None:
+    done = phonetrust("lab", "serve", "--lab", str(tmp_path), "--https-port", "-1")
+    assert done.returncode == 2
+    assert done.stderr == "phonetrust: --https-port -1 is not a port\n"
