@@ -528,7 +528,7 @@ NEXT_STEP: Mapping[BootStep, tuple[BootStep | str, BootStep | str]] = MappingPro
     BootStep.ITL_GENERIC:   (CONFIG,                 CONFIG),
     BootStep.CONFIG_SIGNED: (BootStep.CAPF,              BootStep.CONFIG_PLAIN),
     # Reached only through CONFIG (``_config_step``); what HTTPS did not bring is asked signed.
-    BootStep.CONFIG_HTTPS:  (BootStep.CAPF,              BootStep.CONFIG_SIGNED),
+    BootStep.CONFIG_HTTPS:  (BootStep.CONFIG_SIGNED,     BootStep.CONFIG_SIGNED),
     BootStep.CONFIG_PLAIN:  (BootStep.CAPF,              BootStep.CAPF),
     BootStep.CONFIG_ENCRYPTED: (BootStep.CAPF,           BootStep.CONFIG_SIGNED),
 })
@@ -828,7 +828,7 @@ class PhoneMachine:
                                                                           config_encrypted=encrypted,
                                                                           config_transport=self.transport))
         machine = machine._record(FileResult(name, "applied"))
-        return machine._enter(machine._next_step(found=True), out)
+        return machine._enter(machine._resolve(BootStep.CAPF), out)  # an applied configuration ends the config steps
 
     # -- CAPF (docs/capf.md) ----------------------------------------------------------
 
