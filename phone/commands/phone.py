@@ -75,6 +75,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="manufacturing CA certificate (PEM) that issues the phone's MIC on its first boot "
                       "(default: this installation's emulated Cisco Manufacturing CA SHA2, see docs/phone.md)")
     boot.add_argument("--mic-ca-key", type=Path, metavar="KEY", help="private key (PEM) of --mic-ca")
+    boot.add_argument("--no-register", action="store_true",
+                      help="stop after the configuration: do not register with the CallManager "
+                           "(see docs/registration.md)")
     boot.add_argument("--models-dir", action="append", default=[], metavar="DIR", help="extra model folder")
     boot.set_defaults(func=run_boot_command)
 
@@ -208,6 +211,7 @@ def _installed(machine: PhoneMachine, item: Item, model: PhoneModel) -> dict:
 
 def run_boot_command(args: argparse.Namespace) -> int:
     from phone.wire.addresses import parse_host_port
+    from phone.device.registration import SignallingTransport, presented_identity
     from phone.device.transports import TvsTransport
 
     model = load_catalogue(args.models_dir).get(args.model)
@@ -233,10 +237,15 @@ def run_boot_command(args: argparse.Namespace) -> int:
         console = PhoneConsole(model, lambda: datetime.datetime.now().astimezone(),
                                sink=(lambda line: print(line, file=log_file, flush=True)) if log_file else None,
                                keep=False)
+        identity_store = IdentityStore(args.state)
         phone = Phone(model, args.mac, fetch=fetch,
                       ask_tvs=TvsTransport(model, client_cert=args.tvs_cert, client_key=args.tvs_key),
-                      store=store, console=console, identity=IdentityStore(args.state),
+                      store=store, console=console, identity=identity_store,
                       mic_authority=(lambda: mic_ca) if mic_ca is not None else None)
+        if not args.no_register:
+            # Read after the Phone is made: its first start issues the MIC it will present.
+            presented, client_identity = presented_identity(identity_store.folder)
+            phone.register, phone.client_certificate = SignallingTransport(client_identity), presented
         report = phone.boot()
     finally:
         if log_file:
@@ -339,6 +348,11 @@ def _print_boot(document: dict, server: str) -> None:
         print(f"  screen: {message}", file=out)
     for info in document["device_tl_info"]:
         print(f"  DeviceTLInfo: {info['name']} ({info['status']})", file=out)
+    registration = document.get("registration")
+    if registration:
+        where = f" with {registration['server']}" if registration["server"] else ""
+        reason = f"  ({registration['reason']})" if registration["reason"] else ""
+        print(f"  registration{where}: {registration['result']} [{registration['code']}]{reason}", file=out)
     if document.get("identity"):
         mic = document["identity"]["mic"]
         print(f"  MIC: serial {mic['serial']}, issued by {mic['issuer']}", file=out)

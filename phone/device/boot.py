@@ -25,14 +25,17 @@ from phone.firmware.machine import (
     FileFetched,
     FileMissing,
     PhoneMachine,
+    RegistrationDone,
     TvsAnswered,
     TvsFailed,
 )
+from phone.firmware.registration import Register
 
 from phone.wire.tlv import TrustList
 
 FetchFile = Callable[[Fetch], "FileFetched | FileMissing | FileFailed"]
 AskTvsServer = Callable[[AskTvs], "TvsAnswered | TvsFailed"]
+RegisterWithCallManager = Callable[[Register], RegistrationDone]
 
 
 def run_boot(
@@ -43,13 +46,18 @@ def run_boot(
     clock: Callable[[], float],
     observe: Callable[[Effect], None] = lambda effect: None,
     start: Event | None = None,
+    register: RegisterWithCallManager | None = None,
+    client_certificate: str | None = None,
 ) -> tuple[PhoneMachine, BootReport]:
     """Boot ``machine`` to its end; every effect is shown to ``observe`` in order.
 
+    With ``register`` the boot ends with the registration (docs/registration.md),
+    the phone presenting ``client_certificate`` ("lsc", "mic" or None) over TLS.
     Returns the machine after the boot (its ``flash`` is what the phone now
     keeps) and the boot report.
     """
-    machine, effects = machine.handle(start or Booted(), clock())
+    first = start or Booted(register=register is not None, client_certificate=client_certificate)
+    machine, effects = machine.handle(first, clock())
     queue = deque(effects)
     while queue:
         effect = queue.popleft()
@@ -60,6 +68,9 @@ def run_boot(
             event: Event = fetch(effect)
         elif isinstance(effect, AskTvs):
             event = ask_tvs(effect)
+        elif isinstance(effect, Register):
+            assert register is not None  # the machine registers only when the boot asked for it
+            event = register(effect)
         else:
             continue
         machine, more = machine.handle(event, clock())

@@ -28,6 +28,11 @@ Rules of this module, in the manner of h11 (the tables are the code):
   certificate.
 - Whatever fails, ``flash`` (what is installed) is left exactly as it was.
   After an update TVS vouched for, the TVS cache is flushed (setting).
+- Registration (``phone.firmware.registration``, docs/registration.md) follows
+  the configuration when the boot was started with ``Booted(register=True)``:
+  step REGISTER carries one ``Register`` effect and takes its ``RegistrationDone``;
+  a secure profile without a CTL first asks for the CTL again (step
+  REGISTER_CTL) up to the setting ``tls_trust_list_attempts``.
 - The machine reports what happened as structured ``Log`` events;
   ``phone.console`` renders them (process ids, wording) in the model's dialect.
 """
@@ -44,6 +49,16 @@ import attrs
 from phone.wire.config import PhoneConfig, TvsMember
 from phone.errors import ConfigFormatError, LocalProtocolError, TrustListFormatError
 from phone.firmware.models import PhoneModel
+from phone.firmware.registration import (
+    MODES,
+    Plan,
+    Register,
+    Registration,
+    TransportOutcome,
+    outcome_of,
+    plan_registration,
+    waiting_for_trust_list,
+)
 from phone.wire.tlv import FileKind, TrustList
 from phone.wire.tvs import TvsMessage, UnencodableTvsMessage
 from phone.firmware.trust import (
@@ -115,7 +130,15 @@ class Flash:
 
 @attrs.frozen
 class Booted:
-    """The phone powers up (or resets) and starts its trust-list downloads."""
+    """The phone powers up (or resets) and starts its trust-list downloads.
+
+    ``register``: after the configuration, register with the CallManager
+    (docs/registration.md); ``client_certificate`` is what the phone holds to
+    present over TLS: "lsc", "mic" or None.
+    """
+
+    register: bool = False
+    client_certificate: str | None = None
 
 
 @attrs.frozen
@@ -216,7 +239,18 @@ class FactoryReset:
     """Hold # at power-up, 123456789*0#: everything goes (docs/phone.md)."""
 
 
-Event = Union[Booted, FileFetched, FileMissing, FileFailed, TvsAnswered, TvsFailed, Erased, FactoryReset]
+@attrs.frozen
+class RegistrationDone:
+    """The device layer carried a ``Register`` effect: what it saw (docs/registration.md)."""
+
+    outcome: TransportOutcome
+    reason: str | None = None
+    #: The phone's own check of the CallManager's certificate passed (False over TCP).
+    server_certificate_trusted: bool = False
+
+
+Event = Union[Booted, FileFetched, FileMissing, FileFailed, TvsAnswered, TvsFailed, Erased, FactoryReset,
+              RegistrationDone]
 
 
 # --- effects --------------------------------------------------------------------------
@@ -303,7 +337,7 @@ class BootFinished:
     report: BootReport
 
 
-Effect = Union[Fetch, AskTvs, Install, Keep, Show, Log, BootFinished]
+Effect = Union[Fetch, AskTvs, Install, Keep, Show, Log, Register, BootFinished]
 
 
 # --- the boot report ------------------------------------------------------------------
@@ -394,6 +428,8 @@ class BootReport:
     # What happened to each trust list this boot: None, "initial", "updated", "unchanged", "failed".
     ctl_change: str | None = None
     itl_change: str | None = None
+    #: The boot's registration (None: not asked for, or no CallManager in the configuration).
+    registration: Registration | None = None
 
     def result_of(self, name: str) -> FileResult | None:
         for entry in reversed(self.files):
@@ -413,6 +449,8 @@ class BootStep(Enum):
     CONFIG_SIGNED = "config-signed"
     CONFIG_PLAIN = "config-plain"
     TVS = "tvs"
+    REGISTER_CTL = "register-ctl"
+    REGISTER = "register"
     DONE = "done"
 
 
@@ -427,6 +465,8 @@ _STORED_AS = {Item.CTL: "CTLFile.tlv", Item.ITL: "ITLFile.tlv"}
 
 #: In ``NEXT_STEP``: the configuration step the flash calls for (``PhoneMachine._config_step``).
 CONFIG = "config"
+#: In ``NEXT_STEP``: registration when the boot asked for it, else the end (``PhoneMachine._resolve``).
+REGISTRATION = "registration"
 
 #: The boot's flow: each download step's successor (after its file was there, whatever became
 #: of it or of its download; after "File not found"). See the module docstring.
@@ -435,8 +475,8 @@ NEXT_STEP: Mapping[BootStep, tuple[BootStep | str, BootStep | str]] = MappingPro
     BootStep.CTL:           (BootStep.ITL_DEVICE,        BootStep.ITL_DEVICE),
     BootStep.ITL_DEVICE:    (CONFIG,                 BootStep.ITL_GENERIC),
     BootStep.ITL_GENERIC:   (CONFIG,                 CONFIG),
-    BootStep.CONFIG_SIGNED: (BootStep.DONE,              BootStep.CONFIG_PLAIN),
-    BootStep.CONFIG_PLAIN:  (BootStep.DONE,              BootStep.DONE),
+    BootStep.CONFIG_SIGNED: (REGISTRATION,           BootStep.CONFIG_PLAIN),
+    BootStep.CONFIG_PLAIN:  (REGISTRATION,           REGISTRATION),
 })
 
 
@@ -453,6 +493,15 @@ class PendingTvs:
     message_type: int
 
 
+@attrs.frozen
+class PendingRegistration:
+    """A registration under way: what the boot asked for, the plan, the CTL tries so far."""
+
+    client_certificate: str | None
+    plan: Plan | None = None
+    ctl_tries: int = 0
+
+
 class MachineError(LocalProtocolError):
     """An event the machine has no transition for in its step (a local error: the caller's bug)."""
 
@@ -467,6 +516,8 @@ class PhoneMachine:
     step: BootStep = BootStep.OFF
     pending: PendingTvs | None = None
     report: BootReport = BootReport()
+    #: Set by ``Booted(register=True)``: this boot registers after the configuration.
+    registration: PendingRegistration | None = None
 
     @property
     def device_name(self) -> str:
@@ -501,7 +552,9 @@ class PhoneMachine:
     # -- power and the menu -----------------------------------------------------------
 
     def _on_boot(self, event: Booted, now: float, out: list[Effect]) -> PhoneMachine:
-        machine = attrs.evolve(self, step=BootStep.OFF, pending=None, report=BootReport())
+        registration = PendingRegistration(event.client_certificate) if event.register else None
+        machine = attrs.evolve(self, step=BootStep.OFF, pending=None, report=BootReport(),
+                               registration=registration)
         out.append(Log("boot.start", {"device": self.device_name}))
         return machine._enter(machine._resolve(BootStep.CTL), out)
 
@@ -518,6 +571,8 @@ class PhoneMachine:
             step = BootStep.ITL_DEVICE
         if step in (BootStep.ITL_DEVICE, BootStep.ITL_GENERIC) and not self.model.supports_itl:
             step = CONFIG
+        if step == REGISTRATION:
+            return BootStep.REGISTER if self.registration is not None else BootStep.DONE
         return self._config_step() if step == CONFIG else step  # type: ignore[return-value]
 
     def _config_step(self) -> BootStep:
@@ -536,6 +591,8 @@ class PhoneMachine:
         machine = attrs.evolve(self, step=step, pending=None)
         if step is BootStep.DONE:
             return machine._finish(out)
+        if step is BootStep.REGISTER:
+            return machine._start_registration(out)
         item = _ITEM_OF_STEP[step]
         name = self.file_name(step)
         store_as = _STORED_AS.get(item, name)
@@ -645,7 +702,76 @@ class PhoneMachine:
         flash = attrs.evolve(self.flash, config=xml, config_name=name)
         machine = attrs.evolve(self, flash=flash, report=attrs.evolve(self.report, config_name=name,
                                                                           config_applied=True))
-        return machine._record(FileResult(name, "applied"))._enter(BootStep.DONE, out)
+        machine = machine._record(FileResult(name, "applied"))
+        return machine._enter(machine._next_step(found=True), out)
+
+    # -- registration (phone.firmware.registration) ------------------------------------
+
+    def _start_registration(self, out: list[Effect]) -> PhoneMachine:
+        pending = self.registration
+        assert pending is not None  # _resolve enters REGISTER only with one
+        client = pending.client_certificate
+        plan = plan_registration(self.flash.stored_config(), ctl=self.flash.ctl, model=self.model,
+                                 device_name=self.device_name, client_certificate=client, lsc=client == "lsc")
+        if plan is None:
+            return self._finish(out)
+        if plan.registration is not None:
+            return self._registered(plan.registration, out)
+        if plan.needs_ctl:
+            tries = 1 if self.model.supports_ctl else 0  # this boot's own CTL download
+            machine = attrs.evolve(self, registration=attrs.evolve(pending, plan=plan, ctl_tries=tries))
+            return machine._ask_for_ctl_again(out)
+        register = plan.register
+        assert register is not None
+        out.append(Log("registration.start", {"server": register.server, "protocol": register.protocol,
+                                              "transport": "TLS" if register.tls else "TCP",
+                                              "certificate": (client or "none").upper()}))
+        out.append(register)
+        return attrs.evolve(self, step=BootStep.REGISTER, registration=attrs.evolve(pending, plan=plan))
+
+    def _ask_for_ctl_again(self, out: list[Effect]) -> PhoneMachine:
+        pending = self.registration
+        assert pending is not None and pending.plan is not None
+        attempts = self.model.settings.tls_trust_list_attempts
+        if not self.model.supports_ctl or pending.ctl_tries >= attempts:
+            return self._registered(waiting_for_trust_list(pending.plan, pending.ctl_tries, arrived=False), out)
+        name = self.file_name(BootStep.CTL)
+        out.append(Log("download.start", {"name": name, "store_as": "CTLFile.tlv"}))
+        out.append(Fetch(name, "CTLFile.tlv"))
+        return attrs.evolve(self, step=BootStep.REGISTER_CTL)
+
+    def _on_ctl_again(self, event: FileFetched | FileMissing | FileFailed, now: float,
+                      out: list[Effect]) -> PhoneMachine:
+        pending = self.registration
+        assert pending is not None and pending.plan is not None
+        expected = self.file_name(BootStep.CTL)
+        if event.name != expected:
+            raise MachineError(f"{type(event).__name__} for {event.name} while waiting for {expected}")
+        tries = pending.ctl_tries + 1
+        machine = attrs.evolve(self, registration=attrs.evolve(pending, ctl_tries=tries))
+        if isinstance(event, FileFetched):
+            # The CTL appeared since this boot's download: the phone resets and installs it then.
+            return machine._registered(waiting_for_trust_list(pending.plan, tries, arrived=True), out)
+        return machine._ask_for_ctl_again(out)
+
+    def _on_registration_done(self, event: RegistrationDone, now: float, out: list[Effect]) -> PhoneMachine:
+        pending = self.registration
+        assert pending is not None and pending.plan is not None and pending.plan.register is not None
+        register = pending.plan.register
+        outcome = outcome_of(event.outcome, register.mode, tls=register.tls)
+        registration = Registration(
+            register.server, register.protocol, MODES[register.mode], outcome.result,
+            outcome.code, register.client_certificate, event.server_certificate_trusted, event.reason)
+        return self._registered(registration, out)
+
+    def _registered(self, registration: Registration, out: list[Effect]) -> PhoneMachine:
+        fields = {"server": registration.server or "", "protocol": registration.protocol,
+                  "code": registration.code, "reason": registration.reason or registration.code}
+        event = {"registered": "registration.registered", "waiting": "registration.waiting"}.get(
+            registration.result, "registration.failed")
+        out.append(Log(event, fields))
+        machine = attrs.evolve(self, report=attrs.evolve(self.report, registration=registration))
+        return machine._finish(out)
 
     # -- TVS --------------------------------------------------------------------------
 
@@ -772,7 +898,7 @@ class PhoneMachine:
             machine = machine._show(event, out)
         info = self._device_tl_info()
         report = attrs.evolve(machine.report, device_tl_info=machine.report.device_tl_info + ((info,) if info else ()))
-        machine = attrs.evolve(machine, step=BootStep.DONE, pending=None, report=report)
+        machine = attrs.evolve(machine, step=BootStep.DONE, pending=None, report=report, registration=None)
         out.append(BootFinished(report))
         return machine
 
@@ -844,4 +970,7 @@ TRANSITIONS: Mapping[tuple[BootStep, type], _Transition] = MappingProxyType({
     **{(step, event): PhoneMachine._on_file for step in _DOWNLOAD_STEPS
        for event in (FileFetched, FileMissing, FileFailed)},
     **{(BootStep.TVS, event): PhoneMachine._on_tvs for event in (TvsAnswered, TvsFailed)},
+    **{(BootStep.REGISTER_CTL, event): PhoneMachine._on_ctl_again
+       for event in (FileFetched, FileMissing, FileFailed)},
+    (BootStep.REGISTER, RegistrationDone): PhoneMachine._on_registration_done,
 })

@@ -461,4 +461,8 @@ def test_trust_settings_defaults_are_the_documented_ones() -> None:
         "tvs_timeout_seconds": 10.0,
         "tftp_timeout_seconds": 5.0,
         "tftp_retries": 3,
+        "signalling_protocol": "auto",
+        "tls_trust_list_attempts": 4,
+        "registration_timeout_seconds": 10.0,
+        "fips_mode": False,
     }
