@@ -70,7 +70,7 @@ def callmanager(pki: Pki, *, trusted: Sequence[x509.Certificate] | None = None, 
                 sccp: bool = False, min_tls: str = "1.0", trace: list[str] | None = None,
                 timeout: float = 10.0) -> Iterator[RunningCallManager]:
     """A CallManager on loopback trusting ``trusted`` (default: the trusted CA) whose secure devices are named."""
-    ports = {"sip": 0, "sip-tls": 0, "sccp": 0 if sccp else None, "sccp-tls": 0 if sccp else None}
+    ports = {"sip": 0, "sip-tls": 0, "sccp": 0 if sccp else None}
     certificate, key = pki.server_files
     chain = [pki.trusted_ca.certificate] if trusted is None else list(trusted)
     with running_callmanager(certificate, key, trusted=lambda: chain,

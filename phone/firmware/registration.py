@@ -7,7 +7,8 @@ Rules (docs/registration.md; Cisco TAC notes 200860 and 211304, the Cisco IP Pho
 - The configuration's ``deviceSecurityMode`` decides: 1 (Non Secure) registers
   over TCP to the CallManager's SIP port (5060) or, for a phone running SCCP,
   its ``ethernetPhonePort`` (2000); 2 (Authenticated) and 3 (Encrypted) over
-  TLS to the secure SIP port (5061) or the secure SCCP port (2443).
+  TLS to the secure SIP port (5061) or the secure SCCP port (2443, 443 above
+  ``ethernetPhonePort``).
 - TLS only with a CTL: the phone trusts the CallManager's certificate only
   when it is the certificate of a CCM or CCM+TFTP record of its CTL (the
   ``tls.server_check`` of docs/registration.md: CTL only, not ITL or TVS).
@@ -43,8 +44,10 @@ MODES: Mapping[int, str] = MappingProxyType({1: "non-secure", 2: "authenticated"
 #: The code of a registration that went through, per mode it went through in (docs/registration.md).
 REGISTERED_CODES: Mapping[int, str] = MappingProxyType(
     {1: "registered-nonsecure", 2: "registered-authenticated", 3: "registered-encrypted"})
-#: Port usage guide for CUCM: SCCP over TLS listens on 2443 (``sccp.secure_port``).
-SECURE_SCCP_PORT = 2443
+#: Port usage guide for CUCM: SCCP over TLS listens on 2443, 443 above SCCP's 2000
+#: (``sccp.secure_port``); the configuration names only ``ethernetPhonePort``, so the phone
+#: takes the secure port 443 above it.
+SECURE_SCCP_OFFSET = 443
 #: The CTL roles whose certificate a phone accepts from its CallManager (7800 Administration Guide).
 CALLMANAGER_ROLES = frozenset({Role.CCM, Role.CCM_TFTP})
 #: FIPS 140-2 mode: RSA keys under 2048 bits are refused (CUCM Security Guide, "FIPS 140-2 Mode").
@@ -203,7 +206,7 @@ def plan_registration(config: PhoneConfig, *, ctl: TrustList | None, model: Phon
             None, protocol, MODES[mode], "failed", "server-untrusted", client_certificate,
             reason="the CTL holds no CCM or CCM+TFTP record for the CallManager"))
     if protocol == "SCCP":
-        port = SECURE_SCCP_PORT if secure else manager.sccp_port
+        port = manager.sccp_port + SECURE_SCCP_OFFSET if secure else manager.sccp_port
     else:
         port = manager.secure_sip_port if secure else manager.sip_port
     settings = model.settings

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from phone.wire.certs import Identity
-from phone.wire.config import TvsMember, render_config
+from phone.wire.config import CallManager, TvsMember, render_config
 from phone.lab.state import TRUST_STORES, LabState, Node
 from phone.wire.signing import NameStyle, build_signed_file, build_trust_list, make_bare_record, make_record
 from phone.wire.tlv import Record, Role, TrustList
@@ -155,10 +155,17 @@ def tvs_members(state: LabState, addresses: Sequence[tuple[str, int]] | None = N
                  for priority, (host, port) in enumerate(addresses[:MAX_TVS_MEMBERS]))
 
 
-def device_config(state: LabState, device: str, members: Sequence[TvsMember]) -> bytes:
-    """``<device>.cnf.xml`` with the cluster's TVS members, CallManager group and CAPF (docs/tvs.md)."""
+def device_config(state: LabState, device: str, members: Sequence[TvsMember], *,
+                  call_managers: Sequence[CallManager] | None = None, device_security_mode: int = 1) -> bytes:
+    """``<device>.cnf.xml`` with the cluster's TVS members, CallManager group and CAPF (docs/tvs.md).
+
+    ``call_managers`` are the CallManagers as a lab server serves them (docs/registration.md;
+    default: every node by name on the standard ports); ``device_security_mode`` comes from
+    the device's security profile.
+    """
+    managers = tuple(call_managers) if call_managers is not None else tuple(node.name for node in state.nodes)
     return render_config(members, device_name=device, capf_servers=(state.publisher.name,),
-                         call_managers=tuple(node.name for node in state.nodes))
+                         call_managers=managers, device_security_mode=device_security_mode)
 
 
 def signed_config(state: LabState, certs: Certificates, node: Node, filename: str, payload: bytes) -> bytes:

@@ -70,6 +70,8 @@ from phone.wire.showctl import render_show_ctl
 from phone.wire.signing import verify
 from phone.wire.tlv import Role, TrustList
 from phone.lab.tvs_store import TvsStore
+from phone.lab.devices import DEVICES_FILE, DeviceStore
+from phone.wire.config import CallManager
 
 Clock = Callable[[], datetime.datetime]
 
@@ -360,7 +362,8 @@ class Lab:
         return render_show_ctl(trust_list, verify(trust_list), modified=modified)
 
     def device_file(self, name: str, node: str | int | None = None,
-                    tvs_addresses: Sequence[tuple[str, int]] | None = None) -> bytes | None:
+                    tvs_addresses: Sequence[tuple[str, int]] | None = None,
+                    call_managers: Sequence[CallManager] | None = None) -> bytes | None:
         """A file a TFTP node makes on request (docs/phone.md), or None when ``name`` is not one.
 
         ``CTL<device>.tlv`` is the node's CTL (None outside mixed mode: "File not
@@ -368,6 +371,8 @@ class Lab:
         listing the cluster's TVS servers (``tvs_addresses``: each node's (host,
         port) as served; default the node addresses on 2445), ``<device>.cnf.xml.sgn``
         the same signed by the node's CallManager. ``XMLDefault.cnf.xml[.sgn]`` too.
+        ``call_managers``: the CallManagers as served (docs/registration.md); the
+        configuration's ``deviceSecurityMode`` is the device's security profile.
         """
         match = _DEVICE_TRUST_LIST.match(name)
         if match:
@@ -377,10 +382,23 @@ class Lab:
             return None
         with self._reading():
             state = self.state
-            config = build.device_config(state, match.group(1), build.tvs_members(state, tvs_addresses))
+            config = build.device_config(state, match.group(1), build.tvs_members(state, tvs_addresses),
+                                         call_managers=call_managers,
+                                         device_security_mode=self.device_security_mode(match.group(1)))
             if not match.group(2):
                 return config
             return build.signed_config(state, self._identities, self.node(node), name[: -len(".sgn")], config)
+
+    def device_security_mode(self, device: str) -> int:
+        """The ``deviceSecurityMode`` of ``device``'s security profile; 1 for a device the lab does not
+        hold (CUCM auto-registration) or a name CUCM cannot hold (``XMLDefault``)."""
+        path = self.path / DEVICES_FILE
+        if not path.exists():
+            return 1
+        try:
+            return DeviceStore(path).effective(device).device_security_mode
+        except UsageError:
+            return 1
 
     def status(self) -> dict[str, Any]:
         """The lab at a glance (``phonetrust lab status --json``)."""
@@ -669,12 +687,15 @@ class Lab:
 
     def serving(self, *, host: str = "127.0.0.1", tftp_port: int = 0, tvs_port: int = 0,
                 tftp_node: str | int | None = None, advertise: str | None = None, tvs: bool = True,
-                trace: Callable[[str], None] | None = None) -> contextlib.AbstractContextManager[Any]:
-        """Run the lab's TFTP and TVS servers in the background: see ``phone.lab.servers.serving.serving``."""
+                trace: Callable[[str], None] | None = None,
+                **signalling: Any) -> contextlib.AbstractContextManager[Any]:
+        """Run the lab's TFTP, TVS and CallManager servers in the background: see
+        ``phone.lab.servers.serving.serving`` (``signalling``: its sip_port, sip_tls_port,
+        sccp_port and signalling_trace)."""
         from phone.lab.servers.serving import serving  # serve imports this module
 
         return serving(self, host=host, tftp_port=tftp_port, tvs_port=tvs_port, tftp_node=tftp_node,
-                       advertise=advertise, tvs=tvs, trace=trace)
+                       advertise=advertise, tvs=tvs, trace=trace, **signalling)
 
     # -- internals ------------------------------------------------------------------------------
 

@@ -44,7 +44,8 @@ def test_seed_regeneration_replayed_only_through_the_command_line(tmp_path):
     assert phonetrust("lab", "init", lab, "--key-size", "1024").returncode == 0
     mixed = phonetrust("lab", "ctl", "set-cluster", "mixed-mode", "--lab", lab)
     assert "Cluster set to Mixed Mode" in mixed.stdout
-    server = subprocess.Popen([sys.executable, "-m", "phone", "lab", "serve", "--lab", lab, "--json"],
+    server = subprocess.Popen([sys.executable, "-m", "phone", "lab", "serve", "--lab", lab, "--json",
+                               "--sip-port", "0", "--sip-tls-port", "0", "--sccp-port", "0"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:

@@ -48,7 +48,11 @@ from phone.wire import sip, skinny
 LISTENERS: Mapping[str, tuple[str, bool]] = {
     "sip": ("SIP", False), "sip-tls": ("SIP", True), "sccp": ("SCCP", False), "sccp-tls": ("SCCP", True)}
 #: Port usage guide for CUCM.
-DEFAULT_PORTS: Mapping[str, int] = {"sip": 5060, "sip-tls": 5061, "sccp": 2000, "sccp-tls": 2443}
+DEFAULT_PORTS: Mapping[str, int] = {"sip": 5060, "sip-tls": 5061, "sccp": 2000}
+#: SCCP over TLS listens 443 above SCCP (2000 -> 2443): a configuration names only the SCCP port
+#: (``ethernetPhonePort``), so the phone finds the secure one the same way (docs/registration.md).
+SECURE_SCCP_OFFSET = 443
+_PAIR_TRIES = 20
 _READ_BYTES = 4096
 
 
@@ -58,7 +62,7 @@ class SignallingSettings:
 
     host: str = "127.0.0.1"
     ports: Mapping[str, int | None] = attrs.field(
-        factory=lambda: {"sip": 0, "sip-tls": 0, "sccp": None, "sccp-tls": None},
+        factory=lambda: {"sip": 0, "sip-tls": 0, "sccp": None},
         converter=lambda ports: dict(ports))
     min_tls: str = "1.0"
     max_tls: str = "1.3"
@@ -70,9 +74,10 @@ class SignallingSettings:
     max_connections: int = 256
 
     def __attrs_post_init__(self) -> None:
-        unknown = set(self.ports) - set(LISTENERS)
+        unknown = set(self.ports) - set(DEFAULT_PORTS)
         if unknown:
-            raise ValueError(f"unknown listeners {sorted(unknown)}: expected {', '.join(LISTENERS)}")
+            raise ValueError(f"unknown listeners {sorted(unknown)}: expected {', '.join(DEFAULT_PORTS)} "
+                             "(SCCP over TLS follows SCCP)")
 
 
 def name_matches(certificate: x509.Certificate, device: str) -> bool:
@@ -135,26 +140,50 @@ class CallManagerServer:
 
     def start(self) -> dict[str, int]:
         """Listen on every port that is on; returns the bound ports. TransportError when a port is taken."""
-        for name, port in self.settings.ports.items():
-            if port is None:
-                continue
-            protocol, tls = LISTENERS[name]
-            try:
-                listener = _Listener((self.settings.host, port), self, protocol, tls)
-            except OSError as error:
-                self.close()
-                raise TransportError(f"cannot listen for {name} on {self.settings.host}:{port}: "
-                                     f"{error.strerror or error}") from None
-            self._listeners[name] = listener
+        try:
+            for name, port in self.settings.ports.items():
+                if port is None:
+                    continue
+                if name == "sccp":
+                    self._listen_sccp_pair(port)
+                else:
+                    self._listen(name, port)
+        except OSError as error:
+            self.close()
+            raise TransportError(f"cannot listen on {self.settings.host}: {error.strerror or error}") from None
+        for name, listener in self._listeners.items():
             thread = threading.Thread(target=listener.serve_forever, kwargs={"poll_interval": 0.2},
                                       name=f"callmanager-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
         return self.ports
 
+    def _listen(self, name: str, port: int) -> None:
+        protocol, tls = LISTENERS[name]
+        try:
+            self._listeners[name] = _Listener((self.settings.host, port), self, protocol, tls)
+        except OSError as error:
+            raise OSError(error.errno, f"port {port} for {name}: {error.strerror or error}") from None
+
+    def _listen_sccp_pair(self, port: int) -> None:
+        """SCCP on ``port`` and SCCP over TLS 443 above it; port 0 looks for a free pair."""
+        if port:
+            self._listen("sccp", port)
+            self._listen("sccp-tls", port + SECURE_SCCP_OFFSET)
+            return
+        for _ in range(_PAIR_TRIES):
+            self._listen("sccp", 0)
+            try:
+                self._listen("sccp-tls", self._listeners["sccp"].server_address[1] + SECURE_SCCP_OFFSET)
+                return
+            except OSError:
+                self._listeners.pop("sccp").server_close()
+        raise OSError(0, f"no free SCCP port pair (N, N+{SECURE_SCCP_OFFSET}) in {_PAIR_TRIES} tries")
+
     def close(self) -> None:
-        for listener in self._listeners.values():
-            listener.shutdown()
+        for name, listener in self._listeners.items():
+            if any(thread.name == f"callmanager-{name}" for thread in self._threads):
+                listener.shutdown()
             listener.server_close()
         for thread in self._threads:
             thread.join(5)
