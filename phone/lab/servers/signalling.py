@@ -65,7 +65,10 @@ class SignallingSettings:
         factory=lambda: {"sip": 0, "sip-tls": 0, "sccp": None},
         converter=lambda ports: dict(ports))
     min_tls: str = "1.0"
-    max_tls: str = "1.3"
+    #: TLS 1.2 at most (the emulator's choice): the phone's certificate is then checked inside
+    #: the handshake and a refusal reaches the phone as the "unknown CA" alert. Under TLS 1.3
+    #: the check follows the phone's Finished, and the alert races the phone's first request.
+    max_tls: str = "1.2"
     #: Seconds for the TLS handshake and for the whole request.
     timeout: float = 10.0
     #: How long a reading of CallManager-trust is kept (changes are seen after at most this long).
@@ -152,7 +155,7 @@ class CallManagerServer:
             self.close()
             raise TransportError(f"cannot listen on {self.settings.host}: {error.strerror or error}") from None
         for name, listener in self._listeners.items():
-            thread = threading.Thread(target=listener.serve_forever, kwargs={"poll_interval": 0.2},
+            thread = threading.Thread(target=listener.serve_forever, kwargs={"poll_interval": 0.05},
                                       name=f"callmanager-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -246,6 +249,7 @@ class CallManagerServer:
                 connection = self._context().wrap_socket(sock, server_side=True)
             except ssl.SSLError as error:
                 self._handshake_alarm(peer, error)
+                _linger(sock)
                 return
             certificate = x509.load_der_x509_certificate(connection.getpeercert(binary_form=True))
         try:
@@ -314,6 +318,21 @@ class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         peer = f"{self.client_address[0]}:{self.client_address[1]}"
         self.server.owner.connection(self.request, peer, self.server.protocol, self.server.tls)
+
+
+def _linger(sock: socket.socket, seconds: float = 1.0) -> None:
+    """After a refused handshake: stop sending, read what the phone still sends, then close.
+
+    With TLS 1.3 the phone's first request may already be on its way when the alert is
+    sent; closing with it unread would reset the connection and the phone would lose the
+    alert that tells it why (OpenSSL's "unknown CA")."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        ends = time.monotonic() + seconds
+        while (left := ends - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if not sock.recv(_READ_BYTES):
+                return
 
 
 def _read_request(connection: socket.socket, protocol: str, ends: float) -> _Request | None:
