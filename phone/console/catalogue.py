@@ -175,20 +175,20 @@ CATALOGUE: Mapping[str, Mapping[str, tuple[Line, ...]]] = {
             Line("NOT", "SECD", "secdGetCert: using {certificate} for {transport} to {server}"),
             Line("NOT", "CCM", "registerWithCallManager: {protocol} over {transport} to {server}"),
         ),
-        ENTERPRISE: (Line("NOT", "SIP-REG", "Registering [{protocol}] over [{transport}] to [{server}], "
+        ENTERPRISE: (Line("NOT", "SIPCC", "Registering [{protocol}] over [{transport}] to [{server}], "
                                             "client certificate [{certificate}]"),),
     },
     "registration.registered": {
         JAVA79XX: (Line("NOT", "CCM", "registerWithCallManager: registered with {server} ({code})"),),
-        ENTERPRISE: (Line("NOT", "SIP-REG", "Registered with [{server}] ({code})"),),
+        ENTERPRISE: (Line("NOT", "SIPCC", "Registered with [{server}] ({code})"),),
     },
     "registration.failed": {
         JAVA79XX: (Line("ERR", "CCM", "EROR:registerWithCallManager: {server} {code}: {reason}"),),
-        ENTERPRISE: (Line("ERR", "SIP-REG", "Registration with [{server}] failed ({code}): {reason}"),),
+        ENTERPRISE: (Line("ERR", "SIPCC", "Registration with [{server}] failed ({code}): {reason}"),),
     },
     "registration.waiting": {
         JAVA79XX: (Line("WRN", "CCM", "registerWithCallManager: waiting ({code}): {reason}"),),
-        ENTERPRISE: (Line("WRN", "SIP-REG", "Registration waiting ({code}): {reason}"),),
+        ENTERPRISE: (Line("WRN", "SIPCC", "Registration waiting ({code}): {reason}"),),
     },
     "erase": {
         JAVA79XX: (Line("NOT", "SECD", "tlEraseFiles: erasing {what}"),),
