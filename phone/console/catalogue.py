@@ -171,12 +171,16 @@ CATALOGUE: Mapping[str, Mapping[str, tuple[Line, ...]]] = {
     # Registration (docs/registration.md). No published phone log shows these steps, so every line is the
     # emulator's wording; the 79xx names the certificate it presents, as Cisco TAC 200860 says it logs.
     "registration.start": {
+        JAVA79XX: (Line("NOT", "CCM", "registerWithCallManager: {protocol} over {transport} to {server}"),),
+        ENTERPRISE: (Line("NOT", "SIPCC", "Registering [{protocol}] over [{transport}] to [{server}]"),),
+    },
+    "registration.start_tls": {
         JAVA79XX: (
             Line("NOT", "SECD", "secdGetCert: using {certificate} for {transport} to {server}"),
             Line("NOT", "CCM", "registerWithCallManager: {protocol} over {transport} to {server}"),
         ),
         ENTERPRISE: (Line("NOT", "SIPCC", "Registering [{protocol}] over [{transport}] to [{server}], "
-                                            "client certificate [{certificate}]"),),
+                                          "client certificate [{certificate}]"),),
     },
     "registration.registered": {
         JAVA79XX: (Line("NOT", "CCM", "registerWithCallManager: registered with {server} ({code})"),),

@@ -723,9 +723,10 @@ class PhoneMachine:
             return machine._ask_for_ctl_again(out)
         register = plan.register
         assert register is not None
-        out.append(Log("registration.start", {"server": register.server, "protocol": register.protocol,
-                                              "transport": "TLS" if register.tls else "TCP",
-                                              "certificate": (client or "none").upper()}))
+        out.append(Log("registration.start_tls" if register.tls else "registration.start",
+                       {"server": register.server, "protocol": register.protocol,
+                        "transport": "TLS" if register.tls else "TCP",
+                        "certificate": (client or "none").upper()}))
         out.append(register)
         return attrs.evolve(self, step=BootStep.REGISTER, registration=attrs.evolve(pending, plan=plan))
 

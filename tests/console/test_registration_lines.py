@@ -12,7 +12,8 @@ from phone.console.phone import PhoneConsole
 from phone.firmware.machine import Log
 
 EVENTS = [
-    Log("registration.start", {"server": "10.0.0.1:5061", "protocol": "SIP", "transport": "TLS",
+    Log("registration.start", {"server": "10.0.0.1:5060", "protocol": "SIP", "transport": "TCP"}),
+    Log("registration.start_tls", {"server": "10.0.0.1:5061", "protocol": "SIP", "transport": "TLS",
                                "certificate": "MIC"}),
     Log("registration.registered", {"server": "10.0.0.1:5061", "protocol": "SIP", "code": "registered-authenticated",
                                     "reason": "200 OK"}),
@@ -29,9 +30,9 @@ def test_registration_lines_read_back_as_one_entry_each(model: str, dialect: str
     console = PhoneConsole(get_model(model), clock)
     for event in EVENTS:
         console.write(event)
-    assert len(console.lines) == (5 if dialect == "java79xx" else 4)
+    assert len(console.lines) == (6 if dialect == "java79xx" else 5)
     for line in console.lines:
         (entry,) = parse(line)
         assert entry.dialect == dialect
-    assert "certificate [MIC]" in console.lines[0] or "using MIC for TLS" in console.lines[0]
+    assert "certificate [MIC]" in console.lines[1] or "using MIC for TLS" in console.lines[1]
     assert "client-untrusted" in console.lines[-2] and "UNKNOWN_CA" in console.lines[-2]
