@@ -90,6 +90,7 @@ CREATE TABLE IF NOT EXISTS boots (
     downloads INTEGER NOT NULL,
     tvs_requests INTEGER NOT NULL,
     load TEXT,                     -- the phone's firmware load; NULL: the model's default
+    registration TEXT,             -- registered | rejected | failed | waiting; NULL: no registration
     PRIMARY KEY (run_id, step_index, mac)
 );
 CREATE TABLE IF NOT EXISTS files (
@@ -138,6 +139,7 @@ def connect(path: str | os.PathLike[str], *, create: bool = False) -> sqlite3.Co
     if version is None or int(version[0]) != SCHEMA_VERSION:
         raise UsageError(f"{path}: not a fleet results database of schema {SCHEMA_VERSION}")
     _add_load_column(connection)
+    _add_registration_column(connection)
     return connection
 
 
@@ -150,6 +152,21 @@ def _add_load_column(connection: sqlite3.Connection) -> None:
                 connection.execute("ALTER TABLE boots ADD COLUMN load TEXT")
         except sqlite3.OperationalError:
             pass
+
+
+def _add_registration_column(connection: sqlite3.Connection) -> None:
+    """As ``_add_load_column``, for the registration's result (docs/registration.md)."""
+    if not has_registration(connection):
+        try:
+            with connection:
+                connection.execute("ALTER TABLE boots ADD COLUMN registration TEXT")
+        except sqlite3.OperationalError:
+            pass
+
+
+def has_registration(connection: sqlite3.Connection, schema: str = "main") -> bool:
+    """Whether the ``boots`` table records each boot's registration."""
+    return any(row[1] == "registration" for row in connection.execute(f"PRAGMA {schema}.table_info(boots)"))
 
 
 def has_load(connection: sqlite3.Connection, schema: str = "main") -> bool:
@@ -235,6 +252,7 @@ class LastBoot:
     codes: str
     load: str | None = None
     error: str | None = None
+    registration: str | None = None
 
 
 def load_flash(connection: sqlite3.Connection) -> dict[str, tuple[str, Flash]]:
@@ -278,10 +296,12 @@ def last_boots(connection: sqlite3.Connection, step: str | None = None, *,
     arguments = tuple(value for value in (step, run_id) if value is not None)
     where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
     load = "b.load" if has_load(connection) else "NULL"
-    for mac, model, outcome, erase, tvs, codes, phone_load, error in connection.execute(
-            f"SELECT b.mac, b.model, b.outcome, b.erase_needed, b.through_tvs, b.codes, {load}, b.error "
-            f"FROM boots b JOIN runs r ON r.id = b.run_id {where}ORDER BY r.started, r.id, b.step_index", arguments):
-        last[mac] = LastBoot(model, outcome, bool(erase), bool(tvs), codes, phone_load, error)
+    registration = "b.registration" if has_registration(connection) else "NULL"
+    for mac, model, outcome, erase, tvs, codes, phone_load, error, registered in connection.execute(
+            f"SELECT b.mac, b.model, b.outcome, b.erase_needed, b.through_tvs, b.codes, {load}, b.error, "
+            f"{registration} FROM boots b JOIN runs r ON r.id = b.run_id {where}"
+            "ORDER BY r.started, r.id, b.step_index", arguments):
+        last[mac] = LastBoot(model, outcome, bool(erase), bool(tvs), codes, phone_load, error, registered)
     return last
 
 

@@ -32,6 +32,8 @@ class BootRow:
     total_seconds: float
     downloads: int
     tvs_requests: int
+    #: The registration's result (docs/registration.md): registered, rejected, failed, waiting; None: none.
+    registration: str | None = None
 
     @classmethod
     def failed(cls, step_index: int, phone_index: int, mac: str, model: str, error: str, start: float, *,

@@ -3,7 +3,7 @@
 The lab's own ``Lab.serving()`` runs the TFTP and TVS servers as threads of
 the calling process; a fleet run would then share one GIL between them and the
 collection of its results (docs/fleet.md). Here the labs are
-served from two child processes: one runs the TVS servers (``LabServers``),
+served from two child processes: one runs the TVS and CallManager servers (``LabServers``),
 the other the lab's per-device files (``Lab.device_file``) behind
 ``phone.lab.servers.tftp``, listing the TVS servers where the first one put them.
 
@@ -168,6 +168,8 @@ def _loop(connection, handle) -> None:  # pragma: no cover - child processes
 
 def _tvs_main(connection, labs: dict[str, str], host: str) -> None:  # pragma: no cover - child process
     quiet_child()
+    import attrs
+
     from phone.lab import Lab
     from phone.lab.servers.serving import LabServers
 
@@ -177,11 +179,16 @@ def _tvs_main(connection, labs: dict[str, str], host: str) -> None:  # pragma: n
             for key, folder in labs.items():
                 lab = Lab.open(folder)
                 servers = LabServers(lab, host=host, tftp_node=lab.node(None), advertise=host,
-                                     tvs_ports=[0] * len(lab.nodes), trace=None)
+                                     tvs_ports=[0] * len(lab.nodes), trace=None,
+                                     signalling_ports={"sip": 0, "sip-tls": 0, "sccp": 0})
                 stack.callback(servers.close)
                 servers.start_tvs()
+                servers.start_signalling()
                 served[key] = servers
-            connection.send(("ok", {key: servers.tvs_addresses for key, servers in served.items()}))
+            connection.send(("ok", {key: {"tvs": servers.tvs_addresses,
+                                          "call_managers": [attrs.astuple(manager)
+                                                            for manager in servers.call_managers]}
+                                    for key, servers in served.items()}))
 
             def handle(message: tuple):
                 if message[0] == "sync":
@@ -208,12 +215,13 @@ _MISSING = object()
 
 
 def _tftp_main(connection, labs: dict[str, str], host: str,  # pragma: no cover - child process
-               tvs_addresses: dict[str, list[tuple[str, int]]]) -> None:
+               signalling: dict[str, dict[str, list]]) -> None:
     quiet_child()
     import attrs
 
     from phone.lab import Lab
     from phone.lab.servers.tftp import TftpFileServer
+    from phone.wire.config import CallManager
 
     try:
         with contextlib.ExitStack() as stack:
@@ -222,16 +230,18 @@ def _tftp_main(connection, labs: dict[str, str], host: str,  # pragma: no cover 
             for key, folder in labs.items():
                 lab = Lab.open(folder)
                 node = lab.node(None).name
-                addresses = [tuple(address) for address in tvs_addresses[key]]
+                addresses = [tuple(address) for address in signalling[key]["tvs"]]
+                managers = tuple(CallManager(*manager) for manager in signalling[key]["call_managers"])
                 cache: dict[str, object] = {}
                 caches.append(cache)
 
-                def files(name: str, _client, lab=lab, node=node, addresses=addresses, cache=cache):
+                def files(name: str, _client, lab=lab, node=node, addresses=addresses, cache=cache,
+                          managers=managers):
                     # The lab reads its state under a lock per request (about 0.3 ms); a node's CTL
                     # and ITL are the same for every device, so they are read once per step.
                     match = _DEVICE_LIST.match(name)
                     if match is None:
-                        return lab.device_file(name, node, addresses)
+                        return lab.device_file(name, node, addresses, managers)
                     data = cache.get(match.group(1), _MISSING)
                     if data is _MISSING:
                         data = cache[match.group(1)] = lab.device_file(name, node, addresses)
