@@ -10,8 +10,8 @@ Rules (docs/registration.md; Cisco TAC notes 200860 and 211304, the Cisco IP Pho
   TLS to the secure SIP port (5061) or the secure SCCP port (2443, 443 above
   ``ethernetPhonePort``).
 - TLS only with a CTL: the phone trusts the CallManager's certificate only
-  when it is the certificate of a CCM or CCM+TFTP record of its CTL (the
-  ``tls.server_check`` of docs/registration.md: CTL only, not ITL or TVS).
+  when it is the certificate of a CCM or CCM+TFTP record of its CTL (CTL
+  only, not ITL or TVS: docs/registration.md).
   Without a CTL it asks for one again, up to ``tls_trust_list_attempts``
   tries in all (the boot's own download counts), then waits.
 - A CAPF operation pending on a secure profile with no LSC yet: the phone waits
@@ -227,7 +227,7 @@ def waiting_for_trust_list(plan: Plan, tries: int, *, arrived: bool) -> Registra
 def check_server_certificate(der: bytes, register: Register) -> tuple[TransportOutcome, str] | None:
     """The phone's check of the CallManager's certificate; None when it passes.
 
-    Only the CTL vouches (``tls.server_check``); a FIPS phone also refuses RSA keys under 2048 bits.
+    Only the CTL vouches (docs/registration.md); a FIPS phone also refuses RSA keys under 2048 bits.
     """
     if der not in register.pinned:
         return TransportOutcome.SERVER_UNTRUSTED, "the CallManager's certificate is not a CCM record of the CTL"

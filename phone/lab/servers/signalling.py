@@ -7,7 +7,7 @@ Security Guide, "Phone Security Profile"):
   for the phone's. The chain must end in a certificate of CallManager-trust
   (``trusted()``: the CAPF certificate for LSCs, Cisco's manufacturing CAs for
   MICs); otherwise the handshake ends with OpenSSL's fatal "unknown CA" alert.
-- Then the name (``cucm.cert_name_rule``): the certificate's CN is the device
+- Then the name (docs/registration.md): the certificate's CN is the device
   name or ends in ``-<device name>`` (``CP-7965-SEP…``), else a subject
   alternative name (DNS name or URI) is the device name. A mismatch is the
   ``InvalidX509NameInCertificate`` alarm and the connection is closed.
@@ -84,7 +84,7 @@ class SignallingSettings:
 
 
 def name_matches(certificate: x509.Certificate, device: str) -> bool:
-    """``cucm.cert_name_rule``: the CN is the device name or ends in ``-<device>``; else a SAN names it."""
+    """The name rule of docs/registration.md: the CN is the device name or ends in ``-<device>``; else a SAN names it."""
     for attribute in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
         common_name = str(attribute.value)
         if common_name == device or common_name.endswith(f"-{device}"):
