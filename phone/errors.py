@@ -107,3 +107,7 @@ class TvsProtocolError(RemoteError):
 
 class TransportError(RemoteError):
     """A network exchange (TFTP, TLS) that failed or timed out."""
+
+
+class SignallingFormatError(RemoteError):
+    """A SIP or Skinny (SCCP) message that does not follow its framing (docs/registration.md)."""

@@ -207,13 +207,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     set_param.set_defaults(func=lambda args: _operate(args, "param", "set", args.name, args.value))
 
     serve = groups.add_parser(
-        "serve", parents=[common], help="serve TFTP, TVS and CAPF until SIGTERM/SIGINT",
+        "serve", parents=[common], help="serve TFTP, TVS, CAPF, HTTP(S) and CallManager signalling until SIGTERM/SIGINT",
         description="Serve one node's TFTP folder and per-device files (CTLSEP/ITLSEP<MAC>.tlv, "
-        "SEP<MAC>.cnf.xml[.sgn]), a TVS server per node and the publisher's CAPF (the LSCs of the phones "
-        "set with 'phonetrust lab device set', docs/capf.md), in the foreground until SIGTERM or SIGINT; "
-        "the same files over HTTP (6970) and HTTPS (6971). For TFTP and TVS, port 0 (the default) lets the "
-        "OS choose; for CAPF, HTTP and HTTPS, 0 turns them off. The ports are printed. A fixed --tvs-port N "
-        "puts node i on N+i. Changes made with other 'phonetrust lab' commands are served at once.")
+        "SEP<MAC>.cnf.xml[.sgn]), a TVS server per node, the publisher's CAPF (the LSCs of the phones "
+        "set with 'phonetrust lab device set', docs/capf.md), the same files over HTTP (6970) and HTTPS "
+        "(6971), and a CallManager per node for registration (SIP, SIP over TLS, SCCP, SCCP over TLS), in "
+        "the foreground until SIGTERM or SIGINT. For --tftp-port and --tvs-port, 0 (the default) lets the OS "
+        "choose; for CAPF, HTTP, HTTPS and the CallManager ports 0 turns them off. The ports are printed. A "
+        "fixed --tvs-port N puts node i on N+i. Changes made with other 'phonetrust lab' commands are served "
+        "at once.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--tftp-port", type=int, default=0, help="UDP port (default 0: any free port)")
     serve.add_argument("--tvs-port", type=int, default=0, help="the publisher's TVS port (default 0: any)")
@@ -230,6 +232,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--no-tvs", action="store_true", help="start with TVS down (TFTP only)")
     serve.add_argument("--capf-port", type=int, default=3804,
                        help="the publisher's CAPF port, where phones get their LSC (default 3804; 0: no CAPF)")
+    serve.add_argument("--sip-port", type=int, default=5060, metavar="N",
+                       help="the publisher's CallManager SIP port over TCP (default 5060; 0: off; other nodes "
+                            "take free ports). Phones register here per docs/registration.md")
+    serve.add_argument("--sip-tls-port", type=int, default=5061, metavar="N",
+                       help="the publisher's SIP over TLS port (default 5061; 0: off)")
+    serve.add_argument("--sccp-port", type=int, default=2000, metavar="N",
+                       help="the publisher's SCCP port (default 2000; 0: off); SCCP over TLS listens on N+443")
+    serve.add_argument("--signalling-trace", metavar="FILE",
+                       help="append the CallManagers' SDL trace to FILE (default: callmanager-sdl.txt in the lab "
+                            "folder; '-': stdout)")
     serve.add_argument("--json", action="store_true", help="print the ports as one JSON line")
     serve.set_defaults(func=_serve)
 
@@ -353,12 +365,19 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The CallManagers' SDL trace, in the lab folder, unless --signalling-trace says otherwise.
+SIGNALLING_TRACE = "callmanager-sdl.txt"
+
+
 def _serve(args: argparse.Namespace) -> int:
     for flag, port in (("--tftp-port", args.tftp_port), ("--tvs-port", args.tvs_port),
                        ("--capf-port", args.capf_port), ("--http-port", args.http_port),
-                       ("--https-port", args.https_port)):
+                       ("--https-port", args.https_port), ("--sip-port", args.sip_port),
+                       ("--sip-tls-port", args.sip_tls_port)):
         if not 0 <= port < 65536:
             raise UsageError(f"{flag} {port} is not a port")
+    if not 0 <= args.sccp_port < 65536 - 443:
+        raise UsageError(f"--sccp-port {args.sccp_port} is not a port with room for SCCP over TLS 443 above it")
     if args.advertise is None and args.host in ("", "0.0.0.0", "::"):
         raise UsageError(f"--host {args.host or repr(args.host)} listens on every address: give --advertise ADDR, "
                          "the address phones reach the lab at (it goes into their configuration for TVS)")
@@ -372,11 +391,20 @@ def _serve(args: argparse.Namespace) -> int:
         from phone.console.tvs_trace import file_sink
 
         sink, close = file_sink(args.trace)
+    from phone.console.tvs_trace import file_sink as signalling_file_sink
+
+    if args.signalling_trace == "-":
+        signalling_sink, signalling_close = (lambda line: print(line, flush=True)), None
+    else:
+        signalling_sink, signalling_close = signalling_file_sink(
+            args.signalling_trace or str(lab.path / SIGNALLING_TRACE))
     try:
         with lab.serving(host=args.host, tftp_port=args.tftp_port, tvs_port=args.tvs_port, tftp_node=args.node,
                          advertise=args.advertise, tvs=not args.no_tvs, trace=sink,
                          capf_port=args.capf_port or None, http_port=args.http_port or None,
-                         https_port=args.https_port or None) as servers:
+                         https_port=args.https_port or None,
+                         sip_port=args.sip_port or None, sip_tls_port=args.sip_tls_port or None,
+                         sccp_port=args.sccp_port or None, signalling_trace=signalling_sink) as servers:
             _announce(lab, servers, args)
             last_error = None
             while not stop.wait(1.0):
@@ -392,6 +420,8 @@ def _serve(args: argparse.Namespace) -> int:
             signal.signal(signum, handler)
         if close is not None:
             close()
+        if signalling_close is not None:
+            signalling_close()
     print("phonetrust: lab servers stopped", file=sys.stderr, flush=True)
     return 0
 
@@ -408,6 +438,8 @@ def _announce(lab: Lab, servers, args: argparse.Namespace) -> None:
                      if servers.capf_port else None),
             "http": None if servers.http_port is None else {"host": servers.host, "port": servers.http_port},
             "https": None if servers.https_port is None else {"host": servers.host, "port": servers.https_port},
+            "callmanager": [{"node": name, "host": servers.host, **ports}
+                            for name, ports in servers.signalling_ports.items()],
         }), flush=True)
         return
     print(f"TFTP {servers.host}:{servers.tftp_port} serving as {servers.tftp_node.name}", flush=True)
@@ -418,3 +450,6 @@ def _announce(lab: Lab, servers, args: argparse.Namespace) -> None:
         print(f"TVS {servers.host}:{port} {name}{'' if running else ' (down)'}", flush=True)
     if servers.capf_port:
         print(f"CAPF {servers.host}:{servers.capf_port} {lab.nodes[0].name}", flush=True)
+    for name, ports in servers.signalling_ports.items():
+        listening = ", ".join(f"{listener} {port}" for listener, port in ports.items())
+        print(f"CallManager {servers.host} {name}: {listening}", flush=True)

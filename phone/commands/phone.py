@@ -90,6 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     boot.add_argument("--https-port", type=int, default=HTTPS_PORT, metavar="N",
                       help="the TFTP host's HTTPS service, asked for the configuration when the installed ITL "
                       f"is version 1.1 (default {HTTPS_PORT}; 0: never)")
+    boot.add_argument("--no-register", action="store_true",
+                      help="stop after the configuration: do not register with the CallManager "
+                           "(see docs/registration.md)")
     boot.add_argument("--models-dir", action="append", default=[], metavar="DIR", help="extra model folder")
     boot.set_defaults(func=run_boot_command)
 
@@ -229,6 +232,7 @@ def _installed(machine: PhoneMachine, item: Item, model: PhoneModel) -> dict:
 def run_boot_command(args: argparse.Namespace) -> int:
     from phone.wire.addresses import parse_host_port
     from phone.device.capf import CapfTransport
+    from phone.device.registration import SignallingTransport, presented_identity
     from phone.device.transports import TvsTransport
 
     model = load_catalogue(args.models_dir).get(args.model)
@@ -264,11 +268,16 @@ def run_boot_command(args: argparse.Namespace) -> int:
                                sink=(lambda line: print(line, file=log_file, flush=True)) if log_file else None,
                                keep=False)
         tvs = TvsTransport(model, client_cert=args.tvs_cert, client_key=args.tvs_key)
+        identity_store = IdentityStore(args.state)
         phone = Phone(model, args.mac, fetch=FetchRouter(fetch, DeadlineHttp(http, fetch)),
                       http_service=bool(args.http_port), https_service=bool(args.https_port), ask_tvs=tvs,
-                      store=store, console=console, identity=IdentityStore(args.state),
+                      store=store, console=console, identity=identity_store,
                       mic_authority=(lambda: mic_ca) if mic_ca is not None else None,
                       enrol_capf=CapfTransport(auth_string=args.auth_string, ask_tvs=tvs))
+        if not args.no_register:
+            # Read after the Phone is made: its first start issues the MIC it will present.
+            presented, client_identity = presented_identity(identity_store.folder)
+            phone.register, phone.client_certificate = SignallingTransport(client_identity), presented
         report = phone.boot()
     finally:
         if log_file:
@@ -390,6 +399,11 @@ def _print_boot(document: dict, server: str) -> None:
         print(f"  screen: {message}", file=out)
     for info in document["device_tl_info"]:
         print(f"  DeviceTLInfo: {info['name']} ({info['status']})", file=out)
+    registration = document.get("registration")
+    if registration:
+        where = f" with {registration['server']}" if registration["server"] else ""
+        reason = f"  ({registration['reason']})" if registration["reason"] else ""
+        print(f"  registration{where}: {registration['result']} [{registration['code']}]{reason}", file=out)
     if document.get("identity"):
         mic = document["identity"]["mic"]
         print(f"  MIC: serial {mic['serial']}, issued by {mic['issuer']}", file=out)

@@ -230,6 +230,32 @@ CATALOGUE: Mapping[str, Mapping[str, tuple[Line, ...]]] = {
         JAVA79XX: (Line("ERR", "SECD", "EROR:encCfg: [{name}] {reason}"),),
         ENTERPRISE: (Line("ERR", "SECUREAPP", "Encrypted config [{name}] decryption failed: {reason}"),),
     },
+    # Registration (docs/registration.md). No published phone log shows these steps, so every line is the
+    # emulator's wording; the 79xx names the certificate it presents, as Cisco TAC 200860 says it logs.
+    "registration.start": {
+        JAVA79XX: (Line("NOT", "CCM", "registerWithCallManager: {protocol} over {transport} to {server}"),),
+        ENTERPRISE: (Line("NOT", "SIPCC", "Registering [{protocol}] over [{transport}] to [{server}]"),),
+    },
+    "registration.start_tls": {
+        JAVA79XX: (
+            Line("NOT", "SECD", "secdGetCert: using {certificate} for {transport} to {server}"),
+            Line("NOT", "CCM", "registerWithCallManager: {protocol} over {transport} to {server}"),
+        ),
+        ENTERPRISE: (Line("NOT", "SIPCC", "Registering [{protocol}] over [{transport}] to [{server}], "
+                                          "client certificate [{certificate}]"),),
+    },
+    "registration.registered": {
+        JAVA79XX: (Line("NOT", "CCM", "registerWithCallManager: registered with {server} ({code})"),),
+        ENTERPRISE: (Line("NOT", "SIPCC", "Registered with [{server}] ({code})"),),
+    },
+    "registration.failed": {
+        JAVA79XX: (Line("ERR", "CCM", "EROR:registerWithCallManager: {server} {code}: {reason}"),),
+        ENTERPRISE: (Line("ERR", "SIPCC", "Registration with [{server}] failed ({code}): {reason}"),),
+    },
+    "registration.waiting": {
+        JAVA79XX: (Line("WRN", "CCM", "registerWithCallManager: waiting ({code}): {reason}"),),
+        ENTERPRISE: (Line("WRN", "SIPCC", "Registration waiting ({code}): {reason}"),),
+    },
     "erase": {
         JAVA79XX: (Line("NOT", "SECD", "tlEraseFiles: erasing {what}"),),
         ENTERPRISE: (Line("NOT", "SECUREAPP", "Erasing {what}"),),

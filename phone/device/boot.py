@@ -30,9 +30,11 @@ from phone.firmware.machine import (
     FileFetched,
     FileMissing,
     PhoneMachine,
+    RegistrationDone,
     TvsAnswered,
     TvsFailed,
 )
+from phone.firmware.registration import Register
 
 from phone.wire.tlv import TrustList
 
@@ -44,6 +46,7 @@ EnrolWithCapf = Callable[[EnrolCapf], CapfFinished]
 def no_capf_client(plan: EnrolCapf) -> CapfFinished:
     """For phones run without a CAPF client: the operation fails and nothing changes."""
     return CapfFinished(CapfOutcome("failed", "this phone was started without a CAPF client"))
+RegisterWithCallManager = Callable[[Register], RegistrationDone]
 
 
 def run_boot(
@@ -55,13 +58,18 @@ def run_boot(
     observe: Callable[[Effect], None] = lambda effect: None,
     start: Event | None = None,
     enrol_capf: EnrolWithCapf = no_capf_client,
+    register: RegisterWithCallManager | None = None,
+    client_certificate: str | None = None,
 ) -> tuple[PhoneMachine, BootReport]:
     """Boot ``machine`` to its end; every effect is shown to ``observe`` in order.
 
+    With ``register`` the boot ends with the registration (docs/registration.md),
+    the phone presenting ``client_certificate`` ("lsc", "mic" or None) over TLS.
     Returns the machine after the boot (its ``flash`` is what the phone now
     keeps) and the boot report.
     """
-    machine, effects = machine.handle(start or Booted(), clock())
+    first = start or Booted(register=register is not None, client_certificate=client_certificate)
+    machine, effects = machine.handle(first, clock())
     queue = deque(effects)
     while queue:
         effect = queue.popleft()
@@ -74,6 +82,9 @@ def run_boot(
             event = ask_tvs(effect)
         elif isinstance(effect, EnrolCapf):
             event = enrol_capf(effect)
+        elif isinstance(effect, Register):
+            assert register is not None  # the machine registers only when the boot asked for it
+            event = register(effect)
         else:
             continue
         machine, more = machine.handle(event, clock())

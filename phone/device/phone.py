@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from phone.device.boot import AskTvsServer, FetchFile, run_boot
+from phone.device.boot import AskTvsServer, FetchFile, RegisterWithCallManager, run_boot
 from phone.device.flash import FlashStore
 from phone.device.identity import IdentityStore, PhoneIdentity, default_mic_ca, identity_json
 from phone.firmware.capf_plan import EnrolCapf
@@ -66,6 +66,8 @@ class Phone:
         enrol_capf: Callable[[EnrolCapf, CapfCredentials], CapfFinished] | None = None,
         http_service: bool = False,
         https_service: bool = False,
+        register: RegisterWithCallManager | None = None,
+        client_certificate: str | None = None,
     ) -> None:
         self.model = model
         self.store = store
@@ -77,6 +79,10 @@ class Phone:
         #: Where the phone keeps its MIC; None for phones that do without one (fleets, machine tests).
         self.identity_store = identity
         self.mic_authority = mic_authority or default_mic_ca
+        #: Registration after the configuration (docs/registration.md); None: the boot stops there.
+        self.register = register
+        #: What the phone presents over TLS when it registers: "lsc", "mic" or None.
+        self.client_certificate = client_certificate
         #: The phone's identity, read from flash (or issued there, the first time) as the flash is.
         self.identity: PhoneIdentity | None = None
         #: The CAPF client (``phone.device.capf.CapfTransport``); None: CAPF operations fail.
@@ -126,6 +132,12 @@ class Phone:
         if self._observe is not None:
             self._observe(effect)
 
+    def _presented(self) -> str | None:
+        """The certificate the phone presents: as given, else its LSC, else its MIC (Cisco TAC 200860)."""
+        if self.client_certificate is not None or self.identity is None:
+            return self.client_certificate
+        return "lsc" if self.identity.lsc is not None else "mic"
+
     def _persist(self, before: Flash) -> None:
         if self.store is not None and self.machine.flash != before:
             self.store.save(self.machine.flash, model=self.model.name, device=self.machine.device_name)
@@ -135,6 +147,7 @@ class Phone:
         self.machine, report = run_boot(
             self.machine, fetch=self.fetch, ask_tvs=self.ask_tvs,
             clock=lambda: self.clock().timestamp(), observe=self._effect, enrol_capf=self._enrol,
+            register=self.register, client_certificate=self._presented(),
         )
         self._persist(before)
         return report
@@ -202,6 +215,7 @@ def boot_json(machine: PhoneMachine, report: BootReport, identity: PhoneIdentity
         ],
         "identity": identity_json(identity),
         "capf": capf_json(report),
+        "registration": report.registration.as_json() if report.registration is not None else None,
     }
 
 

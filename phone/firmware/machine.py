@@ -51,6 +51,11 @@ Rules of this module, in the manner of h11 (the tables are the code):
   carries the version 1.1 marker, the configuration step starts with ``SEP<MAC>.cnf.xml``
   over HTTPS (step CONFIG_HTTPS), from a server pinned to the lists' TFTP records; what
   it does not bring, the signed configuration step asks for as usual.
+- Registration (``phone.firmware.registration``, docs/registration.md) follows
+  the configuration (and CAPF, when it ran) when the boot was started with ``Booted(register=True)``:
+  step REGISTER carries one ``Register`` effect and takes its ``RegistrationDone``;
+  a secure profile without a CTL first asks for the CTL again (step
+  REGISTER_CTL) up to the setting ``tls_trust_list_attempts``.
 - The machine reports what happened as structured ``Log`` events;
   ``phone.console`` renders them (process ids, wording) in the model's dialect.
 """
@@ -72,6 +77,16 @@ from phone.errors import ConfigFormatError, EncryptedConfigError, LocalProtocolE
 from phone.firmware.encrypted import ENCRYPTED_SUFFIX, CapfNeeded, PhoneKeys, is_stub, open_encrypted, stub_problem
 from phone.firmware.models import PhoneModel
 from phone.wire.encconfig import EncryptedConfig
+from phone.firmware.registration import (
+    MODES,
+    Plan,
+    Register,
+    Registration,
+    TransportOutcome,
+    outcome_of,
+    plan_registration,
+    waiting_for_trust_list,
+)
 from phone.wire.tlv import FileKind, TrustList
 from phone.wire.tvs import TvsMessage, UnencodableTvsMessage
 from phone.firmware.trust import (
@@ -146,7 +161,15 @@ class Flash:
 
 @attrs.frozen
 class Booted:
-    """The phone powers up (or resets) and starts its trust-list downloads."""
+    """The phone powers up (or resets) and starts its trust-list downloads.
+
+    ``register``: after the configuration, register with the CallManager
+    (docs/registration.md); ``client_certificate`` is what the phone holds to
+    present over TLS: "lsc", "mic" or None.
+    """
+
+    register: bool = False
+    client_certificate: str | None = None
 
 
 @attrs.frozen
@@ -261,8 +284,19 @@ class CapfFinished:
     failures: tuple[tuple[str, str], ...] = ()
 
 
+
+@attrs.frozen
+class RegistrationDone:
+    """The device layer carried a ``Register`` effect: what it saw (docs/registration.md)."""
+
+    outcome: TransportOutcome
+    reason: str | None = None
+    #: The phone's own check of the CallManager's certificate passed (False over TCP).
+    server_certificate_trusted: bool = False
+
+
 Event = Union[Booted, FileFetched, FileMissing, FileFailed, TvsAnswered, TvsFailed, Erased, FactoryReset,
-              CapfFinished]
+              CapfFinished, RegistrationDone]
 
 
 # --- effects --------------------------------------------------------------------------
@@ -366,7 +400,7 @@ class DropLsc:
     """CAPF deleted the LSC: the phone speaks with its MIC again (Cisco TAC note 200860)."""
 
 
-Effect = Union[Fetch, AskTvs, Install, Keep, Show, Log, BootFinished, EnrolCapf, KeepLsc, DropLsc]
+Effect = Union[Fetch, AskTvs, Install, Keep, Show, Log, BootFinished, EnrolCapf, KeepLsc, DropLsc, Register]
 
 
 # --- the boot report ------------------------------------------------------------------
@@ -480,6 +514,8 @@ class BootReport:
     itl_change: str | None = None
     #: The CAPF operation of this boot (None when the configuration asked for none).
     capf: CapfReport | None = None
+    #: The boot's registration (None: not asked for, or no CallManager in the configuration).
+    registration: Registration | None = None
 
     def result_of(self, name: str) -> FileResult | None:
         for entry in reversed(self.files):
@@ -502,6 +538,8 @@ class BootStep(Enum):
     CONFIG_ENCRYPTED = "config-encrypted"
     TVS = "tvs"
     CAPF = "capf"
+    REGISTER_CTL = "register-ctl"
+    REGISTER = "register"
     DONE = "done"
 
 
@@ -518,6 +556,8 @@ _STORED_AS = {Item.CTL: "CTLFile.tlv", Item.ITL: "ITLFile.tlv"}
 
 #: In ``NEXT_STEP``: the configuration step the flash calls for (``PhoneMachine._config_step``).
 CONFIG = "config"
+#: In ``NEXT_STEP``: registration when the boot asked for it, else the end (``PhoneMachine._resolve``).
+REGISTRATION = "registration"
 
 #: The boot's flow: each download step's successor (after its file was there, whatever became
 #: of it or of its download; after "File not found"). See the module docstring.
@@ -548,6 +588,15 @@ class PendingTvs:
     message_type: int
 
 
+@attrs.frozen
+class PendingRegistration:
+    """A registration under way: what the boot asked for, the plan, the CTL tries so far."""
+
+    client_certificate: str | None
+    plan: Plan | None = None
+    ctl_tries: int = 0
+
+
 class MachineError(LocalProtocolError):
     """An event the machine has no transition for in its step (a local error: the caller's bug)."""
 
@@ -570,6 +619,8 @@ class PhoneMachine:
     https_service: bool = False
     #: The transport of the file at hand: the one asked for, then the one the file came by.
     transport: str | None = None
+    #: Set by ``Booted(register=True)``: this boot registers after the configuration.
+    registration: PendingRegistration | None = None
 
     @property
     def device_name(self) -> str:
@@ -606,7 +657,9 @@ class PhoneMachine:
     # -- power and the menu -----------------------------------------------------------
 
     def _on_boot(self, event: Booted, now: float, out: list[Effect]) -> PhoneMachine:
-        machine = attrs.evolve(self, step=BootStep.OFF, pending=None, report=BootReport())
+        registration = PendingRegistration(event.client_certificate) if event.register else None
+        machine = attrs.evolve(self, step=BootStep.OFF, pending=None, report=BootReport(),
+                               registration=registration)
         out.append(Log("boot.start", {"device": self.device_name}))
         return machine._enter(machine._resolve(BootStep.CTL), out)
 
@@ -623,11 +676,13 @@ class PhoneMachine:
             step = BootStep.ITL_DEVICE
         if step in (BootStep.ITL_DEVICE, BootStep.ITL_GENERIC) and not self.model.supports_itl:
             step = CONFIG
+        if step == REGISTRATION:
+            return BootStep.REGISTER if self.registration is not None else BootStep.DONE
         step = self._config_step() if step == CONFIG else step
         if step in _CONFIG_STEPS and self.report.result_of(self.file_name(step)) is not None:
             step = BootStep.CAPF  # asked this boot already (the stub and the encrypted file lead to each other)
         if step is BootStep.CAPF and not capf_pending(self._capf_config()):
-            step = BootStep.DONE
+            return self._resolve(REGISTRATION)
         return step  # type: ignore[return-value]
 
     def _config_step(self) -> BootStep:
@@ -666,6 +721,8 @@ class PhoneMachine:
             return machine._finish(out)
         if step is BootStep.CAPF:
             return machine._start_capf(out)
+        if step is BootStep.REGISTER:
+            return machine._start_registration(out)
         return machine._fetch(self._first_transport(step), out)
 
     def _fetch(self, transport: str, out: list[Effect], *, announce: bool = True) -> PhoneMachine:
@@ -864,7 +921,7 @@ class PhoneMachine:
             out.append(DropLsc())
         report = CapfReport(event.server, outcome.operation, outcome.result, outcome.reason, outcome.key)
         machine = attrs.evolve(self, report=attrs.evolve(self.report, capf=report))
-        return machine._enter(BootStep.DONE, out)
+        return machine._enter(machine._resolve(REGISTRATION), out)  # registration follows CAPF
 
     def _on_stub(self, name: str, stub: PhoneConfig, out: list[Effect]) -> PhoneMachine:
         """The stub of an encrypted configuration: never applied; its certHash decides what comes next."""
@@ -883,6 +940,75 @@ class PhoneMachine:
     def _needs_capf(self, reason: str, config: PhoneConfig | None = None) -> PhoneMachine:
         needed = CapfNeeded.from_config(reason, config if config is not None else self.flash.stored_config())
         return attrs.evolve(self, report=attrs.evolve(self.report, capf_needed=needed))
+
+    # -- registration (phone.firmware.registration) ------------------------------------
+
+    def _start_registration(self, out: list[Effect]) -> PhoneMachine:
+        pending = self.registration
+        assert pending is not None  # _resolve enters REGISTER only with one
+        client = pending.client_certificate
+        plan = plan_registration(self.flash.stored_config(), ctl=self.flash.ctl, model=self.model,
+                                 device_name=self.device_name, client_certificate=client, lsc=client == "lsc")
+        if plan is None:
+            return self._finish(out)
+        if plan.registration is not None:
+            return self._registered(plan.registration, out)
+        if plan.needs_ctl:
+            tries = 1 if self.model.supports_ctl else 0  # this boot's own CTL download
+            machine = attrs.evolve(self, registration=attrs.evolve(pending, plan=plan, ctl_tries=tries))
+            return machine._ask_for_ctl_again(out)
+        register = plan.register
+        assert register is not None
+        out.append(Log("registration.start_tls" if register.tls else "registration.start",
+                       {"server": register.server, "protocol": register.protocol,
+                        "transport": "TLS" if register.tls else "TCP",
+                        "certificate": (client or "none").upper()}))
+        out.append(register)
+        return attrs.evolve(self, step=BootStep.REGISTER, registration=attrs.evolve(pending, plan=plan))
+
+    def _ask_for_ctl_again(self, out: list[Effect]) -> PhoneMachine:
+        pending = self.registration
+        assert pending is not None and pending.plan is not None
+        attempts = self.model.settings.tls_trust_list_attempts
+        if not self.model.supports_ctl or pending.ctl_tries >= attempts:
+            return self._registered(waiting_for_trust_list(pending.plan, pending.ctl_tries, arrived=False), out)
+        name = self.file_name(BootStep.CTL)
+        out.append(Log("download.start", {"name": name, "store_as": "CTLFile.tlv"}))
+        out.append(Fetch(name, "CTLFile.tlv"))
+        return attrs.evolve(self, step=BootStep.REGISTER_CTL)
+
+    def _on_ctl_again(self, event: FileFetched | FileMissing | FileFailed, now: float,
+                      out: list[Effect]) -> PhoneMachine:
+        pending = self.registration
+        assert pending is not None and pending.plan is not None
+        expected = self.file_name(BootStep.CTL)
+        if event.name != expected:
+            raise MachineError(f"{type(event).__name__} for {event.name} while waiting for {expected}")
+        tries = pending.ctl_tries + 1
+        machine = attrs.evolve(self, registration=attrs.evolve(pending, ctl_tries=tries))
+        if isinstance(event, FileFetched):
+            # The CTL appeared since this boot's download: the phone resets and installs it then.
+            return machine._registered(waiting_for_trust_list(pending.plan, tries, arrived=True), out)
+        return machine._ask_for_ctl_again(out)
+
+    def _on_registration_done(self, event: RegistrationDone, now: float, out: list[Effect]) -> PhoneMachine:
+        pending = self.registration
+        assert pending is not None and pending.plan is not None and pending.plan.register is not None
+        register = pending.plan.register
+        outcome = outcome_of(event.outcome, register.mode, tls=register.tls)
+        registration = Registration(
+            register.server, register.protocol, MODES[register.mode], outcome.result,
+            outcome.code, register.client_certificate, event.server_certificate_trusted, event.reason)
+        return self._registered(registration, out)
+
+    def _registered(self, registration: Registration, out: list[Effect]) -> PhoneMachine:
+        fields = {"server": registration.server or "", "protocol": registration.protocol,
+                  "code": registration.code, "reason": registration.reason or registration.code}
+        event = {"registered": "registration.registered", "waiting": "registration.waiting"}.get(
+            registration.result, "registration.failed")
+        out.append(Log(event, fields))
+        machine = attrs.evolve(self, report=attrs.evolve(self.report, registration=registration))
+        return machine._finish(out)
 
     # -- TVS --------------------------------------------------------------------------
 
@@ -1011,7 +1137,7 @@ class PhoneMachine:
             machine = machine._show(event, out)
         info = self._device_tl_info()
         report = attrs.evolve(machine.report, device_tl_info=machine.report.device_tl_info + ((info,) if info else ()))
-        machine = attrs.evolve(machine, step=BootStep.DONE, pending=None, report=report)
+        machine = attrs.evolve(machine, step=BootStep.DONE, pending=None, report=report, registration=None)
         out.append(BootFinished(report))
         return machine
 
@@ -1084,4 +1210,7 @@ TRANSITIONS: Mapping[tuple[BootStep, type], _Transition] = MappingProxyType({
        for event in (FileFetched, FileMissing, FileFailed)},
     **{(BootStep.TVS, event): PhoneMachine._on_tvs for event in (TvsAnswered, TvsFailed)},
     (BootStep.CAPF, CapfFinished): PhoneMachine._on_capf,
+    **{(BootStep.REGISTER_CTL, event): PhoneMachine._on_ctl_again
+       for event in (FileFetched, FileMissing, FileFailed)},
+    (BootStep.REGISTER, RegistrationDone): PhoneMachine._on_registration_done,
 })

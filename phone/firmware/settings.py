@@ -19,6 +19,8 @@ import attrs
 
 from phone.errors import LocalError
 
+#: Values of ``signalling_protocol``.
+SIGNALLING_PROTOCOLS = ("auto", "SIP", "SCCP")
 #: Values of ``first_ctl_with_itl``.
 FIRST_CTL_POLICIES = ("trust", "verify")
 
@@ -39,6 +41,17 @@ def _boolean(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
 def _first_ctl_policy(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value not in FIRST_CTL_POLICIES or not isinstance(value, str):
         raise SettingsError(attribute.name, f"expected one of {', '.join(map(repr, FIRST_CTL_POLICIES))}, got {describe(value)}")
+
+
+def _signalling_protocol(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, str) or value not in SIGNALLING_PROTOCOLS:
+        raise SettingsError(attribute.name, f"expected one of {', '.join(map(repr, SIGNALLING_PROTOCOLS))}, "
+                                            f"got {describe(value)}")
+
+
+def _positive_int(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SettingsError(attribute.name, f"expected a positive integer, got {describe(value)}")
 
 
 def _positive_number(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
@@ -169,6 +182,7 @@ class TrustSettings:
     #: each message) before giving up on it. Default 30.0: a project choice; key
     #: generation happens on the phone, not while it waits.
     capf_timeout_seconds: float = attrs.field(default=30.0, validator=_positive_number)
+
     #: docs/http.md. Ask for each file over HTTP (``GET /<name>``, the TFTP server's port
     #: 6970) before TFTP; anything but 200 gets one TFTP try of the same name. Default False
     #: (TFTP only, as the 7900 and 6900 series); the 7800, 8800, 8900, 9900 and DX model files
@@ -184,6 +198,26 @@ class TrustSettings:
     #: server only when its certificate is a TFTP record of the installed CTL or ITL.
     #: Default True for phones that provision over HTTP (``http_first``).
     https_config_with_itl_1_1: bool = attrs.field(default=True, validator=_boolean)
+
+    #: docs/registration.md. The signalling protocol the phone registers with: "SIP",
+    #: "SCCP", or "auto": SCCP when the model's load name is an SCCP load (``SCCP…``,
+    #: or ``P003…`` for the 7940/7960), SIP otherwise. Default "auto": the load name is
+    #: how Cisco names the protocol a firmware speaks.
+    signalling_protocol: str = attrs.field(default="auto", validator=_signalling_protocol)
+
+    #: docs/registration.md (OPEN ``tls.trust_list_attempts``). CTL downloads, the boot's
+    #: own included, before a phone on a secure profile without a CTL stops and waits.
+    #: Default 4: the 7945G-7975G Administration Guide's "four attempts" (older guides: for ever).
+    tls_trust_list_attempts: int = attrs.field(default=4, validator=_positive_int)
+
+    #: docs/registration.md. Seconds to wait for the CallManager (connect, handshake,
+    #: answer). Default 10.0: a project choice, as for TVS.
+    registration_timeout_seconds: float = attrs.field(default=10.0, validator=_positive_number)
+
+    #: docs/registration.md. The phone runs in FIPS 140-2 mode and refuses a CallManager
+    #: RSA key under 2048 bits ("not FIPS compliant"). Default False: FIPS mode is
+    #: switched on per cluster (CUCM Security Guide, "FIPS 140-2 Mode").
+    fips_mode: bool = attrs.field(default=False, validator=_boolean)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], base: TrustSettings | None = None) -> TrustSettings:

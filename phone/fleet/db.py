@@ -91,6 +91,7 @@ CREATE TABLE IF NOT EXISTS boots (
     tvs_requests INTEGER NOT NULL,
     load TEXT,                     -- the phone's firmware load; NULL: the model's default
     lsc_installed INTEGER NOT NULL DEFAULT 0,  -- CAPF installed an LSC in this boot
+    registration TEXT,             -- registered | rejected | failed | waiting; NULL: no registration
     PRIMARY KEY (run_id, step_index, mac)
 );
 CREATE TABLE IF NOT EXISTS files (
@@ -140,6 +141,7 @@ def connect(path: str | os.PathLike[str], *, create: bool = False) -> sqlite3.Co
         raise UsageError(f"{path}: not a fleet results database of schema {SCHEMA_VERSION}")
     _add_load_column(connection)
     _add_lsc_column(connection)
+    _add_registration_column(connection)
     return connection
 
 
@@ -160,6 +162,12 @@ def _add_lsc_column(connection: sqlite3.Connection) -> None:
         try:
             with connection:
                 connection.execute("ALTER TABLE boots ADD COLUMN lsc_installed INTEGER NOT NULL DEFAULT 0")
+def _add_registration_column(connection: sqlite3.Connection) -> None:
+    """As ``_add_load_column``, for the registration's result (docs/registration.md)."""
+    if not has_registration(connection):
+        try:
+            with connection:
+                connection.execute("ALTER TABLE boots ADD COLUMN registration TEXT")
         except sqlite3.OperationalError:
             pass
 
@@ -167,6 +175,9 @@ def _add_lsc_column(connection: sqlite3.Connection) -> None:
 def has_column(connection: sqlite3.Connection, column: str, schema: str = "main") -> bool:
     """Whether the ``boots`` table has ``column``."""
     return any(row[1] == column for row in connection.execute(f"PRAGMA {schema}.table_info(boots)"))
+def has_registration(connection: sqlite3.Connection, schema: str = "main") -> bool:
+    """Whether the ``boots`` table records each boot's registration."""
+    return any(row[1] == "registration" for row in connection.execute(f"PRAGMA {schema}.table_info(boots)"))
 
 
 def has_load(connection: sqlite3.Connection, schema: str = "main") -> bool:
@@ -253,6 +264,7 @@ class LastBoot:
     load: str | None = None
     error: str | None = None
     lsc_installed: bool = False
+    registration: str | None = None
 
 
 def load_flash(connection: sqlite3.Connection) -> dict[str, tuple[str, Flash]]:
@@ -297,10 +309,13 @@ def last_boots(connection: sqlite3.Connection, step: str | None = None, *,
     where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
     load = "b.load" if has_load(connection) else "NULL"
     lsc = "b.lsc_installed" if has_column(connection, "lsc_installed") else "0"
-    for mac, model, outcome, erase, tvs, codes, phone_load, error, lsc_installed in connection.execute(
-            f"SELECT b.mac, b.model, b.outcome, b.erase_needed, b.through_tvs, b.codes, {load}, b.error, {lsc} "
-            f"FROM boots b JOIN runs r ON r.id = b.run_id {where}ORDER BY r.started, r.id, b.step_index", arguments):
-        last[mac] = LastBoot(model, outcome, bool(erase), bool(tvs), codes, phone_load, error, bool(lsc_installed))
+    registration = "b.registration" if has_registration(connection) else "NULL"
+    for mac, model, outcome, erase, tvs, codes, phone_load, error, lsc_installed, registered in connection.execute(
+            f"SELECT b.mac, b.model, b.outcome, b.erase_needed, b.through_tvs, b.codes, {load}, b.error, {lsc}, "
+            f"{registration} FROM boots b JOIN runs r ON r.id = b.run_id {where}"
+            "ORDER BY r.started, r.id, b.step_index", arguments):
+        last[mac] = LastBoot(model, outcome, bool(erase), bool(tvs), codes, phone_load, error, bool(lsc_installed),
+                             registered)
     return last
 
 

@@ -276,13 +276,14 @@ class Fleet:
                           blksize=self.blksize)
         if self._writer is not None:
             self._writer.start_step(index, step, started)
-        rows_seen: list[tuple[str, str, bool, bool, bool]] = []
+        rows_seen: list[tuple[str, str, bool, bool, bool, str | None]] = []
 
         def take(rows: list[BootRow]) -> None:
             if self._writer is not None:
                 self._writer.add_boots(step, rows)
             for row in rows:
-                entry = (row.model, row.outcome, bool(row.erase_needed), bool(row.through_tvs), bool(row.lsc_installed))
+                entry = (row.model, row.outcome, bool(row.erase_needed), bool(row.through_tvs), bool(row.lsc_installed),
+                         row.registration)
                 self._last[row.mac] = entry
                 rows_seen.append(entry)
                 self._timeline.append((step, row.start + row.total_seconds - started))

@@ -64,7 +64,8 @@ def summary_from_db(connection: sqlite3.Connection) -> FleetSummary:
         run_ids = [part["run_id"] for part in parts]
         lsc = "lsc_installed" if db.has_column(connection, "lsc_installed") else "0"
         rows = connection.execute(
-            f"SELECT model, outcome, erase_needed, through_tvs, {lsc} FROM boots WHERE step = ? AND run_id IN "
+            f"SELECT model, outcome, erase_needed, through_tvs, {lsc}, "
+            f"{'registration' if db.has_registration(connection) else 'NULL'} FROM boots WHERE step = ? AND run_id IN "
             f"({', '.join('?' * len(run_ids))}) AND step_index = ?", (name, *run_ids, parts[0]["step_index"]))
         by_model = count(rows)
         boots = sum(counts["phones"] for counts in by_model.values())
@@ -72,7 +73,8 @@ def summary_from_db(connection: sqlite3.Connection) -> FleetSummary:
         steps.append(StepSummary(position, name, boots, seconds, by_model))
     return FleetSummary(phones=phones, boots=sum(step.boots for step in steps),
                         seconds=sum(step.seconds for step in steps),
-                        by_model=count((b.model, b.outcome, b.erase_needed, b.through_tvs, b.lsc_installed)
+                        by_model=count((b.model, b.outcome, b.erase_needed, b.through_tvs, b.lsc_installed,
+                                        b.registration)
                                        for b in last.values()),
                         steps=tuple(steps), complete=complete,
                         counted=counted_step or (steps[-1].name if steps and complete else None),

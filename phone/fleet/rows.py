@@ -34,6 +34,8 @@ class BootRow:
     tvs_requests: int
     #: CAPF installed an LSC in this boot (docs/capf.md).
     lsc_installed: bool = False
+    #: The registration's result (docs/registration.md): registered, rejected, failed, waiting; None: none.
+    registration: str | None = None
 
     @classmethod
     def failed(cls, step_index: int, phone_index: int, mac: str, model: str, error: str, start: float, *,

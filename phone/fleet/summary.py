@@ -1,14 +1,17 @@
 """What a fleet run says: per-model counts of each phone's last step (``fleet run --json``, docs/fleet.md).
 
 ``{"phones", "boots", "seconds", "by_model": {MODEL: {"accepted", "rejected",
-"unchanged", "failed", "erase_needed", "through_tvs", "phones"}}}`` plus, as
+"unchanged", "failed", "erase_needed", "through_tvs", "registered",
+"registration_failed", "phones"}}}`` plus, as
 extensions, ``boots_per_second`` and ``steps`` (one entry per step with its
 own counts). ``accepted`` / ``rejected`` / ``unchanged`` / ``failed`` count
 the outcome (``phone.firmware.outcome.classify``) of each phone's *last* step (for a
 scenario: the step of its last cluster change, ``counted_step``);
 ``erase_needed`` the phones whose last boot left them needing a hand erase;
 ``through_tvs`` those whose last accepted list TVS vouched for; ``lsc_installed``
-those to which CAPF issued an LSC in that step (docs/capf.md).
+those to which CAPF issued an LSC in that step (docs/capf.md); ``registered``
+those whose last boot registered with the CallManager and ``registration_failed``
+those whose registration was rejected, failed or is waiting (docs/registration.md).
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ OUTCOMES = ("accepted", "rejected", "unchanged", "failed")
 
 
 def empty_counts() -> dict[str, int]:
-    return {**dict.fromkeys(OUTCOMES, 0), "erase_needed": 0, "through_tvs": 0, "lsc_installed": 0, "phones": 0}
+    return {**dict.fromkeys(OUTCOMES, 0), "erase_needed": 0, "through_tvs": 0, "lsc_installed": 0, "registered": 0,
+            "registration_failed": 0, "phones": 0}
 
 
 def count(rows: Iterable[tuple[Any, ...]]) -> dict[str, dict[str, int]]:
-    """(model, outcome, erase_needed, through_tvs[, lsc_installed]) rows as per-model counts, models in name order."""
+    """(model, outcome, erase_needed, through_tvs[, lsc_installed[, registration]]) rows as per-model counts,
+    models in name order; ``registration`` is the registration's result, None when the boot did not register."""
     by_model: dict[str, dict[str, int]] = {}
     for model, outcome, erase, tvs, *more in rows:
         counts = by_model.setdefault(model, empty_counts())
@@ -34,6 +39,9 @@ def count(rows: Iterable[tuple[Any, ...]]) -> dict[str, dict[str, int]]:
         counts["erase_needed"] += bool(erase)
         counts["through_tvs"] += bool(tvs)
         counts["lsc_installed"] += bool(more and more[0])
+        registration = more[1] if len(more) > 1 else None
+        if registration is not None:
+            counts["registered" if registration == "registered" else "registration_failed"] += 1
         counts["phones"] += 1
     return dict(sorted(by_model.items()))
 

@@ -56,6 +56,7 @@ from phone.firmware.models import PhoneModel
 from phone.catalogue import load_catalogue
 from phone.firmware.outcome import classify
 from phone.console.phone import PhoneConsole
+from phone.device.registration import SignallingTransport
 from phone.device.transports import TftpTransport, TvsTransport
 from phone.errors import UsageError
 from phone.fleet import messages
@@ -180,6 +181,8 @@ class Worker:
         self._parses = SharedParses()
         #: Each phone's CAPF key is its own; generating RSA keys would dominate a fleet (docs/capf.md).
         self._keys = KeyPool(default_key_folder(setup.worker))
+        #: Fleet phones hold no MIC: they register over TCP, or present nothing over TLS.
+        self._register = SignallingTransport()
         self.phones = [_Phone(index, models[model], mac, self._interner.flash(setup.flash.get(mac, Flash())))
                        for index, model, mac in setup.phones]
         self._console_dir = Path(setup.console_dir) if setup.console_dir else None
@@ -303,7 +306,8 @@ class Worker:
         try:
             machine, report = run_boot(PhoneMachine(phone.model, phone.mac, phone.flash),
                                        fetch=self._parses.fetching(fetch),
-                                       ask_tvs=ask_tvs, clock=clock.wall, observe=observe, enrol_capf=enrol_capf)
+                                       ask_tvs=ask_tvs, clock=clock.wall, observe=observe, enrol_capf=enrol_capf,
+                                       register=self._register)
         except Exception as failure:  # noqa: BLE001 - one phone's failure is a result, not the worker's end
             error = f"{type(failure).__name__}: {failure}"
             detail = traceback.format_exc(limit=-3)
@@ -323,7 +327,8 @@ class Worker:
         return BootRow(order.index, phone.index, phone.mac, phone.model.name, verdict.outcome.value,
                        verdict.erase_needed, verdict.through_tvs, ",".join(verdict.codes), tvs_json, files_json, None,
                        start, timers["tftp"], timers["tvs"], total, timers["downloads"], timers["tvs_requests"],
-                       verdict.lsc_installed)
+                       verdict.lsc_installed,
+                       report.registration.result if report.registration is not None else None)
 
     def _console(self, phone: _Phone, lines: list[str]) -> Callable[[object], None]:
         console = PhoneConsole(phone.model, self._local_time, sink=lines.append, keep=False, first_seq=phone.console_seq)

@@ -78,6 +78,8 @@ from phone.wire.showctl import render_show_ctl
 from phone.wire.signing import verify
 from phone.wire.tlv import Role, TrustList
 from phone.lab.tvs_store import TvsStore
+from phone.lab.devices import DEVICES_FILE, DeviceStore
+from phone.wire.config import CallManager
 
 Clock = Callable[[], datetime.datetime]
 
@@ -463,10 +465,11 @@ class Lab:
         ``CTL<device>.tlv`` is the node's CTL (None outside mixed mode: "File not
         found"), ``ITL<device>.tlv`` its ITL, ``<device>.cnf.xml`` the device's
         configuration (``build.device_config``: its security profile and CAPF
-        operation from the lab's devices, the services at ``addresses``; default a
-        real cluster's ports, with ``tvs_addresses`` as each node's TVS (host, port)
-        when given), ``<device>.cnf.xml.sgn`` the same signed by the node's
-        CallManager. ``XMLDefault.cnf.xml[.sgn]`` too.
+        operation from the lab's devices, the services at ``addresses`` — TVS, CAPF and
+        the CallManagers as served, docs/registration.md; default a real cluster's ports,
+        with ``tvs_addresses`` as each node's TVS (host, port) when given),
+        ``<device>.cnf.xml.sgn`` the same signed by the node's CallManager.
+        ``XMLDefault.cnf.xml[.sgn]`` too.
         For a device whose profile has "TFTP Encrypted Config" on (``lab device
         set --encrypted-config on``) the plain and signed names give the stub and
         ``<device>.cnf.xml.enc.sgn`` the encrypted configuration
@@ -507,6 +510,16 @@ class Lab:
             return None
         device = DeviceStore.for_lab(self.path).get("SEP" + stem[3:].upper())
         return device if device is not None and device.encrypted_config else None
+    def device_security_mode(self, device: str) -> int:
+        """The ``deviceSecurityMode`` of ``device``'s security profile; 1 for a device the lab does not
+        hold (CUCM auto-registration) or a name CUCM cannot hold (``XMLDefault``)."""
+        path = self.path / DEVICES_FILE
+        if not path.exists():
+            return 1
+        try:
+            return DeviceStore(path).effective(device).device_security_mode
+        except UsageError:
+            return 1
 
     def status(self) -> dict[str, Any]:
         """The lab at a glance (``phonetrust lab status --json``)."""
@@ -915,15 +928,16 @@ class Lab:
     def serving(self, *, host: str = "127.0.0.1", tftp_port: int = 0, tvs_port: int = 0,
                 tftp_node: str | int | None = None, advertise: str | None = None, tvs: bool = True,
                 trace: Callable[[str], None] | None = None, capf_port: int | None = 0,
-                http_port: int | None = None,
-                https_port: int | None = None) -> contextlib.AbstractContextManager[Any]:
-        """Run the lab's TFTP, TVS and CAPF (and HTTP/HTTPS provisioning) servers in the background:
-        see ``phone.lab.servers.serving.serving``."""
+                http_port: int | None = None, https_port: int | None = None,
+                **signalling: Any) -> contextlib.AbstractContextManager[Any]:
+        """Run the lab's TFTP, TVS, CAPF and CallManager (and HTTP/HTTPS provisioning) servers in the
+        background: see ``phone.lab.servers.serving.serving`` (``signalling``: its sip_port,
+        sip_tls_port, sccp_port and signalling_trace)."""
         from phone.lab.servers.serving import serving  # serve imports this module
 
         return serving(self, host=host, tftp_port=tftp_port, tvs_port=tvs_port, tftp_node=tftp_node,
                        advertise=advertise, tvs=tvs, trace=trace, capf_port=capf_port, http_port=http_port,
-                       https_port=https_port)
+                       https_port=https_port, **signalling)
 
     # -- internals ------------------------------------------------------------------------------
 

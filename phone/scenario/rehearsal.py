@@ -36,6 +36,7 @@ from phone.firmware.models import Catalogue, PhoneModel
 from phone.fleet.phones import FleetPhone, allocate, mac_for
 from phone.firmware.outcome import PhoneOutcome, Verdict, classify
 from phone.console.phone import PhoneConsole
+from phone.device.registration import SignallingTransport
 from phone.device.transports import TftpTransport, TvsTransport
 
 #: Cisco TAC 118893's CTL was made on Fri Mar 06 19:45:13 CET 2015; rehearsals start there.
@@ -78,11 +79,13 @@ def scenario_phones(mix: Mapping[str, int] | Sequence[FleetPhone], catalogue: Ca
 
 
 def network_phone(spec: PhoneSpec, tftp_port: int, clock: ScenarioClock, *, tvs_timeout: float = 5.0) -> Phone:
-    """A phone that boots against a loopback TFTP server (and the TVS its configuration names)."""
+    """A phone that boots against a loopback TFTP server (and the TVS and CallManager its configuration
+    names); it holds no MIC, so it registers over TCP, or presents nothing over TLS."""
     console = PhoneConsole(spec.model, clock.tick, keep=True)
     tvs = TvsTransport(spec.model, timeout=tvs_timeout)
     return Phone(spec.model, spec.mac, fetch=TftpTransport("127.0.0.1", tftp_port, spec.model),
-                 ask_tvs=tvs, clock=clock.tick, console=console, enrol_capf=CapfTransport(ask_tvs=tvs))
+                 ask_tvs=tvs, clock=clock.tick, console=console, enrol_capf=CapfTransport(ask_tvs=tvs),
+                 register=SignallingTransport())
 
 
 @attrs.frozen

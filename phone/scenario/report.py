@@ -43,6 +43,10 @@ def model_summary(phones: list[PhoneResult]) -> dict[str, Any]:
     summary["erase_needed"] = sum(1 for phone in phones if phone.verdict and phone.verdict.erase_needed)
     summary["through_tvs"] = sum(1 for phone in phones if phone.verdict and phone.verdict.through_tvs)
     summary["lsc_installed"] = sum(1 for phone in phones if phone.verdict and phone.verdict.lsc_installed)
+    registrations = [phone.report.registration for phone in phones
+                     if phone.report is not None and phone.report.registration is not None]
+    summary["registered"] = sum(1 for registration in registrations if registration.result == "registered")
+    summary["registration_failed"] = len(registrations) - summary["registered"]
     codes = Counter(code for phone in phones if phone.verdict for code in phone.verdict.codes)
     summary["codes"] = dict(sorted(codes.items()))
     summary["mismatches"] = sorted({m for phone in phones for m in phone.mismatches})

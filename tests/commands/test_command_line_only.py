@@ -45,7 +45,8 @@ def test_seed_regeneration_replayed_only_through_the_command_line(tmp_path):
     mixed = phonetrust("lab", "ctl", "set-cluster", "mixed-mode", "--lab", lab)
     assert "Cluster set to Mixed Mode" in mixed.stdout
     server = subprocess.Popen([sys.executable, "-m", "phone", "lab", "serve", "--lab", lab, "--json", "--capf-port", "0",
-                               "--http-port", "0", "--https-port", "0"],
+                               "--http-port", "0", "--https-port", "0", "--sip-port", "0", "--sip-tls-port", "0",
+                               "--sccp-port", "0"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:

@@ -172,7 +172,7 @@ def test_serve_prints_ports_serves_files_and_stops_on_sigterm(lab):
     Lab.open(lab.path).set_cluster_mixed_mode()
     process = subprocess.Popen(
         [sys.executable, "-m", "phone", "lab", "serve", "--lab", str(lab.path), "--json", "--capf-port", "0",
-         "--http-port", "0", "--https-port", "0"],
+         "--http-port", "0", "--https-port", "0", "--sip-port", "0", "--sip-tls-port", "0", "--sccp-port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         ports = json.loads(process.stdout.readline())

@@ -21,11 +21,13 @@ from phone.firmware.machine import (
     MachineError,
     PhoneMachine,
     BootStep,
+    RegistrationDone,
     TvsAnswered,
     TvsFailed,
     TvsFailure,
     device_tl_status,
 )
+from phone.firmware.registration import TransportOutcome
 from phone.scenario.steps import selects
 from phone.wire.tlv import TrustList
 
@@ -42,6 +44,7 @@ EVENTS = {
     FileFailed: FileFailed(CTL_NAME, "timeout"),
     TvsAnswered: TvsAnswered("10.0.0.1:2445", 0),
     TvsFailed: TvsFailed(TvsFailure.UNREACHABLE, "refused"),
+    RegistrationDone: RegistrationDone(TransportOutcome.ANSWERED_OK),
 }
 
 UNTABLED = [(step, kind) for step in BootStep for kind in EVENTS if (step, kind) not in TRANSITIONS]
@@ -54,8 +57,10 @@ def test_every_step_takes_power_and_the_menu() -> None:
 def test_only_the_download_steps_take_files_and_only_the_tvs_step_takes_tvs_answers() -> None:
     file_steps = {step for step, kind in TRANSITIONS if kind is FileFetched}
     assert file_steps == {BootStep.CTL, BootStep.ITL_DEVICE, BootStep.ITL_GENERIC, BootStep.CONFIG_HTTPS,
-                          BootStep.CONFIG_SIGNED, BootStep.CONFIG_PLAIN, BootStep.CONFIG_ENCRYPTED}
+                          BootStep.CONFIG_SIGNED, BootStep.CONFIG_PLAIN, BootStep.CONFIG_ENCRYPTED,
+                          BootStep.REGISTER_CTL}
     assert {step for step, kind in TRANSITIONS if kind in (TvsAnswered, TvsFailed)} == {BootStep.TVS}
+    assert {step for step, kind in TRANSITIONS if kind is RegistrationDone} == {BootStep.REGISTER}
 
 
 @pytest.mark.parametrize("step, kind", UNTABLED, ids=lambda value: getattr(value, "__name__", str(value)))

@@ -478,4 +478,8 @@ def test_trust_settings_defaults_are_the_documented_ones() -> None:
         "http_first": False,
         "http_connect_timeout_seconds": 5.0,
         "https_config_with_itl_1_1": True,
+        "signalling_protocol": "auto",
+        "tls_trust_list_attempts": 4,
+        "registration_timeout_seconds": 10.0,
+        "fips_mode": False,
     }

@@ -152,7 +152,7 @@ def test_idle_connections_to_tvs_at_the_usual_descriptor_limit_starve_neither_tf
 
     serve = subprocess.Popen([sys.executable, "-m", "phone", "lab", "serve", "--lab", str(lab_dir), "--json",
                               "--tftp-port", "0", "--tvs-port", "0", "--capf-port", "0", "--http-port", "0",
-                              "--https-port", "0"],
+                              "--https-port", "0", "--sip-port", "0", "--sip-tls-port", "0", "--sccp-port", "0"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              preexec_fn=limit_descriptors, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     idle: list[socket.socket] = []

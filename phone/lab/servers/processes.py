@@ -3,7 +3,7 @@
 The lab's own ``Lab.serving()`` runs the TFTP and TVS servers as threads of
 the calling process; a fleet run would then share one GIL between them and the
 collection of its results (docs/fleet.md). Here the labs are
-served from two child processes: one runs the TVS servers (``LabServers``),
+served from two child processes: one runs the TVS and CallManager servers (``LabServers``),
 the other the lab's per-device files (``Lab.device_file``) behind
 ``phone.lab.servers.tftp``, listing the TVS servers where the first one put them.
 
@@ -168,6 +168,8 @@ def _loop(connection, handle) -> None:  # pragma: no cover - child processes
 
 def _tvs_main(connection, labs: dict[str, str], host: str) -> None:  # pragma: no cover - child process
     quiet_child()
+    import attrs
+
     from phone.lab import Lab
     from phone.lab.servers.serving import LabServers
 
@@ -177,12 +179,16 @@ def _tvs_main(connection, labs: dict[str, str], host: str) -> None:  # pragma: n
             for key, folder in labs.items():
                 lab = Lab.open(folder)
                 servers = LabServers(lab, host=host, tftp_node=lab.node(None), advertise=host,
-                                     tvs_ports=[0] * len(lab.nodes), trace=None, capf_port=0)
+                                     tvs_ports=[0] * len(lab.nodes), trace=None, capf_port=0,
+                                     signalling_ports={"sip": 0, "sip-tls": 0, "sccp": 0})
                 stack.callback(servers.close)
                 servers.start_tvs()
                 servers.start_capf()
+                servers.start_signalling()
                 served[key] = servers
-            connection.send(("ok", {key: {"tvs": servers.tvs_addresses, "capf": servers.capf_address}
+            connection.send(("ok", {key: {"tvs": servers.tvs_addresses, "capf": servers.capf_address,
+                                          "call_managers": [attrs.astuple(manager)
+                                                            for manager in servers.call_managers]}
                                     for key, servers in served.items()}))
 
             def handle(message: tuple):
@@ -215,7 +221,9 @@ def _tftp_main(connection, labs: dict[str, str], host: str,  # pragma: no cover 
     import attrs
 
     from phone.lab import Lab
+    from phone.lab.build import ServiceAddresses
     from phone.lab.servers.tftp import TftpFileServer
+    from phone.wire.config import CallManager
 
     try:
         with contextlib.ExitStack() as stack:
@@ -226,16 +234,20 @@ def _tftp_main(connection, labs: dict[str, str], host: str,  # pragma: no cover 
                 node = lab.node(None).name
                 addresses = [tuple(address) for address in served_addresses[key]["tvs"]]
                 capf = served_addresses[key]["capf"]
-                capf = None if capf is None else tuple(capf)
+                managers = tuple(CallManager(*manager) for manager in served_addresses[key]["call_managers"])
+                service = ServiceAddresses.of_cluster(lab.state, addresses)
+                service = attrs.evolve(service, capf=tuple(capf) if capf is not None else service.capf,
+                                       call_managers=managers)
                 cache: dict[str, object] = {}
                 caches.append(cache)
 
-                def files(name: str, _client, lab=lab, node=node, addresses=addresses, capf=capf, cache=cache):
+                def files(name: str, _client, lab=lab, node=node, addresses=addresses, service=service,
+                          cache=cache):
                     # The lab reads its state under a lock per request (about 0.3 ms); a node's CTL
                     # and ITL are the same for every device, so they are read once per step.
                     match = _DEVICE_LIST.match(name)
                     if match is None:
-                        return lab.device_file(name, node, addresses, capf=capf)
+                        return lab.device_file(name, node, addresses=service)
                     data = cache.get(match.group(1), _MISSING)
                     if data is _MISSING:
                         data = cache[match.group(1)] = lab.device_file(name, node, addresses)

@@ -20,6 +20,13 @@ With ``http_port`` / ``https_port`` (None: off; 0: a free port) the same node's 
 also served over HTTP and over HTTPS presenting the node's CallManager-ECDSA certificate
 where the lab has one, else its CallManager certificate (``phone.lab.servers.http``,
 docs/http.md); a regenerated certificate is presented from the next connection on.
+Each node also runs its CallManager signalling (``phone.lab.servers.signalling``:
+SIP over TCP and TLS, SCCP and SCCP over TLS), presenting the node's CallManager
+certificate and trusting CallManager-trust (``callmanager_trust``); the
+configurations list every node's CallManager at the ports it listens on. Fixed
+ports serve the publisher; the other nodes get free ports. A listener given
+None is off; when all are off, configurations name no CallManager and phones
+do not register.
 
 ``stop_tvs()`` / ``start_tvs()`` take TVS down and up again on the same ports
 (the "TVS down" failure case), for every node or one. Changes made to the lab
@@ -41,6 +48,7 @@ import attrs
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from phone.device.identity import default_mic_ca
 from phone.errors import PhonetrustError, UsageError
 from phone.lab.build import ServiceAddresses
 from phone.lab.devices import DeviceStore
@@ -48,10 +56,12 @@ from phone.lab.lab import Lab
 from phone.lab.state import Node
 from phone.lab.servers.capf import CapfServerSettings, running_capf_server
 from phone.lab.servers.http import HttpFileServer
+from phone.lab.servers.signalling import DEFAULT_PORTS, CallManagerServer, SignallingSettings
 from phone.lab.servers.tftp import TftpFileServer
 from phone.lab.servers.tvs import TvsServerSettings, running_tvs_server
 from phone.tls import identity_server_context
-from phone.wire.certs import Identity
+from phone.wire.certs import Identity, load_certificate
+from phone.wire.config import CallManager
 
 _WILDCARDS = ("", "0.0.0.0")
 
@@ -117,13 +127,30 @@ class _Capf:
     stack: contextlib.ExitStack | None = None
     certificate: bytes = b""
     min_tls: str = ""
+def callmanager_trust(lab: Lab) -> list[x509.Certificate]:
+    """CallManager-trust as CUCM fills it: every CAPF certificate, the certificates uploaded to it,
+    and the (emulated) Cisco Manufacturing CA that issues MICs (Cisco TAC 200860)."""
+    if hasattr(lab, "trusted_certificates"):  # the lab's own reading of its trust stores, where it has one
+        return list(lab.trusted_certificates("CallManager-trust"))
+    with lab._reading():
+        state = lab.state
+        found = {lab.identity("CAPF", node.name).der: lab.identity("CAPF", node.name).certificate
+                 for node in state.nodes}
+        for upload in state.uploads:
+            if upload.store == "CallManager-trust":
+                data = (lab.path / "trust" / upload.store / upload.file).read_bytes()
+                certificate = load_certificate(data, source=upload.file)
+                found.setdefault(certificate.tbs_certificate_bytes, certificate)
+    return [*found.values(), default_mic_ca().certificate]
 
 
 class LabServers:
-    """The running servers of ``serving()``: ports, addresses, TVS on/off."""
+    """The running servers of ``serving()``: ports, addresses, TVS on/off, CallManagers."""
 
     def __init__(self, lab: Lab, *, host: str, tftp_node: Node, advertise: str, tvs_ports: list[int],
-                 trace: Callable[[str], None] | None, capf_port: int | None = None) -> None:
+                 trace: Callable[[str], None] | None, capf_port: int | None = None,
+                 signalling_ports: dict[str, int | None] | None = None,
+                 signalling_trace: Callable[[str], None] | None = None) -> None:
         self.lab = lab
         self.host = host
         self.tftp_node = tftp_node
@@ -176,6 +203,10 @@ class LabServers:
             if self._capf.stack is not None:
                 stack, self._capf.stack = self._capf.stack, None
                 stack.close()
+        #: Publisher's listener ports (None: off); the other nodes take free ports for the same listeners.
+        self._signalling_ports = dict(signalling_ports or {name: None for name in DEFAULT_PORTS})
+        self._signalling_trace = signalling_trace
+        self._callmanagers: dict[str, CallManagerServer] = {}
 
     @property
     def tvs_port(self) -> int:
@@ -197,13 +228,14 @@ class LabServers:
     def service_addresses(self) -> ServiceAddresses:
         """What configurations tell phones: the services as served, at the advertised address (a service
         whose port is 0 is off and left out, but for CAPF, which configurations name on the publisher
-        at 3804 as a real cluster's do); the CallManager group as a real cluster's."""
+        at 3804 as a real cluster's do); the CallManager group as served (``call_managers``: empty when
+        signalling is off, and phones then do not register)."""
         def served(port: int) -> tuple[str, int] | None:
             return (self.advertise, port) if port else None
 
         cluster = ServiceAddresses.of_cluster(self.lab.state, self.tvs_addresses)
         return attrs.evolve(cluster, capf=served(self.capf_port) or cluster.capf, http=served(self.http_port),
-                            https=served(self.https_port))
+                            https=served(self.https_port), call_managers=self.call_managers)
 
     def tvs_running(self, node: str | int | None = None) -> bool:
         with self._lock:
@@ -243,7 +275,59 @@ class LabServers:
 
     def close(self) -> None:
         self.stop_capf()
+        self.stop_signalling()
         self.stop_tvs()
+
+    # -- CallManager signalling (docs/registration.md) -------------------------------------
+
+    def start_signalling(self) -> None:
+        """Start every node's CallManager listeners that are on (idempotent)."""
+        if not any(port is not None for port in self._signalling_ports.values()):
+            return
+        with self._lock:
+            for index, node in enumerate(self.lab.nodes):
+                if node.name in self._callmanagers:
+                    continue
+                ports = {name: (port if index == 0 else 0) if port is not None else None
+                         for name, port in self._signalling_ports.items()}
+                certificate, key = self.lab.certificate_paths("CallManager", node.name)
+                trace = None
+                if self._signalling_trace is not None:
+                    name, sink = node.name, self._signalling_trace
+                    trace = lambda line, name=name, sink=sink: sink(f"[{name}] {line}")  # noqa: E731
+                server = CallManagerServer(
+                    certificate, key, trusted=lambda: callmanager_trust(self.lab),
+                    security_mode=self.lab.device_security_mode,
+                    settings=SignallingSettings(host=self.host, ports=ports,
+                                                min_tls=self.lab.state.params.tls_min_version),
+                    trace=trace, clock=_clock_of(self.lab), node=node.name)
+                server.start()
+                self._callmanagers[node.name] = server
+
+    def stop_signalling(self) -> None:
+        with self._lock:
+            for server in self._callmanagers.values():
+                server.close()
+            self._callmanagers.clear()
+
+    @property
+    def signalling_ports(self) -> dict[str, dict[str, int]]:
+        """Each node's listener ports, by host name."""
+        with self._lock:
+            return {name: server.ports for name, server in self._callmanagers.items()}
+
+    @property
+    def call_managers(self) -> tuple[CallManager, ...]:
+        """The CallManager group configurations list: every node at the ports it serves, publisher first.
+
+        Empty when signalling is off (phones then do not register). A listener that is off keeps the
+        standard port in the record: a phone asked to use it finds nothing there."""
+        with self._lock:
+            return tuple(
+                CallManager(self.advertise, sccp_port=ports.get("sccp", DEFAULT_PORTS["sccp"]),
+                            sip_port=ports.get("sip", DEFAULT_PORTS["sip"]),
+                            secure_sip_port=ports.get("sip-tls", DEFAULT_PORTS["sip-tls"]))
+                for ports in (server.ports for server in self._callmanagers.values()))
 
     def file(self, name: str, client: tuple[str, int]) -> bytes | None:
         """The TFTP server's callback: per-device files made by name (after a ``sync()``)."""
@@ -320,6 +404,10 @@ def serving(
     capf_port: int | None = 0,
     http_port: int | None = None,
     https_port: int | None = None,
+    sip_port: int | None = 0,
+    sip_tls_port: int | None = 0,
+    sccp_port: int | None = 0,
+    signalling_trace: Callable[[str], None] | None = None,
 ) -> Iterator[LabServers]:
     """Serve ``lab`` in background threads until the block ends.
 
@@ -331,6 +419,10 @@ def serving(
     each prefixed with its node's name, and the CAPF server's, prefixed ``[CAPF]``.
     ``capf_port`` is the publisher's CAPF port (0: any free port; None: no CAPF).
     ``http_port`` / ``https_port``: the node's HTTP and HTTPS provisioning (None: off; 0: a free port).
+    each prefixed with its node's name. ``sip_port``, ``sip_tls_port`` and
+    ``sccp_port`` are the publisher's CallManager listeners (None: off, 0: any
+    free port; SCCP over TLS listens 443 above SCCP); ``signalling_trace``
+    receives their SDL trace lines.
     """
     if advertise is None:
         if host in _WILDCARDS:
@@ -343,9 +435,12 @@ def serving(
     if capf_port is not None and not 0 <= capf_port < 65536:
         raise UsageError(f"CAPF port {capf_port} is not a TCP port")
     servers = LabServers(lab, host=host, tftp_node=lab.node(tftp_node), advertise=advertise, tvs_ports=ports,
-                         trace=trace, capf_port=capf_port)
+                         trace=trace, capf_port=capf_port,
+                         signalling_ports={"sip": sip_port, "sip-tls": sip_tls_port, "sccp": sccp_port},
+                         signalling_trace=signalling_trace)
     try:
         servers.start_capf()
+        servers.start_signalling()
         # Started even with tvs=False, so that free ports are chosen now and every
         # configuration lists the ports TVS will come back on.
         servers.start_tvs()

@@ -1,0 +1,94 @@
+"""Secure registration through the command line only: `lab serve` and `phone boot` as separate processes.
+
+A mixed-mode lab whose device has an authenticated profile serves a CallManager
+on SIP and SIP over TLS. A phone whose MIC comes from the manufacturing CA the
+cluster trusts registers over TLS with it; a phone whose MIC comes from a CA
+the cluster does not trust is refused with OpenSSL's "unknown CA" alert, and
+the lab writes the refusal to its SDL trace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from phone.lab.devices import DeviceRecord, DeviceStore
+
+TRUSTED_MAC, FOREIGN_MAC, TCP_MAC = "0011AA000011", "0011AA000012", "0011AA000013"
+
+
+def phonetrust(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "phone", *argv], capture_output=True, text=True, timeout=120,
+                          env=env)
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def boot(mac: str, tftp: str, tmp_path: Path, env: dict[str, str], *extra: str) -> dict:
+    done = phonetrust("phone", "boot", "--model", "CP-8861", "--mac", mac, "--tftp", tftp,
+                      "--state", str(tmp_path / mac), "--json", *extra, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.slow
+def test_a_phone_registers_by_tls_with_its_mic_and_one_from_an_untrusted_ca_is_refused(tmp_path) -> None:
+    # The emulated manufacturing CA lives per installation (XDG data folder): the lab trusts it,
+    # the phones' MICs come from it. A private folder keeps the test apart from the user's.
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg"), "PYTHONUNBUFFERED": "1"}
+    lab = str(tmp_path / "lab")
+    assert phonetrust("lab", "init", lab, "--key-size", "2048", env=env).returncode == 0
+    assert phonetrust("lab", "ctl", "set-cluster", "mixed-mode", "--lab", lab, env=env).returncode == 0
+    DeviceStore.for_lab(Path(lab)).put_many([  # what `lab device set … --security-profile authenticated` stores
+        DeviceRecord(name=f"SEP{mac}", model="CP-8861", security_profile="authenticated")
+        for mac in (TRUSTED_MAC, FOREIGN_MAC, TCP_MAC)])
+    foreign = phonetrust("lab", "init", str(tmp_path / "other-lab"), "--key-size", "1024", env=env)
+    assert foreign.returncode == 0
+    other_ca = tmp_path / "other-lab" / "certs"  # any CA the cluster does not trust: another lab's CAPF
+    capf = next(other_ca.glob("*/CAPF.pem"))
+
+    sip, sip_tls = free_ports(2)
+    server = subprocess.Popen([sys.executable, "-m", "phone", "lab", "serve", "--lab", lab, "--json",
+                               "--sip-port", str(sip), "--sip-tls-port", str(sip_tls), "--sccp-port", "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        announced = json.loads(server.stdout.readline())
+        assert announced["callmanager"][0]["sip"] == sip and announced["callmanager"][0]["sip-tls"] == sip_tls
+        tftp = f"127.0.0.1:{announced['tftp']['port']}"
+
+        trusted = boot(TRUSTED_MAC, tftp, tmp_path, env)
+        assert trusted["registration"] == {
+            "server": f"127.0.0.1:{sip_tls}", "protocol": "SIP", "mode": "authenticated", "result": "registered",
+            "code": "registered-authenticated", "client_certificate": "mic", "server_certificate_trusted": True,
+            "reason": "200 OK"}
+
+        refused = boot(FOREIGN_MAC, tftp, tmp_path, env, "--mic-ca", str(capf), "--mic-ca-key",
+                       str(capf.with_suffix(".key")))
+        registration = refused["registration"]
+        assert (registration["result"], registration["code"]) == ("failed", "client-untrusted")
+        assert "UNKNOWN_CA" in registration["reason"]
+
+        skipped = boot(TCP_MAC, tftp, tmp_path, env, "--no-register")
+        assert skipped["registration"] is None and skipped["config"]["applied"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            assert server.wait(timeout=15) == 0
+        finally:
+            server.kill()
+    trace = (Path(lab) / "callmanager-sdl.txt").read_text().splitlines()
+    assert any("|AppInfo  |" in line and f"SEP{TRUSTED_MAC} registered over TLS" in line for line in trace)
+    assert any("|AlarmErr |AuthenticationFailed" in line for line in trace)
