@@ -13,6 +13,7 @@ import sqlite3
 
 import attrs
 
+from phone.firmware.models import CUCM_UNSUPPORTED
 from phone.firmware.trust import REJECTION_CODES
 from phone.fleet import db
 
@@ -30,8 +31,11 @@ class PhoneLine:
 
 
 def reason_in_words(codes: str, error: str | None = None) -> str:
-    """``tvs-unreachable,no-tvs`` -> ``tvs-unreachable: no TVS server could be reached; no-tvs: …``."""
+    """``tvs-unreachable,no-tvs`` -> ``tvs-unreachable: no TVS server could be reached; no-tvs: …``;
+    an unsupported phone: ``cucm-unsupported: CP-7970 … is not supported on CUCM 12.5: …``."""
     named = list(dict.fromkeys(code for code in codes.split(",") if code))
+    if named == [CUCM_UNSUPPORTED]:
+        return f"{CUCM_UNSUPPORTED}: {(error or '').strip() or 'the cluster CUCM release does not support it'}"
     if named:
         return "; ".join(f"{code}: {REJECTION_CODES.get(code, 'rejected')}" for code in named)
     if error:
