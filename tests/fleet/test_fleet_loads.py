@@ -106,3 +106,32 @@ def test_an_export_row_whose_load_another_model_runs_is_one_line_naming_the_devi
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "SEP00112233AA01: load 'sip78xx.12-1-1-12' is of load family sip78xx; CP-8861 runs sip88xx" in err
+
+
+def test_fleet_run_against_a_server_of_a_given_release_counts_the_phones_it_dropped(capsys):
+    import json
+
+    from phone.cli import main
+
+    with serving_testbed(bits=1024) as testbed:
+        host, port = testbed.tftp
+        code = main(["fleet", "run", "--tftp", f"{host}:{port}", "--phones", "CP-7970=2,CP-7975=1",
+                     "--cucm-release", "12.5", "--workers", "0", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    by_model = json.loads(out)["by_model"]
+    assert (by_model["CP-7970"]["unsupported"], by_model["CP-7975"]["unsupported"]) == (2, 0)
+    assert by_model["CP-7975"]["accepted"] == 1
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["fleet", "run", "regenerate-callmanager", "--cucm-release", "12.5"], "--cucm-release is for --tftp"),
+    (["fleet", "run", "--tftp", "127.0.0.1:9", "--phones", "CP-7970=1", "--cucm-release", "latest"],
+     "CUCM release 'latest'"),
+])
+def test_a_misplaced_or_unreadable_cucm_release_is_one_line(argv, message, capsys):
+    from phone.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
