@@ -242,7 +242,8 @@ class Worker:
         return messages.StepStats(boots=sent["rows"], cpu_seconds=clock.cpu() - cpu_before)
 
     def act(self, action: str, models: frozenset[str]) -> int:
-        """A phone action (the Security menu's erase, a factory reset) on every phone of ``models``: erase-ctl, erase-itl, erase, factory-reset.
+        """A phone action (the Security menu's erase, a factory reset) on every phone of ``models``:
+        erase-ctl, erase-itl, erase, factory-reset.
 
         ``models`` names catalogue models (every load of each) or ``MODEL@LOAD`` kinds (``MODEL@``:
         the default load), so that a scenario's "legacy" selector reaches a 7965 on an old load only.
