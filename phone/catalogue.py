@@ -23,7 +23,7 @@ from phone.errors import UsageError
 from phone.firmware.models import Catalogue, ModelFileError, PhoneModel, models_from_text
 from phone.resources import bundled_dir
 
-__all__ = ["ENV_VAR", "default_catalogue", "get_model", "load_catalogue", "read_model_file"]
+__all__ = ["ENV_VAR", "default_catalogue", "get_model", "load_catalogue", "model_on_load", "read_model_file"]
 
 #: Environment variable naming extra model folders (os.pathsep-separated).
 ENV_VAR = "PHONETRUST_MODELS"
@@ -96,3 +96,11 @@ def get_model(name: str, catalogue: Catalogue | None = None) -> PhoneModel:
     """The model called ``name`` (or an alias such as "7965"), from ``catalogue``
     or the default one. Raises UnknownModelError listing the known names."""
     return (catalogue if catalogue is not None else default_catalogue()).get(name)
+
+
+def model_on_load(text: str, catalogue: Catalogue | None = None) -> PhoneModel:
+    """``MODEL`` or ``MODEL@LOAD`` (``CP-8861@sip88xx.10-3-1-20``) as the model behaving as that load
+    does (``PhoneModel.on_load``). An unknown model is UnknownModelError; a load that does not
+    read, or of a load family the model does not run, is LoadFormatError (both one line)."""
+    name, _, load = text.partition("@")
+    return get_model(name.strip(), catalogue).on_load(load.strip() or None)

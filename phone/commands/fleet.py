@@ -46,7 +46,7 @@ from phone import __version__
 from phone.wire.addresses import parse_host_port
 from phone.device.reach import is_loopback
 from phone.fleet.erase_list import write_erase_list
-from phone.fleet.inventory_file import read_inventory_file, skipped_line
+from phone.fleet.inventory_file import inventory_devices, read_inventory_file, skipped_line
 from phone.fleet.per_phone import phone_lines
 from phone.fleet.outputs import check_folder, check_outputs
 from phone.errors import PhonetrustError, UsageError
@@ -83,6 +83,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "not emulated phones are skipped and counted")
     run.add_argument("--tftp", metavar="HOST[:PORT]", help="boot against this TFTP server instead of a scenario")
     run.add_argument("--steps", type=int, default=1, metavar="N", help="with --tftp: boots per phone (default 1)")
+    run.add_argument("--cucm-release", metavar="RELEASE",
+                     help="with --tftp: the server's CUCM release (e.g. 12.5); phones it does not support on "
+                          "their load count as unsupported instead of booting (docs/models.md)")
     run.add_argument("--fresh", action="store_true",
                      help="with --tftp --db: start from empty phones, not from the flash the database kept")
     run.add_argument("--workers", type=int, default=None, metavar="N",
@@ -242,9 +245,12 @@ def _target(args: argparse.Namespace) -> tuple[ServerTarget, str | None]:
         if args.advertise is not None:
             raise UsageError("--advertise is where a SCENARIO's lab is served: with --tftp the server is given")
         host, port = parse_host_port(args.tftp, 69, what="TFTP server")
-        return ServerTarget(host, port, args.steps), None
+        release = None if args.cucm_release is None else _release(args.cucm_release)
+        return ServerTarget(host, port, args.steps, release), None
     if not args.scenario:
         raise UsageError("give a SCENARIO to rehearse, or --tftp HOST[:PORT] to boot against a server")
+    if args.cucm_release is not None:
+        raise UsageError("--cucm-release is for --tftp: a SCENARIO's labs say their own release")
     host = _advertised(args.advertise)
     if args.scenario.startswith(TESTBED_PREFIX):
         name = args.scenario[len(TESTBED_PREFIX):]
@@ -256,6 +262,14 @@ def _target(args: argparse.Namespace) -> tuple[ServerTarget, str | None]:
     scenario = find_scenario(args.scenario)
     mix = ",".join(f"{model}={count}" for model, count in scenario.phones.items()) or None
     return ScenarioTarget(scenario, args.work, args.key_size, host=host), mix
+
+
+def _release(text: str) -> str:
+    """``--cucm-release``: a CUCM release as 11.5, 12.5 or 14; one line if it is not one."""
+    from phone.firmware.models import release_key
+
+    release_key(text)
+    return text.strip()
 
 
 def _advertised(address: str | None) -> str:
@@ -283,6 +297,8 @@ def run_fleet(args: argparse.Namespace) -> int:
             raise UsageError("--mac-prefix does not apply to --inventory: its phones keep their own MACs")
         inventory, phone_list = read_inventory_file(args.inventory, catalogue)
         skipped = inventory.skipped
+        if isinstance(target, ScenarioTarget):  # the export's security profiles and CAPF settings, in its labs
+            target.devices = tuple(inventory_devices(inventory, catalogue))
         fleet_phones: object = phone_list
         total = len(phone_list)
         models = list(dict.fromkeys(phone.model for phone in phone_list))
@@ -352,7 +368,7 @@ def _run(args: argparse.Namespace, target: ServerTarget, fleet_phones, params: d
                 stack.enter_context(progress)
                 with fleet:
                     for name, tftp in target.steps(fleet):
-                        fleet.boot_all(name, tftp=tftp)
+                        fleet.boot_all(name, tftp=tftp, cucm_release=target.cucm_release())
                     if resumes:
                         fleet.save_flash()
                     summary = fleet.summary(target.counted)

@@ -96,6 +96,8 @@ def _show(args: argparse.Namespace) -> int:
         changes = model.firmware_changes(load)
         model = model.at_load(load)
     fields = model.to_json()
+    # Which CUCM releases support the model on this load, in words (docs/models.md "CUCM releases").
+    fields["cucm_releases"] = model.cucm_releases()
     if load is not None:
         fields["load"] = {"text": load.text, "family": load.family, "version": str(load.version)}
         fields["firmware_changes"] = [

@@ -37,7 +37,7 @@ from phone.device.flash import FlashStore, FlashStoreError
 from phone.device.identity import IdentityStore, load_mic_ca
 from phone.firmware.machine import PhoneMachine
 from phone.firmware.models import PhoneModel
-from phone.catalogue import load_catalogue
+from phone.catalogue import load_catalogue, model_on_load
 from phone.console.phone import PhoneConsole
 from phone.firmware.trust import Item
 from phone.firmware.machine import Fetch, FileFailed, FileFetched, FileMissing
@@ -63,7 +63,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "for. Exit status: 0 the boot ran to its end, whatever the phone accepted or refused; 2 bad arguments "
         "(one line on stderr); 3 nothing was reachable: no file and no 'not found' came back from the TFTP "
         "server, or its name does not resolve.")
-    boot.add_argument("--model", required=True, help="catalogue name, e.g. CP-7965 (see `phonetrust models list`)")
+    boot.add_argument("--model", required=True, metavar="MODEL[@LOAD]",
+                      help="catalogue name, e.g. CP-7965 (see `phonetrust models list`); MODEL@LOAD boots as that "
+                           "firmware load does, e.g. CP-8861@sip88xx.10-3-1-20")
+    boot.add_argument("--cucm-release", metavar="RELEASE",
+                      help="the TFTP server's CUCM release (e.g. 12.5): a model and load it does not support is "
+                           "reported as unsupported and not booted (docs/models.md)")
     boot.add_argument("--mac", required=True, help="the phone's MAC address, e.g. B000B4BA0AEE")
     boot.add_argument("--tftp", required=True, metavar="HOST[:PORT]", help="TFTP server (port 69 by default)")
     boot.add_argument("--state", required=True, type=Path, help="the phone's flash folder (created if missing)")
@@ -229,14 +234,32 @@ def _installed(machine: PhoneMachine, item: Item, model: PhoneModel) -> dict:
     return entry
 
 
+def _report_unsupported(model: PhoneModel, args: argparse.Namespace, reason: str) -> int:
+    """A phone the cluster's CUCM release does not support: said as such, never booted as if it worked.
+
+    JSON: the boot report's shape with no files, and ``"unsupported": {"cucm_release", "reason"}``
+    (``null`` in every report of a phone that booted). Exit 0: the answer is complete.
+    """
+    if args.json:
+        print(json.dumps({"device": model.device_name(args.mac), "model": model.name, "load": model.active_load,
+                          "files": [], "status_messages": [], "tvs_requests": [],
+                          "unsupported": {"cucm_release": args.cucm_release.strip(), "reason": reason}}, indent=2))
+    else:
+        print(f"{model.device_name(args.mac)}: unsupported: {reason}; not booted")
+    return 0
+
+
 def run_boot_command(args: argparse.Namespace) -> int:
     from phone.wire.addresses import parse_host_port
     from phone.device.capf import CapfTransport
     from phone.device.registration import SignallingTransport, presented_identity
     from phone.device.transports import TvsTransport
 
-    model = load_catalogue(args.models_dir).get(args.model)
+    model = model_on_load(args.model, load_catalogue(args.models_dir))
     host, port = parse_host_port(args.tftp, 69)
+    unsupported = model.cucm_support(args.cucm_release) if args.cucm_release is not None else None
+    if unsupported:
+        return _report_unsupported(model, args, unsupported)
     if (args.tvs_cert is None) != (args.tvs_key is None):
         raise UsageError("--tvs-cert and --tvs-key go together")
     if (args.mic_ca is None) != (args.mic_ca_key is None):
@@ -283,6 +306,8 @@ def run_boot_command(args: argparse.Namespace) -> int:
         if log_file:
             log_file.close()
     document = boot_json(phone.machine, report, phone.identity)
+    document["load"] = model.active_load
+    document["unsupported"] = None
     if args.json:
         print(json.dumps(document, indent=2))
     else:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from phone.fleet.outputs import check_folder, check_outputs
 from phone.catalogue import load_catalogue
-from phone.fleet.inventory_file import read_inventory_file, skipped_line
+from phone.fleet.inventory_file import inventory_devices, read_inventory_file, skipped_line
 from phone.fleet.phones import allocate, parse_phones
 from phone.scenario.definition import find_scenario, list_scenarios
 from phone.scenario.report import render_text, to_json, to_junit, write_consoles
@@ -92,9 +92,11 @@ def run_scenario(args: argparse.Namespace) -> int:
     catalogue = load_catalogue(args.models_dir)
     mix = None if args.phones is None else allocate(parse_phones(args.phones, catalogue))
     skipped = None
+    devices = []
     if args.inventory is not None:
         inventory, mix = read_inventory_file(args.inventory, catalogue)
         skipped = inventory.skipped
+        devices = inventory_devices(inventory, catalogue)
     if args.work is not None and not args.force and _holds_anything(args.work):
         raise UsageError(f"--work {args.work} is not empty: the run would write its labs among what is there "
                          "(give an empty or new folder, or --force)")
@@ -104,7 +106,7 @@ def run_scenario(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="phonetrust-scenario-") as scratch:
         work = args.work or Path(scratch)
         result = ScenarioRun(scenario, work, phones=mix, catalogue=catalogue, progress=progress,
-                             key_size=args.key_size).run()
+                             key_size=args.key_size, devices=devices).run()
     if args.junit:
         args.junit.write_text(to_junit(result), encoding="utf-8")
     if args.console_dir:

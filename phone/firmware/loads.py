@@ -165,8 +165,17 @@ class VersionRange:
             return False
         return True
 
+    @property
+    def line(self) -> str | None:
+        """The version line a bounded range lies on (None for ``any``)."""
+        bound = self.lower or self.upper
+        return None if bound is None else bound.line
+
     def overlaps(self, other: VersionRange) -> bool:
-        """Whether some version lies in both ranges (an open bound reaches every version)."""
+        """Whether some version lies in both ranges (an open bound reaches every version of its
+        line; ranges on two lines, e.g. Android DX ``< 11.0`` and ``>= CE9.0``, never meet)."""
+        if self.line is not None and other.line is not None and self.line != other.line:
+            return False
         low = max((bound.key for bound in (self.lower, other.lower) if bound is not None), default=None)
         high = min((bound.key for bound in (self.upper, other.upper) if bound is not None), default=None)
         return low is None or high is None or low < high

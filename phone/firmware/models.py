@@ -98,7 +98,11 @@ def _fold(name: str) -> str:
 
 #: Facts a model file may state per firmware range (``firmware_rows``, docs/models.md "Firmware rows").
 ROW_FACTS = ("supports_ctl", "supports_itl", "supports_tvs", "digests", "rsa_key_sizes",
-             "ec_certificates", "tls_versions")
+             "ec_certificates", "tls_versions", "cucm_min_release", "cucm_max_release")
+
+#: Why a phone is not emulated on a cluster whose CUCM release does not support its load
+#: (docs/models.md "CUCM releases"): the outcome code the boot report, scenarios and fleets show.
+CUCM_UNSUPPORTED = "cucm-unsupported"
 
 #: Notes ``PhoneModel.at_load`` attaches (docs/models.md "Firmware rows").
 OUTSIDE_DOCUMENTED = "outside documented firmware: {facts} keep the family default"
@@ -189,6 +193,12 @@ class PhoneModel:
     #: The last CUCM release that supports the model ("11.5": dropped from 12.0), None if no limit
     #: is known (Cisco's "Deprecated Phone Models" lists per CUCM release).
     cucm_max_release: str | None = None
+    #: The first CUCM release that supports the model (or, through a firmware row, its load),
+    #: None if no limit is known (Cisco's Device Package Compatibility Matrix).
+    cucm_min_release: str | None = None
+    #: Load families besides the default load's that the model runs: a DX80 runs Android
+    #: ``sipdx`` loads and CE ``sipdx80`` loads (docs/models.md "Firmware rows").
+    other_load_families: tuple[str, ...] = ()
     #: Firmware-dependent facts: rows of (range, values, source); the fields above hold the
     #: values at the default load ``firmware`` (docs/models.md "Firmware rows").
     firmware_rows: tuple[FirmwareRow, ...] = ()
@@ -198,6 +208,9 @@ class PhoneModel:
     encrypted_config: bool = False
     #: Notes from ``at_load`` ("outside documented firmware", ...); empty on the default load.
     load_notes: tuple[str, ...] = ()
+    #: The load the phone runs, as written, once ``at_load`` made it (None: the default load).
+    #: Not part of equality: two loads that behave alike give equal models.
+    active_load: str | None = attrs.field(default=None, eq=False)
     #: The file the model was loaded from (not part of equality).
     origin: str = attrs.field(default="", eq=False)
 
@@ -259,7 +272,7 @@ class PhoneModel:
         reports them as firmware changes.
         """
         return attrs.asdict(self, value_serializer=_json_value,
-                            filter=lambda field, _: field.name not in ("firmware_rows", "load_notes"))
+                            filter=lambda field, _: field.name not in ("firmware_rows", "load_notes", "active_load"))
 
     def default_load(self) -> Load:
         """The model's default load (``firmware``); LoadFormatError if it has none."""
@@ -276,9 +289,10 @@ class PhoneModel:
         does not run is a LoadFormatError.
         """
         default = self.default_load()
-        if load.family.lower() != default.family.lower():
+        families = (default.family,) + self.other_load_families
+        if load.family.lower() not in {family.lower() for family in families}:
             raise LoadFormatError(f"load {load.text!r} is of load family {load.family}; "
-                                  f"{self.name} runs {default.family} loads (e.g. {default.text})")
+                                  f"{self.name} runs {' or '.join(families)} loads (e.g. {default.text})")
         version, last = load.version, default.version
         newer = version.line == last.line and not version < last and version.key != last.key
         changes: dict[str, Any] = {}
@@ -299,7 +313,42 @@ class PhoneModel:
             notes.append(NEWER_THAN_LAST.format(last=last))
         if outside:
             notes.append(OUTSIDE_DOCUMENTED.format(facts=", ".join(outside)))
-        return attrs.evolve(self, load_notes=tuple(notes), **changes)
+        return attrs.evolve(self, load_notes=tuple(notes), active_load=load.text, **changes)
+
+    def on_load(self, load: str | None) -> PhoneModel:
+        """This model running ``load`` (a load name as ``parse_load`` reads it; None: the default
+        load, the model as it is). The one way fleets, scenarios and ``phone boot`` turn a
+        ``MODEL@LOAD`` into the behaviour of that load (docs/models.md "Firmware rows")."""
+        return self if load is None else self.at_load(parse_load(load))
+
+    def cucm_support(self, release: str) -> str | None:
+        """None if CUCM ``release`` ("12.5", "14") supports this model on its load, else why not.
+
+        The limits are ``cucm_min_release`` and ``cucm_max_release`` (as firmware rows set them
+        for the load): Cisco's "Deprecated Phone Models" lists and Device Package Compatibility
+        Matrix (docs/models.md "CUCM releases").
+        """
+        wanted = release_key(release)
+        load = f" on {self.active_load}" if self.active_load else ""
+        if self.cucm_max_release is not None and wanted > release_key(self.cucm_max_release):
+            return (f"{self.name}{load} is not supported on CUCM {release}: the last release that supports it "
+                    f"is {self.cucm_max_release}")
+        if self.cucm_min_release is not None and wanted < release_key(self.cucm_min_release):
+            return (f"{self.name}{load} is not supported on CUCM {release}: it needs CUCM "
+                    f"{self.cucm_min_release} or later")
+        return None
+
+    def cucm_releases(self) -> str:
+        """The CUCM releases that support this model on its load, in words: "up to 11.5",
+        "14 and later", "10.5 to 12.5", or "any" when no limit is known."""
+        low, high = self.cucm_min_release, self.cucm_max_release
+        if low and high:
+            return f"{low} to {high}"
+        if high:
+            return f"up to {high}"
+        if low:
+            return f"{low} and later"
+        return "any"
 
     def firmware_changes(self, load: Load) -> list[FirmwareChange]:
         """What ``load`` changes compared with the default load, each change with its row's source."""
@@ -446,11 +495,22 @@ def _names(value: Any) -> tuple[str, ...]:
 
 
 def _cucm_release(value: Any) -> str:
-    """A CUCM release as Cisco writes it, major.minor: "11.5", "12.0"."""
+    """A CUCM release as Cisco writes it: major.minor ("11.5", "12.0"), or the major alone from 14 on ("14")."""
     text = _text(value)
-    if not re.fullmatch(r"\d{1,2}\.\d{1,2}", text.strip()):
-        raise _BadValue(f"expected a CUCM release such as \"11.5\", got {describe(value)}")
+    if not _CUCM_RELEASE.fullmatch(text.strip()):
+        raise _BadValue(f"expected a CUCM release such as \"11.5\" or \"14\", got {describe(value)}")
     return text.strip()
+
+
+_CUCM_RELEASE = re.compile(r"(\d{1,2})(?:\.(\d{1,2}))?")
+
+
+def release_key(release: str) -> tuple[int, int]:
+    """A CUCM release as (major, minor) for comparison: "11.5" -> (11, 5), "14" -> (14, 0)."""
+    match = _CUCM_RELEASE.fullmatch(release.strip())
+    if match is None:
+        raise UsageError(f"CUCM release {release!r}: expected e.g. 11.5, 12.5 or 14")
+    return int(match[1]), int(match[2] or 0)
 
 
 def _messages(value: Any) -> dict[str, str]:
@@ -542,6 +602,8 @@ _FIELDS: Mapping[str, tuple[Callable[[Any], Any], Any]] = {
     "messages": (_messages, {}),
     "firmware": (_optional(_text), None),
     "cucm_max_release": (_optional(_cucm_release), None),
+    "cucm_min_release": (_optional(_cucm_release), None),
+    "other_load_families": (_texts, ()),
     "firmware_rows": (_firmware_rows, ()),
     "device_type": (_text, None),
     "device_prefix": (_one_of(DEVICE_PREFIXES), "SEP"),
@@ -623,7 +685,7 @@ def _check_default_load(path: str, where: str, model: PhoneModel) -> None:
         if default.version not in row.range:
             continue
         for fact, value in row.values:
-            if value != getattr(model, fact):
+            if _plain(value) != _plain(getattr(model, fact)):
                 raise ModelFileError(path, where, f"firmware_rows: row {number} ({row.range}) covers the "
                                      f"default load {default.text} but sets {fact} = {_plain(value)!r}, "
                                      f"not the model's {_plain(getattr(model, fact))!r}")

@@ -2,7 +2,8 @@
 
 ``accepted``: a new trust list was installed and nothing was refused;
 ``rejected``: a file was refused (what was installed stays); ``unchanged``:
-nothing new; ``failed``: a download or exchange did not complete. A rejection
+nothing new; ``failed``: a download or exchange did not complete; ``unsupported``: the
+cluster's CUCM release does not support the model on its load, so it was not booted. A rejection
 also says whether the phone now needs its lists erased by hand: when the cause
 is one the cluster side cannot fix (the phone has no TVS path to the new
 signer, or no longer trusts the TVS server), as for the 7940 after a
@@ -16,6 +17,7 @@ from enum import StrEnum
 import attrs
 
 from phone.firmware.machine import BootReport
+from phone.firmware.models import CUCM_UNSUPPORTED
 
 #: Causes the cluster cannot fix from its side: the phone refuses until erased by hand.
 ERASE_CODES = frozenset({"no-tvs", "no-tvs-server", "tvs-untrusted-server", "signer-unknown"})
@@ -26,6 +28,9 @@ class PhoneOutcome(StrEnum):
     REJECTED = "rejected"
     UNCHANGED = "unchanged"
     FAILED = "failed"
+    #: The cluster's CUCM release does not support the model on its load: the phone is not emulated
+    #: as if it worked (docs/models.md "CUCM releases").
+    UNSUPPORTED = "unsupported"
 
 
 @attrs.frozen
@@ -38,10 +43,17 @@ class Verdict:
     through_tvs: bool = False
     #: True when CAPF installed an LSC in this boot (docs/capf.md).
     lsc_installed: bool = False
+    #: Why, in words, when the outcome alone does not say (an unsupported phone's CUCM limit).
+    reason: str | None = None
 
 
 def _is_trust_list(name: str) -> bool:
     return name.endswith(".tlv")
+
+
+def unsupported(reason: str) -> Verdict:
+    """The verdict on a phone that was not booted: its CUCM release does not support it (``reason``)."""
+    return Verdict(PhoneOutcome.UNSUPPORTED, codes=(CUCM_UNSUPPORTED,), reason=reason)
 
 
 def classify(report: BootReport) -> Verdict:

@@ -82,7 +82,7 @@ CREATE TABLE IF NOT EXISTS boots (
     through_tvs INTEGER NOT NULL,
     codes TEXT NOT NULL,           -- rejection codes, comma-separated (phone.firmware.trust.REJECTION_CODES)
     tvs TEXT NOT NULL,             -- JSON list of TVS attempts: server, type, status, roles, error
-    error TEXT,                    -- a boot that raised: the exception
+    error TEXT,                    -- a boot that raised: the exception; an unsupported phone: why
     start REAL NOT NULL,           -- Unix time the boot began
     tftp_seconds REAL NOT NULL,
     tvs_seconds REAL NOT NULL,

@@ -76,7 +76,7 @@ class FleetEngine(Protocol):
 
     def __enter__(self) -> FleetEngine: ...
     def __exit__(self, *exc_info: object) -> None: ...
-    def boot_all(self, step: str, *, tftp: tuple[str, int]) -> StepSummary: ...
+    def boot_all(self, step: str, *, tftp: tuple[str, int], cucm_release: str | None = None) -> StepSummary: ...
     def act(self, action: str, models: Iterable[str]) -> int: ...
     def flash(self) -> list[tuple[str, str, Flash]]: ...
     def save_flash(self) -> None: ...
@@ -177,7 +177,7 @@ class Fleet:
             concurrency = DEFAULT_CONCURRENCY_PER_WORKER * lanes
         self.concurrency = concurrency
         self._setups = [
-            WorkerSetup(worker=n, phones=tuple((p.index, p.model, p.mac) for p in self.phones[n::lanes]),
+            WorkerSetup(worker=n, phones=tuple((p.index, p.model, p.mac, p.load) for p in self.phones[n::lanes]),
                         concurrency=math.ceil(concurrency / lanes), models_dirs=options["models_dirs"],
                         console_dir=options["console_dir"], seed=self.seed, tvs_timeout=options["tvs_timeout"],
                         flash=_kept(self.phones[n::lanes], options["flash"]))
@@ -264,8 +264,12 @@ class Fleet:
 
     # -- steps ----------------------------------------------------------------------------
 
-    def boot_all(self, step: str, *, tftp: tuple[str, int]) -> StepSummary:
-        """Boot every phone once against ``tftp`` (host, port); returns the step's per-model counts."""
+    def boot_all(self, step: str, *, tftp: tuple[str, int], cucm_release: str | None = None) -> StepSummary:
+        """Boot every phone once against ``tftp`` (host, port); returns the step's per-model counts.
+
+        ``cucm_release`` (e.g. "12.5"), when the cluster's release is known: phones whose model and
+        load it does not support count as "unsupported" instead of booting (docs/models.md).
+        """
         if not self._started:
             self.start()
         host, port = tftp
@@ -273,7 +277,7 @@ class Fleet:
         started = self.clock.wall()
         order = StepOrder(index=index, name=step, tftp_host=host, tftp_port=int(port), start_at=started + 0.05,
                           jitter=self.jitter, rate=None if self.rate is None else self.rate / max(1, self.workers),
-                          blksize=self.blksize)
+                          blksize=self.blksize, cucm_release=cucm_release)
         if self._writer is not None:
             self._writer.start_step(index, step, started)
         rows_seen: list[tuple[str, str, bool, bool, bool, str | None]] = []

@@ -10,9 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from phone.errors import UsageError
+from phone.firmware.loads import LoadFormatError
 from phone.firmware.models import Catalogue
 from phone.fleet.phones import FleetPhone, inventory_phones
+from phone.lab.devices import DeviceRecord
 from phone.scenario.inventory import Inventory, read_inventory
+from phone.scenario.inventory_devices import device_records
 
 
 def is_emulated_phone(name: str, catalogue: Catalogue) -> bool:
@@ -37,8 +40,18 @@ def read_inventory_file(path: Path, catalogue: Catalogue) -> tuple[Inventory, li
         skipped = sum(inventory.skipped.values())
         raise UsageError(f"{path}: no emulated phone in the file" + (f" ({skipped} rows skipped: not emulated "
                                                                       "phones)" if skipped else ""))
+    for phone in inventory.phones:
+        try:
+            catalogue.get(phone.model).on_load(phone.load)  # each phone boots as its load does
+        except LoadFormatError as error:
+            raise UsageError(f"{path}: {phone.device}: {error}") from None
     phones = inventory_phones((phone.mac, catalogue.get(phone.model).name, phone.load) for phone in inventory.phones)
     return inventory, phones
+
+
+def inventory_devices(inventory: Inventory, catalogue: Catalogue) -> list[DeviceRecord]:
+    """The lab device records an export's security and CAPF columns give (``phone.scenario.inventory_devices``)."""
+    return device_records(inventory.phones, lambda name: catalogue.get(name).name)
 
 
 def skipped_line(skipped: dict[str, int]) -> str:

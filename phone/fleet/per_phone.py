@@ -13,6 +13,9 @@ import sqlite3
 
 import attrs
 
+from phone.catalogue import default_catalogue
+from phone.errors import PhonetrustError
+from phone.firmware.models import CUCM_UNSUPPORTED
 from phone.firmware.trust import REJECTION_CODES
 from phone.fleet import db
 
@@ -27,11 +30,17 @@ class PhoneLine:
     outcome: str
     erase_needed: bool
     reason: str
+    #: The CUCM releases that support the model on its load, in words ("up to 11.5", "any"; empty
+    #: when the model is not in this machine's catalogue): docs/models.md "CUCM releases".
+    cucm_releases: str = ""
 
 
 def reason_in_words(codes: str, error: str | None = None) -> str:
-    """``tvs-unreachable,no-tvs`` -> ``tvs-unreachable: no TVS server could be reached; no-tvs: …``."""
+    """``tvs-unreachable,no-tvs`` -> ``tvs-unreachable: no TVS server could be reached; no-tvs: …``;
+    an unsupported phone: ``cucm-unsupported: CP-7970 … is not supported on CUCM 12.5: …``."""
     named = list(dict.fromkeys(code for code in codes.split(",") if code))
+    if named == [CUCM_UNSUPPORTED]:
+        return f"{CUCM_UNSUPPORTED}: {(error or '').strip() or 'the cluster CUCM release does not support it'}"
     if named:
         return "; ".join(f"{code}: {REJECTION_CODES.get(code, 'rejected')}" for code in named)
     if error:
@@ -41,7 +50,21 @@ def reason_in_words(codes: str, error: str | None = None) -> str:
 
 def phone_lines(connection: sqlite3.Connection, step: str | None, *, run_id: int | None = None) -> list[PhoneLine]:
     """Every phone's boot in ``step`` (None: its last boot), of run ``run_id`` only when given, by device name."""
-    lines = [PhoneLine(f"SEP{mac}", boot.model, boot.load or "", boot.outcome, boot.erase_needed,
-                       reason_in_words(boot.codes, boot.error))
-             for mac, boot in db.last_boots(connection, step, run_id=run_id).items()]
+    releases: dict[tuple[str, str | None], str] = {}
+    lines = []
+    for mac, boot in db.last_boots(connection, step, run_id=run_id).items():
+        kind = (boot.model, boot.load)
+        if kind not in releases:
+            releases[kind] = cucm_releases_of(*kind)
+        lines.append(PhoneLine(f"SEP{mac}", boot.model, boot.load or "", boot.outcome, boot.erase_needed,
+                               reason_in_words(boot.codes, boot.error), releases[kind]))
     return sorted(lines, key=lambda line: line.device)
+
+
+def cucm_releases_of(model: str, load: str | None) -> str:
+    """Which CUCM releases support ``model`` on ``load`` (``PhoneModel.cucm_releases``); empty when the
+    model or load is not one this machine's catalogue knows (a database from another machine)."""
+    try:
+        return default_catalogue().get(model).on_load(load).cucm_releases()
+    except PhonetrustError:
+        return ""

@@ -110,6 +110,10 @@ def parse_phones(text: str, catalogue: Catalogue | None = None) -> tuple[PhoneGr
             raise UsageError(f"bad phone count {part.strip()!r}: {error}") from None
         if load is not None:
             load = check_load(load, where=f"bad phone count {part.strip()!r}")
+            try:
+                model.on_load(load)  # a load of another model's load family is refused here, not mid-run
+            except LoadFormatError as error:
+                raise UsageError(f"bad phone count {part.strip()!r}: {error}") from None
         if not number.isdigit() or int(number) < 1:
             raise UsageError(f"bad phone count {part.strip()!r}: the count must be a whole number of at least 1")
         if (model.name, load) in groups:

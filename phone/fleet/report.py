@@ -33,8 +33,10 @@ from phone.fleet.per_phone import PhoneLine, phone_lines
 from phone.fleet.summary import OUTCOMES, FleetSummary, StepSummary, count
 
 COLUMNS = (("phones", "phones"), ("accepted", "accepted"), ("rejected", "rejected"), ("unchanged", "unchanged"),
-           ("failed", "failed"), ("erase_needed", "erase needed"), ("through_tvs", "via TVS"))
-COLOURS = {"accepted": "#2e7d32", "rejected": "#c62828", "unchanged": "#9e9e9e", "failed": "#ef6c00"}
+           ("failed", "failed"), ("unsupported", "unsupported"), ("erase_needed", "erase needed"),
+           ("through_tvs", "via TVS"))
+COLOURS = {"accepted": "#2e7d32", "rejected": "#c62828", "unchanged": "#9e9e9e", "failed": "#ef6c00",
+           "unsupported": "#6a1b9a"}
 
 
 def summary_from_db(connection: sqlite3.Connection) -> FleetSummary:
@@ -81,9 +83,16 @@ def summary_from_db(connection: sqlite3.Connection) -> FleetSummary:
                         stopped_after=stopped_after)
 
 
+def columns_of(summary: FleetSummary) -> tuple[tuple[str, str], ...]:
+    """The per-model table's columns: "unsupported" only when some phone was (a run whose CUCM release
+    supports every phone reads as it always did)."""
+    return tuple(column for column in COLUMNS if column[0] != "unsupported" or summary.total("unsupported"))
+
+
 def _rows(summary: FleetSummary) -> list[list[str]]:
-    rows = [[model, *(str(counts.get(key, 0)) for key, _ in COLUMNS)] for model, counts in summary.by_model.items()]
-    rows.append(["total", *(str(summary.total(key)) for key, _ in COLUMNS)])
+    columns = columns_of(summary)
+    rows = [[model, *(str(counts.get(key, 0)) for key, _ in columns)] for model, counts in summary.by_model.items()]
+    rows.append(["total", *(str(summary.total(key)) for key, _ in columns)])
     return rows
 
 
@@ -101,7 +110,7 @@ def print_table(summary: FleetSummary, stream: IO[str], *, rich_output: bool | N
     if rich_output is None:
         rich_output = stream.isatty()
     title = f"after step: {summary.counted}" if summary.counted else "no step"
-    headers = ["model", *(label for _, label in COLUMNS)]
+    headers = ["model", *(label for _, label in columns_of(summary))]
     rows = _rows(summary)
     if rich_output:
         from rich.console import Console
@@ -240,7 +249,7 @@ _SCRIPT = """
 
 #: Per-phone table columns: (header, PhoneLine attribute).
 PHONE_COLUMNS = (("device", "device"), ("model", "model"), ("load", "load"), ("outcome", "outcome"),
-                 ("reason", "reason"))
+                 ("reason", "reason"), ("CUCM releases", "cucm_releases"))
 #: What the per-phone rows can show of an expectation.
 CHECKED = ("outcome", "erase_needed", "code")
 
@@ -332,7 +341,7 @@ def html_report(summary: FleetSummary, timeline: Iterable[tuple[str, float]], *,
     for name, seconds in timeline:
         per_step.setdefault(name, []).append(seconds)
     legend = "".join(f'<span><i style="background:{colour}"></i>{outcome}</span>' for outcome, colour in COLOURS.items())
-    headers = "".join(f"<th>{_e(label)}</th>" for label in ["model", *(label for _, label in COLUMNS)])
+    headers = "".join(f"<th>{_e(label)}</th>" for label in ["model", *(label for _, label in columns_of(summary))])
     body = []
     rows = _rows(summary)
     for position, row in enumerate(rows):

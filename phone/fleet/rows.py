@@ -10,6 +10,8 @@ import operator
 
 import attrs
 
+from phone.firmware.models import CUCM_UNSUPPORTED
+
 
 @attrs.frozen
 class BootRow:
@@ -19,13 +21,13 @@ class BootRow:
     phone_index: int
     mac: str
     model: str
-    outcome: str                 # accepted | rejected | unchanged | failed
+    outcome: str                 # accepted | rejected | unchanged | failed | unsupported
     erase_needed: bool
     through_tvs: bool
     codes: str                   # rejection codes, comma-separated
     tvs: str                     # JSON list of TVS attempts: server, type, status, roles, error
     files: str                   # JSON list of [name, result, code, via, reason]
-    error: str | None            # a boot that raised: the exception
+    error: str | None            # a boot that raised: the exception; an unsupported phone: why
     start: float                 # Unix time the boot began
     tftp_seconds: float
     tvs_seconds: float
@@ -44,6 +46,14 @@ class BootRow:
         """A boot that raised instead of ending: still one row for the phone, with the error."""
         return cls(step_index, phone_index, mac, model, "failed", False, False, "", "[]", "[]", error, start,
                    tftp_seconds, tvs_seconds, total_seconds, downloads, tvs_requests)
+
+    @classmethod
+    def unsupported(cls, step_index: int, phone_index: int, mac: str, model: str, reason: str,
+                    start: float) -> BootRow:
+        """A phone the cluster's CUCM release does not support on its load: not booted, not emulated
+        as if it worked (``PhoneModel.cucm_support`` gives ``reason``)."""
+        return cls(step_index, phone_index, mac, model, "unsupported", False, False, CUCM_UNSUPPORTED, "[]", "[]",
+                   reason, start, 0.0, 0.0, 0.0, 0, 0)
 
 
 #: The field names, in order.

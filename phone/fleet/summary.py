@@ -1,7 +1,7 @@
 """What a fleet run says: per-model counts of each phone's last step (``fleet run --json``, docs/fleet.md).
 
 ``{"phones", "boots", "seconds", "by_model": {MODEL: {"accepted", "rejected",
-"unchanged", "failed", "erase_needed", "through_tvs", "registered",
+"unchanged", "failed", "unsupported", "erase_needed", "through_tvs", "lsc_installed", "registered",
 "registration_failed", "phones"}}}`` plus, as
 extensions, ``boots_per_second`` and ``steps`` (one entry per step with its
 own counts). ``accepted`` / ``rejected`` / ``unchanged`` / ``failed`` count
@@ -21,7 +21,9 @@ from typing import Any
 
 import attrs
 
-OUTCOMES = ("accepted", "rejected", "unchanged", "failed")
+#: ``unsupported``: the cluster's CUCM release does not support the phone's model on its load
+#: (docs/models.md "CUCM releases"); the phone was not booted.
+OUTCOMES = ("accepted", "rejected", "unchanged", "failed", "unsupported")
 
 
 def empty_counts() -> dict[str, int]:

@@ -15,23 +15,35 @@ yields ``(step name, (tftp host, port))`` for ``fleet.boot_all``::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from phone.errors import UsageError
+from phone.lab.devices import DeviceRecord
 from phone.fleet.engine import Fleet
 from phone.catalogue import load_catalogue
 from phone.scenario.definition import ScenarioError
+from phone.fleet.worker import kind_of
 from phone.scenario.steps import create_labs, run_operation, selects
 
 
 class ServerTarget:
-    """Boots against a TFTP server as it is: ``--steps`` boots of every phone, no cluster change."""
+    """Boots against a TFTP server as it is: ``--steps`` boots of every phone, no cluster change.
+
+    ``release``: the server's CUCM release when the user gives it (``fleet run --cucm-release``),
+    so that phones it does not support are reported as such (docs/models.md "CUCM releases").
+    """
 
     counted: str | None = None
+    _release: str | None = None
 
-    def __init__(self, host: str, port: int, steps: int) -> None:
+    def __init__(self, host: str, port: int, steps: int, release: str | None = None) -> None:
         self.tftp, self.count = (host, port), steps
+        self._release = release
+
+    def cucm_release(self) -> str | None:
+        """The CUCM release of the cluster the next boots go to (None: not known)."""
+        return self._release
 
     def __enter__(self) -> ServerTarget:
         return self
@@ -56,6 +68,7 @@ class TestbedTarget(ServerTarget):
         self.host = host  # where its servers listen and phones find them (fleet run --advertise)
         self._bits = bits
         self._testbed = testbed
+        self._release = testbed.RELEASE
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> TestbedTarget:
@@ -81,8 +94,11 @@ class ScenarioTarget(ServerTarget):
     phone actions go to the fleet, then every phone boots."""
 
     def __init__(self, scenario, work: Path | None = None, key_size: int | None = None,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", devices: Sequence[DeviceRecord] = ()) -> None:
+        """``devices``: lab device records (an inventory's security profiles and CAPF settings)
+        put into every lab of the scenario before its servers start."""
         self.scenario = scenario
+        self.devices = tuple(devices)
         self.host = host  # where the labs' servers listen and phones find them (fleet run --advertise)
         self.counted = scenario.last_change.name
         self._work = work
@@ -109,7 +125,7 @@ class ScenarioTarget(ServerTarget):
         self.clock = ScenarioClock()
         try:
             try:
-                create_labs(self.scenario, self.lab_dir, self.clock.now, self._key_size)
+                create_labs(self.scenario, self.lab_dir, self.clock.now, self._key_size, self.devices)
             except ScenarioError as error:
                 raise UsageError(str(error)) from None
             self.server = self._stack.enter_context(
@@ -124,7 +140,9 @@ class ScenarioTarget(ServerTarget):
 
     def steps(self, fleet: Fleet) -> Iterator[tuple[str, tuple[str, int]]]:
         catalogue = load_catalogue()
-        models = [catalogue.get(name) for name, _ in fleet.counts]
+        # Each kind of phone (model and load) as it behaves: "sbd"/"legacy" selectors follow the load.
+        kinds = {(phone.model, phone.load) for phone in fleet.phones}
+        models = {kind_of(name, load): catalogue.get(name).on_load(load) for name, load in sorted(kinds, key=str)}
         tftp = "a" if "a" in self.scenario.labs else next(iter(self.scenario.labs))
         for step in self.scenario.steps:
             self.clock.next_step()
@@ -135,8 +153,9 @@ class ScenarioTarget(ServerTarget):
             self.server.sync()
             self.server.tvs(None, step.tvs != "down")
             tftp = step.tftp or tftp
+            self._release = self.scenario.labs[tftp].release
             for selector, action in step.actions.items():
-                fleet.act(action, [model.name for model in models if selects(selector, model, catalogue)])
+                fleet.act(action, [kind for kind, model in models.items() if selects(selector, model, catalogue)])
             if step.boot:
                 yield step.name, (self.host, self.server.tftp_ports[tftp])
 

@@ -78,7 +78,9 @@ class WorkerSetup:
     """What a worker is started with."""
 
     worker: int
-    phones: tuple[tuple[int, str, str], ...]  # (fleet index, model name, MAC)
+    #: (fleet index, model name, MAC[, load]): a phone with a load (not None) runs that load's
+    #: behaviour (``PhoneModel.on_load``), the others their model's default load.
+    phones: tuple[tuple[int, str, str] | tuple[int, str, str, str | None], ...]
     concurrency: int
     models_dirs: tuple[str, ...] = ()
     console_dir: str | None = None
@@ -98,6 +100,9 @@ class StepOrder:
     tftp_port: int
     start_at: float
     jitter: float = 0.0
+    #: The CUCM release of the cluster the phones boot against ("12.5"), when known: a phone whose
+    #: model and load that release does not support is reported "unsupported", not booted.
+    cucm_release: str | None = None
     #: Boots started per second by this worker at most (None: no limit).
     rate: float | None = None
     blksize: int | None = None
@@ -112,6 +117,11 @@ class _Phone:
     console_seq: int = 1
     #: The LSC CAPF issued this phone in this run (kept in memory only: docs/capf.md, "Fleets").
     lsc: Identity | None = None
+
+
+def kind_of(model: str, load: str | None) -> str:
+    """``MODEL@LOAD`` (``MODEL@`` for the default load): one kind of phone of a fleet for ``Worker.act``."""
+    return f"{model}@{load or ''}"
 
 
 def jitter_delay(seed: int, mac: str, step: int, jitter: float) -> float:
@@ -176,15 +186,19 @@ class Worker:
         self.setup = setup
         self.clock = clock
         catalogue = load_catalogue(list(setup.models_dirs))
-        models = {name: catalogue.get(name) for name in {model for _, model, _ in setup.phones}}
+        listed = [(index, model, mac, *load) for index, model, mac, *load in setup.phones]
+        kinds = {(model, load[0] if load else None) for _, model, _, *load in listed}
+        # One model record per (model, load): the load's firmware rows decide what the phone does.
+        models = {(name, load): catalogue.get(name).on_load(load) for name, load in kinds}
         self._interner = _Interner()
         self._parses = SharedParses()
         #: Each phone's CAPF key is its own; generating RSA keys would dominate a fleet (docs/capf.md).
         self._keys = KeyPool(default_key_folder(setup.worker))
         #: Fleet phones hold no MIC: they register over TCP, or present nothing over TLS.
         self._register = SignallingTransport()
-        self.phones = [_Phone(index, models[model], mac, self._interner.flash(setup.flash.get(mac, Flash())))
-                       for index, model, mac in setup.phones]
+        self.phones = [_Phone(index, models[(model, load[0] if load else None)], mac,
+                              self._interner.flash(setup.flash.get(mac, Flash())))
+                       for index, model, mac, *load in listed]
         self._console_dir = Path(setup.console_dir) if setup.console_dir else None
         if self._console_dir is not None:
             self._console_dir.mkdir(parents=True, exist_ok=True)
@@ -192,13 +206,14 @@ class Worker:
     def run_step(self, order: StepOrder, emit: Callable[[list[BootRow]], None]) -> messages.StepStats:
         """Boot every phone once; ``emit`` receives batches of result rows. Returns the step's stats."""
         clock = self.clock
-        tftp: dict[str, TftpTransport] = {}
-        tvs: dict[str, TvsTransport] = {}
+        # Transports per model record: two loads of one model may speak different TLS versions.
+        tftp: dict[int, TftpTransport] = {}
+        tvs: dict[int, TvsTransport] = {}
         for phone in self.phones:
-            name = phone.model.name
-            if name not in tftp:
-                tftp[name] = TftpTransport(order.tftp_host, order.tftp_port, phone.model, blksize=order.blksize)
-                tvs[name] = TvsTransport(phone.model, timeout=self.setup.tvs_timeout)
+            kind = id(phone.model)
+            if kind not in tftp:
+                tftp[kind] = TftpTransport(order.tftp_host, order.tftp_port, phone.model, blksize=order.blksize)
+                tvs[kind] = TvsTransport(phone.model, timeout=self.setup.tvs_timeout)
         plan = schedule(self.phones, order, self.setup.seed, lambda phone: phone.mac)
         heapq.heapify(plan)
         lock = threading.Lock()
@@ -225,7 +240,12 @@ class Worker:
                     clock.sleep(wait)
                 phone = self.phones[position]
                 try:
-                    row = self._boot(phone, order, tftp[phone.model.name], tvs[phone.model.name])
+                    unsupported = order.cucm_release and phone.model.cucm_support(order.cucm_release)
+                    if unsupported:
+                        row = BootRow.unsupported(order.index, phone.index, phone.mac, phone.model.name,
+                                                  unsupported, clock.wall())
+                    else:
+                        row = self._boot(phone, order, tftp[id(phone.model)], tvs[id(phone.model)])
                 except Exception as failure:  # noqa: BLE001 - a bug after the boot: still one row per phone
                     row = BootRow.failed(order.index, phone.index, phone.mac, phone.model.name,
                                          f"{type(failure).__name__}: {failure}", clock.wall())
@@ -244,14 +264,19 @@ class Worker:
         return messages.StepStats(boots=sent["rows"], cpu_seconds=clock.cpu() - cpu_before)
 
     def act(self, action: str, models: frozenset[str]) -> int:
-        """A phone action (the Security menu's erase, a factory reset) on every phone of ``models``: erase-ctl, erase-itl, erase, factory-reset."""
+        """A phone action (the Security menu's erase, a factory reset) on every phone of ``models``:
+        erase-ctl, erase-itl, erase, factory-reset.
+
+        ``models`` names catalogue models (every load of each) or ``MODEL@LOAD`` kinds (``MODEL@``:
+        the default load), so that a scenario's "legacy" selector reaches a 7965 on an old load only.
+        """
         if action not in PHONE_ACTIONS:
             raise UsageError(f"unknown phone action {action!r} (known: {', '.join(PHONE_ACTIONS)})")
         event = FactoryReset() if action == "factory-reset" else Erased(ctl=action in ("erase-ctl", "erase"),
                                                                          itl=action in ("erase-itl", "erase"))
         acted = 0
         for phone in self.phones:
-            if phone.model.name in models:
+            if phone.model.name in models or kind_of(phone.model.name, phone.model.active_load) in models:
                 machine, effects = PhoneMachine(phone.model, phone.mac, phone.flash).handle(event, self.clock.wall())
                 phone.flash = machine.flash
                 if action == "factory-reset":

@@ -53,7 +53,8 @@ from phone.errors import LocalError
 from phone.resources import bundled_dir
 from phone.firmware.trust import REJECTION_CODES
 
-OUTCOMES = ("accepted", "rejected", "unchanged", "failed")
+#: "unsupported": the lab's CUCM release does not support the model on its load (not booted).
+OUTCOMES = ("accepted", "rejected", "unchanged", "failed", "unsupported")
 FILE_RESULTS = ("not_found", "installed", "unchanged", "rejected", "applied", "failed")
 PHONE_ACTIONS = ("erase-ctl", "erase-itl", "erase", "factory-reset")
 VIAS = ("leap-of-faith", "ctl", "itl", "tvs", "tvs-cache")

@@ -6,9 +6,12 @@ Two forms are read, both by header name (columns in any order, extra columns ign
   (Cisco Unified Communications Manager Bulk Administration Guide, "Export Phone
   Records" and "Text-Based CSV Files"). The columns read are ``Device Name``,
   ``Device Type`` (``Cisco 8861`` is catalogue model ``CP-8861``), ``Phone Load Name``,
-  and, where present, the security profile (``Device Security Profile``, or
-  ``Security Profile`` in older guides), ``Certificate Operation`` and
-  ``Authentication String``.
+  and, where present, the security columns: ``Device Security Profile`` (``Security
+  Profile`` in older guides), ``Device Security Mode``, ``TFTP Encrypted Config``, and the
+  CAPF section of the phone page: ``Certificate Operation``, ``Authentication Mode``,
+  ``Authentication String``, ``Key Order``, ``Key Size (Bits)`` (``RSA Key Size (Bits)``)
+  and ``EC Key Size (Bits)``. ``phone.scenario.inventory_devices`` turns them into the
+  lab's device records.
 - A plain CSV whose header is ``device,model`` or ``device,model,load``.
 
 CUCM writes UTF-8, with or without a byte-order mark, quoting fields that hold commas
@@ -39,6 +42,19 @@ _DEVICE_NAME = re.compile(r"^SEP([0-9A-F]{12})$", re.IGNORECASE)
 _CISCO_PHONE_TYPE = re.compile(r"^Cisco (?:IP Phone )?(?P<model>(?:DX\d{2,3}|\d{4}[A-Z]*)(?:-EX|NR)?)$",
                                re.IGNORECASE)
 _SECURITY_COLUMNS = ("device security profile", "security profile")
+#: The CAPF and security columns read as they are (header lower-cased -> InventoryPhone field);
+#: a header in brackets is an older or shorter spelling of the same column.
+_SETTING_COLUMNS = {
+    "device security mode": "security_mode",
+    "tftp encrypted config": "encrypted_config",
+    "certificate operation": "certificate_operation",
+    "authentication mode": "authentication_mode",
+    "authentication string": "authentication_string",
+    "key order": "key_order",
+    "key size (bits)": "rsa_key_size",
+    "rsa key size (bits)": "rsa_key_size",
+    "ec key size (bits)": "ec_key_size",
+}
 
 
 class InventoryError(UsageError):
@@ -55,6 +71,20 @@ class InventoryPhone:
     security_profile: str | None = None
     certificate_operation: str | None = None
     authentication_string: str | None = attrs.field(default=None, repr=False)
+    security_mode: str | None = None
+    encrypted_config: str | None = None
+    authentication_mode: str | None = None
+    key_order: str | None = None
+    rsa_key_size: str | None = None
+    ec_key_size: str | None = None
+
+    @property
+    def has_security_settings(self) -> bool:
+        """Whether the row says anything of the phone's security profile or CAPF section."""
+        return any(value is not None for value in (
+            self.security_profile, self.security_mode, self.encrypted_config, self.certificate_operation,
+            self.authentication_mode, self.authentication_string, self.key_order, self.rsa_key_size,
+            self.ec_key_size))
 
     @property
     def mac(self) -> str:
@@ -132,12 +162,14 @@ def _bat_row(columns: dict[str, int]) -> RowReader:
         device_type = _cell(row, columns, "device type")
         if device_type is None:
             raise InventoryError(f"{where}: 'Device Type' is empty")
-        return _Row(_cell(row, columns, "device name"), device_type, catalogue_name(device_type), {
+        settings: dict[str, str | None] = {
             "load": _cell(row, columns, "phone load name"),
             "security_profile": _cell(row, columns, security),
-            "certificate_operation": _cell(row, columns, "certificate operation"),
-            "authentication_string": _cell(row, columns, "authentication string"),
-        })
+        }
+        for header, field in _SETTING_COLUMNS.items():
+            if header in columns:
+                settings[field] = settings.get(field) or _cell(row, columns, header)
+        return _Row(_cell(row, columns, "device name"), device_type, catalogue_name(device_type), settings)
 
     return read
 

@@ -31,7 +31,7 @@ from phone.device.phone import Phone
 from phone.errors import UsageError
 from phone.lab import Lab
 from phone.firmware.machine import BootReport
-from phone.catalogue import load_catalogue
+from phone.catalogue import load_catalogue, model_on_load
 from phone.firmware.models import Catalogue, PhoneModel
 from phone.fleet.phones import FleetPhone, allocate, mac_for
 from phone.firmware.outcome import PhoneOutcome, Verdict, classify
@@ -59,7 +59,11 @@ class ScenarioClock:
 
 @attrs.frozen
 class PhoneSpec:
-    """One phone of a scenario: its model, MAC and firmware load (None: the model's default load)."""
+    """One phone of a scenario: its model, MAC and firmware load (None: the model's default load).
+
+    ``model`` is the model as it behaves on ``load`` (``PhoneModel.on_load``): the phone built from
+    the spec runs that load's firmware rows, not the default load's.
+    """
 
     model: PhoneModel
     mac: str
@@ -71,7 +75,11 @@ def scenario_phones(mix: Mapping[str, int] | Sequence[FleetPhone], catalogue: Ca
     (``phone.fleet.phones.allocate``), so ``scenario run`` and ``fleet run`` give a mix the same MACs;
     or the fleet's phones themselves (an inventory's: each with its own MAC and load)."""
     if not isinstance(mix, Mapping):
-        return [PhoneSpec(catalogue.get(phone.model), phone.mac, phone.load) for phone in mix]
+        on_load: dict[tuple[str, str | None], PhoneModel] = {}
+        for phone in mix:
+            if (phone.model, phone.load) not in on_load:
+                on_load[(phone.model, phone.load)] = catalogue.get(phone.model).on_load(phone.load)
+        return [PhoneSpec(on_load[(phone.model, phone.load)], phone.mac, phone.load) for phone in mix]
     models = [catalogue.get(name) for name in mix]
     counts = tuple((model.name, count) for model, count in zip(models, mix.values()))
     by_name = {model.name: model for model in models}
@@ -169,8 +177,9 @@ class Rehearsal:
         self.servers.start_tvs()
 
     def phone(self, model: str, mac: str | None = None) -> Phone:
-        """A new phone of ``model`` (an alias is fine) with an empty flash."""
-        spec = PhoneSpec(self.catalogue.get(model), mac or mac_for(self._phones))
+        """A new phone of ``model`` (an alias is fine; ``MODEL@LOAD`` runs that load) with an empty flash."""
+        name, _, load = model.partition("@")
+        spec = PhoneSpec(model_on_load(model, self.catalogue), mac or mac_for(self._phones), load.strip() or None)
         self._phones += 1
         return network_phone(spec, self.tftp_port, self.clock, tvs_timeout=self.tvs_timeout)
 

@@ -15,7 +15,8 @@ from rich.table import Table
 from phone.scenario.definition import Expectation
 from phone.scenario.runner import PhoneResult, ScenarioResult, StepResult, expectation_for
 
-_COUNTED = ("accepted", "rejected", "unchanged", "failed")
+#: ``unsupported``: not booted, the lab's CUCM release does not support the model on its load.
+_COUNTED = ("accepted", "rejected", "unchanged", "failed", "unsupported")
 
 
 def _by_model(step: StepResult) -> dict[str, list[PhoneResult]]:
@@ -98,7 +99,8 @@ def render_text(result: ScenarioResult, catalogue: Any, *, width: int = 110, col
             console.print(f"  {line}", markup=False, highlight=False)
         if step_result.phones:
             table = Table(show_edge=False, pad_edge=False)
-            for column in ("model", "phones", "accepted", "rejected", "unchanged", "failed", "erase", "expected", ""):
+            for column in ("model", "phones", "accepted", "rejected", "unchanged", "failed", "unsupported", "erase",
+                           "expected", ""):
                 table.add_column(column, overflow="fold")
             for name, phones in _by_model(step_result).items():
                 summary = model_summary(phones)

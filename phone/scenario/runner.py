@@ -19,11 +19,12 @@ import attrs
 
 from phone.device.phone import Phone
 from phone.lab import Lab
+from phone.lab.devices import DeviceRecord
 from phone.firmware.machine import BootReport
 from phone.catalogue import load_catalogue
 from phone.firmware.models import Catalogue, PhoneModel
 from phone.fleet.phones import FleetPhone
-from phone.firmware.outcome import Verdict, classify
+from phone.firmware.outcome import Verdict, classify, unsupported
 from phone.scenario.rehearsal import PhoneSpec, ScenarioClock, network_phone, scenario_phones
 from phone.scenario.definition import Expectation, Scenario, ScenarioError, ScenarioStep
 from phone.scenario.steps import create_labs, is_sbd, run_operation, selects
@@ -107,6 +108,23 @@ def check_phone(expect: Expectation, report: BootReport, verdict: Verdict) -> tu
     return tuple(problems)
 
 
+def check_unsupported(expect: Expectation, verdict: Verdict) -> tuple[str, ...]:
+    """What a scenario expects of a phone that was not booted because its CUCM release does not
+    support it: anything but outcome "unsupported" (or code "cucm-unsupported") differs."""
+    problems = []
+    if expect.outcome is not None and expect.outcome != verdict.outcome.value:
+        problems.append(f"outcome: expected {expect.outcome}, got {verdict.outcome.value} ({verdict.reason})")
+    if expect.code is not None and expect.code not in verdict.codes:
+        problems.append(f"code: expected {expect.code}, got {', '.join(verdict.codes)}")
+    for what in ("ctl", "itl", "config", "via", "screen", "tvs_roles"):
+        if getattr(expect, what) is not None:
+            problems.append(f"{what}: expected {getattr(expect, what)}, got nothing: the phone was not booted "
+                            f"({verdict.reason})")
+    if expect.erase_needed:
+        problems.append(f"erase_needed: expected True, got False ({verdict.reason})")
+    return tuple(problems)
+
+
 class ScenarioRun:
     """One run of a scenario in ``work`` (a scratch folder)."""
 
@@ -120,9 +138,12 @@ class ScenarioRun:
         progress: Callable[[str], None] = lambda message: None,
         tvs_timeout: float = 5.0,
         key_size: int | None = None,
+        devices: Sequence[DeviceRecord] = (),
     ) -> None:
-        """``key_size`` overrides the labs' key size (1024 makes test runs faster)."""
+        """``key_size`` overrides the labs' key size (1024 makes test runs faster); ``devices`` go into
+        every lab's device store before the first step (an inventory's security profiles and CAPF)."""
         self.scenario = scenario
+        self.devices = tuple(devices)
         self.key_size = key_size
         self.work = Path(work)
         self.catalogue = catalogue or load_catalogue()
@@ -176,7 +197,7 @@ class ScenarioRun:
     def run(self) -> ScenarioResult:
         self.work.mkdir(parents=True, exist_ok=True)
         self.progress(f"creating {len(self.scenario.labs)} lab(s)")
-        create_labs(self.scenario, self.lab_dir, self.clock.now, self.key_size)
+        create_labs(self.scenario, self.lab_dir, self.clock.now, self.key_size, self.devices)
         results = []
         with self._serving() as servers:
             tftp = "a"
@@ -195,10 +216,13 @@ class ScenarioRun:
                     tftp = step.tftp
                     for spec in self.specs:
                         phones[spec.mac].fetch = TftpTransport("127.0.0.1", servers[tftp].tftp_port, spec.model)
-                results.append(self._step(step, output, problems, phones))
+                results.append(self._step(step, output, problems, phones, self.scenario.labs[tftp].release))
         return ScenarioResult(self.scenario, tuple(results), tuple(self.specs))
 
-    def _step(self, step: ScenarioStep, output: tuple[str, ...], problems: list[str], phones: dict[str, Phone]) -> StepResult:
+    def _step(self, step: ScenarioStep, output: tuple[str, ...], problems: list[str], phones: dict[str, Phone],
+              release: str | None = None) -> StepResult:
+        """Phone actions, then every phone boots against the lab of CUCM ``release``; a phone that
+        release does not support on its load is reported "unsupported" and not booted."""
         for spec in self.specs:
             for selector, action in step.actions.items():
                 if selects(selector, spec.model, self.catalogue):
@@ -215,6 +239,13 @@ class ScenarioRun:
         for spec in self.specs:
             phone = phones[spec.mac]
             phone.console.lines.clear()
+            reason = spec.model.cucm_support(release) if release else None
+            if reason:
+                verdict = unsupported(reason)
+                expectation = expectation_for(step, spec.model, self.catalogue)
+                mismatches = check_unsupported(expectation, verdict) if expectation else ()
+                results.append(PhoneResult(spec, None, verdict, mismatches))
+                continue
             report = phone.boot()
             verdict = classify(report)
             expectation = expectation_for(step, spec.model, self.catalogue)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from phone.errors import PhonetrustError
 from phone.lab import Lab, OperationRefused
+from phone.lab.devices import DeviceRecord, DeviceStore
 from phone.firmware.models import Catalogue, PhoneModel
 from phone.scenario.definition import Operation, Scenario, ScenarioError
 
@@ -48,14 +49,18 @@ def expand(text: str, work: Path, lab_dir: LabDir) -> str:
     return _PLACEHOLDER.sub(replace, text)
 
 
-def create_labs(scenario: Scenario, lab_dir: LabDir, now: datetime.datetime, key_size: int | None = None) -> None:
-    """Every lab of the scenario, as ``phonetrust lab init`` makes it (``key_size`` overrides theirs)."""
+def create_labs(scenario: Scenario, lab_dir: LabDir, now: datetime.datetime, key_size: int | None = None,
+                devices: Sequence[DeviceRecord] = ()) -> None:
+    """Every lab of the scenario, as ``phonetrust lab init`` makes it (``key_size`` overrides theirs),
+    with ``devices`` (an inventory's security profiles and CAPF settings) in each lab's device store."""
     for key, spec in scenario.labs.items():
         if lab_dir(key).exists() and any(lab_dir(key).iterdir()):
             raise ScenarioError(f"scenario {scenario.name}: {lab_dir(key)} exists and is not empty")
         try:
             Lab.create(lab_dir(key), release=spec.release, nodes=spec.nodes, key_bits=key_size or spec.key_size,
                        clock=lambda: now)
+            if devices:
+                DeviceStore.for_lab(lab_dir(key)).put_many(list(devices))
         except PhonetrustError as error:
             raise ScenarioError(f"scenario {scenario.name}: lab {key}: {error}") from None
 

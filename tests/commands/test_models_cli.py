@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def test_list_prints_a_table_with_one_row_per_model(capsys: pytest.CaptureFixtur
     assert code == 0
     assert lines[0].split() == ["NAME", "CTL", "ITL/SBD", "TVS", "DIGESTS", "TLS", "CHECKSUM", "DIALECT"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
-    assert len(rows) == 39
+    assert len(rows) == 56
     assert rows["CP-7975"] == ["yes", "yes", "yes", "sha1", "1.0", "md5", "java79xx"]
     assert rows["CP-7940"][:3] == ["yes", "no", "no"]
     assert rows["CP-8861"] == ["yes", "yes", "yes", "sha1,sha256,sha512", "1.0,1.1,1.2", "sha1", "enterprise"]
@@ -52,7 +53,7 @@ def test_list_prints_a_table_with_one_row_per_model(capsys: pytest.CaptureFixtur
 def test_list_json_gives_every_model_with_every_field(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "list", "--json")
     models = json.loads(out)
-    assert code == 0 and len(models) == 39
+    assert code == 0 and len(models) == 56
     by_name = {model["name"]: model for model in models}
     assert by_name["CP-7965"]["checksum"] == "md5"
     assert by_name["CP-7965"]["tls_versions"] == ["1.0"]
@@ -85,16 +86,23 @@ def test_show_prints_every_field_as_text(capsys: pytest.CaptureFixture[str]) -> 
 def test_show_prints_the_last_cucm_release_of_a_deprecated_phone(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "show", "CP-7970")
     assert code == 0
-    assert "  cucm_max_release  11.5\n" in out
+    assert re.search(r"^  cucm_max_release +11\.5$", out, re.MULTILINE)
+    assert re.search(r"^  cucm_releases +up to 11\.5$", out, re.MULTILINE)
     code, out, _ = run(capsys, "show", "CP-7975")
-    assert "  cucm_max_release  -\n" in out
+    assert re.search(r"^  cucm_max_release +-$", out, re.MULTILINE)
+    assert re.search(r"^  cucm_releases +any$", out, re.MULTILINE)
+
+
+def test_show_json_says_which_cucm_releases_support_the_load(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "show", "CP-9861", "--json")
+    assert code == 0 and json.loads(out)["cucm_releases"] == "14 and later"
 
 
 def test_show_unknown_model_fails_with_one_line_listing_known_names(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "show", "CP-0000")
     assert code == 2 and out == ""
     assert err.count("\n") == 1
-    assert err.startswith("phonetrust: unknown phone model 'CP-0000'; known: CP-6901, ")
+    assert err.startswith("phonetrust: unknown phone model 'CP-0000'; known: CP-3905, CP-6901, ")
 
 
 def test_models_dir_adds_user_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,7 +142,9 @@ def test_show_at_a_load_json_gains_load_and_firmware_changes(capsys: pytest.Capt
     assert code == 0
     fields = json.loads(out)
     assert fields["load"] == {"text": "sip78xx.12-1-1-12", "family": "sip78xx", "version": "12.1(1)"}
-    (change,) = fields["firmware_changes"]
+    by_field = {change["field"]: change for change in fields["firmware_changes"]}
+    assert set(by_field) == {"tls_versions", "ec_certificates"}
+    change = by_field["tls_versions"]
     assert (change["field"], change["value"], change["default_value"]) == (
         "tls_versions", ["1.0", "1.1", "1.2"], ["1.2"])
     assert "TLS Client Min Version" in change["source"]

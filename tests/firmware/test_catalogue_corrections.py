@@ -13,13 +13,16 @@ from phone.firmware.models import Catalogue, ModelFileError, models_from_text
 #: The load families each catalogue family's firmware lines use (Cisco's Device Package
 #: Compatibility Matrix): a default load outside its model's line is a catalogue mistake.
 LOAD_FAMILIES = {
-    "7900": r"P003|SCCP(11|41|42|45|70|75)",
+    "7900": r"P003|SCCP(11|31|41|42|45|70|75)",
     "6900": r"SCCP(6901|6911|69xx|6945)",
     "7800": r"sip78xx|sip7832",
-    "8800": r"sip88xx|sip8845_65",
+    "8800": r"sip88xx|sip8845_65|sip8831|sip8832",
     "8900": r"SCCP894x|sip8961",
     "9900": r"sip9951|sip9971",
     "dx": r"sipdx|sipdx650",
+    "wireless": r"CP792[56]G|sip8821",
+    "legacy": r"apps37sccp|SIP3905",
+    "phoneos": r"PHONEOS",
 }
 
 

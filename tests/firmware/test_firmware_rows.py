@@ -131,6 +131,10 @@ def test_7821_above_the_last_release_uses_the_highest_row_with_a_note() -> None:
 
 
 def test_firmware_changes_name_the_field_both_values_and_the_source() -> None:
-    (change,) = default_catalogue().get("CP-8861").firmware_changes(parse_load("sip88xx.10-3-1-20"))
+    changes = default_catalogue().get("CP-8861").firmware_changes(parse_load("sip88xx.10-3-1-20"))
+    by_field = {change.field: change for change in changes}
+    assert set(by_field) == {"digests", "ec_certificates"}
+    change = by_field["ec_certificates"]
     assert (change.field, change.value, change.default_value) == ("ec_certificates", False, True)
     assert "8800 Series Release Notes" in change.source
+    assert (by_field["digests"].value, by_field["digests"].source.startswith("choice:")) == (["sha1"], True)

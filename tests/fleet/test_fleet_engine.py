@@ -41,9 +41,9 @@ def test_sbd_phones_accept_a_regenerated_callmanager_and_7940s_need_a_hand_erase
     assert first.by_model["CP-8861"]["accepted"] == 6 and first.by_model["CP-7940"]["unchanged"] == 3
     assert mixed.by_model["CP-7940"]["accepted"] == 3  # the first CTL, on trust
     last = summary.by_model
-    assert last["CP-7975"] == {"accepted": 4, "rejected": 0, "unchanged": 0, "failed": 0, "erase_needed": 0,
-                               "through_tvs": 4, "lsc_installed": 0, "registered": 4, "registration_failed": 0,
-                               "phones": 4}
+    assert last["CP-7975"] == {"accepted": 4, "rejected": 0, "unchanged": 0, "failed": 0, "unsupported": 0,
+                               "erase_needed": 0, "through_tvs": 4, "lsc_installed": 0, "registered": 4,
+                               "registration_failed": 0, "phones": 4}
     assert last["CP-8861"]["accepted"] == 6 and last["CP-8861"]["through_tvs"] == 6
     assert last["CP-7940"]["rejected"] == 3 and last["CP-7940"]["erase_needed"] == 3
     document = summary.to_json()

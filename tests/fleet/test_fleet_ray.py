@@ -92,6 +92,21 @@ def test_each_actor_keeps_its_phones_flash_between_steps_in_its_own_process(loca
     assert all(kept.itl is not None for _, model, kept in flash if model == "CP-8861")  # a 7940 has no ITL
 
 
+def test_phones_in_ray_actors_boot_as_their_load_and_unsupported_ones_do_not_boot(local_ray):
+    # A 7965 on 8.5(4) has no ITL (before the catalogue's first 9.0(1) ITL load): stuck after the
+    # regeneration, as a 7940; on 9.4(2)SR3 it asks TVS. A 7970 is not supported from CUCM 12.0.
+    phones = parse_phones("CP-7965@SCCP45.8-5-4-1S=2,CP-7965=2,CP-7970=2")
+    with serving_testbed(bits=1024) as testbed, RayFleet(phones, workers=2, concurrency=4) as fleet:
+        summaries = []
+        for step, change in REGENERATE_CALLMANAGER:
+            if change:
+                testbed.apply(change)
+            summaries.append(fleet.boot_all(step, tftp=testbed.tftp, cucm_release="12.5"))
+    last = summaries[-1].by_model
+    assert (last["CP-7965"]["accepted"], last["CP-7965"]["rejected"], last["CP-7965"]["erase_needed"]) == (2, 2, 2)
+    assert last["CP-7970"]["unsupported"] == 2 and last["CP-7970"]["phones"] == 2
+
+
 def test_an_actor_that_dies_ends_the_step_with_one_error_naming_it(local_ray):
     from phone.fleet import FleetError
 

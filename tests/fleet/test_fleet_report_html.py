@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 
 import phone
-from phone.fleet.per_phone import PhoneLine, reason_in_words
+from phone.fleet.per_phone import PhoneLine, cucm_releases_of, reason_in_words
 from phone.fleet.report import RunAbout, expectation_rows, html_report
 from phone.fleet.summary import FleetSummary, StepSummary, count
 
@@ -81,11 +81,24 @@ def parsed(**kwargs) -> _Tables:
 
 def test_the_per_phone_table_lists_each_phone_with_its_load_outcome_and_reason():
     table = parsed().tables["phones"]
-    assert table[0] == ["device", "model", "load", "outcome", "reason"]
-    assert table[1] == ["SEP00112233AA01", "CP-8861", "sip88xx.12-8-1-0001-455", "accepted", ""]
+    assert table[0] == ["device", "model", "load", "outcome", "reason", "CUCM releases"]
+    assert table[1] == ["SEP00112233AA01", "CP-8861", "sip88xx.12-8-1-0001-455", "accepted", "", ""]
     assert table[2][:4] == ["SEP00112233AA02", "CP-7940", "", "rejected"]
     assert table[2][4].startswith("no-tvs: the signer is unknown")
     assert len(table) == 1 + len(LINES)
+
+
+def test_the_per_phone_table_says_which_cucm_releases_support_each_load_and_who_is_unsupported():
+    lines = [PhoneLine("SEP00112233AA04", "CP-7970", "", "unsupported", False,
+                       reason_in_words("cucm-unsupported", "CP-7970 is not supported on CUCM 12.5"),
+                       cucm_releases_of("CP-7970", None)),
+             PhoneLine("SEP00112233AA05", "CP-9861", "", "accepted", False, "", cucm_releases_of("CP-9861", None))]
+    page = _Tables()
+    page.feed(html_report(_summary(lines), [("regenerate", 0.5)], phones=lines))
+    rows = page.tables["phones"][1:]
+    assert rows[0][3:] == ["unsupported", "cucm-unsupported: CP-7970 is not supported on CUCM 12.5", "up to 11.5"]
+    assert rows[1][5] == "14 and later"
+    assert cucm_releases_of("CP-UNKNOWN", None) == "" and cucm_releases_of("CP-8861", "nonsense") == ""
 
 
 def test_every_text_is_escaped_so_a_phone_error_cannot_become_markup():
@@ -163,3 +176,18 @@ def test_the_pages_script_filters_rows_by_any_cell_and_sorts_by_a_column_both_wa
     # By outcome: accepted (AA01), failed (AA03), rejected (AA02); a second click reverses.
     assert result["ascending"] == ["SEP00112233AA01", "SEP00112233AA03", "SEP00112233AA02"]
     assert result["descending"] == ["SEP00112233AA02", "SEP00112233AA03", "SEP00112233AA01"]
+
+
+def test_the_text_table_shows_unsupported_phones_only_when_there_are_some():
+    import io
+
+    from phone.fleet.report import print_table
+
+    def header(lines):
+        out = io.StringIO()
+        print_table(_summary(lines), out, rich_output=False)
+        return out.getvalue().splitlines()[1].split()
+
+    assert "unsupported" not in header(LINES)
+    unsupported = [PhoneLine("SEP00112233AA04", "CP-7970", "", "unsupported", False, "")]
+    assert header(LINES + unsupported)[6] == "unsupported"
