@@ -162,6 +162,10 @@ def _add_lsc_column(connection: sqlite3.Connection) -> None:
         try:
             with connection:
                 connection.execute("ALTER TABLE boots ADD COLUMN lsc_installed INTEGER NOT NULL DEFAULT 0")
+        except sqlite3.OperationalError:
+            pass
+
+
 def _add_registration_column(connection: sqlite3.Connection) -> None:
     """As ``_add_load_column``, for the registration's result (docs/registration.md)."""
     if not has_registration(connection):
@@ -175,6 +179,8 @@ def _add_registration_column(connection: sqlite3.Connection) -> None:
 def has_column(connection: sqlite3.Connection, column: str, schema: str = "main") -> bool:
     """Whether the ``boots`` table has ``column``."""
     return any(row[1] == column for row in connection.execute(f"PRAGMA {schema}.table_info(boots)"))
+
+
 def has_registration(connection: sqlite3.Connection, schema: str = "main") -> bool:
     """Whether the ``boots`` table records each boot's registration."""
     return any(row[1] == "registration" for row in connection.execute(f"PRAGMA {schema}.table_info(boots)"))

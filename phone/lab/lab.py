@@ -78,8 +78,6 @@ from phone.wire.showctl import render_show_ctl
 from phone.wire.signing import verify
 from phone.wire.tlv import Role, TrustList
 from phone.lab.tvs_store import TvsStore
-from phone.lab.devices import DEVICES_FILE, DeviceStore
-from phone.wire.config import CallManager
 
 Clock = Callable[[], datetime.datetime]
 

@@ -163,6 +163,10 @@ class LabServers:
         self._lock = threading.RLock()
         self._tvs = {node.name: _Tvs(node, port) for node, port in zip(lab.nodes, tvs_ports, strict=True)}
         self._capf = _Capf(capf_port)
+        #: Publisher's listener ports (None: off); the other nodes take free ports for the same listeners.
+        self._signalling_ports = dict(signalling_ports or {name: None for name in DEFAULT_PORTS})
+        self._signalling_trace = signalling_trace
+        self._callmanagers: dict[str, CallManagerServer] = {}
 
     @property
     def capf_port(self) -> int:
@@ -203,10 +207,6 @@ class LabServers:
             if self._capf.stack is not None:
                 stack, self._capf.stack = self._capf.stack, None
                 stack.close()
-        #: Publisher's listener ports (None: off); the other nodes take free ports for the same listeners.
-        self._signalling_ports = dict(signalling_ports or {name: None for name in DEFAULT_PORTS})
-        self._signalling_trace = signalling_trace
-        self._callmanagers: dict[str, CallManagerServer] = {}
 
     @property
     def tvs_port(self) -> int:
