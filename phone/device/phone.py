@@ -18,11 +18,11 @@ from typing import Any
 
 import attrs
 
-from phone.device.boot import AskTvsServer, FetchFile, RegisterWithCallManager, run_boot
+from phone.device.boot import AskTvsServer, FetchFile, RegisterWithCallManager, no_capf_client, run_boot
 from phone.device.flash import FlashStore
 from phone.device.identity import IdentityStore, PhoneIdentity, default_mic_ca, identity_json
 from phone.firmware.capf_plan import EnrolCapf
-from phone.firmware.capf_session import CapfCredentials, CapfOutcome
+from phone.firmware.capf_session import CapfCredentials
 from phone.firmware.machine import (
     BootReport,
     CapfFinished,
@@ -108,7 +108,7 @@ class Phone:
 
     def _enrol(self, plan: EnrolCapf) -> CapfFinished:
         if self.enrol_capf is None:
-            return CapfFinished(CapfOutcome("failed", "this phone was started without a CAPF client"))
+            return no_capf_client(plan)
         return self.enrol_capf(plan, self._credentials())
 
     def _keep_lsc(self, lsc: Identity | None) -> None:
