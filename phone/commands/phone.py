@@ -41,7 +41,7 @@ from phone.catalogue import load_catalogue, model_on_load
 from phone.console.phone import PhoneConsole
 from phone.firmware.trust import Item
 from phone.firmware.machine import Fetch, FileFailed, FileFetched, FileMissing
-from phone.device.http import HTTP_PORT, HTTPS_PORT
+from phone.wire.http import HTTP_PORT, HTTPS_PORT
 from phone.device.transports import FetchRouter, HttpTransport, TftpTransport
 
 #: `phone boot` stops asking for files after this long: a phone on a LAN gets its handful of

@@ -31,7 +31,6 @@ import socket
 import ssl
 import threading
 import time
-import urllib.parse
 
 import attrs
 import urllib3
@@ -39,10 +38,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from phone.errors import UsageError
 from phone.tls import client_context, error_reason
-
-#: CUCM's TFTP service answers HTTP on 6970 and HTTPS on 6971 (Cisco "TCP and UDP Port Usage" guide).
-HTTP_PORT = 6970
-HTTPS_PORT = 6971
+from phone.wire.http import HTTP_PORT, url_path
 
 #: What urllib3 and http.client raise for a peer that breaks the protocol or the connection.
 _BROKEN = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError)
@@ -84,13 +80,6 @@ class _Stop(Exception):
     def __init__(self, outcome: HttpOutcome, reason: str, http_status: int | None = None) -> None:
         super().__init__(reason)
         self.outcome, self.reason, self.http_status = outcome, reason, http_status
-
-
-def url_path(name: str) -> str:
-    """``/<name>``: the TFTP file name as the URL path, sub-folders kept (docs/http.md)."""
-    if not name or not name.isascii() or not name.isprintable() or name.startswith("/"):
-        raise UsageError(f"HTTP file name must be a non-empty relative ASCII name, not {name!r}")
-    return "/" + urllib.parse.quote(name, safe="/")
 
 
 @attrs.frozen

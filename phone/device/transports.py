@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
 from phone.errors import UsageError
 from phone.device.boot import FetchFile
-from phone.device.http import HTTP_PORT, HTTPS_PORT, HttpFetcher, HttpResult
+from phone.wire.http import HTTP_PORT, HTTPS_PORT
 from phone.firmware.machine import (
     HTTPS,
     QUERY_CERT_REQ,
@@ -36,6 +37,9 @@ from phone.device.tftp import FetchStatus, TftpFetcher
 from phone.wire.tvs import TvsMessage
 from phone.device.tvs import ConnectionOutcome, TvsClientSettings, TvsResult, ask_tvs
 from phone.tls import ClientIdentity
+
+if TYPE_CHECKING:
+    from phone.device.http import HttpResult
 
 #: Largest file a phone downloads when the machine sets no limit (configs, CTLs).
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -70,6 +74,9 @@ class HttpTransport:
 
     def __init__(self, host: str, model: PhoneModel, *, http_port: int | None = HTTP_PORT,
                  https_port: int | None = HTTPS_PORT, deadline: float = 30.0) -> None:
+        # urllib3 is imported by the phones that use HTTP, not by every command that imports transports.
+        from phone.device.http import HttpFetcher
+
         settings = model.settings
         common = dict(connect_timeout=settings.http_connect_timeout_seconds,
                       read_timeout=settings.tftp_timeout_seconds, deadline=deadline, max_bytes=DEFAULT_MAX_BYTES)

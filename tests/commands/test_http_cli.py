@@ -73,3 +73,12 @@ def test_lab_serve_rejects_a_port_out_of_range_in_one_line(tmp_path) -> None:
     done = phonetrust("lab", "serve", "--lab", str(tmp_path), "--https-port", "-1")
     assert done.returncode == 2
     assert done.stderr == "phonetrust: --https-port -1 is not a port\n"
+
+
+def test_commands_start_without_importing_the_http_libraries() -> None:
+    # aiohttp and urllib3 cost most of a second to import on a loaded machine: only the servers
+    # and phones that speak HTTP pay it, not every `phonetrust` invocation.
+    probe = ("import sys, phone.cli; phone.cli.build_parser(); "
+             "print(sorted(name for name in ('aiohttp', 'urllib3') if name in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr

@@ -31,11 +31,16 @@ import ssl
 import threading
 from collections.abc import Callable
 from pathlib import Path
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from phone.errors import TransportError, UsageError
 from phone.lab.servers.files import Dynamic, FileSource, RefusedName
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+# aiohttp is imported when a server starts, not with this module: every `phonetrust` command
+# imports the lab, and aiohttp takes longer to import than most commands take to run.
 
 #: docs/http.md (OPEN ``http.missing_status``): what a missing file other than a CTL gets.
 DEFAULT_MISSING_STATUS = 503
@@ -99,6 +104,8 @@ class HttpFileServer:
     # -- requests -------------------------------------------------------------------------
 
     async def _get(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         self.counts["requests"] += 1
         name = request.match_info["name"]
         if self.unsigned_configs:
@@ -122,6 +129,8 @@ class HttpFileServer:
 
     async def start(self) -> int:
         """Listen in the running loop; returns the bound port."""
+        from aiohttp import web
+
         app = web.Application()
         app.router.add_get("/{name:.+}", self._get)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
