@@ -188,6 +188,12 @@ def test_a_hostile_server_ends_the_registration_with_one_reason(behave, protocol
     assert done.outcome is outcome and words in done.reason
 
 
+def test_a_server_closing_during_the_tls_handshake_is_no_name_mismatch(pki) -> None:
+    with hostile_server(_read_a_little) as port:
+        done = SignallingTransport(pki.mic())(register(port, pinned=(pki.callmanager.der,), timeout=2.0))
+    assert done.outcome is TransportOutcome.HANDSHAKE_FAILED and done.reason.startswith("TLS handshake")
+
+
 def test_a_server_silent_during_the_tls_handshake_times_out(pki) -> None:
     with hostile_server(_silence) as port:
         started = time.monotonic()

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from phone.console.sdl_trace import SdlTraceWriter
-from phone.errors import SignallingFormatError, TransportError
+from phone.errors import SignallingFormatError, TransportError, UsageError
 from phone.tls import error_reason, server_context
 from phone.wire import sip, skinny
 
@@ -79,7 +79,7 @@ class SignallingSettings:
     def __attrs_post_init__(self) -> None:
         unknown = set(self.ports) - set(DEFAULT_PORTS)
         if unknown:
-            raise ValueError(f"unknown listeners {sorted(unknown)}: expected {', '.join(DEFAULT_PORTS)} "
+            raise UsageError(f"unknown listeners {sorted(unknown)}: expected {', '.join(DEFAULT_PORTS)} "
                              "(SCCP over TLS follows SCCP)")
 
 
