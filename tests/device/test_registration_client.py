@@ -57,8 +57,10 @@ def test_a_certificate_naming_another_device_is_dropped_after_the_handshake(pki)
         done = SignallingTransport(pki.mic("SEP000000000001"))(
             register(cm.ports["sip-tls"], pinned=(pki.callmanager.der,)))
     assert done.outcome is TransportOutcome.CLOSED and done.server_certificate_trusted
-    assert any("|AlarmErr |InvalidX509NameInCertificate" in line and DEVICE in line for line in trace)
-    assert any("Reason:2" in line for line in trace)
+    assert any("|AppInfo  |SIPStationD(0) - validTLSConnection:TLS InvalidX509NameInCertificate, "
+               f"Rcvd=CP-8861-SEP000000000001 , Expected={DEVICE}. Will check SAN the next" in line for line in trace)
+    assert any("|AlarmErr |AlarmClass: CallManager, AlarmName: ConnectionFailure" in line and "Reason:2" in line
+               and f"DeviceName:{DEVICE}" in line for line in trace)
 
 
 def test_a_secure_device_registering_over_tcp_is_refused(pki) -> None:
