@@ -277,12 +277,13 @@ class CallManagerServer:
         if not tls and mode in (2, 3):
             self._count("refused")
             self.trace.info(f"{protocol} registration of {device} from {peer} rejected: its security profile "
-                            f"(deviceSecurityMode {mode}) requires TLS, it came over TCP")
+                            f"(deviceSecurityMode {mode}) requires TLS, it came over TCP Node ID:{self._node}")
             connection.sendall(request.answer_refused("Registration Rejected: Security"))
             return
         self._count("registered")
         self.trace.info(f"{protocol} device {device} registered over {'TLS' if tls else 'TCP'} from {peer}"
-                        + (f" with {certificate.subject.rfc4514_string()}" if certificate is not None else ""))
+                        + (f" with {certificate.subject.rfc4514_string()}" if certificate is not None else "")
+                        + f" Node ID:{self._node}")
         connection.sendall(request.answer_ok())
 
     def _name_mismatch(self, protocol: str, certificate: x509.Certificate, device: str, peer: str) -> None:
@@ -313,10 +314,10 @@ class CallManagerServer:
         reason = error_reason(error)
         if "CERTIFICATE" in reason.upper():
             self.trace.alarm(f"AuthenticationFailed - TLS handshake with {peer} failed: the phone's certificate "
-                             f"does not chain to CallManager-trust ({reason})")
+                             f"does not chain to CallManager-trust ({reason}) Node ID:{self._node}")
         else:
             self.trace.alarm(f"InvalidTLSCipher - TLS handshake with {peer} failed: no common TLS version or "
-                             f"cipher ({reason})")
+                             f"cipher ({reason}) Node ID:{self._node}")
 
 
 class _Listener(socketserver.ThreadingTCPServer):
