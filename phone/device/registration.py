@@ -97,7 +97,12 @@ class SignallingTransport:
         except TimeoutError:
             return RegistrationDone(TransportOutcome.NO_ANSWER, "no TLS handshake within the timeout")
         except ssl.SSLError as error:
-            return RegistrationDone(_classify_tls_error(error), f"TLS handshake: {error_reason(error)}")
+            # Inside the handshake a closed connection is a failed handshake, not CUCM's answer
+            # to a certificate name (that comes after a handshake that went through).
+            outcome = _classify_tls_error(error)
+            if outcome is TransportOutcome.CLOSED:
+                outcome = TransportOutcome.HANDSHAKE_FAILED
+            return RegistrationDone(outcome, f"TLS handshake: {error_reason(error)}")
         except OSError as error:
             return RegistrationDone(TransportOutcome.HANDSHAKE_FAILED, f"TLS handshake: {error_reason(error)}")
         problem = check_server_certificate(connection.getpeercert(binary_form=True) or b"", register)

@@ -984,6 +984,13 @@ class PhoneMachine:
         expected = self.file_name(BootStep.CTL)
         if event.name != expected:
             raise MachineError(f"{type(event).__name__} for {event.name} while waiting for {expected}")
+        if isinstance(event, FileMissing):
+            out.append(Log("download.not_found", {"name": event.name}))
+        elif isinstance(event, FileFailed):
+            out.append(Log("download.failed", {"name": event.name, "reason": event.reason}))
+        else:
+            out.append(Log("download.done", {"name": event.name, "server": event.server or "",
+                                             "bytes": len(event.data)}))
         tries = pending.ctl_tries + 1
         machine = attrs.evolve(self, registration=attrs.evolve(pending, ctl_tries=tries))
         if isinstance(event, FileFetched):

@@ -10,8 +10,10 @@ Tables (``SCHEMA``):
   (``phone.firmware.outcome.classify``), erase_needed, through_tvs, rejection codes,
   the TVS attempts (JSON), an error text for a boot that raised, the
   timings (wall-clock start, seconds in TFTP, in TVS, in all) and the
-  phone's firmware load (NULL: the model's default load). Databases written
-  before the load was recorded gain the column, empty, when opened.
+  phone's firmware load (NULL: the model's default load), and the registration's
+  result (``registration``: registered, rejected, failed, waiting; NULL: none).
+  Databases written before the load or the registration was recorded gain the
+  column, empty, when opened.
 - ``files``: one row per file a phone asked for in a boot: name, result,
   rejection code, what vouched for it, reason.
 - ``flash``: what each phone kept at the end of the last run that saved it
@@ -91,7 +93,6 @@ CREATE TABLE IF NOT EXISTS boots (
     tvs_requests INTEGER NOT NULL,
     load TEXT,                     -- the phone's firmware load; NULL: the model's default
     lsc_installed INTEGER NOT NULL DEFAULT 0,  -- CAPF installed an LSC in this boot
-    registration TEXT,             -- registered | rejected | failed | waiting; NULL: no registration
     PRIMARY KEY (run_id, step_index, mac)
 );
 CREATE TABLE IF NOT EXISTS files (
@@ -167,7 +168,8 @@ def _add_lsc_column(connection: sqlite3.Connection) -> None:
 
 
 def _add_registration_column(connection: sqlite3.Connection) -> None:
-    """As ``_add_load_column``, for the registration's result (docs/registration.md)."""
+    """Every database gets ``boots.registration`` when opened (registered | rejected | failed | waiting;
+    NULL: the boot did not register, docs/registration.md), as ``_add_load_column`` adds ``load``."""
     if not has_registration(connection):
         try:
             with connection:

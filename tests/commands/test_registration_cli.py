@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -92,3 +93,5 @@ def test_a_phone_registers_by_tls_with_its_mic_and_one_from_an_untrusted_ca_is_r
     trace = (Path(lab) / "callmanager-sdl.txt").read_text().splitlines()
     assert any("|AppInfo  |" in line and f"SEP{TRUSTED_MAC} registered over TLS" in line for line in trace)
     assert any("|AlarmErr |AuthenticationFailed" in line for line in trace)
+    sdl = re.compile(r"[0-9]{8}\.[0-9]{3} \|[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} \|(AppInfo  |AlarmErr )\|.+")
+    assert all(sdl.fullmatch(line) for line in trace)  # whole SDL lines, no prefix: `logs parse` reads them

@@ -57,8 +57,10 @@ def test_a_certificate_naming_another_device_is_dropped_after_the_handshake(pki)
         done = SignallingTransport(pki.mic("SEP000000000001"))(
             register(cm.ports["sip-tls"], pinned=(pki.callmanager.der,)))
     assert done.outcome is TransportOutcome.CLOSED and done.server_certificate_trusted
-    assert any("|AlarmErr |InvalidX509NameInCertificate" in line and DEVICE in line for line in trace)
-    assert any("Reason:2" in line for line in trace)
+    assert any("|AppInfo  |SIPStationD(0) - validTLSConnection:TLS InvalidX509NameInCertificate, "
+               f"Rcvd=CP-8861-SEP000000000001 , Expected={DEVICE}. Will check SAN the next" in line for line in trace)
+    assert any("|AlarmErr |AlarmClass: CallManager, AlarmName: ConnectionFailure" in line and "Reason:2" in line
+               and f"DeviceName:{DEVICE}" in line for line in trace)
 
 
 def test_a_secure_device_registering_over_tcp_is_refused(pki) -> None:
@@ -186,6 +188,12 @@ def test_a_hostile_server_ends_the_registration_with_one_reason(behave, protocol
         done = SignallingTransport()(register(port, tls=False, protocol=protocol, timeout=0.5))
         assert time.monotonic() - started < 3
     assert done.outcome is outcome and words in done.reason
+
+
+def test_a_server_closing_during_the_tls_handshake_is_no_name_mismatch(pki) -> None:
+    with hostile_server(_read_a_little) as port:
+        done = SignallingTransport(pki.mic())(register(port, pinned=(pki.callmanager.der,), timeout=2.0))
+    assert done.outcome is TransportOutcome.HANDSHAKE_FAILED and done.reason.startswith("TLS handshake")
 
 
 def test_a_server_silent_during_the_tls_handshake_times_out(pki) -> None:

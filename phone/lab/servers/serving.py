@@ -291,16 +291,14 @@ class LabServers:
                 ports = {name: (port if index == 0 else 0) if port is not None else None
                          for name, port in self._signalling_ports.items()}
                 certificate, key = self.lab.certificate_paths("CallManager", node.name)
-                trace = None
-                if self._signalling_trace is not None:
-                    name, sink = node.name, self._signalling_trace
-                    trace = lambda line, name=name, sink=sink: sink(f"[{name}] {line}")  # noqa: E731
+                # SDL lines stay whole (``logs parse`` reads them as CUCM SDL traces): each
+                # CallManager names its node in its lines instead of a prefix.
                 server = CallManagerServer(
                     certificate, key, trusted=lambda: callmanager_trust(self.lab),
                     security_mode=self.lab.device_security_mode,
                     settings=SignallingSettings(host=self.host, ports=ports,
                                                 min_tls=self.lab.state.params.tls_min_version),
-                    trace=trace, clock=_clock_of(self.lab), node=node.name)
+                    trace=self._signalling_trace, clock=_clock_of(self.lab), node=node.name)
                 server.start()
                 self._callmanagers[node.name] = server
 
@@ -422,7 +420,7 @@ def serving(
     each prefixed with its node's name. ``sip_port``, ``sip_tls_port`` and
     ``sccp_port`` are the publisher's CallManager listeners (None: off, 0: any
     free port; SCCP over TLS listens 443 above SCCP); ``signalling_trace``
-    receives their SDL trace lines.
+    receives their SDL trace lines (each names its node).
     """
     if advertise is None:
         if host in _WILDCARDS:

@@ -9,8 +9,9 @@ Security Guide, "Phone Security Profile"):
   MICs); otherwise the handshake ends with OpenSSL's fatal "unknown CA" alert.
 - Then the name (docs/registration.md): the certificate's CN is the device
   name or ends in ``-<device name>`` (``CP-7965-SEP…``), else a subject
-  alternative name (DNS name or URI) is the device name. A mismatch is the
-  ``InvalidX509NameInCertificate`` alarm and the connection is closed.
+  alternative name (DNS name or URI) is the device name. A mismatch is traced
+  as Cisco TAC 211304 shows it (``InvalidX509NameInCertificate``, then the
+  ``ConnectionFailure`` alarm with reason 2) and the connection is closed.
 - A device whose profile is authenticated or encrypted (``security_mode``)
   registering over TCP is refused (SIP 403, Skinny RegisterRejectMessage).
 - Everything else is answered 200 OK / RegisterAckMessage (a REGISTER naming no
@@ -40,7 +41,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from phone.console.sdl_trace import SdlTraceWriter
-from phone.errors import SignallingFormatError, TransportError
+from phone.errors import SignallingFormatError, TransportError, UsageError
 from phone.tls import error_reason, server_context
 from phone.wire import sip, skinny
 
@@ -79,7 +80,7 @@ class SignallingSettings:
     def __attrs_post_init__(self) -> None:
         unknown = set(self.ports) - set(DEFAULT_PORTS)
         if unknown:
-            raise ValueError(f"unknown listeners {sorted(unknown)}: expected {', '.join(DEFAULT_PORTS)} "
+            raise UsageError(f"unknown listeners {sorted(unknown)}: expected {', '.join(DEFAULT_PORTS)} "
                              "(SCCP over TLS follows SCCP)")
 
 
@@ -270,23 +271,40 @@ class CallManagerServer:
             return
         if certificate is not None and not name_matches(certificate, device):
             self._count("refused")
-            subject = certificate.subject.rfc4514_string()
-            self.trace.alarm(f"InvalidX509NameInCertificate - Invalid X.509 name in certificate. "
-                             f"Device Name:{device} Subject Name:{subject} Node ID:{self._node}")
-            self.trace.alarm(f"ConnectionFailure - Connection failure to {device} from {peer}. Reason:2 "
-                             "(certificate name does not match the device name)")
+            self._name_mismatch(protocol, certificate, device, peer)
             return
         mode = self._security_mode(device)
         if not tls and mode in (2, 3):
             self._count("refused")
             self.trace.info(f"{protocol} registration of {device} from {peer} rejected: its security profile "
-                            f"(deviceSecurityMode {mode}) requires TLS, it came over TCP")
+                            f"(deviceSecurityMode {mode}) requires TLS, it came over TCP Node ID:{self._node}")
             connection.sendall(request.answer_refused("Registration Rejected: Security"))
             return
         self._count("registered")
         self.trace.info(f"{protocol} device {device} registered over {'TLS' if tls else 'TCP'} from {peer}"
-                        + (f" with {certificate.subject.rfc4514_string()}" if certificate is not None else ""))
+                        + (f" with {certificate.subject.rfc4514_string()}" if certificate is not None else "")
+                        + f" Node ID:{self._node}")
         connection.sendall(request.answer_ok())
+
+    def _name_mismatch(self, protocol: str, certificate: x509.Certificate, device: str, peer: str) -> None:
+        """CUCM's lines for a certificate that does not name the device, as Cisco TAC 211304 publishes them
+        (the process id and the device type, which the lab does not know, are the emulator's: 0)."""
+        names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        received = str(names[0].value) if names else certificate.subject.rfc4514_string()
+        station = "SIPStationD(0)" if protocol == "SIP" else "StationD(0)"
+        address = peer.rsplit(":", 1)[0]
+        self.trace.info(f"{station} - validTLSConnection:TLS InvalidX509NameInCertificate, Rcvd={received} , "
+                        f"Expected={device}. Will check SAN the next")
+        self.trace.info(f"{station} - validTLSConnection:TLS InvalidX509NameInCertificate Error , did not find "
+                        f"matching SAN either, Rcvd={received}, Expected={device}")
+        self.trace.info(f"ConnectionFailure - Unified CM failed to open a TLS connection for the indicated device "
+                        f"Device Name:{device} IP Address:{address} IPV6Address: Device type:0 Reason code:2 "
+                        f"App ID:Cisco CallManager Cluster ID:StandAloneCluster Node ID:{self._node}")
+        self.trace.alarm(f"AlarmClass: CallManager, AlarmName: ConnectionFailure, AlarmSeverity: Error, "
+                         f"AlarmMessage: , AlarmDescription: Unified CM failed to open a TLS connection for the "
+                         f"indicated device, AlarmParameters: DeviceName:{device}, IPAddress:{address}, "
+                         f"IPV6Address:, DeviceType:0, Reason:2, AppID:Cisco CallManager, "
+                         f"ClusterID:StandAloneCluster, NodeID:{self._node},")
 
     def _count(self, what: str) -> None:
         with self._lock:
@@ -296,10 +314,10 @@ class CallManagerServer:
         reason = error_reason(error)
         if "CERTIFICATE" in reason.upper():
             self.trace.alarm(f"AuthenticationFailed - TLS handshake with {peer} failed: the phone's certificate "
-                             f"does not chain to CallManager-trust ({reason})")
+                             f"does not chain to CallManager-trust ({reason}) Node ID:{self._node}")
         else:
             self.trace.alarm(f"InvalidTLSCipher - TLS handshake with {peer} failed: no common TLS version or "
-                             f"cipher ({reason})")
+                             f"cipher ({reason}) Node ID:{self._node}")
 
 
 class _Listener(socketserver.ThreadingTCPServer):
