@@ -42,4 +42,4 @@ def test_wheel_carries_every_model_file_and_finds_them_installed(tmp_path: Path)
     site = tmp_path / "site" / "phone"
     assert Path(found["package"]).parent == site
     assert Path(found["origin"]) == site / "_bundled" / "models" / "7900.toml"
-    assert found["models"] == 39
+    assert found["models"] == 56
