@@ -31,13 +31,13 @@ from pathlib import Path
 
 from cryptography import x509
 
-from phone.wire.certs import generate_rsa_key, make_certificate, simple_subject
-from phone.wire.names import cucm_name
-from phone.wire.tvs import HEADER_SIZE, Status, TvsMessage
 from phone.device.tvs import ConnectionOutcome, TvsClientSettings, TvsMember, ask_tvs
 from phone.lab.servers.tvs import TvsServer, TvsServerSettings
 from phone.lab.tvs_store import TvsStore
 from phone.tls import server_context
+from phone.wire.certs import generate_rsa_key, make_certificate, simple_subject
+from phone.wire.names import cucm_name
+from phone.wire.tvs import HEADER_SIZE, Status, TvsMessage
 
 DEVICE = "CP-8861-SEPB000B4BA0AEE"
 #: The plain threaded TLS server answering fixed bytes, then ours.
@@ -46,7 +46,7 @@ KINDS = ("bare", "tvs")
 
 def _identity(folder: Path, name: str, bits: int = 2048):
     made = make_certificate(simple_subject(CN=name, OU="TAC", O="Cisco", C="PL"), generate_rsa_key(bits),
-                            not_before=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=1),
+                            not_before=datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1),
                             serial=x509.random_serial_number())
     cert, key = folder / f"{name}.pem", folder / f"{name}.key"
     cert.write_bytes(made.certificate_pem())

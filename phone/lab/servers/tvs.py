@@ -18,21 +18,25 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import time
 import os
 import resource
 import select
 import socket
 import ssl
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 import attrs
-from phone.wire.certs import load_certificate
+
+from phone.console.tvs_trace import TvsTraceWriter
 from phone.errors import CertificateError, PhonetrustError, TransportError
+from phone.lab.tvs_store import CertificateEntry, CtlCache, TvsStore
+from phone.tls import close_stream, error_reason, server_context
+from phone.wire.certs import load_certificate
 from phone.wire.names import cucm_name, name_key, serial_to_bytes
 from phone.wire.tvs import (
     DEFAULT_TTL,
@@ -43,9 +47,6 @@ from phone.wire.tvs import (
     TvsHeader,
     TvsMessage,
 )
-from phone.lab.tvs_store import CertificateEntry, CtlCache, TvsStore
-from phone.tls import close_stream, error_reason, server_context
-from phone.console.tvs_trace import TvsTraceWriter
 
 #: Issuer of the hardware eTokens' SAST certificates (Cisco TAC 118893).
 _ETOKEN_ISSUER = name_key("CN=Cisco Manufacturing CA;O=Cisco Systems")
