@@ -257,7 +257,6 @@ class TvsServer:
         #: Threads for the blocking TLS exchanges, at most one per admitted connection.
         self._exchanges = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, min(settings.max_clients, self._process_cap)), thread_name_prefix="tvs-exchange")
-        self._in_exchange: dict[asyncio.Task | None, socket.socket] = {}
         self._lookups = threading.Lock()
 
     @property
@@ -457,18 +456,14 @@ class TvsServer:
         writer.transport.pause_reading()  # the ClientHello stays in the kernel for the thread to read
         connection = socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(fd))
         writer.transport.abort()
-        task = asyncio.current_task()
-        self._in_exchange[task] = connection
         try:
             await asyncio.get_running_loop().run_in_executor(self._exchanges, self._exchange, connection, fd,
-                                                             address, task)
+                                                             address, asyncio.current_task())
         except asyncio.CancelledError:
             # Server shutdown: wake the thread wherever it blocks; it closes the socket itself.
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
             raise
-        finally:
-            self._in_exchange.pop(task, None)
 
     def _exchange(self, connection: socket.socket, fd: int, address: str, task: asyncio.Task | None) -> None:
         """One request over TLS, blocking, in a thread; every failure stays with this connection."""
