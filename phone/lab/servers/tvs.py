@@ -18,21 +18,25 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import time
 import os
 import resource
 import select
 import socket
 import ssl
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 import attrs
-from phone.wire.certs import load_certificate
+
+from phone.console.tvs_trace import TvsTraceWriter
 from phone.errors import CertificateError, PhonetrustError, TransportError
+from phone.lab.tvs_store import CertificateEntry, CtlCache, TvsStore
+from phone.tls import close_stream, error_reason, server_context
+from phone.wire.certs import load_certificate
 from phone.wire.names import cucm_name, name_key, serial_to_bytes
 from phone.wire.tvs import (
     DEFAULT_TTL,
@@ -43,9 +47,6 @@ from phone.wire.tvs import (
     TvsHeader,
     TvsMessage,
 )
-from phone.lab.tvs_store import CertificateEntry, CtlCache, TvsStore
-from phone.tls import close_stream, error_reason, server_context
-from phone.console.tvs_trace import TvsTraceWriter
 
 #: Issuer of the hardware eTokens' SAST certificates (Cisco TAC 118893).
 _ETOKEN_ISSUER = name_key("CN=Cisco Manufacturing CA;O=Cisco Systems")
@@ -256,7 +257,6 @@ class TvsServer:
         #: Threads for the blocking TLS exchanges, at most one per admitted connection.
         self._exchanges = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, min(settings.max_clients, self._process_cap)), thread_name_prefix="tvs-exchange")
-        self._in_exchange: dict[asyncio.Task | None, socket.socket] = {}
         self._lookups = threading.Lock()
 
     @property
@@ -456,18 +456,14 @@ class TvsServer:
         writer.transport.pause_reading()  # the ClientHello stays in the kernel for the thread to read
         connection = socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(fd))
         writer.transport.abort()
-        task = asyncio.current_task()
-        self._in_exchange[task] = connection
         try:
             await asyncio.get_running_loop().run_in_executor(self._exchanges, self._exchange, connection, fd,
-                                                             address, task)
+                                                             address, asyncio.current_task())
         except asyncio.CancelledError:
             # Server shutdown: wake the thread wherever it blocks; it closes the socket itself.
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
             raise
-        finally:
-            self._in_exchange.pop(task, None)
 
     def _exchange(self, connection: socket.socket, fd: int, address: str, task: asyncio.Task | None) -> None:
         """One request over TLS, blocking, in a thread; every failure stays with this connection."""
