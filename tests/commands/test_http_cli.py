@@ -58,7 +58,7 @@ def test_lab_serve_and_phone_boot_provision_an_8861_over_http_and_a_7965_over_tf
             reports[model] = json.loads(done.stdout)
     assert [entry["transport"] for entry in reports["CP-8861"]["files"]] == ["http", "http", "http"]
     assert reports["CP-8861"]["config"] | {"tvs": None} == {
-        "name": "SEP0011AA000002.cnf.xml.sgn", "applied": True, "transport": "http", "tvs": None}
+        "name": "SEP0011AA000002.cnf.xml.sgn", "applied": True, "encrypted": False, "transport": "http", "tvs": None}
     assert [entry["transport"] for entry in reports["CP-7965"]["files"]] == ["tftp", "tftp", "tftp"]
 
 
