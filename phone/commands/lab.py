@@ -225,6 +225,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--https-port", type=int, default=6971, metavar="N",
                        help="TCP port of HTTPS provisioning, presenting the node's CallManager-ECDSA or "
                        "CallManager certificate (default 6971; 0: off)")
+    serve.add_argument("--tomcat-port", type=int, default=0, metavar="N",
+                       help="TCP port of HTTPS presenting the node's tomcat certificate and requiring a client "
+                       "certificate CallManager-trust vouches for, as CUCM's 6972 (e.g. 6972; default 0: off, "
+                       "as phones provision on 6970/6971)")
     serve.add_argument("--node", help="the TFTP node to serve as (default the publisher)")
     serve.add_argument("--advertise", metavar="ADDR",
                        help="the address configurations give phones for TVS (default --host)")
@@ -372,7 +376,8 @@ SIGNALLING_TRACE = "callmanager-sdl.txt"
 def _serve(args: argparse.Namespace) -> int:
     for flag, port in (("--tftp-port", args.tftp_port), ("--tvs-port", args.tvs_port),
                        ("--capf-port", args.capf_port), ("--http-port", args.http_port),
-                       ("--https-port", args.https_port), ("--sip-port", args.sip_port),
+                       ("--https-port", args.https_port), ("--tomcat-port", args.tomcat_port),
+                       ("--sip-port", args.sip_port),
                        ("--sip-tls-port", args.sip_tls_port)):
         if not 0 <= port < 65536:
             raise UsageError(f"{flag} {port} is not a port")
@@ -402,7 +407,7 @@ def _serve(args: argparse.Namespace) -> int:
         with lab.serving(host=args.host, tftp_port=args.tftp_port, tvs_port=args.tvs_port, tftp_node=args.node,
                          advertise=args.advertise, tvs=not args.no_tvs, trace=sink,
                          capf_port=args.capf_port or None, http_port=args.http_port or None,
-                         https_port=args.https_port or None,
+                         https_port=args.https_port or None, tomcat_port=args.tomcat_port or None,
                          sip_port=args.sip_port or None, sip_tls_port=args.sip_tls_port or None,
                          sccp_port=args.sccp_port or None, signalling_trace=signalling_sink) as servers:
             _announce(lab, servers, args)
@@ -438,12 +443,14 @@ def _announce(lab: Lab, servers, args: argparse.Namespace) -> None:
                      if servers.capf_port else None),
             "http": None if servers.http_port is None else {"host": servers.host, "port": servers.http_port},
             "https": None if servers.https_port is None else {"host": servers.host, "port": servers.https_port},
+            "tomcat": None if servers.tomcat_port is None else {"host": servers.host, "port": servers.tomcat_port},
             "callmanager": [{"node": name, "host": servers.host, **ports}
                             for name, ports in servers.signalling_ports.items()],
         }), flush=True)
         return
     print(f"TFTP {servers.host}:{servers.tftp_port} serving as {servers.tftp_node.name}", flush=True)
-    for scheme, port in (("HTTP", servers.http_port), ("HTTPS", servers.https_port)):
+    for scheme, port in (("HTTP", servers.http_port), ("HTTPS", servers.https_port),
+                         ("HTTPS-tomcat", servers.tomcat_port)):
         if port is not None:
             print(f"{scheme} {servers.host}:{port} serving as {servers.tftp_node.name}", flush=True)
     for name, port in servers.tvs_ports.items():

@@ -926,7 +926,7 @@ class Lab:
     def serving(self, *, host: str = "127.0.0.1", tftp_port: int = 0, tvs_port: int = 0,
                 tftp_node: str | int | None = None, advertise: str | None = None, tvs: bool = True,
                 trace: Callable[[str], None] | None = None, capf_port: int | None = 0,
-                http_port: int | None = None, https_port: int | None = None,
+                http_port: int | None = None, https_port: int | None = None, tomcat_port: int | None = None,
                 **signalling: Any) -> contextlib.AbstractContextManager[Any]:
         """Run the lab's TFTP, TVS, CAPF and CallManager (and HTTP/HTTPS provisioning) servers in the
         background: see ``phone.lab.servers.serving.serving`` (``signalling``: its sip_port,
@@ -935,7 +935,7 @@ class Lab:
 
         return serving(self, host=host, tftp_port=tftp_port, tvs_port=tvs_port, tftp_node=tftp_node,
                        advertise=advertise, tvs=tvs, trace=trace, capf_port=capf_port, http_port=http_port,
-                       https_port=https_port, **signalling)
+                       https_port=https_port, tomcat_port=tomcat_port, **signalling)
 
     # -- internals ------------------------------------------------------------------------------
 

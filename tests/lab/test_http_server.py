@@ -127,3 +127,32 @@ def _pem_files(folder: Path, identity: Identity) -> tuple[str, str]:
     cert.write_bytes(identity.certificate_pem())
     key.write_bytes(identity.private_key_pem())
     return str(cert), str(key)
+
+
+def test_the_labs_6972_presents_tomcat_and_takes_only_clients_callmanager_trust_vouches_for(lab, tmp_path) -> None:
+    from phone.device.identity import default_mic_ca, issue_mic
+
+    mic_ca = default_mic_ca()
+    now = datetime.datetime.now(datetime.UTC)
+    phone_mic = issue_mic("CP-8861", "SEP" + MAC, mic_ca, now=now)
+    stranger = fresh_identity("SEP" + MAC)
+    with lab.serving(tomcat_port=0, capf_port=None) as servers:
+        assert servers.tomcat_port and presented(servers.tomcat_port) == lab.identity("tomcat").der
+        for identity, expected in ((phone_mic, 200), (stranger, None), (None, None)):
+            client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            client.check_hostname, client.verify_mode = False, ssl.CERT_NONE
+            client.set_ciphers("DEFAULT:@SECLEVEL=0")
+            if identity is not None:
+                client.load_cert_chain(*_pem_files(tmp_path, identity))
+            pool = urllib3.HTTPSConnectionPool("127.0.0.1", servers.tomcat_port, ssl_context=client,
+                                               assert_hostname=False, cert_reqs="CERT_NONE")
+            try:
+                status = pool.request("GET", "/ITLFile.tlv", retries=False, timeout=5).status
+            except urllib3.exceptions.HTTPError:
+                status = None
+            assert status == expected, identity
+
+
+def test_the_labs_6972_is_off_unless_asked(lab) -> None:
+    with lab.serving(capf_port=None) as servers:
+        assert servers.tomcat_port is None

@@ -159,6 +159,8 @@ class LabServers:
         #: The HTTP and HTTPS provisioning ports (None: not served).
         self.http_port: int | None = None
         self.https_port: int | None = None
+        #: The Tomcat HTTPS port (6972 on CUCM; None: not served).
+        self.tomcat_port: int | None = None
         self._trace = trace
         self._lock = threading.RLock()
         self._tvs = {node.name: _Tvs(node, port) for node, port in zip(lab.nodes, tvs_ports, strict=True)}
@@ -383,6 +385,25 @@ def https_contexts(lab: Lab, node: str) -> Callable[[], ssl.SSLContext]:
     return current
 
 
+def tomcat_contexts(lab: Lab, node: str) -> Callable[[], ssl.SSLContext]:
+    """Port 6972: a TLS context presenting the node's tomcat certificate and asking for the client's,
+    checked against CallManager-trust (the lab keeps no separate Tomcat-trust; setting
+    ``https_6972.client_trust``, docs/http.md). Rebuilt when the certificate or the store changes."""
+    lab.identity("tomcat", node)  # made on first use: outside any read lock (docs/lab.md)
+    cache: dict[tuple[bytes, ...], ssl.SSLContext] = {}
+
+    def current() -> ssl.SSLContext:
+        identity = lab.identity("tomcat", node)
+        trust = callmanager_trust(lab)
+        key = (identity.der, *sorted(certificate.tbs_certificate_bytes for certificate in trust))
+        if key not in cache:
+            cache.clear()
+            cache[key] = identity_server_context(identity, client_trust=trust)
+        return cache[key]
+
+    return current
+
+
 def _clock_of(lab: Lab) -> Callable[[], datetime]:
     """The TVS trace shows local wall time as CUCM's does; the lab's clock gives it."""
     return lambda: lab.clock().astimezone()
@@ -402,6 +423,7 @@ def serving(
     capf_port: int | None = 0,
     http_port: int | None = None,
     https_port: int | None = None,
+    tomcat_port: int | None = None,
     sip_port: int | None = 0,
     sip_tls_port: int | None = 0,
     sccp_port: int | None = 0,
@@ -416,7 +438,9 @@ def serving(
     starts with TVS down. ``trace`` receives the TVS servers' CUCM trace lines,
     each prefixed with its node's name, and the CAPF server's, prefixed ``[CAPF]``.
     ``capf_port`` is the publisher's CAPF port (0: any free port; None: no CAPF).
-    ``http_port`` / ``https_port``: the node's HTTP and HTTPS provisioning (None: off; 0: a free port).
+    ``http_port`` / ``https_port``: the node's HTTP and HTTPS provisioning (None: off; 0: a free port);
+    ``tomcat_port``: the same files over HTTPS presenting the node's tomcat certificate and requiring a
+    client certificate that CallManager-trust vouches for (CUCM's 6972; None: off; 0: a free port).
     each prefixed with its node's name. ``sip_port``, ``sip_tls_port`` and
     ``sccp_port`` are the publisher's CallManager listeners (None: off, 0: any
     free port; SCCP over TLS listens 443 above SCCP); ``signalling_trace``
@@ -454,6 +478,11 @@ def serving(
                 contexts = https_contexts(lab, servers.tftp_node.name)
                 servers.https_port = stack.enter_context(HttpFileServer(
                     folder, servers.file, host=host, port=https_port, ssl_context=contexts(), contexts=contexts,
+                    unsigned_configs=True))
+            if tomcat_port is not None:
+                tomcat = tomcat_contexts(lab, servers.tftp_node.name)
+                servers.tomcat_port = stack.enter_context(HttpFileServer(
+                    folder, servers.file, host=host, port=tomcat_port, ssl_context=tomcat(), contexts=tomcat,
                     unsigned_configs=True))
             yield servers
     finally:
