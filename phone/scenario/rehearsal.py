@@ -98,7 +98,8 @@ def network_phone(spec: PhoneSpec, tftp_port: int, clock: ScenarioClock, *, tvs_
     200860): a MIC from the installation's emulated Cisco Manufacturing CA, which labs trust
     (``phone.device.identity.default_mic_ca``), and the LSC CAPF gives it, kept across boots, so it
     can enrol by existing certificate, open encrypted configurations and present its LSC or MIC when it
-    registers (``present_identity`` before each boot). ``mic_key_bits`` sizes a new MIC's key (a test's
+    registers (``present_identity`` before each boot). A new MIC is made at the virtual time of ``clock``,
+    so the labs, which run at that time too, find it valid; ``mic_key_bits`` sizes its key (a test's
     1024 bits are faster to make). Without a folder it holds no MIC and presents nothing.
     """
     console = PhoneConsole(spec.model, clock.tick, keep=True)
@@ -108,7 +109,7 @@ def network_phone(spec: PhoneSpec, tftp_port: int, clock: ScenarioClock, *, tvs_
         store = IdentityStore(identity_folder, durable=False)
         # Issued here, not by the Phone, only to choose the key size; the Phone reads the same MIC.
         store.ensure_mic(spec.model.name, spec.model.device_name(spec.mac), default_mic_ca,
-                         new_key=lambda _bits: generate_rsa_key(mic_key_bits))
+                         clock=lambda: clock.now, new_key=lambda _bits: generate_rsa_key(mic_key_bits))
     return Phone(spec.model, spec.mac, fetch=TftpTransport("127.0.0.1", tftp_port, spec.model),
                  ask_tvs=tvs, clock=clock.tick, console=console, enrol_capf=CapfTransport(ask_tvs=tvs),
                  register=SignallingTransport(), identity=store)
