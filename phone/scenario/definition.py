@@ -48,9 +48,13 @@ reboots the phones and checks what each model did::
     [steps.console.CP-7975]       # a model's console must contain these messages
     contains = ["setupSocketToTvsProxy: Connected to TVS proxy server"]
 
-Placeholders in operations: ``{work}`` (the run's scratch folder) and
+Placeholders in operations: ``{work}`` (the run's scratch folder),
 ``{cert:LAB:SERVICE}`` (the PEM of that lab's publisher certificate, e.g.
-``{cert:b:CallManager}``).
+``{cert:b:CallManager}``) and ``{cn:FILE}`` (the subject CN of the certificate in
+FILE, e.g. one ``cert export … --out {work}/old.pem`` kept before a regeneration).
+
+Scenario phones have a MIC and keep the LSC CAPF gives them across the steps
+(docs/scenarios.md, "The phone's identity").
 """
 
 from __future__ import annotations
