@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--console-dir", type=Path, metavar="DIR",
                      help="write each phone's console per step to DIR/<step>/<MODEL>-<MAC>.log")
     run.add_argument("--key-size", type=int, choices=(1024, 2048, 4096),
-                     help="the labs' key size instead of the scenario's (1024 is quicker)")
+                     help="the labs' key size instead of the scenario's, and the phones' MICs' (1024 is quicker)")
     run.set_defaults(func=run_scenario)
 
 
@@ -84,6 +84,10 @@ def run_show(args: argparse.Namespace) -> int:
         for operation in step.lab:
             refused = f"   (refused: {operation.fails_with})" if operation.fails_with else ""
             print(f"     phonetrust lab {operation.run}{refused}")
+        for selector, settings in step.devices.items():
+            print(f"     phonetrust lab device set <each {selector} phone> {' '.join(settings.words())}")
+        for selector, digits in step.auth_string.items():
+            print(f"     authentication string typed on each {selector} phone: {digits}")
     return 0
 
 

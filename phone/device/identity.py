@@ -78,6 +78,9 @@ MIC_KEY_BITS = 2048
 #: A MIC is valid as long as the phone lives; twenty years stands in for "permanent".
 MIC_LIFETIME_DAYS = 7300
 CA_LIFETIME_DAYS = 7300
+#: The CA is valid from here on, so that phones made in rehearsals set in the past (the scenarios
+#: replay Cisco TAC note 118893's 2015 at a virtual clock) hold MICs that chain to a CA valid then.
+CA_VALID_FROM = datetime.datetime(2005, 1, 1, tzinfo=datetime.UTC)
 #: The folders and files this module writes.
 IDENTITY_FOLDER = "identity"
 MIC_CERTIFICATE = "mic.pem"
@@ -335,10 +338,12 @@ def load_mic_ca(certificate: Path, key: Path) -> Identity:
 
 
 def new_mic_ca(*, now: datetime.datetime, new_key: NewKey = generate_rsa_key) -> Identity:
-    """A fresh emulated "Cisco Manufacturing CA SHA2"."""
-    start = now - datetime.timedelta(days=365)  # phones made today sit well inside its validity
+    """A fresh emulated "Cisco Manufacturing CA SHA2", valid from ``CA_VALID_FROM`` (or a year before
+    ``now``, whichever is earlier) until ``CA_LIFETIME_DAYS`` after ``now``."""
+    start = min(now - datetime.timedelta(days=365), CA_VALID_FROM)
+    lifetime = (now - start).days + CA_LIFETIME_DAYS
     return make_certificate(simple_subject(**MIC_CA_SUBJECT), new_key(2048), not_before=start,
-                            serial=_random_serial(), profile=Profile.CA, lifetime_days=CA_LIFETIME_DAYS)
+                            serial=_random_serial(), profile=Profile.CA, lifetime_days=lifetime)
 
 
 def default_mic_ca(folder: Path | None = None, *, clock: Clock = _utc_now,

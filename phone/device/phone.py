@@ -143,6 +143,9 @@ class Phone:
             self.store.save(self.machine.flash, model=self.model.name, device=self.machine.device_name)
 
     def boot(self) -> BootReport:
+        # The LSC an earlier boot's CAPF session kept is what this boot opens an encrypted configuration with.
+        self.machine = attrs.evolve(self.machine, keys=PhoneKeys(
+            mic=self.identity.mic if self.identity is not None else None, lsc=self.lsc))
         before = self.machine.flash
         self.machine, report = run_boot(
             self.machine, fetch=self.fetch, ask_tvs=self.ask_tvs,

@@ -97,6 +97,12 @@ class ScenarioTarget(ServerTarget):
                  host: str = "127.0.0.1", devices: Sequence[DeviceRecord] = ()) -> None:
         """``devices``: lab device records (an inventory's security profiles and CAPF settings)
         put into every lab of the scenario before its servers start."""
+        per_step = [step.name for step in scenario.steps if step.devices or step.auth_string]
+        if per_step:
+            # Fleet phones hold no MIC and are not told what their users type: such a run would count
+            # outcomes the scenario does not describe.
+            raise UsageError(f"scenario {scenario.name} sets device pages or authentication strings in step "
+                             f"{per_step[0]!r}, which fleet runs do not replay: use `phonetrust scenario run`")
         self.scenario = scenario
         self.devices = tuple(devices)
         self.host = host  # where the labs' servers listen and phones find them (fleet run --advertise)

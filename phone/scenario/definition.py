@@ -20,6 +20,13 @@ reboots the phones and checks what each model did::
     tftp = "a"                    # the lab whose TFTP the phones boot from (default: as before)
     tvs = "up"                    # or "down": the lab's TVS servers during this step's boots
     actions = {CP-7940 = "erase-ctl"}   # before booting: erase-ctl | erase-itl | erase | factory-reset
+    [steps.devices.CP-8861]       # before the boots: `lab device set` for every phone of the selection
+    security_profile = "encrypted"   # non-secure | authenticated | encrypted
+    encrypted_config = true          # the profile's "TFTP Encrypted Config"
+    capf_operation = "install"       # install | upgrade | delete | fetch | none
+    capf_auth = "auth-string:123456" # null-string | auth-string:DIGITS | existing-lsc | existing-mic
+    capf_key = "rsa2048"
+    auth_string = {CP-8861 = "123456"}   # what the user types on those phones during this step
     [steps.expect.sbd]            # selector: a model, "sbd", "legacy" or "*"; the most specific wins
     outcome = "accepted"          # accepted | rejected | unchanged | failed
     via = "tvs"                   # what vouched for the installed list(s)
@@ -29,14 +36,25 @@ reboots the phones and checks what each model did::
     ctl = "rejected"              # a file's result: ctl | itl | config
     code = "no-tvs"               # a rejection code (phone.firmware.trust.REJECTION_CODES)
     screen = "Trust List Update Failed"
+    [steps.expect.CP-8861]
+    lsc = "present"               # or "absent": the phone's LSC after the boot
+    capf = "installed"            # this boot's CAPF result: installed | deleted | fetched |
+                                  #   nothing_pending | refused | failed
+    config_encrypted = true       # the configuration applied this boot came encrypted
+    registration = "registered"   # registered | rejected | failed | waiting | none
+    registration_code = "registered-encrypted"   # the registration's code (docs/registration.md)
     [steps.trace]                 # the lab's TVS trace during the step must contain these
     contains = ["{role : 0}"]
     [steps.console.CP-7975]       # a model's console must contain these messages
     contains = ["setupSocketToTvsProxy: Connected to TVS proxy server"]
 
-Placeholders in operations: ``{work}`` (the run's scratch folder) and
+Placeholders in operations: ``{work}`` (the run's scratch folder),
 ``{cert:LAB:SERVICE}`` (the PEM of that lab's publisher certificate, e.g.
-``{cert:b:CallManager}``).
+``{cert:b:CallManager}``) and ``{cn:FILE}`` (the subject CN of the certificate in
+FILE, e.g. one ``cert export … --out {work}/old.pem`` kept before a regeneration).
+
+Scenario phones have a MIC and keep the LSC CAPF gives them across the steps
+(docs/scenarios.md, "The phone's identity").
 """
 
 from __future__ import annotations
@@ -49,7 +67,8 @@ from typing import Any
 
 import attrs
 
-from phone.errors import LocalError
+from phone.errors import LocalError, UsageError
+from phone.lab.devices import CAPF_KEYS, CAPF_OPERATIONS, SECURITY_PROFILES, parse_capf_auth
 from phone.resources import bundled_dir
 from phone.firmware.trust import REJECTION_CODES
 
@@ -58,6 +77,11 @@ OUTCOMES = ("accepted", "rejected", "unchanged", "failed", "unsupported")
 FILE_RESULTS = ("not_found", "installed", "unchanged", "rejected", "applied", "failed")
 PHONE_ACTIONS = ("erase-ctl", "erase-itl", "erase", "factory-reset")
 VIAS = ("leap-of-faith", "ctl", "itl", "tvs", "tvs-cache")
+LSC_STATES = ("present", "absent")
+#: A boot's CAPF result (docs/capf.md, "What the boot reports").
+CAPF_RESULTS = ("installed", "deleted", "fetched", "nothing_pending", "refused", "failed")
+#: A boot's registration result (docs/registration.md); "none": the boot did not register at all.
+REGISTRATION_RESULTS = ("registered", "rejected", "failed", "waiting", "none")
 
 
 class ScenarioError(LocalError):
@@ -85,6 +109,35 @@ class Expectation:
     code: str | None = None
     screen: str | None = None
     tvs_roles: tuple[int, ...] | None = None
+    lsc: str | None = None
+    capf: str | None = None
+    config_encrypted: bool | None = None
+    registration: str | None = None
+    registration_code: str | None = None
+
+
+@attrs.frozen
+class DeviceSettings:
+    """One ``[steps.devices.SELECTOR]`` table: the fields of ``phonetrust lab device set`` to save on the
+    pages of the selected phones before the step's boots (None: left as it is)."""
+
+    security_profile: str | None = None
+    encrypted_config: bool | None = None
+    capf_operation: str | None = None
+    capf_auth: str | None = None
+    capf_key: str | None = None
+
+    def words(self) -> tuple[str, ...]:
+        """The options of ``lab device set`` that say this."""
+        words: list[str] = []
+        for option, value in (("--security-profile", self.security_profile),
+                              ("--capf-operation", self.capf_operation), ("--capf-auth", self.capf_auth),
+                              ("--capf-key", self.capf_key)):
+            if value is not None:
+                words += [option, value]
+        if self.encrypted_config is not None:
+            words += ["--encrypted-config", "on" if self.encrypted_config else "off"]
+        return tuple(words)
 
 
 @attrs.frozen
@@ -102,6 +155,8 @@ class ScenarioStep:
     expect: Mapping[str, Expectation] = MappingProxyType({})
     trace: tuple[str, ...] = ()
     console: Mapping[str, tuple[str, ...]] = MappingProxyType({})
+    devices: Mapping[str, DeviceSettings] = MappingProxyType({})
+    auth_string: Mapping[str, str] = MappingProxyType({})
 
 
 @attrs.frozen
@@ -217,7 +272,36 @@ def _expectation(reader: _Reader) -> Expectation:
         code=code,
         screen=reader.get("screen", str),
         tvs_roles=None if roles is None else tuple(sorted(int(role) for role in roles)),
+        lsc=reader.choice("lsc", LSC_STATES),
+        capf=reader.choice("capf", CAPF_RESULTS),
+        config_encrypted=reader.get("config_encrypted", bool),
+        registration=reader.choice("registration", REGISTRATION_RESULTS),
+        registration_code=reader.get("registration_code", str),
     )
+
+
+def _device_settings(reader: _Reader) -> DeviceSettings:
+    reader.only({f.name for f in attrs.fields(DeviceSettings)})
+    capf_auth = reader.get("capf_auth", str)
+    if capf_auth is not None:
+        try:
+            _, digits = parse_capf_auth(capf_auth)
+        except UsageError as error:
+            raise reader.fail("capf_auth", str(error)) from None
+        if digits is not None and not _typed_digits(digits):
+            raise reader.fail("capf_auth", f"an authentication string is 4 to 10 digits, not {digits!r}")
+    return DeviceSettings(
+        security_profile=reader.choice("security_profile", SECURITY_PROFILES),
+        encrypted_config=reader.get("encrypted_config", bool),
+        capf_operation=reader.choice("capf_operation", CAPF_OPERATIONS),
+        capf_auth=capf_auth,
+        capf_key=reader.choice("capf_key", CAPF_KEYS),
+    )
+
+
+def _typed_digits(text: str) -> bool:
+    """What a phone's keypad accepts as a CAPF authentication string: 4 to 10 digits (docs/capf.md)."""
+    return text.isascii() and text.isdigit() and 4 <= len(text) <= 10
 
 
 def _operations(reader: _Reader) -> tuple[Operation, ...]:
@@ -236,7 +320,8 @@ def _operations(reader: _Reader) -> tuple[Operation, ...]:
 
 def _step(path: Path, index: int, table: Any, labs: Mapping[str, LabSpec]) -> ScenarioStep:
     reader = _Reader(path, f"steps[{index}]", table)
-    reader.only({"name", "title", "lab", "on", "tftp", "tvs", "actions", "boot", "expect", "trace", "console"})
+    reader.only({"name", "title", "lab", "on", "tftp", "tvs", "actions", "boot", "expect", "trace", "console",
+                 "devices", "auth_string"})
     name = reader.get("name", str, required=True)
     on = reader.get("on", str, "a")
     tftp = reader.get("tftp", str)
@@ -251,6 +336,14 @@ def _step(path: Path, index: int, table: Any, labs: Mapping[str, LabSpec]) -> Sc
         selector: _expectation(_Reader(path, f"{reader.where}.expect.{selector}", value))
         for selector, value in reader.get("expect", dict, {}).items()
     }
+    devices = {
+        selector: _device_settings(_Reader(path, f"{reader.where}.devices.{selector}", value))
+        for selector, value in reader.get("devices", dict, {}).items()
+    }
+    auth_string = reader.get("auth_string", dict, {})
+    for selector, digits in auth_string.items():
+        if not isinstance(digits, str) or not _typed_digits(digits):
+            raise reader.fail(f"auth_string.{selector}", f"expected 4 to 10 digits as a string, got {digits!r}")
     trace = _Reader(path, f"{reader.where}.trace", reader.get("trace", dict, {}))
     trace.only({"contains"})
     console = {}
@@ -270,6 +363,8 @@ def _step(path: Path, index: int, table: Any, labs: Mapping[str, LabSpec]) -> Sc
         expect=MappingProxyType(expect),
         trace=tuple(trace.get("contains", list, [])),
         console=MappingProxyType(console),
+        devices=MappingProxyType(devices),
+        auth_string=MappingProxyType(dict(auth_string)),
     )
 
 

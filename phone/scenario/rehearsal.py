@@ -27,6 +27,7 @@ from pathlib import Path
 import attrs
 
 from phone.device.capf import CapfTransport
+from phone.device.identity import MIC_KEY_BITS, IdentityStore, default_mic_ca
 from phone.device.phone import Phone
 from phone.errors import UsageError
 from phone.lab import Lab
@@ -38,6 +39,8 @@ from phone.firmware.outcome import PhoneOutcome, Verdict, classify
 from phone.console.phone import PhoneConsole
 from phone.device.registration import SignallingTransport
 from phone.device.transports import TftpTransport, TvsTransport
+from phone.tls import ClientIdentity
+from phone.wire.certs import generate_rsa_key
 
 #: Cisco TAC 118893's CTL was made on Fri Mar 06 19:45:13 CET 2015; rehearsals start there.
 START = datetime.datetime(2015, 3, 6, 18, 45, 13, tzinfo=datetime.timezone.utc)
@@ -86,14 +89,51 @@ def scenario_phones(mix: Mapping[str, int] | Sequence[FleetPhone], catalogue: Ca
     return [PhoneSpec(by_name[phone.model], phone.mac) for phone in allocate(counts)]
 
 
-def network_phone(spec: PhoneSpec, tftp_port: int, clock: ScenarioClock, *, tvs_timeout: float = 5.0) -> Phone:
-    """A phone that boots against a loopback TFTP server (and the TVS and CallManager its configuration
-    names); it holds no MIC, so it registers over TCP, or presents nothing over TLS."""
+def network_phone(spec: PhoneSpec, tftp_port: int, clock: ScenarioClock, *, tvs_timeout: float = 5.0,
+                  state_folder: Path | None = None, mic_key_bits: int = MIC_KEY_BITS) -> Phone:
+    """A phone that boots against a loopback TFTP server (and the TVS, CAPF and CallManager its
+    configuration names).
+
+    With ``state_folder`` the phone has an identity there (its ``identity`` folder), as a real one has
+    (Cisco TAC note 200860): a MIC from the installation's emulated Cisco Manufacturing CA, which labs trust
+    (``phone.device.identity.default_mic_ca``), and the LSC CAPF gives it, kept across boots, so it
+    can enrol by existing certificate, open encrypted configurations and present its LSC or MIC when it
+    registers (``present_identity`` before each boot). A new MIC is made at the virtual time of ``clock``,
+    so the labs, which run at that time too, find it valid; ``mic_key_bits`` sizes its key (a test's
+    1024 bits are faster to make). Without a folder it holds no MIC and presents nothing.
+    """
     console = PhoneConsole(spec.model, clock.tick, keep=True)
     tvs = TvsTransport(spec.model, timeout=tvs_timeout)
+    store = None
+    if state_folder is not None:
+        store = IdentityStore(state_folder, durable=False)
+        # Issued here, not by the Phone, only to choose the key size; the Phone reads the same MIC.
+        store.ensure_mic(spec.model.name, spec.model.device_name(spec.mac), default_mic_ca,
+                         clock=lambda: clock.now, new_key=lambda _bits: generate_rsa_key(mic_key_bits))
     return Phone(spec.model, spec.mac, fetch=TftpTransport("127.0.0.1", tftp_port, spec.model),
                  ask_tvs=tvs, clock=clock.tick, console=console, enrol_capf=CapfTransport(ask_tvs=tvs),
-                 register=SignallingTransport())
+                 register=SignallingTransport(), identity=store)
+
+
+def present_identity(phone: Phone, folder: Path) -> None:
+    """Let ``phone`` present its LSC, else its MIC, when it registers over TLS (Cisco TAC note 200860).
+
+    The certificate and key are written to ``folder`` under names that carry the certificate's
+    serial, so a new LSC is a new file (TLS client contexts are cached by file name). A phone
+    without an identity keeps presenting nothing.
+    """
+    if phone.identity is None:
+        return
+    kind, held = ("lsc", phone.lsc) if phone.lsc is not None else ("mic", phone.identity.mic)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"{kind}-{held.certificate.serial_number:x}"
+    certificate, key = stem.with_suffix(".pem"), stem.with_suffix(".key")
+    if not key.exists():
+        certificate.write_bytes(held.certificate_pem())
+        key.touch(mode=0o600)
+        key.write_bytes(held.private_key_pem())
+    phone.register = SignallingTransport(ClientIdentity(certificate, key))
+    phone.client_certificate = kind
 
 
 @attrs.frozen

@@ -12,8 +12,10 @@ a scenario write the same consoles apart from key material.
 from __future__ import annotations
 
 import contextlib
+import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 
@@ -25,10 +27,13 @@ from phone.catalogue import load_catalogue
 from phone.firmware.models import Catalogue, PhoneModel
 from phone.fleet.phones import FleetPhone
 from phone.firmware.outcome import Verdict, classify, unsupported
-from phone.scenario.rehearsal import PhoneSpec, ScenarioClock, network_phone, scenario_phones
-from phone.scenario.definition import Expectation, Scenario, ScenarioError, ScenarioStep
+from phone.scenario.rehearsal import PhoneSpec, ScenarioClock, network_phone, present_identity, scenario_phones
+from phone.scenario.definition import Expectation, Operation, Scenario, ScenarioError, ScenarioStep
 from phone.scenario.steps import create_labs, is_sbd, run_operation, selects
+from phone.device.identity import MIC_KEY_BITS
 from phone.device.transports import TftpTransport
+
+T = TypeVar("T")
 
 @attrs.frozen
 class PhoneResult:
@@ -67,10 +72,16 @@ class ScenarioResult:
 
 def expectation_for(step: ScenarioStep, model: PhoneModel, catalogue: Catalogue) -> Expectation | None:
     """The most specific expectation for ``model``: its own, then sbd/legacy, then "*"."""
-    for selector, expectation in step.expect.items():
+    return _most_specific(step.expect, model, catalogue)
+
+
+def _most_specific(by_selector: Mapping[str, T], model: PhoneModel, catalogue: Catalogue) -> T | None:
+    """The entry of the most specific selector for ``model``: its own, then sbd/legacy, then "*"."""
+    for selector, entry in by_selector.items():
         if selector not in ("*", "sbd", "legacy") and selects(selector, model, catalogue):
-            return expectation
-    return step.expect.get("sbd" if is_sbd(model) else "legacy") or step.expect.get("*")
+            return entry
+    chosen = by_selector.get("sbd" if is_sbd(model) else "legacy")
+    return chosen if chosen is not None else by_selector.get("*")
 
 
 def _result_of(report: BootReport, matches: Callable[[str], bool]) -> str | None:
@@ -80,8 +91,10 @@ def _result_of(report: BootReport, matches: Callable[[str], bool]) -> str | None
     return (found or entries)[-1].result if entries else None
 
 
-def check_phone(expect: Expectation, report: BootReport, verdict: Verdict) -> tuple[str, ...]:
-    """What differs between what a phone did and what the scenario expects of it."""
+def check_phone(expect: Expectation, report: BootReport, verdict: Verdict,
+                lsc_held: bool | None = None) -> tuple[str, ...]:
+    """What differs between what a phone did and what the scenario expects of it (``lsc_held``: whether
+    the phone holds an LSC after the boot; None when the caller cannot tell, and ``lsc`` is not checked)."""
     problems = []
 
     def differs(what: str, wanted: object, got: object) -> None:
@@ -105,7 +118,36 @@ def check_phone(expect: Expectation, report: BootReport, verdict: Verdict) -> tu
         answered = [tuple(sorted(a.roles)) for a in report.tvs_requests if a.status == 0]
         if expect.tvs_roles not in answered:
             problems.append(f"tvs_roles: expected {list(expect.tvs_roles)}, got {[list(r) for r in answered]}")
+    problems.extend(check_identity(expect, report, lsc_held))
     return tuple(problems)
+
+
+def check_identity(expect: Expectation, report: BootReport, lsc_held: bool | None) -> list[str]:
+    """What differs in the phone's identity side: its LSC after the boot (``lsc_held``; None when not
+    known), this boot's CAPF result, an encrypted configuration, and its registration."""
+    problems = []
+
+    def differs(what: str, wanted: object, got: object) -> None:
+        if wanted is not None and wanted != got:
+            problems.append(f"{what}: expected {wanted}, got {got}")
+
+    if expect.lsc is not None and lsc_held is not None:
+        differs("lsc", expect.lsc, "present" if lsc_held else "absent")
+    capf = report.capf
+    if expect.capf is not None and (capf is None or capf.result != expect.capf):
+        got = "no CAPF operation" if capf is None else capf.result + (f" ({capf.reason})" if capf.reason else "")
+        problems.append(f"capf: expected {expect.capf}, got {got}")
+    differs("config_encrypted", expect.config_encrypted, report.config_encrypted)
+    registration = report.registration
+    if expect.registration is not None:
+        got = "none" if registration is None else registration.result
+        if got != expect.registration:
+            detail = f" ({registration.code}: {registration.reason})" if registration and registration.reason else (
+                f" ({registration.code})" if registration else "")
+            problems.append(f"registration: expected {expect.registration}, got {got}{detail}")
+    if expect.registration_code is not None:
+        differs("registration_code", expect.registration_code, registration.code if registration else "none")
+    return problems
 
 
 def check_unsupported(expect: Expectation, verdict: Verdict) -> tuple[str, ...]:
@@ -116,7 +158,8 @@ def check_unsupported(expect: Expectation, verdict: Verdict) -> tuple[str, ...]:
         problems.append(f"outcome: expected {expect.outcome}, got {verdict.outcome.value} ({verdict.reason})")
     if expect.code is not None and expect.code not in verdict.codes:
         problems.append(f"code: expected {expect.code}, got {', '.join(verdict.codes)}")
-    for what in ("ctl", "itl", "config", "via", "screen", "tvs_roles"):
+    for what in ("ctl", "itl", "config", "via", "screen", "tvs_roles", "capf", "config_encrypted",
+                 "registration", "registration_code"):
         if getattr(expect, what) is not None:
             problems.append(f"{what}: expected {getattr(expect, what)}, got nothing: the phone was not booted "
                             f"({verdict.reason})")
@@ -191,8 +234,33 @@ class ScenarioRun:
         """
         return any(is_sbd(spec.model) for spec in self.specs)
 
+    def phone_dir(self, spec: PhoneSpec) -> Path:
+        """Where a phone of the run keeps its identity (MIC, LSC) across the scenario's steps."""
+        return self.work / "phones" / spec.model.device_name(spec.mac)
+
     def _phone(self, spec: PhoneSpec, port: int) -> Phone:
-        return network_phone(spec, port, self.clock, tvs_timeout=self.tvs_timeout)
+        return network_phone(spec, port, self.clock, tvs_timeout=self.tvs_timeout,
+                             state_folder=self.phone_dir(spec),
+                             mic_key_bits=self.key_size or MIC_KEY_BITS)
+
+    def _set_devices(self, step: ScenarioStep) -> tuple[tuple[str, ...], list[str]]:
+        """``lab device set`` on lab ``on`` for every phone a ``[steps.devices.SELECTOR]`` selects (the most
+        specific selector wins, as for expectations): what the lab printed, and what went wrong."""
+        output, problems = [], []
+        for spec in self.specs:
+            settings = _most_specific(step.devices, spec.model, self.catalogue)
+            if settings is None or not settings.words():
+                continue
+            name = spec.model.device_name(spec.mac)
+            words = " ".join(shlex.quote(word) for word in ("device", "set", name, "--model", spec.model.name,
+                                                            *settings.words()))
+            printed, problem = run_operation(Operation(words), self.lab_dir(step.on), self.work, self.lab_dir,
+                                             self.clock.now)
+            output.append(f"admin: {words}")
+            output.extend(printed[:1])  # "Update Successful: SEP…"; the whole page is `lab device show`
+            if problem:
+                problems.append(problem)
+        return tuple(output), problems
 
     def run(self) -> ScenarioResult:
         self.work.mkdir(parents=True, exist_ok=True)
@@ -206,6 +274,9 @@ class ScenarioRun:
                 self.clock.next_step()
                 self.progress(f"step {step.name}")
                 output, problems = self._operate(step)
+                device_output, device_problems = self._set_devices(step)
+                output += device_output
+                problems += device_problems
                 for running in servers.values():
                     running.sync()
                     if step.tvs == "down":
@@ -246,10 +317,12 @@ class ScenarioRun:
                 mismatches = check_unsupported(expectation, verdict) if expectation else ()
                 results.append(PhoneResult(spec, None, verdict, mismatches))
                 continue
+            phone.enrol_capf.auth_string = _most_specific(step.auth_string, spec.model, self.catalogue)
+            present_identity(phone, self.phone_dir(spec) / "presented")
             report = phone.boot()
             verdict = classify(report)
             expectation = expectation_for(step, spec.model, self.catalogue)
-            mismatches = check_phone(expectation, report, verdict) if expectation else ()
+            mismatches = check_phone(expectation, report, verdict, phone.lsc is not None) if expectation else ()
             lines = tuple(phone.console.lines)
             consoles.setdefault(spec.model.name, []).extend(lines)
             results.append(PhoneResult(spec, report, verdict, mismatches, lines))

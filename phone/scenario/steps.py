@@ -13,14 +13,18 @@ import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from cryptography.x509.oid import NameOID
+
 from phone.errors import PhonetrustError
 from phone.lab import Lab, OperationRefused
 from phone.lab.devices import DeviceRecord, DeviceStore
 from phone.firmware.models import Catalogue, PhoneModel
 from phone.scenario.definition import Operation, Scenario, ScenarioError
+from phone.wire.certs import load_certificate
 
 #: ``{work}`` and ``{cert:LAB:SERVICE}`` in scenario operations (see phone.scenario.definition).
 _PLACEHOLDER = re.compile(r"\{(work|cert:([a-z0-9_-]+):([A-Za-z]+))\}")
+_COMMON_NAME = re.compile(r"\{cn:([^{}]+)\}")
 
 LabDir = Callable[[str], Path]
 
@@ -40,13 +44,27 @@ def selects(selector: str, model: PhoneModel, catalogue: Catalogue) -> bool:
 
 
 def expand(text: str, work: Path, lab_dir: LabDir) -> str:
-    """``text`` with ``{work}`` and ``{cert:LAB:SERVICE}`` (that lab's publisher PEM) filled in."""
+    """``text`` with ``{work}`` and ``{cert:LAB:SERVICE}`` (that lab's publisher PEM) filled in, then
+    ``{cn:FILE}`` (the subject CN of the certificate in FILE, e.g. one an earlier ``cert export`` wrote
+    to ``{work}``: what ``cert delete`` takes once that certificate has been regenerated)."""
     def replace(match: re.Match[str]) -> str:
         if match.group(1) == "work":
             return str(work)
         return str(Lab.open(lab_dir(match.group(2))).certificate_paths(match.group(3))[0])
 
-    return _PLACEHOLDER.sub(replace, text)
+    return _COMMON_NAME.sub(_common_name_of, _PLACEHOLDER.sub(replace, text))
+
+
+def _common_name_of(match: re.Match[str]) -> str:
+    path = Path(match.group(1))
+    try:
+        certificate = load_certificate(path.read_bytes(), source=str(path))
+    except OSError as error:
+        raise ScenarioError(f"{{cn:{path}}}: cannot read the certificate ({error.strerror or error})") from None
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not names:
+        raise ScenarioError(f"{{cn:{path}}}: the certificate has no CN")
+    return str(names[0].value)
 
 
 def create_labs(scenario: Scenario, lab_dir: LabDir, now: datetime.datetime, key_size: int | None = None,

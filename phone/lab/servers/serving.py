@@ -259,8 +259,11 @@ class LabServers:
                     self._start(tvs)
 
     def sync(self) -> None:
-        """Restart running TVS and CAPF servers whose certificate or minimum TLS version changed in the lab."""
+        """Restart running TVS and CAPF servers whose certificate or minimum TLS version changed in the lab;
+        CallManagers read their certificate and trust store again."""
         with self._lock:
+            for callmanager in self._callmanagers.values():
+                callmanager.refresh()
             state = self.lab.state
             capf = self._capf
             if capf.stack is not None and (self.lab.identity("CAPF").der != capf.certificate
