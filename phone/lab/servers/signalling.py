@@ -210,6 +210,17 @@ class CallManagerServer:
             self._trust_read = (now, ders)
         return self._trust_read[1]
 
+    def reload(self) -> None:
+        """Read the certificate, its key and CallManager-trust again at the next connection.
+
+        The lab calls it after every operation (``serving.sync``): a regenerated CallManager
+        certificate is presented, and a certificate deleted from CallManager-trust stops being
+        trusted, from the next phone on, not after the trust refresh interval.
+        """
+        with self._lock:
+            self._trust_read = None
+            self._contexts = {}
+
     def _context(self) -> ssl.SSLContext:
         with self._lock:
             trust = self._trust()
