@@ -122,7 +122,7 @@ class ScenarioTarget(ServerTarget):
         else:
             self.work = self._work
             self.work.mkdir(parents=True, exist_ok=True)
-        self.clock = ScenarioClock()
+        self.clock = ScenarioClock.for_scenario(self.scenario.start_now)
         try:
             try:
                 create_labs(self.scenario, self.lab_dir, self.clock.now, self._key_size, self.devices)

@@ -13,14 +13,17 @@ import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
 from phone.errors import PhonetrustError
 from phone.lab import Lab, OperationRefused
 from phone.lab.devices import DeviceRecord, DeviceStore
 from phone.firmware.models import Catalogue, PhoneModel
 from phone.scenario.definition import Operation, Scenario, ScenarioError
 
-#: ``{work}`` and ``{cert:LAB:SERVICE}`` in scenario operations (see phone.scenario.definition).
-_PLACEHOLDER = re.compile(r"\{(work|cert:([a-z0-9_-]+):([A-Za-z]+))\}")
+#: ``{work}``, ``{cert:LAB:SERVICE}`` and ``{cn:FILE}`` in scenario operations (see phone.scenario.definition).
+_PLACEHOLDER = re.compile(r"\{(work|cert:([a-z0-9_-]+):([A-Za-z]+)|cn:([A-Za-z0-9_.-]+))\}")
 
 LabDir = Callable[[str], Path]
 
@@ -40,13 +43,30 @@ def selects(selector: str, model: PhoneModel, catalogue: Catalogue) -> bool:
 
 
 def expand(text: str, work: Path, lab_dir: LabDir) -> str:
-    """``text`` with ``{work}`` and ``{cert:LAB:SERVICE}`` (that lab's publisher PEM) filled in."""
+    """``text`` with ``{work}``, ``{cert:LAB:SERVICE}`` (that lab's publisher PEM) and ``{cn:FILE}`` (the
+    subject CN of the PEM certificate ``FILE`` in ``work``, which an earlier ``cert export … --out
+    {work}/FILE`` wrote: how a scenario names a certificate that a regeneration has since replaced, for
+    ``cert delete``) filled in."""
     def replace(match: re.Match[str]) -> str:
         if match.group(1) == "work":
             return str(work)
+        if match.group(4) is not None:
+            return _common_name(work / match.group(4))
         return str(Lab.open(lab_dir(match.group(2))).certificate_paths(match.group(3))[0])
 
     return _PLACEHOLDER.sub(replace, text)
+
+
+def _common_name(path: Path) -> str:
+    """The subject CN of the PEM certificate at ``path`` (``ScenarioError`` naming the file otherwise)."""
+    try:
+        certificate = x509.load_pem_x509_certificate(path.read_bytes())
+        names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except (OSError, ValueError) as error:
+        raise ScenarioError(f"{{cn:{path.name}}}: {path} is not a readable PEM certificate ({error})") from None
+    if not names:
+        raise ScenarioError(f"{{cn:{path.name}}}: {path} has no common name")
+    return str(names[0].value)
 
 
 def create_labs(scenario: Scenario, lab_dir: LabDir, now: datetime.datetime, key_size: int | None = None,
