@@ -84,6 +84,10 @@ def run_show(args: argparse.Namespace) -> int:
         for operation in step.lab:
             refused = f"   (refused: {operation.fails_with})" if operation.fails_with else ""
             print(f"     phonetrust lab {operation.run}{refused}")
+        for selector, settings in step.devices.items():
+            print(f"     phonetrust lab device set <each {selector} phone> {' '.join(settings.words())}")
+        for selector, digits in step.auth_string.items():
+            print(f"     authentication string typed on each {selector} phone: {digits}")
     return 0
 
 

@@ -53,10 +53,11 @@ instead of in 2015: scenarios whose phones register with an LSC need it (``Scena
 
 Placeholders in operations: ``{work}`` (the run's scratch folder),
 ``{cert:LAB:SERVICE}`` (the PEM of that lab's publisher certificate, e.g.
-``{cert:b:CallManager}``) and ``{cn:FILE}`` (the common name of a certificate an
-earlier ``cert export SERVICE --out {work}/FILE`` saved: ``cert delete
-CallManager-trust {cn:capf-before.pem}`` deletes the CAPF certificate a
-regeneration replaced).
+``{cert:b:CallManager}``) and ``{cn:FILE}`` (the subject CN of the certificate in
+FILE, e.g. one ``cert export … --out {work}/old.pem`` kept before a regeneration).
+
+Scenario phones have a MIC and keep the LSC CAPF gives them across the steps
+(docs/scenarios.md, "The phone's identity").
 """
 
 from __future__ import annotations

@@ -99,12 +99,12 @@ def scenario_phones(mix: Mapping[str, int] | Sequence[FleetPhone], catalogue: Ca
 
 
 def network_phone(spec: PhoneSpec, tftp_port: int, clock: ScenarioClock, *, tvs_timeout: float = 5.0,
-                  identity_folder: Path | None = None, mic_key_bits: int = MIC_KEY_BITS) -> Phone:
+                  state_folder: Path | None = None, mic_key_bits: int = MIC_KEY_BITS) -> Phone:
     """A phone that boots against a loopback TFTP server (and the TVS, CAPF and CallManager its
     configuration names).
 
-    With ``identity_folder`` the phone has an identity there, as a real one has (Cisco TAC note
-    200860): a MIC from the installation's emulated Cisco Manufacturing CA, which labs trust
+    With ``state_folder`` the phone has an identity there (its ``identity`` folder), as a real one has
+    (Cisco TAC note 200860): a MIC from the installation's emulated Cisco Manufacturing CA, which labs trust
     (``phone.device.identity.default_mic_ca``), and the LSC CAPF gives it, kept across boots, so it
     can enrol by existing certificate, open encrypted configurations and present its LSC or MIC when it
     registers (``present_identity`` before each boot). A new MIC is made at the virtual time of ``clock``,
@@ -114,8 +114,8 @@ def network_phone(spec: PhoneSpec, tftp_port: int, clock: ScenarioClock, *, tvs_
     console = PhoneConsole(spec.model, clock.tick, keep=True)
     tvs = TvsTransport(spec.model, timeout=tvs_timeout)
     store = None
-    if identity_folder is not None:
-        store = IdentityStore(identity_folder, durable=False)
+    if state_folder is not None:
+        store = IdentityStore(state_folder, durable=False)
         # Issued here, not by the Phone, only to choose the key size; the Phone reads the same MIC.
         store.ensure_mic(spec.model.name, spec.model.device_name(spec.mac), default_mic_ca,
                          clock=lambda: clock.now, new_key=lambda _bits: generate_rsa_key(mic_key_bits))

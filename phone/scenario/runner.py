@@ -240,7 +240,7 @@ class ScenarioRun:
 
     def _phone(self, spec: PhoneSpec, port: int) -> Phone:
         return network_phone(spec, port, self.clock, tvs_timeout=self.tvs_timeout,
-                             identity_folder=self.phone_dir(spec) / "identity",
+                             state_folder=self.phone_dir(spec),
                              mic_key_bits=self.key_size or MIC_KEY_BITS)
 
     def _set_devices(self, step: ScenarioStep) -> tuple[tuple[str, ...], list[str]]:

@@ -13,7 +13,6 @@ import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from phone.errors import PhonetrustError
@@ -21,9 +20,11 @@ from phone.lab import Lab, OperationRefused
 from phone.lab.devices import DeviceRecord, DeviceStore
 from phone.firmware.models import Catalogue, PhoneModel
 from phone.scenario.definition import Operation, Scenario, ScenarioError
+from phone.wire.certs import load_certificate
 
-#: ``{work}``, ``{cert:LAB:SERVICE}`` and ``{cn:FILE}`` in scenario operations (see phone.scenario.definition).
-_PLACEHOLDER = re.compile(r"\{(work|cert:([a-z0-9_-]+):([A-Za-z]+)|cn:([A-Za-z0-9_.-]+))\}")
+#: ``{work}`` and ``{cert:LAB:SERVICE}`` in scenario operations (see phone.scenario.definition).
+_PLACEHOLDER = re.compile(r"\{(work|cert:([a-z0-9_-]+):([A-Za-z]+))\}")
+_COMMON_NAME = re.compile(r"\{cn:([^{}]+)\}")
 
 LabDir = Callable[[str], Path]
 
@@ -43,29 +44,26 @@ def selects(selector: str, model: PhoneModel, catalogue: Catalogue) -> bool:
 
 
 def expand(text: str, work: Path, lab_dir: LabDir) -> str:
-    """``text`` with ``{work}``, ``{cert:LAB:SERVICE}`` (that lab's publisher PEM) and ``{cn:FILE}`` (the
-    subject CN of the PEM certificate ``FILE`` in ``work``, which an earlier ``cert export … --out
-    {work}/FILE`` wrote: how a scenario names a certificate that a regeneration has since replaced, for
-    ``cert delete``) filled in."""
+    """``text`` with ``{work}`` and ``{cert:LAB:SERVICE}`` (that lab's publisher PEM) filled in, then
+    ``{cn:FILE}`` (the subject CN of the certificate in FILE, e.g. one an earlier ``cert export`` wrote
+    to ``{work}``: what ``cert delete`` takes once that certificate has been regenerated)."""
     def replace(match: re.Match[str]) -> str:
         if match.group(1) == "work":
             return str(work)
-        if match.group(4) is not None:
-            return _common_name(work / match.group(4))
         return str(Lab.open(lab_dir(match.group(2))).certificate_paths(match.group(3))[0])
 
-    return _PLACEHOLDER.sub(replace, text)
+    return _COMMON_NAME.sub(_common_name_of, _PLACEHOLDER.sub(replace, text))
 
 
-def _common_name(path: Path) -> str:
-    """The subject CN of the PEM certificate at ``path`` (``ScenarioError`` naming the file otherwise)."""
+def _common_name_of(match: re.Match[str]) -> str:
+    path = Path(match.group(1))
     try:
-        certificate = x509.load_pem_x509_certificate(path.read_bytes())
-        names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    except (OSError, ValueError) as error:
-        raise ScenarioError(f"{{cn:{path.name}}}: {path} is not a readable PEM certificate ({error})") from None
+        certificate = load_certificate(path.read_bytes(), source=str(path))
+    except OSError as error:
+        raise ScenarioError(f"{{cn:{path}}}: cannot read the certificate ({error.strerror or error})") from None
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not names:
-        raise ScenarioError(f"{{cn:{path.name}}}: {path} has no common name")
+        raise ScenarioError(f"{{cn:{path}}}: the certificate has no CN")
     return str(names[0].value)
 
 

@@ -21,10 +21,11 @@ BUNDLED = [scenario.name for scenario in list_scenarios()]
 SEED_PROCEDURES = {"nonsecure-to-mixed", "etoken-to-tokenless", "tokenless-to-etoken", "regenerate-callmanager"}
 FAILURE_VARIANTS = {"regenerate-callmanager-tvs-down", "move-to-another-cluster-without-upload",
                     "regenerate-callmanager-and-tvs", "rollback-itl", "sha512-signing", "move-to-another-cluster"}
+IDENTITY = {"lsc-by-authentication-string", "encrypted-configuration", "regenerate-capf-with-lsc-phones"}
 
 
-def test_the_seed_procedures_and_failure_variants_are_bundled():
-    assert SEED_PROCEDURES | FAILURE_VARIANTS <= set(BUNDLED)
+def test_the_seed_procedures_failure_variants_and_identity_scenarios_are_bundled():
+    assert SEED_PROCEDURES | FAILURE_VARIANTS | IDENTITY <= set(BUNDLED)
 
 
 GOLDEN = Path(__file__).resolve().parents[2] / "logs" / "golden"
