@@ -143,6 +143,7 @@ class ScenarioTarget(ServerTarget):
         # Each kind of phone (model and load) as it behaves: "sbd"/"legacy" selectors follow the load.
         kinds = {(phone.model, phone.load) for phone in fleet.phones}
         models = {kind_of(name, load): catalogue.get(name).on_load(load) for name, load in sorted(kinds, key=str)}
+        refuse_secure_profiles(self.scenario, list(models.values()), catalogue)
         tftp = "a" if "a" in self.scenario.labs else next(iter(self.scenario.labs))
         for step in self.scenario.steps:
             self.clock.next_step()
@@ -159,3 +160,20 @@ class ScenarioTarget(ServerTarget):
             if step.boot:
                 yield step.name, (self.host, self.server.tftp_ports[tftp])
 
+
+def refuse_secure_profiles(scenario, models: Sequence, catalogue) -> None:
+    """``UsageError`` when a step gives phones of the fleet's mix an authenticated or encrypted security
+    profile (``[steps.devices]``). Fleet phones hold no MIC and present nothing over TLS
+    (``phone.fleet.worker``), where a real phone presents its LSC or MIC (Cisco TAC 200860): their
+    secure registrations would all fail for a reason the scenario does not rehearse, and counting them
+    would be a result nobody should trust. ``phonetrust scenario run`` gives its phones MICs."""
+    for step in scenario.steps:
+        for selector, settings in step.devices.items():
+            if settings.security_profile not in ("authenticated", "encrypted"):
+                continue
+            if any(selects(selector, model, catalogue) for model in models):
+                raise UsageError(
+                    f"scenario {scenario.name}, step {step.name}: gives {selector} phones the "
+                    f"{settings.security_profile} security profile, and fleet phones hold no MIC or LSC to "
+                    f"register securely with: run it with `phonetrust scenario run {scenario.name}`, or leave "
+                    f"those models out of --phones")
