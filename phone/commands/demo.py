@@ -5,7 +5,11 @@ mode, eToken → tokenless, tokenless → eToken, CallManager regeneration) on
 emulated CUCM 10.5 clusters served on loopback, with a mixed set of phones
 booting over real TFTP and TLS, and prints what each model did at each
 procedure's last change: who accepted (and whether TVS had to vouch), who
-refused, and who now needs its CTL erased by hand.
+refused, and who now needs its CTL erased by hand. Then the same phones get
+LSCs from CAPF, their configurations encrypted and an encrypted security
+profile, and the CallManager certificate is regenerated again: the last two
+columns say which models read their configuration encrypted to their LSC, and
+which still register securely after the regeneration.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ SEED_PROCEDURES = {
     "tokenless-to-etoken": "tokenless → eToken",
     "regenerate-callmanager": "CallManager regenerated",
 }
+#: Secure phones (LSC, encrypted configuration, encrypted profile) through a CallManager regeneration.
+IDENTITY_PROCEDURE = "regenerate-callmanager-with-secure-phones"
+IDENTITY_COLUMNS = {"identity": "identity", "secure-registration": "registers securely after CallManager "
+                    "regenerated"}
 DEMO_PHONES = {"CP-7940": 1, "CP-7965": 1, "CP-7975": 1, "CP-8841": 1, "CP-8861": 1, "CP-7841": 1, "CP-9971": 1}
 
 
@@ -49,6 +57,34 @@ def _cell(summary: dict) -> str:
     if summary["failed"]:
         return "[yellow]failed[/yellow]"
     return "unchanged"
+
+
+def _identity_cell(has_lsc: bool, phones: list) -> str:
+    """The phones' LSC and whether their configuration came encrypted to it (docs/encrypted-config.md)."""
+    if not has_lsc:
+        return "[yellow]no LSC[/yellow]"
+    reports = [phone.report for phone in phones if phone.report is not None]
+    if reports and all(report.config_encrypted for report in reports):
+        return "[green]LSC (encrypted config)[/green]"
+    return "LSC (config in clear)"
+
+
+def _registration_cell(phones: list) -> str:
+    """Whether the phones registered, and how (docs/registration.md)."""
+    registrations = [phone.report.registration for phone in phones if phone.report is not None]
+    if registrations and all(r is not None and r.result == "registered" for r in registrations):
+        return f"[green]yes ({registrations[0].mode})[/green]"
+    codes = sorted({r.code for r in registrations if r is not None and r.result != "registered"})
+    if not codes and any(phone.verdict is not None and phone.verdict.erase_needed for phone in phones):
+        codes = ["CTL refused, erase by hand"]  # its configuration is refused too: no CallManager to ask
+    return "[red]no[/red]" + (f": {', '.join(codes)}" if codes else "")
+
+
+def _by_model(step) -> dict[str, list]:
+    by_model: dict[str, list] = {}
+    for phone in step.phones:
+        by_model.setdefault(phone.spec.model.name, []).append(phone)
+    return by_model
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,6 +112,22 @@ def run(args: argparse.Namespace) -> int:
                 by_model.setdefault(phone.spec.model.name, []).append(phone)
             columns[name] = {model: _cell(model_summary(phones)) for model, phones in by_model.items()}
             console.print()
+        scenario = find_scenario(IDENTITY_PROCEDURE)
+        with console.status(f"{scenario.title} …"):
+            result = ScenarioRun(scenario, Path(scratch) / IDENTITY_PROCEDURE, phones=DEMO_PHONES,
+                                 catalogue=catalogue, key_size=args.key_size).run()
+        passed &= all(not step.problems for step in result.steps)
+        console.print(f"[bold]{scenario.title}[/bold]")
+        steps = {step.step.name: step for step in result.steps}
+        for line in steps["regenerate-callmanager"].lab_output:
+            console.print(f"  {line}", markup=False)
+        console.print()
+        enrolled = {model: all(phone.verdict is not None and phone.verdict.lsc_installed for phone in phones)
+                    for model, phones in _by_model(steps["secure-pages"]).items()}
+        columns["identity"] = {model: _identity_cell(enrolled.get(model, False), phones)
+                               for model, phones in _by_model(steps["with-lsc"]).items()}
+        columns["secure-registration"] = {model: _registration_cell(phones) for model, phones
+                                          in _by_model(steps["regenerate-callmanager"]).items()}
     table = Table(title="What each phone model did at each procedure's last change")
     table.add_column("model")
     for heading in SEED_PROCEDURES.values():
@@ -84,8 +136,19 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(catalogue.get(model).name, *(columns[name].get(catalogue.get(model).name, "-")
                                                     for name in SEED_PROCEDURES))
     console.print(table)
+    identity = Table(title="The same models with an LSC, an encrypted profile and encrypted configuration")
+    identity.add_column("model")
+    for heading in IDENTITY_COLUMNS.values():
+        identity.add_column(heading)
+    for model in DEMO_PHONES:
+        identity.add_row(catalogue.get(model).name, *(columns[name].get(catalogue.get(model).name, "-")
+                                                       for name in IDENTITY_COLUMNS))
+    console.print(identity)
     console.print(f"\nSBD phones (7945/7965 and newer) accept a new CTL signer through TVS; the 7940/7960 keep the old "
-                  f"CTL until it is erased by hand (docs/phone.md, docs/models.md). {time.perf_counter() - started:.1f} s.")
+                  f"CTL until it is erased by hand (docs/phone.md, docs/models.md). With LSCs from CAPF the phones "
+                  f"that support it read their configuration encrypted and register over TLS presenting the LSC "
+                  f"(docs/capf.md, docs/encrypted-config.md, docs/registration.md). "
+                  f"{time.perf_counter() - started:.1f} s.")
     console.print("Next: `phonetrust scenario list`, `phonetrust scenario run regenerate-callmanager`, "
                   "`phonetrust fleet run regenerate-callmanager --phones CP-7975=300,CP-8861=600,CP-7940=100`.")
     if not passed:

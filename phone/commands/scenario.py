@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--console-dir", type=Path, metavar="DIR",
                      help="write each phone's console per step to DIR/<step>/<MODEL>-<MAC>.log")
     run.add_argument("--key-size", type=int, choices=(1024, 2048, 4096),
-                     help="the labs' key size instead of the scenario's (1024 is quicker)")
+                     help="the labs' key size instead of the scenario's, and the phones' MICs' (1024 is quicker)")
     run.set_defaults(func=run_scenario)
 
 

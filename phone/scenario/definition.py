@@ -48,9 +48,6 @@ reboots the phones and checks what each model did::
     [steps.console.CP-7975]       # a model's console must contain these messages
     contains = ["setupSocketToTvsProxy: Connected to TVS proxy server"]
 
-``start = "now"`` (top level) starts the labs' virtual clock a day before the real time of the run
-instead of in 2015: scenarios whose phones register with an LSC need it (``Scenario.start_now``).
-
 Placeholders in operations: ``{work}`` (the run's scratch folder),
 ``{cert:LAB:SERVICE}`` (the PEM of that lab's publisher certificate, e.g.
 ``{cert:b:CallManager}``) and ``{cn:FILE}`` (the subject CN of the certificate in
@@ -182,11 +179,6 @@ class Scenario:
     #: The source's section title in its own language (Cisco TAC 118893 is cited from its
     #: Japanese edition); ``source`` is always the English one, which is what users see.
     source_title: str = ""
-    #: ``start = "now"``: the labs' virtual time starts at the real time of the run instead of Cisco TAC
-    #: 118893's 2015 date. Scenarios whose phones register with an LSC need it: the lab's CAPF issues
-    #: LSCs valid for at most 1825 days from the virtual time, and the CallManager's TLS stack checks
-    #: them against the real clock, so an LSC issued in 2015 has long expired there.
-    start_now: bool = False
 
     @property
     def last_change(self) -> ScenarioStep:
@@ -385,8 +377,7 @@ def load_scenario(path: Path) -> Scenario:
     except (OSError, UnicodeDecodeError) as error:
         raise ScenarioError(f"{path}: cannot be read ({error})") from None
     top = _Reader(path, "scenario", document)
-    top.only({"name", "title", "description", "source", "source_title", "labs", "phones", "steps", "start"})
-    start = top.choice("start", ("now",))
+    top.only({"name", "title", "description", "source", "source_title", "labs", "phones", "steps"})
     name = top.get("name", str, path.stem)
     title, description, source, source_title = (
         top.get(field, str, "") for field in ("title", "description", "source", "source_title"))
@@ -415,5 +406,4 @@ def load_scenario(path: Path) -> Scenario:
         steps=steps,
         path=path,
         source_title=source_title,
-        start_now=start == "now",
     )

@@ -52,15 +52,6 @@ class ScenarioClock:
     def __init__(self, start: datetime.datetime = START) -> None:
         self.now = start
 
-    @classmethod
-    def for_scenario(cls, start_now: bool) -> ScenarioClock:
-        """A scenario's clock: at ``START``, or (``start = "now"``) a day before the real time of the run, so
-        that its steps, an hour apart, stay in the past: certificates the labs issue are valid when a
-        TLS stack checks them against the real clock."""
-        if not start_now:
-            return cls()
-        return cls(datetime.datetime.now(datetime.UTC).replace(microsecond=0) - datetime.timedelta(days=1))
-
     def next_step(self) -> None:
         self.now = (self.now + datetime.timedelta(hours=1)).replace(microsecond=0)
 

@@ -192,7 +192,7 @@ class ScenarioRun:
         self.catalogue = catalogue or load_catalogue()
         self.progress = progress
         self.tvs_timeout = tvs_timeout
-        self.clock = ScenarioClock.for_scenario(scenario.start_now)
+        self.clock = ScenarioClock()
         mix = phones if phones is not None else scenario.phones
         if not mix:
             raise ScenarioError(f"scenario {scenario.name}: no phones (give a [phones] table or --phones)")

@@ -131,7 +131,7 @@ def test_callmanager_trust_is_read_again_after_the_refresh_interval(pki) -> None
         assert SignallingTransport(pki.mic())(register).outcome is TransportOutcome.ANSWERED_OK
 
 
-def test_a_regenerated_certificate_is_presented_from_the_next_connection_after_reload(pki, tmp_path) -> None:
+def test_a_regenerated_certificate_is_presented_from_the_next_connection_after_refresh(pki, tmp_path) -> None:
     files = write_identity(pki.callmanager, tmp_path / "server", "callmanager")
     settings = SignallingSettings(ports={"sip": None, "sip-tls": 0, "sccp": None})
     with running_callmanager(files.certificate, files.key, trusted=lambda: [pki.trusted_ca.certificate],
@@ -144,6 +144,6 @@ def test_a_regenerated_certificate_is_presented_from_the_next_connection_after_r
         assert register(pki.callmanager) is TransportOutcome.ANSWERED_OK
         regenerated = server_identity(bits=1024)  # `lab cert regenerate CallManager` rewrites both files
         write_identity(regenerated, tmp_path / "server", "callmanager")
-        cm.server.reload()
+        cm.server.refresh()
         assert register(pki.callmanager) is TransportOutcome.SERVER_UNTRUSTED
         assert register(regenerated) is TransportOutcome.ANSWERED_OK

@@ -202,3 +202,9 @@ def test_scenario_show_lists_device_pages_and_typed_strings(capsys):
     shown = capsys.readouterr().out
     assert "phonetrust lab device set <each * phone> --capf-operation install --capf-auth auth-string:123456" in shown
     assert "authentication string typed on each * phone: 654321" in shown
+
+
+def test_fleet_runs_refuse_scenarios_with_device_pages_in_one_line(capsys):
+    assert main(["fleet", "run", "lsc-by-authentication-string", "--phones", "CP-8861=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fleet runs do not replay: use `phonetrust scenario run`" in err

@@ -21,7 +21,8 @@ BUNDLED = [scenario.name for scenario in list_scenarios()]
 SEED_PROCEDURES = {"nonsecure-to-mixed", "etoken-to-tokenless", "tokenless-to-etoken", "regenerate-callmanager"}
 FAILURE_VARIANTS = {"regenerate-callmanager-tvs-down", "move-to-another-cluster-without-upload",
                     "regenerate-callmanager-and-tvs", "rollback-itl", "sha512-signing", "move-to-another-cluster"}
-IDENTITY = {"lsc-by-authentication-string", "encrypted-configuration", "regenerate-capf-with-lsc-phones"}
+IDENTITY = {"lsc-by-authentication-string", "encrypted-configuration", "regenerate-capf-with-lsc-phones",
+            "regenerate-callmanager-with-secure-phones"}
 
 
 def test_the_seed_procedures_failure_variants_and_identity_scenarios_are_bundled():

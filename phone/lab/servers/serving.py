@@ -258,11 +258,11 @@ class LabServers:
 
     def sync(self) -> None:
         """Restart running TVS and CAPF servers whose certificate or minimum TLS version changed in the lab;
-        the CallManager listeners read their certificate and CallManager-trust again."""
+        CallManagers read their certificate and trust store again."""
         with self._lock:
-            state = self.lab.state
             for callmanager in self._callmanagers.values():
-                callmanager.reload()
+                callmanager.refresh()
+            state = self.lab.state
             capf = self._capf
             if capf.stack is not None and (self.lab.identity("CAPF").der != capf.certificate
                                            or state.params.tls_min_version != capf.min_tls):
