@@ -249,6 +249,21 @@ def _report_unsupported(model: PhoneModel, args: argparse.Namespace, reason: str
     return 0
 
 
+def _lsc_files(lsc, folder: Path):
+    """The LSC as the PEM files a TLS client reads (the identity store keeps it as ``lsc.json``), so the
+    phone presents it when it registers, before its MIC (Cisco TAC 200860). Rewritten at every boot:
+    CAPF may have replaced it."""
+    from phone.tls import ClientIdentity
+
+    folder.mkdir(parents=True, exist_ok=True)
+    certificate, key = folder / "lsc.pem", folder / "lsc.key"
+    descriptor = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(lsc.private_key_pem())
+    certificate.write_bytes(lsc.certificate_pem())
+    return ClientIdentity(certificate, key)
+
+
 def run_boot_command(args: argparse.Namespace) -> int:
     from phone.wire.addresses import parse_host_port
     from phone.device.capf import CapfTransport
@@ -300,6 +315,8 @@ def run_boot_command(args: argparse.Namespace) -> int:
         if not args.no_register:
             # Read after the Phone is made: its first start issues the MIC it will present.
             presented, client_identity = presented_identity(identity_store.folder)
+            if phone.lsc is not None:
+                presented, client_identity = "lsc", _lsc_files(phone.lsc, Path(args.state) / "presented")
             phone.register, phone.client_certificate = SignallingTransport(client_identity), presented
         report = phone.boot()
     finally:

@@ -9,6 +9,7 @@ the lab writes the refusal to its SDL trace.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,72 @@ def test_a_phone_registers_by_tls_with_its_mic_and_one_from_an_untrusted_ca_is_r
     assert any("|AlarmErr |AuthenticationFailed" in line for line in trace)
     sdl = re.compile(r"[0-9]{8}\.[0-9]{3} \|[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} \|(AppInfo  |AlarmErr )\|.+")
     assert all(sdl.fullmatch(line) for line in trace)  # whole SDL lines, no prefix: `logs parse` reads them
+
+
+LSC_MAC, MOVED_MAC = "0011AA000021", "0011AA000022"
+
+
+@contextlib.contextmanager
+def serving(lab: str, env: dict[str, str]) -> Iterator[str]:
+    """`lab serve` in its own process with CAPF and SIP over TCP and TLS on free ports; yields its TFTP."""
+    capf, sip, sip_tls = free_ports(3)
+    server = subprocess.Popen([sys.executable, "-m", "phone", "lab", "serve", "--lab", lab, "--json",
+                               "--capf-port", str(capf), "--http-port", "0", "--https-port", "0",
+                               "--sip-port", str(sip), "--sip-tls-port", str(sip_tls), "--sccp-port", "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        announced = json.loads(server.stdout.readline())
+        yield f"127.0.0.1:{announced['tftp']['port']}"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            assert server.wait(timeout=15) == 0
+        finally:
+            server.kill()
+
+
+def secure_lab(path: Path, env: dict[str, str], *devices: tuple[str, str]) -> str:
+    """A mixed-mode lab (`lab init`, `lab ctl set-cluster mixed-mode`) whose devices, saved with `lab device
+    set`, have an authenticated profile and the given CAPF operation."""
+    lab = str(path)
+    assert phonetrust("lab", "init", lab, "--key-size", "1024", env=env).returncode == 0
+    assert phonetrust("lab", "ctl", "set-cluster", "mixed-mode", "--lab", lab, env=env).returncode == 0
+    for mac, operation in devices:
+        saved = phonetrust("lab", "device", "set", f"SEP{mac}", "--lab", lab, "--model", "CP-8861",
+                           "--security-profile", "authenticated", "--capf-operation", operation,
+                           "--capf-auth", "null-string", env=env)
+        assert saved.returncode == 0, saved.stderr
+    return lab
+
+
+@pytest.mark.slow
+def test_lab_serve_registers_a_phone_by_its_lsc_and_refuses_one_whose_lsc_another_cluster_issued(tmp_path) -> None:
+    """Cisco TAC 200860: the CallManager checks an LSC against CallManager-trust, which holds its own
+    cluster's CAPF certificate; an LSC from another cluster's CAPF gets the fatal "unknown CA" alert."""
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg"), "PYTHONUNBUFFERED": "1"}
+    home = secure_lab(tmp_path / "home", env, (LSC_MAC, "install"), (MOVED_MAC, "none"))
+    other = secure_lab(tmp_path / "other", env, (MOVED_MAC, "install"))
+
+    with serving(other, env) as tftp:  # the moved phone gets its LSC from the other cluster's CAPF
+        assert boot(MOVED_MAC, tftp, tmp_path, env)["capf"]["result"] == "installed"
+        assert boot(MOVED_MAC, tftp, tmp_path, env)["registration"]["code"] == "registered-authenticated"
+    erased = phonetrust("phone", "erase", "--state", str(tmp_path / MOVED_MAC), env=env)
+    assert erased.returncode == 0, erased.stderr  # so that it takes the home cluster's CTL on trust
+
+    with serving(home, env) as tftp:
+        enrolled = boot(LSC_MAC, tftp, tmp_path, env)
+        assert enrolled["capf"]["result"] == "installed"
+        assert enrolled["registration"]["code"] == "waiting-capf"  # registers once it has reset with its LSC
+        registered = boot(LSC_MAC, tftp, tmp_path, env)["registration"]
+        assert (registered["result"], registered["code"], registered["client_certificate"]) == (
+            "registered", "registered-authenticated", "lsc")
+
+        moved = boot(MOVED_MAC, tftp, tmp_path, env)
+        assert moved["files"][0]["result"] == "installed"  # CTL on trust: the server is the one it trusts
+        refused = moved["registration"]
+        assert (refused["result"], refused["code"], refused["client_certificate"]) == (
+            "failed", "client-untrusted", "lsc")
+        assert "UNKNOWN_CA" in refused["reason"]
+    trace = (Path(home) / "callmanager-sdl.txt").read_text().splitlines()
+    assert any(f"SEP{LSC_MAC} registered over TLS" in line for line in trace)
+    assert any("|AlarmErr |AuthenticationFailed" in line for line in trace)

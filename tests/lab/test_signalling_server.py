@@ -9,12 +9,12 @@ import time
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from registration_support import DEVICE, NOW, Pki, callmanager, make_pki
+from registration_support import DEVICE, NOW, Pki, callmanager, make_pki, server_identity, write_identity
 
 from phone.device.registration import SignallingTransport
 from phone.firmware.registration import Register, TransportOutcome
 from phone.lab.servers.signalling import SignallingSettings, name_matches, running_callmanager
-from phone.wire.certs import Profile, generate_rsa_key, make_certificate, simple_subject
+from phone.wire.certs import Identity, Profile, generate_rsa_key, make_certificate, simple_subject
 from phone.wire.sip import SipMessage
 
 SDL_LINE = re.compile(r"[0-9]{8}\.[0-9]{3} \|[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} \|(AppInfo  |AlarmErr )\|.+")
@@ -129,3 +129,21 @@ def test_callmanager_trust_is_read_again_after_the_refresh_interval(pki) -> None
         trusted.append(pki.trusted_ca.certificate)  # `lab cert upload CallManager-trust`
         time.sleep(0.2)
         assert SignallingTransport(pki.mic())(register).outcome is TransportOutcome.ANSWERED_OK
+
+
+def test_a_regenerated_certificate_is_presented_from_the_next_connection_after_refresh(pki, tmp_path) -> None:
+    files = write_identity(pki.callmanager, tmp_path / "server", "callmanager")
+    settings = SignallingSettings(ports={"sip": None, "sip-tls": 0, "sccp": None})
+    with running_callmanager(files.certificate, files.key, trusted=lambda: [pki.trusted_ca.certificate],
+                             settings=settings) as cm:
+        def register(pinned: Identity) -> TransportOutcome:
+            request = Register(DEVICE, "SIP", 2, "127.0.0.1", cm.ports["sip-tls"], True, (pinned.der,),
+                               ("1.2",), 5.0, "mic")
+            return SignallingTransport(pki.mic())(request).outcome
+
+        assert register(pki.callmanager) is TransportOutcome.ANSWERED_OK
+        regenerated = server_identity(bits=1024)  # `lab cert regenerate CallManager` rewrites both files
+        write_identity(regenerated, tmp_path / "server", "callmanager")
+        cm.server.refresh()
+        assert register(pki.callmanager) is TransportOutcome.SERVER_UNTRUSTED
+        assert register(regenerated) is TransportOutcome.ANSWERED_OK
