@@ -26,6 +26,7 @@ import json
 import os
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -252,7 +253,7 @@ def _report_unsupported(model: PhoneModel, args: argparse.Namespace, reason: str
 def run_boot_command(args: argparse.Namespace) -> int:
     from phone.wire.addresses import parse_host_port
     from phone.device.capf import CapfTransport
-    from phone.device.registration import SignallingTransport, presented_identity
+    from phone.device.registration import SignallingTransport, identity_files
     from phone.device.transports import TvsTransport
 
     model = model_on_load(args.model, load_catalogue(args.models_dir))
@@ -297,11 +298,13 @@ def run_boot_command(args: argparse.Namespace) -> int:
                       store=store, console=console, identity=identity_store,
                       mic_authority=(lambda: mic_ca) if mic_ca is not None else None,
                       enrol_capf=CapfTransport(auth_string=args.auth_string, ask_tvs=tvs))
-        if not args.no_register:
-            # Read after the Phone is made: its first start issues the MIC it will present.
-            presented, client_identity = presented_identity(identity_store.folder)
-            phone.register, phone.client_certificate = SignallingTransport(client_identity), presented
-        report = phone.boot()
+        with tempfile.TemporaryDirectory(prefix="phonetrust-tls-") as tls_files:
+            if not args.no_register:
+                # The phone presents its LSC, else its MIC, as it holds them when it registers: after
+                # this boot's CAPF session, which may have just installed or deleted the LSC.
+                phone.register = SignallingTransport(identities=lambda kind: identity_files(
+                    phone.identity, kind, Path(tls_files)))
+            report = phone.boot()
     finally:
         if log_file:
             log_file.close()
