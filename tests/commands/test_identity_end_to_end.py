@@ -28,7 +28,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, load_pem_priv
 
 from phone.wire.encconfig import EncryptedConfig, cert_hash, decrypt, stub_cert_hash
 
-pytestmark = pytest.mark.slow
+# Each step is a new Python process: on a busy shared machine a test takes minutes, not seconds.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 MODEL = "CP-8861"
 
 
