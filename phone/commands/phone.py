@@ -26,6 +26,7 @@ import json
 import os
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -249,25 +250,10 @@ def _report_unsupported(model: PhoneModel, args: argparse.Namespace, reason: str
     return 0
 
 
-def _lsc_files(lsc, folder: Path):
-    """The LSC as the PEM files a TLS client reads (the identity store keeps it as ``lsc.json``), so the
-    phone presents it when it registers, before its MIC (Cisco TAC 200860). Rewritten at every boot:
-    CAPF may have replaced it."""
-    from phone.tls import ClientIdentity
-
-    folder.mkdir(parents=True, exist_ok=True)
-    certificate, key = folder / "lsc.pem", folder / "lsc.key"
-    descriptor = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(lsc.private_key_pem())
-    certificate.write_bytes(lsc.certificate_pem())
-    return ClientIdentity(certificate, key)
-
-
 def run_boot_command(args: argparse.Namespace) -> int:
     from phone.wire.addresses import parse_host_port
     from phone.device.capf import CapfTransport
-    from phone.device.registration import SignallingTransport, presented_identity
+    from phone.device.registration import SignallingTransport, identity_files
     from phone.device.transports import TvsTransport
 
     model = model_on_load(args.model, load_catalogue(args.models_dir))
@@ -312,13 +298,13 @@ def run_boot_command(args: argparse.Namespace) -> int:
                       store=store, console=console, identity=identity_store,
                       mic_authority=(lambda: mic_ca) if mic_ca is not None else None,
                       enrol_capf=CapfTransport(auth_string=args.auth_string, ask_tvs=tvs))
-        if not args.no_register:
-            # Read after the Phone is made: its first start issues the MIC it will present.
-            presented, client_identity = presented_identity(identity_store.folder)
-            if phone.lsc is not None:
-                presented, client_identity = "lsc", _lsc_files(phone.lsc, Path(args.state) / "presented")
-            phone.register, phone.client_certificate = SignallingTransport(client_identity), presented
-        report = phone.boot()
+        with tempfile.TemporaryDirectory(prefix="phonetrust-tls-") as tls_files:
+            if not args.no_register:
+                # The phone presents its LSC, else its MIC, as it holds them when it registers: after
+                # this boot's CAPF session, which may have just installed or deleted the LSC.
+                phone.register = SignallingTransport(identities=lambda kind: identity_files(
+                    phone.identity, kind, Path(tls_files)))
+            report = phone.boot()
     finally:
         if log_file:
             log_file.close()

@@ -12,6 +12,7 @@ silence, an endless line) ends the registration with one reason.
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 import ssl
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from phone.device.identity import PhoneIdentity
 from phone.errors import SignallingFormatError
 from phone.firmware.machine import RegistrationDone
 from phone.firmware.registration import (
@@ -29,19 +31,29 @@ from phone.firmware.registration import (
 from phone.tls import ClientIdentity, client_context, error_reason
 from phone.wire import sip, skinny
 
-#: The identity store's files a phone presents: its LSC first, else its MIC (Cisco TAC 200860).
-_CERTIFICATE_FILES = (("lsc", "lsc.pem", "lsc.key"), ("mic", "mic.pem", "mic.key"))
 _READ_BYTES = 4096
 
 
-def presented_identity(identity_folder: Path | None) -> tuple[str | None, ClientIdentity | None]:
-    """The certificate a phone presents: ("lsc"|"mic", its files), or (None, None) without one."""
-    if identity_folder is None:
-        return None, None
-    for kind, certificate, key in _CERTIFICATE_FILES:
-        if (identity_folder / certificate).is_file() and (identity_folder / key).is_file():
-            return kind, ClientIdentity(identity_folder / certificate, identity_folder / key)
-    return None, None
+def identity_files(identity: PhoneIdentity | None, kind: str | None, folder: Path) -> ClientIdentity | None:
+    """The files of the certificate ``kind`` ("lsc" or "mic") of ``identity``, written into ``folder``.
+
+    OpenSSL loads a client certificate only from files, and the phone's LSC lives in its
+    flash as one record (``phone.device.identity``) that CAPF may replace in the middle of a
+    boot; so the files are written when the registration asks for them, named after the
+    certificate's serial number (two certificates never share files), key mode 0600.
+    None when the phone holds no such certificate.
+    """
+    chosen = None if identity is None else identity.lsc if kind == "lsc" else identity.mic if kind == "mic" else None
+    if chosen is None:
+        return None
+    stem = folder / f"{kind}-{chosen.certificate.serial_number:x}"
+    certificate, key = stem.with_suffix(".pem"), stem.with_suffix(".key")
+    if not key.exists():
+        certificate.write_bytes(chosen.certificate_pem())
+        descriptor = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(chosen.private_key_pem())
+    return ClientIdentity(certificate, key)
 
 
 def _classify_tls_error(error: BaseException) -> TransportOutcome:
@@ -55,12 +67,24 @@ def _classify_tls_error(error: BaseException) -> TransportOutcome:
 
 
 class SignallingTransport:
-    """Register effects over real sockets; ``identity`` is the certificate the phone presents over TLS."""
+    """Register effects over real sockets; ``identity`` is the certificate the phone presents over TLS.
+
+    With ``identities`` the certificate is looked up when each registration starts, by the kind
+    the ``Register`` effect names ("lsc" or "mic"): a phone that got its LSC from CAPF earlier in
+    the same boot presents that LSC (docs/registration.md).
+    """
 
     def __init__(self, identity: ClientIdentity | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 identities: Callable[[str], ClientIdentity | None] | None = None) -> None:
         self.identity = identity
         self._clock = clock
+        self._identities = identities
+
+    def _presented(self, register: Register) -> ClientIdentity | None:
+        if self._identities is None:
+            return self.identity
+        return self._identities(register.client_certificate) if register.client_certificate else None
 
     def __call__(self, register: Register) -> RegistrationDone:
         ends = self._clock() + register.timeout
@@ -90,7 +114,7 @@ class SignallingTransport:
                 return RegistrationDone(TransportOutcome.CLOSED, error_reason(error), trusted)
 
     def _handshake(self, raw: socket.socket, register: Register, ends: float) -> ssl.SSLSocket | RegistrationDone:
-        context = client_context(register.tls_versions, self.identity)
+        context = client_context(register.tls_versions, self._presented(register))
         try:
             raw.settimeout(max(0.01, ends - self._clock()))
             connection = context.wrap_socket(raw, server_hostname=None)

@@ -590,11 +590,35 @@ class PendingTvs:
 
 @attrs.frozen
 class PendingRegistration:
-    """A registration under way: what the boot asked for, the plan, the CTL tries so far."""
+    """A registration under way: what the boot asked for, the plan, the CTL tries so far.
+
+    ``holds_lsc`` is None until this boot's CAPF session installs or deletes an LSC; until
+    then the phone holds one exactly when it presents one (``client_certificate == "lsc"``).
+    """
 
     client_certificate: str | None
     plan: Plan | None = None
     ctl_tries: int = 0
+    holds_lsc: bool | None = None
+
+    @property
+    def lsc(self) -> bool:
+        return self.holds_lsc if self.holds_lsc is not None else self.client_certificate == "lsc"
+
+    def after_capf(self, result: str, mic: bool) -> PendingRegistration:
+        """What the phone presents once CAPF ran in this boot: the new LSC, or after a delete its MIC.
+
+        The phone registers after CAPF (docs/registration.md) with the certificate it holds
+        then, its LSC first (Cisco TAC note 200860). A phone booted presenting nothing (a
+        fleet's phones, which have no certificate files for TLS) goes on presenting nothing.
+        """
+        if result == "installed":
+            presented = "lsc" if self.client_certificate is not None else None
+            return attrs.evolve(self, client_certificate=presented, holds_lsc=True)
+        if result == "deleted":
+            presented = ("mic" if mic else None) if self.client_certificate == "lsc" else self.client_certificate
+            return attrs.evolve(self, client_certificate=presented, holds_lsc=False)
+        return self
 
 
 class MachineError(LocalProtocolError):
@@ -920,7 +944,10 @@ class PhoneMachine:
         elif outcome.result == "deleted":
             out.append(DropLsc())
         report = CapfReport(event.server, outcome.operation, outcome.result, outcome.reason, outcome.key)
-        machine = attrs.evolve(self, report=attrs.evolve(self.report, capf=report))
+        registration = self.registration
+        if registration is not None and (outcome.lsc is not None or outcome.result == "deleted"):
+            registration = registration.after_capf(outcome.result, mic=self.keys.mic is not None)
+        machine = attrs.evolve(self, report=attrs.evolve(self.report, capf=report), registration=registration)
         return machine._enter(machine._resolve(REGISTRATION), out)  # registration follows CAPF
 
     def _on_stub(self, name: str, stub: PhoneConfig, out: list[Effect]) -> PhoneMachine:
@@ -948,7 +975,7 @@ class PhoneMachine:
         assert pending is not None  # _resolve enters REGISTER only with one
         client = pending.client_certificate
         plan = plan_registration(self.flash.stored_config(), ctl=self.flash.ctl, model=self.model,
-                                 device_name=self.device_name, client_certificate=client, lsc=client == "lsc")
+                                 device_name=self.device_name, client_certificate=client, lsc=pending.lsc)
         if plan is None:
             return self._finish(out)
         if plan.registration is not None:

@@ -15,10 +15,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import attrs
 import pytest
 from registration_support import DEVICE, Pki, callmanager, make_pki, server_identity, write_identity
 
-from phone.device.registration import SignallingTransport, presented_identity
+from phone.device.identity import PhoneIdentity
+from phone.device.registration import SignallingTransport, identity_files
 from phone.firmware.registration import Register, TransportOutcome
 
 
@@ -92,14 +94,27 @@ def test_no_common_tls_version_is_a_handshake_failure(pki) -> None:
     assert done.outcome is TransportOutcome.HANDSHAKE_FAILED
 
 
-def test_the_phone_presents_its_lsc_before_its_mic(tmp_path, pki) -> None:
-    folder = tmp_path / "identity"
-    write_identity(server_identity("mic"), folder, "mic")
-    assert presented_identity(folder)[0] == "mic"
-    write_identity(server_identity("lsc"), folder, "lsc")
-    kind, identity = presented_identity(folder)
-    assert kind == "lsc" and identity.certificate.name == "lsc.pem"
-    assert presented_identity(None) == (None, None)
+def test_the_transport_presents_the_certificate_the_register_effect_names(pki) -> None:
+    presented = {"mic": pki.mic(), "lsc": pki.mic(ca=pki.foreign_ca, stem="lsc")}
+    transport = SignallingTransport(identities=presented.get)
+    with callmanager(pki) as cm:
+        effect = register(cm.ports["sip-tls"], pinned=(pki.callmanager.der,))
+        as_mic = transport(effect)
+        as_lsc = transport(attrs.evolve(effect, client_certificate="lsc"))
+    assert as_mic.outcome is TransportOutcome.ANSWERED_OK
+    assert as_lsc.outcome is TransportOutcome.UNKNOWN_CA
+
+
+def test_identity_files_are_the_named_certificate_of_the_identity_as_it_is_now(tmp_path) -> None:
+    mic, lsc = server_identity("mic"), server_identity("lsc", bits=1024)
+    assert identity_files(PhoneIdentity(mic), "lsc", tmp_path) is None  # no LSC yet
+    files = identity_files(PhoneIdentity(mic, lsc), "lsc", tmp_path)
+    assert files.certificate.read_bytes() == lsc.certificate_pem()
+    assert files.key.read_bytes() == lsc.private_key_pem()
+    assert files.key.stat().st_mode & 0o777 == 0o600
+    assert identity_files(PhoneIdentity(mic, lsc), "mic", tmp_path).certificate.read_bytes() == mic.certificate_pem()
+    assert identity_files(PhoneIdentity(mic, lsc), None, tmp_path) is None
+    assert identity_files(None, "mic", tmp_path) is None
 
 
 def test_nobody_listening_is_unreachable() -> None:

@@ -14,7 +14,9 @@ from minicluster import MAC, MiniCluster, TvsDouble, serve_files
 
 from phone.catalogue import get_model
 from phone.device.boot import run_boot
-from phone.firmware.machine import Fetch, Flash, PhoneMachine, RegistrationDone
+from phone.firmware.capf_session import CapfOutcome
+from phone.firmware.encrypted import PhoneKeys
+from phone.firmware.machine import CapfFinished, Fetch, Flash, PhoneMachine, RegistrationDone
 from phone.firmware.registration import (
     Register,
     TransportOutcome,
@@ -24,6 +26,7 @@ from phone.firmware.registration import (
 )
 from phone.wire.config import CallManager, render_config
 from phone.wire.signing import build_signed_file
+from conftest import node_identity
 from registration_support import server_identity
 
 NOW = 1_700_000_000.0
@@ -142,6 +145,36 @@ def test_pending_capf_on_a_secure_profile_waits_until_the_phone_has_an_lsc(mixed
     report = boot(files_with_config(mixed, device_security_mode=2, capf_auth_mode=2), CallManagerDouble(),
                   client=client)
     assert report.registration.code == code
+
+
+@pytest.mark.parametrize("client, outcome, presented, code", [
+    ("mic", CapfOutcome("installed", operation="install", lsc=node_identity("CP-8861-" + DEVICE)), "lsc",
+     "registered-authenticated"),
+    ("lsc", CapfOutcome("deleted", operation="delete"), "mic", "waiting-capf"),
+    ("mic", CapfOutcome("failed", "as asked", operation="install"), "mic", "waiting-capf"),
+])
+def test_registration_presents_what_capf_left_the_phone_in_the_same_boot(mixed, client, outcome, presented,
+                                                                         code) -> None:
+    callmanager = CallManagerDouble()
+    files = files_with_config(mixed, device_security_mode=2, capf_auth_mode=2, capf_servers=("127.0.0.1",))
+    _, report = run_boot(PhoneMachine(SIP_PHONE, MAC, keys=PhoneKeys(mic=node_identity("mic"))),
+                         fetch=serve_files(files), ask_tvs=TvsDouble(mixed), clock=lambda: NOW,
+                         enrol_capf=lambda plan: CapfFinished(outcome, "127.0.0.1:3804"),
+                         register=callmanager, client_certificate=client)
+    assert report.capf.result == outcome.result
+    assert (report.registration.code, report.registration.client_certificate) == (code, presented)
+    assert [asked.client_certificate for asked in callmanager.asked] == (["lsc"] if presented == "lsc" else [])
+
+
+def test_a_phone_booted_presenting_nothing_still_presents_nothing_after_capf_installs_an_lsc(mixed) -> None:
+    callmanager = CallManagerDouble()
+    files = files_with_config(mixed, device_security_mode=2, capf_auth_mode=2, capf_servers=("127.0.0.1",))
+    installed = CapfOutcome("installed", operation="install", lsc=node_identity("CP-8861-" + DEVICE))
+    _, report = run_boot(PhoneMachine(SIP_PHONE, MAC), fetch=serve_files(files), ask_tvs=TvsDouble(mixed),
+                         clock=lambda: NOW, enrol_capf=lambda plan: CapfFinished(installed, "127.0.0.1:3804"),
+                         register=callmanager, client_certificate=None)
+    assert report.registration.code == "registered-authenticated"  # it holds an LSC: no longer waiting
+    assert callmanager.asked[0].client_certificate is None
 
 
 def test_a_ctl_without_a_callmanager_certificate_leaves_the_server_untrusted_without_connecting() -> None:

@@ -41,10 +41,10 @@ def test_configurations_list_the_capf_server_where_it_listens(lab):
         assert [(c.address, c.port) for c in configuration(servers).capf_list] == [("127.0.0.1", servers.capf_port)]
 
 
-def test_without_capf_configurations_keep_the_publisher_on_3804(lab):
-    with lab.serving(capf_port=None) as servers:
+def test_without_capf_configurations_keep_the_publisher_on_3804_at_the_advertised_address(lab):
+    with lab.serving(capf_port=None, advertise="127.0.0.2") as servers:
         assert servers.capf_port == 0 and servers.capf_address is None
-        assert [(c.address, c.port) for c in configuration(servers).capf_list] == [(lab.nodes[0].name, 3804)]
+        assert [(c.address, c.port) for c in configuration(servers).capf_list] == [("127.0.0.2", 3804)]
 
 
 def test_the_lab_capf_presents_the_publishers_certificate_and_installs_for_its_devices(lab):

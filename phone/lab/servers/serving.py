@@ -230,13 +230,16 @@ class LabServers:
     def service_addresses(self) -> ServiceAddresses:
         """What configurations tell phones: the services as served, at the advertised address (a service
         whose port is 0 is off and left out, but for CAPF, which configurations name on the publisher
-        at 3804 as a real cluster's do); the CallManager group as served (``call_managers``: empty when
-        signalling is off, and phones then do not register)."""
+        at 3804 as a real cluster's do, so that a CAPF server run beside the lab on that port is found);
+        the CallManager group as served (``call_managers``: empty when signalling is off, and phones
+        then do not register). Every address is the advertised one: a phone cannot resolve the lab's
+        node names."""
         def served(port: int) -> tuple[str, int] | None:
             return (self.advertise, port) if port else None
 
         cluster = ServiceAddresses.of_cluster(self.lab.state, self.tvs_addresses)
-        return attrs.evolve(cluster, capf=served(self.capf_port) or cluster.capf, http=served(self.http_port),
+        publisher_capf = (self.advertise, cluster.capf[1]) if cluster.capf is not None else None
+        return attrs.evolve(cluster, capf=served(self.capf_port) or publisher_capf, http=served(self.http_port),
                             https=served(self.https_port), call_managers=self.call_managers)
 
     def tvs_running(self, node: str | int | None = None) -> bool:
