@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from test_acceptance_conditions import IMPOSTOR, SBD, SIGNER, Outcome, installed_itl, new_itl, outcome
+from test_acceptance_conditions import (
+    IMPOSTOR,
+    SBD,
+    SIGNER,
+    Outcome,
+    installed_itl,
+    new_itl,
+    outcome,
+)
 
 from phone.catalogue import get_model
 from phone.firmware import trust
