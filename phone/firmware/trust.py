@@ -14,7 +14,7 @@ SAST records than the model accepts.
 
 from __future__ import annotations
 
-import threading
+import contextlib
 from collections import OrderedDict
 from collections.abc import Iterable
 from enum import Enum
@@ -302,10 +302,12 @@ class SignatureChecks:
     """
 
     def __init__(self, limit: int = 256, max_file_bytes: int = 64 * 1024) -> None:
+        # No lock (this layer starts no threads and imports no threading): each step below is one
+        # operation of the C OrderedDict, atomic for the fleet worker's threads; two threads that
+        # race only check the same signature twice, and both get the same answer.
         self._answers: OrderedDict[tuple, str | None] = OrderedDict()
         self._limit = limit
         self._max_file_bytes = max_file_bytes
-        self._lock = threading.Lock()  # a fleet worker boots phones from several threads
 
     def check(self, new: TrustList, key: PublicKey, model: PhoneModel) -> str | None:
         """``check_signature`` with the model's digests, answered from memory when asked before."""
@@ -315,21 +317,25 @@ class SignatureChecks:
         header = new.header  # read from ``data``; named too, for a list someone built by hand
         question = (new.data, header.digest_code, header.signature_algorithm, header.signature_span, anchor,
                     model.digests, model.settings.sha256_digest_code)
-        with self._lock:
-            if question in self._answers:
+        answer = self._answers.get(question, _NOT_ASKED)
+        if answer is not _NOT_ASKED:
+            with contextlib.suppress(KeyError):  # another thread may have just let it go
                 self._answers.move_to_end(question)
-                return self._answers[question]
+            return answer  # type: ignore[return-value]
         answer = check_signature(new, key, digests=model.digests, digest_names=digest_names(model))
-        with self._lock:
-            self._answers[question] = answer
-            while len(self._answers) > self._limit:
+        self._answers[question] = answer
+        while len(self._answers) > self._limit:
+            try:
                 self._answers.popitem(last=False)
+            except KeyError:  # emptied by another thread meanwhile
+                break
         return answer
 
     def clear(self) -> None:
-        with self._lock:
-            self._answers.clear()
+        self._answers.clear()
 
+
+_NOT_ASKED = object()
 
 #: One per process: the answers depend on their question alone, whoever asks.
 SIGNATURE_CHECKS = SignatureChecks()
