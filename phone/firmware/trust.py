@@ -14,12 +14,15 @@ SAST records than the model accepts.
 
 from __future__ import annotations
 
+import contextlib
+from collections import OrderedDict
 from collections.abc import Iterable
 from enum import Enum
 from typing import TYPE_CHECKING
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from phone.wire.certs import PublicKey, load_certificate
 from phone.errors import CertificateError
@@ -281,8 +284,61 @@ def digest_names(model: PhoneModel) -> dict[int, str]:
 
 
 def _verify_with(new: TrustList, key: PublicKey, model: PhoneModel) -> str | None:
-    return _key_problem(key, model) or check_signature(new, key, digests=model.digests,
-                                                       digest_names=digest_names(model))
+    return _key_problem(key, model) or SIGNATURE_CHECKS.check(new, key, model)
+
+
+class SignatureChecks:
+    """Signature checks already made, per (file bytes, signing key, digests the model reads).
+
+    A fleet's phones get the same CTL and ITL, parsed once per worker and shared
+    (``phone.device.boot.SharedParses``); every phone then checked the shared list's RSA
+    signature again with the same key. The answer depends on those three alone, so it is
+    kept: the key is part of what is remembered (its SubjectPublicKeyInfo bytes), so a
+    check made with one trust anchor never answers for another, and a different model's
+    digest settings never share an answer either. Only files up to ``max_file_bytes`` are
+    kept (trust lists and signed configurations are a few KB), at most ``limit`` answers,
+    the least recently used going first (a fleet's per-device configurations pass through
+    without pushing out the shared lists).
+    """
+
+    def __init__(self, limit: int = 256, max_file_bytes: int = 64 * 1024) -> None:
+        # No lock (this layer starts no threads and imports no threading): each step below is one
+        # operation of the C OrderedDict, atomic for the fleet worker's threads; two threads that
+        # race only check the same signature twice, and both get the same answer.
+        self._answers: OrderedDict[tuple, str | None] = OrderedDict()
+        self._limit = limit
+        self._max_file_bytes = max_file_bytes
+
+    def check(self, new: TrustList, key: PublicKey, model: PhoneModel) -> str | None:
+        """``check_signature`` with the model's digests, answered from memory when asked before."""
+        if len(new.data) > self._max_file_bytes:
+            return check_signature(new, key, digests=model.digests, digest_names=digest_names(model))
+        anchor = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        header = new.header  # read from ``data``; named too, for a list someone built by hand
+        question = (new.data, header.digest_code, header.signature_algorithm, header.signature_span, anchor,
+                    model.digests, model.settings.sha256_digest_code)
+        answer = self._answers.get(question, _NOT_ASKED)
+        if answer is not _NOT_ASKED:
+            with contextlib.suppress(KeyError):  # another thread may have just let it go
+                self._answers.move_to_end(question)
+            return answer  # type: ignore[return-value]
+        answer = check_signature(new, key, digests=model.digests, digest_names=digest_names(model))
+        self._answers[question] = answer
+        while len(self._answers) > self._limit:
+            try:
+                self._answers.popitem(last=False)
+            except KeyError:  # emptied by another thread meanwhile
+                break
+        return answer
+
+    def clear(self) -> None:
+        self._answers.clear()
+
+
+_NOT_ASKED = object()
+
+#: One per process: the answers depend on their question alone, whoever asks.
+SIGNATURE_CHECKS = SignatureChecks()
 
 
 def _vouching_records(listing: TrustList, new: TrustList, roles: frozenset[int] | None) -> Iterable[Record]:

@@ -46,9 +46,12 @@ from typing import Any
 
 import attrs
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from phone.wire.certs import Identity, load_certificate
+from phone.wire.certs import Identity, PrivateKey, load_certificate, load_private_key
 from phone.errors import PhonetrustError, UsageError
 from phone.lab import build, encrypted, operations, pki, texts
 from phone.lab.build import CTL_FILE, ITL_FILE, ServiceAddresses
@@ -156,8 +159,98 @@ def _write_atomically(path: Path, data: bytes, *, private: bool = False) -> None
 
 def _load_identity(certificate: Path, key: Path) -> Identity:
     """A node's or eToken's certificate and key, from the lab's PEM files."""
-    return Identity.from_pem(certificate.read_bytes(), key.read_bytes(), certificate_source=str(certificate),
-                             key_source=str(key))
+    return Identity(load_certificate(certificate.read_bytes(), source=str(certificate)),
+                    _load_own_key(key.read_bytes(), source=str(key)))
+
+
+def _load_own_key(data: bytes, *, source: str) -> PrivateKey:
+    """A private key the lab generated and wrote itself (``_save_identity``, mode 0600).
+
+    cryptography checks an RSA key's numbers when loading it (milliseconds for 2048 bits), a
+    guard against keys from elsewhere; the lab's own need no such check, so it is skipped
+    (``unsafe_skip_rsa_key_validation``). Anything that does not load that way goes through
+    ``load_private_key``, which says what is wrong in one line.
+    """
+    try:
+        key = serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=True)
+    except (TypeError, ValueError, UnsupportedAlgorithm):
+        key = None
+    if isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        return key
+    return load_private_key(data, source=source)
+
+
+def _file_stamp(path: Path) -> tuple[int, ...]:
+    """What changes when a file is rewritten (``_write_atomically`` replaces it: a new inode)."""
+    stat = os.stat(path)
+    return (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino)
+
+
+class _SignedConfigs:
+    """Signed configurations (``<device>.cnf.xml.sgn``) already made in the lab's current state.
+
+    CUCM's TFTP service builds a device's signed file when the configuration changes and serves
+    it as it is until the next change; the lab signs on request instead (an RSA signature per
+    file) and keeps the result here: per (lab state, TFTP node, file name, configuration), the
+    configuration's bytes standing for the device's record. The state is part of the key (the
+    signature's timestamp and signer come from it), so a file signed in a state that has just
+    changed is never served for the new one; every change also empties the cache
+    (``Lab._refresh`` and ``Lab._commit``). At most ``limit_bytes`` of signed files are kept; past that the oldest go.
+    """
+
+    def __init__(self, limit_bytes: int = 32 * 1024 * 1024) -> None:
+        self._signed: dict[tuple[object, str, str, bytes], bytes] = {}
+        self._size = 0
+        self._limit = limit_bytes
+        self._lock = threading.Lock()  # a serving lab answers TFTP from several threads
+
+    def get(self, stamp: object, node: str, name: str, config: bytes, sign: Callable[[], bytes]) -> bytes:
+        """The signed file of ``config`` for state ``stamp``, made by ``sign`` the first time."""
+        key = (stamp, node, name, hashlib.sha256(config).digest())
+        with self._lock:
+            found = self._signed.get(key)
+        if found is not None:
+            return found
+        signed = sign()
+        with self._lock:
+            while self._signed and self._size + len(signed) > self._limit:
+                self._size -= len(self._signed.pop(next(iter(self._signed))))
+            if len(signed) <= self._limit:
+                self._signed[key] = signed
+                self._size += len(signed)
+        return signed
+
+    def clear(self) -> None:
+        with self._lock:
+            self._signed.clear()
+            self._size = 0
+
+
+class _IdentityFiles:
+    """The lab's node identities as last read, kept while their two files stay the same.
+
+    Loading an RSA key checks it thoroughly (cryptography's RSA key validation: some milliseconds
+    for a 2048-bit key), and a fleet's serving process reloads the lab after every cluster change.
+    A change rewrites the description and the files it touches, never the other identities: only
+    those whose certificate or key file changed are read again.
+    """
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple[Path, Path], tuple[tuple[int, ...], Identity]] = {}
+
+    def load(self, certificate: Path, key: Path) -> Identity:
+        stamp = (*_file_stamp(certificate), *_file_stamp(key))
+        known = self._loaded.get((certificate, key))
+        if known is not None and known[0] == stamp:
+            return known[1]
+        identity = _load_identity(certificate, key)
+        self._loaded[certificate, key] = (stamp, identity)
+        return identity
+
+    def forget_all_but(self, kept: set[tuple[Path, Path]]) -> None:
+        """Drop what the lab no longer has (a node or certificate removed)."""
+        for paths in [paths for paths in self._loaded if paths not in kept]:
+            del self._loaded[paths]
 
 
 def _same_content(old: bytes, new: TrustList) -> bool:
@@ -229,6 +322,8 @@ class Lab:
         self._stamp: tuple[int, ...] | None = None
         self._state: LabState | None = None
         self._identities: dict[tuple[str, str], Identity] = {}
+        self._identity_files = _IdentityFiles()
+        self._signed_configs = _SignedConfigs()
 
     def __repr__(self) -> str:
         return f"Lab({str(self.path)!r})"
@@ -483,7 +578,11 @@ class Lab:
         device = match.group(1)
         record = self.device("SEP" + device[3:].upper()) if device.startswith("SEP") else None
         with self._reading():
+            # The stamp before the state: ``_refresh`` sets the stamp last, so a signed file is
+            # never kept under a newer stamp than the state it was made in.
+            stamp = self._stamp
             state = self.state
+            identities = self._identities
             if addresses is None:
                 addresses = ServiceAddresses.of_cluster(state, tvs_addresses)
             config = build.device_config(state, device, record, addresses)
@@ -497,7 +596,10 @@ class Lab:
                 return None
             if not match.group(2):
                 return config
-            return build.signed_config(state, self._identities, self.node(node), name[: -len(".sgn")], config)
+            signer = self.node(node)
+            return self._signed_configs.get(
+                stamp, signer.name, name, config,
+                lambda: build.signed_config(state, identities, signer, name[: -len(".sgn")], config))
 
     def _encrypted_device(self, stem: str) -> DeviceRecord | None:
         """The device ``stem`` names when its configuration is encrypted; None otherwise.
@@ -971,7 +1073,7 @@ class Lab:
         except (OSError, ValueError) as error:
             raise LabError(f"{self.path / STATE_FILE}: cannot be read ({error})") from None
         state = LabState.from_json(data, source=str(self.path / STATE_FILE))
-        identities = {}
+        identities, read = {}, set()
         for node in state.nodes:
             required = state.release.node_services(node.publisher)
             for service in (*required, *state.release.later_services(), *ON_DEMAND_SERVICES):
@@ -979,10 +1081,13 @@ class Lab:
                 if service not in required and not certificate.exists():
                     continue  # an older lab (Lab.open adds it), or tomcat not needed yet
                 try:
-                    identities[node.name, service] = _load_identity(certificate, key)
+                    identities[node.name, service] = self._identity_files.load(certificate, key)
                 except (OSError, PhonetrustError) as error:
                     raise LabError(f"{self.path}: the {service} certificate of {node.name} cannot be loaded "
                                    f"({error})") from None
+                read.add((certificate, key))
+        self._identity_files.forget_all_but(read)
+        self._signed_configs.clear()
         self._state, self._identities, self._stamp = state, identities, stamp
 
     def _commit(self, state: LabState, change: _Change) -> None:
@@ -1012,6 +1117,7 @@ class Lab:
                 _write_atomically(path, itl.data)
         self._sync_tvs_store(state, identities)
         _write_atomically(self.path / STATE_FILE, (json.dumps(state.as_json(), indent=2) + "\n").encode())
+        self._signed_configs.clear()
         self._state, self._identities, self._stamp = state, identities, self._stat()
 
     def _sync_tvs_store(self, state: LabState, identities: dict[tuple[str, str], Identity]) -> None:

@@ -141,21 +141,26 @@ def parse_xml(data: bytes) -> xml.dom.minidom.Document:
 
 @functools.lru_cache(maxsize=1024)
 def _read_config(data: bytes) -> PhoneConfig:
-    document = parse_xml(data)
-    capf_list = _capf_list(document)
-    cert_hash = first_text(document, "certHash")
+    elements = _index(parse_xml(data))  # one walk of the tree for every element read below
+
+    def first(tag: str) -> str | None:
+        found = elements.get(tag)
+        return _text(found[0]) if found else None
+
+    capf_list = _capf_list(elements)
+    cert_hash = first("certHash")
     return PhoneConfig(
-        tvs_members=_tvs_members(document),
+        tvs_members=_tvs_members(elements),
         capf_servers=tuple(server.address for server in capf_list),
-        device_security_mode=_decimal(first_text(document, "deviceSecurityMode")),
+        device_security_mode=_decimal(first("deviceSecurityMode")),
         capf_list=capf_list,
-        capf_auth_mode=_decimal(first_text(document, "capfAuthMode")),
+        capf_auth_mode=_decimal(first("capfAuthMode")),
         cert_hash=cert_hash.lower() if cert_hash else None,
-        encrypted_config=_boolean(first_text(document, "encrConfig")),
-        full_config=(first_text(document, "fullConfig") or "true").lower() != "false",
-        call_managers=_call_managers(document),
-        transport_layer_protocol=_decimal(first_text(document, "transportLayerProtocol")),
-        load_information=first_text(document, "loadInformation") or None,
+        encrypted_config=_boolean(first("encrConfig")),
+        full_config=(first("fullConfig") or "true").lower() != "false",
+        call_managers=_call_managers(elements),
+        transport_layer_protocol=_decimal(first("transportLayerProtocol")),
+        load_information=first("loadInformation") or None,
     )
 
 
@@ -169,9 +174,9 @@ def _port(text: str | None, default: int) -> int:
     return port if port is not None and 0 < port < 65536 else default
 
 
-def _capf_list(document: xml.dom.minidom.Document) -> tuple[CapfServer, ...]:
+def _capf_list(elements: ElementIndex) -> tuple[CapfServer, ...]:
     servers = []
-    for holder in _elements(document, "capfList"):
+    for holder in elements.get("capfList", ()):
         for capf in _children(holder, "capf"):
             address = _text((_children(capf, "processNodeName") or [None])[0])
             if address:
@@ -180,9 +185,9 @@ def _capf_list(document: xml.dom.minidom.Document) -> tuple[CapfServer, ...]:
     return tuple(servers[:MAX_TVS_MEMBERS])
 
 
-def _call_managers(document: xml.dom.minidom.Document) -> tuple[CallManager, ...]:
+def _call_managers(elements: ElementIndex) -> tuple[CallManager, ...]:
     found = []
-    for manager in _elements(document, "callManager"):
+    for manager in elements.get("callManager", ()):
         address = _text((_children(manager, "processNodeName") or _children(manager, "name") or [None])[0])
         if not address:
             continue
@@ -206,21 +211,33 @@ def _text(node: xml.dom.minidom.Element | None) -> str | None:
     return "".join(child.data for child in node.childNodes if child.nodeType == child.TEXT_NODE).strip()
 
 
-def _elements(document: xml.dom.minidom.Document, tag: str) -> list[xml.dom.minidom.Element]:
-    """Every element named ``tag``, in document order.
+#: Every element of a document by tag name, each list in document order (``_index``).
+ElementIndex = dict[str, list[xml.dom.minidom.Element]]
 
-    minidom's ``getElementsByTagName`` recurses once per level, and a hostile file
-    of well under ``MAX_CONFIG_BYTES`` nests deeper than Python's recursion limit.
+
+def _index(document: xml.dom.minidom.Document) -> ElementIndex:
+    """Every element by tag name, in document order, from one walk of the tree.
+
+    A configuration is read for a dozen element names; walking the tree once for all of
+    them costs a twelfth of walking it per name. The walk keeps its own stack: minidom's
+    ``getElementsByTagName`` recurses once per level, and a hostile file of well under
+    ``MAX_CONFIG_BYTES`` nests deeper than Python's recursion limit.
     """
-    found = []
+    found: ElementIndex = {}
+    element = xml.dom.Node.ELEMENT_NODE
     stack = list(reversed(document.childNodes))
     while stack:
         node = stack.pop()
-        if node.nodeType == node.ELEMENT_NODE:
-            if node.tagName == tag:
-                found.append(node)
-            stack.extend(reversed(node.childNodes))
+        if node.nodeType == element:
+            found.setdefault(node.tagName, []).append(node)
+            if node.childNodes:
+                stack.extend(reversed(node.childNodes))
     return found
+
+
+def _elements(document: xml.dom.minidom.Document, tag: str) -> list[xml.dom.minidom.Element]:
+    """Every element named ``tag``, in document order."""
+    return _index(document).get(tag, [])
 
 
 def first_text(document: xml.dom.minidom.Document, tag: str) -> str | None:
@@ -247,9 +264,9 @@ def _decimal(text: str | None, *, signed: bool = False) -> int | None:
     return int(text)
 
 
-def _tvs_members(document: xml.dom.minidom.Document) -> tuple[TvsMember, ...]:
+def _tvs_members(elements: ElementIndex) -> tuple[TvsMember, ...]:
     members = []
-    for tvs in _elements(document, "TVS"):
+    for tvs in elements.get("TVS", ()):
         for holder in _children(tvs, "members"):
             for index, member in enumerate(_children(holder, "member")):
                 address = _text((_children(member, "address") or [None])[0])
