@@ -96,8 +96,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="the TFTP host's HTTPS service, asked for the configuration when the installed ITL "
                       f"is version 1.1 (default {HTTPS_PORT}; 0: never)")
     boot.add_argument("--no-register", action="store_true",
-                      help="stop after the configuration: do not register with the CallManager "
-                           "(see docs/registration.md)")
+                      help="stop after the configuration and any CAPF operation it asks for: do not "
+                           "register with the CallManager (see docs/registration.md)")
     boot.add_argument("--models-dir", action="append", default=[], metavar="DIR", help="extra model folder")
     boot.set_defaults(func=run_boot_command)
 
