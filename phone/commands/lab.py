@@ -31,7 +31,8 @@ _DESCRIPTION = (
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    lab = subparsers.add_parser("lab", help="an emulated CUCM cluster: files, operations, TFTP and TVS servers",
+    lab = subparsers.add_parser("lab", help="an emulated CUCM cluster: files, operations, phones' pages, and its TFTP, "
+                                   "TVS, CAPF, HTTP(S) and CallManager servers",
                                 description=_DESCRIPTION)
     groups = lab.add_subparsers(dest="lab_command", metavar="SUBCOMMAND", parser_class=type(lab))
     groups.required = True
