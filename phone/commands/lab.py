@@ -31,7 +31,8 @@ _DESCRIPTION = (
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    lab = subparsers.add_parser("lab", help="an emulated CUCM cluster: files, operations, TFTP and TVS servers",
+    lab = subparsers.add_parser("lab", help="an emulated CUCM cluster: files, operations, phones' pages, and its TFTP, "
+                                   "TVS, CAPF, HTTP(S) and CallManager servers",
                                 description=_DESCRIPTION)
     groups = lab.add_subparsers(dest="lab_command", metavar="SUBCOMMAND", parser_class=type(lab))
     groups.required = True
@@ -217,8 +218,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fixed --tvs-port N puts node i on N+i. Changes made with other 'phonetrust lab' commands are served "
         "at once.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--tftp-port", type=int, default=0, help="UDP port (default 0: any free port)")
-    serve.add_argument("--tvs-port", type=int, default=0, help="the publisher's TVS port (default 0: any)")
+    serve.add_argument("--tftp-port", type=int, default=0, metavar="N",
+                       help="the TFTP node's UDP port (default 0: any free port, printed)")
+    serve.add_argument("--tvs-port", type=int, default=0, metavar="N",
+                       help="the publisher's TVS port, node i on N+i (default 0: any free port for every node)")
     serve.add_argument("--http-port", type=int, default=6970, metavar="N",
                        help="TCP port of HTTP provisioning, the TFTP files over HTTP (default 6970; 0: off), "
                        "see docs/http.md")
@@ -235,7 +238,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--trace", metavar="FILE", help="append the TVS servers' CUCM trace to FILE ('-': stdout)")
     serve.add_argument("--no-tvs", action="store_true", help="start with TVS down (TFTP only)")
     serve.add_argument("--capf-port", type=int, default=3804,
-                       help="the publisher's CAPF port, where phones get their LSC (default 3804; 0: no CAPF)")
+                       metavar="N",
+                       help="the publisher's CAPF port, where phones get their LSC (default 3804; 0: no CAPF "
+                            "server, configurations still name the publisher on 3804 as CUCM's do), see docs/capf.md")
     serve.add_argument("--sip-port", type=int, default=5060, metavar="N",
                        help="the publisher's CallManager SIP port over TCP (default 5060; 0: off; other nodes "
                             "take free ports). Phones register here per docs/registration.md")

@@ -53,12 +53,12 @@ EXIT_UNREACHABLE = 3
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("phone", help="boot, erase or inspect one emulated phone",
+    parser = subparsers.add_parser("phone", help="boot, erase or inspect one emulated phone, or export its certificates",
                                    description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="phone_command", metavar="ACTION", required=True)
 
     boot = commands.add_parser(
-        "boot", help="boot once against a TFTP server (and its TVS)",
+        "boot", help="boot once against a TFTP server (and its TVS, CAPF and CallManager)",
         description="Boot one emulated phone once against a TFTP server (and the TVS servers its configuration "
         "names), keeping its flash in --state. While a request goes unanswered, stderr says what the phone waits "
         "for. Exit status: 0 the boot ran to its end, whatever the phone accepted or refused; 2 bad arguments "
@@ -97,8 +97,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="the TFTP host's HTTPS service, asked for the configuration when the installed ITL "
                       f"is version 1.1 (default {HTTPS_PORT}; 0: never)")
     boot.add_argument("--no-register", action="store_true",
-                      help="stop after the configuration: do not register with the CallManager "
-                           "(see docs/registration.md)")
+                      help="stop after the configuration and any CAPF operation it asks for: do not "
+                           "register with the CallManager (see docs/registration.md)")
     boot.add_argument("--models-dir", action="append", default=[], metavar="DIR", help="extra model folder")
     boot.set_defaults(func=run_boot_command)
 
