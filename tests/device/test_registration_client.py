@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import attrs
 import pytest
-from registration_support import DEVICE, Pki, callmanager, make_pki, server_identity, write_identity
+from registration_support import DEVICE, Pki, callmanager, make_pki, server_identity
 
 from phone.device.identity import PhoneIdentity
 from phone.device.registration import SignallingTransport, identity_files
