@@ -166,10 +166,9 @@ def test_lab_serve_configurations_carry_the_served_ports_and_leave_out_what_is_o
                          tvs_ports=[4100, 4101], trace=None)
     config = PhoneConfig.from_bytes(servers.file(f"{NAME}.cnf.xml", ("127.0.0.1", 1)))
     assert [m.server for m in config.tvs_members] == ["192.0.2.99:4100", "192.0.2.99:4101"]
-    assert config.capf_list == ()  # no CAPF server running in this process
-    servers.capf_port = 3999
-    config = PhoneConfig.from_bytes(servers.file(f"{NAME}.cnf.xml", ("127.0.0.1", 1)))
-    assert config.capf_list == (CapfServer("192.0.2.99", 3999),)
+    # No CAPF server runs in this process: the publisher's, on CUCM's 3804, at the advertised address
+    # (the served port when one runs: tests/lab/test_lab_serve_capf.py).
+    assert config.capf_list == (CapfServer("192.0.2.99", 3804),)
 
 
 def test_export_writes_the_files_of_every_configured_device(lab, tmp_path):
