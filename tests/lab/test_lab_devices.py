@@ -166,8 +166,8 @@ def test_lab_serve_configurations_carry_the_served_ports_and_leave_out_what_is_o
                          tvs_ports=[4100, 4101], trace=None)
     config = PhoneConfig.from_bytes(servers.file(f"{NAME}.cnf.xml", ("127.0.0.1", 1)))
     assert [m.server for m in config.tvs_members] == ["192.0.2.99:4100", "192.0.2.99:4101"]
-    # No CAPF server in this process: configurations name the publisher's port 3804 at the advertised
-    # address, as a real cluster's (tests/lab/test_lab_serve_capf.py checks the address when CAPF runs).
+    # No CAPF server runs in this process: the publisher's, on CUCM's 3804, at the advertised address
+    # (the served port when one runs: tests/lab/test_lab_serve_capf.py).
     assert config.capf_list == (CapfServer("192.0.2.99", 3804),)
 
 
