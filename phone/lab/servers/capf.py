@@ -35,7 +35,6 @@ import datetime
 import os
 import ssl
 import tempfile
-import threading
 import warnings
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
@@ -46,6 +45,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from phone.lab.servers.background import serving_in_thread
 from phone.errors import PhonetrustError, TransportError, UsageError
 from phone.lab.devices import DeviceRecord, DeviceStore, check_device_name
 from phone.lab.lsc import LscProfile, issue_lsc
@@ -585,32 +585,5 @@ def running_capf_server(identity: Identity, store: DeviceStore, *, trusted_capf:
     extra = {} if clock is None else {"clock": clock}
     server = CapfServer(identity, store, trusted_capf=trusted_capf, trusted_manufacturing=trusted_manufacturing,
                         settings=settings, random_bytes=random_bytes, trace=trace, **extra)
-    ready = threading.Event()
-    failure: list[BaseException] = []
-    control: dict[str, object] = {}
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        control["loop"], control["stop"] = asyncio.get_running_loop(), stop
-        try:
-            await server.start()
-        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
-            failure.append(error)
-            ready.set()
-            return
-        ready.set()
-        await server.serve_until(stop)
-
-    thread = threading.Thread(target=asyncio.run, args=(main(),), name="capf-server", daemon=True)
-    thread.start()
-    if not ready.wait(start_timeout):
-        raise TransportError("the CAPF server did not start in time")
-    if failure:
-        thread.join(start_timeout)
-        raise failure[0]
-    try:
+    with serving_in_thread(server, name="capf", start_timeout=start_timeout):
         yield RunningCapfServer(settings.host, server.port, server)
-    finally:
-        loop, stop = control["loop"], control["stop"]
-        loop.call_soon_threadsafe(stop.set)  # type: ignore[attr-defined]
-        thread.join(start_timeout)

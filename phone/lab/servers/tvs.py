@@ -33,6 +33,7 @@ from pathlib import Path
 import attrs
 
 from phone.console.tvs_trace import TvsTraceWriter
+from phone.lab.servers.background import serving_in_thread
 from phone.errors import CertificateError, PhonetrustError, TransportError
 from phone.lab.tvs_store import CertificateEntry, CtlCache, TvsStore
 from phone.tls import close_stream, error_reason, server_context
@@ -602,32 +603,5 @@ def running_tvs_server(certificate: str | os.PathLike[str], key: str | os.PathLi
     the result. Start-up errors (bad certificate, port in use) are raised here.
     """
     server = TvsServer(certificate, key, db=db, ctl=ctl, settings=settings, trace=trace, clock=clock)
-    ready = threading.Event()
-    failure: list[BaseException] = []
-    control: dict[str, object] = {}
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        control["loop"], control["stop"] = asyncio.get_running_loop(), stop
-        try:
-            await server.start()
-        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
-            failure.append(error)
-            ready.set()
-            return
-        ready.set()
-        await server.serve_until(stop)
-
-    thread = threading.Thread(target=asyncio.run, args=(main(),), name="tvs-server", daemon=True)
-    thread.start()
-    if not ready.wait(start_timeout):
-        raise TransportError("the TVS server did not start in time")
-    if failure:
-        thread.join(start_timeout)
-        raise failure[0]
-    try:
+    with serving_in_thread(server, name="tvs", start_timeout=start_timeout):
         yield RunningTvsServer(settings.host, server.port)
-    finally:
-        loop, stop = control["loop"], control["stop"]
-        loop.call_soon_threadsafe(stop.set)  # type: ignore[attr-defined]
-        thread.join(start_timeout)
