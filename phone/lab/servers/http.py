@@ -25,7 +25,6 @@ own event loop, as the TFTP server does; ``port`` 0 picks a free port.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import ssl
 import threading
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from phone.errors import TransportError, UsageError
+from phone.lab.servers.background import InThread
 from phone.lab.servers.files import Dynamic, FileSource, RefusedName
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ _SIGNED_CONFIG = re.compile(r"^(.+\.cnf\.xml)\.sgn$")
 _HEADERS = {"Cache-Control": "no-store", "Content-Type": "*/*"}
 
 
-class HttpFileServer:
+class HttpFileServer(InThread):
     """Read-only HTTP(S) for files in ``root`` and files made by ``dynamic``; see the module docstring.
 
     ``ssl_context`` makes it HTTPS (``phone.tls.identity_server_context`` builds one from an
@@ -100,6 +100,10 @@ class HttpFileServer:
     @property
     def scheme(self) -> str:
         return "https" if self.ssl_context is not None else "http"
+
+    @property
+    def _label(self) -> str:  # names the thread and the start-up error (InThread)
+        return self.scheme.upper()
 
     # -- requests -------------------------------------------------------------------------
 
@@ -150,52 +154,3 @@ class HttpFileServer:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
-
-    # -- in a background thread -----------------------------------------------------------
-
-    def __enter__(self) -> int:
-        return self.start_in_thread()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def start_in_thread(self, timeout: float = 10.0) -> int:
-        if self._thread is not None:
-            raise UsageError("this HTTP server was already started; make a new one")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-        self._thread_loop = loop
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as error:  # noqa: BLE001 - handed to the caller
-                failure.append(error)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(self.close())
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name=f"{self.scheme}-server", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout):
-            raise TransportError(f"the {self.scheme.upper()} server did not start in time")
-        if failure:
-            self._thread.join(timeout)
-            raise failure[0]
-        return self.port
-
-    def stop(self) -> None:
-        """Stop the background thread's server; idempotent."""
-        if self._thread is None or self._thread_loop is None or not self._thread.is_alive():
-            return
-        with contextlib.suppress(RuntimeError):
-            self._thread_loop.call_soon_threadsafe(self._thread_loop.stop)
-        self._thread.join(5)

@@ -57,6 +57,7 @@ from pathlib import Path
 import attrs
 
 from phone.errors import RemoteError, TransportError, UsageError
+from phone.lab.servers.background import InThread
 from phone.lab.servers.files import Dynamic, FileSource, RefusedName, check_server_settings
 from phone.wire.tftp import (
     ACCESS_VIOLATION,
@@ -242,13 +243,15 @@ class _Transfer:
         self.server._ended(self.client)
 
 
-class TftpFileServer:
+class TftpFileServer(InThread):
     """Read-only TFTP for files in ``root`` and files made by ``dynamic``; see the module docstring.
 
     In a running loop: ``port = await server.start()`` … ``await server.close()``.
     From threaded code: ``with TftpFileServer(...) as port:`` runs it in a
     background thread with its own loop.
     """
+
+    _label = "TFTP"  # names the thread and the start-up error (InThread)
 
     def __init__(
         self,
@@ -417,55 +420,6 @@ class TftpFileServer:
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.sendto(error_packet(code, message), client)
-
-    # -- in a background thread -----------------------------------------------------------
-
-    def __enter__(self) -> int:
-        return self.start_in_thread()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def start_in_thread(self, timeout: float = 10.0) -> int:
-        if self._thread is not None:
-            raise UsageError("this TFTP server was already started; make a new one")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-        self._thread_loop = loop
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as error:  # noqa: BLE001 - handed to the caller
-                failure.append(error)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(self.close())
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="tftp-server", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout):
-            raise TransportError("the TFTP server did not start in time")
-        if failure:
-            self._thread.join(timeout)
-            raise failure[0]
-        return self.port
-
-    def stop(self) -> None:
-        """Stop the background thread's server (transfers in flight are dropped); idempotent."""
-        if self._thread is None or self._thread_loop is None or not self._thread.is_alive():
-            return
-        with contextlib.suppress(RuntimeError):
-            self._thread_loop.call_soon_threadsafe(self._thread_loop.stop)
-        self._thread.join(5)
 
 
 @contextlib.contextmanager
