@@ -461,6 +461,11 @@ def _value(raw: bytes, start: int) -> bytes | None:
     return raw[start : start + ((raw[start - 2] << 8) | raw[start - 1])]
 
 
+def _byte_at(raw: bytes, start: int) -> int | None:
+    """A one-byte value (its size was checked when the element was read)."""
+    return None if start == _ABSENT else raw[start]
+
+
 def _text_at(raw: bytes, start: int) -> str | None:
     """Decode a NUL-terminated text value; bytes after the first NUL are ignored."""
     value = _value(raw, start)
@@ -515,18 +520,15 @@ class Header:
 
     @property
     def digest_code(self) -> int | None:
-        start = self._spans.get(_H_DIGEST_ALGORITHM, _ABSENT)
-        return None if start == _ABSENT else self.raw[start]
+        return _byte_at(self.raw, self._spans.get(_H_DIGEST_ALGORITHM, _ABSENT))
 
     @property
     def signature_algorithm(self) -> int | None:
-        start = self._spans.get(_H_SIGNATURE_ALGORITHM, _ABSENT)
-        return None if start == _ABSENT else self.raw[start]
+        return _byte_at(self.raw, self._spans.get(_H_SIGNATURE_ALGORITHM, _ABSENT))
 
     @property
     def signature_modulus(self) -> int | None:
-        start = self._spans.get(_H_SIGNATURE_MODULUS, _ABSENT)
-        return None if start == _ABSENT else self.raw[start]
+        return _byte_at(self.raw, self._spans.get(_H_SIGNATURE_MODULUS, _ABSENT))
 
     @property
     def signature(self) -> bytes:
@@ -735,8 +737,7 @@ class Record:
 
     @property
     def hash_algorithm(self) -> int | None:
-        start = self._spans.get(_R_HASH_ALGORITHM, _ABSENT)
-        return None if start == _ABSENT else self.raw[start]
+        return _byte_at(self.raw, self._spans.get(_R_HASH_ALGORITHM, _ABSENT))
 
     @property
     def role_name(self) -> str | None:
