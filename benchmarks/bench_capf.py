@@ -27,13 +27,13 @@ import socket
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from closed_loop import run_clients
 from phone.lab.devices import CapfSettings, DeviceRecord, DeviceStore
 from phone.lab.servers.capf import CapfServer, CapfServerSettings, _context_for
 from phone.tls import client_context
@@ -120,29 +120,6 @@ class _Phone:
             return False
 
 
-def _load(clients: int, seconds: float, operation) -> tuple[int, int, float]:
-    counts = {True: 0, False: 0}
-    lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
-
-    def worker() -> None:
-        while time.perf_counter() < deadline:
-            try:
-                succeeded = operation()
-            except OSError:
-                succeeded = False
-            with lock:
-                counts[succeeded] += 1
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return counts[True], counts[False], time.perf_counter() - started
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement (default 3)")
@@ -189,13 +166,13 @@ def main() -> int:
         results: dict[str, dict[int, tuple[float, int]]] = {"tls": {}, "capf": {}}
         try:
             for kind in ("tls", "capf"):
-                _load(1, 0.3, operations[kind])  # warm-up
+                run_clients(1, 0.3, operations[kind])  # warm-up
             # Interleaved and repeated, best of each kept: the machine is shared, so
             # both figures of a ratio are taken under the same load.
             for n in levels:
                 for _ in range(args.repeat):
                     for kind in ("tls", "capf"):
-                        done, failed, elapsed = _load(n, args.seconds, operations[kind])
+                        done, failed, elapsed = run_clients(n, args.seconds, operations[kind])
                         best, failures = results[kind].get(n, (0.0, 0))
                         results[kind][n] = (max(best, done / elapsed), failures + failed)
             enrolled = sum(1 for record in DeviceStore(db).list() if record.capf.status == "successful")

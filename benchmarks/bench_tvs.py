@@ -40,6 +40,7 @@ from pathlib import Path
 
 from cryptography import x509
 
+from closed_loop import run_clients
 from phone.device.tvs import ConnectionOutcome, TvsClientSettings, TvsMember, ask_tvs
 from phone.lab.servers.tvs import TvsServer, TvsServerSettings
 from phone.lab.tvs_store import TvsStore
@@ -138,26 +139,6 @@ def _start_tvsd(folder: Path, scratch: Path, cert: Path, key: Path, callmanager:
     raise SystemExit("tvsd did not start listening within 30 s")
 
 
-def _load(clients: int, seconds: float, operation) -> tuple[int, int, float]:
-    counts = {True: 0, False: 0}
-    lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
-
-    def worker() -> None:
-        while time.perf_counter() < deadline:
-            succeeded = operation()
-            with lock:
-                counts[succeeded] += 1
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return counts[True], counts[False], time.perf_counter() - started
-
-
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process so far (Linux ``/proc``; 0 elsewhere)."""
     try:
@@ -177,7 +158,7 @@ def _measure(port: int, clients: int, seconds: float, request: TvsMessage, pinne
         result = ask_tvs(member, request, [pinned], settings)
         return result.outcome is ConnectionOutcome.ANSWERED and result.response.status == 0
 
-    done, failed, elapsed = _load(clients, seconds, query)
+    done, failed, elapsed = run_clients(clients, seconds, query)
     return done / elapsed, failed, done
 
 
