@@ -37,9 +37,8 @@ from phone.firmware.models import Catalogue, PhoneModel
 from phone.fleet.phones import FleetPhone, allocate, mac_for
 from phone.firmware.outcome import PhoneOutcome, Verdict, classify
 from phone.console.phone import PhoneConsole
-from phone.device.registration import SignallingTransport
+from phone.device.registration import SignallingTransport, identity_files
 from phone.device.transports import TftpTransport, TvsTransport
-from phone.tls import ClientIdentity
 from phone.wire.certs import generate_rsa_key
 
 #: Cisco TAC 118893's CTL was made on Fri Mar 06 19:45:13 CET 2015; rehearsals start there.
@@ -118,21 +117,15 @@ def network_phone(spec: PhoneSpec, tftp_port: int, clock: ScenarioClock, *, tvs_
 def present_identity(phone: Phone, folder: Path) -> None:
     """Let ``phone`` present its LSC, else its MIC, when it registers over TLS (Cisco TAC note 200860).
 
-    The certificate and key are written to ``folder`` under names that carry the certificate's
-    serial, so a new LSC is a new file (TLS client contexts are cached by file name). A phone
-    without an identity keeps presenting nothing.
+    The certificate and key are written to ``folder`` by ``identity_files`` (named after the
+    certificate's serial, so a new LSC is a new file). A phone without an identity keeps
+    presenting nothing.
     """
     if phone.identity is None:
         return
-    kind, held = ("lsc", phone.lsc) if phone.lsc is not None else ("mic", phone.identity.mic)
+    kind = "lsc" if phone.lsc is not None else "mic"
     folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"{kind}-{held.certificate.serial_number:x}"
-    certificate, key = stem.with_suffix(".pem"), stem.with_suffix(".key")
-    if not key.exists():
-        certificate.write_bytes(held.certificate_pem())
-        key.touch(mode=0o600)
-        key.write_bytes(held.private_key_pem())
-    phone.register = SignallingTransport(ClientIdentity(certificate, key))
+    phone.register = SignallingTransport(identity_files(phone.identity, kind, folder))
     phone.client_certificate = kind
 
 
