@@ -42,7 +42,7 @@ def server(cluster_files) -> Iterator[int]:
 
 
 def fetch_through(proxy_port: int, name: str = ITL, **settings):
-    return TftpFetcher("127.0.0.1", proxy_port, **{"timeout": 0.05, "retries": 6, "deadline": 5.0, "blksize": 512,
+    return TftpFetcher("127.0.0.1", proxy_port, **{"timeout": 0.1, "retries": 6, "deadline": 10.0, "blksize": 512,
                                                    **settings}).fetch(name)
 
 
@@ -69,7 +69,7 @@ def _arrivals(impairment: Impairment, seed: int, count: int = 300) -> list[int]:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink, \
             socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
         sink.bind(("127.0.0.1", 0))
-        sink.settimeout(0.3)
+        sink.settimeout(1.0)  # the last arrival ends the wait; a busy machine may pause the proxy a while
         arrived = []
         with LossyUdpProxy(sink.getsockname(), impairment, seed=seed) as port:
             for number in range(count):
@@ -128,25 +128,40 @@ def test_downloads_at_30_percent_loss_are_exact_or_fail_cleanly(server, cluster_
 
 @pytest.mark.slow
 def test_a_phone_booting_over_a_lossy_network_installs_whole_files_or_keeps_what_it_had(tmp_path, cluster_files):
+    """Every boot leaves flash whole; resends get the files through within a few boots.
+
+    Timeouts are long enough (0.1 s, six resends) that a busy machine's late
+    scheduling is not itself a loss: the proxy's fate stream is fixed per
+    datagram, but a spurious resend shifts it, so a test that timed out at
+    the proxy's own hold time depended on the machine's load.
+    """
     cluster = MiniCluster(mixed_mode=True)
     model = get_model("CP-8861")
-    model = attrs.evolve(model, settings=attrs.evolve(model.settings, tftp_timeout_seconds=0.05, tftp_retries=3))
-    outcomes = []
-    with TftpFileServer(None, lambda name, _client: cluster.files().get(name), timeout=0.1, retries=5) as server_port:
+    model = attrs.evolve(model, settings=attrs.evolve(model.settings, tftp_timeout_seconds=0.1, tftp_retries=6))
+    outcomes: list[str] = []
+    with TftpFileServer(None, lambda name, _client: cluster.files().get(name), timeout=0.2, retries=8) as server_port:
         proxy = LossyUdpProxy(("127.0.0.1", server_port), Impairment(drop=0.2, duplicate=0.1, reorder=0.1, hold=0.08),
                               seed=99)
         with proxy as port:
-            phone = Phone(model, MAC, fetch=TftpTransport("127.0.0.1", port, model, blksize=512, deadline=3.0),
+            phone = Phone(model, MAC, fetch=TftpTransport("127.0.0.1", port, model, blksize=512, deadline=10.0),
                           ask_tvs=TvsDouble(cluster), store=FlashStore(tmp_path))
-            for turn in range(4):
-                if turn == 2:
-                    cluster.regenerate_tvs()  # the ITL changes half way: an update must come through whole
-                report = phone.boot()
-                outcomes += [entry.result for entry in report.files]
+
+            def boot_and_check() -> list[str]:
+                results = [entry.result for entry in phone.boot().files]
                 flash = phone.machine.flash
                 assert flash.ctl is None or flash.ctl.data == cluster.ctl()
                 assert flash.itl is None or flash.itl.data in (cluster_files[ITL], cluster.itl())
                 if (tmp_path / "CURRENT").exists():
                     assert FlashStore(tmp_path).load() == flash
+                outcomes.extend(results)
+                return results
+
+            for _ in range(8):  # a boot whose trust lists all failed to arrive is retried, as a phone would
+                if "installed" in boot_and_check():
+                    break
+            cluster.regenerate_tvs()  # the ITL changes: an update must come through whole or not at all
+            for _ in range(2):
+                boot_and_check()
     assert set(outcomes) <= {"installed", "unchanged", "applied", "failed", "not_found"}
     assert "installed" in outcomes and "applied" in outcomes
+    assert proxy.stats["dropped"] and proxy.stats["reordered"]
