@@ -97,7 +97,8 @@ def network_phone(spec: PhoneSpec, tftp_port: int, clock: ScenarioClock, *, tvs_
     (Cisco TAC note 200860): a MIC from the installation's emulated Cisco Manufacturing CA, which labs trust
     (``phone.device.identity.default_mic_ca``), and the LSC CAPF gives it, kept across boots, so it
     can enrol by existing certificate, open encrypted configurations and present its LSC or MIC when it
-    registers (``present_identity`` before each boot). A new MIC is made at the virtual time of ``clock``,
+    registers over TLS (the files it presents are written to ``presented`` in that folder when it
+    presents them). A new MIC is made at the virtual time of ``clock``,
     so the labs, which run at that time too, find it valid; ``mic_key_bits`` sizes its key (a test's
     1024 bits are faster to make). Without a folder it holds no MIC and presents nothing.
     """
@@ -109,24 +110,17 @@ def network_phone(spec: PhoneSpec, tftp_port: int, clock: ScenarioClock, *, tvs_
         # Issued here, not by the Phone, only to choose the key size; the Phone reads the same MIC.
         store.ensure_mic(spec.model.name, spec.model.device_name(spec.mac), default_mic_ca,
                          clock=lambda: clock.now, new_key=lambda _bits: generate_rsa_key(mic_key_bits))
-    return Phone(spec.model, spec.mac, fetch=TftpTransport("127.0.0.1", tftp_port, spec.model),
-                 ask_tvs=tvs, clock=clock.tick, console=console, enrol_capf=CapfTransport(ask_tvs=tvs),
-                 register=SignallingTransport(), identity=store)
-
-
-def present_identity(phone: Phone, folder: Path) -> None:
-    """Let ``phone`` present its LSC, else its MIC, when it registers over TLS (Cisco TAC note 200860).
-
-    The certificate and key are written to ``folder`` by ``identity_files`` (named after the
-    certificate's serial, so a new LSC is a new file). A phone without an identity keeps
-    presenting nothing.
-    """
-    if phone.identity is None:
-        return
-    kind = "lsc" if phone.lsc is not None else "mic"
-    folder.mkdir(parents=True, exist_ok=True)
-    phone.register = SignallingTransport(identity_files(phone.identity, kind, folder))
-    phone.client_certificate = kind
+    phone = Phone(spec.model, spec.mac, fetch=TftpTransport("127.0.0.1", tftp_port, spec.model),
+                  ask_tvs=tvs, clock=clock.tick, console=console, enrol_capf=CapfTransport(ask_tvs=tvs),
+                  register=SignallingTransport(), identity=store)
+    if state_folder is not None:
+        presented = state_folder / "presented"
+        presented.mkdir(parents=True, exist_ok=True)
+        # Looked up when the registration starts, not before the boot: a phone whose CAPF session
+        # installed (or deleted) its LSC earlier in the same boot presents what it holds then.
+        phone.register = SignallingTransport(
+            identities=lambda kind: identity_files(phone.identity, kind, presented))
+    return phone
 
 
 @attrs.frozen

@@ -27,7 +27,7 @@ from phone.catalogue import load_catalogue
 from phone.firmware.models import Catalogue, PhoneModel
 from phone.fleet.phones import FleetPhone
 from phone.firmware.outcome import Verdict, classify, unsupported
-from phone.scenario.rehearsal import PhoneSpec, ScenarioClock, network_phone, present_identity, scenario_phones
+from phone.scenario.rehearsal import PhoneSpec, ScenarioClock, network_phone, scenario_phones
 from phone.scenario.definition import Expectation, Operation, Scenario, ScenarioError, ScenarioStep
 from phone.scenario.steps import create_labs, is_sbd, run_operation, selects
 from phone.device.identity import MIC_KEY_BITS
@@ -318,7 +318,6 @@ class ScenarioRun:
                 results.append(PhoneResult(spec, None, verdict, mismatches))
                 continue
             phone.enrol_capf.auth_string = _most_specific(step.auth_string, spec.model, self.catalogue)
-            present_identity(phone, self.phone_dir(spec) / "presented")
             report = phone.boot()
             verdict = classify(report)
             expectation = expectation_for(step, spec.model, self.catalogue)

@@ -107,12 +107,10 @@ def test_scenario_phones_hold_a_mic_from_the_installation_ca_and_keep_their_lsc(
     assert _phone(result.steps[1], "CP-8861").report.config_encrypted is True
 
 
-def test_phones_present_their_lsc_else_their_mic_for_registration(enrolled):
+def test_phones_registering_without_tls_write_out_no_certificate_or_key(enrolled):
     run, result = enrolled
-    presented_8861 = sorted(p.name.split("-")[0] for p in (run.phone_dir(result.phones[0]) / "presented").glob("*.pem"))
-    presented_7965 = sorted(p.name.split("-")[0] for p in (run.phone_dir(result.phones[1]) / "presented").glob("*.pem"))
-    assert presented_8861 == ["lsc", "mic"]  # the MIC before its LSC, the LSC after
-    assert presented_7965 == ["mic"]
+    for spec in result.phones:  # non-secure pages: nothing is presented, so no key leaves the identity store
+        assert not list((run.phone_dir(spec) / "presented").iterdir())
 
 
 def test_identity_expectations_that_do_not_hold_are_reported(enrolled):
@@ -208,3 +206,34 @@ def test_fleet_runs_refuse_scenarios_with_device_pages_in_one_line(capsys):
     assert main(["fleet", "run", "lsc-by-authentication-string", "--phones", "CP-8861=1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "fleet runs do not replay: use `phonetrust scenario run`" in err
+
+
+SAME_BOOT = """
+name = "lsc-then-register"
+[labs.a]
+release = "12.5"
+nodes = 1
+[phones]
+CP-8861 = 1
+[[steps]]
+name = "secure-page"
+lab = ["ctl set-cluster mixed-mode"]
+[steps.devices."*"]
+security_profile = "encrypted"
+capf_operation = "install"
+capf_auth = "null-string"
+[steps.expect."*"]
+capf = "installed"
+lsc = "present"
+registration = "registered"
+"""
+
+
+def test_a_phone_presents_the_lsc_its_capf_session_installed_earlier_in_the_same_boot(tmp_path):
+    path = tmp_path / "same-boot.toml"
+    path.write_text(SAME_BOOT)
+    run = ScenarioRun(load_scenario(path), tmp_path / "work", key_size=1024)
+    result = run.run()
+    assert result.steps[0].passed, [phone.mismatches for phone in result.steps[0].phones]
+    presented = sorted(p.name.split("-")[0] for p in (run.phone_dir(result.phones[0]) / "presented").glob("*.pem"))
+    assert presented == ["lsc"]  # chosen when the registration starts, after CAPF: never the MIC
