@@ -126,6 +126,12 @@ class TvsFrameError(TvsProtocolError):
         super().__init__(f"TVS frame at byte {offset}: {expected}")
 
 
+#: Plain-int lookups for the decoders: ``x in Enum.__members__.values()`` walks the members and
+#: compares each, on every header and element read.
+_MESSAGE_TYPES: dict[int, MessageType] = {int(kind): kind for kind in MessageType}
+_TAGS: dict[int, Tag] = {int(tag): tag for tag in Tag}
+
+
 @attrs.frozen
 class TvsHeader:
     """The 10-byte frame header (docs/tvs.md)."""
@@ -149,11 +155,12 @@ class TvsHeader:
             raise TvsFrameError(0, f"protocol id 0x{PROTOCOL_ID:02x}, got 0x{protocol:02x}")
         if version != PROTOCOL_VERSION:
             raise TvsFrameError(1, f"protocol version {PROTOCOL_VERSION}, got {version}")
-        if kind not in MessageType.__members__.values():
+        message_type = _MESSAGE_TYPES.get(kind)
+        if message_type is None:
             raise TvsFrameError(2, f"message type 1 to 4, got {kind}")
         if length > max_payload:
             raise TvsFrameError(8, f"payload of at most {max_payload} bytes, header announces {length}")
-        return cls(type=MessageType(kind), request_id=request_id, length=length, flags=flags)
+        return cls(type=message_type, request_id=request_id, length=length, flags=flags)
 
     def encode(self) -> bytes:
         return _HEADER.pack(PROTOCOL_ID, PROTOCOL_VERSION, self.type, self.flags, self.request_id, self.length)
@@ -279,11 +286,12 @@ class TvsMessage:
                 raise TvsFrameError(offset + 1, f"element {tag} of {length} bytes within the "
                                                 f"{end - start} bytes that remain")
             value = data[start:start + length]
-            if tag in Tag.__members__.values():
-                if tag in seen and tag != Tag.CERTIFICATE:
-                    raise TvsFrameError(offset, f"element {Tag(tag).name} only once")
+            known = _TAGS.get(tag)
+            if known is not None:
+                if tag in seen and known is not Tag.CERTIFICATE:
+                    raise TvsFrameError(offset, f"element {known.name} only once")
                 seen.add(tag)
-                cls._read_element(Tag(tag), value, start, fields, certificates)
+                cls._read_element(known, value, start, fields, certificates)
             offset = start + length
         return cls(header.type, header.request_id, certificates=certificates, flags=header.flags,
                    **fields)  # type: ignore[arg-type]
