@@ -273,6 +273,18 @@ def test_a_full_server_cuts_the_oldest_silent_connection_but_never_one_that_has_
             sock.close()
 
 
+def test_a_silent_connection_is_closed_at_the_handshake_timeout_and_frees_its_place(tvs_files, tvs_identity, db):
+    lines: list[str] = []
+    alone = TvsServerSettings(port=0, max_clients=1, evict_when_full=False, handshake_timeout=0.3)
+    with running_tvs_server(*tvs_files, db=db, settings=alone, trace=lines.append) as server, \
+            socket.create_connection(("127.0.0.1", server.port), timeout=3) as silent:
+        started = time.monotonic()
+        assert silent.recv(10) == b""
+        assert time.monotonic() - started < 2
+        assert ask(server.port, query_for("cucm-1051-a-pub"), tvs_identity.der).status == 0
+    assert any("nothing received within 0.3 s, closing connection" in line for line in lines)
+
+
 def test_a_flood_of_short_lived_idle_connections_does_not_lock_phones_out(tvs_files, tvs_identity, db):
     # 200 connections a second, each closed after 1.5 s and never sending a byte: the cap
     # (64) is always full, and no connection lives long enough to look stale by its age.
