@@ -336,6 +336,21 @@ def test_shutdown_is_prompt_with_a_client_still_connected(tvs_files, db):
         socket.create_connection(("127.0.0.1", server.port), timeout=1)
 
 
+def test_shutdown_cuts_a_client_in_the_middle_of_its_exchange(tvs_files, db):
+    # It has spoken (a thread holds it, in its handshake or waiting for the request): the
+    # server's end must not wait for its timeouts to close it.
+    patient = TvsServerSettings(port=0, handshake_timeout=30, request_timeout=30)
+    with running_tvs_server(*tvs_files, db=db, settings=patient) as server:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        midway = client_context(("1.2",)).wrap_socket(raw)
+        midway.sendall(bytes.fromhex("57 01 03 00 00"))  # half a request header
+        time.sleep(0.2)
+    started = time.monotonic()
+    assert midway.recv(10) == b""
+    assert time.monotonic() - started < 2
+    midway.close()
+
+
 def test_bad_certificate_and_busy_port_fail_at_start(tmp_path, tvs_files, db):
     (tmp_path / "bad.pem").write_text("not a certificate")
     with pytest.raises(CertificateError, match="not a usable PEM or DER"):

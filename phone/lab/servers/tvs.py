@@ -79,11 +79,11 @@ class TvsServerSettings:
     issuer_match: str = "cucm"
 
 
-#: Descriptors a TVS connection may hold: its socket, and a duplicate while it is silent or
-#: while its exchange moves to a thread (the original closes on the next turn of the loop).
+#: Descriptors budgeted per TVS connection. A connection holds one, its socket (the server
+#: no longer duplicates descriptors); the budget stays at two so that the cap, which held
+#: against floods of idle connections (docs/reliability.md), does not grow.
 DESCRIPTORS_PER_CONNECTION = 2
-#: The listen backlog, which is also how many connections asyncio accepts in one go: that
-#: many descriptors are taken before any connection can be counted or refused.
+#: The listen backlog, which is also the most connections accepted in one turn of the loop.
 ACCEPT_BACKLOG = 100
 
 
@@ -91,9 +91,8 @@ def process_connection_cap(soft_limit: int | None = None) -> int:
     """How many TVS connections one process may hold, from its descriptor limit.
 
     A quarter of the limit (at least 64) stays for everything else the process opens
-    (listening sockets, TFTP transfers, SQLite, files), and one accept batch
-    (``ACCEPT_BACKLOG``) twice: connections accepted before they are counted, and as many
-    evicted ones whose sockets close on the next turn of the loop. With the usual soft limit
+    (listening sockets, TFTP transfers, SQLite, files), and two accept batches
+    (``ACCEPT_BACKLOG``) as a margin. With the usual soft limit
     of 1,024, 284 connections; 1,010 idle connections used to take a
     ``lab serve`` process to the limit, after which its TFTP server dropped every request."""
     if soft_limit is None:
@@ -177,7 +176,7 @@ class TvsServer:
         #: evicts (see _make_room). Only the event loop's thread touches it.
         self._idle: dict[socket.socket, _Silent] = {}
         #: Connections handed to a thread, so that closing the server can cut them.
-        self._exchanging: set[socket.socket] = set()
+        self._exchanging: set[socket.socket] = set()  # plain sockets, then their TLS sockets
         #: Threads for the blocking TLS exchanges, at most one per admitted connection.
         self._exchanges = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, min(settings.max_clients, self._process_cap)), thread_name_prefix="tvs-exchange")
@@ -258,9 +257,10 @@ class TvsServer:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._exchanges.shutdown(wait=False, cancel_futures=True)
         for connection in list(self._exchanging):
-            # Wake the thread wherever it blocks; it closes the socket itself.
+            # Wake the thread wherever it blocks; it closes the socket itself. The plain
+            # socket's shutdown, also for a TLS socket: its TLS state stays the thread's.
             with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+                socket.socket.shutdown(connection, socket.SHUT_RDWR)
         if self._responder is not None and self._responder.store is not None:
             with self._lookups:
                 self._responder.store.close()
@@ -447,17 +447,28 @@ class TvsServer:
         connection.settimeout(settings.handshake_timeout)  # for the whole handshake (one do_handshake call)
         try:
             tls = self._context.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
-            tls.do_handshake()
-        except OSError as error:  # ssl.SSLError and TimeoutError are OSErrors
+        except OSError as error:
             self.trace.debug(f"ERROR:{address}: tvsSSLHandShake failed: {error_reason(error)}")
             return
+        # The TLS socket took the descriptor over (``connection`` is detached): closing the
+        # server must find it to cut it (added before the other goes: close() may be looking).
+        self._exchanging.add(tls)
+        self._exchanging.discard(connection)
         try:
-            self._answer_over(tls, fd, address)
+            try:
+                tls.do_handshake()
+            except OSError as error:  # ssl.SSLError and TimeoutError are OSErrors
+                self.trace.debug(f"ERROR:{address}: tvsSSLHandShake failed: {error_reason(error)}")
+                return
+            try:
+                self._answer_over(tls, fd, address)
+            finally:
+                # A clean close: close_notify, and the peer's, for at most the send timeout.
+                with contextlib.suppress(OSError, ValueError):
+                    tls.settimeout(settings.send_timeout)
+                    tls.unwrap()
         finally:
-            # A clean close: close_notify, and the peer's, for at most the send timeout.
-            with contextlib.suppress(OSError, ValueError):
-                tls.settimeout(settings.send_timeout)
-                tls.unwrap()
+            self._exchanging.discard(tls)
             tls.close()
 
     def _answer_over(self, tls: ssl.SSLSocket, fd: int, address: str) -> None:
