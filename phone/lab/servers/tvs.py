@@ -213,7 +213,9 @@ class TvsServer:
         """A listening socket per address of the host (both of "localhost"), as asyncio's servers bind."""
         host, port = self.settings.host, self.settings.port
         assert self._loop is not None
-        addresses = await self._loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        # An empty host is every interface, as for asyncio's servers.
+        addresses = await self._loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                 flags=socket.AI_PASSIVE)
         listeners: list[socket.socket] = []
         try:
             for family, kind, proto, _, address in dict.fromkeys(addresses):
