@@ -29,7 +29,7 @@ _ETOKEN_ISSUER = name_key("CN=Cisco Manufacturing CA;O=Cisco Systems")
 _CACHES = ("CertificateDBCache", "CertificateCTLCache")
 #: Questions remembered at most; past that the memory starts again (a peer asking about
 #: ever new certificates costs lookups, never memory).
-MEMO_LIMIT = 4096
+MEMO_LIMIT = 1024
 
 
 @attrs.frozen
