@@ -149,6 +149,14 @@ class TvsStore:
     def close(self) -> None:
         self._db.close()
 
+    def version(self) -> tuple[int, int]:
+        """A stamp that changes whenever the table may have changed, through any connection.
+
+        SQLite's ``PRAGMA data_version`` moves when another connection (another process, or
+        the lab's own) commits; ``total_changes`` counts this connection's own writes, which
+        data_version does not see. A server caching answers compares it before each lookup."""
+        return self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes
+
     def __enter__(self) -> TvsStore:
         return self
 
@@ -248,6 +256,8 @@ class CtlCache:
         self._read_records = read_records
         self._stamp: tuple[int, ...] | None = None
         self._items: tuple[_CtlItem, ...] = ()
+        #: Counts the rebuilds, so that what was derived from the cache can tell it is stale.
+        self.generation = 0
         self.refresh_if_changed(initial=True)
 
     @property
@@ -274,6 +284,7 @@ class CtlCache:
                       " Recaching CTL Certificate Cache")
         self._log("updateLocalCTLCache : Refreshing the local CTL certificate cache")
         self._items = self._load() if stamp is not None else ()
+        self.generation += 1
         return True
 
     def _load(self) -> tuple[_CtlItem, ...]:

@@ -273,6 +273,18 @@ def test_a_full_server_cuts_the_oldest_silent_connection_but_never_one_that_has_
             sock.close()
 
 
+def test_a_silent_connection_is_closed_at_the_handshake_timeout_and_frees_its_place(tvs_files, tvs_identity, db):
+    lines: list[str] = []
+    alone = TvsServerSettings(port=0, max_clients=1, evict_when_full=False, handshake_timeout=0.3)
+    with running_tvs_server(*tvs_files, db=db, settings=alone, trace=lines.append) as server, \
+            socket.create_connection(("127.0.0.1", server.port), timeout=3) as silent:
+        started = time.monotonic()
+        assert silent.recv(10) == b""
+        assert time.monotonic() - started < 2
+        assert ask(server.port, query_for("cucm-1051-a-pub"), tvs_identity.der).status == 0
+    assert any("nothing received within 0.3 s, closing connection" in line for line in lines)
+
+
 def test_a_flood_of_short_lived_idle_connections_does_not_lock_phones_out(tvs_files, tvs_identity, db):
     # 200 connections a second, each closed after 1.5 s and never sending a byte: the cap
     # (64) is always full, and no connection lives long enough to look stale by its age.
@@ -322,6 +334,21 @@ def test_shutdown_is_prompt_with_a_client_still_connected(tvs_files, db):
     idle.close()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=1)
+
+
+def test_shutdown_cuts_a_client_in_the_middle_of_its_exchange(tvs_files, db):
+    # It has spoken (a thread holds it, in its handshake or waiting for the request): the
+    # server's end must not wait for its timeouts to close it.
+    patient = TvsServerSettings(port=0, handshake_timeout=30, request_timeout=30)
+    with running_tvs_server(*tvs_files, db=db, settings=patient) as server:
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        midway = client_context(("1.2",)).wrap_socket(raw)
+        midway.sendall(bytes.fromhex("57 01 03 00 00"))  # half a request header
+        time.sleep(0.2)
+    started = time.monotonic()
+    assert midway.recv(10) == b""
+    assert time.monotonic() - started < 2
+    midway.close()
 
 
 def test_bad_certificate_and_busy_port_fail_at_start(tmp_path, tvs_files, db):

@@ -1,11 +1,11 @@
-"""A TVS server: asyncio + TLS, answering as CUCM's TVS does (docs/tvs.md).
+"""A TVS server: TLS on blocking sockets in threads, admitted by an event loop (docs/tvs.md).
 
-``TvsResponder`` decides the answer to one request (no sockets): DB cache
-first, then the CTL cache, STATUS 1 when neither holds the certificate. It
-writes CUCM's detailed-trace lines (Cisco TAC 213407 and 118893) on the way.
-``TvsServer`` is the transport: one request per TLS connection, a cap on
-concurrent clients, a deadline per step, reads bounded by the frame header,
-and any failure of one connection confined to that connection.
+``TvsServer`` is the transport around a ``TvsResponder`` (``tvs_responder``, which decides
+each answer): one request per TLS connection, a cap on concurrent clients, a deadline per
+step, reads bounded by the frame header, and any failure of one connection confined to
+that connection. The event loop accepts sockets itself (no stream objects), counts them,
+watches the silent ones and evicts them when full; a connection that has spoken is handed
+to a thread that runs its handshake, request and answer on a blocking ``ssl`` socket.
 ``running_tvs_server`` runs one in a background thread (tests, the lab).
 
 Trace lines are written by ``phone.console.writers.TvsTrace`` (through ``phone.console.tvs_trace``); texts
@@ -18,14 +18,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import os
 import resource
-import select
 import socket
 import ssl
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -33,24 +32,16 @@ from pathlib import Path
 import attrs
 
 from phone.console.tvs_trace import TvsTraceWriter
+from phone.errors import PhonetrustError, TransportError
 from phone.lab.servers.background import serving_in_thread
-from phone.errors import CertificateError, PhonetrustError, TransportError
-from phone.lab.tvs_store import CertificateEntry, CtlCache, TvsStore
-from phone.tls import close_stream, error_reason, server_context
-from phone.wire.certs import load_certificate
-from phone.wire.names import cucm_name, name_key, serial_to_bytes
-from phone.wire.tvs import (
-    DEFAULT_TTL,
-    HEADER_SIZE,
-    MAX_PAYLOAD,
-    MessageType,
-    Status,
-    TvsHeader,
-    TvsMessage,
-)
+from phone.lab.servers.tvs_responder import TvsResponder
+from phone.lab.tvs_store import CtlCache, TvsStore
+from phone.tls import error_reason, server_context
+from phone.wire.tvs import DEFAULT_TTL, HEADER_SIZE, MAX_PAYLOAD, TvsHeader, TvsMessage
 
-#: Issuer of the hardware eTokens' SAST certificates (Cisco TAC 118893).
-_ETOKEN_ISSUER = name_key("CN=Cisco Manufacturing CA;O=Cisco Systems")
+#: TvsResponder lives in tvs_responder; it is named here too, where it always was.
+__all__ = ["RunningTvsServer", "TvsResponder", "TvsServer", "TvsServerSettings", "process_connection_cap",
+           "running_tvs_server"]
 
 
 @attrs.frozen
@@ -88,11 +79,11 @@ class TvsServerSettings:
     issuer_match: str = "cucm"
 
 
-#: Descriptors a TVS connection may hold: its socket, and a duplicate while it is silent or
-#: while its exchange moves to a thread (the original closes on the next turn of the loop).
+#: Descriptors budgeted per TVS connection. A connection holds one, its socket (the server
+#: no longer duplicates descriptors); the budget stays at two so that the cap, which held
+#: against floods of idle connections (docs/reliability.md), does not grow.
 DESCRIPTORS_PER_CONNECTION = 2
-#: The listen backlog, which is also how many connections asyncio accepts in one go: that
-#: many descriptors are taken before any connection can be counted or refused.
+#: The listen backlog, which is also the most connections accepted in one turn of the loop.
 ACCEPT_BACKLOG = 100
 
 
@@ -100,9 +91,8 @@ def process_connection_cap(soft_limit: int | None = None) -> int:
     """How many TVS connections one process may hold, from its descriptor limit.
 
     A quarter of the limit (at least 64) stays for everything else the process opens
-    (listening sockets, TFTP transfers, SQLite, files), and one accept batch
-    (``ACCEPT_BACKLOG``) twice: connections accepted before they are counted, and as many
-    evicted ones whose sockets close on the next turn of the loop. With the usual soft limit
+    (listening sockets, TFTP transfers, SQLite, files), and two accept batches
+    (``ACCEPT_BACKLOG``) as a margin. With the usual soft limit
     of 1,024, 284 connections; 1,010 idle connections used to take a
     ``lab serve`` process to the limit, after which its TFTP server dropped every request."""
     if soft_limit is None:
@@ -139,95 +129,23 @@ class _ProcessConnections:
 _PROCESS_CONNECTIONS = _ProcessConnections()
 
 
-class TvsResponder:
-    """The answer to one request, looked up as docs/tvs.md describes."""
 
-    def __init__(self, store: TvsStore | None, ctl: CtlCache | None, trace: TvsTraceWriter) -> None:
-        self.store = store
-        self.ctl = ctl
-        self.trace = trace
+#: accept() failures that mean the process is out of descriptors or memory: accepting
+#: pauses for a second instead of spinning (as asyncio's own servers do).
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
-    def answer(self, request: TvsMessage) -> TvsMessage | None:
-        """The response, or None when the request deserves none (the connection is dropped)."""
-        if not request.is_request:
-            self.trace.debug(f"ERROR:tvsPhoneDecodeMsg - unexpected message type {int(request.type)}"
-                             " from a phone")
-            return None
-        missing = request.missing()
-        if missing:
-            self.trace.debug(f"ERROR:tvsPhoneDecodeMsg - {request.type.name} without "
-                             + ", ".join(tag.name for tag in missing))
-            return None
-        if self.ctl is not None:
-            self.ctl.refresh_if_changed()
-        if request.type is MessageType.QUERY_CERT_REQ:
-            return self._query(request)
-        return self._verify(request)
 
-    def _query(self, request: TvsMessage) -> TvsMessage:
-        subject, issuer, serial = request.subject, request.issuer, request.serial
-        assert subject is not None and issuer is not None and serial is not None
-        self.trace.debug("tvsHandleQueryCertReq")
-        self.trace.debug(f"tvsHandleQueryCertReq : Subject Name is: {subject}")
-        self.trace.debug(f"tvsHandleQueryCertReq : Issuer Name is: {issuer}")
-        if name_key(issuer) == _ETOKEN_ISSUER:
-            self.trace.debug("tvsHandleQueryCertReq :subjectName and issuerName matches for eToken certificate")
-            self.trace.debug(f"tvsHandleQueryCertReq : SAST Issuer Name  is: {issuer}")
-            self.trace.debug("tvsHandleQueryCertReq : This is SAST eToken cert")
-        self.trace.debug(f"tvsHandleQueryCertReq : Serial Number is: {serial.hex().upper()}")
-        map_id = f"{serial.hex().upper()}{issuer}"
-        entry = self._lookup(map_id, lambda cache: cache.find(serial, issuer))
-        if entry is None:
-            self.trace.debug("tvsHandleQueryCertReq : certificate not found, sending status 1")
-            return TvsMessage.answer(request, Status.NOT_TRUSTED)
-        self.trace.debug(f"convertX509ToDER -x509cert : 0x{zlib.crc32(entry.certificate):x}")
-        self.trace.debug("tvsHandleQueryCertReq: Timer started from tvsHandleNewPhConnection")
-        return TvsMessage.answer(request, Status.TRUSTED, certificate=entry.certificate,
-                                 roles=entry.roles, ttl=entry.ttl)
+@attrs.frozen
+class _Silent:
+    """An admitted connection that has not sent a byte yet."""
 
-    def _verify(self, request: TvsMessage) -> TvsMessage:
-        der = request.certificate
-        assert der is not None
-        self.trace.debug("tvsHandleCertVerificationReq")
-        try:
-            parsed = load_certificate(der, source="CERT_VERIFICATION_REQ certificate")
-            subject, issuer = cucm_name(parsed.subject), cucm_name(parsed.issuer)
-            serial = serial_to_bytes(parsed.serial_number)
-        except CertificateError:
-            self.trace.debug("ERROR:tvsHandleCertVerificationReq : the certificate does not parse,"
-                             " sending status 1")
-            return TvsMessage.answer(request, Status.NOT_TRUSTED)
-        self.trace.debug(f"tvsHandleCertVerificationReq : Subject Name is: {subject}")
-        self.trace.debug(f"tvsHandleCertVerificationReq : Issuer Name is: {issuer}")
-        self.trace.debug(f"tvsHandleCertVerificationReq : Serial Number is: {serial.hex().upper()}")
-        # The whole certificate must match: same serial and issuer with another key is not trust.
-        entry = self._lookup(f"{serial.hex().upper()}{issuer}", lambda cache: cache.find_certificate(der))
-        if entry is None:
-            self.trace.debug("tvsHandleCertVerificationReq : certificate not found, sending status 1")
-            return TvsMessage.answer(request, Status.NOT_TRUSTED)
-        return TvsMessage.answer(request, Status.TRUSTED, roles=entry.roles, ttl=entry.ttl)
-
-    def _lookup(self, map_id: str, find: Callable[[object], CertificateEntry | None]
-                ) -> CertificateEntry | None:
-        """DB cache first, then CTL cache, with the trace of S1.e and S2."""
-        caches = (("CertificateDBCache", self.store, ""),
-                  ("CertificateCTLCache", self.ctl, f", len : {len(map_id)}"))
-        for name, cache, suffix in caches:
-            where = f"{name}::getCertificateInformation"
-            self.trace.debug(f"{where} - Looking up the certificate cache using Unique MAP ID : {map_id}{suffix}")
-            entry = None if cache is None else find(cache)
-            if entry is None:
-                self.trace.debug(f"ERROR:{where} - Cannot find the certificate in the cache")
-                continue
-            self.trace.debug(f"{where} - Found entry {{rolecount : {len(entry.roles)}}}")
-            for role in entry.roles:
-                self.trace.debug(f"{where} - {{role : {role}}}")
-            return entry
-        return None
+    since: float
+    address: str
+    timer: asyncio.TimerHandle
 
 
 class TvsServer:
-    """The asyncio TLS transport around a ``TvsResponder`` (docs/tvs.md)."""
+    """The TLS transport around a ``TvsResponder`` (docs/tvs.md)."""
 
     def __init__(self, certificate: str | os.PathLike[str], key: str | os.PathLike[str], *,
                  db: str | os.PathLike[str] | None = None, ctl: str | os.PathLike[str] | None = None,
@@ -240,21 +158,25 @@ class TvsServer:
                                        max_version=settings.max_tls, seclevel=settings.seclevel)
         self._db_path = None if db is None else Path(db)
         self._ctl_path = None if ctl is None else Path(ctl)
-        self._server: asyncio.base_events.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listeners: list[socket.socket] = []
+        #: Listeners whose accepting pauses (out of descriptors), with the timer that resumes it.
+        self._paused: dict[socket.socket, asyncio.TimerHandle] = {}
         self._responder: TvsResponder | None = None
         self._tasks: set[asyncio.Task] = set()
+        #: Connections admitted and not yet closed; threads end them, hence the lock.
         self._active = 0
-        #: Connections that have not yet delivered a whole request, oldest first: the ones a
-        #: full server evicts, so that idle sockets cannot lock phones out (see _connection).
-        self._waiting: dict[asyncio.Task, tuple[float, asyncio.BaseTransport]] = {}
+        self._counts = threading.Lock()
         self._process_cap = (settings.process_connections if settings.process_connections is not None
                              else process_connection_cap())
         self._attempted = 0
         self._accepted = 0
         self._evicted = 0
         #: Connections that have not sent a byte yet, oldest first: the ones a full server
-        #: evicts (see _first_byte and _make_room).
-        self._idle: dict[asyncio.Task, tuple[asyncio.BaseTransport, asyncio.Future, int]] = {}
+        #: evicts (see _make_room). Only the event loop's thread touches it.
+        self._idle: dict[socket.socket, _Silent] = {}
+        #: Connections handed to a thread, so that closing the server can cut them.
+        self._exchanging: set[socket.socket] = set()  # plain sockets, then their TLS sockets
         #: Threads for the blocking TLS exchanges, at most one per admitted connection.
         self._exchanges = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, min(settings.max_clients, self._process_cap)), thread_name_prefix="tvs-exchange")
@@ -262,9 +184,9 @@ class TvsServer:
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if not self._listeners:
             raise TransportError("the TVS server is not started")
-        return self._server.sockets[0].getsockname()[1]
+        return self._listeners[0].getsockname()[1]
 
     async def start(self) -> int:
         """Open the store, read the CTL, listen; returns the bound port (settings.port 0: any)."""
@@ -273,22 +195,47 @@ class TvsServer:
         ctl = None if self._ctl_path is None else CtlCache(self._ctl_path, ttl=self.settings.ctl_ttl,
                                                            log=self.trace.debug, issuer_match=match)
         self._responder = TvsResponder(store, ctl, self.trace)
+        self._loop = asyncio.get_running_loop()
         try:
-            self._server = await asyncio.start_server(self._connection, self.settings.host,
-                                                      self.settings.port, limit=self.settings.max_payload
-                                                      + HEADER_SIZE, backlog=ACCEPT_BACKLOG)
+            self._listeners = await self._listen()
         except OSError as error:
             if store is not None:
                 store.close()
             raise TransportError(f"cannot listen on {self.settings.host}:{self.settings.port}: "
                                  f"{error.strerror or error}") from None
+        for listener in self._listeners:
+            self._loop.add_reader(listener.fileno(), self._accept_ready, listener)
         if ctl is not None and self.settings.ctl_poll_interval:
             self._spawn(self._watch_ctl(ctl, self.settings.ctl_poll_interval))
         return self.port
 
+    async def _listen(self) -> list[socket.socket]:
+        """A listening socket per address of the host (both of "localhost"), as asyncio's servers bind."""
+        host, port = self.settings.host, self.settings.port
+        assert self._loop is not None
+        # An empty host is every interface, as for asyncio's servers.
+        addresses = await self._loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                 flags=socket.AI_PASSIVE)
+        listeners: list[socket.socket] = []
+        try:
+            for family, kind, proto, _, address in dict.fromkeys(addresses):
+                listener = socket.socket(family, kind, proto)
+                listeners.append(listener)
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                listener.bind(address)
+                listener.listen(ACCEPT_BACKLOG)
+                listener.setblocking(False)
+        except OSError:
+            for listener in listeners:
+                listener.close()
+            raise
+        return listeners
+
     async def serve_until(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then close."""
-        if self._server is None:
+        if not self._listeners:
             await self.start()
         try:
             await stop.wait()
@@ -297,16 +244,25 @@ class TvsServer:
 
     async def close(self) -> None:
         """Stop listening, cut open connections, close the store."""
-        if self._server is not None:
-            self._server.close()
+        loop = self._loop
+        for listener in self._listeners:
+            if loop is not None:
+                loop.remove_reader(listener.fileno())
+            listener.close()
+        for timer in self._paused.values():
+            timer.cancel()
+        for connection in list(self._idle):
+            self._drop_silent(connection)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
         self._exchanges.shutdown(wait=False, cancel_futures=True)
+        for connection in list(self._exchanging):
+            # Wake the thread wherever it blocks; it closes the socket itself. The plain
+            # socket's shutdown, also for a TLS socket: its TLS state stays the thread's.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(connection, socket.SHUT_RDWR)
         if self._responder is not None and self._responder.store is not None:
             with self._lookups:
                 self._responder.store.close()
@@ -322,88 +278,108 @@ class TvsServer:
         while True:
             await asyncio.sleep(interval)
             try:
-                ctl.refresh_if_changed()
+                with self._lookups:  # the lookups of the exchange threads read the same cache
+                    ctl.refresh_if_changed()
             except Exception as error:  # noqa: BLE001 - the monitor must outlive a bad file
                 self.trace.debug(f"ERROR:CertificateCache::localCTLCacheMonitor - {error}")
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+    # -- admission, on the event loop's thread --------------------------------------
+
+    def _accept_ready(self, listener: socket.socket) -> None:
+        """Accept what the backlog holds, each connection counted (or refused) before the next."""
+        for _ in range(ACCEPT_BACKLOG):
+            try:
+                connection, peer = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                if error.errno not in _OUT_OF_RESOURCES:
+                    continue  # that connection is gone (ECONNABORTED...): the next one may be fine
+                self.trace.debug(f"ERROR:tvsHandleNewPhConnection - cannot accept: {error.strerror};"
+                                 " accepting again in 1 s")
+                assert self._loop is not None
+                self._loop.remove_reader(listener.fileno())
+                self._paused[listener] = self._loop.call_later(1.0, self._resume_accepting, listener)
+                return
+            self._admit(connection, str(peer[0]) if peer else "?")
+
+    def _resume_accepting(self, listener: socket.socket) -> None:
+        self._paused.pop(listener, None)
+        if listener.fileno() >= 0 and self._loop is not None:
+            self._loop.add_reader(listener.fileno(), self._accept_ready, listener)
+
+    def _admit(self, connection: socket.socket, address: str) -> None:
         self._attempted += 1
-        admitted = self._active < self.settings.max_clients and _PROCESS_CONNECTIONS.take(self._process_cap)
+        with self._counts:
+            admitted = self._active < self.settings.max_clients and _PROCESS_CONNECTIONS.take(self._process_cap)
+            if admitted:
+                self._active += 1
         if not admitted:
             if not self._make_room():
                 self.trace.debug(f"ERROR:tvsHandleNewPhConnection - too many clients "
                                  f"({self._active} of {self.settings.max_clients} here, "
                                  f"{_PROCESS_CONNECTIONS.count} of {self._process_cap} in this process), "
                                  "connection refused")
-                writer.transport.abort()
+                connection.close()
                 return
-            _PROCESS_CONNECTIONS.force()  # the evicted connection's slot frees as its task ends
-        self._active += 1
-        if task is not None:
-            self._waiting[task] = (time.monotonic(), writer.transport)
+            with self._counts:
+                self._active += 1
+            _PROCESS_CONNECTIONS.force()  # the evicted connection's slot went back a moment ago
         try:
-            silent = await self._first_byte(task, writer)
-            if silent is not None:
-                if silent == "timeout":
-                    self.trace.debug(f"ERROR:tvsHandleNewPhConnection - nothing received within "
-                                     f"{self.settings.handshake_timeout} s, closing connection")
-                writer.transport.abort()
-                return
-            await self._session(reader, writer)
-        except asyncio.CancelledError:
-            # Server shutdown: cut the connection now. The task ends normally, as
-            # asyncio's stream callback reports a cancelled handler as an error.
-            writer.transport.abort()
-            return
-        except Exception as error:  # noqa: BLE001 - one bad connection never stops the server
-            self.trace.debug(f"ERROR:tvsHandleNewPhConnection - closing connection: "
-                             f"{type(error).__name__}: {error}")
-        finally:
-            self._active -= 1
-            _PROCESS_CONNECTIONS.release()
-            self._waiting.pop(task, None)
-            self._idle.pop(task, None)
-        if not writer.transport.is_closing():
-            await close_stream(writer, self.settings.send_timeout)
+            # Peeked, not read: the byte stays in the kernel for the TLS handshake. An empty
+            # peek (the peer closed) or an error counts as spoken: the handshake reports it.
+            connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            spoke = True
+        except BlockingIOError:
+            spoke = False
+        except OSError:
+            spoke = True
+        if spoke:
+            self._hand_over(connection, address)
+        else:
+            self._watch_silent(connection, address)
 
-    async def _first_byte(self, task: asyncio.Task | None, writer: asyncio.StreamWriter) -> str | None:
+    def _watch_silent(self, connection: socket.socket, address: str) -> None:
         """Wait, without reading it, for the peer's first byte (a phone's TLS ClientHello).
 
         Until then the connection is *idle*, the kind a full server evicts first: a phone
-        sends its ClientHello as soon as it connects, a flood of idle sockets never does.
-        Readiness is watched on a duplicate of the socket's descriptor, with the stream
-        paused, so that the byte stays in the kernel for the TLS handshake to read. None
-        once a byte (or the peer's close) arrived; "timeout" when nothing came within the
-        handshake timeout; "evicted" when a full server cut the connection meanwhile."""
-        sock = writer.get_extra_info("socket")
-        if sock is None or task is None:
-            return None
-        if select.select([sock.fileno()], [], [], 0)[0]:
-            return None  # already there (a phone whose connection waited in the accept queue)
-        try:
-            watcher = os.dup(sock.fileno())
-        except OSError:  # no descriptor to spare: go straight to the handshake
-            return None
-        loop = asyncio.get_running_loop()
-        arrived: asyncio.Future[str | None] = loop.create_future()
-        self._idle[task] = (writer.transport, arrived, watcher)
-        writer.transport.pause_reading()  # start_tls resumes it
-        loop.add_reader(watcher, lambda: arrived.done() or arrived.set_result(None))
-        try:
-            async with asyncio.timeout(self.settings.handshake_timeout):
-                return await arrived
-        except TimeoutError:
-            return "timeout"
-        finally:
-            if not (arrived.done() and not arrived.cancelled() and arrived.result() == "evicted"):
-                # (eviction closed it already)
-                loop.remove_reader(watcher)
-                os.close(watcher)
-            self._idle.pop(task, None)
+        sends its ClientHello as soon as it connects, a flood of idle sockets never does."""
+        loop = self._loop
+        assert loop is not None
+        timer = loop.call_later(self.settings.handshake_timeout, self._silent_too_long, connection)
+        self._idle[connection] = _Silent(time.monotonic(), address, timer)
+        loop.add_reader(connection.fileno(), self._spoke, connection)
+
+    def _spoke(self, connection: socket.socket) -> None:
+        silent = self._forget_silent(connection)
+        if silent is not None:
+            self._hand_over(connection, silent.address)
+
+    def _silent_too_long(self, connection: socket.socket) -> None:
+        if connection in self._idle:
+            self.trace.debug(f"ERROR:tvsHandleNewPhConnection - nothing received within "
+                             f"{self.settings.handshake_timeout} s, closing connection")
+            self._drop_silent(connection)
+
+    def _forget_silent(self, connection: socket.socket) -> _Silent | None:
+        silent = self._idle.pop(connection, None)
+        if silent is not None:
+            silent.timer.cancel()
+            if self._loop is not None:
+                self._loop.remove_reader(connection.fileno())
+        return silent
+
+    def _drop_silent(self, connection: socket.socket) -> _Silent | None:
+        silent = self._forget_silent(connection)
+        if silent is not None:
+            connection.close()
+            self._release()
+        return silent
+
+    def _release(self) -> None:
+        with self._counts:
+            self._active -= 1
+        _PROCESS_CONNECTIONS.release()
 
     def _make_room(self) -> bool:
         """Cut the oldest connection that has not sent a byte yet, whatever its age.
@@ -419,139 +395,140 @@ class TvsServer:
         """
         if not self.settings.evict_when_full or not self._idle:
             return False
-        task, (transport, arrived, watcher) = next(iter(self._idle.items()))
-        del self._idle[task]
-        if not arrived.done():
-            # Its descriptors go now, not when its task next runs: a burst of newcomers
-            # would otherwise hold two descriptors each for the evicted ones.
-            asyncio.get_running_loop().remove_reader(watcher)
-            os.close(watcher)
-            arrived.set_result("evicted")
-        since = self._waiting.get(task, (time.monotonic(), None))[0]
+        silent = self._drop_silent(next(iter(self._idle)))
+        assert silent is not None
         self._evicted += 1
         if self._evicted == 1 or self._evicted % 1000 == 0:  # a flood must not flood the trace too
             self.trace.debug("ERROR:tvsHandleNewPhConnection - server full: closed the oldest idle connection "
-                             f"({time.monotonic() - since:.1f} s without a byte; {self._evicted} so far)")
-        transport.abort()
+                             f"({time.monotonic() - silent.since:.1f} s without a byte; {self._evicted} so far)")
         return True
 
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Hand the connection to a thread for the TLS handshake, the request and the answer.
+    def _hand_over(self, connection: socket.socket, address: str) -> None:
+        """Give a connection that has spoken to a thread for the handshake, the request and the answer.
 
-        The event loop admits, watches and evicts connections; the exchange itself is
-        blocking ``ssl`` on a duplicate of the socket in a thread of ``_exchanges``: the
-        handshake's RSA signature runs without the GIL, so several exchanges use several
-        cores, and the blocking socket spares the per-record round trips of asyncio's TLS
-        layer (docs/tvs.md has the figures). The transport is aborted once the duplicate
-        holds the connection: closing one of two descriptors of a socket closes nothing.
-        """
+        The exchange is blocking ``ssl`` in a thread of ``_exchanges``: the handshake's RSA
+        signature runs without the GIL, so several exchanges use several cores, and a
+        blocking socket spares the per-record round trips of asyncio's TLS layer
+        (docs/tvs.md has the figures)."""
         self._accepted += 1
-        sock = writer.get_extra_info("socket")
-        if sock is None:
-            return
-        fd = sock.fileno()
-        address = (writer.get_extra_info("peername") or ("?",))[0]
-        self.trace.debug(f"Accepted TCP connection from socket 0x{fd:08x}, fd = {fd}")
-        self.trace.debug(f"Total Session attempted = {self._attempted} accepted = {self._accepted}")
-        self.trace.debug(f"ipAddrStr (Phone) {address}")
-        writer.transport.pause_reading()  # the ClientHello stays in the kernel for the thread to read
-        connection = socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(fd))
-        writer.transport.abort()
+        fd = connection.fileno()
+        if self.trace.enabled:
+            self.trace.debug(f"Accepted TCP connection from socket 0x{fd:08x}, fd = {fd}")
+            self.trace.debug(f"Total Session attempted = {self._attempted} accepted = {self._accepted}")
+            self.trace.debug(f"ipAddrStr (Phone) {address}")
+        self._exchanging.add(connection)
         try:
-            await asyncio.get_running_loop().run_in_executor(self._exchanges, self._exchange, connection, fd,
-                                                             address, asyncio.current_task())
-        except asyncio.CancelledError:
-            # Server shutdown: wake the thread wherever it blocks; it closes the socket itself.
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-            raise
+            future = self._exchanges.submit(self._exchange, connection, fd, address)
+        except RuntimeError:  # the server is closing
+            self._abandon(connection)
+            return
+        future.add_done_callback(lambda done: done.cancelled() and self._abandon(connection))
 
-    def _exchange(self, connection: socket.socket, fd: int, address: str, task: asyncio.Task | None) -> None:
+    def _abandon(self, connection: socket.socket) -> None:
+        """A connection whose exchange never ran (the server closed first)."""
+        self._exchanging.discard(connection)
+        connection.close()
+        self._release()
+
+    # -- the exchange, in a thread -------------------------------------------------
+
+    def _exchange(self, connection: socket.socket, fd: int, address: str) -> None:
         """One request over TLS, blocking, in a thread; every failure stays with this connection."""
         try:
-            self._blocking_exchange(connection, fd, address, task)
+            self._blocking_exchange(connection, fd, address)
         except Exception as error:  # noqa: BLE001 - one bad connection never stops the server
             self.trace.debug(f"ERROR:tvsHandleNewPhConnection - closing connection: "
                              f"{type(error).__name__}: {error}")
         finally:
+            self._exchanging.discard(connection)
             connection.close()
+            self._release()
 
-    def _blocking_exchange(self, connection: socket.socket, fd: int, address: str,
-                           task: asyncio.Task | None) -> None:
+    def _blocking_exchange(self, connection: socket.socket, fd: int, address: str) -> None:
         settings = self.settings
         connection.settimeout(settings.handshake_timeout)  # for the whole handshake (one do_handshake call)
         try:
             tls = self._context.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
-            tls.do_handshake()
-        except OSError as error:  # ssl.SSLError and TimeoutError are OSErrors
+        except OSError as error:
             self.trace.debug(f"ERROR:{address}: tvsSSLHandShake failed: {error_reason(error)}")
             return
+        # The TLS socket took the descriptor over (``connection`` is detached): closing the
+        # server must find it to cut it (added before the other goes: close() may be looking).
+        self._exchanging.add(tls)
+        self._exchanging.discard(connection)
         try:
-            self._answer_over(tls, fd, address, task)
+            try:
+                tls.do_handshake()
+            except OSError as error:  # ssl.SSLError and TimeoutError are OSErrors
+                self.trace.debug(f"ERROR:{address}: tvsSSLHandShake failed: {error_reason(error)}")
+                return
+            try:
+                self._answer_over(tls, fd, address)
+            finally:
+                # A clean close: close_notify, and the peer's, for at most the send timeout.
+                with contextlib.suppress(OSError, ValueError):
+                    tls.settimeout(settings.send_timeout)
+                    tls.unwrap()
         finally:
-            # A clean close: close_notify, and the peer's, for at most the send timeout.
-            with contextlib.suppress(OSError, ValueError):
-                tls.settimeout(settings.send_timeout)
-                tls.unwrap()
+            self._exchanging.discard(tls)
             tls.close()
 
-    def _answer_over(self, tls: ssl.SSLSocket, fd: int, address: str, task: asyncio.Task | None) -> None:
+    def _answer_over(self, tls: ssl.SSLSocket, fd: int, address: str) -> None:
         settings = self.settings
-        cipher = tls.cipher()
-        self.trace.debug("tvsSSLHandShakeNotify")
-        self.trace.debug(f"{address}: tvsSSLHandShake Session ciphers - {cipher[0] if cipher else '?'}")
-        self.trace.debug("TLS HS Done for ph_conn")
+        trace = self.trace
+        if trace.enabled:
+            cipher = tls.cipher()
+            trace.debug("tvsSSLHandShakeNotify")
+            trace.debug(f"{address}: tvsSSLHandShake Session ciphers - {cipher[0] if cipher else '?'}")
+            trace.debug("TLS HS Done for ph_conn")
         deadline = time.monotonic() + settings.request_timeout
         try:
             head = _read_exactly(tls, HEADER_SIZE, deadline)
             header = TvsHeader.decode(head, settings.max_payload)
             payload = _read_exactly(tls, header.length, deadline)
         except _ClosedEarly as error:
-            self.trace.debug(f"ERROR:{fd}:UNKNOWN: connection closed after {error.received} bytes"
-                             " of a request")
+            trace.debug(f"ERROR:{fd}:UNKNOWN: connection closed after {error.received} bytes of a request")
             return
         except TimeoutError:
-            self.trace.debug(f"ERROR:{fd}:UNKNOWN: no complete request within {settings.request_timeout} s")
+            trace.debug(f"ERROR:{fd}:UNKNOWN: no complete request within {settings.request_timeout} s")
             return
         except PhonetrustError as error:
-            self.trace.debug(f"ERROR:{fd}:UNKNOWN: {error}")
+            trace.debug(f"ERROR:{fd}:UNKNOWN: {error}")
             return
         frame = head + payload
-        self._waiting.pop(task, None)  # a whole request: no longer evictable (a dict: safe across threads)
-        if settings.trace_messages:
-            self.trace.debug(f"{fd}:UNKNOWN:Incoming Phone Msg:")
-            self.trace.hex_dump(frame)
+        tracing = settings.trace_messages and trace.enabled
+        if tracing:
+            trace.debug(f"{fd}:UNKNOWN:Incoming Phone Msg:")
+            trace.hex_dump(frame)
         try:
             request = TvsMessage.decode(frame, settings.max_payload)
         except PhonetrustError as error:
-            self.trace.debug(f"ERROR:{fd}:UNKNOWN:tvsPhoneDecodeMsg - {error}")
+            trace.debug(f"ERROR:{fd}:UNKNOWN:tvsPhoneDecodeMsg - {error}")
             return
-        if settings.trace_messages:
-            self._trace_decoded(request, header.length)
-            self.trace.debug(f"{fd}:UNKNOWN:TVS CORE: Rcvd Event: TVS_EV_{request.type.name}"
-                             " in State: TVS_STATE_AWAIT_REQ")
-        responder = self._responder
-        if responder is None:  # closed meanwhile
+        if tracing:
+            self._trace_decoded(request.type, header.length)
+            trace.debug(f"{fd}:UNKNOWN:TVS CORE: Rcvd Event: TVS_EV_{request.type.name} in State: TVS_STATE_AWAIT_REQ")
+        with self._lookups:  # one SQLite connection, one CTL cache and one memory of answers for all threads
+            responder = self._responder
+            if responder is None:  # closed meanwhile
+                return
+            reply = responder.reply(request)
+        if reply is None:
             return
-        with self._lookups:  # one SQLite connection and one CTL cache for all threads
-            response = responder.answer(request)
-        if response is None:
-            return
-        data = response.encode()
-        if settings.trace_messages:
-            self.trace.debug(f"{fd}:UNKNOWN:Sending {response.type.name} msg")
-            self._trace_decoded(response, len(data) - HEADER_SIZE)
-            self.trace.debug("Sending TLS Msg ..")
-            self.trace.hex_dump(data)
+        data = reply.frame(request.request_id)
+        if tracing:
+            trace.debug(f"{fd}:UNKNOWN:Sending {reply.message.type.name} msg")
+            self._trace_decoded(reply.message.type, len(reply.payload))
+            trace.debug("Sending TLS Msg ..")
+            trace.hex_dump(data)
         tls.settimeout(settings.send_timeout)
         tls.sendall(data)
 
-    def _trace_decoded(self, message: TvsMessage, length: int) -> None:
+    def _trace_decoded(self, kind, length: int) -> None:
         self.trace.debug("tvsPhoneDecodeMsg -")
         self.trace.debug("Protocol Discriminator: 57")
-        self.trace.debug(f"MsgType : TVS_MSG_{message.type.name}")
+        self.trace.debug(f"MsgType : TVS_MSG_{kind.name}")
         self.trace.debug(f"Length : {length}")
-
 
 
 class _ClosedEarly(Exception):
