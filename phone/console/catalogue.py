@@ -143,7 +143,7 @@ CATALOGUE: Mapping[str, Mapping[str, tuple[Line, ...]]] = {
         JAVA79XX: (Line("NOT", "SECD", "tlVerifyFile: {store_as} signature verified ({via})"),),
         ENTERPRISE: (_real("NOT", "SECUREAPP", "Hashes match... authentication successful.", S1),),
     },
-    # S1.g: firmware that knows header versions up to 1.1 warns about 1.2 and parses anyway.
+    # Firmware that knows header versions up to 1.1 warns about 1.2 and parses anyway.
     "tl.header_version": {
         JAVA79XX: (),
         ENTERPRISE: (

@@ -38,7 +38,7 @@ class TvsTraceWriter:
                 self._trace.debug(f"(a trace entry of {len(text)} characters that cannot be one line)")
 
     def hex_dump(self, data: bytes) -> None:
-        """``HEX_DUMP: Len = N:`` then eight bytes per entry, lower-case hex (S1.e)."""
+        """``HEX_DUMP: Len = N:`` then eight bytes per entry, lower-case hex (docs/tvs.md, "Trace")."""
         if self._trace is not None:
             self._trace.hex_dump(data)
 

@@ -73,7 +73,7 @@ class TvsServerSettings:
     ctl_ttl: int = DEFAULT_TTL
     #: Seconds between checks of CTLFile.tlv for changes (also checked before each lookup).
     ctl_poll_interval: float | None = 2.0
-    #: Hex dumps and decoded headers of each message in the trace (S1.e/S1.f).
+    #: Hex dumps and decoded headers of each message in the trace (docs/tvs.md, "Trace").
     trace_messages: bool = True
     #: How QUERY issuers are matched: "cucm" (CUCM's exact Unique MAP ID) or "any" rendering (tvs_store).
     issuer_match: str = "cucm"
