@@ -142,7 +142,8 @@ class Flash:
     #: ``config`` as last read, with the bytes it was read from: a new flash made from this one
     #: (an installed list, a TVS answer) keeps the reading, and a changed ``config`` is read anew.
     #: Not part of what the phone keeps: equality and the record's text ignore it.
-    _config_read: tuple[bytes, PhoneConfig] | None = attrs.field(default=None, eq=False, repr=False)
+    #: None in the pair: those bytes do not read as a configuration.
+    _config_read: tuple[bytes, PhoneConfig | None] | None = attrs.field(default=None, eq=False, repr=False)
 
     def trusted(self) -> Trusted:
         """The installed lists and the TVS cache, as the acceptance rules read them."""
@@ -162,14 +163,21 @@ class Flash:
         if self.config is None:
             return PhoneConfig()
         read = self._config_read
-        if read is not None and read[0] == self.config:
+        if read is None or read[0] != self.config:
+            try:
+                read = (self.config, PhoneConfig.from_bytes(self.config))
+            except ConfigFormatError:
+                read = (self.config, None)
+            object.__setattr__(self, "_config_read", read)  # a cache, not part of the value
+        return read[1] if read[1] is not None else PhoneConfig()
+
+    def read_config(self, xml: bytes, *, source: str) -> PhoneConfig:
+        """``PhoneConfig.from_bytes(xml, source=source)``, from the kept reading when ``xml`` is the
+        stored configuration (a phone whose configuration did not change since its last boot)."""
+        read = self._config_read
+        if read is not None and read[1] is not None and read[0] == xml:
             return read[1]
-        try:
-            config = PhoneConfig.from_bytes(self.config)
-        except ConfigFormatError:
-            config = PhoneConfig()
-        object.__setattr__(self, "_config_read", (self.config, config))  # a cache, not part of the value
-        return config
+        return PhoneConfig.from_bytes(xml, source=source)
 
 
 # --- events ---------------------------------------------------------------------------
@@ -941,7 +949,7 @@ class PhoneMachine:
 
     def _apply_config(self, name: str, xml: bytes, out: list[Effect], *, encrypted: bool = False) -> PhoneMachine:
         try:
-            config = PhoneConfig.from_bytes(xml, source=name)
+            config = self.flash.read_config(xml, source=name)
         except ConfigFormatError as error:
             return self._refuse(Item.CONFIG, name, str(error), out, "config-invalid")
         if not encrypted and self.model.encrypted_config and is_stub(config):

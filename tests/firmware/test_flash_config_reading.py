@@ -6,7 +6,7 @@ import attrs
 import pytest
 
 from phone.catalogue import get_model
-from phone.errors import UsageError
+from phone.errors import ConfigFormatError, UsageError
 from phone.firmware.machine import Flash, _evolve
 from phone.wire import config as config_module
 from phone.wire.config import TvsMember, render_config
@@ -74,3 +74,24 @@ def test_every_way_of_writing_a_mac_gives_the_same_device_name(device_id: str) -
 def test_a_string_that_is_not_a_mac_is_still_refused(device_id: str) -> None:
     with pytest.raises(UsageError):
         get_model("CP-8861").device_name(device_id)
+
+
+def test_a_downloaded_configuration_equal_to_the_stored_one_takes_the_kept_reading() -> None:
+    flash = Flash(config=FIRST)
+    read = flash.stored_config()
+    config_module._read_config.cache_clear()
+    assert flash.read_config(bytes(FIRST), source="SEP00112233AA01.cnf.xml") is read
+
+
+def test_a_downloaded_configuration_that_differs_is_read_from_its_own_bytes() -> None:
+    flash = Flash(config=FIRST)
+    flash.stored_config()
+    assert flash.read_config(SECOND, source="SEP00112233AA01.cnf.xml").device_security_mode == 3
+
+
+def test_an_unreadable_stored_configuration_never_vouches_for_the_same_bytes_downloaded() -> None:
+    garbage = b"<device><unclosed>"
+    flash = Flash(config=garbage)
+    assert flash.stored_config().tvs_members == ()  # read as empty for the phone's own use
+    with pytest.raises(ConfigFormatError, match="SEP00112233AA01.cnf.xml"):
+        flash.read_config(garbage, source="SEP00112233AA01.cnf.xml")  # refused, as any unreadable download
