@@ -15,17 +15,23 @@ FIRST = render_config([TvsMember("10.0.0.1", 2445)], device_name="SEP00112233AA0
 SECOND = render_config([TvsMember("10.0.0.2", 2445)], device_name="SEP00112233AA01", device_security_mode=3)
 
 
+def forget_every_reading() -> None:
+    """As a worker with more phones than the reader keeps: nothing read earlier is found again."""
+    config_module._read_config.cache_clear()
+    config_module._shared.clear()
+
+
 def test_the_reading_is_kept_with_the_flash_beyond_the_shared_reading_cache() -> None:
     flash = Flash(config=FIRST)
     read = flash.stored_config()
-    config_module._read_config.cache_clear()  # a worker with more phones than the shared cache holds
+    forget_every_reading()
     assert flash.stored_config() is read
 
 
 def test_a_flash_made_from_another_keeps_the_reading() -> None:
     flash = Flash(config=FIRST)
     read = flash.stored_config()
-    config_module._read_config.cache_clear()
+    forget_every_reading()
     assert attrs.evolve(flash, config_name="SEP00112233AA01.cnf.xml").stored_config() is read
 
 
@@ -52,7 +58,7 @@ def test_the_kept_reading_is_not_part_of_what_the_phone_keeps() -> None:
 
 def test_two_phones_with_different_configurations_never_share_a_reading() -> None:
     one, other = Flash(config=FIRST), Flash(config=SECOND)
-    config_module._read_config.cache_clear()
+    forget_every_reading()
     assert one.stored_config().tvs_members[0].address == "10.0.0.1"
     assert other.stored_config().tvs_members[0].address == "10.0.0.2"
 
@@ -79,7 +85,7 @@ def test_a_string_that_is_not_a_mac_is_still_refused(device_id: str) -> None:
 def test_a_downloaded_configuration_equal_to_the_stored_one_takes_the_kept_reading() -> None:
     flash = Flash(config=FIRST)
     read = flash.stored_config()
-    config_module._read_config.cache_clear()
+    forget_every_reading()
     assert flash.read_config(bytes(FIRST), source="SEP00112233AA01.cnf.xml") is read
 
 
