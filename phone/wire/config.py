@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import re
-import threading
 import xml.dom.minidom
 from xml.parsers.expat import ExpatError
 
@@ -147,22 +146,21 @@ class _Shared:
     CallManagers, security mode) does not: a cluster's thousands of configurations read as a
     handful of values, and a fleet worker keeps each phone's reading (about 1.2 KB each).
     At most ``limit`` distinct readings are held; past that they are forgotten and shared anew.
+    No lock (this layer does no I/O and starts no threads): ``dict.setdefault`` is atomic, and
+    two threads clearing at once only forget a reading early, which is never wrong.
     """
 
     def __init__(self, limit: int = 1024) -> None:
         self._readings: dict[PhoneConfig, PhoneConfig] = {}
         self._limit = limit
-        self._lock = threading.Lock()
 
     def __call__(self, config: PhoneConfig) -> PhoneConfig:
-        with self._lock:
-            if len(self._readings) >= self._limit and config not in self._readings:
-                self._readings.clear()
-            return self._readings.setdefault(config, config)
+        if len(self._readings) >= self._limit and config not in self._readings:
+            self._readings.clear()
+        return self._readings.setdefault(config, config)
 
     def clear(self) -> None:
-        with self._lock:
-            self._readings.clear()
+        self._readings.clear()
 
 
 _shared = _Shared()
