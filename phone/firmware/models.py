@@ -72,6 +72,9 @@ MESSAGE_EVENTS: Mapping[str, str] = MappingProxyType({
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _TOP_LEVEL_KEYS = ("family", "description", "sources", "defaults", "models")
 
+#: A MAC written as a fleet and the machine keep it: 12 upper-case hex digits, nothing else.
+_BARE_MAC = re.compile(r"[0-9A-F]{12}")
+
 
 class ModelFileError(LocalError):
     """A model file that is not valid TOML or breaks the model-file schema.
@@ -252,6 +255,8 @@ class PhoneModel:
         ``device_id`` may carry separators (``b0:00:b4:ba:0a:ee``,
         ``B000.B4BA.0AEE``) or the prefix already.
         """
+        if self.device_prefix == "SEP" and _BARE_MAC.fullmatch(device_id):
+            return "SEP" + device_id  # the usual case, asked several times per boot: no rewriting
         text = re.sub(r"[\s:.-]", "", device_id).upper()
         if text.startswith(self.device_prefix):
             text = text[len(self.device_prefix):]

@@ -63,6 +63,7 @@ from phone.fleet import messages
 from phone.fleet.clock import SYSTEM_CLOCK, Clock
 from phone.fleet.rows import BOOT_FIELDS, BootRow
 from phone.lab.servers.processes import quiet_child
+from phone.lab.servers.profiling import profiled
 
 __all__ = ["BOOT_FIELDS", "PHONE_ACTIONS", "StepOrder", "Worker", "WorkerSetup", "worker_main"]
 
@@ -425,7 +426,7 @@ def worker_main(setup: WorkerSetup, commands, results) -> None:  # pragma: no co
 
     Ctrl-C is the parent's to handle: it stops its workers itself (SIGTERM), so they ignore SIGINT."""
     quiet_child()
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt), profiled(f"fleet-worker-{setup.worker}"):
         try:
             silence_tftpy()
             worker = Worker(setup)

@@ -18,9 +18,11 @@ and the LSC it issued) and the ``lab device`` commands.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -153,6 +155,73 @@ CREATE TABLE IF NOT EXISTS device (
 """
 
 
+#: SQLite's file header (sqlite.org, "Database File Format", section 1.3): the magic string, the
+#: write and read format versions at offsets 18 and 19 (1: rollback journal, 2: WAL), and the
+#: file change counter at offset 24, which every committed write changes in rollback-journal mode.
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_HEADER_BYTES = 28
+#: Records kept per store at most (a fleet's inventory is tens of thousands of devices).
+_KEPT_RECORDS = 100_000
+
+
+class _Readings:
+    """Device records already read, per store file, for as long as the file is not written.
+
+    The lab's servers read a device's record for each configuration they serve and each
+    registration they answer: an SQLite connection each time, most of the cost of serving
+    a fleet from an inventory. A record is kept while the file keeps its inode and its
+    change counter; any committed write (``lab device set``, the CAPF server's result, a
+    ``put_many`` from another process) changes the counter and empties what was kept. A
+    file in WAL mode, whose counter does not follow its writes, or that is not an SQLite
+    file, is read every time.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[tuple[int, ...], dict[str, DeviceRecord | None]]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def version(path: Path) -> tuple[int, ...] | None:
+        """The file's identity and change counter; None when it cannot be told (read every time)."""
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            stat = os.fstat(descriptor)
+            header = os.pread(descriptor, _HEADER_BYTES, 0)
+        except OSError:
+            return None
+        finally:
+            os.close(descriptor)
+        if len(header) < _HEADER_BYTES or not header.startswith(_SQLITE_MAGIC) or header[18:20] != b"\x01\x01":
+            return None
+        # The inode, times and size too: a store deleted and made again may get the same inode and counter.
+        return (stat.st_dev, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size,
+                int.from_bytes(header[24:28], "big"))
+
+    def get(self, path: Path, name: str, read: Callable[[], DeviceRecord | None]) -> DeviceRecord | None:
+        """``name``'s record as ``read()`` gives it, kept until the file at ``path`` is written."""
+        version = self.version(path)
+        if version is None:
+            return read()
+        key = str(path)
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None and kept[0] == version and name in kept[1]:
+                return kept[1][name]
+        record = read()
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is None or kept[0] != version or len(kept[1]) >= _KEPT_RECORDS:
+                kept = self._kept[key] = (version, {})
+            kept[1][name] = record
+        return record
+
+
+_READINGS = _Readings()
+
+
 class DeviceStore:
     """The lab's devices in ``devices.sqlite``; every method is one short transaction."""
 
@@ -179,6 +248,10 @@ class DeviceStore:
             connection.close()
 
     def get(self, name: str) -> DeviceRecord | None:
+        """The device's record, None when the store does not hold it (kept while the file is not written)."""
+        return _READINGS.get(self.path, name, lambda: self._read(name))
+
+    def _read(self, name: str) -> DeviceRecord | None:
         with self._connect() as db:
             row = db.execute("SELECT name, model, security_profile, encrypted_config, capf, lsc, mic "
                              "FROM device WHERE name = ?", (name,)).fetchone()

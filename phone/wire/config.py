@@ -139,8 +139,39 @@ def parse_xml(data: bytes) -> xml.dom.minidom.Document:
         raise ConfigFormatError(f"unreadable XML encoding ({error})") from None
 
 
+class _Shared:
+    """One ``PhoneConfig`` object for every equal reading.
+
+    A configuration names its device, but what the phone reads from it (TVS servers, CAPF,
+    CallManagers, security mode) does not: a cluster's thousands of configurations read as a
+    handful of values, and a fleet worker keeps each phone's reading (about 1.2 KB each).
+    At most ``limit`` distinct readings are held; past that they are forgotten and shared anew.
+    No lock (this layer does no I/O and starts no threads): ``dict.setdefault`` is atomic, and
+    two threads clearing at once only forget a reading early, which is never wrong.
+    """
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._readings: dict[PhoneConfig, PhoneConfig] = {}
+        self._limit = limit
+
+    def __call__(self, config: PhoneConfig) -> PhoneConfig:
+        if len(self._readings) >= self._limit and config not in self._readings:
+            self._readings.clear()
+        return self._readings.setdefault(config, config)
+
+    def clear(self) -> None:
+        self._readings.clear()
+
+
+_shared = _Shared()
+
+
 @functools.lru_cache(maxsize=1024)
 def _read_config(data: bytes) -> PhoneConfig:
+    return _shared(_reading(data))
+
+
+def _reading(data: bytes) -> PhoneConfig:
     elements = _index(parse_xml(data))  # one walk of the tree for every element read below
 
     def first(tag: str) -> str | None:

@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from phone.errors import TransportError
+from phone.lab.servers.profiling import profiled
 
 
 @contextlib.contextmanager
@@ -168,6 +169,11 @@ def _loop(connection, handle) -> None:  # pragma: no cover - child processes
 
 def _tvs_main(connection, labs: dict[str, str], host: str) -> None:  # pragma: no cover - child process
     quiet_child()
+    with profiled("fleet-lab-tvs"):
+        _serve_tvs(connection, labs, host)
+
+
+def _serve_tvs(connection, labs: dict[str, str], host: str) -> None:  # pragma: no cover - child process
     import attrs
 
     from phone.lab import Lab
@@ -218,6 +224,12 @@ _MISSING = object()
 def _tftp_main(connection, labs: dict[str, str], host: str,  # pragma: no cover - child process
                served_addresses: dict[str, dict]) -> None:
     quiet_child()
+    with profiled("fleet-lab-tftp"):
+        _serve_tftp(connection, labs, host, served_addresses)
+
+
+def _serve_tftp(connection, labs: dict[str, str], host: str,  # pragma: no cover - child process
+                served_addresses: dict[str, dict]) -> None:
     import attrs
 
     from phone.lab import Lab
