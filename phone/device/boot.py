@@ -39,7 +39,7 @@ from phone.firmware.registration import Register
 from phone.wire.tlv import TrustList
 
 FetchFile = Callable[[Fetch], "FileFetched | FileMissing | FileFailed"]
-AskTvsServer = Callable[[AskTvs], "TvsAnswered | TvsFailed"]
+AskTvsServer = Callable[[AskTvs], TvsAnswered | TvsFailed]
 EnrolWithCapf = Callable[[EnrolCapf], CapfFinished]
 
 

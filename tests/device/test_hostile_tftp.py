@@ -266,13 +266,16 @@ def test_the_honest_server_delivers_every_file(rogue):
 )
 def test_a_misbehaving_transfer_ends_in_a_clean_result_without_data(rogue, mode, status, reason):
     rogue.modes[ITL] = mode
+    # The drip is ended by the deadline alone; the others by what they send, which a busy machine
+    # may take more than a second to stream (137 lock-step blocks for stream-over).
+    deadline = 1.0 if mode == "drip" else 5.0
     started = time.monotonic()
-    result = fetcher(rogue.port, deadline=1.0).fetch(ITL, max_bytes=65535)
+    result = fetcher(rogue.port, deadline=deadline).fetch(ITL, max_bytes=65535)
     assert result.status is status, result
     assert reason in result.reason
     assert result.data is None
     assert "\n" not in result.reason and len(result.reason) < 300
-    assert time.monotonic() - started < 1.5  # the deadline holds whatever the server does
+    assert time.monotonic() - started < deadline + 0.5  # the deadline holds whatever the server does
 
 
 def test_a_server_that_sends_every_block_three_times_still_gives_the_exact_file(rogue):
