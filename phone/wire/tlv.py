@@ -146,6 +146,9 @@ class FileKind(Enum):
         return {"ctl": "CTL", "itl": "ITL", "sgn": "signed", "tlv": "TLV"}[self.value]
 
 
+_SGN = FileKind.SGN  # read on every parse: a module global costs less than an enum member lookup
+
+
 @attrs.frozen
 class Element:
     """One TLV element; a container keeps its nested elements in ``children``.
@@ -487,10 +490,37 @@ class Header:
     value starts in it (made by ``TrustList.from_bytes``, which has checked
     every bound and size the fields rely on). ``elements`` gives the
     top-level elements in file order (padding included).
+
+    The fields every verification reads (the signer's serial and issuer, the
+    digest and signature algorithms, the signature and where it sits) and the
+    file's kind are decoded once, when the header is made, and are plain
+    attributes: a header read from a file is shared by every later file with
+    the same header bytes (``_known_header``), and verification reads them
+    for each of those files.
     """
 
     raw: bytes
     _spans: dict[int, int] = attrs.field(eq=False)
+    signer_serial: bytes | None = attrs.field(init=False, eq=False)
+    signer_issuer: str | None = attrs.field(init=False, eq=False)
+    digest_code: int | None = attrs.field(init=False, eq=False)
+    signature_algorithm: int | None = attrs.field(init=False, eq=False)
+    signature: bytes = attrs.field(init=False, eq=False)
+    #: Start and end of the whole SIGNATURE element (tag, length, value) in the file.
+    signature_span: tuple[int, int] = attrs.field(init=False, eq=False)
+    _kind: FileKind = attrs.field(init=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        raw, get, keep = self.raw, self._spans.get, object.__setattr__
+        signature = get(_H_SIGNATURE, _ABSENT)  # parsing makes sure there is one
+        signature_end = signature + ((raw[signature - 2] << 8) | raw[signature - 1])
+        keep(self, "signer_serial", _value(raw, get(_H_SERIAL_NUMBER, _ABSENT)))
+        keep(self, "signer_issuer", _text_at(raw, get(_H_CA_NAME, _ABSENT)))
+        keep(self, "digest_code", _byte_at(raw, get(_H_DIGEST_ALGORITHM, _ABSENT)))
+        keep(self, "signature_algorithm", _byte_at(raw, get(_H_SIGNATURE_ALGORITHM, _ABSENT)))
+        keep(self, "signature", raw[signature:signature_end])
+        keep(self, "signature_span", (signature - 3, signature_end))
+        keep(self, "_kind", _kind_of(raw, get(_H_FILENAME, _ABSENT)))
 
     @property
     def version(self) -> tuple[int, int]:
@@ -511,28 +541,8 @@ class Header:
         return _text_at(self.raw, self._spans.get(_H_SIGNER_NAME, _ABSENT))
 
     @property
-    def signer_serial(self) -> bytes | None:
-        return _value(self.raw, self._spans.get(_H_SERIAL_NUMBER, _ABSENT))
-
-    @property
-    def signer_issuer(self) -> str | None:
-        return _text_at(self.raw, self._spans.get(_H_CA_NAME, _ABSENT))
-
-    @property
-    def digest_code(self) -> int | None:
-        return _byte_at(self.raw, self._spans.get(_H_DIGEST_ALGORITHM, _ABSENT))
-
-    @property
-    def signature_algorithm(self) -> int | None:
-        return _byte_at(self.raw, self._spans.get(_H_SIGNATURE_ALGORITHM, _ABSENT))
-
-    @property
     def signature_modulus(self) -> int | None:
         return _byte_at(self.raw, self._spans.get(_H_SIGNATURE_MODULUS, _ABSENT))
-
-    @property
-    def signature(self) -> bytes:
-        return _value(self.raw, self._spans.get(_H_SIGNATURE, _ABSENT)) or b""
 
     @property
     def signature_offset(self) -> int:
@@ -565,12 +575,6 @@ class Header:
     def padding_length(self) -> int:
         return sum(1 for element in self.elements if element.is_padding)
 
-    @property
-    def signature_span(self) -> tuple[int, int]:
-        """Start and end of the whole SIGNATURE element (tag, length, value) in the file."""
-        start = self._spans.get(_H_SIGNATURE, _ABSENT)
-        return start - 3, start + ((self.raw[start - 2] << 8) | self.raw[start - 1])
-
     def encode(self) -> bytes:
         return self.raw
 
@@ -580,6 +584,12 @@ class Header:
 
 
 def _parse_header(data: bytes) -> Header:
+    """The header at the start of ``data``, checked; ``TrustListFormatError`` naming the first problem.
+
+    A header laid out as producers write it is looked up by its bytes
+    (``_known_header``); anything else is read by ``_read_header``, which names
+    the offending byte or accepts what only looked unusual.
+    """
     size = len(data)
     if size < 10:
         raise TrustListFormatError(size, "a VERSION and a HEADERLENGTH element (10 bytes); the file is shorter")
@@ -592,9 +602,23 @@ def _parse_header(data: bytes) -> Header:
         raise TrustListFormatError(
             8, f"a HEADERLENGTH between 10 and the file's length {size}, found {header_length}"
         )
-    spans = _header_spans(data, header_length)
+    if header_length <= _REMEMBERED_HEADER_BYTES:
+        header = _known_header(data if header_length == size else data[:header_length])
+        if header is not None:
+            return header
+    return _read_header(data, header_length)
+
+
+def _read_header(data: bytes, header_length: int, spans: dict[int, int] | None = None) -> Header:
+    """The header in ``data[:header_length]`` (its first ten bytes already checked), every rule applied.
+
+    ``spans`` is the fast scan's answer when the caller has it; otherwise the
+    header is scanned here, the careful way when the fast scan gives up.
+    """
     if spans is None:
-        spans = _checked_header_spans(data, header_length)
+        spans = _header_spans(data, header_length)
+        if spans is None:
+            spans = _checked_header_spans(data, header_length)
     get = spans.get
     signature = get(_SIGNATURE, _ABSENT)
     if signature == _ABSENT or not ((data[signature - 2] << 8) | data[signature - 1]):
@@ -621,6 +645,36 @@ def _parse_header(data: bytes) -> Header:
     return Header(data if header_length == len(data) else data[:header_length], spans)
 
 
+#: Headers up to this size have their layout remembered (a real one is 0.3-1 KB: names, a
+#: signature of at most 512 bytes); with ``_REMEMBERED_HEADERS`` entries the cache holds at most 4 MiB.
+_REMEMBERED_HEADER_BYTES = 4 * 1024
+_REMEMBERED_HEADERS = 1024
+
+
+@functools.lru_cache(maxsize=_REMEMBERED_HEADERS)
+def _known_header(raw: bytes) -> Header | None:
+    """The header whose bytes are ``raw``, as producers write it; else None.
+
+    Every phone of a fleet, and a phone at every boot, reads the same CTL and
+    ITL again, so a header is kept by its bytes as records are
+    (``_known_record``): the same bytes always read the same immutable header,
+    and reading them again costs a dictionary lookup instead of a scan. The
+    bytes include the SIGNATURE, so a file whose signature (or anything else in
+    its header) differs is read afresh; only the layout is kept, never whether
+    the file verifies: ``phone.wire.signing`` checks the signature on every call.
+    None (an unusual or broken header) sends the caller to ``_read_header``,
+    which names the offending byte or accepts what only looked unusual; such a
+    header is read the careful way every time it comes back.
+    """
+    spans = _header_spans(raw, len(raw))
+    if spans is None:
+        return None
+    try:
+        return _read_header(raw, len(raw), spans)
+    except TrustListFormatError:
+        return None
+
+
 def _checked_header_spans(data: bytes, header_length: int) -> dict[int, int]:
     """``_header_spans`` the careful way: the first problem raised, in file order."""
     spans = [_ABSENT] * _HEADER_SPANS
@@ -645,11 +699,27 @@ class Record:
     bytes (RECORDLENGTH first), ``offset`` where it starts in its file. Make
     one with ``Record.from_elements`` or by parsing a file; either checks the
     bounds and sizes the fields rely on.
+
+    The fields that finding a file's signer reads (``function``, ``serial``,
+    ``issuer``) are decoded once, when the record is made, and are plain
+    attributes: a record read from a file is shared by every later file
+    holding the same bytes at the same place (``_known_record``), and each of
+    those files asks them again.
     """
 
     raw: bytes
     _spans: dict[int, int] = attrs.field(eq=False)
     offset: int = attrs.field(default=0, eq=False)
+    function: int | None = attrs.field(init=False, eq=False)
+    serial: bytes | None = attrs.field(init=False, eq=False)
+    issuer: str | None = attrs.field(init=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        raw, get, keep = self.raw, self._spans.get, object.__setattr__
+        function = get(_R_FUNCTION, _ABSENT)  # two bytes: checked before the record is made
+        keep(self, "function", None if function == _ABSENT else (raw[function] << 8) | raw[function + 1])
+        keep(self, "serial", _value(raw, get(_R_SERIAL_NUMBER, _ABSENT)))
+        keep(self, "issuer", _text_at(raw, get(_R_ISSUER_NAME, _ABSENT)))
 
     @classmethod
     def from_elements(cls, elements: Iterable[Element], offset: int = 0) -> Record:
@@ -701,19 +771,6 @@ class Record:
     @property
     def subject(self) -> str | None:
         return _text_at(self.raw, self._spans.get(_R_SUBJECT_NAME, _ABSENT))
-
-    @property
-    def function(self) -> int | None:
-        start = self._spans.get(_R_FUNCTION, _ABSENT)
-        return None if start == _ABSENT else (self.raw[start] << 8) | self.raw[start + 1]
-
-    @property
-    def issuer(self) -> str | None:
-        return _text_at(self.raw, self._spans.get(_R_ISSUER_NAME, _ABSENT))
-
-    @property
-    def serial(self) -> bytes | None:
-        return _value(self.raw, self._spans.get(_R_SERIAL_NUMBER, _ABSENT))
 
     @property
     def public_key(self) -> bytes | None:
@@ -788,8 +845,8 @@ class TrustList:
             data = bytes(data)
         header = _parse_header(data)
         if kind is None:
-            kind = _kind_of(header)
-        if kind is FileKind.SGN:
+            kind = header._kind
+        if kind is _SGN:
             return cls(data, header, (), kind, data[header.header_length :])
         return cls(data, header, _parse_records(data, header.header_length), kind)
 
@@ -886,9 +943,10 @@ def _refuse_record_start(data: bytes, position: int, number: int) -> NoReturn:
     raise TrustListFormatError(position, f"record #{number} starting with RECORDLENGTH (tag 1, length 2)")
 
 
-def _kind_of(header: Header) -> FileKind:
+def _kind_of(raw: bytes, filename: int) -> FileKind:
+    """The kind a header's FILENAME (value at ``filename``) names; a version 1.0 header without one is a ``.sgn``."""
     # Bytes, not text: only ASCII letters decide, and no other character lower-cases to one of them.
-    value = _value(header.raw, header._spans.get(_H_FILENAME, _ABSENT))
+    value = _value(raw, filename)
     name = b"" if value is None else value.split(b"\x00", 1)[0].lower()
     if name.endswith(b".sgn"):
         return FileKind.SGN
@@ -896,6 +954,6 @@ def _kind_of(header: Header) -> FileKind:
         return FileKind.CTL
     if name.startswith(b"itl"):
         return FileKind.ITL
-    if not name and header.version == (1, 0):
+    if not name and raw[3] == 1 and raw[4] == 0:  # VERSION 1.0
         return FileKind.SGN
     return FileKind.TLV
