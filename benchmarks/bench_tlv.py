@@ -56,7 +56,7 @@ def forget_certificates() -> None:
     """Empty the caches of loaded certificates, keys, record layouts and names (names differ between versions)."""
     for holder, name in ((certs, "_load_certificate"), (signing, "_cached_certificate_key"),
                          (signing, "_bare_public_key"), (signing, "_key_of_record_bytes"),
-                         (signing, "_remembered_name_key"), (tlv, "_known_record")):
+                         (signing, "_remembered_name_key"), (tlv, "_known_record"), (tlv, "_RECORDS"), (tlv, "_HEADERS")):
         cached = getattr(holder, name, None)
         if cached is not None:
             cached.cache_clear()
