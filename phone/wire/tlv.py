@@ -146,6 +146,8 @@ class FileKind(Enum):
 
 
 _SGN = FileKind.SGN  # read on every parse: a module global costs less than an enum member lookup
+#: A field decoded when first read has not been read yet (no decoded value is False; it survives pickling).
+_UNREAD = False
 
 
 @attrs.frozen
@@ -668,11 +670,12 @@ class Record:
     one with ``Record.from_elements`` or by parsing a file; either checks the
     bounds and sizes the fields rely on.
 
-    The fields that finding a file's signer reads (``function``, ``serial``,
-    ``issuer``) are decoded once, when the record is made, and are plain
-    attributes: a record read from a file is shared by every later file
-    holding the same bytes at the same place (``_known_record``), and each of
-    those files asks them again.
+    A record read from a file is shared by every later file holding the same
+    bytes at the same place (``_RECORDS``), and finding each file's signer asks
+    it the same questions again: ``function`` and ``serial`` (asked of every
+    record) are decoded when the record is made and are plain attributes;
+    ``issuer`` (asked of the signer's records only) is decoded when first read
+    and kept in a slot only this module writes.
     """
 
     raw: bytes
@@ -680,14 +683,21 @@ class Record:
     offset: int = attrs.field(default=0, eq=False)
     function: int | None = attrs.field(init=False, eq=False)
     serial: bytes | None = attrs.field(init=False, eq=False)
-    issuer: str | None = attrs.field(init=False, eq=False)
+    _issuer: str | None | bool = attrs.field(default=_UNREAD, init=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         raw, get, keep = self.raw, self._spans.get, object.__setattr__
         function = get(_R_FUNCTION, _ABSENT)  # two bytes: checked before the record is made
         keep(self, "function", None if function == _ABSENT else (raw[function] << 8) | raw[function + 1])
         keep(self, "serial", _value(raw, get(_R_SERIAL_NUMBER, _ABSENT)))
-        keep(self, "issuer", _text_at(raw, get(_R_ISSUER_NAME, _ABSENT)))
+
+    @property
+    def issuer(self) -> str | None:
+        issuer = self._issuer
+        if issuer is _UNREAD:
+            issuer = _text_at(self.raw, self._spans.get(_R_ISSUER_NAME, _ABSENT))
+            object.__setattr__(self, "_issuer", issuer)  # from immutable bytes: every thread decodes the same
+        return issuer  # type: ignore[return-value]
 
     @classmethod
     def from_elements(cls, elements: Iterable[Element], offset: int = 0) -> Record:

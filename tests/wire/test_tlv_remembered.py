@@ -4,6 +4,9 @@ kept, the memory stays bounded, and no file is ever trusted because its header w
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 from conftest import node_identity
 
@@ -160,3 +163,11 @@ def test_accepted_digests_given_as_any_iterable_are_honoured(kind):
     trust_list = TrustList.from_bytes(itl().data)
     assert verify(trust_list, digests=kind(["sha256", "sha1"])).valid
     assert verify(trust_list, digests=kind(["sha256", "sha512"])).reason == "the SHA1 digest is not supported"
+
+
+def test_a_parsed_list_copied_or_pickled_before_its_fields_are_read_reads_the_same():
+    forget()
+    data = itl().data
+    for copied in (pickle.loads(pickle.dumps(TrustList.from_bytes(data))), copy.deepcopy(TrustList.from_bytes(data))):
+        assert read(copied) == read(TrustList.from_bytes(data))
+        assert verify(copied).valid
