@@ -917,6 +917,8 @@ def _read_record(data: bytes, start: int, number: int) -> Record:
 
 #: How many of a piece's last bytes key ``_Remembered`` (with the piece's start and end).
 _KEY_TAIL = 32
+#: How many pieces ``_Remembered`` keeps under one key.
+_PER_KEY = 2
 
 
 class _Remembered:
@@ -941,22 +943,26 @@ class _Remembered:
     Only the layout is kept, never whether a file verifies: ``phone.wire.signing``
     checks the signature on every call.
 
-    At most ``count`` pieces of at most ``largest`` bytes are kept; when full,
-    the oldest goes (a phone or a fleet meets far fewer pieces than ``count``).
+    Pieces that share a key are kept side by side, the newest first, at most
+    ``_PER_KEY`` of them: the same certificate record as SAST in one file and
+    as CCM+TFTP in another at the same place ends alike, and a phone reads
+    both files at every boot. At most ``count`` keys are kept, so at most
+    ``count * _PER_KEY`` pieces of at most ``largest`` bytes; when full, the
+    key kept longest ago goes (a phone or a fleet meets far fewer pieces).
     ``cache_clear`` forgets them all (the benchmark's "first sight").
     """
 
     __slots__ = ("_entries", "count", "largest")
 
     def __init__(self, count: int, largest: int) -> None:
-        self._entries: dict[tuple[int, int, bytes], Header | Record] = {}
+        self._entries: dict[tuple[int, int, bytes], tuple[Header | Record, ...]] = {}
         self.count, self.largest = count, largest
 
     def find(self, data: bytes, start: int, end: int):  # -> Header | Record | None
         """What was read from exactly the bytes ``data[start:end]`` at ``start``, else None."""
-        piece = self._entries.get((start, end, data[end - _KEY_TAIL : end]))
-        if piece is not None and data.startswith(piece.raw, start):
-            return piece
+        for piece in self._entries.get((start, end, data[end - _KEY_TAIL : end]), ()):
+            if data.startswith(piece.raw, start):
+                return piece
         return None
 
     def keep(self, data: bytes, start: int, end: int, piece: Header | Record) -> None:
@@ -964,21 +970,24 @@ class _Remembered:
         if end - start > self.largest:
             return
         entries = self._entries
-        if len(entries) >= self.count:
+        key = (start, end, data[end - _KEY_TAIL : end])
+        others = entries.pop(key, ())  # kept again last: the newest key
+        if not others and len(entries) >= self.count:
             entries.pop(next(iter(entries), None), None)  # the oldest; tolerant of another thread's eviction
-        entries[(start, end, data[end - _KEY_TAIL : end])] = piece
+        entries[key] = (piece, *others[: _PER_KEY - 1])
 
     def __len__(self) -> int:
-        return len(self._entries)
+        """How many pieces are kept."""
+        return sum(len(pieces) for pieces in list(self._entries.values()))
 
     def cache_clear(self) -> None:
         self._entries.clear()
 
 
 #: A real header is 0.3-1 KB (names, a signature of at most 512 bytes), a real
-#: record 1-3 KB: at most 4 MiB of headers and 8 MiB of records are kept.
-_HEADERS = _Remembered(count=1024, largest=4 * 1024)
-_RECORDS = _Remembered(count=1024, largest=8 * 1024)
+#: record 1-3 KB: at most 1,024 of each, 4 MiB of headers and 8 MiB of records, are kept.
+_HEADERS = _Remembered(count=512, largest=4 * 1024)
+_RECORDS = _Remembered(count=512, largest=8 * 1024)
 
 
 def _refuse_record_start(data: bytes, position: int, number: int) -> NoReturn:

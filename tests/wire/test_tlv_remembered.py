@@ -171,3 +171,30 @@ def test_a_parsed_list_copied_or_pickled_before_its_fields_are_read_reads_the_sa
     for copied in (pickle.loads(pickle.dumps(TrustList.from_bytes(data))), copy.deepcopy(TrustList.from_bytes(data))):
         assert read(copied) == read(TrustList.from_bytes(data))
         assert verify(copied).valid
+
+
+def one_record_file(role: int) -> bytes:
+    signer = node_identity("cucm-1051-a-pub")
+    return build_trust_list([make_record(signer.certificate, role)], signer, filename="ITLFile.tlv",
+                            timestamp=1_500_000_000).data
+
+
+def test_the_same_certificate_in_two_roles_at_the_same_place_is_kept_for_both_files():
+    sast, ccm_tftp = one_record_file(Role.SAST), one_record_file(Role.CCM_TFTP)
+    forget()
+    first = [TrustList.from_bytes(data).records[0] for data in (sast, ccm_tftp)]
+    assert first[0].raw[-32:] == first[1].raw[-32:] and first[0].offset == first[1].offset
+    again = [TrustList.from_bytes(data).records[0] for data in (sast, ccm_tftp)]
+    assert again[0] is first[0] and again[1] is first[1]
+    assert [record.function for record in again] == [Role.SAST, Role.CCM_TFTP]
+
+
+def test_at_most_two_pieces_are_kept_under_one_key_the_newest_first():
+    files = [one_record_file(role) for role in (Role.SAST, Role.CCM_TFTP, Role.TFTP)]
+    forget()
+    first = [TrustList.from_bytes(data).records[0] for data in files]
+    assert len(tlv._RECORDS) == 2
+    assert TrustList.from_bytes(files[2]).records[0] is first[2]
+    assert TrustList.from_bytes(files[1]).records[0] is first[1]
+    oldest = TrustList.from_bytes(files[0]).records[0]
+    assert oldest is not first[0] and oldest == first[0]
