@@ -411,7 +411,7 @@ def check_signature(
             return "the signer's key is not RSA, and trust lists are signed with RSA"
         _RSA_KEY_TYPES.add(type(public_key))
     signature = header.signature
-    if public_key.key_size != len(signature) << 3:
+    if public_key.key_size // 8 != len(signature):
         return f"a {len(signature)}-byte signature cannot come from a {public_key.key_size}-bit key"
     # What ``TrustList.signed_bytes`` gives, without its calls. The file is joined once around the
     # SIGNATURE rather than hashed in two pieces with the digest passed as ``Prehashed``: measured on

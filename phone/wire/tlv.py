@@ -24,7 +24,7 @@ import hashlib
 import ipaddress
 from collections.abc import Iterable, Iterator
 from enum import Enum, IntEnum
-from typing import NoReturn
+from typing import Generic, NoReturn, TypeVar
 
 import attrs
 
@@ -496,7 +496,7 @@ class Header:
     digest and signature algorithms, the signature and where it sits) and the
     file's kind are decoded once, when the header is made, and are plain
     attributes: a header read from a file is shared by every later file with
-    the same header bytes (``_known_header``), and verification reads them
+    the same header bytes (``_HEADERS``), and verification reads them
     for each of those files.
     """
 
@@ -904,9 +904,9 @@ def _read_record(data: bytes, start: int, number: int) -> Record:
     raw = data[start:end]
     spans = _record_spans(raw)
     if spans is not None:
-        for tag, size in ((_FUNCTION, 2), (_HASH_ALGORITHM, 1)):
+        for tag, expected in ((_FUNCTION, 2), (_HASH_ALGORITHM, 1)):
             at = spans.get(tag)
-            if at is not None and ((raw[at - 2] << 8) | raw[at - 1]) != size:
+            if at is not None and ((raw[at - 2] << 8) | raw[at - 1]) != expected:
                 break
         else:
             record = Record(raw, spans, start)
@@ -919,9 +919,10 @@ def _read_record(data: bytes, start: int, number: int) -> Record:
 _KEY_TAIL = 32
 #: How many pieces ``_Remembered`` keeps under one key.
 _PER_KEY = 2
+_Piece = TypeVar("_Piece", "Header", "Record")
 
 
-class _Remembered:
+class _Remembered(Generic[_Piece]):
     """Headers or records already read, found again by where they sit in their file and their bytes.
 
     A phone, and a fleet of them, reads the same files again and again: every
@@ -955,17 +956,17 @@ class _Remembered:
     __slots__ = ("_entries", "count", "largest")
 
     def __init__(self, count: int, largest: int) -> None:
-        self._entries: dict[tuple[int, int, bytes], tuple[Header | Record, ...]] = {}
+        self._entries: dict[tuple[int, int, bytes], tuple[_Piece, ...]] = {}
         self.count, self.largest = count, largest
 
-    def find(self, data: bytes, start: int, end: int):  # -> Header | Record | None
+    def find(self, data: bytes, start: int, end: int) -> _Piece | None:
         """What was read from exactly the bytes ``data[start:end]`` at ``start``, else None."""
         for piece in self._entries.get((start, end, data[end - _KEY_TAIL : end]), ()):
             if data.startswith(piece.raw, start):
                 return piece
         return None
 
-    def keep(self, data: bytes, start: int, end: int, piece: Header | Record) -> None:
+    def keep(self, data: bytes, start: int, end: int, piece: _Piece) -> None:
         """Remember ``piece``, read from ``data[start:end]``, unless it is larger than ``largest``."""
         if end - start > self.largest:
             return
@@ -986,8 +987,8 @@ class _Remembered:
 
 #: A real header is 0.3-1 KB (names, a signature of at most 512 bytes), a real
 #: record 1-3 KB: at most 1,024 of each, 4 MiB of headers and 8 MiB of records, are kept.
-_HEADERS = _Remembered(count=512, largest=4 * 1024)
-_RECORDS = _Remembered(count=512, largest=8 * 1024)
+_HEADERS: _Remembered[Header] = _Remembered(count=512, largest=4 * 1024)
+_RECORDS: _Remembered[Record] = _Remembered(count=512, largest=8 * 1024)
 
 
 def _refuse_record_start(data: bytes, position: int, number: int) -> NoReturn:
