@@ -53,10 +53,10 @@ def rate(action: Callable[[], object], seconds: float) -> float:
 
 
 def forget_certificates() -> None:
-    """Empty the caches of loaded certificates, keys, record layouts and names (names differ between versions)."""
+    """Empty the caches of loaded certificates, keys, header and record layouts and names (names differ between versions)."""
     for holder, name in ((certs, "_load_certificate"), (signing, "_cached_certificate_key"),
                          (signing, "_bare_public_key"), (signing, "_key_of_record_bytes"),
-                         (signing, "_remembered_name_key"), (tlv, "_known_record")):
+                         (signing, "_remembered_name_key"), (tlv, "_known_record"), (tlv, "_RECORDS"), (tlv, "_HEADERS")):
         cached = getattr(holder, name, None)
         if cached is not None:
             cached.cache_clear()
