@@ -19,7 +19,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/phonetrust demo
 
-# The suite runs on every core (pytest-xdist): about 2 minutes on 2 cores.
+# The suite runs on every core (pytest-xdist): about 6 minutes on 2 cores.
 test: $(STAMP)
 	$(PY) -m pytest -q -n auto
 
