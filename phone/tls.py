@@ -52,29 +52,41 @@ def read_certificate(path: str | os.PathLike[str]) -> bytes:
     return certificate.public_bytes(serialization.Encoding.DER)
 
 
-def _read_key(path: str | os.PathLike[str]) -> bytes:
-    """A private key (PEM or DER, unencrypted) as PKCS#8 PEM."""
-    key = load_private_key(Path(path).read_bytes(), source=str(path))
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
 def _load_identity(context: ssl.SSLContext, certificate: str | os.PathLike[str],
                    key: str | os.PathLike[str]) -> None:
     loaded = load_certificate(Path(certificate).read_bytes(), source=str(certificate))
     private_key = load_private_key(Path(key).read_bytes(), source=str(key))
     check_key_matches(loaded, private_key, certificate_source=str(certificate), key_source=str(key))
-    pem = loaded.public_bytes(serialization.Encoding.PEM)
+    try:
+        _load_pem_pair(context, loaded.public_bytes(serialization.Encoding.PEM),
+                       private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()))
+    except ssl.SSLError as error:
+        raise CertificateError(f"{certificate} with {key}: {error.reason or error}") from None
+
+
+def _load_pem_pair(context: ssl.SSLContext, certificate_pem: bytes, key_pem: bytes) -> None:
+    """Load a certificate and its key held in memory into ``context``; ``ssl.SSLError`` if OpenSSL refuses.
+
+    OpenSSL reads them only from files: these live in a private temporary folder,
+    the key with mode 0600, only while it reads them.
+    """
     with tempfile.TemporaryDirectory(prefix="phonetrust-tls-") as folder:
         cert_file, key_file = Path(folder, "cert.pem"), Path(folder, "key.pem")
-        cert_file.write_bytes(pem)
+        cert_file.write_bytes(certificate_pem)
         descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(_read_key(key))
-        try:
-            context.load_cert_chain(cert_file, key_file)
-        except ssl.SSLError as error:
-            raise CertificateError(f"{certificate} with {key}: {error.reason or error}") from None
+            handle.write(key_pem)
+        context.load_cert_chain(cert_file, key_file)
+
+
+def _versions_between(min_version: str, max_version: str) -> list[str]:
+    """The TLS versions from ``min_version`` to ``max_version``; ``UsageError`` when there are none."""
+    versions = [name for name, version in TLS_VERSIONS.items()
+                if tls_version(min_version) <= version <= tls_version(max_version)]
+    if not versions:
+        raise UsageError(f"TLS minimum {min_version} is above maximum {max_version}")
+    return versions
 
 
 def _bounded(context: ssl.SSLContext, versions: Sequence[str], seclevel: int) -> ssl.SSLContext:
@@ -142,12 +154,8 @@ def server_context(certificate: str | os.PathLike[str], key: str | os.PathLike[s
     Python's ``ssl`` cannot request a certificate without verifying it against
     a CA, and a phone's MIC or LSC chains to Cisco's or the cluster's CAPF.
     """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    versions = [name for name, version in TLS_VERSIONS.items()
-                if tls_version(min_version) <= version <= tls_version(max_version)]
-    if not versions:
-        raise UsageError(f"TLS minimum {min_version} is above maximum {max_version}")
-    _bounded(context, versions, seclevel)
+    context = _bounded(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), _versions_between(min_version, max_version),
+                       seclevel)
     _load_identity(context, certificate, key)
     return context
 
@@ -156,15 +164,19 @@ def identity_server_context(identity: Identity, *, client_trust: Sequence[x509.C
                             min_version: str = "1.0", max_version: str = "1.3",
                             seclevel: int = DEFAULT_SECLEVEL) -> ssl.SSLContext:
     """A server context presenting ``identity``; with ``client_trust``, a client must present a
-    certificate that chains to one of those certificates (docs/http.md, HTTPS port 6972)."""
-    with tempfile.TemporaryDirectory(prefix="phonetrust-tls-") as folder:
-        cert_file, key_file = Path(folder, "cert.pem"), Path(folder, "key.pem")
-        cert_file.write_bytes(identity.certificate_pem())
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(identity.private_key_pem())
-        context = server_context(cert_file, key_file, min_version=min_version, max_version=max_version,
-                                 seclevel=seclevel)
+    certificate that chains to one of those certificates (docs/http.md, HTTPS port 6972).
+
+    The identity is already a parsed pair, so its key is not read back and checked as
+    ``server_context`` checks a key file (re-reading an RSA key costs a fifth of a second);
+    OpenSSL still refuses a key that does not match the certificate (``CertificateError``).
+    """
+    context = _bounded(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), _versions_between(min_version, max_version),
+                       seclevel)
+    try:
+        _load_pem_pair(context, identity.certificate_pem(), identity.private_key_pem())
+    except ssl.SSLError as error:
+        subject = identity.certificate.subject.rfc4514_string()
+        raise CertificateError(f"the certificate {subject} cannot serve TLS: {error.reason or error}") from None
     if client_trust is not None:
         context.verify_mode = ssl.CERT_REQUIRED
         pems = "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in client_trust)

@@ -34,10 +34,7 @@ import contextlib
 import datetime
 import os
 import ssl
-import tempfile
-import warnings
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from pathlib import Path
 
 import attrs
 from cryptography import x509
@@ -46,10 +43,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from phone.lab.servers.background import serving_in_thread
-from phone.errors import PhonetrustError, TransportError, UsageError
+from phone.errors import CertificateError, PhonetrustError, TransportError, UsageError
 from phone.lab.devices import DeviceRecord, DeviceStore, check_device_name
 from phone.lab.lsc import LscProfile, issue_lsc
-from phone.tls import TLS_VERSIONS, close_stream, error_reason, tls_version
+from phone.tls import close_stream, error_reason, identity_server_context
 from phone.wire.capf import (
     HEADER_SIZE,
     MAX_BODY,
@@ -529,32 +526,12 @@ class CapfServer:
 
 
 def _context_for(identity: Identity, settings: CapfServerSettings) -> ssl.SSLContext:
-    """A TLS server context presenting ``identity``, no client certificate asked (docs/capf.md).
-
-    Built here rather than with ``phone.tls.server_context``, which reads and checks
-    a key file: the identity is already a parsed, matching pair, and re-reading an
-    RSA key costs a fifth of a second. The key file lives only while OpenSSL reads it.
-    """
-    versions = sorted(version for version in TLS_VERSIONS.values()
-                      if tls_version(settings.min_tls) <= version <= tls_version(settings.max_tls))
-    if not versions:
-        raise UsageError(f"TLS minimum {settings.min_tls} is above maximum {settings.max_tls}")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.set_ciphers(f"DEFAULT:@SECLEVEL={settings.seclevel}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0 is what 7900-series phones speak
-        context.minimum_version, context.maximum_version = versions[0], versions[-1]
-    with tempfile.TemporaryDirectory(prefix="phonetrust-capf-") as folder:
-        certificate, key = Path(folder, "capf.pem"), Path(folder, "capf.key")
-        certificate.write_bytes(identity.certificate_pem())
-        descriptor = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(identity.private_key_pem())
-        try:
-            context.load_cert_chain(certificate, key)
-        except ssl.SSLError as error:
-            raise TransportError(f"the CAPF certificate cannot serve TLS: {error.reason or error}") from None
-    return context
+    """A TLS server context presenting ``identity``, no client certificate asked (docs/capf.md)."""
+    try:
+        return identity_server_context(identity, min_version=settings.min_tls, max_version=settings.max_tls,
+                                       seclevel=settings.seclevel)
+    except CertificateError as error:
+        raise TransportError(f"the CAPF certificate cannot serve TLS: {error}") from None
 
 
 @attrs.frozen
