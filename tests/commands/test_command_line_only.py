@@ -9,12 +9,11 @@ state folder), `lab cert regenerate CallManager`, `lab ctl update`, `phone boot`
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 
 import pytest
+from serve_support import lab_serve_process
 
 MACS = {"CP-7975": "0011AA000001", "CP-8861": "0011AA000002", "CP-7940": "0011AA000003"}
 
@@ -44,13 +43,8 @@ def test_seed_regeneration_replayed_only_through_the_command_line(tmp_path):
     assert phonetrust("lab", "init", lab, "--key-size", "1024").returncode == 0
     mixed = phonetrust("lab", "ctl", "set-cluster", "mixed-mode", "--lab", lab)
     assert "Cluster set to Mixed Mode" in mixed.stdout
-    server = subprocess.Popen([sys.executable, "-m", "phone", "lab", "serve", "--lab", lab, "--json", "--capf-port", "0",
-                               "--http-port", "0", "--https-port", "0", "--sip-port", "0", "--sip-tls-port", "0",
-                               "--sccp-port", "0"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        ports = json.loads(server.stdout.readline())
+    with lab_serve_process(lab, "--capf-port", "0", "--http-port", "0", "--https-port", "0", "--sip-port", "0",
+                           "--sip-tls-port", "0", "--sccp-port", "0") as (ports, _):
         tftp = f"127.0.0.1:{ports['tftp']['port']}"
         first = boot_all(tftp, tmp_path)
         assert all(file_result(report, "CTL") == "installed" for report in first.values())
@@ -76,9 +70,3 @@ def test_seed_regeneration_replayed_only_through_the_command_line(tmp_path):
         third = boot_all(tftp, tmp_path)
         assert file_result(third["CP-7940"], "CTL") == "installed"
         assert third["CP-7940"]["ctl"]["md5"] == second["CP-8861"]["ctl"]["md5"]
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            assert server.wait(timeout=15) == 0
-        finally:
-            server.kill()

@@ -2,43 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
+from serve_support import free_tcp_ports, lab_serve_process
 
 
 def phonetrust(*argv: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "phone", *argv], capture_output=True, text=True, timeout=120)
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def lab_serve(lab: str, *options: str) -> Iterator[dict]:
-    server = subprocess.Popen([sys.executable, "-m", "phone", "lab", "serve", "--lab", lab, "--json", *options],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        line = server.stdout.readline()
-        assert line, server.stderr.read()
-        yield json.loads(line)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            assert server.wait(timeout=15) == 0
-        finally:
-            server.kill()
 
 
 @pytest.mark.slow
@@ -46,8 +19,9 @@ def test_lab_serve_and_phone_boot_provision_an_8861_over_http_and_a_7965_over_tf
     lab = str(tmp_path / "lab")
     assert phonetrust("lab", "init", lab, "--key-size", "1024").returncode == 0
     assert phonetrust("lab", "ctl", "set-cluster", "mixed-mode", "--lab", lab).returncode == 0
-    http_port = free_tcp_port()
-    with lab_serve(lab, "--http-port", str(http_port), "--https-port", "0") as ports:
+    [http_port] = free_tcp_ports(1)
+    with lab_serve_process(lab, "--http-port", str(http_port), "--https-port", "0", "--capf-port", "0",
+                           "--sip-port", "0", "--sip-tls-port", "0", "--sccp-port", "0") as (ports, _):
         assert ports["http"] == {"host": "127.0.0.1", "port": http_port} and ports["https"] is None
         tftp = f"127.0.0.1:{ports['tftp']['port']}"
         reports = {}

@@ -12,10 +12,8 @@ existing LSC across a CAPF certificate regeneration (docs/lab.md).
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +23,7 @@ import attrs
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
+from serve_support import free_tcp_ports, lab_serve_process
 
 from phone.wire.encconfig import EncryptedConfig, cert_hash, decrypt, stub_cert_hash
 
@@ -38,12 +37,6 @@ def phonetrust(*argv: str) -> subprocess.CompletedProcess:
                           timeout=60)
     assert done.returncode == 0, (argv, done.stdout, done.stderr)
     return done
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @attrs.frozen
@@ -73,43 +66,21 @@ class ServedLab:
         return (self.folder / "callmanager-sdl.txt").read_text()
 
 
-@attrs.define
-class ServingLab:
-    """`lab init` (mixed mode), then `lab serve` in the background until the context ends."""
-
-    folder: Path
-    phones: Path
-    server: subprocess.Popen | None = None
-
-    def __enter__(self) -> ServedLab:
-        phonetrust("lab", "init", str(self.folder), "--key-size", "1024")
-        phonetrust("lab", "ctl", "set-cluster", "mixed-mode", "--lab", str(self.folder))
-        self.server = subprocess.Popen(
-            [sys.executable, "-m", "phone", "lab", "serve", "--lab", str(self.folder), "--json",
-             "--capf-port", str(free_port()), "--sip-port", str(free_port()), "--sip-tls-port", str(free_port()),
-             "--sccp-port", "0", "--http-port", "0", "--https-port", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        line = self.server.stdout.readline()
-        assert line, self.server.stderr.read()
-        ports = json.loads(line)
-        return ServedLab(self.folder, f"127.0.0.1:{ports['tftp']['port']}", self.phones)
-
-    def __exit__(self, *exc) -> None:
-        assert self.server is not None
-        self.server.send_signal(signal.SIGTERM)
-        try:
-            self.server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.server.kill()
-            self.server.wait()
-        self.server.stdout.close()
-        self.server.stderr.close()
+@contextlib.contextmanager
+def serving_lab(folder: Path, phones: Path) -> Iterator[ServedLab]:
+    """`lab init` (mixed mode), then `lab serve` in the background until the block ends."""
+    phonetrust("lab", "init", str(folder), "--key-size", "1024")
+    phonetrust("lab", "ctl", "set-cluster", "mixed-mode", "--lab", str(folder))
+    capf, sip, sip_tls = free_tcp_ports(3)
+    with lab_serve_process(str(folder), "--capf-port", str(capf), "--sip-port", str(sip), "--sip-tls-port",
+                           str(sip_tls), "--sccp-port", "0", "--http-port", "0", "--https-port", "0") as (ports, _):
+        yield ServedLab(folder, f"127.0.0.1:{ports['tftp']['port']}", phones)
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory) -> Iterator[ServedLab]:
     root = tmp_path_factory.mktemp("identity")
-    with ServingLab(root / "lab", root / "phones") as served:
+    with serving_lab(root / "lab", root / "phones") as served:
         yield served
 
 
@@ -207,7 +178,7 @@ def test_the_first_boot_installs_the_lsc_and_registers_presenting_it(lab) -> Non
 
 def test_an_lsc_from_another_clusters_capf_is_refused_by_the_callmanager(lab, tmp_path) -> None:
     state = tmp_path / "phone"
-    with ServingLab(tmp_path / "other", tmp_path / "other-phones") as other:
+    with serving_lab(tmp_path / "other", tmp_path / "other-phones") as other:
         other.device_set("SEP0011AA00E005", "--capf-operation", "install", "--capf-auth", "null-string",
                          "--capf-key", "rsa1024")
         assert other.boot("0011AA00E005", "--no-register", state=state)["capf"]["result"] == "installed"

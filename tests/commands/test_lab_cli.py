@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 
 import pytest
 from cryptography.x509.oid import NameOID
 from lab_support import lab_factory
+from serve_support import lab_serve_process
 
 from phone.cli import main
 from phone.wire.config import PhoneConfig
@@ -170,12 +167,8 @@ def test_help_says_there_are_no_prompts(capsys):
 
 def test_serve_prints_ports_serves_files_and_stops_on_sigterm(lab):
     Lab.open(lab.path).set_cluster_mixed_mode()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "phone", "lab", "serve", "--lab", str(lab.path), "--json", "--capf-port", "0",
-         "--http-port", "0", "--https-port", "0", "--sip-port", "0", "--sip-tls-port", "0", "--sccp-port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        ports = json.loads(process.stdout.readline())
+    with lab_serve_process(str(lab.path), "--capf-port", "0", "--http-port", "0", "--https-port", "0",
+                           "--sip-port", "0", "--sip-tls-port", "0", "--sccp-port", "0") as (ports, process):
         assert [entry["node"] for entry in ports["tvs"]] == ["cucm-1051-a-pub", "cucm-1051-a-sub1"]
         fetcher = TftpFetcher("127.0.0.1", port=ports["tftp"]["port"], timeout=1.0, deadline=10.0)
         assert fetcher.fetch("CTLSEPB000B4BA0AEE.tlv").data == lab.ctl_bytes()
@@ -184,13 +177,6 @@ def test_serve_prints_ports_serves_files_and_stops_on_sigterm(lab):
         # An operation from another process is served at the next request.
         Lab.open(lab.path).ctl_delete()
         assert not fetcher.fetch("CTLSEPB000B4BA0AEE.tlv").found
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(timeout=15)
-        finally:
-            process.kill()
-    assert code == 0
     assert "lab servers stopped" in process.stderr.read()
 
 

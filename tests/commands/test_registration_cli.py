@@ -13,14 +13,13 @@ import contextlib
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from serve_support import free_tcp_ports, lab_serve_process
 
 from phone.lab.devices import DeviceRecord, DeviceStore
 
@@ -30,14 +29,6 @@ TRUSTED_MAC, FOREIGN_MAC, TCP_MAC = "0011AA000011", "0011AA000012", "0011AA00001
 def phonetrust(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "phone", *argv], capture_output=True, text=True, timeout=120,
                           env=env)
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.create_server(("127.0.0.1", 0)) for _ in range(count)]
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def boot(mac: str, tftp: str, tmp_path: Path, env: dict[str, str], *extra: str) -> dict:
@@ -63,12 +54,9 @@ def test_a_phone_registers_by_tls_with_its_mic_and_one_from_an_untrusted_ca_is_r
     other_ca = tmp_path / "other-lab" / "certs"  # any CA the cluster does not trust: another lab's CAPF
     capf = next(other_ca.glob("*/CAPF.pem"))
 
-    sip, sip_tls = free_ports(2)
-    server = subprocess.Popen([sys.executable, "-m", "phone", "lab", "serve", "--lab", lab, "--json",
-                               "--sip-port", str(sip), "--sip-tls-port", str(sip_tls), "--sccp-port", "0"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        announced = json.loads(server.stdout.readline())
+    sip, sip_tls = free_tcp_ports(2)
+    with lab_serve_process(lab, "--sip-port", str(sip), "--sip-tls-port", str(sip_tls), "--sccp-port", "0",
+                           "--capf-port", "0", "--http-port", "0", "--https-port", "0", env=env) as (announced, _):
         assert announced["callmanager"][0]["sip"] == sip and announced["callmanager"][0]["sip-tls"] == sip_tls
         tftp = f"127.0.0.1:{announced['tftp']['port']}"
 
@@ -86,12 +74,6 @@ def test_a_phone_registers_by_tls_with_its_mic_and_one_from_an_untrusted_ca_is_r
 
         skipped = boot(TCP_MAC, tftp, tmp_path, env, "--no-register")
         assert skipped["registration"] is None and skipped["config"]["applied"]
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            assert server.wait(timeout=15) == 0
-        finally:
-            server.kill()
     trace = (Path(lab) / "callmanager-sdl.txt").read_text().splitlines()
     assert any("|AppInfo  |" in line and f"SEP{TRUSTED_MAC} registered over TLS" in line for line in trace)
     assert any("|AlarmErr |AuthenticationFailed" in line for line in trace)
@@ -105,20 +87,11 @@ LSC_MAC, MOVED_MAC = "0011AA000021", "0011AA000022"
 @contextlib.contextmanager
 def serving(lab: str, env: dict[str, str]) -> Iterator[str]:
     """`lab serve` in its own process with CAPF and SIP over TCP and TLS on free ports; yields its TFTP."""
-    capf, sip, sip_tls = free_ports(3)
-    server = subprocess.Popen([sys.executable, "-m", "phone", "lab", "serve", "--lab", lab, "--json",
-                               "--capf-port", str(capf), "--http-port", "0", "--https-port", "0",
-                               "--sip-port", str(sip), "--sip-tls-port", str(sip_tls), "--sccp-port", "0"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        announced = json.loads(server.stdout.readline())
+    capf, sip, sip_tls = free_tcp_ports(3)
+    with lab_serve_process(lab, "--capf-port", str(capf), "--http-port", "0", "--https-port", "0",
+                           "--sip-port", str(sip), "--sip-tls-port", str(sip_tls), "--sccp-port", "0",
+                           env=env) as (announced, _):
         yield f"127.0.0.1:{announced['tftp']['port']}"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            assert server.wait(timeout=15) == 0
-        finally:
-            server.kill()
 
 
 def secure_lab(path: Path, env: dict[str, str], *devices: tuple[str, str]) -> str:

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import datetime
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 
 import pytest
 from capf_support import MODEL, NOW, CapfConnection, CapfPhone, device
 from lab_support import FakeClock, lab_factory
+from serve_support import free_tcp_ports, lab_serve_process
 
 from phone.device.identity import default_mic_ca, issue_mic
 from phone.device.tftp import TftpFetcher
@@ -94,31 +89,17 @@ def test_a_capf_port_outside_tcp_is_refused(lab):
             pass
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+#: Every other service off: their well-known ports may be taken by a test running beside this one.
+OTHERS_OFF = ("--http-port", "0", "--https-port", "0", "--sip-port", "0", "--sip-tls-port", "0", "--sccp-port", "0")
 
 
 def serve(lab, *options: str) -> dict:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "phone", "lab", "serve", "--lab", str(lab.path), "--json", *options],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        announced = json.loads(process.stdout.readline() or "null")
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        finally:
-            process.kill()
-    assert announced is not None, process.stderr.read()
-    return announced
+    with lab_serve_process(str(lab.path), *OTHERS_OFF, *options) as (announced, _):
+        return announced
 
 
-@pytest.mark.slow
 def test_lab_serve_announces_capf_on_the_port_asked_for_and_none_with_port_0(lab):
-    port = free_port()
+    [port] = free_tcp_ports(1)
     assert serve(lab, "--capf-port", str(port))["capf"] == {"node": lab.nodes[0].name, "host": "127.0.0.1",
                                                             "port": port}
     assert serve(lab, "--capf-port", "0")["capf"] is None
