@@ -342,3 +342,24 @@ def record_public_key(public_key: PublicKey) -> bytes:
     if isinstance(public_key, ec.EllipticCurvePublicKey):
         return public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     raise CertificateError(f"unsupported public key type {type(public_key).__name__}")
+
+
+def names_device(certificate: x509.Certificate, device: str, *, sip_uri: bool = False) -> bool:
+    """Whether ``certificate`` is the phone ``device``'s, as the lab's CAPF and CallManager check it.
+
+    Its CN is the device name or ends in ``-<device>`` (CUCM's ``CP-8861-SEP…``, Cisco TAC notes
+    200860 and 211304), else a subject alternative name (DNS name or URI) is the device name;
+    with ``sip_uri`` a URI ``sip:<device>@host`` names it too, as SIP names a phone
+    (docs/registration.md). A subject alternative name extension that cannot be read names nothing.
+    """
+    for attribute in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+        common_name = str(attribute.value)
+        if common_name == device or common_name.endswith(f"-{device}"):
+            return True
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (x509.ExtensionNotFound, ValueError):
+        return False
+    values = names.get_values_for_type(x509.DNSName) + names.get_values_for_type(x509.UniformResourceIdentifier)
+    return any(value == device or (sip_uri and value.removeprefix("sip:").split("@")[0] == device)
+               for value in values)

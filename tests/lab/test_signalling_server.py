@@ -13,7 +13,8 @@ from registration_support import DEVICE, NOW, Pki, callmanager, make_pki, server
 
 from phone.device.registration import SignallingTransport
 from phone.firmware.registration import Register, TransportOutcome
-from phone.lab.servers.signalling import SignallingSettings, name_matches, running_callmanager
+from phone.lab.servers.signalling import SignallingSettings, running_callmanager
+from phone.wire.certs import names_device
 from phone.wire.certs import Identity, Profile, generate_rsa_key, make_certificate, simple_subject
 from phone.wire.sip import SipMessage
 
@@ -47,7 +48,13 @@ def _certificate(common_name: str, san: list[x509.GeneralName] | None = None) ->
     ("phone.example.com", [x509.DNSName("other")], False),
 ])
 def test_the_certificate_names_the_device_by_cn_then_by_san(common_name, san, matches) -> None:
-    assert name_matches(_certificate(common_name, san), DEVICE) is matches
+    assert names_device(_certificate(common_name, san), DEVICE, sip_uri=True) is matches
+
+
+def test_a_sip_uri_names_the_device_for_registration_only() -> None:
+    certificate = _certificate("phone.example.com", [x509.UniformResourceIdentifier(f"sip:{DEVICE}@cucm.example.com")])
+    assert names_device(certificate, DEVICE, sip_uri=True)
+    assert not names_device(certificate, DEVICE)  # CAPF's rule: the name itself, nothing around it
 
 
 def _raw(port: int, data: bytes, *, wait: float = 2.0) -> bytes:

@@ -62,7 +62,7 @@ from phone.wire.capf import (
     Reason,
 )
 from phone.wire.capf_signing import auth_data, verify_auth_data
-from phone.wire.certs import Identity
+from phone.wire.certs import Identity, names_device
 
 Certificates = Callable[[], Sequence[x509.Certificate]]
 RandomBytes = Callable[[int], bytes]
@@ -279,21 +279,6 @@ def _requested_key(der: bytes, key_type: KeyType, size: int
     if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, _CURVES[Curve(size)]):
         return key, ""
     return None, f"PUBLIC_KEY is not the {_CURVES[Curve(size)].name} key asked for"
-
-
-def names_device(certificate: x509.Certificate, device: str) -> bool:
-    """Whether ``certificate`` is the phone's: CN is the device name or ends in ``-<device>``
-    (``CP-8861-SEP…``, Cisco TAC note 200860), else a subject alternative name is it."""
-    for attribute in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
-        value = str(attribute.value)
-        if value == device or value.endswith(f"-{device}"):
-            return True
-    try:
-        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (x509.ExtensionNotFound, ValueError):
-        return False
-    return device in (names.get_values_for_type(x509.UniformResourceIdentifier)
-                      + names.get_values_for_type(x509.DNSName))
 
 
 def issued_by_one_of(certificate: x509.Certificate, authorities: Sequence[x509.Certificate],

@@ -44,6 +44,7 @@ from phone.console.sdl_trace import SdlTraceWriter
 from phone.errors import SignallingFormatError, TransportError, UsageError
 from phone.tls import error_reason, server_context
 from phone.wire import sip, skinny
+from phone.wire.certs import names_device
 
 #: Listener names and what they speak: (protocol, TLS).
 LISTENERS: Mapping[str, tuple[str, bool]] = {
@@ -84,20 +85,6 @@ class SignallingSettings:
         if unknown:
             raise UsageError(f"unknown listeners {sorted(unknown)}: expected {', '.join(DEFAULT_PORTS)} "
                              "(SCCP over TLS follows SCCP)")
-
-
-def name_matches(certificate: x509.Certificate, device: str) -> bool:
-    """The name rule of docs/registration.md: the CN is the device name or ends in ``-<device>``; else a SAN names it."""
-    for attribute in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
-        common_name = str(attribute.value)
-        if common_name == device or common_name.endswith(f"-{device}"):
-            return True
-    try:
-        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return False
-    values = names.get_values_for_type(x509.DNSName) + names.get_values_for_type(x509.UniformResourceIdentifier)
-    return any(value == device or value.removeprefix("sip:").split("@")[0] == device for value in values)
 
 
 @attrs.frozen
@@ -289,7 +276,7 @@ class CallManagerServer:
             if request.answer_bad is not None:
                 connection.sendall(request.answer_bad("the Contact header names no device"))
             return
-        if certificate is not None and not name_matches(certificate, device):
+        if certificate is not None and not names_device(certificate, device, sip_uri=True):
             self._count("refused")
             self._name_mismatch(protocol, certificate, device, peer)
             return
